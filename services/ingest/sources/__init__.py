@@ -1,0 +1,1 @@
+"""Where bars come from: live yfinance, replayed data files, replayed stream recordings."""

@@ -1,0 +1,132 @@
+"""python -m services.stack: the whole system on one machine.
+
+Starts a real redis-server (embedded default), trains any missing model, starts every
+service as its own process, waits until each reports healthy, prints where to look, and
+stops everything cleanly on Ctrl-C.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import redis
+
+from shared import streams
+from shared.config import PROJECT_ROOT, Settings, get_settings
+from shared.logs import configure_logging, get_logger
+from shared.redis_server import RedisServer, is_reachable
+from shared.worker import read_health
+
+WORKERS = ("features", "direction", "seller", "buyer")
+OPTIONAL = ("gateway", "trainer")
+log = get_logger("stack")
+
+
+def available(service: str) -> bool:
+    return importlib.util.find_spec(f"services.{service}.__main__") is not None
+
+
+def start_service(service: str, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    log.info("starting", process=service)
+    return subprocess.Popen([sys.executable, "-m", f"services.{service}", *args], env=env,
+                            cwd=PROJECT_ROOT)
+
+
+def wait_healthy(client: redis.Redis, services: list[str], timeout_s: float,
+                 procs: dict[str, subprocess.Popen[bytes]]) -> list[str]:
+    """Services that have not reported health within the timeout."""
+    deadline = time.monotonic() + timeout_s
+    missing = list(services)
+    while missing and time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None and name != "ingest":
+                raise SystemExit(f"{name} exited with {proc.returncode} during start-up")
+        reported = {r["service"] for r in read_health(client)}
+        missing = [s for s in services if s not in reported]
+        time.sleep(0.2)
+    return missing
+
+
+def ensure_models(settings: Settings) -> None:
+    if not available("trainer"):
+        log.warning("no_trainer", note="engines will run degraded on heuristics")
+        return
+    from services.trainer.jobs import ensure_models as train_missing
+
+    trained = train_missing(settings)
+    log.info("models_ready", trained=trained)
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    server: RedisServer | None = None
+    if settings.embedded_redis and not is_reachable(settings.redis_url):
+        server = RedisServer(settings.redis_port, settings.redis_password,
+                             settings.var_dir / "redis").start()
+        log.info("redis_started", port=settings.redis_port, data=str(server.data_dir))
+    env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url, "AEGIS_EMBEDDED_REDIS": "false",
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        ensure_models(settings)
+        client = redis.Redis.from_url(settings.redis_url)
+        workers = [w for w in WORKERS if available(w)]
+        for name in workers:
+            procs[name] = start_service(name, env)
+        if available("gateway"):
+            procs["gateway"] = start_service("gateway", env)
+        if available("trainer"):
+            procs["trainer"] = start_service("trainer", env, "worker")
+        missing = wait_healthy(client, workers, 60, procs)
+        if missing:
+            log.error("not_healthy", services=missing)
+        procs["ingest"] = start_service("ingest", env)
+        print(
+            f"\nAegisMatrix is running.\n"
+            f"  dashboard:  http://{settings.gateway_host}:{settings.gateway_port}/\n"
+            f"  document:   http://{settings.gateway_host}:{settings.gateway_port}/api/v1/document"
+            f"  (also written to {settings.output_path})\n"
+            f"  redis:      {settings.redis_url.split('@')[-1]}  streams {streams.BARS}, "
+            f"{streams.FEATURES}, {streams.BLOCKS}, {streams.DEAD_LETTER}\n"
+            f"Ctrl-C stops everything.\n", flush=True,
+        )
+        while not stop.is_set():
+            for name, proc in list(procs.items()):
+                code = proc.poll()
+                if code is not None and not (name == "ingest" and code == 0):
+                    log.error("process_exited", process=name, code=code)
+                    stop.set()
+                elif code == 0 and name == "ingest":
+                    log.info("replay_finished", note="engines and dashboard keep running")
+                    procs.pop(name)
+            stop.wait(1.0)
+    finally:
+        for name, proc in procs.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log.warning("killing", process=name)
+                proc.kill()
+        if server:
+            server.stop()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Building signal blocks: the stamps every engine's block carries."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from shared.clock import Clock
+from shared.codec import digest, pack
+from shared.config import Settings
+from shared.schemas import Engine, FeatureSnapshot, ModelRef, Provenance, SignalBlock
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """A validated provenance object as plain data (None fields left out)."""
+    return Provenance(**fields).model_dump(exclude_none=True)
+
+
+def freshness_limit_s(settings: Settings, kind: str) -> int:
+    return settings.freshness_intraday_s if kind == "intraday" else settings.freshness_daily_s
+
+
+def build_block(
+    engine: Engine, snapshot: FeatureSnapshot, data: dict[str, Any], *, clock: Clock,
+    settings: Settings, models: Iterable[ModelRef] = (), degraded: Iterable[str] = (),
+) -> SignalBlock:
+    """Stamp ``data`` as ``engine``'s block for the bar ``snapshot`` reflects. The digest
+    covers the content only, so a redelivered snapshot yields an identical digest."""
+    models, degraded = tuple(models), tuple(degraded)
+    content = pack([data, [m.model_dump() for m in models], list(degraded)])
+    return SignalBlock(
+        engine=engine, as_of=snapshot.as_of, session_date=snapshot.session_date,
+        kind=snapshot.kind, computed_at=clock.now_ms(),
+        freshness_limit_s=freshness_limit_s(settings, snapshot.kind),
+        models=models, degraded=degraded, data=data, digest=digest(content),
+    )

@@ -1,0 +1,181 @@
+"""Publishing to the Redis streams: connections, idempotent bar publishing, signal blocks,
+dead letters. Consuming lives in ``shared.worker``."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import redis
+
+from shared import streams
+from shared.codec import digest, encode
+from shared.config import Settings
+from shared.schemas import (
+    Bar,
+    DeadLetter,
+    FeatureSnapshot,
+    Message,
+    ModelPublished,
+    OptionChain,
+    SignalBlock,
+)
+
+
+def connect(settings: Settings, blocking_ms: int | None = None) -> redis.Redis:
+    """A client whose socket timeout outlasts its longest blocking read."""
+    block_s = (blocking_ms if blocking_ms is not None else settings.block_ms) / 1000
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=block_s + 10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+    )
+
+
+# Publishes a bar unless it is a duplicate, out of order, or a conflicting revision.
+_PUBLISH_BAR = """
+local t = tonumber(ARGV[1])
+local prev = redis.call('HGET', KEYS[3], ARGV[1])
+if prev == ARGV[2] then return {'duplicate', ''} end
+local last_t = tonumber(redis.call('HGET', KEYS[2], 'open_time') or '-1')
+local rev = 0
+if prev then
+  if t ~= last_t then
+    return {'conflict', 'a different bar at this open time was already published and later bars followed'}
+  end
+  if redis.call('HGET', KEYS[2], 'final') == '1' then
+    return {'conflict', 'this bar was already published as closed with other values'}
+  end
+  rev = tonumber(redis.call('HGET', KEYS[2], 'revision')) + 1
+elseif t < last_t then
+  return {'out_of_order', 'older than the last published bar (open_time ' .. last_t .. ')'}
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*',
+  't', ARGV[4], 'v', ARGV[5], 'd', ARGV[6], 'h', ARGV[2], 'r', rev)
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'open_time', ARGV[1], 'digest', ARGV[2], 'final', ARGV[3], 'revision', rev)
+return {'published', id}
+"""
+
+# Appends a block and keeps it as the engine's latest unless a newer as_of is there already.
+_PUBLISH_BLOCK = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 't', ARGV[2], 'v', ARGV[3], 'd', ARGV[4])
+local current = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '-1')
+if tonumber(ARGV[6]) >= current then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[6])
+end
+return id
+"""
+
+T = TypeVar("T")
+BarOutcome = Literal["published", "duplicate", "out_of_order", "conflict"]
+
+
+@dataclass(frozen=True)
+class BarResult:
+    outcome: BarOutcome
+    detail: str  # the stream id when published, the reason otherwise
+
+
+class Bus:
+    """Writes messages to their streams. One instance per process."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._publish_bar = client.register_script(_PUBLISH_BAR)
+        self._publish_block = client.register_script(_PUBLISH_BLOCK)
+
+    # Bars ---------------------------------------------------------------------------------
+    def publish_bars(self, bars: list[Bar]) -> list[BarResult]:
+        """Publish bars idempotently in one round trip; results are in input order."""
+        pipe = self.client.pipeline(transaction=False)
+        for bar in bars:
+            fields = encode(bar)
+            self._publish_bar(
+                keys=[
+                    streams.BARS,
+                    streams.series_state(bar.symbol, bar.interval),
+                    streams.series_digests(bar.symbol, bar.interval),
+                ],
+                args=[
+                    bar.open_time, digest(fields["d"]), int(bar.final), fields["t"], fields["v"],
+                    fields["d"], self.settings.stream_maxlen,
+                ],
+                client=pipe,
+            )
+        results = []
+        for raw in pipe.execute():
+            outcome, detail = (x.decode() if isinstance(x, bytes) else x for x in raw)
+            results.append(BarResult(outcome, detail))
+        return results
+
+    # Any message --------------------------------------------------------------------------
+    def stage(self, pipe: Any, message: Message) -> None:
+        """Queue the commands that publish ``message`` on ``pipe`` (a transaction, usually)."""
+        maxlen = self.settings.stream_maxlen
+        fields = encode(message)
+        if isinstance(message, SignalBlock):
+            self._publish_block(
+                keys=[streams.BLOCKS, streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of"],
+                args=[message.engine, fields["t"], fields["v"], fields["d"], maxlen, message.as_of],
+                client=pipe,
+            )
+            return
+        stream = STREAM_OF.get(type(message))
+        if stream is None:
+            raise TypeError(f"no stream for {type(message).__name__}")
+        pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+
+    def publish(self, message: Message) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        self.stage(pipe, message)
+        pipe.execute()
+
+    def dead_letter(
+        self, *, origin_stream: str, origin_id: str | None, service: str, reason: str,
+        payload: bytes, pipe: Any = None,
+    ) -> None:
+        letter = DeadLetter(
+            origin_stream=origin_stream, origin_id=origin_id, service=service, reason=reason,
+            payload=payload, failed_at=int(time.time() * 1000),
+        )
+        if pipe is None:
+            self.publish(letter)
+        else:
+            self.stage(pipe, letter)
+
+
+STREAM_OF: dict[type[Message], str] = {
+    FeatureSnapshot: streams.FEATURES,
+    OptionChain: streams.CHAINS,
+    ModelPublished: streams.MODEL_EVENTS,
+    DeadLetter: streams.DEAD_LETTER,
+}
+
+
+def latest_blocks(client: redis.Redis) -> dict[str, bytes]:
+    """The newest block payload per engine, as msgpack bytes."""
+    return {k.decode(): v for k, v in client.hgetall(streams.LATEST_BLOCKS).items()}
+
+
+
+
+def call_with_reconnect(fn: Callable[[], T], stop: threading.Event, log: Any,
+                        max_backoff_s: float = 5.0) -> T | None:
+    """Call ``fn`` until Redis answers, backing off with jitter; None if stopped first.
+    Only for idempotent calls (bar publishing is: a retried duplicate is recognised)."""
+    backoff = 0.2
+    while not stop.is_set():
+        try:
+            return fn()
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            log.warning("redis_unavailable", error=str(exc), retry_in_s=round(backoff, 2))
+            stop.wait(backoff * (1 + random.random()))
+            backoff = min(backoff * 2, max_backoff_s)
+    return None

@@ -1,0 +1,117 @@
+"""NSE sessions (Asia/Kolkata, 09:15-15:30) and the NIFTY weekly expiry calendar.
+
+Sessions come from pandas_market_calendars' maintained NSE calendar. Weekly expiry is the
+Thursday of each week until 2025-08-31 and the Tuesday from 2025-09-01 on; when that day is
+not a session, expiry moves to the previous session.
+"""
+from __future__ import annotations
+
+import bisect
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pandas_market_calendars as mcal
+
+IST = ZoneInfo("Asia/Kolkata")
+SESSION_OPEN = time(9, 15)
+SESSION_CLOSE = time(15, 30)
+SESSION_MINUTES = 375
+TRADING_DAYS_PER_YEAR = 252
+TUESDAY_EXPIRY_FROM = date(2025, 9, 1)
+_FIRST = "2005-01-01"
+_LAST = "2027-12-31"
+
+
+@lru_cache(maxsize=1)
+def sessions() -> tuple[date, ...]:
+    """Every regular NSE session date the calendar library knows."""
+    days = mcal.get_calendar("NSE").valid_days(_FIRST, _LAST)
+    return tuple(d.date() for d in days)
+
+
+@lru_cache(maxsize=1)
+def _session_set() -> frozenset[date]:
+    return frozenset(sessions())
+
+
+def is_session(day: date) -> bool:
+    return day in _session_set()
+
+
+def previous_session(day: date) -> date:
+    """The last session on or before ``day``."""
+    all_days = sessions()
+    i = bisect.bisect_right(all_days, day) - 1
+    if i < 0:
+        raise ValueError(f"{day} is before the calendar's first session")
+    return all_days[i]
+
+
+def sessions_between(after: date, until: date) -> int:
+    """Number of sessions in (after, until]."""
+    all_days = sessions()
+    return bisect.bisect_right(all_days, until) - bisect.bisect_right(all_days, after)
+
+
+def missing_sessions(after: date, before: date) -> list[date]:
+    """Sessions strictly between two dates: a gap when consecutive bars skip them."""
+    all_days = sessions()
+    lo, hi = bisect.bisect_right(all_days, after), bisect.bisect_left(all_days, before)
+    return list(all_days[lo:hi])
+
+
+def expiry_weekday(day: date) -> int:
+    return 1 if day >= TUESDAY_EXPIRY_FROM else 3  # Tuesday / Thursday
+
+
+@lru_cache(maxsize=8192)
+def next_weekly_expiry(day: date) -> date:
+    """The first weekly expiry on or after ``day`` (holidays move it to the previous session)."""
+    for offset in range(21):
+        nominal = day + timedelta(days=offset)
+        if nominal.weekday() != expiry_weekday(nominal):
+            continue
+        expiry = nominal if is_session(nominal) else previous_session(nominal)
+        if expiry >= day:
+            return expiry
+    raise ValueError(f"no weekly expiry found after {day}")
+
+
+def days_to_expiry(day: date) -> tuple[date, int, int]:
+    """(next expiry, calendar days to it, sessions to it) as seen on ``day``."""
+    expiry = next_weekly_expiry(day)
+    return expiry, (expiry - day).days, sessions_between(day, expiry)
+
+
+def session_bounds(day: date) -> tuple[datetime, datetime]:
+    return datetime.combine(day, SESSION_OPEN, IST), datetime.combine(day, SESSION_CLOSE, IST)
+
+
+def daily_open_time(day: date) -> int:
+    """Epoch seconds a daily bar of ``day`` is keyed by (09:15 IST)."""
+    return int(session_bounds(day)[0].timestamp())
+
+
+def daily_close_time(day: date) -> int:
+    return int(session_bounds(day)[1].timestamp())
+
+
+def ist_date(epoch_s: int) -> date:
+    return datetime.fromtimestamp(epoch_s, IST).date()
+
+
+def minute_of_session(epoch_s: int) -> int:
+    """Minutes since 09:15 IST of a bar's start time (may be negative or past 375)."""
+    moment = datetime.fromtimestamp(epoch_s, IST)
+    return (moment.hour * 60 + moment.minute) - (9 * 60 + 15)
+
+
+def is_market_open(moment: datetime) -> bool:
+    local = moment.astimezone(IST)
+    return is_session(local.date()) and SESSION_OPEN <= local.time() < SESSION_CLOSE
+
+
+def to_date(value: str | date | pd.Timestamp) -> date:
+    return pd.Timestamp(value).date()

@@ -1,0 +1,175 @@
+"""Typed message schemas shared by every service.
+
+Every message on the bus is one of these immutable models; ``shared.codec`` turns them into
+stream entries that name their type and schema version. Derived data is a new message.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+SCHEMA_VERSION = 1
+
+Symbol = Literal["NIFTY", "VIX"]
+Interval = Literal["1d", "1m", "5m"]
+Engine = Literal["market", "direction", "seller", "buyer"]
+Source = Literal["model", "formula", "data", "heuristic"]
+
+
+class Message(BaseModel):
+    """Base of every bus message: frozen, strict about unknown fields, no NaN or inf."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    TYPE: ClassVar[str]
+
+
+class Bar(Message):
+    """One OHLC bar. ``open_time`` is the bar start in epoch seconds (daily bars: 09:15 IST
+    of the session). ``final`` is False while the bar is still forming (today's daily bar,
+    the current minute); a later bar with the same open_time supersedes it."""
+
+    TYPE: ClassVar[str] = "bar"
+    symbol: Symbol
+    interval: Interval
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = None
+    final: bool = True
+    source: str
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.symbol, self.interval, self.open_time)
+
+
+class OptionQuote(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    strike: float
+    ce_ltp: float | None = None
+    ce_oi: float = 0.0
+    ce_iv: float | None = None
+    pe_ltp: float | None = None
+    pe_oi: float = 0.0
+    pe_iv: float | None = None
+
+
+class OptionChain(Message):
+    """One snapshot of the NIFTY option chain for one expiry."""
+
+    TYPE: ClassVar[str] = "option_chain"
+    snapshot_time: int
+    expiry: str
+    spot: float
+    quotes: tuple[OptionQuote, ...]
+    source: str
+
+
+class FeatureSnapshot(Message):
+    """What the engines see: the latest daily features, and for ``kind == 'intraday'`` the
+    state of the session so far. Everything in it uses data up to ``as_of`` only."""
+
+    TYPE: ClassVar[str] = "feature_snapshot"
+    kind: Literal["daily", "intraday"]
+    symbol: Literal["NIFTY"] = "NIFTY"
+    as_of: int  # epoch seconds when the bar this reflects closed
+    session_date: str  # IST date of the session
+    spot: float
+    prev_close: float | None
+    vix: float | None
+    vix_prev_close: float | None
+    vix_as_of: str | None  # date of the VIX bar used
+    next_expiry: str
+    days_to_expiry: int  # calendar days, expiry day counts as 0
+    sessions_to_expiry: int
+    daily_as_of: str  # date of the last completed daily row in ``daily``
+    daily: dict[str, float | None]
+    intraday: dict[str, float | None] | None = None
+    sequence: tuple[tuple[float | None, ...], ...] | None = None  # daily kind only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nan_to_none(cls, values: Any) -> Any:
+        """Features legitimately lack values early in history: store those as None."""
+        if isinstance(values, dict):
+            for name in ("daily", "intraday"):
+                section = values.get(name)
+                if isinstance(section, dict):
+                    values[name] = {
+                        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                        for k, v in section.items()
+                    }
+        return values
+
+
+class Provenance(BaseModel):
+    """Where a value came from: a model (name, version), a formula, or data (window)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    source: Source
+    model: str | None = None
+    version: str | None = None
+    formula: str | None = None
+    window: str | None = None
+    in_sample: bool | None = None  # True when as_of lies inside the model's training window
+    note: str | None = None
+
+
+class ModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    version: str
+    trained_at: str
+    training_window: str | None = None
+
+
+class SignalBlock(Message):
+    """One engine's section of the output document, for one as_of bar.
+
+    ``data`` holds the section's fields as documented in docs/DOCUMENT.md; every signal in it
+    carries a ``provenance`` object. ``digest`` is a hash of ``data`` so receivers can tell a
+    redelivered duplicate (same as_of, same digest) from an update.
+    """
+
+    TYPE: ClassVar[str] = "signal_block"
+    engine: Engine
+    as_of: int
+    session_date: str
+    kind: Literal["daily", "intraday"]
+    computed_at: int  # epoch milliseconds
+    freshness_limit_s: int
+    models: tuple[ModelRef, ...] = ()
+    degraded: tuple[str, ...] = ()
+    data: dict[str, Any]
+    digest: str
+
+
+class DeadLetter(Message):
+    """A message that failed validation or kept failing, with the reason. Never dropped."""
+
+    TYPE: ClassVar[str] = "dead_letter"
+    origin_stream: str
+    origin_id: str | None
+    service: str
+    reason: str
+    payload: bytes
+    failed_at: int  # epoch milliseconds
+
+
+class ModelPublished(Message):
+    """Announces that a new model version is live in the registry."""
+
+    TYPE: ClassVar[str] = "model_published"
+    name: str
+    version: str
+    path: str
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (Bar, OptionChain, FeatureSnapshot, SignalBlock, DeadLetter, ModelPublished)
+}

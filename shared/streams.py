@@ -1,0 +1,33 @@
+"""Redis key names, in one place."""
+from __future__ import annotations
+
+PREFIX = "aegis"
+
+BARS = f"{PREFIX}:bars"
+CHAINS = f"{PREFIX}:chains"
+FEATURES = f"{PREFIX}:features"
+BLOCKS = f"{PREFIX}:blocks"
+DEAD_LETTER = f"{PREFIX}:deadletter"
+MODEL_EVENTS = f"{PREFIX}:models"
+
+LATEST_BLOCKS = f"{PREFIX}:blocks:latest"
+DAILY_FEATURES = f"{PREFIX}:features:daily"
+HEALTH_PREFIX = f"{PREFIX}:health:"
+
+
+def series_state(symbol: str, interval: str) -> str:
+    """Hash of the last bar published for one (symbol, interval) series."""
+    return f"{PREFIX}:series:{symbol}:{interval}"
+
+
+def series_digests(symbol: str, interval: str) -> str:
+    """Hash open_time -> digest of every bar published for one series (idempotency)."""
+    return f"{PREFIX}:digests:{symbol}:{interval}"
+
+
+def checkpoint(service: str) -> str:
+    return f"{PREFIX}:checkpoint:{service}"
+
+
+def health(service: str, consumer: str) -> str:
+    return f"{HEALTH_PREFIX}{service}:{consumer}"

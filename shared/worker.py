@@ -1,0 +1,271 @@
+"""The consumer-group reliability loop, in one place.
+
+A service subclasses ``StreamWorker`` and writes ``handle`` (one message in, messages out).
+The loop here: resume this consumer's own pending entries, claim entries that a dead replica
+left idle (XAUTOCLAIM), read new ones (XREADGROUP >); publish every output and acknowledge
+the inputs in one MULTI/EXEC, so an entry is acknowledged only together with its results.
+An entry that cannot be decoded, or whose handler keeps failing, goes to the dead-letter
+stream with the reason. Redis going away means back off, reconnect, recreate the group.
+"""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis
+
+from shared import streams
+from shared.bus import Bus, connect
+from shared.clock import Clock, make_clock
+from shared.codec import DecodeError, decode
+from shared.config import Settings
+from shared.logs import get_logger
+from shared.schemas import Message
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+class StreamWorker(ABC):
+    """Base of every service that consumes a stream with a consumer group."""
+
+    service: str
+    input_stream: str
+
+    def __init__(self, settings: Settings, consumer: str | None = None) -> None:
+        self.settings = settings
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.group = self.service
+        self.log = get_logger(self.service).bind(consumer=self.consumer)
+        self.clock: Clock = make_clock(settings.clock)
+        self.client = connect(settings)
+        self.bus = Bus(self.client, settings)
+        self.stop_event = threading.Event()
+        self.stats: dict[str, Any] = {
+            "processed": 0, "errors": 0, "dead_lettered": 0, "claimed": 0, "reconnects": 0,
+            "last_message_at": None, "last_error": None, "started_at": int(time.time() * 1000),
+        }
+        self._last_health = 0.0
+        self._last_claim = 0.0
+
+    # What a service writes ----------------------------------------------------------------
+    @abstractmethod
+    def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
+        """Compute the outputs of one input message. Raise to signal a failure."""
+
+    def stage_extra(self, pipe: Any) -> None:
+        """Queue extra commands in the batch transaction (e.g. a state checkpoint)."""
+
+    def on_reset(self) -> None:
+        """Called after a failed batch: drop in-memory state not yet committed to Redis."""
+
+    def health_details(self) -> dict[str, Any]:
+        """Service-specific health (models loaded, degraded reasons)."""
+        return {}
+
+    def degraded_reasons(self) -> list[str]:
+        return []
+
+    def on_idle(self) -> None:
+        """Called when a blocking read returned nothing (e.g. to check for new models)."""
+
+    # The loop -----------------------------------------------------------------------------
+    def run(self, max_idle_reads: int | None = None) -> None:
+        """Process until stop() (or ``max_idle_reads`` empty reads in a row, for tests)."""
+        self.log.info("worker_started", stream=self.input_stream, group=self.group)
+        pending_first = True
+        idle_reads = 0
+        backoff = 0.2
+        while not self.stop_event.is_set():
+            try:
+                self._ensure_group()
+                if pending_first:
+                    self._drain_own_pending()
+                    pending_first = False
+                self._claim_abandoned()
+                got = self._read_new()
+                self._write_health()
+                backoff = 0.2
+                idle_reads = 0 if got else idle_reads + 1
+                if not got:
+                    self.on_idle()
+                if max_idle_reads is not None and idle_reads >= max_idle_reads:
+                    break
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                self.stats["reconnects"] += 1
+                self.log.warning("redis_unavailable", error=str(exc), retry_in_s=round(backoff, 2))
+                self.on_reset()
+                pending_first = True
+                self.stop_event.wait(backoff * (1 + random.random()))
+                backoff = min(backoff * 2, 5.0)
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    self.log.warning("group_missing_recreating", error=str(exc))
+                    self.on_reset()
+                    pending_first = True
+                    continue
+                raise
+        self._write_health(force=True)
+        self.log.info("worker_stopped", **{k: v for k, v in self.stats.items() if k != "last_error"})
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.input_stream, self.group, id="0", mkstream=True)
+            self.log.info("group_created", stream=self.input_stream, group=self.group)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _drain_own_pending(self) -> None:
+        """Entries delivered to this consumer name before a restart, not yet acknowledged."""
+        last_id = "0"
+        while True:
+            reply = self.client.xreadgroup(
+                self.group, self.consumer, {self.input_stream: last_id}, count=self.settings.read_count
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                return
+            self._process(entries, redelivered=True)
+            last_id = entries[-1][0]
+
+    def _claim_abandoned(self) -> None:
+        now = time.monotonic()
+        if now - self._last_claim < self.settings.claim_idle_ms / 2000:
+            return
+        self._last_claim = now
+        start = "0-0"
+        while True:
+            next_start, entries, *_ = self.client.xautoclaim(
+                self.input_stream, self.group, self.consumer,
+                min_idle_time=self.settings.claim_idle_ms, start_id=start,
+                count=self.settings.read_count,
+            )
+            entries = [e for e in entries if e[1] is not None]  # deleted by trimming
+            if entries:
+                self.stats["claimed"] += len(entries)
+                self.log.info("claimed_abandoned", count=len(entries))
+                self._process(entries, redelivered=True)
+            start = next_start.decode() if isinstance(next_start, bytes) else next_start
+            if start == "0-0":
+                return
+
+    def _read_new(self) -> bool:
+        reply = self.client.xreadgroup(
+            self.group, self.consumer, {self.input_stream: ">"},
+            count=self.settings.read_count, block=self.settings.block_ms,
+        )
+        entries = reply[0][1] if reply else []
+        if entries:
+            self._process(entries, redelivered=False)
+        return bool(entries)
+
+    def _delivery_counts(self, entries: list[Entry]) -> dict[bytes, int]:
+        rows = self.client.xpending_range(
+            self.input_stream, self.group, min=entries[0][0], max=entries[-1][0],
+            count=len(entries) * 2 + 10, consumername=self.consumer,
+        )
+        return {
+            (r["message_id"] if isinstance(r["message_id"], bytes) else r["message_id"].encode()):
+            r["times_delivered"]
+            for r in rows
+        }
+
+    def _process(self, entries: list[Entry], redelivered: bool) -> None:
+        counts = self._delivery_counts(entries) if redelivered else {}
+        pipe = self.client.pipeline(transaction=True)
+        ids = []
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode()
+            ids.append(raw_id)
+            payload = fields.get(b"d", b"")
+            if counts.get(raw_id, 0) > self.settings.max_deliveries:
+                self._dead_letter(pipe, entry_id, payload,
+                                  f"delivered {counts[raw_id]} times without success")
+                continue
+            try:
+                message = decode(fields)
+            except DecodeError as exc:
+                self._dead_letter(pipe, entry_id, payload, str(exc))
+                continue
+            outputs = self._handle_with_retries(message, entry_id, pipe, payload)
+            if outputs is None:
+                continue
+            for out in outputs:
+                self.bus.stage(pipe, out)
+            self.stats["processed"] += 1
+        self.stage_extra(pipe)
+        pipe.xack(self.input_stream, self.group, *ids)
+        try:
+            pipe.execute()
+        except Exception:
+            self.on_reset()
+            raise
+        self.stats["last_message_at"] = int(time.time() * 1000)
+
+    def _handle_with_retries(
+        self, message: Message, entry_id: str, pipe: Any, payload: bytes
+    ) -> list[Message] | None:
+        for attempt in range(1, self.settings.handler_attempts + 1):
+            try:
+                return list(self.handle(message, entry_id))
+            except Exception as exc:  # a handler bug must not kill the worker
+                self.stats["errors"] += 1
+                self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
+                self.log.error("handler_failed", entry_id=entry_id, attempt=attempt,
+                               error=self.stats["last_error"])
+                if attempt == self.settings.handler_attempts:
+                    reason = f"handler failed {attempt} times: {self.stats['last_error']}\n" + \
+                        "".join(traceback.format_exception_only(exc)).strip()
+                    self._dead_letter(pipe, entry_id, payload, reason)
+        return None
+
+    def _dead_letter(self, pipe: Any, entry_id: str, payload: bytes, reason: str) -> None:
+        self.stats["dead_lettered"] += 1
+        self.log.warning("dead_lettered", entry_id=entry_id, reason=reason)
+        self.bus.dead_letter(
+            origin_stream=self.input_stream, origin_id=entry_id, service=self.service,
+            reason=reason, payload=payload, pipe=pipe,
+        )
+
+    # Health -------------------------------------------------------------------------------
+    def _write_health(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_health < 1.0:
+            return
+        self._last_health = now
+        reasons = self.degraded_reasons()
+        lag = pending = None
+        try:
+            for group in self.client.xinfo_groups(self.input_stream):
+                if group["name"] in (self.group, self.group.encode()):
+                    lag, pending = group.get("lag"), group.get("pending")
+        except redis.ResponseError:
+            pass
+        report = {
+            "service": self.service, "consumer": self.consumer,
+            "status": "degraded" if reasons else "ok", "degraded_reasons": reasons,
+            "stream": self.input_stream, "lag": lag, "pending": pending,
+            "reported_at": int(time.time() * 1000), **self.stats, **self.health_details(),
+        }
+        self.client.set(
+            streams.health(self.service, self.consumer), orjson.dumps(report, default=str),
+            ex=self.settings.health_ttl_s,
+        )
+
+
+def read_health(client: redis.Redis) -> list[dict[str, Any]]:
+    """Every live health report (workers whose report has not expired)."""
+    keys = sorted(client.scan_iter(match=streams.HEALTH_PREFIX + "*", count=200))
+    values = client.mget(keys) if keys else []
+    return [orjson.loads(v) for v in values if v]

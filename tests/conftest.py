@@ -1,0 +1,54 @@
+"""Test fixtures: a real redis-server process (never a fake), flushed around each test."""
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.config import PROJECT_ROOT, Settings
+from shared.redis_server import RedisServer
+
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), "test-secret", tmp_path_factory.mktemp("redis"))
+    with server:
+        yield server
+
+
+@pytest.fixture()
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture()
+def settings(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> Settings:
+    """Settings pointing at the test Redis, with short timings so tests finish quickly."""
+    return Settings(
+        redis_url=redis_server.url,
+        redis_port=redis_server.port,
+        redis_password=redis_server.password,
+        embedded_redis=False,
+        var_dir=tmp_path / "var",
+        model_dir=tmp_path / "models",
+        output_path=tmp_path / "var" / "aegismatrix.json",
+        block_ms=100,
+        claim_idle_ms=1000,
+        clock="event",
+        log_json=True,
+    )
