@@ -56,7 +56,7 @@ def ensure_models(settings: Settings) -> None:
     if not available("trainer"):
         log.warning("no_trainer", note="engines will run degraded on heuristics")
         return
-    from services.trainer.jobs import ensure_models as train_missing
+    from services.trainer.pipeline import ensure_models as train_missing
 
     trained = train_missing(settings)
     log.info("models_ready", trained=trained)

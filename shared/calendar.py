@@ -114,4 +114,10 @@ def is_market_open(moment: datetime) -> bool:
 
 
 def to_date(value: str | date | pd.Timestamp) -> date:
+    if isinstance(value, str) and len(value) == 10:
+        return date.fromisoformat(value)
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
     return pd.Timestamp(value).date()

@@ -38,6 +38,9 @@ class StreamWorker(ABC):
 
     service: str
     input_stream: str
+    # A stateful worker must see entries in stream order: it reads nothing new while another
+    # consumer's entries are pending, and claims them first once they are abandoned.
+    ordered: bool = False
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         self.settings = settings
@@ -90,6 +93,10 @@ class StreamWorker(ABC):
                     self._drain_own_pending()
                     pending_first = False
                 self._claim_abandoned()
+                if self.ordered and self._others_pending():
+                    self._write_health()
+                    self.stop_event.wait(self.settings.block_ms / 1000)
+                    continue
                 got = self._read_new()
                 self._write_health()
                 backoff = 0.2
@@ -138,6 +145,13 @@ class StreamWorker(ABC):
                 return
             self._process(entries, redelivered=True)
             last_id = entries[-1][0]
+
+    def _others_pending(self) -> bool:
+        summary = self.client.xpending(self.input_stream, self.group)
+        return any(
+            (c["name"].decode() if isinstance(c["name"], bytes) else c["name"]) != self.consumer
+            for c in summary.get("consumers") or []
+        )
 
     def _claim_abandoned(self) -> None:
         now = time.monotonic()

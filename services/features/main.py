@@ -1,6 +1,8 @@
 """Features worker: bars in, feature snapshots and the market block out.
 
 consume (aegis:bars) → compute (FeatureState) → publish (aegis:features, aegis:blocks).
+Every bar yields its snapshot; the market block is conflated to the newest snapshot of each
+batch (a block is latest-state, so a fast replay need not publish every intermediate one).
 The state is checkpointed in the same transaction as the outputs and acknowledgements, so a
 restart (or a standby replica taking over) resumes exactly where the last commit left off.
 """
@@ -22,6 +24,7 @@ from shared.worker import StreamWorker
 class FeaturesWorker(StreamWorker):
     service = "features"
     input_stream = streams.BARS
+    ordered = True
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         super().__init__(settings, consumer)
@@ -30,6 +33,7 @@ class FeaturesWorker(StreamWorker):
         self._needs_restore = True
         self._revisions: dict[str, int] = {}
         self._daily_to_store: FeatureSnapshot | None = None
+        self._latest_snapshot: FeatureSnapshot | None = None
 
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
         if not isinstance(message, Bar):
@@ -38,9 +42,9 @@ class FeaturesWorker(StreamWorker):
         revision = self._revisions.pop(entry_id, 0)
         for snapshot in self.state.apply(message, revision):
             self.clock.observe(snapshot.as_of)
+            self.sparkline.append((snapshot.as_of, snapshot.spot))
             outputs.append(snapshot)
-            outputs.append(build_block("market", snapshot, market_data(snapshot, self.sparkline),
-                                       clock=self.clock, settings=self.settings))
+            self._latest_snapshot = snapshot
             if snapshot.kind == "daily":
                 self._daily_to_store = snapshot
         return outputs
@@ -53,9 +57,15 @@ class FeaturesWorker(StreamWorker):
         for raw_id, fields in entries:
             self._revisions[raw_id.decode()] = int(fields.get(b"r", b"0") or 0)
         self._daily_to_store: FeatureSnapshot | None = None
+        self._latest_snapshot: FeatureSnapshot | None = None
         super()._process(entries, redelivered)
 
     def stage_extra(self, pipe: Any) -> None:
+        if self._latest_snapshot is not None:
+            snap = self._latest_snapshot
+            block = build_block("market", snap, market_data(snap, list(self.sparkline)),
+                                clock=self.clock, settings=self.settings)
+            self.bus.stage(pipe, block)
         if self._daily_to_store is not None:
             snap = self._daily_to_store
             pipe.hset(streams.DAILY_FEATURES, snap.session_date, pack(snap.model_dump()))

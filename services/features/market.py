@@ -28,9 +28,8 @@ def market_regime(daily: dict[str, float | None]) -> str:
     return "RANGE_BOUND"
 
 
-def market_data(snapshot: FeatureSnapshot, sparkline: deque[tuple[int, float]]) -> dict[str, Any]:
-    """The market section for one snapshot; ``sparkline`` holds the recent closes."""
-    sparkline.append((snapshot.as_of, snapshot.spot))
+def market_data(snapshot: FeatureSnapshot, sparkline: list[tuple[int, float]]) -> dict[str, Any]:
+    """The market section for one snapshot; ``sparkline`` holds the recent closes up to it."""
     change = snapshot.spot - snapshot.prev_close if snapshot.prev_close else None
     vix_change = (
         snapshot.vix - snapshot.vix_prev_close

@@ -6,8 +6,7 @@ and restores with ``from_checkpoint`` after a restart.
 from __future__ import annotations
 
 import bisect
-import copy
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -83,14 +82,14 @@ class FeatureState:
             self.ignored += 1  # a minute of a session whose daily bar is already in
             return []
         if revises_last and self.session_before_last_bar is not None:
-            self.session = copy.deepcopy(self.session_before_last_bar)
+            self.session = replace(self.session_before_last_bar)
         elif self.session is None or self.session.session_date != day:
             o, h, l, c = self.nifty_daily[self.daily_as_of]
             self.session = IntradaySession(
                 session_date=day, prev_close=c, prior_high=h, prior_low=l,
                 atr_14=self.daily_features.get("atr_14"),
             )
-        self.session_before_last_bar = copy.deepcopy(self.session)
+        self.session_before_last_bar = replace(self.session)
         self.session.update(bar.open_time, bar.open, bar.high, bar.low, bar.close)
         return [self._snapshot("intraday", bar.open_time + 60, day, spot=bar.close,
                                expiry_from=calendar.to_date(day),

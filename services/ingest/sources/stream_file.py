@@ -2,7 +2,8 @@
 
 File layout: a msgpack header map ``{"format": "aegis-streams", "format_version",
 "schema_version", "streams", "recorded_at_ms"}`` followed by one ``[stream, entry_id,
-fields]`` array per entry (fields as raw bytes), merged across streams in entry-id order.
+fields]`` array per entry (fields as raw bytes), merged across streams in entry-id order
+(entries of different streams in the same millisecond keep the order of ``stream_names``).
 """
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ class GuardedFetcher:
         retrying = Retrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=wait_exponential_jitter(
-                initial=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=BACKOFF_JITTER_S),
+                multiplier=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=BACKOFF_JITTER_S),
             retry=retry_if_not_exception_type(FetchStopped),
             before_sleep=self._failed,
             sleep=self._sleep,

@@ -201,10 +201,10 @@ class YFinanceSource:
             if finals:
                 self._final[s] = [*self._final.get(s, []), *finals]
                 self._cache.store(TICKERS[s.ticker], s.interval, self._final[s])
-            self._status.series[s.key] = {
+            self._status.update(series={**self._status.series, s.key: {
                 "last_open_time": new[-1].open_time, "final": new[-1].final,
                 "received_at": now,
-            }
+            }})
         return new, stale
 
     @staticmethod

@@ -1,0 +1,140 @@
+"""End-to-end latency: a bar entering aegis:bars → the websocket update that carries blocks
+for it reaching a browser-like client, with the full pipeline running (features, direction,
+seller, buyer, gateway as separate processes on a real Redis).
+
+Bars are published one at a time at a steady pace (live-like, not a flood), each stamped
+when XADD returns; the client notes when each engine's block for that bar's as_of arrives.
+Usage: python bench/bench_end_to_end.py [--bars 300] [--rate 20] [--model-dir var/models]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from websockets.sync.client import connect as ws_connect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
+from shared.bus import Bus  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.logs import configure_logging  # noqa: E402
+from shared.redis_server import RedisServer  # noqa: E402
+from shared.schemas import Bar  # noqa: E402
+
+ENGINES = ("market", "direction", "seller", "buyer")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def as_epoch(value: str) -> int:
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def listen(url: str, arrivals: dict[tuple[str, int], float], stop: threading.Event) -> None:
+    with ws_connect(url, max_size=None) as ws:
+        while not stop.is_set():
+            try:
+                raw = ws.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            now = time.perf_counter()
+            message = json.loads(raw)
+            sections = message.get("blocks") or message.get("document") or {}
+            for engine in ENGINES:
+                block = sections.get(engine)
+                if isinstance(block, dict) and block.get("as_of"):
+                    arrivals.setdefault((engine, as_epoch(block["as_of"])), now)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bars", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=20.0, help="bars per second")
+    parser.add_argument("--model-dir", default=str(ROOT / "var" / "models"))
+    args = parser.parse_args()
+    configure_logging("WARNING")
+    events = [e for e in FileReplaySource(ROOT / "data", ReplayWindow(
+        daily_from="2020-01-01", intraday_from="2021-03-01", end="2021-03-05")).events()
+        if isinstance(e, Bar)]
+    warmup = [e for e in events if e.interval == "1d" or e.open_time < 1614570300]
+    timed = [e for e in events if e.interval == "1m" and e.open_time >= 1614570300][: args.bars]
+    with tempfile.TemporaryDirectory() as tmp, \
+            RedisServer(free_port(), "bench", Path(tmp)) as server:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "AEGIS_REDIS_URL": server.url,
+               "AEGIS_LOG_LEVEL": "WARNING", "AEGIS_MODEL_DIR": args.model_dir,
+               "AEGIS_GATEWAY_PORT": str(port), "AEGIS_BLOCK_MS": "1000",
+               "AEGIS_FRESHNESS_INTRADAY_S": str(10**9), "AEGIS_FRESHNESS_DAILY_S": str(10**9)}
+        procs = [subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, cwd=ROOT)
+                 for name in ("features", "direction", "seller", "buyer", "gateway")]
+        try:
+            settings = Settings(redis_url=server.url, embedded_redis=False)
+            bus = Bus(server.client(), settings)
+            bus.publish_bars(warmup)
+            arrivals: dict[tuple[str, int], float] = {}
+            stop = threading.Event()
+            deadline = time.monotonic() + 120
+            while True:  # gateway up and the warm-up processed by every engine
+                try:
+                    listener = threading.Thread(target=listen, daemon=True, args=(
+                        f"ws://127.0.0.1:{port}/ws", arrivals, stop))
+                    with ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            listener.start()
+            last_warm = max(b.open_time for b in warmup) + 60
+            while not all(any(k[0] == e and k[1] >= last_warm - 60 for k in arrivals)
+                          for e in ENGINES):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"pipeline not ready: saw {sorted({k[0] for k in arrivals})}")
+                time.sleep(0.1)
+            sent: dict[int, float] = {}
+            for bar in timed:
+                bus.publish_bars([bar])
+                sent[bar.open_time + 60] = time.perf_counter()
+                time.sleep(1 / args.rate)
+            settle = time.monotonic() + 10
+            while time.monotonic() < settle and not all(
+                    (e, t) in arrivals for e in ENGINES for t in sent):
+                time.sleep(0.05)
+            stop.set()
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=15)
+    result: dict[str, object] = {"bars": len(sent), "rate_per_s": args.rate}
+    for engine in (*ENGINES, "all"):
+        if engine == "all":
+            lat = [max(arrivals[(e, t)] for e in ENGINES) - s for t, s in sent.items()
+                   if all((e, t) in arrivals for e in ENGINES)]
+        else:
+            lat = [arrivals[(engine, t)] - s for t, s in sent.items() if (engine, t) in arrivals]
+        ms = np.array(lat) * 1000
+        result[engine] = ({"received": len(lat), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                           "p99_ms": round(float(np.percentile(ms, 99)), 1),
+                           "max_ms": round(float(ms.max()), 1)} if len(lat) else {"received": 0})
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

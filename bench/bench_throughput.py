@@ -1,0 +1,97 @@
+"""Throughput of ingest → features, as fast as possible, on the bundled 1-minute data.
+
+Runs a real redis-server, the features worker in its own process, and ingest in this one;
+bars/s = bars published / time from the first publish until the features worker has
+acknowledged the last bar (CSV parsing excluded).
+Usage: python bench/bench_throughput.py [--intraday-from DATE] [--end DATE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from services.ingest.main import IngestService  # noqa: E402
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
+from shared import streams  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.logs import configure_logging  # noqa: E402
+from shared.redis_server import RedisServer  # noqa: E402
+
+
+class ListSource:
+    """Pre-parsed events, so the benchmark times the bus and the workers, not CSV parsing."""
+
+    name = "bench"
+    status: dict[str, object] = {}
+
+    def __init__(self, events: list) -> None:
+        self._events = events
+
+    def events(self):  # noqa: ANN201
+        return iter(self._events)
+
+    def close(self) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--intraday-from", default="2021-01-01")
+    parser.add_argument("--end", default="2021-12-31")
+    args = parser.parse_args()
+    configure_logging("WARNING")
+    with tempfile.TemporaryDirectory() as tmp, \
+            RedisServer(free_port(), "bench", Path(tmp), aof=True) as server:
+        settings = Settings(redis_url=server.url, replay_speed=0, clock="event",
+                            embedded_redis=False, log_level="WARNING")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "AEGIS_REDIS_URL": server.url,
+               "AEGIS_CLOCK": "event", "AEGIS_LOG_LEVEL": "WARNING", "AEGIS_READ_COUNT": "512"}
+        worker = subprocess.Popen([sys.executable, "-m", "services.features"], env=env, cwd=ROOT)
+        client = server.client()
+        window = ReplayWindow(daily_from="2020-01-01", intraday_from=args.intraday_from,
+                              end=args.end)
+        events = list(FileReplaySource(ROOT / "data", window).events())  # parse files first
+        source = ListSource(events)
+        started = time.perf_counter()
+        counts = IngestService(settings, source, client).run()
+        ingest_done = time.perf_counter()
+        while True:
+            groups = {g["name"].decode(): g for g in client.xinfo_groups(streams.BARS)}
+            group = groups.get("features")
+            if group and group["pending"] == 0 and group.get("lag") == 0:
+                break
+            time.sleep(0.01)
+        finished = time.perf_counter()
+        worker.terminate()
+        worker.wait()
+        bars = counts["published"]
+        result = {
+            "bars": bars,
+            "feature_snapshots": client.xlen(streams.FEATURES),
+            "ingest_seconds": round(ingest_done - started, 2),
+            "end_to_end_seconds": round(finished - started, 2),
+            "ingest_bars_per_s": round(bars / (ingest_done - started)),
+            "ingest_to_features_bars_per_s": round(bars / (finished - started)),
+            "cores": os.cpu_count(),
+        }
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
