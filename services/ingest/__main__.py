@@ -19,7 +19,8 @@ def build_source(settings: Settings, stop: threading.Event) -> Source:
 
         if settings.replay_file is None:
             raise SystemExit("AEGIS_SOURCE=stream needs AEGIS_REPLAY_FILE")
-        return StreamFileSource(settings.replay_file, settings.replay_speed)
+        return StreamFileSource(settings.replay_file, settings.replay_speed,
+                                max_gap_s=settings.replay_max_gap_s, stop=stop)
     from services.ingest.sources.yfinance_source import YFinanceSource
 
     return YFinanceSource(settings, stop=stop)

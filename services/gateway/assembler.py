@@ -1,0 +1,187 @@
+"""Pure assembly: signal blocks and health reports in, document sections out. No I/O here.
+
+Staleness is measured against a "now" the caller passes: wall time live, the newest as_of
+seen with the event clock (so a replay gives the same document byte for byte).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from shared.schemas import SignalBlock
+
+SCHEMA_VERSION = 1
+ENGINES: tuple[str, ...] = ("market", "direction", "seller", "buyer")
+# The service whose worker publishes each engine's block.
+SERVICE_OF_ENGINE: dict[str, str] = {
+    "market": "features", "direction": "direction", "seller": "seller", "buyer": "buyer",
+}
+EXPECTED_SERVICES: tuple[str, ...] = ("features", "direction", "seller", "buyer")
+
+Offer = Literal["new", "update", "duplicate", "older"]
+
+
+def iso_ms(epoch_ms: int | None) -> str | None:
+    """``2025-06-30T10:00:00.000Z`` for epoch milliseconds (None stays None)."""
+    if epoch_ms is None:
+        return None
+    stamp = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def classify(current: SignalBlock | None, incoming: SignalBlock) -> Offer:
+    """Newest as_of wins; same as_of + same digest is a duplicate, another digest an update."""
+    if current is None:
+        return "new"
+    if incoming.as_of < current.as_of:
+        return "older"
+    if incoming.as_of == current.as_of:
+        return "duplicate" if incoming.digest == current.digest else "update"
+    return "new"
+
+
+def is_stale(block: SignalBlock, now_ms: int) -> bool:
+    return now_ms - block.as_of * 1000 > block.freshness_limit_s * 1000
+
+
+def section(block: SignalBlock, now_ms: int) -> dict[str, Any]:
+    """The block's data plus its stamps, as the document shows it."""
+    return {
+        **block.data,
+        "as_of": iso_ms(block.as_of * 1000),
+        "session_date": block.session_date,
+        "kind": block.kind,
+        "computed_at": iso_ms(block.computed_at),
+        "freshness_limit_s": block.freshness_limit_s,
+        "stale": is_stale(block, now_ms),
+        "models": [m.model_dump(exclude_none=True) for m in block.models],
+        "degraded": list(block.degraded),
+    }
+
+
+def health_section(reports: list[dict[str, Any]], volatile: bool) -> dict[str, Any]:
+    """Per service: worst status over replicas, replica count, models, degraded reasons,
+    newest message time and largest lag. A service with no live report is ``down``.
+
+    ``volatile=False`` (event clock) leaves out wall-clock and timing fields
+    (last_message_at, lag) so a replay's document is reproducible.
+    """
+    by_service: dict[str, list[dict[str, Any]]] = {s: [] for s in EXPECTED_SERVICES}
+    for report in reports:
+        by_service.setdefault(str(report.get("service", "unknown")), []).append(report)
+    engines = {name: _service_health(rows, volatile) for name, rows in sorted(by_service.items())}
+    statuses = [engines[s]["status"] for s in EXPECTED_SERVICES]
+    if all(s == "down" for s in statuses):
+        overall = "down"
+    elif any(s != "ok" for s in statuses):
+        overall = "degraded"
+    else:
+        overall = "ok"
+    return {"status": overall, "engines": engines}
+
+
+def _service_health(rows: list[dict[str, Any]], volatile: bool) -> dict[str, Any]:
+    if not rows:
+        status = "down"
+    elif any(r.get("status") != "ok" or r.get("degraded_reasons") for r in rows):
+        status = "degraded"
+    else:
+        status = "ok"
+    models: dict[tuple[str, str], dict[str, Any]] = {}
+    reasons: list[str] = []
+    for row in rows:
+        for model in row.get("models") or []:
+            if isinstance(model, dict) and "name" in model:
+                key = (str(model["name"]), str(model.get("version")))
+                models.setdefault(key, {
+                    "name": model["name"], "version": model.get("version"),
+                    "trained_at": model.get("trained_at"),
+                })
+        for reason in row.get("degraded_reasons") or []:
+            if reason not in reasons:
+                reasons.append(str(reason))
+    out: dict[str, Any] = {
+        "status": status,
+        "replicas": len(rows),
+        "models": [models[k] for k in sorted(models)],
+        "degraded_reasons": reasons,
+        "last_message_at": None,
+        "lag": None,
+    }
+    if volatile:
+        times = [r["last_message_at"] for r in rows if isinstance(r.get("last_message_at"), int)]
+        lags = [r["lag"] for r in rows if isinstance(r.get("lag"), int)]
+        out["last_message_at"] = iso_ms(max(times)) if times else None
+        out["lag"] = max(lags) if lags else None
+    return out
+
+
+@dataclass
+class DocumentState:
+    """The latest block per engine, the sections built from them, and the change counter.
+
+    Every method that changes the document returns the change (``blocks``: engine -> section,
+    ``generated_at``, and ``health`` only when it changed) and bumps ``sequence`` by exactly
+    one; no change, no bump.
+    """
+
+    blocks: dict[str, SignalBlock] = field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    health: dict[str, Any] = field(default_factory=lambda: health_section([], volatile=False))
+    sequence: int = 0
+    generated_at_ms: int = 0
+    _pending_health: dict[str, Any] | None = None
+
+    def offer(self, block: SignalBlock, now_ms: int) -> tuple[Offer, dict[str, Any] | None]:
+        """Take a block if it is newer; returns its classification and the change."""
+        verdict = classify(self.blocks.get(block.engine), block)
+        if verdict in ("duplicate", "older"):
+            return verdict, None
+        self.blocks[block.engine] = block
+        changed = {block.engine: section(block, now_ms)}
+        changed.update(self._restale(now_ms, skip=block.engine))
+        return verdict, self._commit(changed, now_ms)
+
+    def restale(self, now_ms: int) -> dict[str, Any] | None:
+        """Re-evaluate stale flags against ``now_ms``; a flip is a change."""
+        changed = self._restale(now_ms)
+        return self._commit(changed, now_ms) if changed else None
+
+    def set_health(self, health: dict[str, Any], now_ms: int,
+                   publish: bool) -> dict[str, Any] | None:
+        """Store new health; ``publish`` makes it a change of its own (wall clock), otherwise
+        it rides along with the next block change (event clock keeps sequence reproducible)."""
+        if health == (self._pending_health or self.health):
+            return None
+        self._pending_health = health
+        return self._commit({}, now_ms) if publish else None
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": iso_ms(self.generated_at_ms),
+            "sequence": self.sequence,
+            **{engine: self.sections.get(engine) for engine in ENGINES},
+            "health": self.health,
+        }
+
+    def _restale(self, now_ms: int, skip: str | None = None) -> dict[str, dict[str, Any]]:
+        changed = {}
+        for engine, block in self.blocks.items():
+            if engine == skip:
+                continue
+            stale = is_stale(block, now_ms)
+            if self.sections[engine]["stale"] != stale:
+                changed[engine] = {**self.sections[engine], "stale": stale}
+        return changed
+
+    def _commit(self, changed: dict[str, dict[str, Any]], now_ms: int) -> dict[str, Any]:
+        self.sections.update(changed)
+        change: dict[str, Any] = {"blocks": changed, "generated_at": iso_ms(now_ms)}
+        if self._pending_health is not None:
+            self.health, self._pending_health = self._pending_health, None
+            change["health"] = self.health
+        self.sequence += 1
+        self.generated_at_ms = now_ms
+        return change

@@ -1,0 +1,169 @@
+"""The document's shape (docs/DOCUMENT.md) as pydantic models: the source of
+GET /api/v1/schema and of the OpenAPI description. Engines may add fields (extra allowed);
+the stamps and the documented groups are required where DOCUMENT.md says so."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Prob = Annotated[float, Field(ge=0, le=1)]
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Provenance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: Literal["model", "formula", "data", "heuristic"]
+    model: str | None = None
+    version: str | None = None
+    formula: str | None = None
+    window: str | None = None
+    in_sample: bool | None = None
+    note: str | None = None
+
+
+class Group(Open):
+    provenance: Provenance
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+    trained_at: str
+    training_window: str | None = None
+
+
+class Stamps(Open):
+    as_of: str = Field(description="ISO time of the bar this block reflects")
+    session_date: str
+    kind: Literal["daily", "intraday"]
+    computed_at: str
+    freshness_limit_s: int
+    stale: bool = Field(description="older than freshness_limit_s against the clock")
+    models: list[ModelRef]
+    degraded: list[str]
+
+
+class Label(Group):
+    label: str
+
+
+class Market(Stamps):
+    spot: float
+    spot_change: float | None = None
+    spot_change_pct: float | None = None
+    prev_close: float | None = None
+    vix: float | None = None
+    vix_change: float | None = None
+    vix_as_of: str | None = None
+    regime: Label
+    sparkline: list[tuple[float, float]] | None = None
+
+
+class Probabilities(BaseModel):
+    up: Prob
+    neutral: Prob
+    down: Prob
+
+
+class Call(Group):
+    direction: Literal["UP", "DOWN", "NEUTRAL"]
+    conviction: Prob
+    probabilities: Probabilities
+    expected_move_points: float | None = None
+
+
+class Horizon(Call):
+    label: str
+    beats_climatology: bool | None = None
+    climatology: Probabilities | None = None
+
+
+class Horizons(BaseModel):
+    t1: Horizon
+    t3: Horizon
+    t5: Horizon
+    t10: Horizon
+    t20: Horizon
+    t40: Horizon
+
+
+class RiskScore(Group):
+    value: float = Field(ge=0, le=100)
+
+
+class Direction(Stamps):
+    today: Call
+    horizons: Horizons
+    risk_score: RiskScore
+    regime: Label | None = None
+
+
+class Score(Group):
+    score: Prob | None = None
+    label: str | None = None
+
+
+class Rate(Group):
+    value: Prob | None = None
+    window: str | None = None
+    regime: str | None = None
+    samples: int | None = None
+
+
+class Seller(Stamps):
+    safe_range: Group
+    max_pain: Group
+    trap: Score
+    skew: Group
+    expiry_stress: Score
+    breach_probabilities: Group
+    seller_flag: Label
+    historical_hit_rate: Rate
+    regime: Label | None = None
+
+
+class Buyer(Stamps):
+    breakout_today: Score
+    breakout_next: Group
+    spike_direction_bias: Group
+    gamma_windows: Group
+    theta_edge: Score
+    regime: Label
+    breakout_levels: Group
+    environment: Label
+    historical_spike_rate: Rate
+
+
+class ServiceHealth(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    replicas: int
+    models: list[dict[str, Any]]
+    degraded_reasons: list[str]
+    last_message_at: str | None = Field(None, description="null with the event clock")
+    lag: int | None = Field(None, description="null with the event clock")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    engines: dict[str, ServiceHealth]
+
+
+class Document(BaseModel):
+    """aegismatrix.json, schema_version 1. A section is null until its engine's first block."""
+
+    schema_version: Literal[1]
+    generated_at: str | None
+    sequence: int = Field(description="increases by one per change")
+    market: Market | None
+    direction: Direction | None
+    seller: Seller | None
+    buyer: Buyer | None
+    health: Health
+
+
+def document_json_schema() -> dict[str, Any]:
+    return Document.model_json_schema()

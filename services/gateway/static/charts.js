@@ -1,0 +1,157 @@
+/* Inline SVG charts: small pure functions returning markup strings. Colours come from CSS
+   variables so both themes work. Every number passed in is checked; null draws an empty chart. */
+"use strict";
+
+const Charts = (() => {
+  const ok = (v) => typeof v === "number" && Number.isFinite(v);
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const f = (v) => (Math.round(v * 10) / 10).toString();
+
+  function esc(value) {
+    return String(value ?? "").replace(/[&<>"']/g, (c) => (
+      { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+
+  function polar(cx, cy, r, angle) {
+    return [cx + r * Math.cos(angle), cy - r * Math.sin(angle)];
+  }
+
+  function arc(cx, cy, r, from, to) {
+    const [x1, y1] = polar(cx, cy, r, Math.PI * (1 - from));
+    const [x2, y2] = polar(cx, cy, r, Math.PI * (1 - to));
+    return `M${f(x1)} ${f(y1)} A${r} ${r} 0 0 1 ${f(x2)} ${f(y2)}`;
+  }
+
+  /** Semi-circular gauge for a value in [0, 1]; zones colour low / mid / high. */
+  function gauge(value, { zones = [0.33, 0.66], invert = false, label = "" } = {}) {
+    const v = ok(value) ? clamp(value, 0, 1) : null;
+    const colours = invert ? ["var(--bad)", "var(--warn)", "var(--good)"]
+      : ["var(--good)", "var(--warn)", "var(--bad)"];
+    const edges = [0, zones[0], zones[1], 1];
+    const bands = colours.map((c, i) =>
+      `<path d="${arc(60, 58, 46, edges[i], edges[i + 1])}" stroke="${c}" class="g-zone"/>`).join("");
+    const needle = v === null ? "" : (() => {
+      const [x, y] = polar(60, 58, 40, Math.PI * (1 - v));
+      return `<line x1="60" y1="58" x2="${f(x)}" y2="${f(y)}" class="g-needle"/>`;
+    })();
+    return `<svg viewBox="0 0 120 70" class="chart gauge" role="img" aria-label="${esc(label)}">
+      <path d="${arc(60, 58, 46, 0, 1)}" class="g-track"/>${bands}${needle}
+      <circle cx="60" cy="58" r="4" class="g-hub"/></svg>`;
+  }
+
+  /** Dial 0..100 (risk score) drawn as a gauge with a numeric centre. */
+  function dial(value) {
+    return gauge(ok(value) ? value / 100 : null, { label: "risk score" });
+  }
+
+  /** Sparkline of [[epoch_s, close], ...]. */
+  function sparkline(points, { width = 220, height = 48 } = {}) {
+    const pts = (points || []).filter((p) => Array.isArray(p) && ok(p[0]) && ok(p[1]));
+    if (pts.length < 2) return `<svg viewBox="0 0 ${width} ${height}" class="chart spark"></svg>`;
+    const xs = pts.map((p) => p[0]);
+    const ys = pts.map((p) => p[1]);
+    const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+    const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+    const sx = (x) => 2 + ((x - x0) / (x1 - x0 || 1)) * (width - 4);
+    const sy = (y) => height - 3 - ((y - y0) / (y1 - y0 || 1)) * (height - 6);
+    const d = pts.map((p, i) => `${i ? "L" : "M"}${f(sx(p[0]))} ${f(sy(p[1]))}`).join("");
+    const up = ys[ys.length - 1] >= ys[0];
+    return `<svg viewBox="0 0 ${width} ${height}" class="chart spark" preserveAspectRatio="none">
+      <path d="${d}" class="spark-line ${up ? "up" : "down"}"/></svg>`;
+  }
+
+  /** Horizontal range band [lower, upper] on an axis, with markers (e.g. spot). */
+  function band(lower, upper, markers, { pad = 0.35, zoneClass = "band-zone" } = {}) {
+    const values = [lower, upper, ...markers.map((m) => m.value)].filter(ok);
+    if (!values.length) return `<svg viewBox="0 0 240 46" class="chart band"></svg>`;
+    let lo = Math.min(...values); let hi = Math.max(...values);
+    const span = (hi - lo) || Math.abs(hi) * 0.01 || 1;
+    lo -= span * pad; hi += span * pad;
+    const x = (v) => 8 + ((v - lo) / (hi - lo)) * 224;
+    const zone = ok(lower) && ok(upper)
+      ? `<rect x="${f(x(lower))}" y="14" width="${f(x(upper) - x(lower))}" height="14" rx="3" class="${zoneClass}"/>
+         <text x="${f(x(lower))}" y="42" class="axis" text-anchor="middle">${esc(Math.round(lower))}</text>
+         <text x="${f(x(upper))}" y="42" class="axis" text-anchor="middle">${esc(Math.round(upper))}</text>` : "";
+    const marks = markers.filter((m) => ok(m.value)).map((m) =>
+      `<line x1="${f(x(m.value))}" x2="${f(x(m.value))}" y1="6" y2="34" class="marker ${m.cls || ""}"/>
+       <text x="${f(x(m.value))}" y="6" class="axis strong" text-anchor="middle" dy="-0.5">${esc(m.label)}</text>`).join("");
+    return `<svg viewBox="0 -6 240 52" class="chart band"><line x1="8" x2="232" y1="21" y2="21" class="axis-line"/>${zone}${marks}</svg>`;
+  }
+
+  /** Horizontal bars [{label, value in [-1, 1] or [0, 1], cls}]. */
+  function bars(items, { signed = false } = {}) {
+    const rows = items.map((it, i) => {
+      const v = ok(it.value) ? clamp(it.value, signed ? -1 : 0, 1) : 0;
+      const y = 4 + i * 20;
+      const zero = signed ? 130 : 70;
+      const w = Math.abs(v) * (signed ? 90 : 150);
+      const x0 = v < 0 ? zero - w : zero;
+      return `<text x="0" y="${y + 11}" class="axis">${esc(it.label)}</text>
+        <rect x="${zero - (signed ? 90 : 0)}" y="${y}" width="${signed ? 180 : 150}" height="13" rx="2" class="bar-track"/>
+        <rect x="${f(x0)}" y="${y}" width="${f(w)}" height="13" rx="2" class="bar ${it.cls || ""}"/>
+        <text x="236" y="${y + 11}" class="axis strong" text-anchor="end">${ok(it.value) ? esc(it.text ?? it.value.toFixed(2)) : "—"}</text>`;
+    }).join("");
+    return `<svg viewBox="0 0 240 ${8 + items.length * 20}" class="chart bars">${rows}</svg>`;
+  }
+
+  /** One bar split in two shares (e.g. up vs down probability). */
+  function split(left, right, leftLabel, rightLabel) {
+    const a = ok(left) ? clamp(left, 0, 1) : 0.5;
+    const b = ok(right) ? clamp(right, 0, 1) : 0.5;
+    const share = a + b ? a / (a + b) : 0.5;
+    return `<svg viewBox="0 0 240 40" class="chart split">
+      <rect x="0" y="4" width="${f(share * 240)}" height="18" class="bar up"/>
+      <rect x="${f(share * 240)}" y="4" width="${f((1 - share) * 240)}" height="18" class="bar down"/>
+      <text x="2" y="36" class="axis strong">${esc(leftLabel)}</text>
+      <text x="238" y="36" class="axis strong" text-anchor="end">${esc(rightLabel)}</text></svg>`;
+  }
+
+  /** A row of heat cells [{label, score in [0, 1]}]. */
+  function strip(cells, { labelEvery = 1, height = 52 } = {}) {
+    const n = Math.max(cells.length, 1);
+    const w = 240 / n;
+    const rects = cells.map((c, i) => {
+      const s = ok(c.score) ? clamp(c.score, 0, 1) : null;
+      const label = i % labelEvery === 0 ? `<text x="${f(i * w + w / 2)}" y="${height - 2}" class="axis tiny" text-anchor="middle">${esc(c.label)}</text>` : "";
+      return `<rect x="${f(i * w + 1)}" y="2" width="${f(w - 2)}" height="${height - 18}" rx="2" class="heat" style="fill-opacity:${s === null ? 0.08 : (0.15 + 0.85 * s).toFixed(2)}"><title>${esc(c.title || c.label)}: ${s === null ? "—" : Math.round(s * 100) + "%"}</title></rect>
+        <text x="${f(i * w + w / 2)}" y="${(height - 18) / 2 + 6}" class="axis tiny strong" text-anchor="middle">${s === null ? "—" : Math.round(s * 100)}</text>${label}`;
+    }).join("");
+    return `<svg viewBox="0 0 240 ${height}" class="chart strip">${rects}</svg>`;
+  }
+
+  /** Breach probability against strike: two curves (below / above spot) and the spot line. */
+  function breachCurve(points, spot) {
+    const pts = (points || []).filter((p) => ok(p.strike) && ok(p.probability));
+    if (!pts.length) return `<svg viewBox="0 0 240 110" class="chart curve"></svg>`;
+    const strikes = pts.map((p) => p.strike).concat(ok(spot) ? [spot] : []);
+    const [x0, x1] = [Math.min(...strikes), Math.max(...strikes)];
+    const pmax = Math.max(...pts.map((p) => p.probability), 0.05);
+    const sx = (v) => 24 + ((v - x0) / (x1 - x0 || 1)) * 208;
+    const sy = (p) => 92 - (p / pmax) * 82;
+    const line = (side) => pts.filter((p) => p.side === side).sort((a, b) => a.strike - b.strike)
+      .map((p, i) => `${i ? "L" : "M"}${f(sx(p.strike))} ${f(sy(p.probability))}`).join("");
+    const dots = pts.map((p) => `<circle cx="${f(sx(p.strike))}" cy="${f(sy(p.probability))}" r="2.4" class="dot ${esc(p.side)}"><title>${esc(p.side)} ${esc(p.strike)}: ${(p.probability * 100).toFixed(1)}%</title></circle>`).join("");
+    const spotLine = ok(spot) ? `<line x1="${f(sx(spot))}" x2="${f(sx(spot))}" y1="8" y2="92" class="marker"/>` : "";
+    return `<svg viewBox="0 0 240 110" class="chart curve">
+      <line x1="24" x2="232" y1="92" y2="92" class="axis-line"/>
+      <text x="0" y="14" class="axis tiny">${Math.round(pmax * 100)}%</text><text x="0" y="92" class="axis tiny">0%</text>
+      ${spotLine}<path d="${line("below")}" class="curve-line below"/><path d="${line("above")}" class="curve-line above"/>${dots}
+      <text x="24" y="106" class="axis tiny">${esc(Math.round(x0))}</text><text x="232" y="106" class="axis tiny" text-anchor="end">${esc(Math.round(x1))}</text></svg>`;
+  }
+
+  /** Stacked probability bar up / neutral / down. */
+  function probs(p) {
+    if (!p) return "";
+    const parts = [["up", p.up], ["neutral", p.neutral], ["down", p.down]];
+    let x = 0;
+    const rects = parts.map(([k, v]) => {
+      const w = ok(v) ? clamp(v, 0, 1) * 240 : 0;
+      const r = `<rect x="${f(x)}" y="0" width="${f(w)}" height="10" class="bar ${k}"><title>${k} ${ok(v) ? Math.round(v * 100) + "%" : "—"}</title></rect>`;
+      x += w;
+      return r;
+    }).join("");
+    return `<svg viewBox="0 0 240 10" class="chart probs" preserveAspectRatio="none">${rects}</svg>`;
+  }
+
+  return { esc, ok, gauge, dial, sparkline, band, bars, split, strip, breachCurve, probs };
+})();

@@ -1,0 +1,150 @@
+"""The gateway over real Redis and real HTTP: REST, probes, metrics, auth, malformed
+blocks, health, the output file, several replicas."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.gateway.assembler import iso_ms
+from shared import streams
+from shared.codec import decode, encode, pack
+from shared.config import Settings
+from shared.schemas import Bar
+from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.gateway_harness import RunningGateway, publish, wait_for
+
+
+@pytest.fixture()
+def gateway(settings: Settings) -> Iterator[RunningGateway]:
+    with RunningGateway(settings) as gw:
+        yield gw
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return None
+
+
+def get_doc(gw: RunningGateway, **kw: object) -> dict:
+    return httpx.get(gw.url + "/api/v1/document", **kw).json()  # type: ignore[arg-type]
+
+
+def test_probes_and_document(gateway: RunningGateway, settings: Settings) -> None:
+    assert httpx.get(gateway.url + "/healthz").status_code == 200
+    ready = httpx.get(gateway.url + "/readyz")
+    assert ready.status_code == 503 and ready.json() == {"ready": False, "redis": True,
+                                                         "blocks": False}
+    assert get_doc(gateway)["market"] is None
+
+    publish(settings, *all_blocks())
+    wait_for(lambda: get_doc(gateway)["sequence"] == 4, 5, "four blocks applied")
+    assert httpx.get(gateway.url + "/readyz").status_code == 200
+    doc = get_doc(gateway)
+    assert doc["schema_version"] == 1
+    assert doc["generated_at"] == iso_ms(AS_OF * 1000)  # event clock: newest as_of
+    assert doc["seller"]["safe_range"]["coverage_target"] == 0.9
+    assert doc["buyer"]["as_of"] == "2025-06-30T09:30:00.000Z"
+
+    block = httpx.get(gateway.url + "/api/v1/blocks/direction").json()
+    assert block == doc["direction"]
+    assert httpx.get(gateway.url + "/api/v1/blocks/nope").status_code == 404
+    schema = httpx.get(gateway.url + "/api/v1/schema").json()
+    assert set(schema["properties"]) >= {"market", "direction", "seller", "buyer", "health"}
+    assert "/api/v1/document" in httpx.get(gateway.url + "/openapi.json").json()["paths"]
+
+    # the output file follows every change, written atomically
+    wait_for(lambda: settings.output_path.exists()
+             and orjson.loads(settings.output_path.read_bytes())["sequence"] == 4, 5, "file")
+    assert orjson.loads(settings.output_path.read_bytes()) == doc
+
+
+def test_duplicates_updates_and_older_blocks(gateway: RunningGateway, settings: Settings) -> None:
+    publish(settings, make_block("market"))
+    wait_for(lambda: get_doc(gateway)["sequence"] == 1, 5, "first block")
+    publish(settings, make_block("market"), make_block("market", as_of=AS_OF - 60, spot=1.0),
+            make_block("market", spot=25_700.0))
+    wait_for(lambda: get_doc(gateway)["sequence"] == 2, 5, "update applied")
+    assert get_doc(gateway)["market"]["spot"] == 25_700.0
+    metrics = httpx.get(gateway.url + "/metrics").text
+    assert 'aegis_gateway_duplicates_total{engine="market"} 1.0' in metrics
+    assert 'aegis_gateway_older_blocks_total{engine="market"} 1.0' in metrics
+    assert "aegis_gateway_messages_consumed_total 4.0" in metrics
+    assert sample(metrics, "aegis_gateway_last_block_as_of_seconds", engine="market") == AS_OF
+    assert "aegis_gateway_push_latency_seconds_bucket" in metrics
+
+
+def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
+        settings: Settings, redis_client: redis.Redis) -> None:
+    publish(settings, *all_blocks())
+    with RunningGateway(settings) as one, RunningGateway(settings) as two:
+        for gw in (one, two):
+            wait_for(lambda gw=gw: get_doc(gw)["sequence"] == 4, 5, "blocks loaded")
+        good = make_block("market", as_of=AS_OF + 60)
+        bad_fields = dict(encode(make_block("market", as_of=AS_OF + 120)))
+        redis_client.xadd(streams.BLOCKS, {"t": "signal_block", "v": 1, "d": b"\xc1garbage"})
+        redis_client.xadd(streams.BLOCKS, {**bad_fields, "v": 99})
+        redis_client.xadd(streams.BLOCKS, {"t": "signal_block", "v": 1,
+                                           "d": pack({"engine": "market", "as_of": "soon"})})
+        redis_client.xadd(streams.BLOCKS, encode(Bar(symbol="NIFTY", interval="1m",
+                                                     open_time=AS_OF, open=1, high=1, low=1,
+                                                     close=1, source="test")))
+        publish(settings, good)
+        for gw in (one, two):
+            wait_for(lambda gw=gw: get_doc(gw)["sequence"] == 5, 5, "good block after bad")
+            doc = get_doc(gw)
+            assert doc["market"]["as_of"] == iso_ms((AS_OF + 60) * 1000)
+            assert doc["direction"] is not None
+            assert "aegis_gateway_invalid_blocks_total 4.0" in httpx.get(gw.url + "/metrics").text
+        letters = wait_for(lambda: len(redis_client.xrange(streams.DEAD_LETTER)) == 4
+                           and redis_client.xrange(streams.DEAD_LETTER), 5, "dead letters")
+        dead = [decode(fields) for _, fields in letters]  # once, though two replicas saw each
+        assert {d.service for d in dead} == {"gateway"}
+        reasons = " | ".join(sorted(d.reason for d in dead))
+        assert "not msgpack" in reasons and "schema version '99'" in reasons
+        assert "bar on the block stream" in reasons and "as_of" in reasons
+
+
+def test_health_section_from_worker_reports(settings: Settings,
+                                            redis_client: redis.Redis) -> None:
+    wall = settings.model_copy(update={"clock": "wall"})
+    now_ms = int(time.time() * 1000)
+    report = {"service": "direction", "consumer": "c1", "status": "degraded",
+              "degraded_reasons": ["model direction: manifest mismatch"], "lag": 2,
+              "last_message_at": now_ms, "models": []}
+    redis_client.set(streams.health("direction", "c1"), orjson.dumps(report), ex=30)
+    with RunningGateway(wall, health_poll_s=0.05) as gw:
+        health = wait_for(lambda: get_doc(gw)["health"]["engines"]["direction"]["replicas"]
+                          and get_doc(gw)["health"], 5, "health read")
+    assert health["engines"]["direction"]["status"] == "degraded"
+    assert health["engines"]["direction"]["last_message_at"] == iso_ms(now_ms)
+    assert health["engines"]["buyer"]["status"] == "down"
+    assert health["status"] == "degraded"
+
+
+def test_token_auth(settings: Settings) -> None:
+    secured = settings.model_copy(update={"api_token": "s3cret"})
+    with RunningGateway(secured) as gw:
+        url = gw.url + "/api/v1/document"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(url + "?token=wrong").status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert httpx.get(url + "?token=s3cret").status_code == 200
+        assert httpx.get(gw.url + "/healthz").status_code == 200
+        assert httpx.get(gw.url + "/").status_code == 200  # the page holds no data
+
+
+def test_request_size_limit_and_cors(gateway: RunningGateway) -> None:
+    big = httpx.post(gateway.url + "/api/v1/document", content=b"x" * 100_000)
+    assert big.status_code == 413
+    cors = httpx.get(gateway.url + "/healthz", headers={"Origin": "http://example.test"})
+    assert cors.headers["access-control-allow-origin"] == "*"

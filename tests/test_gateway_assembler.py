@@ -1,0 +1,145 @@
+"""Pure document assembly: newest block wins, duplicates, staleness, health, schema."""
+from __future__ import annotations
+
+import jsonschema
+import orjson
+
+from services.gateway.assembler import DocumentState, classify, health_section, iso_ms, section
+from services.gateway.schema import document_json_schema
+from shared.clock import EventClock
+from tests.block_factory import AS_OF, all_blocks, make_block
+
+NOW = AS_OF * 1000
+
+
+def test_iso_ms_is_utc_with_milliseconds() -> None:
+    assert iso_ms(1_751_277_600_123) == "2025-06-30T10:00:00.123Z"
+    assert iso_ms(None) is None
+
+
+def test_classify_newest_as_of_wins_and_duplicates_are_ignored() -> None:
+    block = make_block("market")
+    assert classify(None, block) == "new"
+    assert classify(block, make_block("market")) == "duplicate"
+    assert classify(block, make_block("market", spot=25_700.0)) == "update"
+    assert classify(block, make_block("market", as_of=AS_OF + 60)) == "new"
+    assert classify(block, make_block("market", as_of=AS_OF - 60)) == "older"
+
+
+def test_sequence_bumps_once_per_change_only() -> None:
+    state = DocumentState()
+    for block in all_blocks():
+        verdict, change = state.offer(block, NOW)
+        assert verdict == "new" and change is not None
+    assert state.sequence == 4
+    assert state.offer(make_block("seller"), NOW) == ("duplicate", None)
+    assert state.offer(make_block("seller", as_of=AS_OF - 60), NOW) == ("older", None)
+    assert state.sequence == 4
+    verdict, change = state.offer(make_block("seller", spot=25_700.0), NOW)
+    assert verdict == "update" and state.sequence == 5
+    assert change is not None and set(change["blocks"]) == {"seller"}
+    assert state.sections["seller"]["safe_range"]["lower"] == round(25_700.0 * 0.975, 1)
+
+
+def test_section_carries_stamps_and_data() -> None:
+    block = make_block("direction", degraded=("direction model failed to load",))
+    out = section(block, NOW)
+    assert out["as_of"] == "2025-06-30T09:30:00.000Z"
+    assert out["computed_at"] == "2025-06-30T09:30:00.180Z"
+    assert out["kind"] == "intraday" and out["session_date"] == "2025-06-30"
+    assert out["stale"] is False and out["freshness_limit_s"] == 300
+    assert out["models"][0]["name"] == "direction"
+    assert out["degraded"] == ["direction model failed to load"]
+    assert out["today"]["provenance"]["source"] == "heuristic"
+
+
+def test_stale_past_freshness_limit_and_back() -> None:
+    state = DocumentState()
+    state.offer(make_block("market", freshness_limit_s=60), NOW)
+    assert state.restale(NOW + 60_000) is None  # exactly at the limit: still fresh
+    change = state.restale(NOW + 60_001)
+    assert change is not None and change["blocks"]["market"]["stale"] is True
+    assert state.sequence == 2
+    assert state.restale(NOW + 90_000) is None  # no flip, no change
+    _, change = state.offer(make_block("market", as_of=AS_OF + 120, freshness_limit_s=60),
+                            NOW + 120_000)
+    assert change is not None and change["blocks"]["market"]["stale"] is False
+
+
+def test_event_clock_stales_older_blocks_as_newer_ones_arrive() -> None:
+    """With the event clock "now" is the newest as_of seen: a daily block falls stale when
+    intraday blocks move 36 h past it, independent of wall time."""
+    clock = EventClock()
+    state = DocumentState()
+    daily = make_block("seller", kind="daily", freshness_limit_s=36 * 3600)
+    clock.observe(daily.as_of)
+    state.offer(daily, clock.now_ms())
+    later = make_block("market", as_of=AS_OF + 36 * 3600 + 1)
+    clock.observe(later.as_of)
+    _, change = state.offer(later, clock.now_ms())
+    assert change is not None
+    assert change["blocks"]["seller"]["stale"] is True
+    assert change["blocks"]["market"]["stale"] is False
+
+
+def test_same_blocks_give_the_same_document_bytes() -> None:
+    def run() -> bytes:
+        clock = EventClock()
+        state = DocumentState()
+        state.set_health(health_section([], volatile=False), clock.now_ms(), publish=False)
+        for block in all_blocks() + [make_block("market", as_of=AS_OF + 60, spot=25_650.0)]:
+            clock.observe(block.as_of)
+            state.offer(block, clock.now_ms())
+        return orjson.dumps(state.document())
+
+    assert run() == run()
+
+
+def test_health_aggregates_replicas_and_marks_missing_services_down() -> None:
+    reports = [
+        {"service": "direction", "consumer": "a", "status": "ok", "degraded_reasons": [],
+         "lag": 3, "last_message_at": NOW, "models": [
+             {"name": "direction", "version": "v1", "trained_at": "2025-06-30T02:00:00Z"}]},
+        {"service": "direction", "consumer": "b", "status": "degraded",
+         "degraded_reasons": ["model direction: manifest mismatch"], "lag": 7,
+         "last_message_at": NOW + 5},
+        {"service": "features", "consumer": "a", "status": "ok", "degraded_reasons": []},
+        {"service": "seller", "consumer": "a", "status": "ok", "degraded_reasons": []},
+    ]
+    health = health_section(reports, volatile=True)
+    direction = health["engines"]["direction"]
+    assert direction["status"] == "degraded" and direction["replicas"] == 2
+    assert direction["degraded_reasons"] == ["model direction: manifest mismatch"]
+    assert direction["models"] == [
+        {"name": "direction", "version": "v1", "trained_at": "2025-06-30T02:00:00Z"}]
+    assert direction["lag"] == 7 and direction["last_message_at"] == iso_ms(NOW + 5)
+    assert health["engines"]["buyer"] == {"status": "down", "replicas": 0, "models": [],
+                                          "degraded_reasons": [], "last_message_at": None,
+                                          "lag": None}
+    assert health["status"] == "degraded"
+    assert health_section([], volatile=True)["status"] == "down"
+    quiet = health_section(reports, volatile=False)["engines"]["direction"]
+    assert quiet["lag"] is None and quiet["last_message_at"] is None
+
+
+def test_event_clock_health_rides_along_with_the_next_block() -> None:
+    state = DocumentState()
+    state.offer(make_block("market"), NOW)
+    health = health_section([{"service": "features", "status": "ok"}], volatile=False)
+    assert state.set_health(health, NOW, publish=False) is None
+    assert state.sequence == 1 and state.document()["health"]["engines"]["features"][
+        "status"] == "down"
+    state.offer(make_block("buyer"), NOW)
+    assert state.document()["health"]["engines"]["features"]["status"] == "ok"
+
+
+def test_document_matches_its_json_schema() -> None:
+    state = DocumentState()
+    schema = document_json_schema()
+    jsonschema.validate(orjson.loads(orjson.dumps(state.document())), schema)
+    for block in all_blocks():
+        state.offer(block, NOW)
+    doc = orjson.loads(orjson.dumps(state.document()))
+    jsonschema.validate(doc, schema)
+    assert list(doc) == ["schema_version", "generated_at", "sequence", "market", "direction",
+                         "seller", "buyer", "health"]
