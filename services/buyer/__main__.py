@@ -1,0 +1,3 @@
+from services.buyer.main import main
+
+main()

@@ -1,0 +1,177 @@
+"""Buyer section: breakout today and next 5 sessions, spike direction bias, gamma windows,
+theta edge, buyer regime, breakout levels, environment wording, measured spike rate (pure)."""
+from __future__ import annotations
+
+import bisect
+import math
+from datetime import date
+from typing import Any
+
+from shared import calendar
+from shared.calendar import SESSION_MINUTES
+from shared.engine import EngineContext
+from shared.features.intraday import BREAKOUT_ATR_FRACTION
+from shared.models.api import vix_regime
+from shared.signals import fallbacks, labels, provenance, regimes
+from shared.signals.safe_range import IMPLIED_MOVE_FORMULA, implied_move_points
+
+NEXT_SESSIONS = 5
+GAMMA_BLOCKS: tuple[str, ...] = tuple(
+    f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}"
+    for a, b in ((m, min(m + 30, 15 * 60 + 30)) for m in range(9 * 60 + 15, 15 * 60 + 30, 30))
+)
+LEVELS_FORMULA = "prior session high + 0.25*ATR14, prior session low - 0.25*ATR14"
+
+
+def session_left(ctx: EngineContext) -> float:
+    """Fraction of today's session still to trade (1 before the open / for daily snapshots)."""
+    snap = ctx.snapshot
+    if snap.kind != "intraday" or not snap.intraday:
+        return 1.0
+    minute = snap.intraday.get("minute_of_session") or 0.0
+    return max(0.0, SESSION_MINUTES - 1 - minute) / SESSION_MINUTES
+
+
+def prior_session(ctx: EngineContext) -> tuple[float, float, float]:
+    """(high, low, close) of the session ``daily_as_of``: intraday features carry high and
+    low; a daily snapshot rebuilds them from range_pct and close_location at its close."""
+    snap, daily = ctx.snapshot, ctx.snapshot.daily
+    if snap.kind == "intraday" and snap.intraday and snap.intraday.get("prior_high"):
+        close = snap.prev_close or snap.spot
+        return float(snap.intraday["prior_high"]), float(snap.intraday["prior_low"]), close
+    close, width = snap.spot, (daily.get("range_pct") or 0.0) * snap.spot
+    low = close - (daily.get("close_location") or 0.5) * width
+    return low + width, low, close
+
+
+def breakout_levels(ctx: EngineContext) -> dict[str, Any]:
+    high, low, _ = prior_session(ctx)
+    atr = ctx.snapshot.daily.get("atr_14") or 0.0
+    return {"upper": round(high + BREAKOUT_ATR_FRACTION * atr, 2),
+            "lower": round(low - BREAKOUT_ATR_FRACTION * atr, 2),
+            "provenance": {**provenance.from_data(window=f"session {ctx.snapshot.daily_as_of}"),
+                           "formula": LEVELS_FORMULA}}
+
+
+def breakout_today(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
+    snap, intra = ctx.snapshot, ctx.snapshot.intraday or {}
+    broken = "up" if intra.get("breakout_up") == 1.0 else "down" if intra.get("breakout_down") == 1.0 else None
+    if broken:
+        return {"score": 1.0, "label": "HIGH", "broken": broken,
+                "provenance": provenance.from_data(
+                    window=f"session {snap.session_date} to {calendar.ist_date(snap.as_of)}",
+                    note=f"session range already broke the prior {'high' if broken == 'up' else 'low'} by 0.25*ATR14")}
+    out = ctx.once("buyer.breakout.0", lambda: ctx.run_model(
+        "buyer", lambda m: float(m.breakout_probability(snap.daily, 0))))
+    if out.ok:
+        score, prov = out.value, out.provenance
+    else:
+        score = fallbacks.breakout_probability(snap.spot, levels["upper"], levels["lower"],
+                                               fallbacks.daily_sigma(snap.daily), session_left(ctx))
+        prov = provenance.heuristic(out.problem or "", fallbacks.BREAKOUT_FORMULA)
+    return {"score": round(score, 4), "label": labels.breakout_label(score), "broken": None,
+            "provenance": prov}
+
+
+def sessions_after(day: date, count: int) -> list[date]:
+    days = calendar.sessions()
+    i = bisect.bisect_right(days, day)
+    return list(days[i:i + count])
+
+
+def breakout_next(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
+    snap = ctx.snapshot
+    today = (calendar.to_date(snap.session_date) if snap.kind == "intraday"
+             else sessions_after(calendar.to_date(snap.daily_as_of), 1)[0])
+    dates = sessions_after(today, NEXT_SESSIONS)
+    out = ctx.once("buyer.breakout.next", lambda: ctx.run_model("buyer", lambda m: [
+        float(m.breakout_probability(snap.daily, k)) for k in range(1, NEXT_SESSIONS + 1)]))
+    if out.ok:
+        scores, prov = out.value, out.provenance
+    else:
+        _, _, close = prior_session(ctx)
+        one = fallbacks.breakout_probability(close, levels["upper"], levels["lower"],
+                                             fallbacks.daily_sigma(snap.daily), 1.0)
+        scores = [one] * NEXT_SESSIONS
+        prov = provenance.heuristic(f"{out.problem}; same level for every session",
+                                    fallbacks.BREAKOUT_FORMULA)
+    return {"days": [{"day_offset": k, "date": d.isoformat(), "score": round(s, 4)}
+                     for k, (d, s) in enumerate(zip(dates, scores), start=1)],
+            "provenance": prov}
+
+
+def spike_bias(ctx: EngineContext) -> dict[str, Any]:
+    daily = ctx.snapshot.daily
+    out = ctx.once("buyer.spike", lambda: ctx.run_model(
+        "buyer", lambda m: float(m.spike_up_probability(daily))))
+    if out.ok:
+        up, prov = out.value, out.provenance
+    else:
+        up = 0.5
+        prov = provenance.heuristic(f"{out.problem}; no information, symmetric",
+                                    "P(up | spike) = P(down | spike)")
+    return {"up_prob": round(up, 4), "down_prob": round(1 - up, 4), "provenance": prov}
+
+
+def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
+    out = ctx.run_model("stats", lambda m: m.gamma_windows())
+    if out.ok:
+        rows = {row["block"]: row for row in out.value}
+        window = next((r.get("window") for r in out.value if r.get("window")), None)
+        return {"windows": [{"block": b, "score": rows[b]["score"] if b in rows else None}
+                            for b in GAMMA_BLOCKS],
+                "provenance": {**out.provenance, "window": window}}
+    return {"windows": [{"block": b, "score": None} for b in GAMMA_BLOCKS],
+            "provenance": provenance.heuristic(f"{out.problem}; no measured rates, none invented")}
+
+
+def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
+    snap = ctx.snapshot
+    implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
+    out = ctx.once("buyer.move", lambda: ctx.run_model(
+        "buyer", lambda m: float(m.predicted_move_to_expiry(snap.daily, snap.days_to_expiry))))
+    if out.ok:
+        move, prov = out.value, {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
+    else:
+        sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
+        move = fallbacks.predicted_abs_move(snap.daily, sessions)
+        prov = provenance.heuristic(out.problem or "", f"{fallbacks.MOVE_FORMULA}; "
+                                    f"{labels.THETA_EDGE_FORMULA}")
+    predicted = snap.spot * (math.exp(move) - 1)
+    score, label = labels.theta_edge(predicted, implied)
+    return {"score": round(score, 4), "label": label,
+            "predicted_move_points": round(predicted, 2), "implied_move_points": round(implied, 2),
+            "implied_formula": IMPLIED_MOVE_FORMULA, "provenance": prov}
+
+
+def spike_rate(ctx: EngineContext, regime: str) -> dict[str, Any]:
+    out = ctx.run_model("stats", lambda m: m.spike_rate(regime))
+    if out.ok:
+        return {**out.value, "provenance": {**out.provenance, "window": out.value.get("window")}}
+    return {"value": None, "window": None, "regime": regime, "samples": 0,
+            "provenance": provenance.heuristic(f"{out.problem}; no measured rate, none invented")}
+
+
+def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
+    snap = ctx.snapshot
+    vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
+    if vix is None:
+        raise ValueError("snapshot has no India VIX")
+    levels = breakout_levels(ctx)
+    today, edge = breakout_today(ctx, levels), theta_edge(ctx, float(vix))
+    env_label, env_text = labels.environment(edge["label"], today["score"],
+                                             snap.daily.get("vix_pct_252"))
+    return {
+        "breakout_today": today,
+        "breakout_next": breakout_next(ctx, levels),
+        "spike_direction_bias": spike_bias(ctx),
+        "gamma_windows": gamma_windows(ctx),
+        "theta_edge": edge,
+        "regime": {"label": regimes.buyer_regime(snap.daily),
+                   "provenance": provenance.from_formula(regimes.BUYER_REGIME_FORMULA)},
+        "breakout_levels": levels,
+        "environment": {"label": env_label, "text": env_text,
+                        "provenance": provenance.from_formula(
+                            "context from theta edge, breakout score and VIX percentile")},
+        "historical_spike_rate": spike_rate(ctx, vix_regime(float(vix))),
+    }

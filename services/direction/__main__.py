@@ -1,0 +1,3 @@
+from services.direction.main import main
+
+main()

@@ -1,0 +1,91 @@
+"""Direction section: today's bias, horizons t1..t40, risk score, market regime (pure)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shared.calendar import SESSION_MINUTES
+from shared.engine import EngineContext
+from shared.models.api import DIRECTION_CLASSES, HORIZONS
+from shared.signals import fallbacks, labels, provenance, regimes
+
+HORIZON_LABELS = {key: f"{h} session" + ("s" if h > 1 else "") for key, h in HORIZONS.items()}
+
+
+def _probabilities(raw: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(raw[k]), 4) for k in DIRECTION_CLASSES}
+
+
+def _move_points(spot: float, log_return: float) -> float:
+    return round(spot * (math.exp(log_return) - 1), 2)
+
+
+def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
+    """Per horizon from the ``direction`` model (once per daily_as_of), else a random walk."""
+    snap = ctx.snapshot
+
+    if ctx.sequence is None and ctx.model("direction") is not None:
+        out = None  # not cached: the sequence may be in Redis for the next snapshot
+    else:
+        out = ctx.once("direction.horizons", lambda: ctx.run_model("direction", lambda m: (
+            m.predict(snap.daily, ctx.sequence),
+            {h: (bool(m.beats_climatology(h)), m.climatology(h)) for h in HORIZONS},
+        )))
+    result: dict[str, dict[str, Any]] = {}
+    for key, sessions in HORIZONS.items():
+        if out is not None and out.ok:
+            preds, checks = out.value
+            raw, (beats, clim), prov = preds[key], checks[key], out.provenance
+        else:
+            why = out.problem if out is not None else (
+                f"60-session sequence for {snap.daily_as_of} not found in aegis:features:daily")
+            raw = fallbacks.random_walk_direction(snap.daily, sessions)
+            clim = fallbacks.random_walk_direction({**snap.daily, "ret_20": 0.0}, sessions)
+            beats, prov = False, provenance.heuristic(why, fallbacks.RANDOM_WALK_FORMULA)
+        direction, conviction = labels.direction_call(raw)
+        result[key] = {
+            "label": HORIZON_LABELS[key], "direction": direction,
+            "conviction": round(float(conviction), 4), "probabilities": _probabilities(raw),
+            "expected_move_points": _move_points(snap.spot, float(raw["expected_return"])),
+            "beats_climatology": beats, "climatology": _probabilities(clim), "provenance": prov,
+        }
+    return result
+
+
+def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Intraday: where today's close lands vs the price now (``direction_intraday``).
+    Daily (session closed): the next session's bias, i.e. horizon t1."""
+    snap = ctx.snapshot
+    if snap.kind == "daily" or not snap.intraday:
+        t1 = by_horizon["t1"]
+        return {"direction": t1["direction"], "conviction": t1["conviction"],
+                "probabilities": t1["probabilities"],
+                "expected_move_points": t1["expected_move_points"], "basis": "next session (t1)",
+                "provenance": t1["provenance"]}
+    out = ctx.run_model("direction_intraday", lambda m: m.predict(snap.daily, snap.intraday))
+    if out.ok:
+        raw, prov = out.value, out.provenance
+    else:
+        minute = snap.intraday.get("minute_of_session") or 0.0
+        left = max(0.0, SESSION_MINUTES - 1 - minute) / SESSION_MINUTES
+        raw = fallbacks.random_walk_direction(snap.daily, max(left, 1 / SESSION_MINUTES))
+        prov = provenance.heuristic(out.problem or "", fallbacks.RANDOM_WALK_FORMULA
+                                    + " over the session fraction left")
+    direction, conviction = labels.direction_call(raw)
+    return {"direction": direction, "conviction": round(float(conviction), 4),
+            "probabilities": _probabilities(raw),
+            "expected_move_points": _move_points(snap.spot, float(raw["expected_return"])),
+            "basis": "rest of today's session", "provenance": prov}
+
+
+def compute_direction(ctx: EngineContext) -> dict[str, Any]:
+    by_horizon = horizons(ctx)
+    risk, components = labels.risk_score(ctx.snapshot.daily, by_horizon["t5"]["probabilities"]["down"])
+    return {
+        "today": today(ctx, by_horizon),
+        "horizons": by_horizon,
+        "risk_score": {"value": risk, "components": components,
+                       "provenance": provenance.from_formula(labels.RISK_FORMULA)},
+        "regime": {"label": regimes.market_regime(ctx.snapshot.daily),
+                   "provenance": provenance.from_formula(regimes.MARKET_REGIME_FORMULA)},
+    }

@@ -1,0 +1,3 @@
+from services.seller.main import main
+
+main()

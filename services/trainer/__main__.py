@@ -1,0 +1,133 @@
+"""``python -m services.trainer train|enqueue|worker|evaluate|ensure|list|rollback``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from shared.config import get_settings
+from shared.logs import configure_logging
+
+
+def _train(args: argparse.Namespace) -> int:
+    from services.trainer.pipeline import run_training
+    from services.trainer.profiles import FAST, FULL
+    from services.trainer.progress import Bar
+
+    bar = Bar()
+    try:
+        results = run_training(get_settings(), end=args.end, profile=FAST if args.fast else FULL,
+                               progress=bar)
+    finally:
+        bar.close()
+    for r in results:
+        print(f"{r.name:20s} {r.version}  {'new' if r.created else 'unchanged'}  {r.path}")
+    return 0
+
+
+def _enqueue(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from services.trainer.jobs import enqueue_training
+
+    job = enqueue_training(get_settings(), end=args.end, profile="fast" if args.fast else "full")
+    print(f"enqueued job {job.id}")
+    if args.no_wait:
+        return 0
+    with tqdm(total=1, desc="training job", unit="step") as bar:
+        while not job.is_finished and not job.is_failed:
+            time.sleep(0.5)
+            job.refresh()
+            bar.total = job.meta.get("total", bar.total)
+            bar.n = job.meta.get("done", 0)
+            bar.set_postfix_str(f"{job.get_status()}: {job.meta.get('step', '')}")
+            bar.refresh()
+    if job.is_failed:
+        print(f"job {job.id} failed", file=sys.stderr)
+        return 1
+    print(json.dumps(job.return_value(), indent=1))
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from services.trainer.worker import run_worker
+
+    run_worker(get_settings(), burst=args.burst, schedule=not args.no_schedule)
+    return 0
+
+
+def _ensure(args: argparse.Namespace) -> int:
+    from services.trainer.pipeline import ensure_models
+
+    print("trained:", ", ".join(ensure_models(get_settings())) or "nothing (all present)")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from shared.models import registry
+    from shared.models.loading import MODEL_NAMES
+
+    for name in MODEL_NAMES:
+        for v in registry.list_versions(get_settings().model_dir, name):
+            print(f"{name:20s} {v['version']}  {v['created_at']}  {'CURRENT' if v['current'] else ''}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from shared.models import registry
+
+    print(registry.rollback(get_settings().model_dir, args.name, args.to))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from services.trainer.evaluation import run_evaluation
+
+    run_evaluation(Path(args.nifty), Path(args.vix), args.start, Path(args.out),
+                   retrain_every=args.retrain_every, fast=args.fast, end=args.end)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.trainer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train every model inline and publish")
+    p.add_argument("--end", help="last session used (default: settings.train_end or all)")
+    p.add_argument("--fast", action="store_true", help="tiny epochs/trees (tests, smoke runs)")
+    p.set_defaults(func=_train)
+    p = sub.add_parser("enqueue", help="enqueue a training job and follow its progress")
+    p.add_argument("--end")
+    p.add_argument("--fast", action="store_true")
+    p.add_argument("--no-wait", action="store_true")
+    p.set_defaults(func=_enqueue)
+    p = sub.add_parser("worker", help="rq worker on the training queue + weekly schedule")
+    p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
+    p.add_argument("--no-schedule", action="store_true")
+    p.set_defaults(func=_worker)
+    p = sub.add_parser("ensure", help="train only the models missing from the registry")
+    p.set_defaults(func=_ensure)
+    p = sub.add_parser("list", help="registry versions")
+    p.set_defaults(func=_list)
+    p = sub.add_parser("rollback", help="point CURRENT at the previous (or given) version")
+    p.add_argument("name")
+    p.add_argument("--to")
+    p.set_defaults(func=_rollback)
+    p = sub.add_parser("evaluate", help="walk-forward evaluation")
+    p.add_argument("--nifty", required=True)
+    p.add_argument("--vix", required=True)
+    p.add_argument("--start", default="2019-01-01")
+    p.add_argument("--end")
+    p.add_argument("--out", required=True)
+    p.add_argument("--retrain-every", type=int, default=126)
+    p.add_argument("--fast", action="store_true")
+    p.set_defaults(func=_evaluate)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Train every model, then publish each atomically and announce it on aegis:models.
+
+Nothing is published until every requested model has trained, so a run that dies midway
+leaves the registry exactly as it was.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import redis
+import torch
+
+from shared.bus import Bus, connect
+from shared.config import Settings
+from shared.logs import get_logger
+from shared.models import registry
+from shared.models.loading import MODEL_NAMES
+from services.trainer.artifacts import TrainedModel, version_id
+from services.trainer.buyer import train_buyer
+from services.trainer.data import TrainingData, load_bundled
+from services.trainer.direction import train_direction
+from services.trainer.intraday import train_intraday
+from services.trainer.profiles import FULL, Profile
+from services.trainer.seller import train_seller
+from services.trainer.stats import train_stats
+
+log = get_logger("trainer")
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+TRAIN_THREADS = 2
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    return None
+
+
+def train_one(name: str, data: TrainingData, profile: Profile, settings: Settings) -> TrainedModel:
+    if name == "direction":
+        return train_direction(data, profile)
+    if name == "direction_intraday":
+        return train_intraday(data, profile)
+    if name == "seller":
+        return train_seller(data, profile)
+    if name == "buyer":
+        return train_buyer(data, profile)
+    if name == "stats":
+        return train_stats(data, settings.coverage_target)
+    raise ValueError(f"unknown model {name!r}")
+
+
+def train_models(
+    data: TrainingData, profile: Profile, settings: Settings, names: Sequence[str] = MODEL_NAMES,
+    progress: Progress = _no_progress,
+) -> list[TrainedModel]:
+    torch.set_num_threads(TRAIN_THREADS)
+    trained = []
+    for i, name in enumerate(names):
+        progress(f"training {name}", i, len(names) + 1)
+        trained.append(train_one(name, data, profile, settings))
+        log.info("model_trained", model=name, window=f"{data.start}..{data.end}")
+    return trained
+
+
+def publish_models(
+    trained: Sequence[TrainedModel], data: TrainingData, profile: Profile, model_dir: Path,
+    bus: Bus | None,
+) -> list[registry.PublishResult]:
+    fingerprint = data.fingerprint()
+    results = []
+    for model in trained:
+        manifest = model.manifest(profile.to_dict(), fingerprint)
+        version = version_id(model.name, data.end, fingerprint, profile.to_dict())
+        result = registry.publish(model_dir, model.name, version, model.write_files, manifest)
+        if bus is not None:
+            registry.announce(bus, result)
+        results.append(result)
+    return results
+
+
+def _bus(settings: Settings) -> Bus | None:
+    """The bus for announcements; without Redis, engines still see CURRENT when they poll."""
+    client = connect(settings)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        log.error("announce_unavailable", reason=str(exc), hint="engines must poll CURRENT")
+        return None
+    return Bus(client, settings)
+
+
+def run_training(
+    settings: Settings, end: str | None = None, profile: Profile = FULL,
+    names: Sequence[str] = MODEL_NAMES, progress: Progress = _no_progress,
+    data: TrainingData | None = None,
+) -> list[registry.PublishResult]:
+    data = data or load_bundled(settings.data_dir, end or settings.train_end)
+    trained = train_models(data, profile, settings, names, progress)
+    progress("publishing", len(names), len(names) + 1)
+    results = publish_models(trained, data, profile, settings.model_dir, _bus(settings))
+    progress("done", len(names) + 1, len(names) + 1)
+    return results
+
+
+def missing_models(settings: Settings) -> list[str]:
+    return [n for n in MODEL_NAMES if registry.current_version(settings.model_dir, n) is None]
+
+
+def ensure_models(settings: Settings, profile: Profile = FULL) -> list[str]:
+    """Train inline only the models the registry lacks; returns their names."""
+    missing = missing_models(settings)
+    if missing:
+        log.info("training_missing_models", models=missing)
+        run_training(settings, profile=profile, names=missing)
+    return missing

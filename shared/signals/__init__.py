@@ -1,0 +1,1 @@
+"""Pure signal formulas used by the engines: no Redis, no models, no clocks."""

@@ -1,0 +1,30 @@
+"""The ``provenance`` object every signal group carries (see docs/ARCHITECTURE.md)."""
+from __future__ import annotations
+
+from typing import Any
+
+from shared.schemas import Provenance
+
+
+def _dump(**fields: Any) -> dict[str, Any]:
+    return Provenance(**fields).model_dump(exclude_none=True)
+
+
+def from_model(
+    name: str, version: str, in_sample: bool, formula: str | None = None, window: str | None = None
+) -> dict[str, Any]:
+    return _dump(source="model", model=name, version=version, in_sample=in_sample,
+                 formula=formula, window=window)
+
+
+def from_formula(formula: str) -> dict[str, Any]:
+    return _dump(source="formula", formula=formula)
+
+
+def from_data(window: str | None = None, note: str | None = None) -> dict[str, Any]:
+    return _dump(source="data", window=window, note=note)
+
+
+def heuristic(note: str, formula: str | None = None) -> dict[str, Any]:
+    """A fallback value: always says why, so the document and health can show it."""
+    return _dump(source="heuristic", note=note, formula=formula)

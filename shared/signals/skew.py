@@ -1,0 +1,111 @@
+"""Volatility skew: from the option chain's implied vols when a chain is available (Black-76
+with the forward from put-call parity), otherwise from the recent return distribution."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from shared.calendar import TRADING_DAYS_PER_YEAR
+from shared.schemas import OptionQuote
+
+SECONDS_PER_YEAR = 365 * 86400
+CHAIN_SKEW_FORMULA = (
+    "Black-76 IV, F from put-call parity at the strike with min |C-P|; "
+    "put = IV(put at F*(1-{d:.0%})) - IV_atm, call = IV(call at F*(1+{d:.0%})) - IV_atm, net = put - call"
+)
+RETURN_SKEW_FORMULA = (
+    "put = sqrt(2*252*mean(r^2; r<0)) - sqrt(252*mean(r^2)), call likewise for r>0, "
+    "net = put - call, r = daily log returns"
+)
+
+
+@dataclass(frozen=True)
+class Skew:
+    put: float
+    call: float
+    net: float
+    atm_iv: float | None  # annualised, chain method only
+
+
+def black76_price(
+    forward: float, strike: np.ndarray, years: float, vol: np.ndarray, is_call: np.ndarray
+) -> np.ndarray:
+    """Undiscounted Black-76 price (a week's discounting is far below LTP tick noise)."""
+    sd = np.maximum(vol * math.sqrt(years), 1e-12)
+    d1 = (np.log(forward / strike) + 0.5 * sd * sd) / sd
+    d2 = d1 - sd
+    call = forward * norm.cdf(d1) - strike * norm.cdf(d2)
+    put = strike * norm.cdf(-d2) - forward * norm.cdf(-d1)
+    return np.where(is_call, call, put)
+
+
+def implied_vol(
+    price: np.ndarray, forward: float, strike: np.ndarray, years: float, is_call: np.ndarray,
+    low: float = 1e-4, high: float = 5.0, iterations: int = 60,
+) -> np.ndarray:
+    """Black-76 implied vol by vectorised bisection; NaN where the price is outside the
+    no-arbitrage bounds (below intrinsic or above the underlying)."""
+    intrinsic = np.where(is_call, np.maximum(forward - strike, 0), np.maximum(strike - forward, 0))
+    valid = (price > intrinsic) & (price < np.where(is_call, forward, strike))
+    lo = np.full(price.shape, low)
+    hi = np.full(price.shape, high)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        too_high = black76_price(forward, strike, years, mid, is_call) > price
+        hi = np.where(too_high, mid, hi)
+        lo = np.where(too_high, lo, mid)
+    return np.where(valid, 0.5 * (lo + hi), np.nan)
+
+
+def parity_forward(quotes: Sequence[OptionQuote]) -> float | None:
+    """F = K + C - P at the strike where call and put prices are closest."""
+    pairs = [q for q in quotes if q.ce_ltp and q.pe_ltp and q.ce_ltp > 0 and q.pe_ltp > 0]
+    if not pairs:
+        return None
+    q = min(pairs, key=lambda q: abs(q.ce_ltp - q.pe_ltp))  # type: ignore[operator]
+    return q.strike + q.ce_ltp - q.pe_ltp  # type: ignore[operator]
+
+
+def chain_skew(
+    quotes: Sequence[OptionQuote], years_to_expiry: float, wing: float = 0.02
+) -> Skew | None:
+    """Skew from out-of-the-money implied vols; None when the chain cannot price it."""
+    forward = parity_forward(quotes)
+    if forward is None or years_to_expiry <= 0:
+        return None
+    rows = sorted(quotes, key=lambda q: q.strike)
+    strikes = np.array([q.strike for q in rows], dtype=float)
+    is_call = strikes >= forward  # out-of-the-money side of each strike
+    given = np.array([(q.ce_iv if k >= forward else q.pe_iv) or np.nan
+                      for q, k in zip(rows, strikes)], dtype=float)
+    prices = np.array([(q.ce_ltp if k >= forward else q.pe_ltp) or 0.0
+                       for q, k in zip(rows, strikes)], dtype=float)
+    computed = implied_vol(prices, forward, strikes, years_to_expiry, is_call)
+    ivs = np.where(np.isfinite(given), given, computed)
+    ok = np.isfinite(ivs)
+    if ok.sum() < 3:
+        return None
+    k_ok, iv_ok = strikes[ok], ivs[ok]
+
+    def iv_near(target: float) -> float:
+        return float(iv_ok[int(np.argmin(np.abs(k_ok - target)))])
+
+    atm = iv_near(forward)
+    put, call = iv_near(forward * (1 - wing)) - atm, iv_near(forward * (1 + wing)) - atm
+    return Skew(put=round(put, 6), call=round(call, 6), net=round(put - call, 6), atm_iv=round(atm, 6))
+
+
+def return_distribution_skew(returns: Sequence[float | None]) -> Skew | None:
+    """Downside vs upside semi-volatility (annualised) of daily log returns."""
+    r = np.array([x for x in returns if x is not None and math.isfinite(x)], dtype=float)
+    if r.size < 10:
+        return None
+    total = math.sqrt(TRADING_DAYS_PER_YEAR * float(np.mean(r * r)))
+    down = math.sqrt(2 * TRADING_DAYS_PER_YEAR * float(np.mean(np.where(r < 0, r * r, 0.0))))
+    up = math.sqrt(2 * TRADING_DAYS_PER_YEAR * float(np.mean(np.where(r > 0, r * r, 0.0))))
+    put, call = down - total, up - total
+    return Skew(put=round(put, 6), call=round(call, 6), net=round(put - call, 6), atm_iv=None)
