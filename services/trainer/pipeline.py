@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import redis
-import torch
 
 from shared.bus import Bus, connect
 from shared.config import Settings
@@ -27,7 +26,6 @@ from services.trainer.stats import train_stats
 
 log = get_logger("trainer")
 Progress = Callable[[str, int, int], None]  # (step, done, total)
-TRAIN_THREADS = 2
 
 
 def _no_progress(step: str, done: int, total: int) -> None:
@@ -52,7 +50,6 @@ def train_models(
     data: TrainingData, profile: Profile, settings: Settings, names: Sequence[str] = MODEL_NAMES,
     progress: Progress = _no_progress,
 ) -> list[TrainedModel]:
-    torch.set_num_threads(TRAIN_THREADS)
     trained = []
     for i, name in enumerate(names):
         progress(f"training {name}", i, len(names) + 1)

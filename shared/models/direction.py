@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from shared.models import boosters, calibration, direction_net
 from shared.models.api import DIRECTION_CLASSES, DailyFeatures
@@ -39,6 +40,7 @@ def combine(
 class DirectionEnsemble(ArtifactModel):
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         super().__init__(directory, manifest)
+        torch.set_num_threads(direction_net.TORCH_THREADS)  # one snapshot at a time
         p = self.params
         self.horizons: list[str] = p["horizons"]
         self.net = direction_net.load(

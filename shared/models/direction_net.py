@@ -13,6 +13,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 N_CLASSES = 3
+# The net is small: one intra-op thread beats two, and does not collapse when other
+# processes compete for the cores (OpenMP spin-waits made 2 threads ~5x slower under load).
+TORCH_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,19 @@ def fit(
     """Train on normalised sequences ``x`` (n, rows, features) and labels ``y`` (n, horizons)
     with -1 for an unknown label (masked out of the loss)."""
     seed_everything(seed)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    try:
+        return _fit(x, y, config, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
+                    weight_decay=weight_decay)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _fit(
+    x: np.ndarray, y: np.ndarray, config: NetConfig, *, epochs: int, seed: int,
+    batch_size: int, lr: float, weight_decay: float,
+) -> DirectionNet:
     net = DirectionNet(config)
     optimiser = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss(ignore_index=-1)

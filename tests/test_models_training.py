@@ -1,0 +1,113 @@
+"""Training: valid outputs, determinism, reload in a new process reproduces predictions."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from services.trainer.artifacts import version_id
+from services.trainer.pipeline import ensure_models, missing_models
+from services.trainer.profiles import FAST
+from shared.config import PROJECT_ROOT, Settings
+from shared.features.intraday import IntradaySession
+from shared.models import registry
+from shared.models.api import HORIZONS
+from shared.models.loading import load_model
+from tests.models_support import short_data, snapshot, trained_registry
+
+PREDICT = """
+import json, sys
+from pathlib import Path
+from tests.models_support import snapshot
+from shared.models.loading import load_model
+daily, seq = snapshot(-5)
+d = load_model(Path(sys.argv[1]), "direction").predict(daily, seq)
+s = load_model(Path(sys.argv[1]), "seller").breach_probability(daily, 15000.0, 15300.0, 3)
+print(json.dumps({"direction": d, "breach": s}))
+"""
+
+
+def test_direction_outputs_are_distributions() -> None:
+    model = load_model(trained_registry(), "direction")
+    daily, seq = snapshot()
+    out = model.predict(daily, seq)
+    assert set(out) == set(HORIZONS)
+    for h, p in out.items():
+        assert abs(p["up"] + p["neutral"] + p["down"] - 1) < 1e-5
+        assert isinstance(model.beats_climatology(h), bool)
+        assert abs(sum(model.climatology(h).values()) - 1) < 1e-9
+    # a short window (NaN-padded) still predicts
+    assert set(model.predict(daily, seq[-10:])) == set(HORIZONS)
+
+
+def test_all_contract_methods(tmp_path: Path) -> None:
+    md = trained_registry()
+    daily, _ = snapshot()
+    seller, buyer, stats = (load_model(md, n) for n in ("seller", "buyer", "stats"))
+    assert 0 <= seller.trap_probability(daily) <= 1
+    assert abs(sum(seller.stress_probabilities(daily).values()) - 1) < 1e-5
+    near = seller.breach_probability(daily, 15000, 15075, 5)
+    far = seller.breach_probability(daily, 15000, 15450, 5)
+    assert 0 <= far <= near <= 1
+    assert all(0 <= buyer.breakout_probability(daily, k) <= 1 for k in range(6))
+    assert 0 <= buyer.spike_up_probability(daily) <= 1
+    assert buyer.predicted_move_to_expiry(daily, 3) >= 0
+    z_lo, z_hi, target = stats.safe_range_z("NORMAL")
+    assert z_lo > 0 and z_hi > 0 and target == Settings().coverage_target
+    assert {"value", "window", "regime", "samples"} <= set(stats.hit_rate("UNKNOWN"))
+    assert {"value", "window", "regime", "samples"} <= set(stats.spike_rate("LOW"))
+    blocks = stats.gamma_windows()
+    assert blocks[0]["block"] == "09:15-09:45" and blocks[-1]["block"] == "15:15-15:30"
+    intraday = load_model(md, "direction_intraday")
+    session = IntradaySession("2021-06-30", 15750.0, 15800.0, 15700.0, 180.0)
+    session.update(1625024700, 15760, 15770, 15750, 15765)
+    out = intraday.predict(daily, session.features())
+    assert abs(out["up"] + out["neutral"] + out["down"] - 1) < 1e-5
+
+
+def test_reload_in_new_process_reproduces_predictions() -> None:
+    md = trained_registry()
+    runs = [
+        subprocess.run([sys.executable, "-c", PREDICT, str(md)], cwd=PROJECT_ROOT,
+                       capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        for _ in range(2)
+    ]
+    daily, seq = snapshot(-5)
+    here = load_model(md, "direction").predict(daily, seq)
+    assert runs[0] == runs[1]
+    assert json.loads(runs[0])["direction"] == json.loads(json.dumps(here))
+
+
+def test_same_data_and_seed_give_same_version_and_weights(tmp_path: Path) -> None:
+    data = short_data()
+    a = version_id("direction", data.end, data.fingerprint(), FAST.to_dict())
+    assert a == version_id("direction", data.end, data.fingerprint(), FAST.to_dict())
+    assert a != version_id("direction", data.end, data.fingerprint(), {**FAST.to_dict(), "seed": 1})
+    from services.trainer.direction import train_direction
+
+    first = train_direction(data, FAST)
+    second = train_direction(data, FAST)
+    for path in (tmp_path / "a", tmp_path / "b"):
+        path.mkdir()
+    first.write_files(tmp_path / "a")
+    second.write_files(tmp_path / "b")
+    for f in (tmp_path / "a").iterdir():
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+
+
+def test_ensure_models_trains_only_missing(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    md = tmp_path / "models"
+    shutil.copytree(trained_registry(), md)
+    shutil.rmtree(md / "stats")
+    settings = Settings(model_dir=md, redis_url="redis://127.0.0.1:1/0", embedded_redis=False)
+    before = {n: registry.current_version(md, n) for n in ("direction", "seller")}
+    assert missing_models(settings) == ["stats"]
+    assert ensure_models(settings, profile=FAST) == ["stats"]
+    assert missing_models(settings) == []
+    assert {n: registry.current_version(md, n) for n in before} == before
+    assert np.isfinite(load_model(md, "stats").safe_range_z("HIGH")[0])

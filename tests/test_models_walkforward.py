@@ -1,0 +1,70 @@
+"""Walk-forward evaluation: outputs as documented, and altering the future never changes
+a prediction made before it (the train/evaluation split does not leak)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.trainer.evaluation import run_evaluation
+from shared.config import PROJECT_ROOT
+
+START, CHANGE_AT, END = "2019-09-01", "2020-02-14", "2020-06-30"
+
+
+def _csvs(tmp: Path, alter_after: str | None) -> tuple[Path, Path]:
+    paths = []
+    for name in ("nifty50_daily.csv", "india_vix_daily.csv"):
+        frame = pd.read_csv(PROJECT_ROOT / "data" / name)
+        frame = frame[(frame["date"] >= "2016-01-01") & (frame["date"] <= END)].reset_index(drop=True)
+        if alter_after:
+            future = frame.index[frame["date"] > alter_after]
+            rng = np.random.default_rng(3)
+            cols = ["open", "high", "low", "close"]
+            frame.loc[future, cols] = frame.loc[rng.permutation(future), cols].to_numpy() * 0.8
+        path = tmp / name
+        frame.to_csv(path, index=False)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for label, alter in (("original", None), ("altered", CHANGE_AT)):
+        tmp = tmp_path_factory.mktemp(label)
+        nifty, vix = _csvs(tmp, alter)
+        run_evaluation(nifty, vix, START, tmp / "out", retrain_every=63, fast=True)
+        out[label] = tmp / "out"
+    return out
+
+
+def test_outputs_and_metrics(runs: dict[str, Path]) -> None:
+    out = runs["original"]
+    for name in ("direction", "seller", "breach", "buyer"):
+        assert (out / f"{name}.csv").stat().st_size > 0
+    direction = pd.read_csv(out / "direction.csv")
+    assert {"date", "horizon", "p_up", "p_neutral", "p_down", "actual", "clim_up"} <= set(direction)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["direction"]) == {"t1", "t3", "t5", "t10", "t20", "t40"}
+    for key in ("accuracy", "balanced_accuracy", "log_loss", "brier", "ece",
+                "brier_skill_vs_climatology", "accuracy_majority"):
+        assert key in metrics["direction"]["t1"]
+    assert 0 < metrics["safe_range"]["coverage"] <= 1
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<script" not in html
+
+
+def test_altering_the_future_does_not_change_earlier_predictions(runs: dict[str, Path]) -> None:
+    cols = {"direction": ["p_up", "p_neutral", "p_down"], "seller": ["trap_prob", "z_lower"],
+            "breach": ["probability"], "buyer": ["breakout_p0", "spike_up_prob"]}
+    for name, columns in cols.items():
+        a, b = (pd.read_csv(runs[k] / f"{name}.csv") for k in ("original", "altered"))
+        before_a, before_b = a[a["date"] <= CHANGE_AT], b[b["date"] <= CHANGE_AT]
+        assert len(before_a) > 0
+        pd.testing.assert_frame_equal(before_a[columns], before_b[columns])
+        after = a["date"] > CHANGE_AT
+        assert not np.allclose(a.loc[after, columns[0]], b.loc[after, columns[0]])
