@@ -45,8 +45,8 @@ def main() -> int:
     lines = [
         f"Full retrain of all models (`python bench/bench_training.py`), profile `full`, "
         f"data {data.start}..{data.end}, {os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}), "
-        f"LSTM on 1 torch thread, XGBoost nthread 2; load average at start "
-        f"{os.getloadavg()[0]:.1f} (the machine is shared).",,
+        f"LSTM on 1 torch thread, XGBoost nthread 1; load average at start "
+        f"{os.getloadavg()[0]:.1f} (the machine is shared).",
         "",
         "| step | seconds |", "|---|---|",
         *[f"| {k} | {v:.1f} |" for k, v in per_model.items()],

@@ -32,9 +32,11 @@ def available(service: str) -> bool:
 
 
 def start_service(service: str, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    """Each service gets its own session, so a terminal Ctrl-C reaches only the stack, which
+    then stops the services in order and Redis last."""
     log.info("starting", process=service)
     return subprocess.Popen([sys.executable, "-m", f"services.{service}", *args], env=env,
-                            cwd=PROJECT_ROOT)
+                            cwd=PROJECT_ROOT, start_new_session=True)
 
 
 def wait_healthy(client: redis.Redis, services: list[str], timeout_s: float,

@@ -59,7 +59,9 @@ class RedisServer:
             "--appendfsync", "everysec",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Own session: a terminal Ctrl-C must not stop Redis before the services that use it.
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=True)
         deadline = time.monotonic() + timeout_s
         client = self.client()
         while time.monotonic() < deadline:

@@ -71,7 +71,8 @@ def _list(args: argparse.Namespace) -> int:
 
     for name in MODEL_NAMES:
         for v in registry.list_versions(get_settings().model_dir, name):
-            print(f"{name:20s} {v['version']}  {v['created_at']}  {'CURRENT' if v['current'] else ''}")
+            mark = "CURRENT" if v["current"] else ""
+            print(f"{name:20s} {v['version']}  {v['created_at']}  {mark}")
     return 0
 
 

@@ -26,7 +26,8 @@ N_CLASSES = 3
 def targets(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
     """(class labels, forward log returns), each (rows, horizons), NaN where unknown."""
     close, sigma = data.frame["close"], data.features["sigma20_daily"]
-    y = np.stack([labels.direction_labels(close, sigma, n).to_numpy() for n in HORIZONS.values()], 1)
+    y = np.stack(
+        [labels.direction_labels(close, sigma, n).to_numpy() for n in HORIZONS.values()], 1)
     r = np.stack([labels.forward_log_return(close, n).to_numpy() for n in HORIZONS.values()], 1)
     return y, r
 

@@ -101,7 +101,8 @@ def run_evaluation(
                     **{f"p_{c}": probs[i, j, k] for k, c in enumerate(DIRECTION_CLASSES)},
                     **{f"clim_{c}": clim[c] for c in DIRECTION_CLASSES},
                     "predicted": DIRECTION_CLASSES[int(probs[i, j].argmax())],
-                    "actual": None if np.isnan(y_dir[t, j]) else DIRECTION_CLASSES[int(y_dir[t, j])],
+                    "actual": (None if np.isnan(y_dir[t, j])
+                               else DIRECTION_CLASSES[int(y_dir[t, j])]),
                     "forward_log_return": r_dir[t, j],
                     "beats_climatology_validation": d.beats_climatology(h),
                 })
@@ -139,8 +140,9 @@ def run_evaluation(
                         "distance_sigma": distance_sigma(close[t], strike, vix, dte),
                         "probability": s.breach_probability(daily, close[t], strike, dte),
                         "base_rate": base["breach"][(float(sign > 0), pct)],
-                        "breached": float(expiry_close > strike if sign > 0 else expiry_close < strike)
-                        if settled and dte > 0 else math.nan,
+                        "breached": (
+                            float(expiry_close > strike if sign > 0 else expiry_close < strike)
+                            if settled and dte > 0 else math.nan),
                     })
             implied = sigma_t
             buyer_rows.append({
@@ -162,7 +164,8 @@ def run_evaluation(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table.to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g", date_format="%Y-%m-%d")
+        table.to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g",
+                     date_format="%Y-%m-%d")
     summary = summarise(tables, start=start, retrain_every=retrain_every, fast=fast)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
     from services.trainer.report import write_report
@@ -174,7 +177,8 @@ def run_evaluation(
 def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"run": run, "direction": {}}
     d = tables["direction"].dropna(subset=["actual"])
-    out["window"] = f"{tables['seller']['date'].min():%Y-%m-%d}..{tables['seller']['date'].max():%Y-%m-%d}"
+    dates = tables["seller"]["date"]
+    out["window"] = f"{dates.min():%Y-%m-%d}..{dates.max():%Y-%m-%d}"
     for h, g in d.groupby("horizon", sort=False):
         probs = g[[f"p_{c}" for c in DIRECTION_CLASSES]].to_numpy()
         clim = g[[f"clim_{c}" for c in DIRECTION_CLASSES]].to_numpy()
@@ -215,7 +219,9 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
     out["move_to_expiry"] = {
         "samples": int(len(mv)),
         "mae_model": float((mv["predicted_move"] - mv["actual_move"]).abs().mean()),
-        "mae_implied": float((mv["implied_move"] * math.sqrt(2 / math.pi) - mv["actual_move"]).abs().mean()),
+        # E|N(0, s^2)| = s*sqrt(2/pi): the implied move as an expected absolute move
+        "mae_implied": float(
+            (mv["implied_move"] * math.sqrt(2 / math.pi) - mv["actual_move"]).abs().mean()),
         "mae_training_mean": float((mv["move_base"] - mv["actual_move"]).abs().mean()),
     }
     return out

@@ -44,7 +44,8 @@ def _reliability_plot(tables: dict[str, pd.DataFrame]) -> str:
 def _coverage_plot(tables: dict[str, pd.DataFrame], target: float) -> str:
     s = tables["seller"].dropna(subset=["inside"]).set_index("date")
     fig, ax = plt.subplots(figsize=(9, 3))
-    s["inside"].rolling(126, min_periods=40).mean().plot(ax=ax, label="rolling 126-session coverage")
+    rolling = s["inside"].rolling(126, min_periods=40).mean()
+    rolling.plot(ax=ax, label="rolling 126-session coverage")
     ax.axhline(target, color="k", ls=":", label=f"target {target:.0%}")
     ax.set_ylim(0.6, 1.02)
     ax.legend(fontsize=8)
@@ -85,8 +86,10 @@ def write_report(tables: dict[str, pd.DataFrame], summary: dict[str, Any], path:
     binary = {"volatility trap": summary["trap"], "breach (all strikes)": summary["breach"],
               "spike direction (up | spike)": summary["spike_direction"],
               **{f"breakout {k}": v for k, v in summary["breakout"].items()}}
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>AegisMatrix walk-forward</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}table{{border-collapse:collapse;font-size:12px}}
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>AegisMatrix walk-forward</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}
+table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}</style></head><body>
 <h1>Walk-forward evaluation</h1>
 <p>Window {summary['window']}; expanding training window, retrained every

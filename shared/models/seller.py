@@ -27,7 +27,9 @@ def distance_sigma(spot: float, strike: float, vix: float | None, days_to_expiry
     return abs(math.log(strike / spot)) / (vix / 100.0 * math.sqrt(t))
 
 
-def breach_input(daily: DailyFeatures, spot: float, strike: float, days_to_expiry: int) -> np.ndarray:
+def breach_input(
+    daily: DailyFeatures, spot: float, strike: float, days_to_expiry: int
+) -> np.ndarray:
     head = np.asarray([
         distance_sigma(spot, strike, daily.get("vix"), days_to_expiry),
         1.0 if strike > spot else 0.0,
