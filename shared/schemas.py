@@ -69,6 +69,10 @@ class OptionChain(Message):
     source: str
 
 
+def _finite_or_none(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 class FeatureSnapshot(Message):
     """What the engines see: the latest daily features, and for ``kind == 'intraday'`` the
     state of the session so far. Everything in it uses data up to ``as_of`` only."""
@@ -98,10 +102,9 @@ class FeatureSnapshot(Message):
         if isinstance(values, dict):
             for name in ("daily", "intraday"):
                 section = values.get(name)
-                if isinstance(section, dict):
+                if isinstance(section, dict) and not all(map(_finite_or_none, section.values())):
                     values[name] = {
-                        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                        for k, v in section.items()
+                        k: (v if _finite_or_none(v) else None) for k, v in section.items()
                     }
         return values
 

@@ -119,7 +119,10 @@ class StreamWorker(ABC):
                     pending_first = True
                     continue
                 raise
-        self._write_health(force=True)
+        try:
+            self._write_health(force=True)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self.log.warning("final_health_not_written", error=str(exc))
         self.log.info("worker_stopped", **{k: v for k, v in self.stats.items() if k != "last_error"})
 
     def stop(self) -> None:

@@ -6,6 +6,7 @@ and restores with ``from_checkpoint`` after a restart.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import asdict, replace
 from datetime import date, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ class FeatureState:
         self.daily_as_of: str | None = None
         self.session: IntradaySession | None = None
         self.session_before_last_bar: IntradaySession | None = None
+        self._context_cache: tuple[tuple[str, str, date], dict[str, Any]] | None = None
         self.duplicates = 0
         self.ignored = 0
 
@@ -53,6 +55,7 @@ class FeatureState:
 
     def _apply_daily(self, bar: Bar) -> list[FeatureSnapshot]:
         day = calendar.ist_date(bar.open_time).isoformat()
+        self._context_cache = None
         if bar.symbol == "VIX":
             self.vix_daily[day] = bar.close
             _trim(self.vix_daily, VIX_ROWS)
@@ -68,7 +71,9 @@ class FeatureState:
         self.daily_features = {k: _clean(v) for k, v in row.items()}
         self.daily_as_of = day
         self.session = None
-        sequence = tuple(tuple(_clean(v) for v in r) for r in sequence_window(features))
+        sequence = tuple(
+            tuple(v if math.isfinite(v) else None for v in row)
+            for row in sequence_window(features).tolist())
         expiry_day = calendar.to_date(day) + timedelta(days=1)  # after the close: next expiry
         return [self._snapshot("daily", calendar.daily_close_time(calendar.to_date(day)), day,
                                spot=bar.close, expiry_from=expiry_day, sequence=sequence)]
@@ -107,13 +112,25 @@ class FeatureState:
         return pd.DataFrame(
             {"open": ohlc[:, 0], "high": ohlc[:, 1], "low": ohlc[:, 2], "close": ohlc[:, 3],
              "vix": vix_values},
-            index=pd.DatetimeIndex(pd.to_datetime(days), name="date"),
+            index=pd.DatetimeIndex(np.array(days, dtype="datetime64[D]"), name="date"),
         )
 
     def _snapshot(self, kind: str, as_of: int, day: str, *, spot: float, expiry_from: date,
                   sequence: Any = None, intraday: dict[str, float | None] | None = None
                   ) -> FeatureSnapshot:
         assert self.daily_as_of is not None and self.daily_features is not None
+        return FeatureSnapshot(
+            kind=kind, as_of=as_of, session_date=day, spot=spot,
+            daily_as_of=self.daily_as_of, daily=self.daily_features, intraday=intraday,
+            sequence=sequence, **self._context(kind, day, expiry_from),
+        )
+
+    def _context(self, kind: str, day: str, expiry_from: date) -> dict[str, Any]:
+        """Previous closes, VIX and expiry as seen on ``day``: the same for every minute of a
+        session, so cached until a daily bar changes them."""
+        key = (kind, day, expiry_from)
+        if self._context_cache is not None and self._context_cache[0] == key:
+            return self._context_cache[1]
         nifty_days = list(self.nifty_daily)
         if kind == "daily":
             prev_close = self.nifty_daily[nifty_days[-2]][3] if len(nifty_days) > 1 else None
@@ -124,16 +141,16 @@ class FeatureState:
         vix_as_of = vix_days[i - 1] if i > 0 else None
         expiry, _, _ = calendar.days_to_expiry(expiry_from)
         session_day = calendar.to_date(day)
-        return FeatureSnapshot(
-            kind=kind, as_of=as_of, session_date=day, spot=spot, prev_close=prev_close,
-            vix=self.vix_daily[vix_as_of] if vix_as_of else None,
-            vix_prev_close=self.vix_daily[vix_days[i - 2]] if i > 1 else None,
-            vix_as_of=vix_as_of, next_expiry=expiry.isoformat(),
-            days_to_expiry=(expiry - session_day).days,
-            sessions_to_expiry=calendar.sessions_between(session_day, expiry),
-            daily_as_of=self.daily_as_of, daily=self.daily_features, intraday=intraday,
-            sequence=sequence,
-        )
+        context = {
+            "prev_close": prev_close,
+            "vix": self.vix_daily[vix_as_of] if vix_as_of else None,
+            "vix_prev_close": self.vix_daily[vix_days[i - 2]] if i > 1 else None,
+            "vix_as_of": vix_as_of, "next_expiry": expiry.isoformat(),
+            "days_to_expiry": (expiry - session_day).days,
+            "sessions_to_expiry": calendar.sessions_between(session_day, expiry),
+        }
+        self._context_cache = (key, context)
+        return context
 
     # Checkpoint -------------------------------------------------------------------------
     def to_checkpoint(self) -> dict[str, Any]:
