@@ -101,8 +101,9 @@ def main() -> None:
 def report(result: dict, args: argparse.Namespace) -> str:
     return (
         f"`python bench/bench_throughput.py` on {result['cores']} cores, {time.strftime('%Y-%m-%d')}, "
-        f"load average at start {result['load_average_at_start']}. Bundled NIFTY 50 + India VIX "
-        f"1-minute bars {args.intraday_from}..{args.end} (plus daily bars from 2020 for warm-up), "
+        f"load average at start {result['load_average_at_start']}. Bundled NIFTY 50 "
+        f"1-minute bars {args.intraday_from}..{args.end} with NIFTY 50 and India VIX daily bars "
+        "from 2020 (warm-up included), "
         "pre-parsed; real redis-server (AOF everysec); ingest in this process, one features "
         "worker process (ordered, so one replica). Time runs from the first publish until the "
         "features group has acknowledged the last bar.\n\n"

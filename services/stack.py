@@ -23,7 +23,6 @@ from shared.redis_server import RedisServer, is_reachable
 from shared.worker import read_health
 
 WORKERS = ("features", "direction", "seller", "buyer")
-OPTIONAL = ("gateway", "trainer")
 log = get_logger("stack")
 
 
@@ -40,17 +39,17 @@ def start_service(service: str, env: dict[str, str], *args: str) -> subprocess.P
 
 
 def wait_healthy(client: redis.Redis, services: list[str], timeout_s: float,
-                 procs: dict[str, subprocess.Popen[bytes]]) -> list[str]:
-    """Services that have not reported health within the timeout."""
+                 procs: dict[str, subprocess.Popen[bytes]], stop: threading.Event) -> list[str]:
+    """Services that have not reported health within the timeout (or before ``stop``)."""
     deadline = time.monotonic() + timeout_s
     missing = list(services)
-    while missing and time.monotonic() < deadline:
+    while missing and time.monotonic() < deadline and not stop.is_set():
         for name, proc in procs.items():
             if proc.poll() is not None and name != "ingest":
                 raise SystemExit(f"{name} exited with {proc.returncode} during start-up")
         reported = {r["service"] for r in read_health(client)}
         missing = [s for s in services if s not in reported]
-        time.sleep(0.2)
+        stop.wait(0.2)
     return missing
 
 
@@ -80,10 +79,10 @@ def main() -> None:
     def _stop(signum: int, frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        ensure_models(settings)
+        ensure_models(settings)  # Ctrl-C here raises KeyboardInterrupt: nothing else started
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
         client = redis.Redis.from_url(settings.redis_url)
         workers = [w for w in WORKERS if available(w)]
         for name in workers:
@@ -92,7 +91,9 @@ def main() -> None:
             procs["gateway"] = start_service("gateway", env)
         if available("trainer"):
             procs["trainer"] = start_service("trainer", env, "worker")
-        missing = wait_healthy(client, workers, 60, procs)
+        missing = wait_healthy(client, workers, 60, procs, stop)
+        if stop.is_set():
+            return
         if missing:
             log.error("not_healthy", services=missing)
         procs["ingest"] = start_service("ingest", env)
@@ -131,4 +132,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # during training, before the services started
+        sys.exit(130)

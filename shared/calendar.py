@@ -21,7 +21,9 @@ SESSION_MINUTES = 375
 TRADING_DAYS_PER_YEAR = 252
 TUESDAY_EXPIRY_FROM = date(2025, 9, 1)
 _FIRST = "2005-01-01"
-_LAST = "2027-12-31"
+# Two years past today, so a long-running service never walks off the end (the library's
+# NSE holiday list may stop earlier; beyond it every weekday counts as a session).
+_LAST = f"{date.today().year + 2}-12-31"
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -15,8 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", frozen=True, extra="forbid")
 
-    # Redis
-    redis_url: str = "redis://:aegis-local@127.0.0.1:6390/0"
+    # Redis: without AEGIS_REDIS_URL, the URL of the embedded server (port and password)
+    redis_url: str = ""
     redis_port: int = 6390
     redis_password: str = "aegis-local"
     embedded_redis: bool = True
@@ -75,6 +75,13 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @model_validator(mode="after")
+    def _embedded_redis_url(self) -> Settings:
+        if not self.redis_url:
+            url = f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
+            object.__setattr__(self, "redis_url", url)  # frozen: filled in once, here
+        return self
 
 
 @lru_cache(maxsize=1)

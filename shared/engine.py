@@ -118,6 +118,7 @@ class EngineContext:
     sequence: np.ndarray | None  # (60, len(SEQUENCE_FEATURES)) of the daily_as_of session
     daily_cache: dict[str, Any]  # shared by every snapshot with this daily_as_of and models
     failures: dict[str, str] = field(default_factory=dict)  # model name -> runtime error
+    succeeded: set[str] = field(default_factory=set)  # models whose call returned
 
     def model(self, name: str) -> Any | None:
         return self.models.get(name)
@@ -137,7 +138,9 @@ class EngineContext:
         if model is None:
             return ModelOutput(None, None, self.unavailable(name))
         try:
-            return ModelOutput(call(model), self.model_provenance(name), None)
+            output = ModelOutput(call(model), self.model_provenance(name), None)
+            self.succeeded.add(name)
+            return output
         except Exception as exc:  # a model bug must show as a fallback, not kill the block
             problem = f"model {name} failed: {type(exc).__name__}: {exc}"
             self.failures[name] = problem
@@ -177,11 +180,14 @@ def walk_provenance(data: Any, path: str = "") -> Iterator[tuple[str, dict[str, 
 
 # Option chains ------------------------------------------------------------------------------
 class ChainCache:
-    """Every OptionChain on aegis:chains, read with plain XREAD (each replica reads all)."""
+    """The OptionChains on aegis:chains, read with plain XREAD (each replica reads all): the
+    newest ``max_per_expiry`` snapshots of each of the latest ``max_expiries`` expiries."""
 
-    def __init__(self, client: redis.Redis, max_per_expiry: int = 2000) -> None:
+    def __init__(self, client: redis.Redis, max_per_expiry: int = 2000,
+                 max_expiries: int = 12) -> None:
         self.client = client
         self.max_per_expiry = max_per_expiry
+        self.max_expiries = max_expiries
         self.last_id = "0-0"
         self.by_expiry: dict[str, list[tuple[int, OptionChain]]] = {}
         self.rejected = 0
@@ -206,6 +212,8 @@ class ChainCache:
         rows = self.by_expiry.setdefault(chain.expiry, [])
         bisect.insort(rows, (chain.snapshot_time, chain), key=lambda r: r[0])
         del rows[: max(0, len(rows) - self.max_per_expiry)]
+        for expiry in sorted(self.by_expiry)[: -self.max_expiries]:  # memory stays bounded
+            del self.by_expiry[expiry]
 
     def for_snapshot(self, snapshot: FeatureSnapshot) -> OptionChain | None:
         """The newest chain taken at or before ``as_of`` whose expiry has not passed; the
@@ -267,6 +275,8 @@ class EngineWorker(StreamWorker):
             self.log.error("model_call_failed", model=name, reason=problem, as_of=message.as_of,
                            fallback="heuristic")
         self.runtime_errors.update(ctx.failures)
+        for name in ctx.succeeded - ctx.failures.keys():  # a model that works again
+            self.runtime_errors.pop(name, None)
         return [self.stamp(message, data)]
 
     def context(self, snapshot: FeatureSnapshot) -> EngineContext:

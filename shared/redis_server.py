@@ -60,13 +60,16 @@ class RedisServer:
             "--logfile", str(self.data_dir / "redis.log"),
         ]
         # Own session: a terminal Ctrl-C must not stop Redis before the services that use it.
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)
+        # Errors before the log file opens go to stderr: a file, so no pipe can ever fill up.
+        stderr_path = self.data_dir / "redis.stderr"
+        with stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr,
+                                            start_new_session=True)
         deadline = time.monotonic() + timeout_s
         client = self.client()
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                err = stderr_path.read_text(errors="replace").strip()
                 raise RedisServerError(f"redis-server exited with {self.process.returncode}: {err}")
             try:
                 if client.ping():

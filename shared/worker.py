@@ -236,6 +236,8 @@ class StreamWorker(ABC):
         for attempt in range(1, self.settings.handler_attempts + 1):
             try:
                 return list(self.handle(message, entry_id))
+            except (redis.ConnectionError, redis.TimeoutError):
+                raise  # Redis went away: reconnect and redeliver, this is no handler failure
             except Exception as exc:  # a handler bug must not kill the worker
                 self.stats["errors"] += 1
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"

@@ -41,6 +41,7 @@ def running(worker_cls: type[EngineWorker], settings: Settings, consumer: str = 
     finally:
         worker.stop()
         thread.join(timeout=10)
+        assert not thread.is_alive(), f"{worker.service} worker did not stop"
 
 
 def blocks(client: redis.Redis, engine: str | None = None) -> list[SignalBlock]:
@@ -235,3 +236,19 @@ def test_seller_max_pain_from_real_chains(settings: Settings, redis_client: redi
     assert with_chain.data["max_pain"]["provenance"]["source"] == "data"
     for block in (before, expired):
         assert block.data["max_pain"]["strike"] is None and block.data["max_pain"]["reason"]
+
+
+def test_a_model_call_failure_clears_once_the_model_works_again(
+        settings: Settings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish_stats(settings.model_dir, "v1", 1.9)
+    worker = SellerWorker(settings, consumer="t1")
+    stats = worker.models.get("stats")
+    real_z = stats.safe_range_z
+    monkeypatch.setattr(stats, "safe_range_z", lambda regime: 1 / 0)
+    (failed,) = worker.handle(daily_snapshot("2024-03-14"), "1-0")
+    assert any("stats call failed" in r for r in worker.degraded_reasons())
+    assert sources(failed)["safe_range"] == "heuristic"
+    monkeypatch.setattr(stats, "safe_range_z", real_z)
+    (recovered,) = worker.handle(daily_snapshot("2024-03-15"), "2-0")
+    assert sources(recovered)["safe_range"] == "model"
+    assert not any("call failed" in r for r in worker.degraded_reasons())

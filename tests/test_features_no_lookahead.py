@@ -53,3 +53,34 @@ def test_checkpoint_round_trip_continues_identically() -> None:
     tail_straight = [s for b in bars[half:] for s in straight.apply(b, 0)]
     tail_resumed = [s for b in bars[half:] for s in resumed.apply(b, 0)]
     assert tail_straight == tail_resumed and tail_straight
+
+
+def test_a_failed_bar_leaves_no_trace_so_its_retry_matches_a_clean_run(monkeypatch) -> None:
+    """The worker retries a bar whose handler raised: the retry must neither count as a
+    duplicate nor see half-applied state (a daily row, a session update)."""
+    bars = [b for b in iter_bars_fast(DATA_DIR, WINDOW) if not isinstance(b, RejectedInput)]
+    clean = snapshots(bars)
+    minute = next(i for i, b in enumerate(bars) if b.interval == "1m" and b.open_time > CUT)
+    daily = next(i for i, b in enumerate(bars)
+                 if b.interval == "1d" and b.symbol == "NIFTY" and b.open_time > CUT)
+    real_snapshot = FeatureState._snapshot
+    failing = {minute, daily}
+    current = {"index": -1}
+
+    def snapshot_failing_once(self: FeatureState, *args: object, **kwargs: object):
+        if current["index"] in failing:
+            failing.discard(current["index"])
+            raise RuntimeError("injected failure")
+        return real_snapshot(self, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureState, "_snapshot", snapshot_failing_once)
+    state, retried = FeatureState(), []
+    for i, bar in enumerate(bars):
+        current["index"] = i
+        try:
+            retried.extend(state.apply(bar, 0))
+        except RuntimeError:
+            retried.extend(state.apply(bar, 0))  # what the worker's retry does
+    assert not failing, "both injected failures fired"
+    assert state.duplicates == 0
+    assert retried == clean

@@ -128,7 +128,7 @@ def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
 def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
     snap = ctx.snapshot
     implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
-    out = ctx.once("buyer.move", lambda: ctx.run_model(
+    out = ctx.once(f"buyer.move.{snap.days_to_expiry}", lambda: ctx.run_model(
         "buyer", lambda m: float(m.predicted_move_to_expiry(snap.daily, snap.days_to_expiry))))
     if out.ok:
         move, prov = out.value, {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}

@@ -39,7 +39,7 @@ class FeaturesWorker(StreamWorker):
         if not isinstance(message, Bar):
             raise TypeError(f"features consumes bars, got {message.TYPE}")
         outputs: list[Message] = []
-        revision = self._revisions.pop(entry_id, 0)
+        revision = self._revisions.get(entry_id, 0)
         for snapshot in self.state.apply(message, revision):
             self.clock.observe(snapshot.as_of)
             self.sparkline.append((snapshot.as_of, snapshot.spot))
@@ -54,8 +54,8 @@ class FeaturesWorker(StreamWorker):
             self.state = self._restore()
             self._needs_restore = False
         # The revision number lives in the envelope (field r), not in the immutable bar.
-        for raw_id, fields in entries:
-            self._revisions[raw_id.decode()] = int(fields.get(b"r", b"0") or 0)
+        self._revisions = {raw_id.decode(): int(fields.get(b"r", b"0") or 0)
+                           for raw_id, fields in entries}
         self._daily_to_store: FeatureSnapshot | None = None
         self._latest_snapshot: FeatureSnapshot | None = None
         super()._process(entries, redelivered)

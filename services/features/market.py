@@ -6,26 +6,9 @@ from typing import Any
 
 from shared.blocks import provenance
 from shared.schemas import FeatureSnapshot
+from shared.signals import regimes
 
 SPARKLINE_POINTS = 60
-REGIME_FORMULA = (
-    "HIGH_VOLATILITY if vix_pct_252 >= 0.8 or rv_20 >= 0.25; "
-    "TRENDING_UP/DOWN if trend_strength_20 >= 0.3 and sign(ret_20) == sign(sma_ratio_50); "
-    "else RANGE_BOUND"
-)
-
-
-def market_regime(daily: dict[str, float | None]) -> str:
-    vix_pct, rv20 = daily.get("vix_pct_252"), daily.get("rv_20")
-    if (vix_pct is not None and vix_pct >= 0.8) or (rv20 is not None and rv20 >= 0.25):
-        return "HIGH_VOLATILITY"
-    trend, ret20, sma50 = (daily.get(k) for k in ("trend_strength_20", "ret_20", "sma_ratio_50"))
-    if trend is not None and ret20 is not None and sma50 is not None and trend >= 0.3:
-        if ret20 > 0 and sma50 > 0:
-            return "TRENDING_UP"
-        if ret20 < 0 and sma50 < 0:
-            return "TRENDING_DOWN"
-    return "RANGE_BOUND"
 
 
 def market_data(snapshot: FeatureSnapshot, sparkline: list[tuple[int, float]]) -> dict[str, Any]:
@@ -51,8 +34,8 @@ def market_data(snapshot: FeatureSnapshot, sparkline: list[tuple[int, float]]) -
         "provenance": provenance(source="data", window=window,
                                  note="NIFTY 50 and India VIX bars as published"),
         "regime": {
-            "label": market_regime(snapshot.daily),
-            "provenance": provenance(source="formula", formula=REGIME_FORMULA,
+            "label": regimes.market_regime(snapshot.daily),
+            "provenance": provenance(source="formula", formula=regimes.MARKET_REGIME_FORMULA,
                                      window=f"daily features as of {snapshot.daily_as_of}"),
         },
     }

@@ -38,39 +38,48 @@ class FeatureState:
 
     # Input ------------------------------------------------------------------------------
     def apply(self, bar: Bar, revision: int) -> list[FeatureSnapshot]:
-        """Fold one bar in; returns the snapshots it produces (none for a duplicate)."""
+        """Fold one bar in; returns the snapshots it produces (none for a duplicate).
+
+        All or nothing: containers are replaced, never changed in place, so if anything
+        raises, restoring the attribute references restores the state before the bar (a
+        retried bar is then not mistaken for a duplicate).
+        """
         series = f"{bar.symbol}:{bar.interval}"
         seen = self.last_seen.get(series)
         if seen is not None and (bar.open_time, revision) <= seen:
             self.duplicates += 1
             return []
         revises_last = seen is not None and bar.open_time == seen[0]
-        self.last_seen[series] = (bar.open_time, revision)
-        if bar.interval == "1d":
-            return self._apply_daily(bar)
-        if bar.symbol == "NIFTY" and bar.interval == INTRADAY_INTERVAL:
-            return self._apply_minute(bar, revises_last)
-        self.ignored += 1
-        return []
+        before = dict(self.__dict__)
+        try:
+            if bar.interval == "1d":
+                snapshots = self._apply_daily(bar)
+            elif bar.symbol == "NIFTY" and bar.interval == INTRADAY_INTERVAL:
+                snapshots = self._apply_minute(bar, revises_last)
+            else:
+                self.ignored += 1
+                snapshots = []
+            self.last_seen = {**self.last_seen, series: (bar.open_time, revision)}
+            return snapshots
+        except Exception:
+            self.__dict__.update(before)
+            raise
 
     def _apply_daily(self, bar: Bar) -> list[FeatureSnapshot]:
         day = calendar.ist_date(bar.open_time).isoformat()
         self._context_cache = None
         if bar.symbol == "VIX":
-            self.vix_daily[day] = bar.close
-            _trim(self.vix_daily, VIX_ROWS)
+            self.vix_daily = _trimmed({**self.vix_daily, day: bar.close}, VIX_ROWS)
             return []
         if not bar.final:
             self.ignored += 1  # daily features describe completed sessions only
             return []
-        self.nifty_daily[day] = (bar.open, bar.high, bar.low, bar.close)
-        _trim(self.nifty_daily, WINDOW_ROWS)
-        frame = self._daily_frame()
-        features = compute_daily_features(frame)
-        row = features.iloc[-1]
-        self.daily_features = {k: _clean(v) for k, v in row.items()}
+        self.nifty_daily = _trimmed(
+            {**self.nifty_daily, day: (bar.open, bar.high, bar.low, bar.close)}, WINDOW_ROWS)
+        features = compute_daily_features(self._daily_frame())
+        self.daily_features = {k: _clean(v) for k, v in features.iloc[-1].items()}
         self.daily_as_of = day
-        self.session = None
+        self.session = self.session_before_last_bar = None
         sequence = tuple(
             tuple(v if math.isfinite(v) else None for v in row)
             for row in sequence_window(features).tolist())
@@ -87,18 +96,21 @@ class FeatureState:
             self.ignored += 1  # a minute of a session whose daily bar is already in
             return []
         if revises_last and self.session_before_last_bar is not None:
-            self.session = replace(self.session_before_last_bar)
+            base = self.session_before_last_bar
         elif self.session is None or self.session.session_date != day:
             o, h, l, c = self.nifty_daily[self.daily_as_of]
-            self.session = IntradaySession(
+            base = IntradaySession(
                 session_date=day, prev_close=c, prior_high=h, prior_low=l,
                 atr_14=self.daily_features.get("atr_14"),
             )
-        self.session_before_last_bar = replace(self.session)
-        self.session.update(bar.open_time, bar.open, bar.high, bar.low, bar.close)
+        else:
+            base = self.session
+        session = replace(base)
+        session.update(bar.open_time, bar.open, bar.high, bar.low, bar.close)
+        self.session_before_last_bar, self.session = base, session
         return [self._snapshot("intraday", bar.open_time + 60, day, spot=bar.close,
                                expiry_from=calendar.to_date(day),
-                               intraday=self.session.features())]
+                               intraday=session.features())]
 
     # Output -----------------------------------------------------------------------------
     def _daily_frame(self) -> pd.DataFrame:
@@ -180,9 +192,9 @@ class FeatureState:
         return state
 
 
-def _trim(table: dict[str, Any], rows: int) -> None:
-    while len(table) > rows:
-        del table[next(iter(table))]
+def _trimmed(table: dict[str, Any], rows: int) -> dict[str, Any]:
+    """The newest ``rows`` entries (dicts keep insertion order: oldest first)."""
+    return table if len(table) <= rows else dict(list(table.items())[-rows:])
 
 
 def _clean(value: Any) -> float | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 
 from shared.calendar import IST, daily_close_time, to_date
 from shared.engine import EngineContext

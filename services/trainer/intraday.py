@@ -84,7 +84,8 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
     final = fit(x, y, head, profile)
     clim_all = [float(np.mean(y == k)) for k in range(3)]
     means = [float(ret[y == k].mean()) if np.any(y == k) else 0.0 for k in range(3)]
-    window = f"{data.minutes['date'].iloc[0]:%Y-%m-%d}..{data.minutes['date'].iloc[-1]:%Y-%m-%d}"
+    first, last = (f"{d:%Y-%m-%d}" for d in data.minutes["date"].iloc[[0, -1]])
+    window = f"{first}..{last}"
     params = {"temperature": temperature, "shrink_weight": weight, "climatology": clim_all,
               "class_mean_return": means, "beats_climatology": ll_model < ll_clim,
               "sample_every_minutes": profile.intraday_every_minutes}
@@ -98,6 +99,7 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
     }
     return TrainedModel(
         name="direction_intraday", feature_sets=("daily", "intraday"), params=params,
-        metrics=metrics, training_window={"start": data.start, "end": data.end},
+        # it learns from the 1-minute sessions only: that is what in_sample must compare with
+        metrics=metrics, training_window={"start": first, "end": last},
         writers={BOOSTER_FILE: lambda p: boosters.save(final, p)},
     )

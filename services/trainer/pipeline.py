@@ -1,7 +1,7 @@
 """Train every model, then publish each atomically and announce it on aegis:models.
 
-Nothing is published until every requested model has trained, so a run that dies midway
-leaves the registry exactly as it was.
+Nothing is published until every requested model has trained, so a run that dies while
+training leaves the registry as it was; each model's publish is atomic on its own.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from services.trainer.data import TrainingData, load_bundled
 from services.trainer.direction import train_direction
 from services.trainer.intraday import train_intraday
 from services.trainer.profiles import FULL, Profile
+from services.trainer.progress import Bar
 from services.trainer.seller import train_seller
 from services.trainer.stats import train_stats
 
@@ -107,5 +108,9 @@ def ensure_models(settings: Settings, profile: Profile = FULL) -> list[str]:
     missing = missing_models(settings)
     if missing:
         log.info("training_missing_models", models=missing)
-        run_training(settings, profile=profile, names=missing)
+        bar = Bar("training missing models")
+        try:
+            run_training(settings, profile=profile, names=missing, progress=bar)
+        finally:
+            bar.close()
     return missing

@@ -26,8 +26,3 @@ def purged_folds(
     calibrate = rows[(rows >= cal_start) & (rows + purge_sessions < val_start)]
     validate = rows[rows >= val_start]
     return Folds(train, calibrate, validate)
-
-
-def purge_before(rows: np.ndarray, boundary: int, horizon: int) -> np.ndarray:
-    """Rows whose ``horizon``-session label ends before row ``boundary``."""
-    return rows[rows + horizon < boundary]

@@ -6,7 +6,7 @@ and training features are one implementation.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from shared.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR, minute_of_session
 
@@ -79,6 +79,3 @@ class IntradaySession:
             "breakout_down": broke(self.prior_low, self.low, -1),
             "bars": float(self.bars),
         }
-
-    def to_state(self) -> dict[str, float | int | str | None]:
-        return asdict(self)

@@ -14,7 +14,6 @@ from shared.models.inputs import daily_vector
 
 BREAKOUT_FILE, SPIKE_FILE, MOVE_FILE = "breakout.ubj", "spike.ubj", "move.ubj"
 MAX_DAY_OFFSET = 5
-BREAKOUT_INPUTS: tuple[str, ...] = FEATURE_NAMES + ("day_offset",)
 _DTE = FEATURE_NAMES.index("days_to_expiry")
 _STE = FEATURE_NAMES.index("sessions_to_expiry")
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from shared.features.daily import FEATURE_NAMES
 from shared.models import boosters, calibrated
 from shared.models.api import DailyFeatures
 from shared.models.base import ArtifactModel
@@ -20,11 +19,6 @@ _LEVELS = ("session_open", "session_high", "session_low", "prior_high", "prior_l
 _AS_IS = (
     "minute_of_session", "return_since_open", "return_since_prev_close", "intraday_rv",
     "range_vs_atr", "breakout_up", "breakout_down", "bars",
-)
-INPUT_NAMES: tuple[str, ...] = (
-    tuple(f"daily_{n}" for n in FEATURE_NAMES)
-    + tuple(f"{n}_vs_last" for n in _LEVELS)
-    + _AS_IS
 )
 
 

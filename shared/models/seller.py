@@ -16,7 +16,6 @@ TRAP_FILE, STRESS_FILE, BREACH_FILE = "trap.ubj", "stress.ubj", "breach.ubj"
 STRESS_CLASSES = ("low", "medium", "high")
 MIN_DAYS_TO_EXPIRY = 1.0  # a same-day expiry is measured as one calendar day of variance
 BREACH_CONTEXT = ("vix", "rv_5", "rv_20", "iv_rv_spread", "vix_pct_252", "rv_pct_252", "ret_5")
-BREACH_INPUTS: tuple[str, ...] = ("distance_sigma", "side_above", "days_to_expiry") + BREACH_CONTEXT
 
 
 def distance_sigma(spot: float, strike: float, vix: float | None, days_to_expiry: float) -> float:
