@@ -159,23 +159,24 @@ STREAM_OF: dict[type[Message], str] = {
 }
 
 
-def latest_blocks(client: redis.Redis) -> dict[str, bytes]:
-    """The newest block payload per engine, as msgpack bytes."""
-    return {k.decode(): v for k, v in client.hgetall(streams.LATEST_BLOCKS).items()}
-
-
-
-
 def call_with_reconnect(fn: Callable[[], T], stop: threading.Event, log: Any,
-                        max_backoff_s: float = 5.0) -> T | None:
-    """Call ``fn`` until Redis answers, backing off with jitter; None if stopped first.
-    Only for idempotent calls (bar publishing is: a retried duplicate is recognised)."""
+                        max_backoff_s: float = 5.0, what: str = "redis call") -> T | None:
+    """Call ``fn``, retrying while Redis is unavailable (backing off with jitter).
+
+    ``fn`` is always tried at least once, even when ``stop`` is set already (a final flush
+    at shutdown); only the retrying gives up once ``stop`` is set, logging ``what`` was not
+    written and returning None. Only for idempotent calls (bar publishing is: a retried
+    duplicate is recognised)."""
     backoff = 0.2
-    while not stop.is_set():
+    while True:
         try:
             return fn()
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            log.warning("redis_unavailable", error=str(exc), retry_in_s=round(backoff, 2))
+            if stop.is_set():
+                log.error("redis_write_abandoned", what=what, error=str(exc),
+                          reason="stopping while Redis is unavailable")
+                return None
+            log.warning("redis_unavailable", what=what, error=str(exc),
+                        retry_in_s=round(backoff, 2))
             stop.wait(backoff * (1 + random.random()))
             backoff = min(backoff * 2, max_backoff_s)
-    return None

@@ -255,3 +255,94 @@ def test_closed_market_wait_is_interruptible(tmp_path: Path) -> None:
     thread.join(10)
     assert not thread.is_alive()
     assert asked == [pytest.approx(ist("2025-06-30T09:15:00") - ist("2025-06-28T12:00:00"))]
+
+
+# -- malformed responses and repeated bad rows -------------------------------------------------
+class Garbled:
+    """Wraps RecordedFrames: before ``until`` (clock time) every frame comes back broken."""
+
+    def __init__(self, inner: RecordedFrames, until: float, breaks: str) -> None:
+        self.inner = inner
+        self.until = until
+        self.breaks = breaks
+        self.calls = inner.calls
+
+    def fetch_history(self, symbol: str, interval: str, start: datetime, end: datetime
+                      ) -> pd.DataFrame:
+        frame = self.inner.fetch_history(symbol, interval, start, end)
+        if self.inner.clock.now >= self.until:
+            return frame
+        if self.breaks == "naive_index":
+            return frame.tz_localize(None)
+        return frame.drop(columns=["Close"])
+
+
+@pytest.mark.parametrize(("breaks", "says"), [
+    ("naive_index", "not tz-aware"), ("missing_column", "lacks columns ['Close']")])
+def test_malformed_response_is_recorded_and_polling_goes_on(
+    tmp_path: Path, breaks: str, says: str
+) -> None:
+    clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:03:00"))
+    fetcher = Garbled(RecordedFrames(clock), until=ist("2023-01-31T10:01:00"), breaks=breaks)
+    seen: list[dict] = []
+
+    def wait(seconds: float) -> bool:
+        seen.append(source.status)
+        return clock.wait(seconds)
+
+    source = YFinanceSource(make_settings(tmp_path), fetcher, series=(NIFTY_1M,),
+                            clock=clock, wait=wait)
+    with capture_logs() as logs:
+        bars = [e for e in run(source) if isinstance(e, Bar)]  # does not raise
+    after_first_poll = next(s for s in seen if s["next_poll_at"] is not None)
+    assert after_first_poll["state"] == "failing"
+    assert after_first_poll["failed_series"] == ["NIFTY:1m"]
+    assert "unusable response" in after_first_poll["last_error"]
+    assert says in after_first_poll["last_error"]
+    unusable = [x for x in logs if x["event"] == "yfinance_response_unusable"]
+    assert len(unusable) == 1 and unusable[0]["log_level"] == "error"
+    assert len(fetcher.calls) == 3  # kept polling: the two later polls are fine
+    assert bars and bars[-1].open_time == ist("2023-01-31T10:02:00")
+    assert source.status["state"] == "ok" and source.status["failed_series"] == []
+
+
+class FormingWithoutPrice:
+    """Wraps RecordedFrames: before ``until`` the newest row is the minute at ``at``, still
+    without a close (NaN), as Yahoo serves a minute that is still forming."""
+
+    def __init__(self, inner: RecordedFrames, at: float, until: float) -> None:
+        self.inner = inner
+        self.at = at
+        self.until = until
+        self.calls = inner.calls
+
+    def fetch_history(self, symbol: str, interval: str, start: datetime, end: datetime
+                      ) -> pd.DataFrame:
+        frame = self.inner.fetch_history(symbol, interval, start, end)
+        if self.inner.clock.now >= self.until:
+            return frame
+        stamps = frame.index.map(lambda t: t.timestamp()).to_numpy()
+        frame = frame[stamps <= self.at].copy()
+        frame.loc[stamps[stamps <= self.at] == self.at, "Close"] = float("nan")
+        return frame
+
+
+def test_a_bad_row_fetched_again_is_rejected_once_and_its_good_version_passes(
+    tmp_path: Path
+) -> None:
+    clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:03:00"))
+    ten = ist("2023-01-31T10:00:00")
+    fetcher = FormingWithoutPrice(RecordedFrames(clock), at=ten,
+                                  until=ist("2023-01-31T10:02:00"))
+    source = YFinanceSource(make_settings(tmp_path), fetcher, series=(NIFTY_1M,),
+                            clock=clock, wait=clock.wait)
+    events = run(source)
+    polls_while_bad = [c for c in fetcher.calls if c[3] < fetcher.until]
+    assert len(polls_while_bad) == 2  # the bad row was fetched twice
+    rejected = [e for e in events if isinstance(e, RejectedInput)]
+    assert len(rejected) == 1
+    assert "2023-01-31T10:00:00+05:30" in rejected[0].reason
+    assert "missing Close" in rejected[0].reason
+    good = recorded_frame("^NSEI", "1m").loc["2023-01-31 10:00:00+05:30", "Close"]
+    ten_bars = [e for e in events if isinstance(e, Bar) and e.open_time == ten]
+    assert [(b.final, b.close) for b in ten_bars] == [(True, good)]

@@ -1,4 +1,8 @@
-"""python -m services.ingest: run the configured source (AEGIS_SOURCE) until it ends or stops."""
+"""python -m services.ingest: run the configured source (AEGIS_SOURCE) until it ends or stops.
+
+With AEGIS_CHAIN_FILE set, the option-chain file is ingested first. SIGTERM/SIGINT stop
+whichever ingest is running (its final batch is still written) and skip what is left.
+"""
 from __future__ import annotations
 
 import signal
@@ -26,23 +30,47 @@ def build_source(settings: Settings, stop: threading.Event) -> Source:
     return YFinanceSource(settings, stop=stop)
 
 
+class Runner:
+    """Runs the ingests one after another; ``stop()`` (the signal handler) ends the
+    running one and any not started yet. Every source gets ``stop_event``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self._running: IngestService | None = None
+
+    def stop(self, signum: int | None = None, frame: object = None) -> None:
+        # Runs in the main thread between bytecodes: no locks, no logging (stderr writes
+        # are not reentrant); the services log their own shutdown.
+        self.stop_event.set()
+        running = self._running
+        if running is not None:
+            running.stop()
+
+    def _run(self, source: Source) -> None:
+        service = IngestService(self.settings, source)
+        self._running = service
+        if self.stop_event.is_set():  # the signal came before _running was set
+            service.stop()
+        service.run()
+
+    def run(self) -> None:
+        if self.settings.chain_file is not None:
+            from services.ingest.sources.chain_file import ChainFileSource
+
+            self._run(ChainFileSource(self.settings.chain_file, stop=self.stop_event))
+        if self.stop_event.is_set():
+            return
+        self._run(build_source(self.settings, self.stop_event))
+
+
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    stop = threading.Event()
-    service = IngestService(settings, build_source(settings, stop))
-    if settings.chain_file is not None:
-        from services.ingest.sources.chain_file import ChainFileSource
-
-        IngestService(settings, ChainFileSource(settings.chain_file)).run()
-
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
-        service.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    service.run()
+    runner = Runner(settings)
+    signal.signal(signal.SIGTERM, runner.stop)
+    signal.signal(signal.SIGINT, runner.stop)
+    runner.run()
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Ingest: pull events from a source, check them, publish them idempotently to the bus.
 
 consume (source) → check (quality, calendar gaps) → publish (Bus.publish_bars); a bad bar
-is dead-lettered with its reasons and every other bar keeps flowing.
+is dead-lettered with its reasons and every other bar keeps flowing. After a stop the
+batch in hand is still written (once: no retrying while Redis is away at shutdown).
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -16,6 +18,7 @@ import redis
 
 from services.ingest.quality import bar_problems, session_gap
 from services.ingest.sources.base import RejectedInput, Source, SourceEvent
+from services.ingest.sources.feed_status import feed_problem
 from shared import calendar, streams
 from shared.bus import Bus, call_with_reconnect, connect
 from shared.codec import encode
@@ -100,8 +103,9 @@ class IngestService:
             self._dead_letter(event.reason, event.raw)
         elif isinstance(event, OptionChain):
             self._flush(batch)
-            call_with_reconnect(lambda: self.bus.publish(event), self.stop_event, self.log)
-            self.counts["chains"] += 1
+            if self._write(lambda: self.bus.publish(event),
+                           f"option chain {event.expiry} at {event.snapshot_time}"):
+                self.counts["chains"] += 1
         elif isinstance(event, Bar):
             problems = bar_problems(event)
             if problems:
@@ -127,8 +131,9 @@ class IngestService:
     def _flush(self, batch: list[Bar]) -> None:
         if not batch:
             return
-        results = call_with_reconnect(lambda: self.bus.publish_bars(batch), self.stop_event,
-                                      self.log)
+        results = call_with_reconnect(
+            lambda: self.bus.publish_bars(batch), self.stop_event, self.log,
+            what=f"{len(batch)} bars up to {_describe(batch[-1])}")
         if results is None:  # stopped while Redis was away; the source replays on restart
             return
         for bar, result in zip(batch, results, strict=True):
@@ -142,13 +147,22 @@ class IngestService:
         batch.clear()
 
     def _dead_letter(self, reason: str, raw: bytes) -> None:
-        self.counts["dead_lettered"] += 1
         self.log.warning("bar_rejected", reason=reason)
-        call_with_reconnect(
+        if self._write(
             lambda: self.bus.dead_letter(origin_stream=f"source:{self.source.name}",
                                          origin_id=None, service=SERVICE, reason=reason,
                                          payload=raw),
-            self.stop_event, self.log)
+            f"dead letter: {reason}",
+        ):
+            self.counts["dead_lettered"] += 1
+
+    def _write(self, fn: Callable[[], object], what: str) -> bool:
+        """Runs a Redis write (retrying while Redis is away); False if it was given up."""
+        def attempt() -> bool:
+            fn()
+            return True
+
+        return bool(call_with_reconnect(attempt, self.stop_event, self.log, what=what))
 
     def _write_health(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -156,7 +170,8 @@ class IngestService:
             return
         self._last_health = now
         source_status = getattr(self.source, "status", {}) or {}
-        degraded = [str(source_status["last_error"])] if source_status.get("failing") else []
+        problem = feed_problem(source_status)
+        degraded = [f"source {self.source.name}: {problem}"] if problem else []
         report = {
             "service": SERVICE, "consumer": self.source.name,
             "status": "degraded" if degraded else "ok", "degraded_reasons": degraded,

@@ -1,8 +1,9 @@
 """Replay of the bundled data files (daily NIFTY + India VIX, NIFTY 1-minute) in event order.
 
-A daily bar happens at its session close (15:30 IST), a 1-minute bar at its end. Bars before
-``paced_from`` go as fast as possible; later ones wait ``event gap / speed`` seconds (never
-more than ``max_gap_s``, so nights and weekends do not stall a 60x replay).
+A daily bar happens at its session close (15:30 IST), a 1-minute bar at its end; at one
+event time the minute comes first (``ordering``). Bars before ``paced_from`` go as fast as
+possible; later ones wait ``event gap / speed`` seconds (never more than ``max_gap_s``, so
+nights and weekends do not stall a 60x replay).
 """
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ import numpy as np
 import pandas as pd
 
 from services.ingest.sources.base import RejectedInput, SourceEvent
+from services.ingest.sources.ordering import Rank, rank
 from shared import calendar
 from shared.config import Settings
 from shared.schemas import Bar
 
 DAILY_FILES = {"NIFTY": "nifty50_daily.csv", "VIX": "india_vix_daily.csv"}
 MINUTE_FILE = "nifty50_1min_2021-01_2023-01.csv.gz"
-# At one event time, VIX before NIFTY so the daily snapshot sees that day's VIX.
-SYMBOL_ORDER = {"VIX": 0, "NIFTY": 1}
+# (event time, tie-break rank, event), merged on the first two (see ``ordering``).
+TimedEvent = tuple[int, Rank, SourceEvent | RejectedInput]
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,14 @@ def _rows(frame: pd.DataFrame) -> Iterator[tuple]:
 
 
 def daily_events(path: Path, symbol: str, start: str | None, end: str | None
-                 ) -> Iterator[tuple[int, int, Bar | RejectedInput]]:
+                 ) -> Iterator[TimedEvent]:
     frame = pd.read_csv(path, dtype={"date": str})
     if start:
         frame = frame[frame["date"] >= start]
     if end:
         frame = frame[frame["date"] <= end]
     source = f"file:{path.name}"
+    order = rank("1d", symbol)
     for date_text, o, h, l, c in _rows(frame[["date", "open", "high", "low", "close"]]):
         day = calendar.to_date(date_text)
         event_time = calendar.daily_close_time(day)
@@ -59,13 +62,12 @@ def daily_events(path: Path, symbol: str, start: str | None, end: str | None
                       open=o, high=h, low=l, close=c, source=source)
         except ValueError as exc:
             raw = f"{path.name},{date_text},{o},{h},{l},{c}".encode()
-            yield event_time, SYMBOL_ORDER[symbol], RejectedInput(f"{date_text}: {exc}", raw)
+            yield event_time, order, RejectedInput(f"{date_text}: {exc}", raw)
             continue
-        yield event_time, SYMBOL_ORDER[symbol], bar
+        yield event_time, order, bar
 
 
-def minute_events(path: Path, start: str | None, end: str | None
-                  ) -> Iterator[tuple[int, int, Bar]]:
+def minute_events(path: Path, start: str | None, end: str | None) -> Iterator[TimedEvent]:
     frame = pd.read_csv(path)
     stamps = pd.to_datetime(frame["timestamp"])
     day_text = stamps.dt.strftime("%Y-%m-%d")
@@ -78,10 +80,11 @@ def minute_events(path: Path, start: str | None, end: str | None
     open_times = (stamps[mask].astype("int64") // 10**9).to_numpy()
     source = f"file:{path.name}"
     values = frame[["open", "high", "low", "close"]].to_numpy(dtype=float)
+    order = rank("1m", "NIFTY")
     for t, (o, h, l, c) in zip(open_times.tolist(), values.tolist(), strict=True):
         bar = Bar.model_construct(symbol="NIFTY", interval="1m", open_time=t, open=o, high=h,
                                   low=l, close=c, volume=None, final=True, source=source)
-        yield t + 60, SYMBOL_ORDER["NIFTY"], bar
+        yield t + 60, order, bar
 
 
 class FileReplaySource:
@@ -109,7 +112,9 @@ class FileReplaySource:
         return cls(settings.data_dir, window, settings.replay_speed, settings.replay_paced_from,
                    settings.replay_max_gap_s, stop)
 
-    def _merged(self) -> Iterator[tuple[int, int, SourceEvent | RejectedInput]]:
+    def _merged(self) -> Iterator[TimedEvent]:
+        """Every stream merged by (event time, rank): at one event time the 1-minute bar
+        ending at the close comes before that session's daily bars."""
         w = self.window
         streams = [daily_events(self.data_dir / f, sym, w.daily_from, w.end)
                    for sym, f in DAILY_FILES.items()]
@@ -140,8 +145,9 @@ class FileReplaySource:
         return {"source": self.name, "data_dir": str(self.data_dir)}
 
 
-def iter_bars_fast(data_dir: Path, window: ReplayWindow) -> Iterator[SourceEvent | RejectedInput]:
-    """All bars of the window as fast as possible (benchmarks, tests)."""
+def iter_bars_fast(data_dir: Path, window: ReplayWindow
+                   ) -> Iterator[SourceEvent | RejectedInput]:
+    """All bars of the window as fast as possible, in ``FileReplaySource`` order (tests)."""
     return FileReplaySource(data_dir, window).events()
 
 

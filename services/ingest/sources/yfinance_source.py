@@ -5,7 +5,9 @@ NSE market is open (and shortly after the close, until today's bars are final), 
 every ``settings.yfinance_poll_s``. The newest row of a series is the forming bar
 (``final=False``); it becomes final once a later row exists or its session has closed and
 settled. Outside sessions it sleeps until the next open; ``close()`` interrupts any wait.
-A failed or rate-limited feed emits nothing (never old bars as new) and shows in ``status``.
+A failed or rate-limited feed, or a response that cannot be read, emits nothing (never old
+bars as new), shows in ``status`` and is tried again at the next poll. A bad row is yielded as
+``RejectedInput`` once, not again each time a later poll fetches it unchanged.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from datetime import date, datetime, timedelta
 from services.ingest.sources.bar_cache import BarCache
 from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.feed_status import FeedStatus
-from services.ingest.sources.pacing import event_time
+from services.ingest.sources.ordering import event_order
 from services.ingest.sources.yf_fetch import (
     FetchStopped,
     GuardedFetcher,
@@ -92,6 +94,9 @@ class YFinanceSource:
         self._cache = BarCache(settings.yfinance_cache_dir / "bars")
         self._final: dict[Series, list[Bar]] = {}
         self._last: dict[Series, Bar] = {}  # newest bar emitted per series
+        # Reasons (each naming the row's time and problem) of the rows rejected in the last
+        # fetch of a series: a row still bad when fetched again is not yielded again.
+        self._rejected: dict[Series, set[str]] = {}
 
     @property
     def status(self) -> dict:
@@ -131,7 +136,7 @@ class YFinanceSource:
                 self._last[s] = bars[-1]
                 cached.extend(bars)
         log.info("yfinance_cache_loaded", bars=len(cached))
-        yield from sorted(cached, key=lambda b: (event_time(b), b.interval, b.symbol))
+        yield from sorted(cached, key=event_order)
 
     def _should_poll(self, now: float) -> bool:
         if is_market_open(datetime.fromtimestamp(now, IST)):
@@ -156,6 +161,7 @@ class YFinanceSource:
         """One fetch of every series; yields new bars (all series merged in event order)."""
         fresh: list[Bar] = []
         stale: list[str] = []
+        failed: list[str] = []
         for s in self.series:
             now = self._clock()
             start, end = self._window(s, now)
@@ -164,9 +170,15 @@ class YFinanceSource:
             except FetchStopped:
                 raise
             except Exception:
+                failed.append(s.key)
                 continue  # logged and in status; the next poll tries again
-            rows = frame_to_bars(frame, s.ticker, s.interval)
-            yield from (r for r in rows if isinstance(r, RejectedInput))
+            try:
+                rows = frame_to_bars(frame, s.ticker, s.interval)
+            except Exception as exc:  # a malformed response must not end the feed
+                self._unusable(s, frame, exc)
+                failed.append(s.key)
+                continue
+            yield from self._new_rejections(s, rows)
             bars = [r for r in rows if isinstance(r, Bar)]
             new, is_stale = self._select(s, bars, self._clock())
             if is_stale:
@@ -175,8 +187,26 @@ class YFinanceSource:
         if stale:
             log.warning("yfinance_feed_stale", series=stale,
                         reason="newest row is older than a live bar can be")
-        self._status.update(stale_series=stale, **({"state": "stale"} if stale else {}))
-        yield from sorted(fresh, key=lambda b: (event_time(b), b.interval, b.symbol))
+        state = {"state": "failing"} if failed else {"state": "stale"} if stale else {}
+        self._status.update(stale_series=stale, failed_series=failed, **state)
+        yield from sorted(fresh, key=event_order)
+
+    def _unusable(self, s: Series, frame: object, exc: Exception) -> None:
+        error = f"{s.key}: unusable response: {type(exc).__name__}: {exc}"
+        failures = self._status.consecutive_failures + 1
+        self._status.update(state="failing", consecutive_failures=failures, last_error=error)
+        log.error("yfinance_response_unusable", series=s.key, error=error,
+                  consecutive_failures=failures,
+                  columns=[str(c) for c in getattr(frame, "columns", ())],
+                  index=type(getattr(frame, "index", None)).__name__)
+
+    def _new_rejections(self, s: Series, rows: list[Bar | RejectedInput]
+                        ) -> list[RejectedInput]:
+        """The rejected rows not already rejected (same time, same problem) last fetch."""
+        rejected = [r for r in rows if isinstance(r, RejectedInput)]
+        before = self._rejected.get(s, set())
+        self._rejected[s] = {r.reason for r in rejected}
+        return [r for r in rejected if r.reason not in before]
 
     def _select(self, s: Series, bars: list[Bar], now: float) -> tuple[list[Bar], bool]:
         """Marks the forming bar, keeps what was not emitted yet, updates the cache."""
