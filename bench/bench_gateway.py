@@ -24,13 +24,17 @@ import httpx
 import orjson
 import websockets
 
-from shared.bus import Bus, connect
-from shared.config import PROJECT_ROOT, Settings
-from shared.redis_server import RedisServer
-from tests.block_factory import make_block
-from tests.gateway_harness import free_port
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.bus import Bus, connect  # noqa: E402
+from shared.config import PROJECT_ROOT, Settings  # noqa: E402
+from shared.redis_server import RedisServer  # noqa: E402
+from tests.block_factory import make_block  # noqa: E402
+from tests.gateway_harness import free_port  # noqa: E402
 
 BASE_AS_OF = 1_800_000_000
+STARTUP_TIMEOUT_S = 30.0
 
 
 async def _client_main(url: str, n: int, blocks: int, ready: mp.Queue, out: mp.Queue,
@@ -75,6 +79,24 @@ def iso_of(as_of: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(as_of))
 
 
+def wait_alive(base: str, gateway: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Until GET /healthz answers 200; raises if the gateway exits or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if gateway.poll() is not None:
+            raise RuntimeError(f"gateway exited with code {gateway.returncode} during start-up")
+        try:
+            response = httpx.get(base + "/healthz", timeout=1)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.05)
+    raise TimeoutError(f"gateway not alive at {base} after {timeout_s}s ({last})")
+
+
 def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp, \
             RedisServer(free_port(), "bench", Path(tmp) / "redis", aof=False) as redis_server:
@@ -86,12 +108,7 @@ def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, o
                                    cwd=PROJECT_ROOT)
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
+            wait_alive(base, gateway, STARTUP_TIMEOUT_S)
             settings = Settings(redis_url=redis_server.url, embedded_redis=False)
             bus = Bus(connect(settings), settings)
             bus.publish(make_block("market", as_of=BASE_AS_OF, freshness_limit_s=10**6))

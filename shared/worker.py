@@ -287,4 +287,12 @@ def read_health(client: redis.Redis) -> list[dict[str, Any]]:
     """Every live health report (workers whose report has not expired)."""
     keys = sorted(client.scan_iter(match=streams.HEALTH_PREFIX + "*", count=200))
     values = client.mget(keys) if keys else []
-    return [orjson.loads(v) for v in values if v]
+    reports = []
+    for key, value in zip(keys, values, strict=True):
+        if not value:
+            continue  # expired between SCAN and MGET
+        try:
+            reports.append(orjson.loads(value))
+        except orjson.JSONDecodeError:
+            get_logger("health").warning("health_report_unreadable", key=key.decode(errors="replace"))
+    return reports

@@ -42,7 +42,7 @@ def test_probes_and_document(gateway: RunningGateway, settings: Settings) -> Non
     assert httpx.get(gateway.url + "/healthz").status_code == 200
     ready = httpx.get(gateway.url + "/readyz")
     assert ready.status_code == 503 and ready.json() == {"ready": False, "redis": True,
-                                                         "blocks": False}
+                                                         "blocks": False, "failed_tasks": []}
     assert get_doc(gateway)["market"] is None
 
     publish(settings, *all_blocks())
@@ -128,6 +128,45 @@ def test_health_section_from_worker_reports(settings: Settings,
     assert health["engines"]["direction"]["last_message_at"] == iso_ms(now_ms)
     assert health["engines"]["buyer"]["status"] == "down"
     assert health["status"] == "degraded"
+
+
+def test_ingest_health_counts_while_running_and_a_finished_replay_does_not_linger(
+        settings: Settings, redis_client: redis.Redis) -> None:
+    wall = settings.model_copy(update={"clock": "wall"})
+    for service in ("features", "direction", "seller", "buyer"):
+        redis_client.set(streams.health(service, "c1"), orjson.dumps(
+            {"service": service, "consumer": "c1", "status": "ok", "degraded_reasons": []}),
+            ex=60)
+
+    key = streams.health("ingest", "yfinance")
+
+    def ingest(finished: bool, reasons: list[str] | None = None) -> None:
+        report = {"service": "ingest", "consumer": "yfinance", "finished": finished,
+                  "status": "degraded" if reasons else "ok", "degraded_reasons": reasons or []}
+        redis_client.set(key, orjson.dumps(report), ex=60)
+
+    def health(gw: RunningGateway) -> dict:
+        return get_doc(gw)["health"]
+
+    ingest(finished=False, reasons=["yfinance: HTTP 429"])
+    with RunningGateway(wall, health_poll_s=0.05) as gw:
+        failing = wait_for(lambda: "ingest" in health(gw)["engines"] and health(gw), 5, "ingest")
+        assert failing["status"] == "degraded"
+        assert failing["engines"]["ingest"]["degraded_reasons"] == ["yfinance: HTTP 429"]
+        ingest(finished=False)  # running fine, then its process dies (the report expires)
+        wait_for(lambda: health(gw)["status"] == "ok", 5, "feed ok")
+        redis_client.delete(key)
+        dead = wait_for(lambda: health(gw)["engines"]["ingest"]["status"] == "down"
+                        and health(gw), 5, "dead feed noticed")
+        assert dead["status"] == "degraded"
+        assert dead["engines"]["ingest"]["degraded_reasons"] == [
+            "no live report from source yfinance"]
+        ingest(finished=True)  # it comes back and finishes; later its report expires
+        wait_for(lambda: health(gw)["status"] == "ok", 5, "finished replay is fine")
+        assert health(gw)["engines"]["ingest"]["status"] == "ok"
+        redis_client.delete(key)
+        wait_for(lambda: "ingest" not in health(gw)["engines"], 5, "finished report expired")
+        assert health(gw)["status"] == "ok"
 
 
 def test_token_auth(settings: Settings) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 import jsonschema
 import orjson
 
-from services.gateway.assembler import DocumentState, classify, health_section, iso_ms, section
+from services.gateway.assembler import (
+    DocumentState,
+    FeedWatch,
+    classify,
+    health_section,
+    iso_ms,
+    section,
+)
 from services.gateway.schema import document_json_schema
 from shared.clock import EventClock
 from tests.block_factory import AS_OF, all_blocks, make_block
@@ -120,6 +127,59 @@ def test_health_aggregates_replicas_and_marks_missing_services_down() -> None:
     assert health_section([], volatile=True)["status"] == "down"
     quiet = health_section(reports, volatile=False)["engines"]["direction"]
     assert quiet["lag"] is None and quiet["last_message_at"] is None
+
+
+WORKERS_OK = [{"service": s, "consumer": "a", "status": "ok", "degraded_reasons": []}
+              for s in ("features", "direction", "seller", "buyer")]
+
+
+def ingest(source: str = "yfinance", *, finished: bool = False,
+           reasons: tuple[str, ...] = ()) -> dict:
+    return {"service": "ingest", "consumer": source, "status": "degraded" if reasons else "ok",
+            "degraded_reasons": list(reasons), "finished": finished}
+
+
+def test_a_failing_feed_degrades_the_overall_status() -> None:
+    assert health_section(WORKERS_OK, volatile=False)["status"] == "ok"
+    healthy = health_section(WORKERS_OK + [ingest()], volatile=False)
+    assert healthy["status"] == "ok" and healthy["engines"]["ingest"]["replicas"] == 1
+    failing = health_section(WORKERS_OK + [ingest(reasons=("yfinance: HTTP 429",))],
+                             volatile=False)
+    assert failing["status"] == "degraded"
+    assert failing["engines"]["ingest"]["status"] == "degraded"
+    assert failing["engines"]["ingest"]["degraded_reasons"] == ["yfinance: HTTP 429"]
+
+
+def test_a_feed_that_stops_reporting_while_running_is_down_but_a_finished_one_is_not() -> None:
+    watch = FeedWatch()
+    assert watch.missing(WORKERS_OK) == []  # never seen (e.g. a replay that ended earlier)
+    assert "ingest" not in health_section(WORKERS_OK, volatile=False)["engines"]
+
+    assert watch.missing(WORKERS_OK + [ingest("yfinance"), ingest("file")]) == []
+    missing = watch.missing(WORKERS_OK + [ingest("file")])  # yfinance's report expired
+    assert missing == ["yfinance"]
+    dead = health_section(WORKERS_OK + [ingest("file")], volatile=False, missing_feeds=missing)
+    assert dead["status"] == "degraded"
+    assert dead["engines"]["ingest"]["status"] == "degraded"  # "file" still reports
+    assert dead["engines"]["ingest"]["degraded_reasons"] == ["no live report from source yfinance"]
+    gone = health_section(WORKERS_OK, volatile=False, missing_feeds=["yfinance"])
+    assert gone["engines"]["ingest"]["status"] == "down" and gone["status"] == "degraded"
+
+    # a replay that finished: fine while its last report lives, and after it expires
+    assert watch.missing(WORKERS_OK + [ingest("file", finished=True)]) == ["yfinance"]
+    assert watch.missing(WORKERS_OK) == ["yfinance"]
+    assert health_section(WORKERS_OK + [ingest("file", finished=True)],
+                          volatile=False)["status"] == "ok"
+    # the dead source comes back
+    assert watch.missing(WORKERS_OK + [ingest("yfinance")]) == []
+
+
+def test_health_skips_reports_that_are_not_objects() -> None:
+    odd = [*WORKERS_OK, [1, 2], "text", None]
+    assert FeedWatch().missing(odd) == []  # type: ignore[arg-type]
+    health = health_section(odd, volatile=False)  # type: ignore[arg-type]
+    assert health["status"] == "ok" and set(health["engines"]) == {
+        "features", "direction", "seller", "buyer"}
 
 
 def test_event_clock_health_rides_along_with_the_next_block() -> None:

@@ -20,6 +20,7 @@ from services.gateway.limits import BodySizeLimit
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
 from services.gateway.schema import Document, document_json_schema
+from services.gateway.tasks import BackgroundTasks
 from shared.clock import make_clock
 from shared.config import Settings
 from shared.logs import get_logger
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
                       settings.ws_queue_size, settings.ws_heartbeat_s)
     hub = gateway.hub
     consumer = BlockConsumer(settings, gateway, metrics)
+    background = BackgroundTasks()
 
     async def ticker() -> None:
         while True:
@@ -53,18 +55,18 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        jobs = [consumer.run(), consumer.poll_health(health_poll_s), heartbeats(), writer.run()]
+        background.start("block_consumer", consumer.run())
+        background.start("health_poller", consumer.poll_health(health_poll_s))
+        background.start("heartbeats", heartbeats())
+        background.start("output_writer", writer.run())
         if not event_clock:
-            jobs.append(ticker())
-        tasks = [asyncio.create_task(job) for job in jobs]
+            background.start("ticker", ticker())
         log.info("gateway_started", output=str(settings.output_path), clock=settings.clock,
                  auth=settings.api_token is not None)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await background.stop()
             await writer.flush()
             await consumer.close()
             log.info("gateway_stopped", sequence=gateway.state.sequence)
@@ -73,6 +75,7 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     app.state.gateway = gateway
     app.state.metrics = metrics
     app.state.consumer = consumer
+    app.state.background = background
     app.add_middleware(
         CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
         allow_methods=["GET"], allow_headers=["Authorization"],
@@ -115,16 +118,21 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         await hub.serve(ws)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "alive"}
+    def healthz() -> JSONResponse:
+        """Liveness: fails once a background task has died (only a restart brings it back)."""
+        if not background.healthy:
+            return JSONResponse({"status": "failed", "failed_tasks": sorted(background.failed)},
+                                status_code=503)
+        return JSONResponse({"status": "alive"})
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         redis_ok = await consumer.ping()
         blocks = gateway.has_blocks()
-        ready = redis_ok and blocks
-        return JSONResponse({"ready": ready, "redis": redis_ok, "blocks": blocks},
-                            status_code=200 if ready else 503)
+        failed = sorted(background.failed)
+        ready = redis_ok and blocks and not failed
+        return JSONResponse({"ready": ready, "redis": redis_ok, "blocks": blocks,
+                             "failed_tasks": failed}, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     def get_metrics() -> Response:

@@ -5,6 +5,7 @@ seen with the event clock (so a replay gives the same document byte for byte).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -13,11 +14,12 @@ from shared.schemas import SignalBlock
 
 SCHEMA_VERSION = 1
 ENGINES: tuple[str, ...] = ("market", "direction", "seller", "buyer")
-# The service whose worker publishes each engine's block.
-SERVICE_OF_ENGINE: dict[str, str] = {
-    "market": "features", "direction": "direction", "seller": "seller", "buyer": "buyer",
-}
+# The workers that publish the blocks: always listed, ``down`` without a live report.
 EXPECTED_SERVICES: tuple[str, ...] = ("features", "direction", "seller", "buyer")
+# The feed. A replay finishes, exits and its report expires, so ingest is listed (and counts
+# in the overall status) only while it reports, or when a source last seen running - its
+# report not ``finished`` - stopped reporting: that feed died (see FeedWatch).
+FEED_SERVICE = "ingest"
 
 Offer = Literal["new", "update", "duplicate", "older"]
 
@@ -60,18 +62,50 @@ def section(block: SignalBlock, now_ms: int) -> dict[str, Any]:
     }
 
 
-def health_section(reports: list[dict[str, Any]], volatile: bool) -> dict[str, Any]:
+@dataclass
+class FeedWatch:
+    """Ingest sources expected to keep reporting: last seen with ``finished`` false. A source
+    whose report expires without a finished report first has died (crashed, killed); a
+    finished replay, or one that ended before this gateway started, is not expected."""
+
+    running: set[str] = field(default_factory=set)
+
+    def missing(self, reports: list[dict[str, Any]]) -> list[str]:
+        """Update from the live reports; returns the running sources that stopped reporting."""
+        live = {str(r.get("consumer")): r for r in reports
+                if isinstance(r, dict) and r.get("service") == FEED_SERVICE}
+        for source, report in live.items():
+            if report.get("finished"):
+                self.running.discard(source)
+            else:
+                self.running.add(source)
+        return sorted(self.running - set(live))
+
+
+def health_section(reports: list[dict[str, Any]], volatile: bool,
+                   missing_feeds: Sequence[str] = ()) -> dict[str, Any]:
     """Per service: worst status over replicas, replica count, models, degraded reasons,
-    newest message time and largest lag. A service with no live report is ``down``.
+    newest message time and largest lag. An expected service with no live report is ``down``;
+    ingest is listed when it reports or ``missing_feeds`` (FeedWatch) names a dead source.
+    The overall status covers the expected services and ingest when listed.
 
     ``volatile=False`` (event clock) leaves out wall-clock and timing fields
     (last_message_at, lag) so a replay's document is reproducible.
     """
     by_service: dict[str, list[dict[str, Any]]] = {s: [] for s in EXPECTED_SERVICES}
+    if missing_feeds:
+        by_service[FEED_SERVICE] = []
     for report in reports:
-        by_service.setdefault(str(report.get("service", "unknown")), []).append(report)
+        if isinstance(report, dict):
+            by_service.setdefault(str(report.get("service", "unknown")), []).append(report)
     engines = {name: _service_health(rows, volatile) for name, rows in sorted(by_service.items())}
-    statuses = [engines[s]["status"] for s in EXPECTED_SERVICES]
+    if missing_feeds:
+        feed = engines[FEED_SERVICE]
+        feed["degraded_reasons"] += [f"no live report from source {s}" for s in missing_feeds]
+        if feed["status"] == "ok":
+            feed["status"] = "degraded"
+    counted = [*EXPECTED_SERVICES, *([FEED_SERVICE] if FEED_SERVICE in engines else [])]
+    statuses = [engines[s]["status"] for s in counted]
     if all(s == "down" for s in statuses):
         overall = "down"
     elif any(s != "ok" for s in statuses):

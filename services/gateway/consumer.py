@@ -3,7 +3,10 @@
 Start-up: in one transaction, note the stream's last id and read aegis:blocks:latest; apply
 the latest blocks, then XREAD from that id, so nothing published in between is missed (a
 block seen twice is a duplicate and ignored). A malformed entry is counted, logged and
-dead-lettered once across replicas; it never reaches the document.
+dead-lettered once across replicas; it never reaches the document. A valid entry whose
+processing raises is counted, logged and skipped: one odd block never stops the stream.
+Only connection errors are retried here; anything else ends the task, which the app's
+BackgroundTasks reports (background_task_failed, /readyz and /healthz 503).
 """
 from __future__ import annotations
 
@@ -89,7 +92,10 @@ class BlockConsumer:
             except DecodeError as exc:
                 await self._reject(streams.LATEST_BLOCKS, engine.decode(), raw, str(exc))
                 continue
-            self.gateway.on_block(block, received_at)
+            try:
+                self.gateway.on_block(block, received_at)
+            except Exception as exc:  # one odd block must not stop the others
+                self._entry_failed(streams.LATEST_BLOCKS, engine.decode(), exc)
         self.last_id = newest[0][0].decode() if newest else "0-0"
         log.info("blocks_loaded", engines=len(latest), from_id=self.last_id)
 
@@ -104,7 +110,10 @@ class BlockConsumer:
         for raw_id, fields in reply[0][1]:
             entry_id = raw_id.decode()
             self.metrics.consumed.inc()
-            await self.handle_entry(entry_id, fields, received_at)
+            try:
+                await self.handle_entry(entry_id, fields, received_at)
+            except Exception as exc:  # skip the entry; the stream goes on
+                self._entry_failed(streams.BLOCKS, entry_id, exc)
             self.last_id = entry_id
             await asyncio.sleep(0)  # let client senders drain between the updates of a burst
 
@@ -118,6 +127,11 @@ class BlockConsumer:
             await self._reject(streams.BLOCKS, entry_id, fields.get(b"d", b""), str(exc))
             return
         self.gateway.on_block(message, received_at)
+
+    def _entry_failed(self, origin: str, origin_id: str, exc: Exception) -> None:
+        self.metrics.block_errors.inc()
+        log.error("block_processing_failed", origin=origin, origin_id=origin_id,
+                  error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
     async def _reject(self, origin: str, origin_id: str, payload: bytes, reason: str) -> None:
         self.metrics.invalid.inc()
@@ -149,4 +163,7 @@ class BlockConsumer:
                 self.gateway.on_health(reports)
             except redis.RedisError as exc:
                 log.warning("health_read_failed", error=str(exc))
+            except Exception as exc:  # an odd report must not end health polling
+                log.error("health_update_failed", error=f"{type(exc).__name__}: {exc}",
+                          exc_info=exc)
             await asyncio.sleep(interval_s)

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.assembler import DocumentState, health_section
+from services.gateway.assembler import DocumentState, FeedWatch, health_section
 from services.gateway.hub import Hub
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
@@ -28,12 +28,21 @@ class Gateway:
         self.metrics = metrics
         self.writer = writer
         self.state = DocumentState()
+        self.feeds = FeedWatch()
         self._doc_cache: tuple[int, dict[str, Any], bytes] | None = None
         self._snapshot_cache: tuple[int, str] | None = None
 
     # Inputs ------------------------------------------------------------------------------
     def on_block(self, block: SignalBlock, received_at: float) -> str:
-        """Apply one valid block; returns new | update | duplicate | older."""
+        """Apply one valid block; returns new | update | duplicate | older.
+
+        Raises ValueError, before anything changes, for data the JSON document cannot hold
+        (msgpack allows bytes, integer keys, 128-bit integers): committed, such a section
+        would make every later document, update and file write fail."""
+        try:
+            orjson.dumps(block.data)
+        except orjson.JSONEncodeError as exc:
+            raise ValueError(f"{block.engine} block data is not JSON-serialisable: {exc}") from exc
         self.clock.observe(block.as_of)
         verdict, change = self.state.offer(block, self.clock.now_ms())
         if verdict == "duplicate":
@@ -58,7 +67,8 @@ class Gateway:
             self._emit(change, time.time())
 
     def on_health(self, reports: list[dict[str, Any]]) -> None:
-        health = health_section(reports, volatile=not self.event_clock)
+        health = health_section(reports, volatile=not self.event_clock,
+                                missing_feeds=self.feeds.missing(reports))
         change = self.state.set_health(health, self.clock.now_ms(), publish=not self.event_clock)
         if change is not None:
             self._emit(change, time.time())

@@ -23,6 +23,8 @@ class GatewayMetrics:
                              ["engine"], registry=r)
         self.invalid = Counter("aegis_gateway_invalid_blocks", "entries that failed validation",
                                registry=r)
+        self.block_errors = Counter("aegis_gateway_block_errors",
+                                    "valid entries whose processing raised (skipped)", registry=r)
         self.changes = Counter("aegis_gateway_document_changes", "document sequence increments",
                                registry=r)
         self.ws_clients = Gauge("aegis_gateway_websocket_clients", "connected websocket clients",

@@ -1,0 +1,54 @@
+"""The gateway's background tasks (block consumer, health poller, ticker, heartbeats, file
+writer). Each is an endless loop, so a task that ends before shutdown - by an exception, a
+return or a stray cancel - leaves the document frozen: it is logged as
+``background_task_failed`` and recorded in ``failed``, which turns /readyz and /healthz red
+so the failure is visible and a supervisor can restart the process."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from shared.logs import get_logger
+
+log = get_logger("gateway")
+
+
+class BackgroundTasks:
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+        self.failed: dict[str, str] = {}  # task name -> what ended it
+        self._stopping = False
+
+    def start(self, name: str, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job, name=name)
+        task.add_done_callback(self._ended)
+        self.tasks.append(task)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.failed
+
+    async def stop(self) -> None:
+        """Cancel every task (shutdown): endings from here on are expected, not failures."""
+        self._stopping = True
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        name = task.get_name()
+        if task.cancelled():
+            self.failed[name] = "cancelled"
+            log.error("background_task_failed", task=name, error="cancelled")
+            return
+        exc = task.exception()
+        if exc is None:
+            self.failed[name] = "returned"
+            log.error("background_task_failed", task=name, error="returned")
+            return
+        self.failed[name] = f"{type(exc).__name__}: {exc}"
+        log.error("background_task_failed", task=name, error=self.failed[name],
+                  exc_info=exc)
