@@ -100,6 +100,32 @@ def daily_close_time(day: date) -> int:
     return int(session_bounds(day)[1].timestamp())
 
 
+def next_session(day: date) -> date:
+    """The first session strictly after ``day``."""
+    all_days = sessions()
+    i = bisect.bisect_right(all_days, day)
+    if i == len(all_days):
+        raise ValueError(f"{day} is past the calendar's last session")
+    return all_days[i]
+
+
+def next_bar_due(kind: str, as_of: int) -> int:
+    """When data newer than a block ending at ``as_of`` can first exist (epoch seconds): the
+    next minute's close inside a session, else the next session's first minute close
+    (``intraday``); the next session's close (``daily``). Evenings, weekends and holidays
+    therefore do not make the last data of a session look stale."""
+    day = ist_date(as_of - 1)  # as_of is a close: 15:30 still belongs to its session
+    if kind == "daily":
+        return daily_close_time(next_session(day))
+    if is_session(day):
+        first_close = daily_open_time(day) + 60
+        if as_of < first_close:
+            return first_close
+        if as_of + 60 <= daily_close_time(day):
+            return as_of + 60
+    return daily_open_time(next_session(day)) + 60
+
+
 def ist_date(epoch_s: int) -> date:
     return datetime.fromtimestamp(epoch_s, IST).date()
 

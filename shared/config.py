@@ -58,8 +58,9 @@ class Settings(BaseSettings):
     # Engines
     chain_file: Path | None = Field(None, description="option-chain CSV for max pain; None = no chain")
     coverage_target: float = 0.90
-    freshness_intraday_s: int = Field(300, description="an intraday block is stale past this")
-    freshness_daily_s: int = Field(36 * 3600, description="a daily block is stale past this")
+    # A block is stale once newer data was due (NSE calendar) longer ago than this
+    freshness_intraday_s: int = Field(300, description="grace after the next minute is due")
+    freshness_daily_s: int = Field(3 * 3600, description="grace after the next close is due")
 
     # Gateway
     gateway_host: str = "127.0.0.1"

@@ -3,6 +3,7 @@ this checks the file itself: every command names a real module, secrets are requ
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import yaml
 
@@ -18,6 +19,10 @@ def test_compose_services_run_real_modules() -> None:
         if name == "redis":
             assert "--appendonly yes" in spec["command"] and "--requirepass" in spec["command"]
             continue
-        module = spec["command"][spec["command"].index("-m") + 1]
-        assert importlib.util.find_spec(module) is not None, (name, module)
+        modules = re.findall(r"-m\s+([\w.]+)", " ".join(spec["command"]))
+        assert modules, name
+        for module in modules:
+            assert importlib.util.find_spec(module) is not None, (name, module)
     assert "AEGIS_API_TOKEN" in str(services["gateway"]["environment"])
+    trainer = " ".join(services["trainer"]["command"])
+    assert trainer.index("services.trainer ensure") < trainer.index("services.trainer worker")

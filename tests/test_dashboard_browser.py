@@ -140,7 +140,9 @@ async def test_stale_badge_appears_when_blocks_stop(browser: Browser, settings: 
                                                     redis_client: redis.Redis) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     live_health(redis_client)
-    publish(wall, *all_blocks(as_of=int(time.time()), freshness_limit_s=2))
+    session_minute = 1_751_257_800  # 2025-06-30 10:00 IST: the next minute was due at +60 s
+    limit = int(time.time()) - (session_minute + 60) + 2  # so stale in about 2 s from now
+    publish(wall, *all_blocks(as_of=session_minute, freshness_limit_s=limit))
     with RunningGateway(wall, tick_s=0.1, health_poll_s=0.1) as gw:
         page = await open_dashboard(browser, gw)
         tile = page.get_by_test_id("tile-dir-spot")

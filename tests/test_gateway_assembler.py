@@ -60,28 +60,38 @@ def test_section_carries_stamps_and_data() -> None:
     assert out["today"]["provenance"]["source"] == "heuristic"
 
 
-def test_stale_past_freshness_limit_and_back() -> None:
+def test_stale_once_the_next_bar_is_overdue_by_the_limit_and_back() -> None:
     state = DocumentState()
-    state.offer(make_block("market", freshness_limit_s=60), NOW)
-    assert state.restale(NOW + 60_000) is None  # exactly at the limit: still fresh
-    change = state.restale(NOW + 60_001)
+    state.offer(make_block("market", freshness_limit_s=60), NOW)  # 15:00 IST: 15:01 is due
+    assert state.restale(NOW + 120_000) is None  # due + limit exactly: still fresh
+    change = state.restale(NOW + 120_001)
     assert change is not None and change["blocks"]["market"]["stale"] is True
     assert state.sequence == 2
-    assert state.restale(NOW + 90_000) is None  # no flip, no change
-    _, change = state.offer(make_block("market", as_of=AS_OF + 120, freshness_limit_s=60),
-                            NOW + 120_000)
+    assert state.restale(NOW + 150_000) is None  # no flip, no change
+    _, change = state.offer(make_block("market", as_of=AS_OF + 180, freshness_limit_s=60),
+                            NOW + 180_000)
     assert change is not None and change["blocks"]["market"]["stale"] is False
 
 
+def test_the_last_minute_of_a_session_stays_fresh_until_the_next_open() -> None:
+    friday_close = 1_751_018_400  # 2025-06-27 15:30 IST
+    block = make_block("market", as_of=friday_close, freshness_limit_s=300)
+    monday_first_minute = 1_751_255_160  # 2025-06-30 09:16 IST
+    assert section(block, (friday_close + 2 * 86_400) * 1000)["stale"] is False  # Sunday
+    assert section(block, (monday_first_minute + 300) * 1000)["stale"] is False
+    assert section(block, (monday_first_minute + 301) * 1000)["stale"] is True
+
+
 def test_event_clock_stales_older_blocks_as_newer_ones_arrive() -> None:
-    """With the event clock "now" is the newest as_of seen: a daily block falls stale when
-    intraday blocks move 36 h past it, independent of wall time."""
+    """With the event clock "now" is the newest as_of seen: a daily block falls stale once
+    intraday blocks move past the next session's close plus the limit, whatever the wall time."""
     clock = EventClock()
     state = DocumentState()
-    daily = make_block("seller", kind="daily", freshness_limit_s=36 * 3600)
+    daily = make_block("seller", kind="daily", freshness_limit_s=3 * 3600)
     clock.observe(daily.as_of)
     state.offer(daily, clock.now_ms())
-    later = make_block("market", as_of=AS_OF + 36 * 3600 + 1)
+    next_close = 1_751_364_000  # 2025-07-01 15:30 IST, the session after AS_OF's
+    later = make_block("market", as_of=next_close + 3 * 3600 + 1)
     clock.observe(later.as_of)
     _, change = state.offer(later, clock.now_ms())
     assert change is not None

@@ -206,8 +206,11 @@ async def test_websocket_token(settings: Settings) -> None:
 
 async def test_stale_flag_is_pushed_when_blocks_stop(settings: Settings) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
-    now = int(time.time())
-    publish(wall, make_block("market", as_of=now, freshness_limit_s=1))
+    # A minute of a past session: its next minute was due at +60 s, so the limit sets when
+    # it turns stale - about 3 s from now, whatever today's market hours are.
+    session_minute = 1_751_257_800  # 2025-06-30 10:00 IST
+    limit = int(time.time()) - (session_minute + 60) + 3
+    publish(wall, make_block("market", as_of=session_minute, freshness_limit_s=limit))
     with RunningGateway(wall, tick_s=0.05) as gw:
         async with websockets.connect(gw.ws_url) as ws:
             message = await recv(ws)
@@ -217,5 +220,5 @@ async def test_stale_flag_is_pushed_when_blocks_stop(settings: Settings) -> None
                 assert message["blocks"]["market"]["stale"] is False
             else:
                 assert document["market"]["stale"] is False
-            update = await recv_type(ws, "update", timeout=4)
+            update = await recv_type(ws, "update", timeout=8)
             assert update["blocks"]["market"]["stale"] is True

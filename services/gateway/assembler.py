@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shared import calendar
 from shared.schemas import SignalBlock
 
 SCHEMA_VERSION = 1
@@ -44,7 +45,10 @@ def classify(current: SignalBlock | None, incoming: SignalBlock) -> Offer:
 
 
 def is_stale(block: SignalBlock, now_ms: int) -> bool:
-    return now_ms - block.as_of * 1000 > block.freshness_limit_s * 1000
+    """Newer data was due (next minute in session, next session for daily blocks) more than
+    ``freshness_limit_s`` ago: a Friday close is not stale on Saturday, a stalled feed is."""
+    due_s = calendar.next_bar_due(block.kind, block.as_of)
+    return now_ms > (due_s + block.freshness_limit_s) * 1000
 
 
 def section(block: SignalBlock, now_ms: int) -> dict[str, Any]:

@@ -106,7 +106,7 @@
     n.el.classList.toggle("offline", offline);
     if (tile.titleOf) n.title.textContent = tile.titleOf(doc);
     let badges = "";
-    if (st.stale) badges += badge("stale", "STALE", "older than its freshness limit");
+    if (st.stale) badges += badge("stale", "STALE", "newer data was due longer ago than its freshness limit");
     if (st.reasons.length) badges += badge("degraded", "DEGRADED", st.reasons.join("\n"));
     if (st.heuristic) badges += badge("heuristic", "HEURISTIC", "fallback rule, not a trained model");
     if (offline && tile.engines.length) badges += badge("offline", "OFFLINE", "live connection lost");
@@ -143,7 +143,7 @@
     const stale = doc ? Object.keys(SERVICE_OF).filter((e) => doc[e] && doc[e].stale) : [];
     const staleEl = document.getElementById("banner-stale");
     staleEl.hidden = !stale.length;
-    staleEl.textContent = stale.length ? `Stale data: ${stale.join(", ")} — no fresh block within its freshness limit.` : "";
+    staleEl.textContent = stale.length ? `Stale data: ${stale.join(", ")} — newer data was due longer ago than the freshness limit (NSE calendar).` : "";
     const degraded = [];
     if (doc && doc.health) {
       for (const [svc, h] of Object.entries(doc.health.engines || {})) {
