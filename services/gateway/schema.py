@@ -48,7 +48,7 @@ class Stamps(Open):
 
 
 class Label(Group):
-    label: str
+    label: str | None = Field(description="null while the history is too short to classify")
 
 
 class Market(Stamps):
