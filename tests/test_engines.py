@@ -206,6 +206,7 @@ def test_intraday_snapshot_uses_daily_sequence_and_detects_breakout(
     assert b_broke.data["breakout_today"]["provenance"]["source"] == "data"
     assert b_quiet.data["breakout_today"]["broken"] is None
     assert b_quiet.data["breakout_today"]["score"] < 1.0
+    assert b_quiet.data["breakout_today"]["basis"] == "rest of today's session"  # heuristic
     assert s_block.data["skew"]["method"] == "return_distribution"  # sequence came from the hash
 
 

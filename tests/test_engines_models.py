@@ -50,3 +50,7 @@ def test_engines_use_trained_models(worker_cls, trained: Path, settings: Setting
     if worker.engine == "direction":
         assert intraday.data["today"]["provenance"]["model"] == "direction_intraday"
         assert intraday.data["horizons"]["t1"]["probabilities"] == daily.data["horizons"]["t1"]["probabilities"]
+    if worker.engine == "buyer":  # the model's score is a whole-session one, and says so
+        breakout = intraday.data["breakout_today"]
+        assert breakout["broken"] is not None or \
+            breakout["basis"] == "whole session, as seen at the open"

@@ -63,14 +63,15 @@ def breakout_today(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]
                     note=f"session range already broke the prior {'high' if broken == 'up' else 'low'} by 0.25*ATR14")}
     out = ctx.once("buyer.breakout.0", lambda: ctx.run_model(
         "buyer", lambda m: float(m.breakout_probability(snap.daily, 0))))
-    if out.ok:
-        score, prov = out.value, out.provenance
+    if out.ok:  # the model conditions on the prior close only: a whole-session chance
+        score, prov, basis = out.value, out.provenance, "whole session, as seen at the open"
     else:
         score = fallbacks.breakout_probability(snap.spot, levels["upper"], levels["lower"],
                                                fallbacks.daily_sigma(snap.daily), session_left(ctx))
         prov = provenance.heuristic(out.problem or "", fallbacks.BREAKOUT_FORMULA)
+        basis = "rest of today's session"
     return {"score": round(score, 4), "label": labels.breakout_label(score), "broken": None,
-            "provenance": prov}
+            "basis": basis, "provenance": prov}
 
 
 def sessions_after(day: date, count: int) -> list[date]:

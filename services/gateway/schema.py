@@ -107,6 +107,11 @@ class Score(Group):
     label: str | None = None
 
 
+class Breakout(Score):
+    broken: str | None = None
+    basis: str | None = Field(None, description="the span the score covers")
+
+
 class Rate(Group):
     value: Prob | None = None
     window: str | None = None
@@ -127,7 +132,7 @@ class Seller(Stamps):
 
 
 class Buyer(Stamps):
-    breakout_today: Score
+    breakout_today: Breakout
     breakout_next: Group
     spike_direction_bias: Group
     gamma_windows: Group

@@ -199,7 +199,7 @@ const Tiles = (() => {
         const b = doc.buyer.breakout_today;
         return Charts.gauge(b.score, { invert: true, label: "breakout" }) +
           big("buy-breakout", `${pct(b.score)} · ${b.label || "—"}`) +
-          sub(b.broken ? `range already broken <b class="${b.broken === "up" ? "up" : "down"}">${esc(b.broken)}</b>` : "prior range not yet broken");
+          sub(b.broken ? `range already broken <b class="${b.broken === "up" ? "up" : "down"}">${esc(b.broken)}</b>` : `prior range not yet broken · ${esc(b.basis || "")}`);
       },
     },
     {
