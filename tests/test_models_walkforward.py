@@ -48,6 +48,17 @@ def test_outputs_and_metrics(runs: dict[str, Path]) -> None:
         assert (out / f"{name}.csv").stat().st_size > 0
     direction = pd.read_csv(out / "direction.csv")
     assert {"date", "horizon", "p_up", "p_neutral", "p_down", "actual", "clim_up"} <= set(direction)
+    required = {  # the columns the evaluation command promises, in this order
+        "direction": ["date", "horizon", "p_up", "p_neutral", "p_down"],
+        "seller": ["date", "expiry", "spot", "safe_lower", "safe_upper", "coverage_target",
+                   "trap_probability", "stress_score"],
+        "breach": ["date", "expiry", "strike", "side", "probability"],
+        "buyer": ["date", "breakout_probability", "spike_up_probability", "theta_edge_score"],
+    }
+    for name, columns in required.items():
+        table = pd.read_csv(out / f"{name}.csv")
+        assert list(table.columns[: len(columns)]) == columns, name
+        assert table[columns].notna().all().all() or name == "buyer", name
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["direction"]) == {"t1", "t3", "t5", "t10", "t20", "t40"}
     for key in ("accuracy", "balanced_accuracy", "log_loss", "brier", "ece",
@@ -59,8 +70,10 @@ def test_outputs_and_metrics(runs: dict[str, Path]) -> None:
 
 
 def test_altering_the_future_does_not_change_earlier_predictions(runs: dict[str, Path]) -> None:
-    cols = {"direction": ["p_up", "p_neutral", "p_down"], "seller": ["trap_prob", "z_lower"],
-            "breach": ["probability"], "buyer": ["breakout_p0", "spike_up_prob"]}
+    cols = {"direction": ["p_up", "p_neutral", "p_down"],
+            "seller": ["trap_probability", "stress_score", "safe_lower", "safe_upper"],
+            "breach": ["probability"],
+            "buyer": ["breakout_probability", "spike_up_probability", "theta_edge_score"]}
     for name, columns in cols.items():
         a, b = (pd.read_csv(runs[k] / f"{name}.csv") for k in ("original", "altered"))
         before_a, before_b = a[a["date"] <= CHANGE_AT], b[b["date"] <= CHANGE_AT]

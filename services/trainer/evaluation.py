@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from shared import calendar
 from shared.config import Settings
 from shared.logs import get_logger
 from shared.models import labels
@@ -23,6 +24,8 @@ from shared.models.api import DIRECTION_CLASSES, HORIZONS, vix_regime
 from shared.models.buyer import MAX_DAY_OFFSET
 from shared.models.loading import load_model
 from shared.models.seller import STRESS_CLASSES, distance_sigma
+from shared.signals import labels as signal_labels
+from shared.signals.safe_range import implied_move_points
 from services.trainer import metrics as m
 from services.trainer.buyer import breakout_samples, move_samples, train_buyer
 from services.trainer.data import TrainingData, load_training_data
@@ -97,8 +100,9 @@ def run_evaluation(
             clim = d.climatology(h)
             for i, t in enumerate(block):
                 direction_rows.append({
-                    "date": frame.index[t], "fold_train_end": fold, "horizon": h,
+                    "date": frame.index[t], "horizon": h,
                     **{f"p_{c}": probs[i, j, k] for k, c in enumerate(DIRECTION_CLASSES)},
+                    "fold_train_end": fold,
                     **{f"clim_{c}": clim[c] for c in DIRECTION_CLASSES},
                     "predicted": DIRECTION_CLASSES[int(probs[i, j].argmax())],
                     "actual": (None if np.isnan(y_dir[t, j])
@@ -120,13 +124,16 @@ def run_evaluation(
             expiry_close = close[exp_pos[t]] if settled else math.nan
             lower, upper = close[t] * math.exp(-z_lo * sigma_t), close[t] * math.exp(z_hi * sigma_t)
             stress = s.stress_probabilities(daily)
+            expiry = calendar.next_weekly_expiry(frame.index[t].date())
             seller_rows.append({
-                "date": frame.index[t], "fold_train_end": fold, "spot": close[t], "vix": vix,
-                "regime": regime, "days_to_expiry": dte, "trap_prob": s.trap_probability(daily),
+                "date": frame.index[t], "expiry": expiry, "spot": close[t],
+                "safe_lower": lower, "safe_upper": upper, "coverage_target": target,
+                "trap_probability": s.trap_probability(daily),
+                "stress_score": signal_labels.stress_score(stress),
+                "fold_train_end": fold, "vix": vix, "regime": regime, "days_to_expiry": dte,
                 "trap_actual": trap_y[t], "trap_base_rate": base["trap"],
                 **{f"stress_{c}": stress[c] for c in STRESS_CLASSES},
                 "stress_actual": stress_y[t], "z_lower": z_lo, "z_upper": z_hi,
-                "coverage_target": target, "range_lower": lower, "range_upper": upper,
                 "expiry_close": expiry_close,
                 "inside": float(lower <= expiry_close <= upper) if settled else math.nan,
             })
@@ -134,25 +141,33 @@ def run_evaluation(
                 for sign in (1, -1):
                     strike = close[t] * (1 + sign * pct / 100)
                     breach_rows.append({
-                        "date": frame.index[t], "fold_train_end": fold,
-                        "side": "above" if sign > 0 else "below", "strike_pct": pct,
-                        "strike": strike, "days_to_expiry": dte,
-                        "distance_sigma": distance_sigma(close[t], strike, vix, dte),
+                        "date": frame.index[t], "expiry": expiry, "strike": strike,
+                        "side": "above" if sign > 0 else "below",
                         "probability": s.breach_probability(daily, close[t], strike, dte),
+                        "fold_train_end": fold, "strike_pct": pct, "days_to_expiry": dte,
+                        "distance_sigma": distance_sigma(close[t], strike, vix, dte),
                         "base_rate": base["breach"][(float(sign > 0), pct)],
                         "breached": (
                             float(expiry_close > strike if sign > 0 else expiry_close < strike)
                             if settled and dte > 0 else math.nan),
                     })
             implied = sigma_t
+            predicted_move = bu.predicted_move_to_expiry(daily, dte)
+            breakout = [bu.breakout_probability(daily, k) for k in range(MAX_DAY_OFFSET + 1)]
+            spike_up = bu.spike_up_probability(daily)
+            theta_edge = signal_labels.theta_edge(
+                close[t] * (math.exp(predicted_move) - 1),
+                implied_move_points(close[t], vix, max(dte, 1)))[0] if vix == vix else math.nan
             buyer_rows.append({
-                "date": frame.index[t], "fold_train_end": fold,
-                **{f"breakout_p{k}": bu.breakout_probability(daily, k) for k in range(6)},
+                "date": frame.index[t], "breakout_probability": breakout[0],
+                "spike_up_probability": spike_up, "theta_edge_score": theta_edge,
+                "fold_train_end": fold,
+                **{f"breakout_p{k}": p for k, p in enumerate(breakout)},
                 **{f"breakout_y{k}": breakout_y[t, k] for k in range(6)},
                 **{f"breakout_base{k}": base["breakout"][k] for k in range(6)},
-                "spike_up_prob": bu.spike_up_probability(daily), "spike_base": base["spike_up"],
+                "spike_base": base["spike_up"],
                 "next_is_spike": spike.iloc[t], "next_up": up.iloc[t],
-                "predicted_move": bu.predicted_move_to_expiry(daily, dte),
+                "predicted_move": predicted_move,
                 "implied_move": implied, "move_base": base["move"],
                 "actual_move": abs(math.log(expiry_close / close[t])) if settled and dte > 0
                 else math.nan,
@@ -186,7 +201,7 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
         out["direction"][h] = m.multiclass_report(probs, y, clim)
     s = tables["seller"]
     trap = s.dropna(subset=["trap_actual"])
-    out["trap"] = m.binary_report(trap["trap_prob"].to_numpy(), trap["trap_actual"].to_numpy(),
+    out["trap"] = m.binary_report(trap["trap_probability"].to_numpy(), trap["trap_actual"].to_numpy(),
                                   trap["trap_base_rate"].to_numpy())
     st = s.dropna(subset=["stress_actual"])
     stress_p = st[[f"stress_{c}" for c in STRESS_CLASSES]].to_numpy()
@@ -195,8 +210,8 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
     cov = s.dropna(subset=["inside"])
     out["safe_range"] = {"target": float(cov["coverage_target"].iloc[0]),
                          "coverage": float(cov["inside"].mean()), "samples": int(len(cov)),
-                         "below": float((cov["expiry_close"] < cov["range_lower"]).mean()),
-                         "above": float((cov["expiry_close"] > cov["range_upper"]).mean()),
+                         "below": float((cov["expiry_close"] < cov["safe_lower"]).mean()),
+                         "above": float((cov["expiry_close"] > cov["safe_upper"]).mean()),
                          "by_regime": {r: {"coverage": float(g["inside"].mean()),
                                            "samples": int(len(g))}
                                        for r, g in cov.groupby("regime")}}
@@ -213,7 +228,7 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
             g[f"breakout_p{k}"].to_numpy(), g[f"breakout_y{k}"].to_numpy(),
             g[f"breakout_base{k}"].to_numpy())
     sp = bu[bu["next_is_spike"] == 1].dropna(subset=["next_up"])
-    out["spike_direction"] = m.binary_report(sp["spike_up_prob"].to_numpy(),
+    out["spike_direction"] = m.binary_report(sp["spike_up_probability"].to_numpy(),
                                              sp["next_up"].to_numpy(), sp["spike_base"].to_numpy())
     mv = bu.dropna(subset=["actual_move", "implied_move"])
     out["move_to_expiry"] = {
