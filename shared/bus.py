@@ -115,6 +115,11 @@ class Bus:
             results.append(BarResult(outcome, detail))
         return results
 
+    def last_open_time(self, symbol: str, interval: str) -> int | None:
+        """Open time of the newest bar published on a series, None if none was."""
+        raw = self.client.hget(streams.series_state(symbol, interval), "open_time")
+        return int(raw) if raw is not None else None
+
     # Any message --------------------------------------------------------------------------
     def stage(self, pipe: Any, message: Message) -> None:
         """Queue the commands that publish ``message`` on ``pipe`` (a transaction, usually)."""

@@ -11,13 +11,27 @@ import threading
 from services.ingest.main import IngestService
 from services.ingest.sources.base import Source
 from services.ingest.sources.file_replay import FileReplaySource
+from shared.bus import Bus, connect
 from shared.config import Settings, get_settings
-from shared.logs import configure_logging
+from shared.logs import configure_logging, get_logger
+
+log = get_logger("ingest")
+
+
+def published_until(settings: Settings) -> int | None:
+    """Newest bar open time already on the bus (an earlier run of this replay), if any."""
+    bus = Bus(connect(settings), settings)
+    times = [bus.last_open_time(symbol, interval)
+             for symbol, interval in (("NIFTY", "1m"), ("NIFTY", "1d"), ("VIX", "1d"))]
+    newest = max((t for t in times if t is not None), default=None)
+    if newest is not None:
+        log.info("replay_resumes", fast_until=newest)
+    return newest
 
 
 def build_source(settings: Settings, stop: threading.Event) -> Source:
     if settings.source == "file":
-        return FileReplaySource.from_settings(settings, stop)
+        return FileReplaySource.from_settings(settings, stop, published_until(settings))
     if settings.source == "stream":
         from services.ingest.sources.stream_file import StreamFileSource
 

@@ -94,8 +94,13 @@ class FileReplaySource:
 
     def __init__(self, data_dir: Path, window: ReplayWindow, speed: float = 0.0,
                  paced_from: str | None = None, max_gap_s: float = 1.0,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, resume_after_s: int | None = None
+                 ) -> None:
+        """``resume_after_s``: events up to this time were published by an earlier run, so
+        they go as fast as possible (the bus skips them as duplicates) and pacing resumes
+        where that run stopped."""
         self.data_dir = data_dir
+        self.resume_after_s = resume_after_s
         self.window = window
         self.speed = speed
         self.paced_from_s = (
@@ -105,12 +110,12 @@ class FileReplaySource:
         self.stop = stop or threading.Event()
 
     @classmethod
-    def from_settings(cls, settings: Settings, stop: threading.Event | None = None
-                      ) -> FileReplaySource:
+    def from_settings(cls, settings: Settings, stop: threading.Event | None = None,
+                      resume_after_s: int | None = None) -> FileReplaySource:
         window = ReplayWindow(settings.replay_daily_from, settings.replay_intraday_from,
                               settings.replay_end)
         return cls(settings.data_dir, window, settings.replay_speed, settings.replay_paced_from,
-                   settings.replay_max_gap_s, stop)
+                   settings.replay_max_gap_s, stop, resume_after_s)
 
     def _merged(self) -> Iterator[TimedEvent]:
         """Every stream merged by (event time, rank): at one event time the 1-minute bar
@@ -135,6 +140,8 @@ class FileReplaySource:
             yield event
 
     def _paced(self, event_time: int) -> bool:
+        if self.resume_after_s is not None and event_time <= self.resume_after_s:
+            return False
         return self.speed > 0 and (self.paced_from_s is None or event_time >= self.paced_from_s)
 
     def close(self) -> None:
