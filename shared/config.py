@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Dates stay ISO strings (compared as text with the data files), so they must be well formed.
+IsoDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
 class Settings(BaseSettings):
@@ -42,12 +44,13 @@ class Settings(BaseSettings):
     # Ingest
     source: Literal["file", "stream", "yfinance"] = "file"
     replay_speed: float = Field(60.0, description="0 = as fast as possible, 60 = 60x real time")
-    replay_daily_from: str | None = Field("2017-01-01", description="first daily bar replayed")
-    replay_intraday_from: str | None = Field("2022-06-01", description="first 1-minute bar replayed")
-    replay_paced_from: str | None = Field(
+    replay_daily_from: IsoDate | None = Field("2017-01-01", description="first daily bar replayed")
+    replay_intraday_from: IsoDate | None = Field(
+        "2022-06-01", description="first 1-minute bar replayed")
+    replay_paced_from: IsoDate | None = Field(
         "2022-06-01", description="bars before this replay as fast as possible, later ones paced"
     )
-    replay_end: str | None = None
+    replay_end: IsoDate | None = None
     replay_max_gap_s: float = Field(1.0, description="longest wall wait between two replayed bars")
     replay_file: Path | None = Field(None, description="recorded stream file for source=stream")
     yfinance_cache_dir: Path = PROJECT_ROOT / "var" / "yfinance-cache"
@@ -71,7 +74,7 @@ class Settings(BaseSettings):
     ws_heartbeat_s: float = 15.0
 
     # Training
-    train_end: str | None = Field(None, description="last date used for training; None = all")
+    train_end: IsoDate | None = Field(None, description="last date used for training; None = all")
     training_queue: str = "aegis-training"
 
     log_level: str = "INFO"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import signal
-import sys
 import time
 from abc import abstractmethod
 from collections import OrderedDict
@@ -69,15 +68,6 @@ def _registry_version(settings: Settings, name: str) -> str | None:
 
 class ModelUnavailable(RuntimeError):
     pass
-
-
-def _single_threaded_inference() -> None:
-    """One torch thread per replica: a single-row LSTM gains nothing from intra-op threads,
-    and on a busy host their spin-waits turned p99 from ~5 ms into ~1 s (measured, see
-    docs/BENCHMARKS.md). Replicas, not threads, are how an engine scales."""
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
 
 
 @dataclass
@@ -145,6 +135,17 @@ class EngineContext:
             problem = f"model {name} failed: {type(exc).__name__}: {exc}"
             self.failures[name] = problem
             return ModelOutput(None, None, problem)
+
+    def measured_rate(self, statistic: str, regime: str) -> dict[str, Any]:
+        """A rate the ``stats`` model measured from data (``hit_rate``, ``spike_rate``) with
+        its window and sample count; without that model, no rate at all (none invented)."""
+        out = self.run_model("stats", lambda m: getattr(m, statistic)(regime))
+        if out.ok:
+            return {**out.value,
+                    "provenance": {**out.provenance, "window": out.value.get("window")}}
+        return {"value": None, "window": None, "regime": regime, "samples": 0,
+                "provenance": provenance.heuristic(
+                    f"{out.problem}; no measured rate, none invented")}
 
     def once(self, key: str, compute: Callable[[], T]) -> T:
         """A daily-model output, computed once per daily_as_of (intraday snapshots reuse it)."""
@@ -344,7 +345,6 @@ class EngineWorker(StreamWorker):
                 self.log.error("model_unavailable", model=name, reason=reason,
                                fallback="heuristic")
             return False
-        _single_threaded_inference()
         old = self.models.loaded.get(name)
         self.models.loaded[name] = model  # one dict assignment: the swap is atomic
         self.models.errors.pop(name, None)

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -13,6 +11,7 @@ from services.gateway.app import create_app
 from shared.bus import Bus, connect
 from shared.config import Settings
 from shared.schemas import SignalBlock
+from tests.waiting import wait_for  # noqa: F401  (re-exported for the gateway tests)
 
 
 def free_port() -> int:
@@ -54,17 +53,6 @@ class RunningGateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll a condition until it holds (bounded); returns its value."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout_s}s: {what}")
 
 
 def publish(settings: Settings, *blocks: SignalBlock) -> None:

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import redis
@@ -20,14 +19,7 @@ from shared.config import PROJECT_ROOT, Settings
 from shared.models import registry
 from shared.models.loading import MODEL_NAMES
 from tests.models_support import trained_registry
-
-
-def _wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+from tests.waiting import wait_for
 
 
 def test_job_trains_publishes_and_announces(settings: Settings, redis_client: redis.Redis) -> None:
@@ -63,7 +55,7 @@ def test_killed_job_leaves_current_untouched(settings: Settings, redis_client: r
             job.refresh()
             return str(job.meta.get("step", "")).startswith("training")
 
-        _wait_for(training_started, 60, "the job to start training")
+        wait_for(training_started, 60, "the job to start training")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse
         worker.wait()

@@ -8,8 +8,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout_s: float = 30.0, interval_s: float = 0.02,
-             message: str = "condition") -> T:
+def wait_for(condition: Callable[[], T], timeout_s: float = 30.0, message: str = "condition",
+             interval_s: float = 0.02) -> T:
+    """Poll ``condition`` until it returns something truthy (returned), or fail after
+    ``timeout_s`` naming ``message``."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()

@@ -145,14 +145,6 @@ def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
             "implied_formula": IMPLIED_MOVE_FORMULA, "provenance": prov}
 
 
-def spike_rate(ctx: EngineContext, regime: str) -> dict[str, Any]:
-    out = ctx.run_model("stats", lambda m: m.spike_rate(regime))
-    if out.ok:
-        return {**out.value, "provenance": {**out.provenance, "window": out.value.get("window")}}
-    return {"value": None, "window": None, "regime": regime, "samples": 0,
-            "provenance": provenance.heuristic(f"{out.problem}; no measured rate, none invented")}
-
-
 def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
     snap = ctx.snapshot
     vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
@@ -174,5 +166,5 @@ def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
         "environment": {"label": env_label, "text": env_text,
                         "provenance": provenance.from_formula(
                             "context from theta edge, breakout score and VIX percentile")},
-        "historical_spike_rate": spike_rate(ctx, vix_regime(float(vix))),
+        "historical_spike_rate": ctx.measured_rate("spike_rate", vix_regime(float(vix))),
     }

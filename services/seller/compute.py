@@ -51,14 +51,6 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
             "provenance": prov}
 
 
-def measured_rate(ctx: EngineContext, regime: str) -> dict[str, Any]:
-    out = ctx.run_model("stats", lambda m: m.hit_rate(regime))
-    if out.ok:
-        return {**out.value, "provenance": {**out.provenance, "window": out.value.get("window")}}
-    return {"value": None, "window": None, "regime": regime, "samples": 0,
-            "provenance": provenance.heuristic(f"{out.problem}; no measured rate, none invented")}
-
-
 def max_pain_group(chain: OptionChain | None) -> dict[str, Any]:
     if chain is None:
         reason = "no option chain at or before this snapshot for an unexpired weekly expiry"
@@ -162,7 +154,7 @@ def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, A
         "breach_probabilities": breach_group(ctx),
         "seller_flag": {"label": flag, "reasons": reasons,
                         "provenance": provenance.from_formula(labels.SELLER_FLAG_FORMULA)},
-        "historical_hit_rate": measured_rate(ctx, regime),
+        "historical_hit_rate": ctx.measured_rate("hit_rate", regime),
         "regime": {"label": regime,
                    "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH")},
     }

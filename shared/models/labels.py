@@ -11,10 +11,10 @@ import pandas as pd
 
 from shared import calendar
 from shared.calendar import TRADING_DAYS_PER_YEAR
+from shared.features.intraday import BREAKOUT_ATR_FRACTION
 
-NEUTRAL_BAND_SIGMA = 0.25
+NEUTRAL_BAND_SIGMA = 0.25  # DESIGN: NEUTRAL when |r| < 0.25*sigma20*sqrt(h)
 SPIKE_SIGMA = 1.5
-BREAKOUT_ATR_FRACTION = 0.25
 CLASS_UP, CLASS_NEUTRAL, CLASS_DOWN = 0, 1, 2  # order of api.DIRECTION_CLASSES
 
 

@@ -9,8 +9,8 @@ from scipy.stats import norm
 
 from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.models.api import DailyFeatures
+from shared.models.labels import NEUTRAL_BAND_SIGMA
 
-NEUTRAL_BAND_SIGMA = 0.25  # DESIGN: NEUTRAL when |r| < 0.25*sigma20*sqrt(h)
 
 RANDOM_WALK_FORMULA = (
     "r ~ N(mu*h, sigma20^2*h), mu = ret_20/20; UP if r > 0.25*sigma20*sqrt(h), DOWN if < -that"
