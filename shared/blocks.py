@@ -7,12 +7,7 @@ from typing import Any
 from shared.clock import Clock
 from shared.codec import digest, pack
 from shared.config import Settings
-from shared.schemas import Engine, FeatureSnapshot, ModelRef, Provenance, SignalBlock
-
-
-def provenance(**fields: Any) -> dict[str, Any]:
-    """A validated provenance object as plain data (None fields left out)."""
-    return Provenance(**fields).model_dump(exclude_none=True)
+from shared.schemas import Engine, FeatureSnapshot, ModelRef, SignalBlock
 
 
 def freshness_limit_s(settings: Settings, kind: str) -> int:

@@ -23,8 +23,9 @@ import numpy as np
 import redis
 
 from shared import streams
+from shared.blocks import build_block
 from shared.calendar import SESSION_MINUTES
-from shared.codec import DecodeError, decode, digest, pack, unpack
+from shared.codec import DecodeError, decode, unpack
 from shared.config import Settings
 from shared.schemas import (
     Engine,
@@ -298,13 +299,8 @@ class EngineWorker(StreamWorker):
             elif prov.get("source") == "heuristic":
                 degraded.append(f"{path}: {prov.get('note')}")
         refs: list[ModelRef] = [self.models.loaded[n].ref for n in sorted(used)]
-        freshness = (self.settings.freshness_intraday_s if snapshot.kind == "intraday"
-                     else self.settings.freshness_daily_s)
-        return SignalBlock(
-            engine=self.engine, as_of=snapshot.as_of, session_date=snapshot.session_date,
-            kind=snapshot.kind, computed_at=self.clock.now_ms(), freshness_limit_s=freshness,
-            models=tuple(refs), degraded=tuple(degraded), data=data, digest=digest(pack(data)),
-        )
+        return build_block(self.engine, snapshot, data, clock=self.clock,
+                           settings=self.settings, models=refs, degraded=degraded)
 
     # Sequence of the daily session (intraday snapshots carry none) -------------------------
     def _sequence(self, snapshot: FeatureSnapshot) -> np.ndarray | None:

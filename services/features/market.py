@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from shared.blocks import provenance
 from shared.schemas import FeatureSnapshot
-from shared.signals import regimes
+from shared.signals import provenance, regimes
 
 SPARKLINE_POINTS = 60
 
@@ -31,12 +30,12 @@ def market_data(snapshot: FeatureSnapshot, sparkline: list[tuple[int, float]]) -
         "next_expiry": snapshot.next_expiry,
         "days_to_expiry": snapshot.days_to_expiry,
         "sparkline": [list(p) for p in sparkline],
-        "provenance": provenance(source="data", window=window,
-                                 note="NIFTY 50 and India VIX bars as published"),
+        "provenance": provenance.from_data(window=window,
+                                           note="NIFTY 50 and India VIX bars as published"),
         "regime": {
             "label": regimes.market_regime(snapshot.daily),
-            "provenance": provenance(source="formula", formula=regimes.MARKET_REGIME_FORMULA,
-                                     window=f"daily features as of {snapshot.daily_as_of}"),
+            "provenance": provenance.from_formula(
+                regimes.MARKET_REGIME_FORMULA, window=f"daily features as of {snapshot.daily_as_of}"),
         },
     }
     if snapshot.intraday:

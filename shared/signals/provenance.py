@@ -17,8 +17,8 @@ def from_model(
                  formula=formula, window=window)
 
 
-def from_formula(formula: str) -> dict[str, Any]:
-    return _dump(source="formula", formula=formula)
+def from_formula(formula: str, window: str | None = None) -> dict[str, Any]:
+    return _dump(source="formula", formula=formula, window=window)
 
 
 def from_data(window: str | None = None, note: str | None = None) -> dict[str, Any]:
