@@ -6,6 +6,7 @@ responses built out of data/ (see build.py); one test runs the real yfinance HTT
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -258,23 +259,38 @@ def test_closed_market_wait_is_interruptible(tmp_path: Path) -> None:
 
 
 # -- malformed responses and repeated bad rows -------------------------------------------------
-class Garbled:
-    """Wraps RecordedFrames: before ``until`` (clock time) every frame comes back broken."""
+class AlteredUntil:
+    """Wraps RecordedFrames: before ``until`` (clock time) every frame comes back as
+    ``alter`` makes it (a broken response, a row still forming, ...)."""
 
-    def __init__(self, inner: RecordedFrames, until: float, breaks: str) -> None:
+    def __init__(self, inner: RecordedFrames, until: float,
+                 alter: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
         self.inner = inner
         self.until = until
-        self.breaks = breaks
+        self.alter = alter
         self.calls = inner.calls
 
     def fetch_history(self, symbol: str, interval: str, start: datetime, end: datetime
                       ) -> pd.DataFrame:
         frame = self.inner.fetch_history(symbol, interval, start, end)
-        if self.inner.clock.now >= self.until:
-            return frame
-        if self.breaks == "naive_index":
-            return frame.tz_localize(None)
-        return frame.drop(columns=["Close"])
+        return frame if self.inner.clock.now >= self.until else self.alter(frame)
+
+
+BREAKS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "naive_index": lambda frame: frame.tz_localize(None),
+    "missing_column": lambda frame: frame.drop(columns=["Close"]),
+}
+
+
+def forming_without_price(at: float) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The newest row is the minute at ``at``, still without a close (NaN), as Yahoo serves
+    a minute that is still forming."""
+    def alter(frame: pd.DataFrame) -> pd.DataFrame:
+        stamps = frame.index.map(lambda t: t.timestamp()).to_numpy()
+        frame = frame[stamps <= at].copy()
+        frame.loc[stamps[stamps <= at] == at, "Close"] = float("nan")
+        return frame
+    return alter
 
 
 @pytest.mark.parametrize(("breaks", "says"), [
@@ -283,7 +299,8 @@ def test_malformed_response_is_recorded_and_polling_goes_on(
     tmp_path: Path, breaks: str, says: str
 ) -> None:
     clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:03:00"))
-    fetcher = Garbled(RecordedFrames(clock), until=ist("2023-01-31T10:01:00"), breaks=breaks)
+    fetcher = AlteredUntil(RecordedFrames(clock), until=ist("2023-01-31T10:01:00"),
+                           alter=BREAKS[breaks])
     seen: list[dict] = []
 
     def wait(seconds: float) -> bool:
@@ -306,34 +323,13 @@ def test_malformed_response_is_recorded_and_polling_goes_on(
     assert source.status["state"] == "ok" and source.status["failed_series"] == []
 
 
-class FormingWithoutPrice:
-    """Wraps RecordedFrames: before ``until`` the newest row is the minute at ``at``, still
-    without a close (NaN), as Yahoo serves a minute that is still forming."""
-
-    def __init__(self, inner: RecordedFrames, at: float, until: float) -> None:
-        self.inner = inner
-        self.at = at
-        self.until = until
-        self.calls = inner.calls
-
-    def fetch_history(self, symbol: str, interval: str, start: datetime, end: datetime
-                      ) -> pd.DataFrame:
-        frame = self.inner.fetch_history(symbol, interval, start, end)
-        if self.inner.clock.now >= self.until:
-            return frame
-        stamps = frame.index.map(lambda t: t.timestamp()).to_numpy()
-        frame = frame[stamps <= self.at].copy()
-        frame.loc[stamps[stamps <= self.at] == self.at, "Close"] = float("nan")
-        return frame
-
-
 def test_a_bad_row_fetched_again_is_rejected_once_and_its_good_version_passes(
     tmp_path: Path
 ) -> None:
     clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:03:00"))
     ten = ist("2023-01-31T10:00:00")
-    fetcher = FormingWithoutPrice(RecordedFrames(clock), at=ten,
-                                  until=ist("2023-01-31T10:02:00"))
+    fetcher = AlteredUntil(RecordedFrames(clock), until=ist("2023-01-31T10:02:00"),
+                           alter=forming_without_price(ten))
     source = YFinanceSource(make_settings(tmp_path), fetcher, series=(NIFTY_1M,),
                             clock=clock, wait=clock.wait)
     events = run(source)

@@ -20,9 +20,10 @@ log = get_logger("ingest")
 
 def published_until(settings: Settings) -> int | None:
     """Newest bar open time already on the bus (an earlier run of this replay), if any."""
-    bus = Bus(connect(settings), settings)
-    times = [bus.last_open_time(symbol, interval)
-             for symbol, interval in (("NIFTY", "1m"), ("NIFTY", "1d"), ("VIX", "1d"))]
+    with connect(settings) as client:
+        bus = Bus(client, settings)
+        times = [bus.last_open_time(symbol, interval)
+                 for symbol, interval in (("NIFTY", "1m"), ("NIFTY", "1d"), ("VIX", "1d"))]
     newest = max((t for t in times if t is not None), default=None)
     if newest is not None:
         log.info("replay_resumes", fast_until=newest)
