@@ -6,6 +6,7 @@ Bars are published one at a time at a steady pace (live-like, not a flood), each
 when XADD returns; the client notes when each engine's block for that bar's as_of arrives.
 Usage: python bench/bench_end_to_end.py [--bars 300] [--rate 20] [--model-dir var/models]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,14 +28,13 @@ from websockets.sync.client import connect as ws_connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sections import write_section  # noqa: E402
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
 from shared.bus import Bus  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.logs import configure_logging  # noqa: E402
 from shared.redis_server import RedisServer  # noqa: E402
 from shared.schemas import Bar  # noqa: E402
-
-from bench.sections import write_section  # noqa: E402
 
 ENGINES = ("market", "direction", "seller", "buyer")
 
@@ -75,21 +75,37 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING")
     load_at_start = os.getloadavg()[0]
-    events = [e for e in FileReplaySource(ROOT / "data", ReplayWindow(
-        daily_from="2020-01-01", intraday_from="2021-03-01", end="2021-03-05")).events()
-        if isinstance(e, Bar)]
+    events = [
+        e
+        for e in FileReplaySource(
+            ROOT / "data",
+            ReplayWindow(daily_from="2020-01-01", intraday_from="2021-03-01", end="2021-03-05"),
+        ).events()
+        if isinstance(e, Bar)
+    ]
     first_timed = 1614570300  # 2021-03-01 09:15 IST: the sessions before it warm up
     warmup = [e for e in events if e.open_time < first_timed]
     timed = [e for e in events if e.interval == "1m" and e.open_time >= first_timed][: args.bars]
-    with tempfile.TemporaryDirectory() as tmp, \
-            RedisServer(free_port(), "bench", Path(tmp)) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        RedisServer(free_port(), "bench", Path(tmp)) as server,
+    ):
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "AEGIS_REDIS_URL": server.url,
-               "AEGIS_LOG_LEVEL": "WARNING", "AEGIS_MODEL_DIR": args.model_dir,
-               "AEGIS_GATEWAY_PORT": str(port), "AEGIS_BLOCK_MS": "1000",
-               "AEGIS_FRESHNESS_INTRADAY_S": str(10**9), "AEGIS_FRESHNESS_DAILY_S": str(10**9)}
-        procs = [subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, cwd=ROOT)
-                 for name in ("features", "direction", "seller", "buyer", "gateway")]
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "AEGIS_REDIS_URL": server.url,
+            "AEGIS_LOG_LEVEL": "WARNING",
+            "AEGIS_MODEL_DIR": args.model_dir,
+            "AEGIS_GATEWAY_PORT": str(port),
+            "AEGIS_BLOCK_MS": "1000",
+            "AEGIS_FRESHNESS_INTRADAY_S": str(10**9),
+            "AEGIS_FRESHNESS_DAILY_S": str(10**9),
+        }
+        procs = [
+            subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, cwd=ROOT)
+            for name in ("features", "direction", "seller", "buyer", "gateway")
+        ]
         try:
             settings = Settings(redis_url=server.url, embedded_redis=False)
             bus = Bus(server.client(), settings)
@@ -99,8 +115,11 @@ def main() -> None:
             deadline = time.monotonic() + 120
             while True:  # gateway up and the warm-up processed by every engine
                 try:
-                    listener = threading.Thread(target=listen, daemon=True, args=(
-                        f"ws://127.0.0.1:{port}/ws", arrivals, stop))
+                    listener = threading.Thread(
+                        target=listen,
+                        daemon=True,
+                        args=(f"ws://127.0.0.1:{port}/ws", arrivals, stop),
+                    )
                     with ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=1):
                         break
                 except OSError:
@@ -109,8 +128,9 @@ def main() -> None:
                     time.sleep(0.2)
             listener.start()
             last_warm = max(b.open_time for b in warmup) + 60
-            while not all(any(k[0] == e and k[1] >= last_warm - 60 for k in arrivals)
-                          for e in ENGINES):
+            while not all(
+                any(k[0] == e and k[1] >= last_warm - 60 for k in arrivals) for e in ENGINES
+            ):
                 if time.monotonic() > deadline:
                     raise SystemExit(f"pipeline not ready: saw {sorted({k[0] for k in arrivals})}")
                 time.sleep(0.1)
@@ -121,7 +141,8 @@ def main() -> None:
                 time.sleep(1 / args.rate)
             settle = time.monotonic() + 10
             while time.monotonic() < settle and not all(
-                    (e, t) in arrivals for e in ENGINES for t in sent):
+                (e, t) in arrivals for e in ENGINES for t in sent
+            ):
                 time.sleep(0.05)
             stop.set()
         finally:
@@ -132,14 +153,24 @@ def main() -> None:
     result: dict[str, object] = {"bars": len(sent), "rate_per_s": args.rate}
     for engine in (*ENGINES, "all"):
         if engine == "all":
-            lat = [max(arrivals[(e, t)] for e in ENGINES) - s for t, s in sent.items()
-                   if all((e, t) in arrivals for e in ENGINES)]
+            lat = [
+                max(arrivals[(e, t)] for e in ENGINES) - s
+                for t, s in sent.items()
+                if all((e, t) in arrivals for e in ENGINES)
+            ]
         else:
             lat = [arrivals[(engine, t)] - s for t, s in sent.items() if (engine, t) in arrivals]
         ms = np.array(lat) * 1000
-        result[engine] = ({"received": len(lat), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-                           "p99_ms": round(float(np.percentile(ms, 99)), 1),
-                           "max_ms": round(float(ms.max()), 1)} if len(lat) else {"received": 0})
+        result[engine] = (
+            {
+                "received": len(lat),
+                "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                "p99_ms": round(float(np.percentile(ms, 99)), 1),
+                "max_ms": round(float(ms.max()), 1),
+            }
+            if len(lat)
+            else {"received": 0}
+        )
     print(json.dumps(result, indent=2))
     write_section("End to end", report(result, args, load_at_start))
 
@@ -153,7 +184,9 @@ def report(result: dict, args: argparse.Namespace, load: float) -> str:
     rows = "\n".join(
         f"| {engine} | {r['received']} | {r.get('p50_ms', '-')} | {r.get('p99_ms', '-')} "
         f"| {r.get('max_ms', '-')} |"
-        for engine in (*ENGINES, "all") for r in [result[engine]])
+        for engine in (*ENGINES, "all")
+        for r in [result[engine]]
+    )
     return (
         f"`python bench/bench_end_to_end.py --bars {args.bars} --rate {args.rate}` on "
         f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, load average at start {load:.1f}, "
@@ -163,7 +196,8 @@ def report(result: dict, args: argparse.Namespace, load: float) -> str:
         "Latency = XADD of a bar to aegis:bars returning → a websocket client receiving the "
         "update that carries that engine's block for the bar (`all`: the last of the four).\n\n"
         "| block | received | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n"
-        f"{rows}\n\nFloor: p99 ≤ 50 ms on 2 cores.")
+        f"{rows}\n\nFloor: p99 ≤ 50 ms on 2 cores."
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Models: whatever the registry in --model-dir holds (default: an empty temp dir, 
 labelled heuristic path). Writes the "Engines" section of docs/BENCHMARKS.md.
 Usage: python bench/bench_engines.py [--samples 300] [--snapshots 1500] [--model-dir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ def free_port() -> int:
 
 def encoded_snapshots(count: int) -> list[dict]:
     _, features = history()
-    return [encode(daily_snapshot(d.date().isoformat())) for d in features.index[400:400 + count]]
+    return [encode(daily_snapshot(d.date().isoformat())) for d in features.index[400 : 400 + count]]
 
 
 def latency(settings: Settings, engine: str, entries: list[dict]) -> dict[str, float]:
@@ -72,16 +73,19 @@ def latency(settings: Settings, engine: str, entries: list[dict]) -> dict[str, f
     worker.stop()
     thread.join()
     ms = np.array(samples[10:])  # first few include model/cache warm-up
-    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-            "max": float(ms.max())}
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+    }
 
 
 def compute_ms(settings: Settings, engine: str, count: int) -> float:
-    from shared.engine import EngineContext  # noqa: PLC0415
+    from shared.engine import EngineContext
 
     worker = WORKERS[engine](settings, consumer="bench-compute")
     _, features = history()
-    snaps = [daily_snapshot(d.date().isoformat()) for d in features.index[400:400 + count]]
+    snaps = [daily_snapshot(d.date().isoformat()) for d in features.index[400 : 400 + count]]
     start = time.perf_counter()
     for snap in snaps:
         ctx: EngineContext = worker.context(snap)
@@ -92,12 +96,25 @@ def compute_ms(settings: Settings, engine: str, count: int) -> float:
 def throughput(settings: Settings, engine: str, entries: list[dict], replicas: int) -> float:
     client = client_for(settings)
     client.flushall()
-    env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url, "AEGIS_EMBEDDED_REDIS": "false",
-           "AEGIS_MODEL_DIR": str(settings.model_dir), "AEGIS_LOG_LEVEL": "WARNING",
-           "AEGIS_CLOCK": "event", "AEGIS_BLOCK_MS": "100"}
-    procs = [subprocess.Popen([sys.executable, "-m", f"services.{engine}"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for _ in range(replicas)]
+    env = {
+        **os.environ,
+        "AEGIS_REDIS_URL": settings.redis_url,
+        "AEGIS_EMBEDDED_REDIS": "false",
+        "AEGIS_MODEL_DIR": str(settings.model_dir),
+        "AEGIS_LOG_LEVEL": "WARNING",
+        "AEGIS_CLOCK": "event",
+        "AEGIS_BLOCK_MS": "100",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", f"services.{engine}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(replicas)
+    ]
     try:
         while len([h for h in read_health(client) if h["service"] == engine]) < replicas:
             time.sleep(0.05)
@@ -116,8 +133,8 @@ def throughput(settings: Settings, engine: str, entries: list[dict], replicas: i
             proc.wait(timeout=20)
 
 
-def client_for(settings: Settings):  # noqa: ANN201
-    import redis  # noqa: PLC0415
+def client_for(settings: Settings):
+    import redis
 
     return redis.Redis.from_url(settings.redis_url)
 
@@ -133,10 +150,16 @@ def main() -> None:
         server = RedisServer(free_port(), "bench", Path(tmp) / "redis")
         with server:
             model_dir = args.model_dir or Path(tmp) / "models"
-            settings = Settings(redis_url=server.url, redis_port=server.port,
-                                redis_password="bench", embedded_redis=False,
-                                model_dir=model_dir, block_ms=100, clock="event",
-                                log_level="WARNING")
+            settings = Settings(
+                redis_url=server.url,
+                redis_port=server.port,
+                redis_password="bench",
+                embedded_redis=False,
+                model_dir=model_dir,
+                block_ms=100,
+                clock="event",
+                log_level="WARNING",
+            )
             entries = encoded_snapshots(max(args.samples, args.snapshots))
             rows = []
             for engine in WORKERS:
@@ -145,13 +168,24 @@ def main() -> None:
                 one = throughput(settings, engine, entries[: args.snapshots], 1)
                 three = throughput(settings, engine, entries[: args.snapshots], 3)
                 rows.append((engine, lat, pure, one, three))
-                print(engine, lat, f"compute {pure:.2f} ms", f"1x {one:.0f}/s", f"3x {three:.0f}/s",
-                      flush=True)
-            models = sorted(p.name for p in model_dir.iterdir() if p.is_dir()) if model_dir.is_dir() else []
+                print(
+                    engine,
+                    lat,
+                    f"compute {pure:.2f} ms",
+                    f"1x {one:.0f}/s",
+                    f"3x {three:.0f}/s",
+                    flush=True,
+                )
+            models = (
+                sorted(p.name for p in model_dir.iterdir() if p.is_dir())
+                if model_dir.is_dir()
+                else []
+            )
     body = [
         f"`python bench/bench_engines.py --samples {args.samples} --snapshots {args.snapshots}` "
         f"on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}. Models: "
-        + (", ".join(models) if models else "none (labelled heuristic path on every value)") + ".",
+        + (", ".join(models) if models else "none (labelled heuristic path on every value)")
+        + ".",
         "Latency = XADD of one daily snapshot until its block is readable on aegis:blocks "
         "(one replica, includes every Redis round trip). Throughput = N pre-built snapshots, "
         "first publish to N-th block, replicas as subprocesses on one consumer group.",
@@ -160,8 +194,10 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for engine, lat, pure, one, three in rows:
-        body.append(f"| {engine} | {lat['p50']:.2f} | {lat['p99']:.2f} | {lat['max']:.2f} | "
-                    f"{pure:.2f} | {one:.0f} | {three:.0f} |")
+        body.append(
+            f"| {engine} | {lat['p50']:.2f} | {lat['p99']:.2f} | {lat['max']:.2f} | "
+            f"{pure:.2f} | {one:.0f} | {three:.0f} |"
+        )
     write_section("Engines", "\n".join(body))
 
 

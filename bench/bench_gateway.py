@@ -7,6 +7,7 @@ fixed rate. Latency = client receipt time - the publisher's time just before XAD
 
     .venv/bin/python -m bench.bench_gateway --clients 1000 --blocks 60
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,16 +38,18 @@ BASE_AS_OF = 1_800_000_000
 STARTUP_TIMEOUT_S = 30.0
 
 
-async def _client_main(url: str, n: int, blocks: int, ready: mp.Queue, out: mp.Queue,
-                       deadline_s: float) -> None:
+async def _client_main(
+    url: str, n: int, blocks: int, ready: mp.Queue, out: mp.Queue, deadline_s: float
+) -> None:
     """n connections; each records (as_of, receipt time) of every market update."""
     receipts: list[tuple[str, float]] = []
     missed = 0
 
     async def one() -> None:
         nonlocal missed
-        async with websockets.connect(url, max_size=None, open_timeout=60,
-                                      ping_interval=None) as ws:
+        async with websockets.connect(
+            url, max_size=None, open_timeout=60, ping_interval=None
+        ) as ws:
             await ws.recv()  # snapshot
             ready.put(1)
             got = 0
@@ -70,8 +73,9 @@ async def _client_main(url: str, n: int, blocks: int, ready: mp.Queue, out: mp.Q
     out.put((receipts, missed, errors[:3], len(errors)))
 
 
-def _client_process(url: str, n: int, blocks: int, ready: mp.Queue, out: mp.Queue,
-                    deadline_s: float) -> None:
+def _client_process(
+    url: str, n: int, blocks: int, ready: mp.Queue, out: mp.Queue, deadline_s: float
+) -> None:
     asyncio.run(_client_main(url, n, blocks, ready, out, deadline_s))
 
 
@@ -98,14 +102,23 @@ def wait_alive(base: str, gateway: subprocess.Popen[bytes], timeout_s: float) ->
 
 
 def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp, \
-            RedisServer(free_port(), "bench", Path(tmp) / "redis", aof=False) as redis_server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        RedisServer(free_port(), "bench", Path(tmp) / "redis", aof=False) as redis_server,
+    ):
         port = free_port()
-        env = {**os.environ, "AEGIS_REDIS_URL": redis_server.url, "AEGIS_GATEWAY_PORT": str(port),
-               "AEGIS_OUTPUT_PATH": str(Path(tmp) / "doc.json"), "AEGIS_CLOCK": "wall",
-               "AEGIS_LOG_LEVEL": "WARNING", "AEGIS_EMBEDDED_REDIS": "false"}
-        gateway = subprocess.Popen([sys.executable, "-m", "services.gateway"], env=env,
-                                   cwd=PROJECT_ROOT)
+        env = {
+            **os.environ,
+            "AEGIS_REDIS_URL": redis_server.url,
+            "AEGIS_GATEWAY_PORT": str(port),
+            "AEGIS_OUTPUT_PATH": str(Path(tmp) / "doc.json"),
+            "AEGIS_CLOCK": "wall",
+            "AEGIS_LOG_LEVEL": "WARNING",
+            "AEGIS_EMBEDDED_REDIS": "false",
+        }
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "services.gateway"], env=env, cwd=PROJECT_ROOT
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_alive(base, gateway, STARTUP_TIMEOUT_S)
@@ -117,9 +130,13 @@ def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, o
             out: mp.Queue = mp.Queue()
             deadline = blocks * interval_s + 60
             shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-            workers = [mp.Process(target=_client_process,
-                                  args=(f"ws://127.0.0.1:{port}/ws", n, blocks, ready, out,
-                                        deadline)) for n in shares]
+            workers = [
+                mp.Process(
+                    target=_client_process,
+                    args=(f"ws://127.0.0.1:{port}/ws", n, blocks, ready, out, deadline),
+                )
+                for n in shares
+            ]
             for w in workers:
                 w.start()
             connect_started = time.monotonic()
@@ -129,8 +146,9 @@ def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, o
 
             sent: dict[str, float] = {}
             for i in range(1, blocks + 1):
-                block = make_block("market", as_of=BASE_AS_OF + i, spot=25_000.0 + i,
-                                   freshness_limit_s=10**6)
+                block = make_block(
+                    "market", as_of=BASE_AS_OF + i, spot=25_000.0 + i, freshness_limit_s=10**6
+                )
                 sent[iso_of(block.as_of)] = time.time()
                 bus.publish(block)
                 time.sleep(interval_s)
@@ -156,19 +174,36 @@ def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, o
     def q(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2)
 
-    push = {line.split('le="')[1].split('"')[0]: float(line.split()[-1])
-            for line in metrics.splitlines()
-            if line.startswith("aegis_gateway_push_latency_seconds_bucket")}
+    push = {
+        line.split('le="')[1].split('"')[0]: float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("aegis_gateway_push_latency_seconds_bucket")
+    }
     total = push.get("+Inf") or 1.0
     return {
-        "clients": clients, "blocks": blocks, "interval_ms": interval_s * 1000,
-        "client_processes": procs, "deliveries": len(latencies), "missed": missed,
-        "client_errors": error_count, "error_samples": errors,
+        "clients": clients,
+        "blocks": blocks,
+        "interval_ms": interval_s * 1000,
+        "client_processes": procs,
+        "deliveries": len(latencies),
+        "missed": missed,
+        "client_errors": error_count,
+        "error_samples": errors,
         "connect_all_s": round(connect_s, 2),
-        "latency_ms": {"p50": q(0.50), "p90": q(0.90), "p99": q(0.99), "max": q(1.0),
-                       "mean": round(statistics.fmean(latencies), 2)} if latencies else None,
-        "server_push_share_within_s": {le: round(c / total, 4) for le, c in push.items()
-                                       if le in ("0.01", "0.05", "0.1", "0.25", "0.5")},
+        "latency_ms": {
+            "p50": q(0.50),
+            "p90": q(0.90),
+            "p99": q(0.99),
+            "max": q(1.0),
+            "mean": round(statistics.fmean(latencies), 2),
+        }
+        if latencies
+        else None,
+        "server_push_share_within_s": {
+            le: round(c / total, 4)
+            for le, c in push.items()
+            if le in ("0.01", "0.05", "0.1", "0.25", "0.5")
+        },
         "cpus": os.cpu_count(),
     }
 

@@ -4,6 +4,7 @@ snapshot, through the public ``predict`` the engines call.
     python bench/bench_inference.py [--model-dir DIR] [--write]
 Without a registry holding ``direction``, trains the full-profile model first (not timed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,12 +17,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sections import write_section  # noqa: E402
-from services.trainer.data import load_bundled  # noqa: E402
-from services.trainer.pipeline import run_training  # noqa: E402
-from shared.config import Settings, get_settings  # noqa: E402
-from shared.models import registry  # noqa: E402
-from shared.models.loading import load_model  # noqa: E402
+from bench.sections import write_section
+from services.trainer.data import load_bundled
+from services.trainer.pipeline import run_training
+from shared.config import Settings, get_settings
+from shared.models import registry
+from shared.models.loading import load_model
 
 BUDGET_P99_MS = 5.0
 CALLS = 3000
@@ -36,13 +37,19 @@ def main() -> int:
     model_dir = args.model_dir
     if registry.current_version(model_dir, "direction") is None:
         model_dir = Path(tempfile.mkdtemp(prefix="aegis-bench-"))
-        run_training(Settings(model_dir=model_dir, redis_url="redis://127.0.0.1:1/0"),
-                     names=["direction"])
+        run_training(
+            Settings(model_dir=model_dir, redis_url="redis://127.0.0.1:1/0"), names=["direction"]
+        )
     model = load_model(model_dir, "direction")
     data = load_bundled(settings.data_dir)
     rows = np.arange(len(data.frame) - 500, len(data.frame))
-    snapshots = [({k: (None if v != v else float(v)) for k, v in data.features.iloc[r].items()},
-                  data.sequences[r]) for r in rows]
+    snapshots = [
+        (
+            {k: (None if v != v else float(v)) for k, v in data.features.iloc[r].items()},
+            data.sequences[r],
+        )
+        for r in rows
+    ]
     for daily, seq in snapshots[:50]:
         model.predict(daily, seq)
     timings = np.empty(CALLS)
@@ -59,7 +66,8 @@ def main() -> int:
         f"{CALLS} calls over 500 real snapshots, torch intra-op threads 1, "
         f"model {model.ref.version}.",
         "",
-        "| p50 ms | p99 ms | max ms | budget p99 ms |", "|---|---|---|---|",
+        "| p50 ms | p99 ms | max ms | budget p99 ms |",
+        "|---|---|---|---|",
         f"| {p50:.2f} | {p99:.2f} | {worst:.2f} | {BUDGET_P99_MS:.0f} |",
     ]
     print("\n".join(lines))

@@ -5,6 +5,7 @@ bars/s = bars published / time from the first publish until the features worker 
 acknowledged the last bar (CSV parsing excluded).
 Usage: python bench/bench_throughput.py [--intraday-from DATE] [--end DATE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,14 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sections import write_section  # noqa: E402
 from services.ingest.main import IngestService  # noqa: E402
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
 from shared import streams  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.logs import configure_logging  # noqa: E402
 from shared.redis_server import RedisServer  # noqa: E402
-
-from bench.sections import write_section  # noqa: E402
 
 
 class ListSource:
@@ -39,7 +39,7 @@ class ListSource:
     def __init__(self, events: list) -> None:
         self._events = events
 
-    def events(self):  # noqa: ANN201
+    def events(self):
         return iter(self._events)
 
     def close(self) -> None:
@@ -59,16 +59,30 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING")
     load_at_start = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as tmp, \
-            RedisServer(free_port(), "bench", Path(tmp), aof=True) as server:
-        settings = Settings(redis_url=server.url, replay_speed=0, clock="event",
-                            embedded_redis=False, log_level="WARNING")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "AEGIS_REDIS_URL": server.url,
-               "AEGIS_CLOCK": "event", "AEGIS_LOG_LEVEL": "WARNING", "AEGIS_READ_COUNT": "512"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        RedisServer(free_port(), "bench", Path(tmp), aof=True) as server,
+    ):
+        settings = Settings(
+            redis_url=server.url,
+            replay_speed=0,
+            clock="event",
+            embedded_redis=False,
+            log_level="WARNING",
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "AEGIS_REDIS_URL": server.url,
+            "AEGIS_CLOCK": "event",
+            "AEGIS_LOG_LEVEL": "WARNING",
+            "AEGIS_READ_COUNT": "512",
+        }
         worker = subprocess.Popen([sys.executable, "-m", "services.features"], env=env, cwd=ROOT)
         client = server.client()
-        window = ReplayWindow(daily_from="2020-01-01", intraday_from=args.intraday_from,
-                              end=args.end)
+        window = ReplayWindow(
+            daily_from="2020-01-01", intraday_from=args.intraday_from, end=args.end
+        )
         events = list(FileReplaySource(ROOT / "data", window).events())  # parse files first
         source = ListSource(events)
         started = time.perf_counter()
@@ -111,7 +125,8 @@ def report(result: dict, args: argparse.Namespace) -> str:
         "|---|---|---|---|---|\n"
         f"| {result['bars']:,} | {result['feature_snapshots']:,} | {result['ingest_bars_per_s']:,} "
         f"| **{result['ingest_to_features_bars_per_s']:,}** | {result['end_to_end_seconds']} |\n\n"
-        "Floor: 10,000 bars/s ingest → features.")
+        "Floor: 10,000 bars/s ingest → features."
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Full retrain of every model on the bundled data (FULL profile, 2 threads), timed.
 
-    python bench/bench_training.py [--write]   # --write updates docs/BENCHMARKS.md "Training"
+python bench/bench_training.py [--write]   # --write updates docs/BENCHMARKS.md "Training"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sections import write_section  # noqa: E402
-from services.trainer.data import load_bundled  # noqa: E402
-from services.trainer.pipeline import publish_models, train_one  # noqa: E402
-from services.trainer.profiles import FULL  # noqa: E402
-from shared.config import get_settings  # noqa: E402
-from shared.models.loading import MODEL_NAMES  # noqa: E402
+from bench.sections import write_section
+from services.trainer.data import load_bundled
+from services.trainer.pipeline import publish_models, train_one
+from services.trainer.profiles import FULL
+from shared.config import get_settings
+from shared.models.loading import MODEL_NAMES
 
 BUDGET_S = 120.0
 
@@ -48,7 +49,8 @@ def main() -> int:
         f"LSTM on 1 torch thread, XGBoost nthread 1; load average at start "
         f"{os.getloadavg()[0]:.1f} (the machine is shared).",
         "",
-        "| step | seconds |", "|---|---|",
+        "| step | seconds |",
+        "|---|---|",
         *[f"| {k} | {v:.1f} |" for k, v in per_model.items()],
         f"| **total** | **{total:.1f}** (budget {BUDGET_S:.0f}) |",
     ]

@@ -1,4 +1,5 @@
 """Replace one ``## <title>`` section of docs/BENCHMARKS.md, leaving the others alone."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Container healthcheck: exit 0 when this host's worker reported healthy recently."""
+
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,5 @@
 """Process entry point shared by the stream workers: settings, logs, signals, run."""
+
 from __future__ import annotations
 
 import signal

@@ -4,6 +4,7 @@ Starts a real redis-server (embedded default), trains any missing model, starts 
 service as its own process, waits until each reports healthy, prints where to look, and
 stops everything cleanly on Ctrl-C.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,12 +35,21 @@ def start_service(service: str, env: dict[str, str], *args: str) -> subprocess.P
     """Each service gets its own session, so a terminal Ctrl-C reaches only the stack, which
     then stops the services in order and Redis last."""
     log.info("starting", process=service)
-    return subprocess.Popen([sys.executable, "-m", f"services.{service}", *args], env=env,
-                            cwd=PROJECT_ROOT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{service}", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+    )
 
 
-def wait_healthy(client: redis.Redis, services: list[str], timeout_s: float,
-                 procs: dict[str, subprocess.Popen[bytes]], stop: threading.Event) -> list[str]:
+def wait_healthy(
+    client: redis.Redis,
+    services: list[str],
+    timeout_s: float,
+    procs: dict[str, subprocess.Popen[bytes]],
+    stop: threading.Event,
+) -> list[str]:
     """Services that have not reported health within the timeout (or before ``stop``)."""
     deadline = time.monotonic() + timeout_s
     missing = list(services)
@@ -68,11 +78,16 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_json)
     server: RedisServer | None = None
     if settings.embedded_redis and not is_reachable(settings.redis_url):
-        server = RedisServer(settings.redis_port, settings.redis_password,
-                             settings.var_dir / "redis").start()
+        server = RedisServer(
+            settings.redis_port, settings.redis_password, settings.var_dir / "redis"
+        ).start()
         log.info("redis_started", port=settings.redis_port, data=str(server.data_dir))
-    env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url, "AEGIS_EMBEDDED_REDIS": "false",
-           "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {
+        **os.environ,
+        "AEGIS_REDIS_URL": settings.redis_url,
+        "AEGIS_EMBEDDED_REDIS": "false",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
 
@@ -104,7 +119,8 @@ def main() -> None:
             f"  (also written to {settings.output_path})\n"
             f"  redis:      {settings.redis_url.split('@')[-1]}  streams {streams.BARS}, "
             f"{streams.FEATURES}, {streams.BLOCKS}, {streams.DEAD_LETTER}\n"
-            f"Ctrl-C stops everything.\n", flush=True,
+            f"Ctrl-C stops everything.\n",
+            flush=True,
         )
         while not stop.is_set():
             for name, proc in list(procs.items()):

@@ -1,4 +1,5 @@
 """Building signal blocks: the stamps every engine's block carries."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -15,16 +16,28 @@ def freshness_limit_s(settings: Settings, kind: str) -> int:
 
 
 def build_block(
-    engine: Engine, snapshot: FeatureSnapshot, data: dict[str, Any], *, clock: Clock,
-    settings: Settings, models: Iterable[ModelRef] = (), degraded: Iterable[str] = (),
+    engine: Engine,
+    snapshot: FeatureSnapshot,
+    data: dict[str, Any],
+    *,
+    clock: Clock,
+    settings: Settings,
+    models: Iterable[ModelRef] = (),
+    degraded: Iterable[str] = (),
 ) -> SignalBlock:
     """Stamp ``data`` as ``engine``'s block for the bar ``snapshot`` reflects. The digest
     covers the content only, so a redelivered snapshot yields an identical digest."""
     models, degraded = tuple(models), tuple(degraded)
     content = pack([data, [m.model_dump() for m in models], list(degraded)])
     return SignalBlock(
-        engine=engine, as_of=snapshot.as_of, session_date=snapshot.session_date,
-        kind=snapshot.kind, computed_at=clock.now_ms(),
+        engine=engine,
+        as_of=snapshot.as_of,
+        session_date=snapshot.session_date,
+        kind=snapshot.kind,
+        computed_at=clock.now_ms(),
         freshness_limit_s=freshness_limit_s(settings, snapshot.kind),
-        models=models, degraded=degraded, data=data, digest=digest(content),
+        models=models,
+        degraded=degraded,
+        data=data,
+        digest=digest(content),
     )

@@ -1,5 +1,6 @@
 """Publishing to the Redis streams: connections, idempotent bar publishing, signal blocks,
 dead letters. Consuming lives in ``shared.worker``."""
+
 from __future__ import annotations
 
 import random
@@ -104,8 +105,13 @@ class Bus:
                     streams.series_digests(bar.symbol, bar.interval),
                 ],
                 args=[
-                    bar.open_time, digest(fields["d"]), int(bar.final), fields["t"], fields["v"],
-                    fields["d"], self.settings.stream_maxlen,
+                    bar.open_time,
+                    digest(fields["d"]),
+                    int(bar.final),
+                    fields["t"],
+                    fields["v"],
+                    fields["d"],
+                    self.settings.stream_maxlen,
                 ],
                 client=pipe,
             )
@@ -143,12 +149,22 @@ class Bus:
         pipe.execute()
 
     def dead_letter(
-        self, *, origin_stream: str, origin_id: str | None, service: str, reason: str,
-        payload: bytes, pipe: Any = None,
+        self,
+        *,
+        origin_stream: str,
+        origin_id: str | None,
+        service: str,
+        reason: str,
+        payload: bytes,
+        pipe: Any = None,
     ) -> None:
         letter = DeadLetter(
-            origin_stream=origin_stream, origin_id=origin_id, service=service, reason=reason,
-            payload=payload, failed_at=int(time.time() * 1000),
+            origin_stream=origin_stream,
+            origin_id=origin_id,
+            service=service,
+            reason=reason,
+            payload=payload,
+            failed_at=int(time.time() * 1000),
         )
         if pipe is None:
             self.publish(letter)
@@ -164,8 +180,13 @@ STREAM_OF: dict[type[Message], str] = {
 }
 
 
-def call_with_reconnect(fn: Callable[[], T], stop: threading.Event, log: Any,
-                        max_backoff_s: float = 5.0, what: str = "redis call") -> T | None:
+def call_with_reconnect(
+    fn: Callable[[], T],
+    stop: threading.Event,
+    log: Any,
+    max_backoff_s: float = 5.0,
+    what: str = "redis call",
+) -> T | None:
     """Call ``fn``, retrying while Redis is unavailable (backing off with jitter).
 
     ``fn`` is always tried at least once, even when ``stop`` is set already (a final flush
@@ -178,10 +199,15 @@ def call_with_reconnect(fn: Callable[[], T], stop: threading.Event, log: Any,
             return fn()
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
             if stop.is_set():
-                log.error("redis_write_abandoned", what=what, error=str(exc),
-                          reason="stopping while Redis is unavailable")
+                log.error(
+                    "redis_write_abandoned",
+                    what=what,
+                    error=str(exc),
+                    reason="stopping while Redis is unavailable",
+                )
                 return None
-            log.warning("redis_unavailable", what=what, error=str(exc),
-                        retry_in_s=round(backoff, 2))
+            log.warning(
+                "redis_unavailable", what=what, error=str(exc), retry_in_s=round(backoff, 2)
+            )
             stop.wait(backoff * (1 + random.random()))
             backoff = min(backoff * 2, max_backoff_s)

@@ -4,6 +4,7 @@ Sessions come from pandas_market_calendars' maintained NSE calendar. Weekly expi
 Thursday of each week until 2025-08-31 and the Tuesday from 2025-09-01 on; when that day is
 not a session, expiry moves to the previous session.
 """
+
 from __future__ import annotations
 
 import bisect

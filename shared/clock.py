@@ -3,6 +3,7 @@
 ``WallClock`` is real time. ``EventClock`` is the time of the newest event seen, so a replay
 of the same input gives the same stamps and the same document, byte for byte.
 """
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@
 Entry fields: ``t`` type, ``v`` schema version, ``d`` msgpack payload, plus optional
 envelope fields the publisher adds (``k`` identity, ``h`` digest, ``r`` revision).
 """
+
 from __future__ import annotations
 
 import hashlib

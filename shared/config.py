@@ -1,5 +1,6 @@
 """The one configuration object. Every value comes from an ``AEGIS_*`` environment variable
 or its default; components receive a ``Settings`` instead of reading the environment."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -46,7 +47,8 @@ class Settings(BaseSettings):
     replay_speed: float = Field(60.0, description="0 = as fast as possible, 60 = 60x real time")
     replay_daily_from: IsoDate | None = Field("2017-01-01", description="first daily bar replayed")
     replay_intraday_from: IsoDate | None = Field(
-        "2022-06-01", description="first 1-minute bar replayed")
+        "2022-06-01", description="first 1-minute bar replayed"
+    )
     replay_paced_from: IsoDate | None = Field(
         "2022-06-01", description="bars before this replay as fast as possible, later ones paced"
     )
@@ -59,7 +61,9 @@ class Settings(BaseSettings):
     yfinance_max_retries: int = 5
 
     # Engines
-    chain_file: Path | None = Field(None, description="option-chain CSV for max pain; None = no chain")
+    chain_file: Path | None = Field(
+        None, description="option-chain CSV for max pain; None = no chain"
+    )
     coverage_target: float = 0.90
     # A block is stale once newer data was due (NSE calendar) longer ago than this
     freshness_intraday_s: int = Field(300, description="grace after the next minute is due")

@@ -7,6 +7,7 @@ error in the log, ``degraded`` in health and ``source: heuristic`` in the block,
 silent), hot reload without a restart, the 60-session sequence of intraday snapshots, a cache
 of daily-model outputs per ``daily_as_of``, the option-chain cache, and block stamping.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -142,11 +143,17 @@ class EngineContext:
         its window and sample count; without that model, no rate at all (none invented)."""
         out = self.run_model("stats", lambda m: getattr(m, statistic)(regime))
         if out.ok:
-            return {**out.value,
-                    "provenance": {**out.provenance, "window": out.value.get("window")}}
-        return {"value": None, "window": None, "regime": regime, "samples": 0,
-                "provenance": provenance.heuristic(
-                    f"{out.problem}; no measured rate, none invented")}
+            return {
+                **out.value,
+                "provenance": {**out.provenance, "window": out.value.get("window")},
+            }
+        return {
+            "value": None,
+            "window": None,
+            "regime": regime,
+            "samples": 0,
+            "provenance": provenance.heuristic(f"{out.problem}; no measured rate, none invented"),
+        }
 
     def once(self, key: str, compute: Callable[[], T]) -> T:
         """A daily-model output, computed once per daily_as_of (intraday snapshots reuse it)."""
@@ -185,8 +192,9 @@ class ChainCache:
     """The OptionChains on aegis:chains, read with plain XREAD (each replica reads all): the
     newest ``max_per_expiry`` snapshots of each of the latest ``max_expiries`` expiries."""
 
-    def __init__(self, client: redis.Redis, max_per_expiry: int = 2000,
-                 max_expiries: int = 12) -> None:
+    def __init__(
+        self, client: redis.Redis, max_per_expiry: int = 2000, max_expiries: int = 12
+    ) -> None:
         self.client = client
         self.max_per_expiry = max_per_expiry
         self.max_expiries = max_expiries
@@ -274,8 +282,13 @@ class EngineWorker(StreamWorker):
         ctx = self.context(message)
         data = self.compute(ctx)
         for name, problem in ctx.failures.items():
-            self.log.error("model_call_failed", model=name, reason=problem, as_of=message.as_of,
-                           fallback="heuristic")
+            self.log.error(
+                "model_call_failed",
+                model=name,
+                reason=problem,
+                as_of=message.as_of,
+                fallback="heuristic",
+            )
         self.runtime_errors.update(ctx.failures)
         for name in ctx.succeeded - ctx.failures.keys():  # a model that works again
             self.runtime_errors.pop(name, None)
@@ -299,8 +312,15 @@ class EngineWorker(StreamWorker):
             elif prov.get("source") == "heuristic":
                 degraded.append(f"{path}: {prov.get('note')}")
         refs: list[ModelRef] = [self.models.loaded[n].ref for n in sorted(used)]
-        return build_block(self.engine, snapshot, data, clock=self.clock,
-                           settings=self.settings, models=refs, degraded=degraded)
+        return build_block(
+            self.engine,
+            snapshot,
+            data,
+            clock=self.clock,
+            settings=self.settings,
+            models=refs,
+            degraded=degraded,
+        )
 
     # Sequence of the daily session (intraday snapshots carry none) -------------------------
     def _sequence(self, snapshot: FeatureSnapshot) -> np.ndarray | None:
@@ -334,20 +354,27 @@ class EngineWorker(StreamWorker):
             reason = str(exc)
             if name in self.models.loaded:
                 self.reload_errors[name] = reason
-                self.log.error("model_reload_failed", model=name, reason=reason,
-                               serving=self.models.loaded[name].ref.version)
+                self.log.error(
+                    "model_reload_failed",
+                    model=name,
+                    reason=reason,
+                    serving=self.models.loaded[name].ref.version,
+                )
             else:
                 self.models.errors[name] = reason
-                self.log.error("model_unavailable", model=name, reason=reason,
-                               fallback="heuristic")
+                self.log.error("model_unavailable", model=name, reason=reason, fallback="heuristic")
             return False
         old = self.models.loaded.get(name)
         self.models.loaded[name] = model  # one dict assignment: the swap is atomic
         self.models.errors.pop(name, None)
         self.reload_errors.pop(name, None)
         self.runtime_errors.pop(name, None)
-        self.log.info("model_loaded", model=name, version=model.ref.version,
-                      previous=old.ref.version if old else None)
+        self.log.info(
+            "model_loaded",
+            model=name,
+            version=model.ref.version,
+            previous=old.ref.version if old else None,
+        )
         return True
 
     def _check_for_new_models(self, force: bool = False) -> None:
@@ -364,8 +391,9 @@ class EngineWorker(StreamWorker):
             try:
                 event = decode(fields)
             except DecodeError as exc:
-                self.log.warning("model_event_unreadable", entry_id=self._models_cursor,
-                                 reason=str(exc))
+                self.log.warning(
+                    "model_event_unreadable", entry_id=self._models_cursor, reason=str(exc)
+                )
                 continue
             if isinstance(event, ModelPublished) and event.name in self.model_names:
                 wanted.add(event.name)
@@ -396,10 +424,13 @@ class EngineWorker(StreamWorker):
 
     # Health -------------------------------------------------------------------------------
     def degraded_reasons(self) -> list[str]:
-        return [f"model {n} unavailable, heuristic in use: {r}"
-                for n, r in sorted(self.models.errors.items())] + [
-                f"model {n} call failed, heuristic in use: {r}"
-                for n, r in sorted(self.runtime_errors.items())]
+        return [
+            f"model {n} unavailable, heuristic in use: {r}"
+            for n, r in sorted(self.models.errors.items())
+        ] + [
+            f"model {n} call failed, heuristic in use: {r}"
+            for n, r in sorted(self.runtime_errors.items())
+        ]
 
     def health_details(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,5 @@
 """Structured logging: one JSON object a line (or key=value when AEGIS_LOG_JSON=false)."""
+
 from __future__ import annotations
 
 import logging

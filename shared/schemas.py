@@ -3,6 +3,7 @@
 Every message on the bus is one of these immutable models; ``shared.codec`` turns them into
 stream entries that name their type and schema version. Derived data is a new message.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Redis key names, in one place."""
+
 from __future__ import annotations
 
 PREFIX = "aegis"

@@ -7,6 +7,7 @@ the inputs in one MULTI/EXEC, so an entry is acknowledged only together with its
 An entry that cannot be decoded, or whose handler keeps failing, goes to the dead-letter
 stream with the reason. Redis going away means back off, reconnect, recreate the group.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,14 @@ class StreamWorker(ABC):
         self.bus = Bus(self.client, settings)
         self.stop_event = threading.Event()
         self.stats: dict[str, Any] = {
-            "processed": 0, "errors": 0, "dead_lettered": 0, "claimed": 0, "reconnects": 0,
-            "last_message_at": None, "last_error": None, "started_at": int(time.time() * 1000),
+            "processed": 0,
+            "errors": 0,
+            "dead_lettered": 0,
+            "claimed": 0,
+            "reconnects": 0,
+            "last_message_at": None,
+            "last_error": None,
+            "started_at": int(time.time() * 1000),
         }
         self._last_health = 0.0
         self._last_claim = 0.0
@@ -123,7 +130,9 @@ class StreamWorker(ABC):
             self._write_health(force=True)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             self.log.warning("final_health_not_written", error=str(exc))
-        self.log.info("worker_stopped", **{k: v for k, v in self.stats.items() if k != "last_error"})
+        self.log.info(
+            "worker_stopped", **{k: v for k, v in self.stats.items() if k != "last_error"}
+        )
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -141,7 +150,10 @@ class StreamWorker(ABC):
         last_id = "0"
         while True:
             reply = self.client.xreadgroup(
-                self.group, self.consumer, {self.input_stream: last_id}, count=self.settings.read_count
+                self.group,
+                self.consumer,
+                {self.input_stream: last_id},
+                count=self.settings.read_count,
             )
             entries = reply[0][1] if reply else []
             if not entries:
@@ -164,8 +176,11 @@ class StreamWorker(ABC):
         start = "0-0"
         while True:
             next_start, entries, *_ = self.client.xautoclaim(
-                self.input_stream, self.group, self.consumer,
-                min_idle_time=self.settings.claim_idle_ms, start_id=start,
+                self.input_stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.settings.claim_idle_ms,
+                start_id=start,
                 count=self.settings.read_count,
             )
             entries = [e for e in entries if e[1] is not None]  # deleted by trimming
@@ -179,8 +194,11 @@ class StreamWorker(ABC):
 
     def _read_new(self) -> bool:
         reply = self.client.xreadgroup(
-            self.group, self.consumer, {self.input_stream: ">"},
-            count=self.settings.read_count, block=self.settings.block_ms,
+            self.group,
+            self.consumer,
+            {self.input_stream: ">"},
+            count=self.settings.read_count,
+            block=self.settings.block_ms,
         )
         entries = reply[0][1] if reply else []
         if entries:
@@ -189,12 +207,17 @@ class StreamWorker(ABC):
 
     def _delivery_counts(self, entries: list[Entry]) -> dict[bytes, int]:
         rows = self.client.xpending_range(
-            self.input_stream, self.group, min=entries[0][0], max=entries[-1][0],
-            count=len(entries) * 2 + 10, consumername=self.consumer,
+            self.input_stream,
+            self.group,
+            min=entries[0][0],
+            max=entries[-1][0],
+            count=len(entries) * 2 + 10,
+            consumername=self.consumer,
         )
         return {
-            (r["message_id"] if isinstance(r["message_id"], bytes) else r["message_id"].encode()):
-            r["times_delivered"]
+            (
+                r["message_id"] if isinstance(r["message_id"], bytes) else r["message_id"].encode()
+            ): r["times_delivered"]
             for r in rows
         }
 
@@ -207,8 +230,9 @@ class StreamWorker(ABC):
             ids.append(raw_id)
             payload = fields.get(b"d", b"")
             if counts.get(raw_id, 0) > self.settings.max_deliveries:
-                self._dead_letter(pipe, entry_id, payload,
-                                  f"delivered {counts[raw_id]} times without success")
+                self._dead_letter(
+                    pipe, entry_id, payload, f"delivered {counts[raw_id]} times without success"
+                )
                 continue
             try:
                 message = decode(fields)
@@ -241,11 +265,17 @@ class StreamWorker(ABC):
             except Exception as exc:  # a handler bug must not kill the worker
                 self.stats["errors"] += 1
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
-                self.log.error("handler_failed", entry_id=entry_id, attempt=attempt,
-                               error=self.stats["last_error"])
+                self.log.error(
+                    "handler_failed",
+                    entry_id=entry_id,
+                    attempt=attempt,
+                    error=self.stats["last_error"],
+                )
                 if attempt == self.settings.handler_attempts:
-                    reason = f"handler failed {attempt} times: {self.stats['last_error']}\n" + \
-                        "".join(traceback.format_exception_only(exc)).strip()
+                    reason = (
+                        f"handler failed {attempt} times: {self.stats['last_error']}\n"
+                        + "".join(traceback.format_exception_only(exc)).strip()
+                    )
                     self._dead_letter(pipe, entry_id, payload, reason)
         return None
 
@@ -253,8 +283,12 @@ class StreamWorker(ABC):
         self.stats["dead_lettered"] += 1
         self.log.warning("dead_lettered", entry_id=entry_id, reason=reason)
         self.bus.dead_letter(
-            origin_stream=self.input_stream, origin_id=entry_id, service=self.service,
-            reason=reason, payload=payload, pipe=pipe,
+            origin_stream=self.input_stream,
+            origin_id=entry_id,
+            service=self.service,
+            reason=reason,
+            payload=payload,
+            pipe=pipe,
         )
 
     # Health -------------------------------------------------------------------------------
@@ -272,13 +306,20 @@ class StreamWorker(ABC):
         except redis.ResponseError:
             pass
         report = {
-            "service": self.service, "consumer": self.consumer,
-            "status": "degraded" if reasons else "ok", "degraded_reasons": reasons,
-            "stream": self.input_stream, "lag": lag, "pending": pending,
-            "reported_at": int(time.time() * 1000), **self.stats, **self.health_details(),
+            "service": self.service,
+            "consumer": self.consumer,
+            "status": "degraded" if reasons else "ok",
+            "degraded_reasons": reasons,
+            "stream": self.input_stream,
+            "lag": lag,
+            "pending": pending,
+            "reported_at": int(time.time() * 1000),
+            **self.stats,
+            **self.health_details(),
         }
         self.client.set(
-            streams.health(self.service, self.consumer), orjson.dumps(report, default=str),
+            streams.health(self.service, self.consumer),
+            orjson.dumps(report, default=str),
             ex=self.settings.health_ttl_s,
         )
 
@@ -294,5 +335,7 @@ def read_health(client: redis.Redis) -> list[dict[str, Any]]:
         try:
             reports.append(orjson.loads(value))
         except orjson.JSONDecodeError:
-            get_logger("health").warning("health_report_unreadable", key=key.decode(errors="replace"))
+            get_logger("health").warning(
+                "health_report_unreadable", key=key.decode(errors="replace")
+            )
     return reports

@@ -1,4 +1,5 @@
 """Test fixtures: a real redis-server process (never a fake), flushed around each test."""
+
 from __future__ import annotations
 
 import socket

@@ -1,5 +1,6 @@
 """Real-data inputs for the engine tests and bench: feature snapshots built from the bundled
 daily history (as the features worker does live) and option chains from the chain file."""
+
 from __future__ import annotations
 
 import math
@@ -38,10 +39,18 @@ def daily_snapshot(day: str) -> FeatureSnapshot:
     expiry, dte, ste = calendar.days_to_expiry(d)
     seq = sequence_window(features.iloc[: i + 1])
     return FeatureSnapshot(
-        kind="daily", as_of=calendar.daily_close_time(d), session_date=d.isoformat(),
-        spot=float(row.close), prev_close=float(prev.close), vix=float(row.vix),
-        vix_prev_close=float(prev.vix), vix_as_of=d.isoformat(), next_expiry=expiry.isoformat(),
-        days_to_expiry=dte, sessions_to_expiry=ste, daily_as_of=d.isoformat(),
+        kind="daily",
+        as_of=calendar.daily_close_time(d),
+        session_date=d.isoformat(),
+        spot=float(row.close),
+        prev_close=float(prev.close),
+        vix=float(row.vix),
+        vix_prev_close=float(prev.vix),
+        vix_as_of=d.isoformat(),
+        next_expiry=expiry.isoformat(),
+        days_to_expiry=dte,
+        sessions_to_expiry=ste,
+        daily_as_of=d.isoformat(),
         daily=_clean(features.iloc[i].to_dict()),
         sequence=tuple(tuple(None if np.isnan(x) else float(x) for x in r) for r in seq),
     )
@@ -59,12 +68,20 @@ def intraday_snapshot(day: str, minutes: int, drift_points: float = 0.0) -> Feat
         price = close + drift_points * (m + 1) / minutes
         state.update(start + 60 * m, price, price + 1, price - 1, price)
     expiry, dte, ste = calendar.days_to_expiry(session)
-    return base.model_copy(update={
-        "kind": "intraday", "as_of": start + 60 * minutes, "session_date": session.isoformat(),
-        "spot": state.last, "prev_close": close, "next_expiry": expiry.isoformat(),
-        "days_to_expiry": dte, "sessions_to_expiry": ste, "intraday": state.features(),
-        "sequence": None,
-    })
+    return base.model_copy(
+        update={
+            "kind": "intraday",
+            "as_of": start + 60 * minutes,
+            "session_date": session.isoformat(),
+            "spot": state.last,
+            "prev_close": close,
+            "next_expiry": expiry.isoformat(),
+            "days_to_expiry": dte,
+            "sessions_to_expiry": ste,
+            "intraday": state.features(),
+            "sequence": None,
+        }
+    )
 
 
 def _prior_hlc(day: str) -> tuple[float, float, float]:
@@ -83,12 +100,24 @@ def chains(limit: int | None = None) -> list[OptionChain]:
     out = []
     for (ts, expiry), rows in chain_frame().groupby(["snapshot_ts", "expiry"], sort=True):
         quotes = tuple(
-            OptionQuote(strike=float(r.strike), ce_ltp=float(r.ce_ltp), ce_oi=float(r.ce_oi),
-                        pe_ltp=float(r.pe_ltp), pe_oi=float(r.pe_oi))
+            OptionQuote(
+                strike=float(r.strike),
+                ce_ltp=float(r.ce_ltp),
+                ce_oi=float(r.ce_oi),
+                pe_ltp=float(r.pe_ltp),
+                pe_oi=float(r.pe_oi),
+            )
             for r in rows.itertuples()
         )
-        out.append(OptionChain(snapshot_time=int(pd.Timestamp(ts).timestamp()), expiry=expiry,
-                               spot=float(rows.spot.iloc[0]), quotes=quotes, source="test-file"))
+        out.append(
+            OptionChain(
+                snapshot_time=int(pd.Timestamp(ts).timestamp()),
+                expiry=expiry,
+                spot=float(rows.spot.iloc[0]),
+                quotes=quotes,
+                source="test-file",
+            )
+        )
         if limit and len(out) >= limit:
             break
     return out

@@ -1,4 +1,5 @@
 """Runs a real gateway (uvicorn, loopback, free port) in a background thread for tests."""
+
 from __future__ import annotations
 
 import socket
@@ -11,7 +12,7 @@ from services.gateway.app import create_app
 from shared.bus import Bus, connect
 from shared.config import Settings
 from shared.schemas import SignalBlock
-from tests.waiting import wait_for  # noqa: F401  (re-exported for the gateway tests)
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -25,9 +26,15 @@ class RunningGateway:
         self.settings = settings
         self.app = create_app(settings, **app_kwargs)
         self.port = free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                ws_ping_interval=None, timeout_graceful_shutdown=1,
-                                ws_max_size=64 * 1024)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws_ping_interval=None,
+            timeout_graceful_shutdown=1,
+            ws_max_size=64 * 1024,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -1,5 +1,6 @@
 """Shared helpers for the model tests: a short data window and fast-trained models,
 trained once per test process."""
+
 from __future__ import annotations
 
 import tempfile
@@ -20,7 +21,7 @@ WINDOW = ("2018-01-01", "2021-06-30")
 def short_data() -> TrainingData:
     full = load_bundled(PROJECT_ROOT / "data", WINDOW[1])
     minutes = full.minutes
-    return TrainingData(full.frame.loc[WINDOW[0]:], minutes)
+    return TrainingData(full.frame.loc[WINDOW[0] :], minutes)
 
 
 @lru_cache(maxsize=1)

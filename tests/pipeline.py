@@ -1,4 +1,5 @@
 """Helpers that run ingest and the features worker against a real Redis in tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,9 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SHORT_WINDOW = ReplayWindow(daily_from="2020-06-01", intraday_from="2021-03-01", end="2021-03-04")
 
 
-def ingest(settings: Settings, window: ReplayWindow = SHORT_WINDOW,
-           data_dir: Path = DATA_DIR) -> dict[str, int]:
+def ingest(
+    settings: Settings, window: ReplayWindow = SHORT_WINDOW, data_dir: Path = DATA_DIR
+) -> dict[str, int]:
     return IngestService(settings, FileReplaySource(data_dir, window)).run()
 
 

@@ -1,4 +1,5 @@
 """Idempotent bar publishing on a real Redis."""
+
 from __future__ import annotations
 
 import redis
@@ -11,9 +12,17 @@ from shared.schemas import Bar
 
 
 def bar(open_time: int, close: float, final: bool = True) -> Bar:
-    return Bar(symbol="NIFTY", interval="1m", open_time=open_time, open=100.0,
-               high=max(101.0, close), low=min(99.0, close), close=close, final=final,
-               source="test")
+    return Bar(
+        symbol="NIFTY",
+        interval="1m",
+        open_time=open_time,
+        open=100.0,
+        high=max(101.0, close),
+        low=min(99.0, close),
+        close=close,
+        final=final,
+        source="test",
+    )
 
 
 def test_duplicate_bars_are_published_once(settings: Settings, redis_client: redis.Redis) -> None:
@@ -28,8 +37,9 @@ def test_duplicate_bars_are_published_once(settings: Settings, redis_client: red
 
 def test_revision_of_open_bar_supersedes_it(settings: Settings, redis_client: redis.Redis) -> None:
     bus = Bus(redis_client, settings)
-    results = bus.publish_bars([bar(0, 100.2, final=False), bar(0, 100.5, final=False),
-                                bar(0, 100.7, final=True)])
+    results = bus.publish_bars(
+        [bar(0, 100.2, final=False), bar(0, 100.5, final=False), bar(0, 100.7, final=True)]
+    )
     assert [r.outcome for r in results] == ["published"] * 3
     entries = redis_client.xrange(streams.BARS)
     assert [int(f[b"r"]) for _, f in entries] == [0, 1, 2]

@@ -1,4 +1,5 @@
 """ChainFileSource against the real NSE/Kite intraday option-chain file."""
+
 from __future__ import annotations
 
 import gzip
@@ -47,7 +48,13 @@ def test_bad_rows_and_snapshots_are_rejected_not_fatal(tmp_path: Path) -> None:
         out.write(HEADER + "\n".join(rows) + "\n")
     events = list(ChainFileSource(path).events())
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["RejectedInput", "OptionChain", "RejectedInput", "RejectedInput", "OptionChain"]
+    assert kinds == [
+        "RejectedInput",
+        "OptionChain",
+        "RejectedInput",
+        "RejectedInput",
+        "OptionChain",
+    ]
     bad_row, chain, bad_spot, no_tz, good = events
     assert isinstance(bad_row, RejectedInput) and "ce_ltp='abc'" in bad_row.reason
     assert bad_row.raw.startswith(b"2026-01-22T09:39:45+05:30,2026-01-27,25450,abc")

@@ -1,5 +1,6 @@
 """docker-compose.yml runs the same services the local stack runs (no Docker engine here, so
 this checks the file itself: every command names a real module, secrets are required)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,8 +14,16 @@ from shared.config import PROJECT_ROOT
 def test_compose_services_run_real_modules() -> None:
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "ingest", "features", "direction", "seller", "buyer", "gateway",
-            "trainer"} <= set(services)
+    assert {
+        "redis",
+        "ingest",
+        "features",
+        "direction",
+        "seller",
+        "buyer",
+        "gateway",
+        "trainer",
+    } <= set(services)
     for name, spec in services.items():
         if name == "redis":
             assert "--appendonly yes" in spec["command"] and "--requirepass" in spec["command"]

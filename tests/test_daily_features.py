@@ -1,4 +1,5 @@
 """The numpy daily features agree with their plain pandas definitions on real history."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """The dashboard in real headless Chromium against a real gateway and Redis: tiles fill,
 live values change, gaps resync, reconnects, stale and degraded are visible, themes."""
+
 from __future__ import annotations
 
 import re
@@ -19,14 +20,60 @@ from tests.gateway_harness import RunningGateway, publish
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-TABS = {"direction": ["dir-today", "dir-spot", "dir-vix", "dir-t1", "dir-t3", "dir-t5", "dir-t10",
-                      "dir-t20", "dir-t40", "dir-risk", "dir-regime", "dir-help"],
-        "sellers": ["sel-range", "sel-maxpain", "sel-stress", "sel-trap", "sel-skew", "sel-regime",
-                    "sel-breach", "sel-hitrate", "sel-flag", "sel-spot", "sel-vix", "sel-help"],
-        "buyers": ["buy-breakout", "buy-spike", "buy-theta", "buy-next", "buy-gamma", "buy-regime",
-                   "buy-spikerate", "buy-levels", "buy-env", "buy-spot", "buy-vix", "buy-help"]}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+TABS = {
+    "direction": [
+        "dir-today",
+        "dir-spot",
+        "dir-vix",
+        "dir-t1",
+        "dir-t3",
+        "dir-t5",
+        "dir-t10",
+        "dir-t20",
+        "dir-t40",
+        "dir-risk",
+        "dir-regime",
+        "dir-help",
+    ],
+    "sellers": [
+        "sel-range",
+        "sel-maxpain",
+        "sel-stress",
+        "sel-trap",
+        "sel-skew",
+        "sel-regime",
+        "sel-breach",
+        "sel-hitrate",
+        "sel-flag",
+        "sel-spot",
+        "sel-vix",
+        "sel-help",
+    ],
+    "buyers": [
+        "buy-breakout",
+        "buy-spike",
+        "buy-theta",
+        "buy-next",
+        "buy-gamma",
+        "buy-regime",
+        "buy-spikerate",
+        "buy-levels",
+        "buy-env",
+        "buy-spot",
+        "buy-vix",
+        "buy-help",
+    ],
+}
 WAIT_MS = 10_000
 
 
@@ -42,8 +89,14 @@ def live_health(client: redis.Redis, degraded: str | None = None) -> None:
     now_ms = int(time.time() * 1000)
     for service in ("features", "direction", "seller", "buyer"):
         reasons = [degraded] if degraded and service == "direction" else []
-        report = {"service": service, "consumer": "t1", "status": "degraded" if reasons else "ok",
-                  "degraded_reasons": reasons, "lag": 0, "last_message_at": now_ms}
+        report = {
+            "service": service,
+            "consumer": "t1",
+            "status": "degraded" if reasons else "ok",
+            "degraded_reasons": reasons,
+            "lag": 0,
+            "last_message_at": now_ms,
+        }
         client.set(streams.health(service, "t1"), orjson.dumps(report), ex=120)
 
 
@@ -56,8 +109,9 @@ async def open_dashboard(browser: Browser, gw: RunningGateway, scheme: str = "da
     return page
 
 
-async def test_dashboard_live(browser: Browser, settings: Settings,
-                              redis_client: redis.Redis) -> None:
+async def test_dashboard_live(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     now = int(time.time())
     live_health(redis_client)
@@ -65,8 +119,9 @@ async def test_dashboard_live(browser: Browser, settings: Settings,
     with RunningGateway(wall, tick_s=0.1, health_poll_s=0.1) as gw:
         page = await open_dashboard(browser, gw)
         await expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=WAIT_MS)
-        await expect(page.get_by_test_id("health-status")).to_have_text("health ok",
-                                                                        timeout=WAIT_MS)
+        await expect(page.get_by_test_id("health-status")).to_have_text(
+            "health ok", timeout=WAIT_MS
+        )
 
         # every tile of every tab fills, with freshness and (data tiles) provenance
         for tab, tiles in TABS.items():
@@ -83,8 +138,10 @@ async def test_dashboard_live(browser: Browser, settings: Settings,
                     assert await locator.get_attribute("data-stale") == "false"
         await page.get_by_test_id("tab-direction").click()
         today = page.get_by_test_id("tile-dir-today")
-        assert await today.get_attribute("data-provenance") == \
-            "model direction v20250630-ab12cd (out of sample)"
+        assert (
+            await today.get_attribute("data-provenance")
+            == "model direction v20250630-ab12cd (out of sample)"
+        )
         await today.hover()
         await expect(page.locator("#tooltip")).to_contain_text("model direction v20250630-ab12cd")
         await expect(page.get_by_test_id("disclaimer")).to_contain_text("educational use")
@@ -118,17 +175,26 @@ async def test_dashboard_live(browser: Browser, settings: Settings,
 
         # a dropped connection reconnects by itself
         await page.evaluate("window.aegis.ws.close()")
-        await expect(page.locator("body")).to_have_attribute("data-conn", "reconnecting",
-                                                             timeout=WAIT_MS)
+        await expect(page.locator("body")).to_have_attribute(
+            "data-conn", "reconnecting", timeout=WAIT_MS
+        )
         await expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=WAIT_MS)
         assert await page.evaluate("window.aegis.connects") == 2
 
         # a degraded engine and a heuristic value are visible at a glance
         live_health(redis_client, degraded="direction model failed to load")
-        publish(wall, make_block("direction", as_of=now + 3, freshness_limit_s=600,
-                                 degraded=("direction model failed to load",)))
+        publish(
+            wall,
+            make_block(
+                "direction",
+                as_of=now + 3,
+                freshness_limit_s=600,
+                degraded=("direction model failed to load",),
+            ),
+        )
         await expect(page.get_by_test_id("banner-degraded")).to_contain_text(
-            "direction model failed to load", timeout=WAIT_MS)
+            "direction model failed to load", timeout=WAIT_MS
+        )
         badges = page.get_by_test_id("dir-today-badges")
         await expect(badges).to_contain_text("DEGRADED")
         await expect(badges).to_contain_text("HEURISTIC")
@@ -136,8 +202,9 @@ async def test_dashboard_live(browser: Browser, settings: Settings,
         assert page.errors == []  # type: ignore[attr-defined]
 
 
-async def test_stale_badge_appears_when_blocks_stop(browser: Browser, settings: Settings,
-                                                    redis_client: redis.Redis) -> None:
+async def test_stale_badge_appears_when_blocks_stop(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     live_health(redis_client)
     session_minute = 1_751_257_800  # 2025-06-30 10:00 IST: the next minute was due at +60 s
@@ -146,8 +213,9 @@ async def test_stale_badge_appears_when_blocks_stop(browser: Browser, settings: 
     with RunningGateway(wall, tick_s=0.1, health_poll_s=0.1) as gw:
         page = await open_dashboard(browser, gw)
         tile = page.get_by_test_id("tile-dir-spot")
-        await expect(page.get_by_test_id("dir-spot-value")).to_have_text("25,637.80",
-                                                                          timeout=WAIT_MS)
+        await expect(page.get_by_test_id("dir-spot-value")).to_have_text(
+            "25,637.80", timeout=WAIT_MS
+        )
         await expect(tile).to_have_attribute("data-stale", "true", timeout=WAIT_MS)
         await expect(page.get_by_test_id("dir-spot-badges")).to_contain_text("STALE")
         await expect(page.get_by_test_id("banner-stale")).to_be_visible()

@@ -3,6 +3,7 @@
 Runs every worker in-process against a real Redis with the event clock, so two runs over
 the same input and models must give the same output document, byte for byte.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,9 +45,12 @@ def run_pipeline(settings: Settings) -> bytes:
 
 
 def assembled_document(client: redis.Redis) -> bytes:
-    blocks = {engine: SignalBlock.model_validate(unpack(raw))
-              for engine, raw in ((k.decode(), v)
-                                  for k, v in client.hgetall(streams.LATEST_BLOCKS).items())}
+    blocks = {
+        engine: SignalBlock.model_validate(unpack(raw))
+        for engine, raw in (
+            (k.decode(), v) for k, v in client.hgetall(streams.LATEST_BLOCKS).items()
+        )
+    }
     state = DocumentState()
     now_ms = max(b.as_of for b in blocks.values()) * 1000
     for engine in SECTIONS:
@@ -58,8 +62,7 @@ def assembled_document(client: redis.Redis) -> bytes:
 
 
 def leaf_provenances(section: dict) -> list[dict]:
-    return [v["provenance"] for v in section.values()
-            if isinstance(v, dict) and "provenance" in v]
+    return [v["provenance"] for v in section.values() if isinstance(v, dict) and "provenance" in v]
 
 
 def test_pipeline_fills_every_section_with_model_provenance_and_replays_identically(

@@ -1,5 +1,6 @@
 """The three engines against a real Redis: blocks, provenance, degraded health, chains,
 idempotency, intraday reuse of the daily sequence, hot reload."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ ENGINES: tuple[type[EngineWorker], ...] = (DirectionWorker, SellerWorker, BuyerW
 
 
 @contextmanager
-def running(worker_cls: type[EngineWorker], settings: Settings, consumer: str = "t1") -> Iterator[EngineWorker]:
+def running(
+    worker_cls: type[EngineWorker], settings: Settings, consumer: str = "t1"
+) -> Iterator[EngineWorker]:
     worker = worker_cls(settings, consumer=consumer)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
@@ -50,8 +53,11 @@ def blocks(client: redis.Redis, engine: str | None = None) -> list[SignalBlock]:
 
 
 def wait_blocks(client: redis.Redis, engine: str, count: int) -> list[SignalBlock]:
-    return wait_for(lambda: (lambda b: b if len(b) >= count else None)(blocks(client, engine)),
-                    timeout_s=30, message=f"{count} {engine} blocks")
+    return wait_for(
+        lambda: (lambda b: b if len(b) >= count else None)(blocks(client, engine)),
+        timeout_s=30,
+        message=f"{count} {engine} blocks",
+    )
 
 
 def health(client: redis.Redis, service: str, consumer: str) -> dict[str, Any] | None:
@@ -69,14 +75,20 @@ def publish_stats(model_dir: Path, version: str, z_lower: float) -> None:
         "safe_range": {"ALL": {"z_lower": z_lower, "z_upper": 1.3}},
         "hit_rate": {"ALL": {"value": 0.91, "window": window, "samples": 520}},
         "spike_rate": {"ALL": {"value": 0.06, "window": window, "samples": 2700}},
-        "gamma_windows": [{"block": b, "score": round(1 / len(GAMMA_BLOCKS), 4), "window": window}
-                          for b in GAMMA_BLOCKS],
+        "gamma_windows": [
+            {"block": b, "score": round(1 / len(GAMMA_BLOCKS), 4), "window": window}
+            for b in GAMMA_BLOCKS
+        ],
     }
     registry.publish(
-        model_dir, "stats", version,
+        model_dir,
+        "stats",
+        version,
         lambda d: (d / "params.json").write_text(json.dumps(params)),
-        {"training_window": {"start": "2010-01-01", "end": "2020-12-31"},
-         "features": {"daily": list(FEATURE_NAMES)}},
+        {
+            "training_window": {"start": "2010-01-01", "end": "2020-12-31"},
+            "features": {"daily": list(FEATURE_NAMES)},
+        },
     )
 
 
@@ -85,8 +97,9 @@ def sources(block: SignalBlock) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("worker_cls", ENGINES, ids=lambda c: c.engine)
-def test_missing_models_degrade_loudly(worker_cls: type[EngineWorker], settings: Settings,
-                                       redis_client: redis.Redis) -> None:
+def test_missing_models_degrade_loudly(
+    worker_cls: type[EngineWorker], settings: Settings, redis_client: redis.Redis
+) -> None:
     """No model in the registry: every engine still publishes, marks heuristic values and
     reports degraded health with the reason."""
     Bus(redis_client, settings).publish(daily_snapshot("2024-03-15"))
@@ -101,8 +114,9 @@ def test_missing_models_degrade_loudly(worker_cls: type[EngineWorker], settings:
     assert block.as_of == daily_snapshot("2024-03-15").as_of
 
 
-def test_corrupt_model_degrades_and_valid_one_is_used(settings: Settings,
-                                                      redis_client: redis.Redis) -> None:
+def test_corrupt_model_degrades_and_valid_one_is_used(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     publish_stats(settings.model_dir, "v1", 1.9)
     (settings.model_dir / "stats" / "v1" / "params.json").write_text("{tampered")
     Bus(redis_client, settings).publish(daily_snapshot("2024-03-15"))
@@ -126,25 +140,45 @@ def test_stats_model_path_and_hot_reload(settings: Settings, redis_client: redis
     with running(SellerWorker, settings):
         (first,) = wait_blocks(redis_client, "seller", 1)
         assert first.data["safe_range"]["provenance"] == {
-            "source": "model", "model": "stats", "version": "v1", "in_sample": False,
-            "formula": first.data["safe_range"]["provenance"]["formula"]}
+            "source": "model",
+            "model": "stats",
+            "version": "v1",
+            "in_sample": False,
+            "formula": first.data["safe_range"]["provenance"]["formula"],
+        }
         assert [m.version for m in first.models] == ["v1"]
         assert first.data["historical_hit_rate"]["value"] == 0.91
         assert first.data["safe_range"]["z_lower"] == 1.9
-        registry.announce(bus, registry.publish(
-            settings.model_dir, "stats", "v2",
-            lambda d: (d / "params.json").write_text(
-                (settings.model_dir / "stats" / "v1" / "params.json").read_text()
-                .replace('"z_lower": 1.9', '"z_lower": 2.1')),
-            {"training_window": {"start": "2010-01-01", "end": "2021-12-31"},
-             "features": {"daily": list(FEATURE_NAMES)}}))
+        registry.announce(
+            bus,
+            registry.publish(
+                settings.model_dir,
+                "stats",
+                "v2",
+                lambda d: (d / "params.json").write_text(
+                    (settings.model_dir / "stats" / "v1" / "params.json")
+                    .read_text()
+                    .replace('"z_lower": 1.9', '"z_lower": 2.1')
+                ),
+                {
+                    "training_window": {"start": "2010-01-01", "end": "2021-12-31"},
+                    "features": {"daily": list(FEATURE_NAMES)},
+                },
+            ),
+        )
         published = iter(days[1:] * 20)
 
         def reloaded() -> SignalBlock | None:
             """Keep the snapshots coming until one is computed with v2 (no restart)."""
             bus.publish(daily_snapshot(next(published)))
-            return next((b for b in blocks(redis_client, "seller")
-                         if b.models and b.models[0].version == "v2"), None)
+            return next(
+                (
+                    b
+                    for b in blocks(redis_client, "seller")
+                    if b.models and b.models[0].version == "v2"
+                ),
+                None,
+            )
 
         latest = wait_for(reloaded, interval_s=0.2, message="a block made with stats v2")
         total = len(redis_client.xrange(streams.FEATURES))
@@ -166,8 +200,9 @@ def test_blocks_are_idempotent_per_snapshot(settings: Settings, redis_client: re
 
 
 @pytest.mark.parametrize("worker_cls", ENGINES, ids=lambda c: c.engine)
-def test_values_move_with_the_market(worker_cls: type[EngineWorker], settings: Settings,
-                                     redis_client: redis.Redis) -> None:
+def test_values_move_with_the_market(
+    worker_cls: type[EngineWorker], settings: Settings, redis_client: redis.Redis
+) -> None:
     """Two different real weeks (calm 2019, the March 2020 crash) give different blocks."""
     bus = Bus(redis_client, settings)
     calm, crash = daily_snapshot("2019-12-20"), daily_snapshot("2020-03-23")
@@ -180,8 +215,10 @@ def test_values_move_with_the_market(worker_cls: type[EngineWorker], settings: S
     if worker.engine == "seller":
         assert a.data["trap"]["score"] != b.data["trap"]["score"]
         assert a.data["expiry_stress"]["score"] != b.data["expiry_stress"]["score"]
-        assert b.data["safe_range"]["upper"] - b.data["safe_range"]["lower"] > \
-            a.data["safe_range"]["upper"] - a.data["safe_range"]["lower"]
+        assert (
+            b.data["safe_range"]["upper"] - b.data["safe_range"]["lower"]
+            > a.data["safe_range"]["upper"] - a.data["safe_range"]["lower"]
+        )
     if worker.engine == "direction":
         assert b.data["risk_score"]["value"] > a.data["risk_score"]["value"]
     if worker.engine == "buyer":
@@ -189,9 +226,12 @@ def test_values_move_with_the_market(worker_cls: type[EngineWorker], settings: S
 
 
 def test_intraday_snapshot_uses_daily_sequence_and_detects_breakout(
-        settings: Settings, redis_client: redis.Redis) -> None:
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     daily = daily_snapshot("2024-03-14")
-    redis_client.hset(streams.DAILY_FEATURES, daily.daily_as_of, pack(daily.model_dump(mode="python")))
+    redis_client.hset(
+        streams.DAILY_FEATURES, daily.daily_as_of, pack(daily.model_dump(mode="python"))
+    )
     broke = intraday_snapshot("2024-03-14", 90, drift_points=+3 * daily.daily["atr_14"])
     quiet = intraday_snapshot("2024-03-14", 30, drift_points=0.0)
     bus = Bus(redis_client, settings)
@@ -228,8 +268,10 @@ def test_seller_max_pain_from_real_chains(settings: Settings, redis_client: redi
     bus.publish(at(picked.snapshot_time, "2026-03-01"))  # every chain's expiry has passed
     with running(SellerWorker, settings):
         with_chain, before, expired = wait_blocks(redis_client, "seller", 3)
-    newest = max((c for c in real if c.snapshot_time <= picked.snapshot_time),
-                 key=lambda c: (c.snapshot_time, -int(c.expiry.replace("-", ""))))
+    newest = max(
+        (c for c in real if c.snapshot_time <= picked.snapshot_time),
+        key=lambda c: (c.snapshot_time, -int(c.expiry.replace("-", ""))),
+    )
     expected = compute_max_pain(newest.quotes)
     assert with_chain.data["max_pain"]["strike"] == expected.strike  # type: ignore[union-attr]
     assert with_chain.data["max_pain"]["expiry"] == newest.expiry
@@ -240,7 +282,8 @@ def test_seller_max_pain_from_real_chains(settings: Settings, redis_client: redi
 
 
 def test_a_model_call_failure_clears_once_the_model_works_again(
-        settings: Settings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings: Settings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     publish_stats(settings.model_dir, "v1", 1.9)
     worker = SellerWorker(settings, consumer="t1")
     stats = worker.models.get("stats")

@@ -1,5 +1,6 @@
 """The model path: engines with models trained by ``python -m services.trainer train --fast``
 (real registry, real loader) publish model provenance, list versions, report ok health."""
+
 from __future__ import annotations
 
 import os
@@ -23,16 +24,27 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model_dir = tmp_path_factory.mktemp("trained")
-    env = {**os.environ, "AEGIS_MODEL_DIR": str(model_dir), "AEGIS_EMBEDDED_REDIS": "false",
-           "AEGIS_LOG_LEVEL": "WARNING"}
-    subprocess.run([sys.executable, "-m", "services.trainer", "train", "--fast"], cwd=PROJECT_ROOT,
-                   env=env, check=True, capture_output=True, timeout=900)
+    env = {
+        **os.environ,
+        "AEGIS_MODEL_DIR": str(model_dir),
+        "AEGIS_EMBEDDED_REDIS": "false",
+        "AEGIS_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "services.trainer", "train", "--fast"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
     return model_dir
 
 
 @pytest.mark.parametrize("worker_cls", ENGINES, ids=lambda c: c.engine)
-def test_engines_use_trained_models(worker_cls, trained: Path, settings: Settings,
-                                    redis_client: redis.Redis) -> None:
+def test_engines_use_trained_models(
+    worker_cls, trained: Path, settings: Settings, redis_client: redis.Redis
+) -> None:
     settings = settings.model_copy(update={"model_dir": trained})
     bus = Bus(redis_client, settings)
     bus.publish(daily_snapshot("2025-06-27"))
@@ -49,8 +61,13 @@ def test_engines_use_trained_models(worker_cls, trained: Path, settings: Setting
         assert block.models
     if worker.engine == "direction":
         assert intraday.data["today"]["provenance"]["model"] == "direction_intraday"
-        assert intraday.data["horizons"]["t1"]["probabilities"] == daily.data["horizons"]["t1"]["probabilities"]
+        assert (
+            intraday.data["horizons"]["t1"]["probabilities"]
+            == daily.data["horizons"]["t1"]["probabilities"]
+        )
     if worker.engine == "buyer":  # the model's score is a whole-session one, and says so
         breakout = intraday.data["breakout_today"]
-        assert breakout["broken"] is not None or \
-            breakout["basis"] == "whole session, as seen at the open"
+        assert (
+            breakout["broken"] is not None
+            or breakout["basis"] == "whole session, as seen at the open"
+        )

@@ -1,4 +1,5 @@
 """A feature at time t uses only data up to t: changing later bars changes nothing before."""
+
 from __future__ import annotations
 
 from services.features.state import FeatureState
@@ -25,14 +26,15 @@ def test_altering_future_bars_leaves_earlier_snapshots_unchanged() -> None:
     bars = [b for b in iter_bars_fast(DATA_DIR, WINDOW) if not isinstance(b, RejectedInput)]
     altered = [
         b.model_copy(update={k: getattr(b, k) * 1.07 for k in ("open", "high", "low", "close")})
-        if b.open_time >= CUT else b
+        if b.open_time >= CUT
+        else b
         for b in bars
     ]
     original, changed = snapshots(bars), snapshots(altered)
     before = [s for s in original if s.as_of <= CUT]
     assert len(before) > 300 and len(original) == len(changed)
     assert before == changed[: len(before)]
-    assert original[len(before):] != changed[len(before):]  # the alteration did take effect
+    assert original[len(before) :] != changed[len(before) :]  # the alteration did take effect
 
 
 def test_live_window_equals_full_history_row() -> None:
@@ -61,8 +63,11 @@ def test_a_failed_bar_leaves_no_trace_so_its_retry_matches_a_clean_run(monkeypat
     bars = [b for b in iter_bars_fast(DATA_DIR, WINDOW) if not isinstance(b, RejectedInput)]
     clean = snapshots(bars)
     minute = next(i for i, b in enumerate(bars) if b.interval == "1m" and b.open_time > CUT)
-    daily = next(i for i, b in enumerate(bars)
-                 if b.interval == "1d" and b.symbol == "NIFTY" and b.open_time > CUT)
+    daily = next(
+        i
+        for i, b in enumerate(bars)
+        if b.interval == "1d" and b.symbol == "NIFTY" and b.open_time > CUT
+    )
     real_snapshot = FeatureState._snapshot
     failing = {minute, daily}
     current = {"index": -1}

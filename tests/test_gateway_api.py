@@ -1,5 +1,6 @@
 """The gateway over real Redis and real HTTP: REST, probes, metrics, auth, malformed
 blocks, health, the output file, several replicas."""
+
 from __future__ import annotations
 
 import time
@@ -41,8 +42,12 @@ def get_doc(gw: RunningGateway, **kw: object) -> dict:
 def test_probes_and_document(gateway: RunningGateway, settings: Settings) -> None:
     assert httpx.get(gateway.url + "/healthz").status_code == 200
     ready = httpx.get(gateway.url + "/readyz")
-    assert ready.status_code == 503 and ready.json() == {"ready": False, "redis": True,
-                                                         "blocks": False, "failed_tasks": []}
+    assert ready.status_code == 503 and ready.json() == {
+        "ready": False,
+        "redis": True,
+        "blocks": False,
+        "failed_tasks": [],
+    }
     assert get_doc(gateway)["market"] is None
 
     publish(settings, *all_blocks())
@@ -62,16 +67,26 @@ def test_probes_and_document(gateway: RunningGateway, settings: Settings) -> Non
     assert "/api/v1/document" in httpx.get(gateway.url + "/openapi.json").json()["paths"]
 
     # the output file follows every change, written atomically
-    wait_for(lambda: settings.output_path.exists()
-             and orjson.loads(settings.output_path.read_bytes())["sequence"] == 4, 5, "file")
+    wait_for(
+        lambda: (
+            settings.output_path.exists()
+            and orjson.loads(settings.output_path.read_bytes())["sequence"] == 4
+        ),
+        5,
+        "file",
+    )
     assert orjson.loads(settings.output_path.read_bytes()) == doc
 
 
 def test_duplicates_updates_and_older_blocks(gateway: RunningGateway, settings: Settings) -> None:
     publish(settings, make_block("market"))
     wait_for(lambda: get_doc(gateway)["sequence"] == 1, 5, "first block")
-    publish(settings, make_block("market"), make_block("market", as_of=AS_OF - 60, spot=1.0),
-            make_block("market", spot=25_700.0))
+    publish(
+        settings,
+        make_block("market"),
+        make_block("market", as_of=AS_OF - 60, spot=1.0),
+        make_block("market", spot=25_700.0),
+    )
     wait_for(lambda: get_doc(gateway)["sequence"] == 2, 5, "update applied")
     assert get_doc(gateway)["market"]["spot"] == 25_700.0
     metrics = httpx.get(gateway.url + "/metrics").text
@@ -83,7 +98,8 @@ def test_duplicates_updates_and_older_blocks(gateway: RunningGateway, settings: 
 
 
 def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
-        settings: Settings, redis_client: redis.Redis) -> None:
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     publish(settings, *all_blocks())
     with RunningGateway(settings) as one, RunningGateway(settings) as two:
         for gw in (one, two):
@@ -92,11 +108,25 @@ def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
         bad_fields = dict(encode(make_block("market", as_of=AS_OF + 120)))
         redis_client.xadd(streams.BLOCKS, {"t": "signal_block", "v": 1, "d": b"\xc1garbage"})
         redis_client.xadd(streams.BLOCKS, {**bad_fields, "v": 99})
-        redis_client.xadd(streams.BLOCKS, {"t": "signal_block", "v": 1,
-                                           "d": pack({"engine": "market", "as_of": "soon"})})
-        redis_client.xadd(streams.BLOCKS, encode(Bar(symbol="NIFTY", interval="1m",
-                                                     open_time=AS_OF, open=1, high=1, low=1,
-                                                     close=1, source="test")))
+        redis_client.xadd(
+            streams.BLOCKS,
+            {"t": "signal_block", "v": 1, "d": pack({"engine": "market", "as_of": "soon"})},
+        )
+        redis_client.xadd(
+            streams.BLOCKS,
+            encode(
+                Bar(
+                    symbol="NIFTY",
+                    interval="1m",
+                    open_time=AS_OF,
+                    open=1,
+                    high=1,
+                    low=1,
+                    close=1,
+                    source="test",
+                )
+            ),
+        )
         publish(settings, good)
         for gw in (one, two):
             wait_for(lambda gw=gw: get_doc(gw)["sequence"] == 5, 5, "good block after bad")
@@ -104,8 +134,14 @@ def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
             assert doc["market"]["as_of"] == iso_ms((AS_OF + 60) * 1000)
             assert doc["direction"] is not None
             assert "aegis_gateway_invalid_blocks_total 4.0" in httpx.get(gw.url + "/metrics").text
-        letters = wait_for(lambda: len(redis_client.xrange(streams.DEAD_LETTER)) == 4
-                           and redis_client.xrange(streams.DEAD_LETTER), 5, "dead letters")
+        letters = wait_for(
+            lambda: (
+                len(redis_client.xrange(streams.DEAD_LETTER)) == 4
+                and redis_client.xrange(streams.DEAD_LETTER)
+            ),
+            5,
+            "dead letters",
+        )
         dead = [decode(fields) for _, fields in letters]  # once, though two replicas saw each
         assert {d.service for d in dead} == {"gateway"}
         reasons = " | ".join(sorted(d.reason for d in dead))
@@ -113,17 +149,27 @@ def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
         assert "bar on the block stream" in reasons and "as_of" in reasons
 
 
-def test_health_section_from_worker_reports(settings: Settings,
-                                            redis_client: redis.Redis) -> None:
+def test_health_section_from_worker_reports(settings: Settings, redis_client: redis.Redis) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     now_ms = int(time.time() * 1000)
-    report = {"service": "direction", "consumer": "c1", "status": "degraded",
-              "degraded_reasons": ["model direction: manifest mismatch"], "lag": 2,
-              "last_message_at": now_ms, "models": []}
+    report = {
+        "service": "direction",
+        "consumer": "c1",
+        "status": "degraded",
+        "degraded_reasons": ["model direction: manifest mismatch"],
+        "lag": 2,
+        "last_message_at": now_ms,
+        "models": [],
+    }
     redis_client.set(streams.health("direction", "c1"), orjson.dumps(report), ex=30)
     with RunningGateway(wall, health_poll_s=0.05) as gw:
-        health = wait_for(lambda: get_doc(gw)["health"]["engines"]["direction"]["replicas"]
-                          and get_doc(gw)["health"], 5, "health read")
+        health = wait_for(
+            lambda: (
+                get_doc(gw)["health"]["engines"]["direction"]["replicas"] and get_doc(gw)["health"]
+            ),
+            5,
+            "health read",
+        )
     assert health["engines"]["direction"]["status"] == "degraded"
     assert health["engines"]["direction"]["last_message_at"] == iso_ms(now_ms)
     assert health["engines"]["buyer"]["status"] == "down"
@@ -131,18 +177,28 @@ def test_health_section_from_worker_reports(settings: Settings,
 
 
 def test_ingest_health_counts_while_running_and_a_finished_replay_does_not_linger(
-        settings: Settings, redis_client: redis.Redis) -> None:
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     for service in ("features", "direction", "seller", "buyer"):
-        redis_client.set(streams.health(service, "c1"), orjson.dumps(
-            {"service": service, "consumer": "c1", "status": "ok", "degraded_reasons": []}),
-            ex=60)
+        redis_client.set(
+            streams.health(service, "c1"),
+            orjson.dumps(
+                {"service": service, "consumer": "c1", "status": "ok", "degraded_reasons": []}
+            ),
+            ex=60,
+        )
 
     key = streams.health("ingest", "yfinance")
 
     def ingest(finished: bool, reasons: list[str] | None = None) -> None:
-        report = {"service": "ingest", "consumer": "yfinance", "finished": finished,
-                  "status": "degraded" if reasons else "ok", "degraded_reasons": reasons or []}
+        report = {
+            "service": "ingest",
+            "consumer": "yfinance",
+            "finished": finished,
+            "status": "degraded" if reasons else "ok",
+            "degraded_reasons": reasons or [],
+        }
         redis_client.set(key, orjson.dumps(report), ex=60)
 
     def health(gw: RunningGateway) -> dict:
@@ -156,11 +212,15 @@ def test_ingest_health_counts_while_running_and_a_finished_replay_does_not_linge
         ingest(finished=False)  # running fine, then its process dies (the report expires)
         wait_for(lambda: health(gw)["status"] == "ok", 5, "feed ok")
         redis_client.delete(key)
-        dead = wait_for(lambda: health(gw)["engines"]["ingest"]["status"] == "down"
-                        and health(gw), 5, "dead feed noticed")
+        dead = wait_for(
+            lambda: health(gw)["engines"]["ingest"]["status"] == "down" and health(gw),
+            5,
+            "dead feed noticed",
+        )
         assert dead["status"] == "degraded"
         assert dead["engines"]["ingest"]["degraded_reasons"] == [
-            "no live report from source yfinance"]
+            "no live report from source yfinance"
+        ]
         ingest(finished=True)  # it comes back and finishes; later its report expires
         wait_for(lambda: health(gw)["status"] == "ok", 5, "finished replay is fine")
         assert health(gw)["engines"]["ingest"]["status"] == "ok"

@@ -1,4 +1,5 @@
 """Pure document assembly: newest block wins, duplicates, staleness, health, schema."""
+
 from __future__ import annotations
 
 import jsonschema
@@ -68,8 +69,9 @@ def test_stale_once_the_next_bar_is_overdue_by_the_limit_and_back() -> None:
     assert change is not None and change["blocks"]["market"]["stale"] is True
     assert state.sequence == 2
     assert state.restale(NOW + 150_000) is None  # no flip, no change
-    _, change = state.offer(make_block("market", as_of=AS_OF + 180, freshness_limit_s=60),
-                            NOW + 180_000)
+    _, change = state.offer(
+        make_block("market", as_of=AS_OF + 180, freshness_limit_s=60), NOW + 180_000
+    )
     assert change is not None and change["blocks"]["market"]["stale"] is False
 
 
@@ -114,12 +116,25 @@ def test_same_blocks_give_the_same_document_bytes() -> None:
 
 def test_health_aggregates_replicas_and_marks_missing_services_down() -> None:
     reports = [
-        {"service": "direction", "consumer": "a", "status": "ok", "degraded_reasons": [],
-         "lag": 3, "last_message_at": NOW, "models": [
-             {"name": "direction", "version": "v1", "trained_at": "2025-06-30T02:00:00Z"}]},
-        {"service": "direction", "consumer": "b", "status": "degraded",
-         "degraded_reasons": ["model direction: manifest mismatch"], "lag": 7,
-         "last_message_at": NOW + 5},
+        {
+            "service": "direction",
+            "consumer": "a",
+            "status": "ok",
+            "degraded_reasons": [],
+            "lag": 3,
+            "last_message_at": NOW,
+            "models": [
+                {"name": "direction", "version": "v1", "trained_at": "2025-06-30T02:00:00Z"}
+            ],
+        },
+        {
+            "service": "direction",
+            "consumer": "b",
+            "status": "degraded",
+            "degraded_reasons": ["model direction: manifest mismatch"],
+            "lag": 7,
+            "last_message_at": NOW + 5,
+        },
         {"service": "features", "consumer": "a", "status": "ok", "degraded_reasons": []},
         {"service": "seller", "consumer": "a", "status": "ok", "degraded_reasons": []},
     ]
@@ -128,33 +143,46 @@ def test_health_aggregates_replicas_and_marks_missing_services_down() -> None:
     assert direction["status"] == "degraded" and direction["replicas"] == 2
     assert direction["degraded_reasons"] == ["model direction: manifest mismatch"]
     assert direction["models"] == [
-        {"name": "direction", "version": "v1", "trained_at": "2025-06-30T02:00:00Z"}]
+        {"name": "direction", "version": "v1", "trained_at": "2025-06-30T02:00:00Z"}
+    ]
     assert direction["lag"] == 7 and direction["last_message_at"] == iso_ms(NOW + 5)
-    assert health["engines"]["buyer"] == {"status": "down", "replicas": 0, "models": [],
-                                          "degraded_reasons": [], "last_message_at": None,
-                                          "lag": None}
+    assert health["engines"]["buyer"] == {
+        "status": "down",
+        "replicas": 0,
+        "models": [],
+        "degraded_reasons": [],
+        "last_message_at": None,
+        "lag": None,
+    }
     assert health["status"] == "degraded"
     assert health_section([], volatile=True)["status"] == "down"
     quiet = health_section(reports, volatile=False)["engines"]["direction"]
     assert quiet["lag"] is None and quiet["last_message_at"] is None
 
 
-WORKERS_OK = [{"service": s, "consumer": "a", "status": "ok", "degraded_reasons": []}
-              for s in ("features", "direction", "seller", "buyer")]
+WORKERS_OK = [
+    {"service": s, "consumer": "a", "status": "ok", "degraded_reasons": []}
+    for s in ("features", "direction", "seller", "buyer")
+]
 
 
-def ingest(source: str = "yfinance", *, finished: bool = False,
-           reasons: tuple[str, ...] = ()) -> dict:
-    return {"service": "ingest", "consumer": source, "status": "degraded" if reasons else "ok",
-            "degraded_reasons": list(reasons), "finished": finished}
+def ingest(
+    source: str = "yfinance", *, finished: bool = False, reasons: tuple[str, ...] = ()
+) -> dict:
+    return {
+        "service": "ingest",
+        "consumer": source,
+        "status": "degraded" if reasons else "ok",
+        "degraded_reasons": list(reasons),
+        "finished": finished,
+    }
 
 
 def test_a_failing_feed_degrades_the_overall_status() -> None:
     assert health_section(WORKERS_OK, volatile=False)["status"] == "ok"
     healthy = health_section(WORKERS_OK + [ingest()], volatile=False)
     assert healthy["status"] == "ok" and healthy["engines"]["ingest"]["replicas"] == 1
-    failing = health_section(WORKERS_OK + [ingest(reasons=("yfinance: HTTP 429",))],
-                             volatile=False)
+    failing = health_section(WORKERS_OK + [ingest(reasons=("yfinance: HTTP 429",))], volatile=False)
     assert failing["status"] == "degraded"
     assert failing["engines"]["ingest"]["status"] == "degraded"
     assert failing["engines"]["ingest"]["degraded_reasons"] == ["yfinance: HTTP 429"]
@@ -178,8 +206,10 @@ def test_a_feed_that_stops_reporting_while_running_is_down_but_a_finished_one_is
     # a replay that finished: fine while its last report lives, and after it expires
     assert watch.missing(WORKERS_OK + [ingest("file", finished=True)]) == ["yfinance"]
     assert watch.missing(WORKERS_OK) == ["yfinance"]
-    assert health_section(WORKERS_OK + [ingest("file", finished=True)],
-                          volatile=False)["status"] == "ok"
+    assert (
+        health_section(WORKERS_OK + [ingest("file", finished=True)], volatile=False)["status"]
+        == "ok"
+    )
     # the dead source comes back
     assert watch.missing(WORKERS_OK + [ingest("yfinance")]) == []
 
@@ -189,7 +219,11 @@ def test_health_skips_reports_that_are_not_objects() -> None:
     assert FeedWatch().missing(odd) == []  # type: ignore[arg-type]
     health = health_section(odd, volatile=False)  # type: ignore[arg-type]
     assert health["status"] == "ok" and set(health["engines"]) == {
-        "features", "direction", "seller", "buyer"}
+        "features",
+        "direction",
+        "seller",
+        "buyer",
+    }
 
 
 def test_event_clock_health_rides_along_with_the_next_block() -> None:
@@ -197,8 +231,10 @@ def test_event_clock_health_rides_along_with_the_next_block() -> None:
     state.offer(make_block("market"), NOW)
     health = health_section([{"service": "features", "status": "ok"}], volatile=False)
     assert state.set_health(health, NOW, publish=False) is None
-    assert state.sequence == 1 and state.document()["health"]["engines"]["features"][
-        "status"] == "down"
+    assert (
+        state.sequence == 1
+        and state.document()["health"]["engines"]["features"]["status"] == "down"
+    )
     state.offer(make_block("buyer"), NOW)
     assert state.document()["health"]["engines"]["features"]["status"] == "ok"
 
@@ -211,5 +247,13 @@ def test_document_matches_its_json_schema() -> None:
         state.offer(block, NOW)
     doc = orjson.loads(orjson.dumps(state.document()))
     jsonschema.validate(doc, schema)
-    assert list(doc) == ["schema_version", "generated_at", "sequence", "market", "direction",
-                         "seller", "buyer", "health"]
+    assert list(doc) == [
+        "schema_version",
+        "generated_at",
+        "sequence",
+        "market",
+        "direction",
+        "seller",
+        "buyer",
+        "health",
+    ]

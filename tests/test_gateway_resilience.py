@@ -1,5 +1,6 @@
 """The gateway keeps going past a block it cannot apply, and a background task that dies
 turns its probes red instead of leaving a frozen document behind a green /readyz."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,31 +30,39 @@ def metric(gw: RunningGateway, line_start: str) -> str | None:
     return next((line for line in text.splitlines() if line.startswith(line_start)), None)
 
 
-def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(
-        settings: Settings) -> None:
+def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(settings: Settings) -> None:
     # Schema-valid, but JSON cannot hold integer keys or bytes (msgpack can): on_block raises.
     int_keys = make_block("buyer", extra={"by_strike": {25_000: 0.4}})
-    publish(settings, make_block("market"), make_block("direction"), make_block("seller"),
-            int_keys)  # the odd buyer block sits in the latest-blocks hash at start-up
+    publish(
+        settings, make_block("market"), make_block("direction"), make_block("seller"), int_keys
+    )  # the odd buyer block sits in the latest-blocks hash at start-up
     with RunningGateway(settings) as gw:
         wait_for(lambda: get_doc(gw)["sequence"] == 3, 5, "the three good latest blocks")
         # on the stream: an odd block far ahead in time, then a good one
-        publish(settings, make_block("market", as_of=AS_OF + 10 * DAY, spot=1.0,
-                                     extra={"blob": b"\x00\x01"}),
-                make_block("market", as_of=AS_OF + 120, spot=25_700.0))
+        publish(
+            settings,
+            make_block("market", as_of=AS_OF + 10 * DAY, spot=1.0, extra={"blob": b"\x00\x01"}),
+            make_block("market", as_of=AS_OF + 120, spot=25_700.0),
+        )
         wait_for(lambda: get_doc(gw)["sequence"] == 4, 5, "the good block after the odd one")
         doc = get_doc(gw)
         assert doc["market"]["spot"] == 25_700.0
         assert doc["market"]["as_of"] == iso_ms((AS_OF + 120) * 1000)
         assert doc["market"]["stale"] is False  # the odd block did not move the event clock
         assert doc["buyer"] is None and doc["direction"] is not None
-        assert metric(gw, "aegis_gateway_block_errors_total") == \
-            "aegis_gateway_block_errors_total 2.0"
+        assert (
+            metric(gw, "aegis_gateway_block_errors_total") == "aegis_gateway_block_errors_total 2.0"
+        )
         ready = httpx.get(gw.url + "/readyz")
         assert ready.status_code == 200 and ready.json()["failed_tasks"] == []
-        wait_for(lambda: settings.output_path.exists()
-                 and orjson.loads(settings.output_path.read_bytes())["sequence"] == 4, 5,
-                 "the file follows")
+        wait_for(
+            lambda: (
+                settings.output_path.exists()
+                and orjson.loads(settings.output_path.read_bytes())["sequence"] == 4
+            ),
+            5,
+            "the file follows",
+        )
 
         publish(settings, make_block("buyer", as_of=AS_OF + 180))
         wait_for(lambda: get_doc(gw)["buyer"] is not None, 5, "a good buyer block later")
@@ -61,7 +70,8 @@ def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(
 
 
 def test_a_dead_background_task_turns_readyz_and_healthz_red(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fast_beat = settings.model_copy(update={"ws_heartbeat_s": 0.05})
     publish(fast_beat, make_block("market"))
     gw = RunningGateway(fast_beat)
@@ -71,26 +81,40 @@ def test_a_dead_background_task_turns_readyz_and_healthz_red(
 
     monkeypatch.setattr(gw.app.state.gateway.hub, "heartbeat", broken_heartbeat)
     with gw:
-        ready = wait_for(lambda: (r := httpx.get(gw.url + "/readyz")).status_code == 503
-                         and r, 5, "readyz red")
-        assert ready.json() == {"ready": False, "redis": True, "blocks": True,
-                                "failed_tasks": ["heartbeats"]}
+        ready = wait_for(
+            lambda: (r := httpx.get(gw.url + "/readyz")).status_code == 503 and r, 5, "readyz red"
+        )
+        assert ready.json() == {
+            "ready": False,
+            "redis": True,
+            "blocks": True,
+            "failed_tasks": ["heartbeats"],
+        }
         alive = httpx.get(gw.url + "/healthz")
         assert alive.status_code == 503
         assert alive.json() == {"status": "failed", "failed_tasks": ["heartbeats"]}
         assert gw.app.state.background.failed == {"heartbeats": "RuntimeError: heartbeat bug"}
 
 
-def test_odd_health_reports_do_not_stop_health_polling(settings: Settings,
-                                                       redis_client: redis.Redis) -> None:
+def test_odd_health_reports_do_not_stop_health_polling(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     redis_client.set(streams.health("odd", "x"), b"[1, 2, 3]", ex=30)
     with RunningGateway(wall, health_poll_s=0.05) as gw:
-        report = {"service": "direction", "consumer": "c1", "status": "ok",
-                  "degraded_reasons": [], "last_message_at": int(time.time() * 1000)}
+        report = {
+            "service": "direction",
+            "consumer": "c1",
+            "status": "ok",
+            "degraded_reasons": [],
+            "last_message_at": int(time.time() * 1000),
+        }
         redis_client.set(streams.health("direction", "c1"), orjson.dumps(report), ex=30)
-        wait_for(lambda: get_doc(gw)["health"]["engines"]["direction"]["replicas"] == 1, 5,
-                 "a later good report shows")
+        wait_for(
+            lambda: get_doc(gw)["health"]["engines"]["direction"]["replicas"] == 1,
+            5,
+            "a later good report shows",
+        )
         assert gw.app.state.background.healthy
 
 

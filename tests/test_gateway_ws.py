@@ -1,5 +1,6 @@
 """The websocket: snapshot then updates, resync on a gap, slow clients, heartbeats, auth,
 stale flags pushed as wall time passes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -91,8 +92,11 @@ async def test_client_gap_resync_returns_a_snapshot(settings: Settings) -> None:
 def _wait_sequence(gw: RunningGateway, sequence: int) -> None:
     from tests.gateway_harness import wait_for
 
-    wait_for(lambda: httpx.get(gw.url + "/api/v1/document").json()["sequence"] >= sequence,
-             TIMEOUT, f"sequence {sequence}")
+    wait_for(
+        lambda: httpx.get(gw.url + "/api/v1/document").json()["sequence"] >= sequence,
+        TIMEOUT,
+        f"sequence {sequence}",
+    )
 
 
 class RawStuckClient:
@@ -106,7 +110,8 @@ class RawStuckClient:
         self.sock.sendall(
             b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Version: 13\r\n\r\n")
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
         self.buffer = b""
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self.sock.recv(1024)
@@ -149,8 +154,10 @@ async def test_slow_client_does_not_delay_others_and_is_resynced(settings: Setti
             sequences: list[int] = []
             worst = 0.0
             for first in range(1, n + 1, 4):  # bursts of four, each awaited by the fast client
-                burst = [make_block("market", as_of=AS_OF + 60 * i, spot=25_600.0 + i,
-                                    extra=bulk) for i in range(first, first + 4)]
+                burst = [
+                    make_block("market", as_of=AS_OF + 60 * i, spot=25_600.0 + i, extra=bulk)
+                    for i in range(first, first + 4)
+                ]
                 started = time.monotonic()
                 await asyncio.to_thread(publish, small, *burst)
                 while len(sequences) < first + 3:
@@ -191,16 +198,20 @@ async def test_heartbeats(settings: Settings) -> None:
 async def test_websocket_token(settings: Settings) -> None:
     secured = settings.model_copy(update={"api_token": "s3cret"})
     with RunningGateway(secured) as gw:
-        for url, headers in ((gw.ws_url, None), (gw.ws_url + "?token=nope", None),
-                             (gw.ws_url, {"Authorization": "Bearer nope"})):
+        for url, headers in (
+            (gw.ws_url, None),
+            (gw.ws_url + "?token=nope", None),
+            (gw.ws_url, {"Authorization": "Bearer nope"}),
+        ):
             with pytest.raises(websockets.InvalidStatus) as refused:
                 async with websockets.connect(url, additional_headers=headers):
                     pass
             assert refused.value.response.status_code == 403
         async with websockets.connect(gw.ws_url + "?token=s3cret") as ws:
             assert (await recv(ws))["type"] == "snapshot"
-        async with websockets.connect(gw.ws_url,
-                                      additional_headers={"Authorization": "Bearer s3cret"}) as ws:
+        async with websockets.connect(
+            gw.ws_url, additional_headers={"Authorization": "Bearer s3cret"}
+        ) as ws:
             assert (await recv(ws))["type"] == "snapshot"
 
 

@@ -1,5 +1,6 @@
 """Event order at a tie: a session's last minute ends at the close, when its daily bars
 happen too; the minute must come first or the features worker drops it."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -17,17 +18,22 @@ SESSIONS = [date(2022, 12, d) for d in (27, 28, 29, 30)]
 
 
 def _bars() -> list[Bar]:
-    return [e for e in FileReplaySource(DATA_DIR, WINDOW).events()
-            if not isinstance(e, RejectedInput)]
+    return [
+        e for e in FileReplaySource(DATA_DIR, WINDOW).events() if not isinstance(e, RejectedInput)
+    ]
 
 
 def test_replayed_session_yields_its_last_minute_before_its_daily_bars() -> None:
     bars = _bars()
     for day in SESSIONS:
-        minutes = [i for i, b in enumerate(bars)
-                   if b.interval == "1m" and ist_date(b.open_time) == day]
-        daily = {b.symbol: i for i, b in enumerate(bars)
-                 if b.interval == "1d" and b.open_time == daily_open_time(day)}
+        minutes = [
+            i for i, b in enumerate(bars) if b.interval == "1m" and ist_date(b.open_time) == day
+        ]
+        daily = {
+            b.symbol: i
+            for i, b in enumerate(bars)
+            if b.interval == "1d" and b.open_time == daily_open_time(day)
+        }
         last_minute = bars[minutes[-1]]
         assert event_time(last_minute) == daily_close_time(day)  # a real tie
         assert minutes[-1] < daily["VIX"] < daily["NIFTY"], day
@@ -44,8 +50,16 @@ def test_live_sort_key_puts_intraday_before_daily_and_vix_before_nifty() -> None
     close = daily_close_time(day)
 
     def bar(symbol: str, interval: str, open_time: int) -> Bar:
-        return Bar(symbol=symbol, interval=interval, open_time=open_time, open=100.0,
-                   high=101.0, low=99.0, close=100.5, source="test")
+        return Bar(
+            symbol=symbol,
+            interval=interval,
+            open_time=open_time,
+            open=100.0,
+            high=101.0,
+            low=99.0,
+            close=100.5,
+            source="test",
+        )
 
     nifty_1d = bar("NIFTY", "1d", daily_open_time(day))
     vix_1d = bar("VIX", "1d", daily_open_time(day))

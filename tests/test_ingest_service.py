@@ -1,5 +1,6 @@
 """IngestService on a real Redis: health from the feed status, writes after a stop, and the
 entry point's signal handling."""
+
 from __future__ import annotations
 
 import gzip
@@ -34,8 +35,11 @@ class StubSource:
 
     name = "stub"
 
-    def __init__(self, events: list[SourceEvent | RejectedInput] | None = None,
-                 status: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        events: list[SourceEvent | RejectedInput] | None = None,
+        status: dict[str, Any] | None = None,
+    ) -> None:
         self._events = events or []
         self._status = status or {}
 
@@ -51,8 +55,16 @@ class StubSource:
 
 
 def bar(minute: int) -> Bar:
-    return Bar(symbol="NIFTY", interval="1m", open_time=1_700_000_000 + 60 * minute,
-               open=100.0, high=101.0, low=99.0, close=100.5, source="test")
+    return Bar(
+        symbol="NIFTY",
+        interval="1m",
+        open_time=1_700_000_000 + 60 * minute,
+        open=100.0,
+        high=101.0,
+        low=99.0,
+        close=100.5,
+        source="test",
+    )
 
 
 def ingest_report(client: redis.Redis) -> dict[str, Any]:
@@ -68,18 +80,33 @@ def feed(**changes: Any) -> dict[str, Any]:
     return status.snapshot()
 
 
-@pytest.mark.parametrize(("status", "says"), [
-    (feed(state="failing", consecutive_failures=5, last_error="ConnectionError: reset"),
-     ["feed failing", "5 consecutive failures", "ConnectionError: reset"]),
-    (feed(state="failing", rate_limited=True, consecutive_failures=5,
-          last_error="YFRateLimitError: Too Many Requests"),
-     ["feed failing", "rate limited", "YFRateLimitError"]),
-    (feed(state="retrying", consecutive_failures=1, last_error="TimeoutError: read"),
-     ["feed retrying", "TimeoutError"]),
-    (feed(state="stale", stale_series=["NIFTY:1m"]), ["feed stale", "stale NIFTY:1m"]),
-    (feed(state="closed", consecutive_failures=2, last_error="HTTPError: 502"),
-     ["feed closed", "HTTPError: 502"]),
-])
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (
+            feed(state="failing", consecutive_failures=5, last_error="ConnectionError: reset"),
+            ["feed failing", "5 consecutive failures", "ConnectionError: reset"],
+        ),
+        (
+            feed(
+                state="failing",
+                rate_limited=True,
+                consecutive_failures=5,
+                last_error="YFRateLimitError: Too Many Requests",
+            ),
+            ["feed failing", "rate limited", "YFRateLimitError"],
+        ),
+        (
+            feed(state="retrying", consecutive_failures=1, last_error="TimeoutError: read"),
+            ["feed retrying", "TimeoutError"],
+        ),
+        (feed(state="stale", stale_series=["NIFTY:1m"]), ["feed stale", "stale NIFTY:1m"]),
+        (
+            feed(state="closed", consecutive_failures=2, last_error="HTTPError: 502"),
+            ["feed closed", "HTTPError: 502"],
+        ),
+    ],
+)
 def test_unhealthy_feed_makes_ingest_health_degraded(
     settings: Settings, redis_client: redis.Redis, status: dict[str, Any], says: list[str]
 ) -> None:
@@ -92,10 +119,16 @@ def test_unhealthy_feed_makes_ingest_health_degraded(
     assert report["source"]["state"] == status["state"]
 
 
-@pytest.mark.parametrize("status", [
-    {}, {"source": "file", "data_dir": "/data"}, feed(), feed(state="ok"),
-    feed(state="closed", last_error="ConnectionError: old, recovered since"),
-])
+@pytest.mark.parametrize(
+    "status",
+    [
+        {},
+        {"source": "file", "data_dir": "/data"},
+        feed(),
+        feed(state="ok"),
+        feed(state="closed", last_error="ConnectionError: old, recovered since"),
+    ],
+)
 def test_healthy_feed_keeps_ingest_health_ok(
     settings: Settings, redis_client: redis.Redis, status: dict[str, Any]
 ) -> None:
@@ -108,13 +141,17 @@ def test_failing_yahoo_feed_reports_degraded_ingest(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     clock = FakeClock(ist("2025-06-30T10:00:00"), stop_at=ist("2025-06-30T10:00:30"))
-    live = settings.model_copy(update={
-        "yfinance_cache_dir": tmp_path / "yf", "yfinance_min_interval_s": 2.0,
-        "yfinance_max_retries": 2,
-    })
+    live = settings.model_copy(
+        update={
+            "yfinance_cache_dir": tmp_path / "yf",
+            "yfinance_min_interval_s": 2.0,
+            "yfinance_max_retries": 2,
+        }
+    )
     fetcher = RecordedFrames(clock, fail=ConnectionError("connection reset by peer"))
-    source = YFinanceSource(live, fetcher, series=(Series("^NSEI", "1d"),), clock=clock,
-                            wait=clock.wait)
+    source = YFinanceSource(
+        live, fetcher, series=(Series("^NSEI", "1d"),), clock=clock, wait=clock.wait
+    )
     counts = IngestService(live, source, redis_client).run()
     assert counts["published"] == 0
     report = ingest_report(redis_client)
@@ -163,8 +200,11 @@ def test_stopped_call_is_not_retried_and_says_what_was_lost() -> None:
 
 def test_unstopped_call_retries_until_redis_answers() -> None:
     stop = InstantStop()
-    outcomes: list[Exception | str] = [redis.ConnectionError("down"), redis.TimeoutError("slow"),
-                                       "ok"]
+    outcomes: list[Exception | str] = [
+        redis.ConnectionError("down"),
+        redis.TimeoutError("slow"),
+        "ok",
+    ]
 
     def flaky() -> str:
         outcome = outcomes.pop(0)
@@ -210,16 +250,23 @@ def test_dead_letter_lost_at_shutdown_is_not_counted(settings: Settings) -> None
 
 # -- the entry point -------------------------------------------------------------------------
 def test_sigterm_during_chain_ingest_stops_it_and_skips_the_main_source(
-    settings: Settings, redis_client: redis.Redis, tmp_path: Path,
+    settings: Settings,
+    redis_client: redis.Redis,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = tmp_path / "chain.csv.gz"
     with gzip.open(path, "wt") as out:
-        out.write(HEADER + "".join(
-            f"2026-01-22T09:{m}:45+05:30,2026-01-27,25400,120.5,650,0,98.0,1300,0,25403.6\n"
-            for m in (39, 40, 41)))
-    monkeypatch.setattr(entry, "get_settings",
-                        lambda: settings.model_copy(update={"chain_file": path}))
+        out.write(
+            HEADER
+            + "".join(
+                f"2026-01-22T09:{m}:45+05:30,2026-01-27,25400,120.5,650,0,98.0,1300,0,25403.6\n"
+                for m in (39, 40, 41)
+            )
+        )
+    monkeypatch.setattr(
+        entry, "get_settings", lambda: settings.model_copy(update={"chain_file": path})
+    )
     monkeypatch.setattr(entry, "configure_logging", lambda *args, **kwargs: None)
     built: list[Settings] = []
     monkeypatch.setattr(entry, "build_source", lambda s, stop: built.append(s) or StubSource())

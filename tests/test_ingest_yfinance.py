@@ -3,6 +3,7 @@
 Frames under tests/fixtures/yfinance/ were produced by the real yfinance from chart API
 responses built out of data/ (see build.py); one test runs the real yfinance HTTP path.
 """
+
 from __future__ import annotations
 
 import threading
@@ -60,15 +61,17 @@ class RecordedFrames:
     """The fetch seam replaying recorded frames: rows in [start, end) that had started by
     the clock's now, like Yahoo live. ``fail`` raises instead; ``cut`` hides later rows."""
 
-    def __init__(self, clock: FakeClock, fail: Exception | None = None,
-                 cut: float | None = None) -> None:
+    def __init__(
+        self, clock: FakeClock, fail: Exception | None = None, cut: float | None = None
+    ) -> None:
         self.clock = clock
         self.fail = fail
         self.cut = cut
         self.calls: list[tuple[str, str, datetime, float]] = []
 
-    def fetch_history(self, symbol: str, interval: str, start: datetime, end: datetime
-                      ) -> pd.DataFrame:
+    def fetch_history(
+        self, symbol: str, interval: str, start: datetime, end: datetime
+    ) -> pd.DataFrame:
         self.calls.append((symbol, interval, start, self.clock.now))
         if self.fail:
             raise self.fail
@@ -80,8 +83,12 @@ class RecordedFrames:
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values = dict(yfinance_cache_dir=tmp_path / "yf", yfinance_min_interval_s=2.0,
-                  yfinance_poll_s=60.0, yfinance_max_retries=4)
+    values = dict(
+        yfinance_cache_dir=tmp_path / "yf",
+        yfinance_min_interval_s=2.0,
+        yfinance_poll_s=60.0,
+        yfinance_max_retries=4,
+    )
     values.update(overrides)
     return Settings(**values)
 
@@ -96,8 +103,15 @@ def test_recorded_daily_frame_becomes_bars_keyed_at_0915() -> None:
     assert len(events) == 249 and all(isinstance(e, Bar) for e in events)
     first, last = events[0], events[-1]
     assert first.open_time == daily_open_time(datetime(2024, 7, 1).date())
-    assert (first.symbol, first.interval, first.close, first.final) == ("NIFTY", "1d", 24141.95, True)
-    assert last.open_time == daily_open_time(datetime(2025, 6, 30).date()) and last.close == 25517.05
+    assert (first.symbol, first.interval, first.close, first.final) == (
+        "NIFTY",
+        "1d",
+        24141.95,
+        True,
+    )
+    assert (
+        last.open_time == daily_open_time(datetime(2025, 6, 30).date()) and last.close == 25517.05
+    )
 
 
 def test_nan_and_garbage_rows_are_rejected_not_raised() -> None:
@@ -111,7 +125,13 @@ def test_nan_and_garbage_rows_are_rejected_not_raised() -> None:
     events = frame_to_bars(frame, "^NSEI", "1m")
     reasons = [e.reason for e in events if isinstance(e, RejectedInput)]
     assert [type(e).__name__ for e in events] == [
-        "Bar", "RejectedInput", "RejectedInput", "RejectedInput", "Bar", "RejectedInput"]
+        "Bar",
+        "RejectedInput",
+        "RejectedInput",
+        "RejectedInput",
+        "Bar",
+        "RejectedInput",
+    ]
     assert "missing Close" in reasons[0] and "below low" in reasons[1]
     assert "non-positive" in reasons[2] and "not on the 1m grid" in reasons[3]
     assert b'"Close": null' in events[1].raw
@@ -123,8 +143,13 @@ def test_real_yfinance_over_recorded_http_429_then_success(tmp_path: Path) -> No
     session, yahoo = recorded_session({"^NSEI": [429] * 4})
     settings = make_settings(tmp_path)
     clock = FakeClock(ist("2025-06-30T20:00:00"), stop_at=ist("2025-07-01T00:00:00"))
-    source = YFinanceSource(settings, YFinanceFetcher(settings, session=session),
-                            series=(NIFTY_1D,), clock=clock, wait=clock.wait)
+    source = YFinanceSource(
+        settings,
+        YFinanceFetcher(settings, session=session),
+        series=(NIFTY_1D,),
+        clock=clock,
+        wait=clock.wait,
+    )
     with capture_logs() as logs:
         events = run(source)
     bars = [e for e in events if isinstance(e, Bar)]
@@ -134,12 +159,13 @@ def test_real_yfinance_over_recorded_http_429_then_success(tmp_path: Path) -> No
     assert yahoo.script["^NSEI"] == [] and "fc.yahoo.com/" in yahoo.requests
     failures = [x for x in logs if x["event"] == "yfinance_fetch_failed"]
     assert failures and all(x["rate_limited"] for x in failures)
-    backoffs = clock.waits[:len(failures)]
+    backoffs = clock.waits[: len(failures)]
     for k, waited in enumerate(backoffs):  # exponential, plus up to 1 s of jitter
         assert 2.0 * 2**k <= waited <= 2.0 * 2**k + 1.0
     status = source.status
     assert status["consecutive_failures"] == 0 and status["last_success_at"] == clock.now - sum(
-        clock.waits[len(failures):])
+        clock.waits[len(failures) :]
+    )
     assert "YFRateLimitError" in status["last_error"]
 
 
@@ -155,8 +181,15 @@ def test_token_bucket_spaces_requests() -> None:
 def test_requests_respect_min_interval(tmp_path: Path) -> None:
     clock = FakeClock(ist("2025-06-30T10:00:00"), stop_at=ist("2025-06-30T10:05:00"))
     fetcher = RecordedFrames(clock)
-    run(YFinanceSource(make_settings(tmp_path, yfinance_min_interval_s=7.5), fetcher,
-                       series=(NIFTY_1D, VIX_1D), clock=clock, wait=clock.wait))
+    run(
+        YFinanceSource(
+            make_settings(tmp_path, yfinance_min_interval_s=7.5),
+            fetcher,
+            series=(NIFTY_1D, VIX_1D),
+            clock=clock,
+            wait=clock.wait,
+        )
+    )
     times = [c[3] for c in fetcher.calls]
     assert len(times) >= 6
     assert all(b - a >= 7.5 for a, b in zip(times, times[1:]))
@@ -165,8 +198,9 @@ def test_requests_respect_min_interval(tmp_path: Path) -> None:
 def test_failing_feed_emits_nothing_and_says_why(tmp_path: Path) -> None:
     clock = FakeClock(ist("2025-06-30T10:00:00"), stop_at=ist("2025-06-30T10:00:30"))
     fetcher = RecordedFrames(clock, fail=ConnectionError("connection reset by peer"))
-    source = YFinanceSource(make_settings(tmp_path), fetcher, series=(NIFTY_1D,),
-                            clock=clock, wait=clock.wait)
+    source = YFinanceSource(
+        make_settings(tmp_path), fetcher, series=(NIFTY_1D,), clock=clock, wait=clock.wait
+    )
     with capture_logs() as logs:
         assert run(source) == []
     status = source.status
@@ -180,8 +214,9 @@ def test_failing_feed_emits_nothing_and_says_why(tmp_path: Path) -> None:
 def test_frozen_feed_is_not_passed_off_as_live(tmp_path: Path) -> None:
     clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:00:40"))
     fetcher = RecordedFrames(clock, cut=ist("2023-01-31T09:50:00"))
-    source = YFinanceSource(make_settings(tmp_path), fetcher, series=(NIFTY_1M,),
-                            clock=clock, wait=clock.wait)
+    source = YFinanceSource(
+        make_settings(tmp_path), fetcher, series=(NIFTY_1M,), clock=clock, wait=clock.wait
+    )
     bars = [e for e in run(source) if isinstance(e, Bar)]
     assert all(b.final for b in bars)
     assert bars[-1].open_time == ist("2023-01-31T09:49:00")
@@ -191,8 +226,13 @@ def test_frozen_feed_is_not_passed_off_as_live(tmp_path: Path) -> None:
 # -- live behaviour ------------------------------------------------------------------------
 def test_intraday_forming_bar_then_final(tmp_path: Path) -> None:
     clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:03:00"))
-    source = YFinanceSource(make_settings(tmp_path), RecordedFrames(clock),
-                            series=(NIFTY_1M, NIFTY_5M), clock=clock, wait=clock.wait)
+    source = YFinanceSource(
+        make_settings(tmp_path),
+        RecordedFrames(clock),
+        series=(NIFTY_1M, NIFTY_5M),
+        clock=clock,
+        wait=clock.wait,
+    )
     bars = [e for e in run(source) if isinstance(e, Bar)]
     one = [b for b in bars if b.interval == "1m"]
     assert one[0].open_time == ist("2023-01-30T09:15:00")
@@ -209,8 +249,13 @@ def test_intraday_forming_bar_then_final(tmp_path: Path) -> None:
 
 def test_daily_bar_forms_then_settles_then_sleeps_until_next_open(tmp_path: Path) -> None:
     clock = FakeClock(ist("2025-06-30T15:00:00"), stop_at=ist("2025-07-01T09:00:00"))
-    source = YFinanceSource(make_settings(tmp_path), RecordedFrames(clock),
-                            series=(NIFTY_1D, VIX_1D), clock=clock, wait=clock.wait)
+    source = YFinanceSource(
+        make_settings(tmp_path),
+        RecordedFrames(clock),
+        series=(NIFTY_1D, VIX_1D),
+        clock=clock,
+        wait=clock.wait,
+    )
     bars = [e for e in run(source) if isinstance(e, Bar)]
     today = daily_open_time(datetime(2025, 6, 30).date())
     nifty = [b.final for b in bars if b.symbol == "NIFTY" and b.open_time == today]
@@ -223,15 +268,20 @@ def test_daily_bar_forms_then_settles_then_sleeps_until_next_open(tmp_path: Path
 def test_restart_reads_the_cache_instead_of_refetching(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     clock = FakeClock(ist("2025-06-27T20:00:00"), stop_at=ist("2025-06-27T21:00:00"))
-    first = run(YFinanceSource(settings, RecordedFrames(clock), series=(NIFTY_1D,),
-                               clock=clock, wait=clock.wait))
+    first = run(
+        YFinanceSource(
+            settings, RecordedFrames(clock), series=(NIFTY_1D,), clock=clock, wait=clock.wait
+        )
+    )
     clock2 = FakeClock(ist("2025-06-30T20:00:00"), stop_at=ist("2025-06-30T21:00:00"))
     fetcher = RecordedFrames(clock2)
-    second = run(YFinanceSource(settings, fetcher, series=(NIFTY_1D,),
-                                clock=clock2, wait=clock2.wait))
-    assert second[:len(first)] == first  # cached bars replayed (the bus drops duplicates)
-    assert [b.open_time for b in second[len(first):]] == [
-        daily_open_time(datetime(2025, 6, 30).date())]
+    second = run(
+        YFinanceSource(settings, fetcher, series=(NIFTY_1D,), clock=clock2, wait=clock2.wait)
+    )
+    assert second[: len(first)] == first  # cached bars replayed (the bus drops duplicates)
+    assert [b.open_time for b in second[len(first) :]] == [
+        daily_open_time(datetime(2025, 6, 30).date())
+    ]
     assert fetcher.calls[0][2] == datetime(2025, 6, 27, tzinfo=IST)
 
 
@@ -246,9 +296,14 @@ def test_closed_market_wait_is_interruptible(tmp_path: Path) -> None:
         return stop.wait(seconds)
 
     clock = FakeClock(ist("2025-06-28T12:00:00"))  # a Saturday
-    source = YFinanceSource(make_settings(tmp_path, yfinance_min_interval_s=0.0),
-                            RecordedFrames(clock), series=(NIFTY_1D,), stop=stop,
-                            clock=clock, wait=wait)
+    source = YFinanceSource(
+        make_settings(tmp_path, yfinance_min_interval_s=0.0),
+        RecordedFrames(clock),
+        series=(NIFTY_1D,),
+        stop=stop,
+        clock=clock,
+        wait=wait,
+    )
     thread = threading.Thread(target=run, args=(source,))
     thread.start()
     assert waiting.wait(10)
@@ -263,15 +318,17 @@ class AlteredUntil:
     """Wraps RecordedFrames: before ``until`` (clock time) every frame comes back as
     ``alter`` makes it (a broken response, a row still forming, ...)."""
 
-    def __init__(self, inner: RecordedFrames, until: float,
-                 alter: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    def __init__(
+        self, inner: RecordedFrames, until: float, alter: Callable[[pd.DataFrame], pd.DataFrame]
+    ) -> None:
         self.inner = inner
         self.until = until
         self.alter = alter
         self.calls = inner.calls
 
-    def fetch_history(self, symbol: str, interval: str, start: datetime, end: datetime
-                      ) -> pd.DataFrame:
+    def fetch_history(
+        self, symbol: str, interval: str, start: datetime, end: datetime
+    ) -> pd.DataFrame:
         frame = self.inner.fetch_history(symbol, interval, start, end)
         return frame if self.inner.clock.now >= self.until else self.alter(frame)
 
@@ -285,30 +342,36 @@ BREAKS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
 def forming_without_price(at: float) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """The newest row is the minute at ``at``, still without a close (NaN), as Yahoo serves
     a minute that is still forming."""
+
     def alter(frame: pd.DataFrame) -> pd.DataFrame:
         stamps = frame.index.map(lambda t: t.timestamp()).to_numpy()
         frame = frame[stamps <= at].copy()
         frame.loc[stamps[stamps <= at] == at, "Close"] = float("nan")
         return frame
+
     return alter
 
 
-@pytest.mark.parametrize(("breaks", "says"), [
-    ("naive_index", "not tz-aware"), ("missing_column", "lacks columns ['Close']")])
+@pytest.mark.parametrize(
+    ("breaks", "says"),
+    [("naive_index", "not tz-aware"), ("missing_column", "lacks columns ['Close']")],
+)
 def test_malformed_response_is_recorded_and_polling_goes_on(
     tmp_path: Path, breaks: str, says: str
 ) -> None:
     clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:03:00"))
-    fetcher = AlteredUntil(RecordedFrames(clock), until=ist("2023-01-31T10:01:00"),
-                           alter=BREAKS[breaks])
+    fetcher = AlteredUntil(
+        RecordedFrames(clock), until=ist("2023-01-31T10:01:00"), alter=BREAKS[breaks]
+    )
     seen: list[dict] = []
 
     def wait(seconds: float) -> bool:
         seen.append(source.status)
         return clock.wait(seconds)
 
-    source = YFinanceSource(make_settings(tmp_path), fetcher, series=(NIFTY_1M,),
-                            clock=clock, wait=wait)
+    source = YFinanceSource(
+        make_settings(tmp_path), fetcher, series=(NIFTY_1M,), clock=clock, wait=wait
+    )
     with capture_logs() as logs:
         bars = [e for e in run(source) if isinstance(e, Bar)]  # does not raise
     after_first_poll = next(s for s in seen if s["next_poll_at"] is not None)
@@ -324,14 +387,16 @@ def test_malformed_response_is_recorded_and_polling_goes_on(
 
 
 def test_a_bad_row_fetched_again_is_rejected_once_and_its_good_version_passes(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     clock = FakeClock(ist("2023-01-31T10:00:30"), stop_at=ist("2023-01-31T10:03:00"))
     ten = ist("2023-01-31T10:00:00")
-    fetcher = AlteredUntil(RecordedFrames(clock), until=ist("2023-01-31T10:02:00"),
-                           alter=forming_without_price(ten))
-    source = YFinanceSource(make_settings(tmp_path), fetcher, series=(NIFTY_1M,),
-                            clock=clock, wait=clock.wait)
+    fetcher = AlteredUntil(
+        RecordedFrames(clock), until=ist("2023-01-31T10:02:00"), alter=forming_without_price(ten)
+    )
+    source = YFinanceSource(
+        make_settings(tmp_path), fetcher, series=(NIFTY_1M,), clock=clock, wait=clock.wait
+    )
     events = run(source)
     polls_while_bad = [c for c in fetcher.calls if c[3] < fetcher.until]
     assert len(polls_while_bad) == 2  # the bad row was fetched twice

@@ -1,4 +1,5 @@
 """Labels use no data beyond their own horizon and follow the DESIGN definitions."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Registry: atomic publish, CURRENT pointer, rollback, sha256 and feature verification."""
+
 from __future__ import annotations
 
 import json
@@ -67,6 +68,7 @@ def test_missing_model_is_refused(tmp_path: Path) -> None:
 def _write(text: str):
     def write(directory: Path) -> None:
         (directory / "params.json").write_text(text)
+
     return write
 
 

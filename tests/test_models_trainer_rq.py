@@ -1,5 +1,6 @@
 """Training as rq jobs on the real Redis: a real worker runs it and announces the versions;
 a worker killed mid-job leaves every CURRENT pointer as it was."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ from tests.waiting import wait_for
 def test_job_trains_publishes_and_announces(settings: Settings, redis_client: redis.Redis) -> None:
     job = enqueue_training(settings, end="2021-06-30", profile="fast")
     connection = redis_for_rq(settings)
-    SimpleWorker([Queue(settings.training_queue, connection=connection)],
-                 connection=connection).work(burst=True)
+    SimpleWorker(
+        [Queue(settings.training_queue, connection=connection)], connection=connection
+    ).work(burst=True)
     job.refresh()
     assert job.is_finished, job.latest_result()
     published = {r["name"]: r["version"] for r in job.return_value()}
@@ -44,13 +46,22 @@ def test_killed_job_leaves_current_untouched(settings: Settings, redis_client: r
     before = {n: registry.current_version(settings.model_dir, n) for n in MODEL_NAMES}
     listing = sorted(p.relative_to(settings.model_dir) for p in Path(settings.model_dir).rglob("*"))
     job = enqueue_training(settings, profile="full")
-    env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url, "AEGIS_EMBEDDED_REDIS": "false",
-           "AEGIS_TRAINING_QUEUE": settings.training_queue}
+    env = {
+        **os.environ,
+        "AEGIS_REDIS_URL": settings.redis_url,
+        "AEGIS_EMBEDDED_REDIS": "false",
+        "AEGIS_TRAINING_QUEUE": settings.training_queue,
+    }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "services.trainer", "worker", "--burst"], cwd=PROJECT_ROOT,
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "services.trainer", "worker", "--burst"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
+
         def training_started() -> bool:
             job.refresh()
             return str(job.meta.get("step", "")).startswith("training")

@@ -1,4 +1,5 @@
 """Training: valid outputs, determinism, reload in a new process reproduces predictions."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,15 @@ def test_all_contract_methods(tmp_path: Path) -> None:
 def test_reload_in_new_process_reproduces_predictions() -> None:
     md = trained_registry()
     runs = [
-        subprocess.run([sys.executable, "-c", PREDICT, str(md)], cwd=PROJECT_ROOT,
-                       capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        subprocess.run(
+            [sys.executable, "-c", PREDICT, str(md)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
         for _ in range(2)
     ]
     daily, seq = snapshot(-5)

@@ -1,5 +1,6 @@
 """Walk-forward evaluation: outputs as documented, and altering the future never changes
 a prediction made before it (the train/evaluation split does not leak)."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ def _csvs(tmp: Path, alter_after: str | None) -> tuple[Path, Path]:
     paths = []
     for name in ("nifty50_daily.csv", "india_vix_daily.csv"):
         frame = pd.read_csv(PROJECT_ROOT / "data" / name)
-        frame = frame[(frame["date"] >= "2016-01-01") & (frame["date"] <= END)].reset_index(drop=True)
+        frame = frame[(frame["date"] >= "2016-01-01") & (frame["date"] <= END)].reset_index(
+            drop=True
+        )
         if alter_after:
             future = frame.index[frame["date"] > alter_after]
             rng = np.random.default_rng(3)
@@ -50,8 +53,16 @@ def test_outputs_and_metrics(runs: dict[str, Path]) -> None:
     assert {"date", "horizon", "p_up", "p_neutral", "p_down", "actual", "clim_up"} <= set(direction)
     required = {  # the columns the evaluation command promises, in this order
         "direction": ["date", "horizon", "p_up", "p_neutral", "p_down"],
-        "seller": ["date", "expiry", "spot", "safe_lower", "safe_upper", "coverage_target",
-                   "trap_probability", "stress_score"],
+        "seller": [
+            "date",
+            "expiry",
+            "spot",
+            "safe_lower",
+            "safe_upper",
+            "coverage_target",
+            "trap_probability",
+            "stress_score",
+        ],
         "breach": ["date", "expiry", "strike", "side", "probability"],
         "buyer": ["date", "breakout_probability", "spike_up_probability", "theta_edge_score"],
     }
@@ -61,8 +72,15 @@ def test_outputs_and_metrics(runs: dict[str, Path]) -> None:
         assert table[columns].notna().all().all() or name == "buyer", name
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["direction"]) == {"t1", "t3", "t5", "t10", "t20", "t40"}
-    for key in ("accuracy", "balanced_accuracy", "log_loss", "brier", "ece",
-                "brier_skill_vs_climatology", "accuracy_majority"):
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "log_loss",
+        "brier",
+        "ece",
+        "brier_skill_vs_climatology",
+        "accuracy_majority",
+    ):
         assert key in metrics["direction"]["t1"]
     assert 0 < metrics["safe_range"]["coverage"] <= 1
     html = (out / "report.html").read_text()
@@ -70,10 +88,12 @@ def test_outputs_and_metrics(runs: dict[str, Path]) -> None:
 
 
 def test_altering_the_future_does_not_change_earlier_predictions(runs: dict[str, Path]) -> None:
-    cols = {"direction": ["p_up", "p_neutral", "p_down"],
-            "seller": ["trap_probability", "stress_score", "safe_lower", "safe_upper"],
-            "breach": ["probability"],
-            "buyer": ["breakout_probability", "spike_up_probability", "theta_edge_score"]}
+    cols = {
+        "direction": ["p_up", "p_neutral", "p_down"],
+        "seller": ["trap_probability", "stress_score", "safe_lower", "safe_upper"],
+        "breach": ["probability"],
+        "buyer": ["breakout_probability", "spike_up_probability", "theta_edge_score"],
+    }
     for name, columns in cols.items():
         a, b = (pd.read_csv(runs[k] / f"{name}.csv") for k in ("original", "altered"))
         before_a, before_b = a[a["date"] <= CHANGE_AT], b[b["date"] <= CHANGE_AT]

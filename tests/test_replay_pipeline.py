@@ -1,4 +1,5 @@
 """Ingest → features on a real Redis: determinism, bad input, crashes, Redis restarts."""
+
 from __future__ import annotations
 
 import os
@@ -50,16 +51,17 @@ def write_bad_daily_files(folder: Path) -> None:
     nifty = pd.read_csv(DATA_DIR / "nifty50_daily.csv")
     nifty = nifty[(nifty["date"] >= "2021-01-01") & (nifty["date"] <= "2021-03-31")]
     rows = nifty.to_dict("records")
-    rows[10]["close"] = float("nan")                     # NaN price
-    rows[20]["low"] = -5.0                               # negative price
-    rows[30]["high"] = rows[30]["low"] - 10              # OHLC inconsistent
-    rows.insert(41, dict(rows[40]))                      # exact duplicate: skipped, not reprocessed
+    rows[10]["close"] = float("nan")  # NaN price
+    rows[20]["low"] = -5.0  # negative price
+    rows[30]["high"] = rows[30]["low"] - 10  # OHLC inconsistent
+    rows.insert(41, dict(rows[40]))  # exact duplicate: skipped, not reprocessed
     rows.insert(46, {**rows[45], "close": rows[45]["close"] + 1})  # conflicting duplicate
-    rows.insert(51, rows.pop(5))                         # out of order: a session arriving late
+    rows.insert(51, rows.pop(5))  # out of order: a session arriving late
     pd.DataFrame(rows).to_csv(folder / "nifty50_daily.csv", index=False)
     vix = pd.read_csv(DATA_DIR / "india_vix_daily.csv")
     vix[(vix["date"] >= "2021-01-01") & (vix["date"] <= "2021-03-31")].to_csv(
-        folder / "india_vix_daily.csv", index=False)
+        folder / "india_vix_daily.csv", index=False
+    )
 
 
 def test_malformed_bars_are_dead_lettered_and_good_ones_flow(
@@ -74,8 +76,9 @@ def test_malformed_bars_are_dead_lettered_and_good_ones_flow(
     joined = "\n".join(reasons)
     for expected in ("close", "low is not positive", "below low", "closed", "older"):
         assert expected in joined, (expected, reasons)
-    good_nifty = len(pd.read_csv(DATA_DIR / "nifty50_daily.csv").query(
-        "'2021-01-01' <= date <= '2021-03-31'"))
+    good_nifty = len(
+        pd.read_csv(DATA_DIR / "nifty50_daily.csv").query("'2021-01-01' <= date <= '2021-03-31'")
+    )
     run_features(settings)
     daily = [decode(f) for _, f in redis_client.xrange(streams.FEATURES)]
     assert len(daily) == good_nifty - 4  # every bar not dead-lettered made it through
@@ -83,14 +86,27 @@ def test_malformed_bars_are_dead_lettered_and_good_ones_flow(
 
 
 def features_process(settings: Settings, consumer: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "AEGIS_REDIS_URL": settings.redis_url,
-           "AEGIS_CLOCK": "event", "AEGIS_CLAIM_IDLE_MS": "500", "AEGIS_BLOCK_MS": "100",
-           "AEGIS_READ_COUNT": "64", "AEGIS_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-c",
-                             "from services.runner import run_worker;"
-                             "from services.features.main import FeaturesWorker;"
-                             f"run_worker(FeaturesWorker, consumer={consumer!r})"],
-                            env=env, cwd=PROJECT_ROOT)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "AEGIS_REDIS_URL": settings.redis_url,
+        "AEGIS_CLOCK": "event",
+        "AEGIS_CLAIM_IDLE_MS": "500",
+        "AEGIS_BLOCK_MS": "100",
+        "AEGIS_READ_COUNT": "64",
+        "AEGIS_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from services.runner import run_worker;"
+            "from services.features.main import FeaturesWorker;"
+            f"run_worker(FeaturesWorker, consumer={consumer!r})",
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
 
 
 def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
@@ -110,9 +126,13 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
 
     second = features_process(settings, "replica-b")
     try:
-        wait_for(lambda: redis_client.xlen(streams.FEATURES) >= len(reference)
-                 and redis_client.xpending(streams.BARS, "features")["pending"] == 0,
-                 message="replica b finishing")
+        wait_for(
+            lambda: (
+                redis_client.xlen(streams.FEATURES) >= len(reference)
+                and redis_client.xpending(streams.BARS, "features")["pending"] == 0
+            ),
+            message="replica b finishing",
+        )
     finally:
         second.terminate()
         second.wait()
@@ -121,8 +141,9 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
 
 def test_services_resume_after_redis_restarts(tmp_path: Path) -> None:
     server = RedisServer(free_port(), "restart-secret", tmp_path / "redis").start()
-    settings = Settings(redis_url=server.url, clock="event", block_ms=100, claim_idle_ms=1000,
-                        embedded_redis=False)
+    settings = Settings(
+        redis_url=server.url, clock="event", block_ms=100, claim_idle_ms=1000, embedded_redis=False
+    )
     try:
         ingest(settings)
         client = server.client()
@@ -136,16 +157,20 @@ def test_services_resume_after_redis_restarts(tmp_path: Path) -> None:
         server.stop()  # a clean restart: AOF is complete
         server.start()
         wait_for(lambda: worker.stats["reconnects"] > 0, message="worker noticed the restart")
-        wait_for(lambda: client.xlen(streams.FEATURES) >= len(reference)
-                 and client.xpending(streams.BARS, "features")["pending"] == 0,
-                 message="features catching up after restart")
+        wait_for(
+            lambda: (
+                client.xlen(streams.FEATURES) >= len(reference)
+                and client.xpending(streams.BARS, "features")["pending"] == 0
+            ),
+            message="features catching up after restart",
+        )
         worker.stop()
         assert feature_payloads(client) == reference
     finally:
         server.stop()
 
 
-def run_in_thread(settings: Settings):  # noqa: ANN201 - returns the running worker
+def run_in_thread(settings: Settings):
     from services.features.main import FeaturesWorker
 
     worker = FeaturesWorker(settings, "features-restart")

@@ -1,4 +1,5 @@
 """A restarted replay runs fast through what an earlier run published, then paces again."""
+
 from __future__ import annotations
 
 import redis
@@ -32,8 +33,9 @@ def bars() -> list[Bar]:
     return [e for e in FileReplaySource(DATA_DIR, WINDOW).events() if isinstance(e, Bar)]
 
 
-def test_resume_point_is_the_newest_published_bar(settings: Settings,
-                                                  redis_client: redis.Redis) -> None:
+def test_resume_point_is_the_newest_published_bar(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     assert published_until(settings) is None
     first_run = bars()[:200]
     Bus(redis_client, settings).publish_bars(first_run)
@@ -44,8 +46,9 @@ def test_pacing_resumes_after_the_published_bars() -> None:
     everything = bars()
     resume = everything[200].open_time
     stop = RecordingStop()
-    replay = FileReplaySource(DATA_DIR, WINDOW, speed=60, paced_from="2022-12-27",
-                              stop=stop, resume_after_s=resume)  # type: ignore[arg-type]
+    replay = FileReplaySource(
+        DATA_DIR, WINDOW, speed=60, paced_from="2022-12-27", stop=stop, resume_after_s=resume
+    )  # type: ignore[arg-type]
     assert [e for e in replay.events() if isinstance(e, Bar)] == everything
     paced = [b for b in everything if event_time(b) > resume]
     # one wait per new event time after the resume point (bars at one time share it)

@@ -1,4 +1,5 @@
 """The pure formulas: safe range, breach grid, implied vol, skew, labels, regimes."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,11 @@ from shared.signals import fallbacks, labels, regimes
 from shared.signals.breach import breach_strikes, lognormal_breach_probability
 from shared.signals.safe_range import implied_move_points, safe_range, symmetric_normal_z
 from shared.signals.skew import (
-    black76_price, chain_skew, implied_vol, parity_forward, return_distribution_skew,
+    black76_price,
+    chain_skew,
+    implied_vol,
+    parity_forward,
+    return_distribution_skew,
 )
 from tests.engines_support import chains, daily_snapshot
 
@@ -83,7 +88,8 @@ def test_risk_score_and_regimes_follow_features() -> None:
     assert regimes.buyer_regime(calm) == "CHOPPY"
     assert regimes.buyer_regime(crash) == "TREND_FOLLOWING"
     assert regimes.market_regime(calm) == "RANGE_BOUND"
-    assert regimes.buyer_regime({"trend_strength_20": 0.1, "bollinger_b_20": 1.2}) == \
-        "MEAN_REVERTING"
+    assert (
+        regimes.buyer_regime({"trend_strength_20": 0.1, "bollinger_b_20": 1.2}) == "MEAN_REVERTING"
+    )
     rw = fallbacks.random_walk_direction(calm, 5)
     assert sum(rw[k] for k in ("up", "neutral", "down")) == pytest.approx(1)

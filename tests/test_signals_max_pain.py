@@ -1,4 +1,5 @@
 """Max pain against an independent brute force on real option-chain snapshots."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -31,10 +32,14 @@ def snapshots(count: int) -> list[pd.DataFrame]:
     return groups[::step][:count]
 
 
-@pytest.mark.parametrize("rows", snapshots(8), ids=lambda g: f"{g.snapshot_ts.iloc[0]}/{g.expiry.iloc[0]}")
+@pytest.mark.parametrize(
+    "rows", snapshots(8), ids=lambda g: f"{g.snapshot_ts.iloc[0]}/{g.expiry.iloc[0]}"
+)
 def test_max_pain_matches_brute_force(rows: pd.DataFrame) -> None:
-    quotes = [OptionQuote(strike=r.strike, ce_ltp=r.ce_ltp, ce_oi=r.ce_oi, pe_ltp=r.pe_ltp,
-                          pe_oi=r.pe_oi) for r in rows.itertuples()]
+    quotes = [
+        OptionQuote(strike=r.strike, ce_ltp=r.ce_ltp, ce_oi=r.ce_oi, pe_ltp=r.pe_ltp, pe_oi=r.pe_oi)
+        for r in rows.itertuples()
+    ]
     result = compute_max_pain(quotes)
     assert result is not None
     assert result.strike == brute_force(rows)
@@ -44,7 +49,9 @@ def test_max_pain_matches_brute_force(rows: pd.DataFrame) -> None:
 def test_max_pain_moves_across_snapshots() -> None:
     strikes = set()
     for rows in snapshots(8):
-        quotes = [OptionQuote(strike=r.strike, ce_oi=r.ce_oi, pe_oi=r.pe_oi) for r in rows.itertuples()]
+        quotes = [
+            OptionQuote(strike=r.strike, ce_oi=r.ce_oi, pe_oi=r.pe_oi) for r in rows.itertuples()
+        ]
         strikes.add(compute_max_pain(quotes).strike)  # type: ignore[union-attr]
     assert len(strikes) > 1
 

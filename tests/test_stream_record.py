@@ -1,4 +1,5 @@
 """Record real Redis streams to a file and replay them into a flushed Redis."""
+
 from __future__ import annotations
 
 import os
@@ -32,9 +33,17 @@ RECORDED = [streams.BARS, streams.CHAINS]
 def _daily_bars(n: int) -> list[Bar]:
     frame = pd.read_csv(DATA_DIR / "nifty50_daily.csv", parse_dates=["date"]).tail(n)
     return [
-        Bar(symbol="NIFTY", interval="1d", open_time=daily_open_time(r.date.date()),
-            open=r.open, high=r.high, low=r.low, close=r.close, volume=float(r.volume),
-            source="test")
+        Bar(
+            symbol="NIFTY",
+            interval="1d",
+            open_time=daily_open_time(r.date.date()),
+            open=r.open,
+            high=r.high,
+            low=r.low,
+            close=r.close,
+            volume=float(r.volume),
+            source="test",
+        )
         for r in frame.itertuples()
     ]
 
@@ -116,7 +125,11 @@ def test_record_cli(redis_client: redis.Redis, settings: Settings, tmp_path: Pat
     env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url, "AEGIS_LOG_JSON": "true"}
     subprocess.run(
         [sys.executable, "-m", "services.ingest.record", "--streams", *RECORDED, "--out", str(out)],
-        cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     replayed = list(StreamFileSource(out).events())
     assert len(replayed) == 9

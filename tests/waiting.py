@@ -1,4 +1,5 @@
 """Await a condition instead of sleeping a fixed time."""
+
 from __future__ import annotations
 
 import time
@@ -8,8 +9,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout_s: float = 30.0, message: str = "condition",
-             interval_s: float = 0.02) -> T:
+def wait_for(
+    condition: Callable[[], T],
+    timeout_s: float = 30.0,
+    message: str = "condition",
+    interval_s: float = 0.02,
+) -> T:
     """Poll ``condition`` until it returns something truthy (returned), or fail after
     ``timeout_s`` naming ``message``."""
     deadline = time.monotonic() + timeout_s

@@ -1,5 +1,6 @@
 """Buyer section: breakout today and next 5 sessions, spike direction bias, gamma windows,
 theta edge, buyer regime, breakout levels, environment wording, measured spike rate (pure)."""
+
 from __future__ import annotations
 
 import bisect
@@ -47,70 +48,116 @@ def prior_session(ctx: EngineContext) -> tuple[float, float, float]:
 def breakout_levels(ctx: EngineContext) -> dict[str, Any]:
     high, low, _ = prior_session(ctx)
     atr = ctx.snapshot.daily.get("atr_14") or 0.0
-    return {"upper": round(high + BREAKOUT_ATR_FRACTION * atr, 2),
-            "lower": round(low - BREAKOUT_ATR_FRACTION * atr, 2),
-            "provenance": {**provenance.from_data(window=f"session {ctx.snapshot.daily_as_of}"),
-                           "formula": LEVELS_FORMULA}}
+    return {
+        "upper": round(high + BREAKOUT_ATR_FRACTION * atr, 2),
+        "lower": round(low - BREAKOUT_ATR_FRACTION * atr, 2),
+        "provenance": {
+            **provenance.from_data(window=f"session {ctx.snapshot.daily_as_of}"),
+            "formula": LEVELS_FORMULA,
+        },
+    }
 
 
 def breakout_today(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
     snap, intra = ctx.snapshot, ctx.snapshot.intraday or {}
-    broken = "up" if intra.get("breakout_up") == 1.0 else "down" if intra.get("breakout_down") == 1.0 else None
+    broken = (
+        "up"
+        if intra.get("breakout_up") == 1.0
+        else "down"
+        if intra.get("breakout_down") == 1.0
+        else None
+    )
     if broken:
-        return {"score": 1.0, "label": "HIGH", "broken": broken,
-                "provenance": provenance.from_data(
-                    window=f"session {snap.session_date} to {calendar.ist_date(snap.as_of)}",
-                    note=f"session range already broke the prior {'high' if broken == 'up' else 'low'} by 0.25*ATR14")}
-    out = ctx.once("buyer.breakout.0", lambda: ctx.run_model(
-        "buyer", lambda m: float(m.breakout_probability(snap.daily, 0))))
+        return {
+            "score": 1.0,
+            "label": "HIGH",
+            "broken": broken,
+            "provenance": provenance.from_data(
+                window=f"session {snap.session_date} to {calendar.ist_date(snap.as_of)}",
+                note=f"session range already broke the prior {'high' if broken == 'up' else 'low'} by 0.25*ATR14",
+            ),
+        }
+    out = ctx.once(
+        "buyer.breakout.0",
+        lambda: ctx.run_model("buyer", lambda m: float(m.breakout_probability(snap.daily, 0))),
+    )
     if out.ok:  # the model conditions on the prior close only: a whole-session chance
         score, prov, basis = out.value, out.provenance, "whole session, as seen at the open"
     else:
-        score = fallbacks.breakout_probability(snap.spot, levels["upper"], levels["lower"],
-                                               fallbacks.daily_sigma(snap.daily), session_left(ctx))
+        score = fallbacks.breakout_probability(
+            snap.spot,
+            levels["upper"],
+            levels["lower"],
+            fallbacks.daily_sigma(snap.daily),
+            session_left(ctx),
+        )
         prov = provenance.heuristic(out.problem or "", fallbacks.BREAKOUT_FORMULA)
         basis = "rest of today's session"
-    return {"score": round(score, 4), "label": labels.breakout_label(score), "broken": None,
-            "basis": basis, "provenance": prov}
+    return {
+        "score": round(score, 4),
+        "label": labels.breakout_label(score),
+        "broken": None,
+        "basis": basis,
+        "provenance": prov,
+    }
 
 
 def sessions_after(day: date, count: int) -> list[date]:
     days = calendar.sessions()
     i = bisect.bisect_right(days, day)
-    return list(days[i:i + count])
+    return list(days[i : i + count])
 
 
 def breakout_next(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
     snap = ctx.snapshot
-    today = (calendar.to_date(snap.session_date) if snap.kind == "intraday"
-             else sessions_after(calendar.to_date(snap.daily_as_of), 1)[0])
+    today = (
+        calendar.to_date(snap.session_date)
+        if snap.kind == "intraday"
+        else sessions_after(calendar.to_date(snap.daily_as_of), 1)[0]
+    )
     dates = sessions_after(today, NEXT_SESSIONS)
-    out = ctx.once("buyer.breakout.next", lambda: ctx.run_model("buyer", lambda m: [
-        float(m.breakout_probability(snap.daily, k)) for k in range(1, NEXT_SESSIONS + 1)]))
+    out = ctx.once(
+        "buyer.breakout.next",
+        lambda: ctx.run_model(
+            "buyer",
+            lambda m: [
+                float(m.breakout_probability(snap.daily, k)) for k in range(1, NEXT_SESSIONS + 1)
+            ],
+        ),
+    )
     if out.ok:
         scores, prov = out.value, out.provenance
     else:
         _, _, close = prior_session(ctx)
-        one = fallbacks.breakout_probability(close, levels["upper"], levels["lower"],
-                                             fallbacks.daily_sigma(snap.daily), 1.0)
+        one = fallbacks.breakout_probability(
+            close, levels["upper"], levels["lower"], fallbacks.daily_sigma(snap.daily), 1.0
+        )
         scores = [one] * NEXT_SESSIONS
-        prov = provenance.heuristic(f"{out.problem}; same level for every session",
-                                    fallbacks.BREAKOUT_FORMULA)
-    return {"days": [{"day_offset": k, "date": d.isoformat(), "score": round(s, 4)}
-                     for k, (d, s) in enumerate(zip(dates, scores), start=1)],
-            "provenance": prov}
+        prov = provenance.heuristic(
+            f"{out.problem}; same level for every session", fallbacks.BREAKOUT_FORMULA
+        )
+    return {
+        "days": [
+            {"day_offset": k, "date": d.isoformat(), "score": round(s, 4)}
+            for k, (d, s) in enumerate(zip(dates, scores), start=1)
+        ],
+        "provenance": prov,
+    }
 
 
 def spike_bias(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
-    out = ctx.once("buyer.spike", lambda: ctx.run_model(
-        "buyer", lambda m: float(m.spike_up_probability(daily))))
+    out = ctx.once(
+        "buyer.spike",
+        lambda: ctx.run_model("buyer", lambda m: float(m.spike_up_probability(daily))),
+    )
     if out.ok:
         up, prov = out.value, out.provenance
     else:
         up = 0.5
-        prov = provenance.heuristic(f"{out.problem}; no information, symmetric",
-                                    "P(up | spike) = P(down | spike)")
+        prov = provenance.heuristic(
+            f"{out.problem}; no information, symmetric", "P(up | spike) = P(down | spike)"
+        )
     return {"up_prob": round(up, 4), "down_prob": round(1 - up, 4), "provenance": prov}
 
 
@@ -119,30 +166,45 @@ def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
     if out.ok:
         rows = {row["block"]: row for row in out.value}
         window = next((r.get("window") for r in out.value if r.get("window")), None)
-        return {"windows": [{"block": b, "score": rows[b]["score"] if b in rows else None}
-                            for b in GAMMA_BLOCKS],
-                "provenance": {**out.provenance, "window": window}}
-    return {"windows": [{"block": b, "score": None} for b in GAMMA_BLOCKS],
-            "provenance": provenance.heuristic(f"{out.problem}; no measured rates, none invented")}
+        return {
+            "windows": [
+                {"block": b, "score": rows[b]["score"] if b in rows else None} for b in GAMMA_BLOCKS
+            ],
+            "provenance": {**out.provenance, "window": window},
+        }
+    return {
+        "windows": [{"block": b, "score": None} for b in GAMMA_BLOCKS],
+        "provenance": provenance.heuristic(f"{out.problem}; no measured rates, none invented"),
+    }
 
 
 def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
     snap = ctx.snapshot
     implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
-    out = ctx.once(f"buyer.move.{snap.days_to_expiry}", lambda: ctx.run_model(
-        "buyer", lambda m: float(m.predicted_move_to_expiry(snap.daily, snap.days_to_expiry))))
+    out = ctx.once(
+        f"buyer.move.{snap.days_to_expiry}",
+        lambda: ctx.run_model(
+            "buyer", lambda m: float(m.predicted_move_to_expiry(snap.daily, snap.days_to_expiry))
+        ),
+    )
     if out.ok:
         move, prov = out.value, {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
     else:
         sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
         move = fallbacks.predicted_abs_move(snap.daily, sessions)
-        prov = provenance.heuristic(out.problem or "", f"{fallbacks.MOVE_FORMULA}; "
-                                    f"{labels.THETA_EDGE_FORMULA}")
+        prov = provenance.heuristic(
+            out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+        )
     predicted = snap.spot * (math.exp(move) - 1)
     score, label = labels.theta_edge(predicted, implied)
-    return {"score": round(score, 4), "label": label,
-            "predicted_move_points": round(predicted, 2), "implied_move_points": round(implied, 2),
-            "implied_formula": IMPLIED_MOVE_FORMULA, "provenance": prov}
+    return {
+        "score": round(score, 4),
+        "label": label,
+        "predicted_move_points": round(predicted, 2),
+        "implied_move_points": round(implied, 2),
+        "implied_formula": IMPLIED_MOVE_FORMULA,
+        "provenance": prov,
+    }
 
 
 def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
@@ -152,19 +214,26 @@ def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
         raise ValueError("snapshot has no India VIX")
     levels = breakout_levels(ctx)
     today, edge = breakout_today(ctx, levels), theta_edge(ctx, float(vix))
-    env_label, env_text = labels.environment(edge["label"], today["score"],
-                                             snap.daily.get("vix_pct_252"))
+    env_label, env_text = labels.environment(
+        edge["label"], today["score"], snap.daily.get("vix_pct_252")
+    )
     return {
         "breakout_today": today,
         "breakout_next": breakout_next(ctx, levels),
         "spike_direction_bias": spike_bias(ctx),
         "gamma_windows": gamma_windows(ctx),
         "theta_edge": edge,
-        "regime": {"label": regimes.buyer_regime(snap.daily),
-                   "provenance": provenance.from_formula(regimes.BUYER_REGIME_FORMULA)},
+        "regime": {
+            "label": regimes.buyer_regime(snap.daily),
+            "provenance": provenance.from_formula(regimes.BUYER_REGIME_FORMULA),
+        },
         "breakout_levels": levels,
-        "environment": {"label": env_label, "text": env_text,
-                        "provenance": provenance.from_formula(
-                            "context from theta edge, breakout score and VIX percentile")},
+        "environment": {
+            "label": env_label,
+            "text": env_text,
+            "provenance": provenance.from_formula(
+                "context from theta edge, breakout score and VIX percentile"
+            ),
+        },
         "historical_spike_rate": ctx.measured_rate("spike_rate", vix_regime(float(vix))),
     }

@@ -1,5 +1,6 @@
 """Buyer engine: consume feature snapshots -> compute the buyer section -> publish a
 SignalBlock (mechanics in shared.engine)."""
+
 from __future__ import annotations
 
 from typing import Any

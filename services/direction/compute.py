@@ -1,4 +1,5 @@
 """Direction section: today's bias, horizons t1..t40, risk score, market regime (pure)."""
+
 from __future__ import annotations
 
 import math
@@ -27,27 +28,42 @@ def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
     if ctx.sequence is None and ctx.model("direction") is not None:
         out = None  # not cached: the sequence may be in Redis for the next snapshot
     else:
-        out = ctx.once("direction.horizons", lambda: ctx.run_model("direction", lambda m: (
-            m.predict(snap.daily, ctx.sequence),
-            {h: (bool(m.beats_climatology(h)), m.climatology(h)) for h in HORIZONS},
-        )))
+        out = ctx.once(
+            "direction.horizons",
+            lambda: ctx.run_model(
+                "direction",
+                lambda m: (
+                    m.predict(snap.daily, ctx.sequence),
+                    {h: (bool(m.beats_climatology(h)), m.climatology(h)) for h in HORIZONS},
+                ),
+            ),
+        )
     result: dict[str, dict[str, Any]] = {}
     for key, sessions in HORIZONS.items():
         if out is not None and out.ok:
             preds, checks = out.value
             raw, (beats, clim), prov = preds[key], checks[key], out.provenance
         else:
-            why = out.problem if out is not None else (
-                f"60-session sequence for {snap.daily_as_of} not found in aegis:features:daily")
+            why = (
+                out.problem
+                if out is not None
+                else (
+                    f"60-session sequence for {snap.daily_as_of} not found in aegis:features:daily"
+                )
+            )
             raw = fallbacks.random_walk_direction(snap.daily, sessions)
             clim = fallbacks.random_walk_direction({**snap.daily, "ret_20": 0.0}, sessions)
             beats, prov = False, provenance.heuristic(why, fallbacks.RANDOM_WALK_FORMULA)
         direction, conviction = labels.direction_call(raw)
         result[key] = {
-            "label": HORIZON_LABELS[key], "direction": direction,
-            "conviction": round(float(conviction), 4), "probabilities": _probabilities(raw),
+            "label": HORIZON_LABELS[key],
+            "direction": direction,
+            "conviction": round(float(conviction), 4),
+            "probabilities": _probabilities(raw),
             "expected_move_points": _move_points(snap.spot, float(raw["expected_return"])),
-            "beats_climatology": beats, "climatology": _probabilities(clim), "provenance": prov,
+            "beats_climatology": beats,
+            "climatology": _probabilities(clim),
+            "provenance": prov,
         }
     return result
 
@@ -58,10 +74,14 @@ def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str
     snap = ctx.snapshot
     if snap.kind == "daily" or not snap.intraday:
         t1 = by_horizon["t1"]
-        return {"direction": t1["direction"], "conviction": t1["conviction"],
-                "probabilities": t1["probabilities"],
-                "expected_move_points": t1["expected_move_points"], "basis": "next session (t1)",
-                "provenance": t1["provenance"]}
+        return {
+            "direction": t1["direction"],
+            "conviction": t1["conviction"],
+            "probabilities": t1["probabilities"],
+            "expected_move_points": t1["expected_move_points"],
+            "basis": "next session (t1)",
+            "provenance": t1["provenance"],
+        }
     out = ctx.run_model("direction_intraday", lambda m: m.predict(snap.daily, snap.intraday))
     if out.ok:
         raw, prov = out.value, out.provenance
@@ -69,23 +89,35 @@ def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str
         minute = snap.intraday.get("minute_of_session") or 0.0
         left = max(0.0, SESSION_MINUTES - 1 - minute) / SESSION_MINUTES
         raw = fallbacks.random_walk_direction(snap.daily, max(left, 1 / SESSION_MINUTES))
-        prov = provenance.heuristic(out.problem or "", fallbacks.RANDOM_WALK_FORMULA
-                                    + " over the session fraction left")
+        prov = provenance.heuristic(
+            out.problem or "", fallbacks.RANDOM_WALK_FORMULA + " over the session fraction left"
+        )
     direction, conviction = labels.direction_call(raw)
-    return {"direction": direction, "conviction": round(float(conviction), 4),
-            "probabilities": _probabilities(raw),
-            "expected_move_points": _move_points(snap.spot, float(raw["expected_return"])),
-            "basis": "rest of today's session", "provenance": prov}
+    return {
+        "direction": direction,
+        "conviction": round(float(conviction), 4),
+        "probabilities": _probabilities(raw),
+        "expected_move_points": _move_points(snap.spot, float(raw["expected_return"])),
+        "basis": "rest of today's session",
+        "provenance": prov,
+    }
 
 
 def compute_direction(ctx: EngineContext) -> dict[str, Any]:
     by_horizon = horizons(ctx)
-    risk, components = labels.risk_score(ctx.snapshot.daily, by_horizon["t5"]["probabilities"]["down"])
+    risk, components = labels.risk_score(
+        ctx.snapshot.daily, by_horizon["t5"]["probabilities"]["down"]
+    )
     return {
         "today": today(ctx, by_horizon),
         "horizons": by_horizon,
-        "risk_score": {"value": risk, "components": components,
-                       "provenance": provenance.from_formula(labels.RISK_FORMULA)},
-        "regime": {"label": regimes.market_regime(ctx.snapshot.daily),
-                   "provenance": provenance.from_formula(regimes.MARKET_REGIME_FORMULA)},
+        "risk_score": {
+            "value": risk,
+            "components": components,
+            "provenance": provenance.from_formula(labels.RISK_FORMULA),
+        },
+        "regime": {
+            "label": regimes.market_regime(ctx.snapshot.daily),
+            "provenance": provenance.from_formula(regimes.MARKET_REGIME_FORMULA),
+        },
     }

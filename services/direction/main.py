@@ -1,5 +1,6 @@
 """Direction engine: consume feature snapshots -> compute the direction section -> publish
 a SignalBlock (mechanics in shared.engine)."""
+
 from __future__ import annotations
 
 from typing import Any

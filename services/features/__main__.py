@@ -1,4 +1,4 @@
-from services.runner import run_worker
 from services.features.main import FeaturesWorker
+from services.runner import run_worker
 
 run_worker(FeaturesWorker)

@@ -6,6 +6,7 @@ batch (a block is latest-state, so a fast replay need not publish every intermed
 The state is checkpointed in the same transaction as the outputs and acknowledgements, so a
 restart (or a standby replica taking over) resumes exactly where the last commit left off.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -54,8 +55,9 @@ class FeaturesWorker(StreamWorker):
             self.state = self._restore()
             self._needs_restore = False
         # The revision number lives in the envelope (field r), not in the immutable bar.
-        self._revisions = {raw_id.decode(): int(fields.get(b"r", b"0") or 0)
-                           for raw_id, fields in entries}
+        self._revisions = {
+            raw_id.decode(): int(fields.get(b"r", b"0") or 0) for raw_id, fields in entries
+        }
         self._daily_to_store: FeatureSnapshot | None = None
         self._latest_snapshot: FeatureSnapshot | None = None
         super()._process(entries, redelivered)
@@ -63,8 +65,13 @@ class FeaturesWorker(StreamWorker):
     def stage_extra(self, pipe: Any) -> None:
         if self._latest_snapshot is not None:
             snap = self._latest_snapshot
-            block = build_block("market", snap, market_data(snap, list(self.sparkline)),
-                                clock=self.clock, settings=self.settings)
+            block = build_block(
+                "market",
+                snap,
+                market_data(snap, list(self.sparkline)),
+                clock=self.clock,
+                settings=self.settings,
+            )
             self.bus.stage(pipe, block)
         if self._daily_to_store is not None:
             snap = self._daily_to_store
@@ -86,5 +93,8 @@ class FeaturesWorker(StreamWorker):
         return FeatureState.from_checkpoint(data["state"])
 
     def health_details(self) -> dict[str, Any]:
-        return {"daily_as_of": self.state.daily_as_of, "duplicates": self.state.duplicates,
-                "ignored": self.state.ignored}
+        return {
+            "daily_as_of": self.state.daily_as_of,
+            "duplicates": self.state.duplicates,
+            "ignored": self.state.ignored,
+        }

@@ -1,4 +1,5 @@
 """The market block: spot, VIX and the market regime, straight from the data."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -15,27 +16,31 @@ def market_data(snapshot: FeatureSnapshot, sparkline: list[tuple[int, float]]) -
     change = snapshot.spot - snapshot.prev_close if snapshot.prev_close else None
     vix_change = (
         snapshot.vix - snapshot.vix_prev_close
-        if snapshot.vix is not None and snapshot.vix_prev_close is not None else None
+        if snapshot.vix is not None and snapshot.vix_prev_close is not None
+        else None
     )
     window = f"{snapshot.daily_as_of} close" if snapshot.kind == "daily" else snapshot.session_date
     data: dict[str, Any] = {
         "spot": snapshot.spot,
         "prev_close": snapshot.prev_close,
         "spot_change": round(change, 2) if change is not None else None,
-        "spot_change_pct": round(change / snapshot.prev_close * 100, 3) if change is not None
-        and snapshot.prev_close else None,
+        "spot_change_pct": round(change / snapshot.prev_close * 100, 3)
+        if change is not None and snapshot.prev_close
+        else None,
         "vix": snapshot.vix,
         "vix_change": round(vix_change, 4) if vix_change is not None else None,
         "vix_as_of": snapshot.vix_as_of,
         "next_expiry": snapshot.next_expiry,
         "days_to_expiry": snapshot.days_to_expiry,
         "sparkline": [list(p) for p in sparkline],
-        "provenance": provenance.from_data(window=window,
-                                           note="NIFTY 50 and India VIX bars as published"),
+        "provenance": provenance.from_data(
+            window=window, note="NIFTY 50 and India VIX bars as published"
+        ),
         "regime": {
             "label": regimes.market_regime(snapshot.daily),
             "provenance": provenance.from_formula(
-                regimes.MARKET_REGIME_FORMULA, window=f"daily features as of {snapshot.daily_as_of}"),
+                regimes.MARKET_REGIME_FORMULA, window=f"daily features as of {snapshot.daily_as_of}"
+            ),
         },
     }
     if snapshot.intraday:

@@ -3,6 +3,7 @@
 Pure (no Redis): the worker feeds bars, checkpoints ``to_checkpoint()`` with its outputs,
 and restores with ``from_checkpoint`` after a restart.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -75,17 +76,27 @@ class FeatureState:
             self.ignored += 1  # daily features describe completed sessions only
             return []
         self.nifty_daily = _trimmed(
-            {**self.nifty_daily, day: (bar.open, bar.high, bar.low, bar.close)}, WINDOW_ROWS)
+            {**self.nifty_daily, day: (bar.open, bar.high, bar.low, bar.close)}, WINDOW_ROWS
+        )
         features = compute_daily_features(self._daily_frame())
         self.daily_features = {k: _clean(v) for k, v in features.iloc[-1].items()}
         self.daily_as_of = day
         self.session = self.session_before_last_bar = None
         sequence = tuple(
             tuple(v if math.isfinite(v) else None for v in row)
-            for row in sequence_window(features).tolist())
+            for row in sequence_window(features).tolist()
+        )
         expiry_day = calendar.to_date(day) + timedelta(days=1)  # after the close: next expiry
-        return [self._snapshot("daily", calendar.daily_close_time(calendar.to_date(day)), day,
-                               spot=bar.close, expiry_from=expiry_day, sequence=sequence)]
+        return [
+            self._snapshot(
+                "daily",
+                calendar.daily_close_time(calendar.to_date(day)),
+                day,
+                spot=bar.close,
+                expiry_from=expiry_day,
+                sequence=sequence,
+            )
+        ]
 
     def _apply_minute(self, bar: Bar, revises_last: bool) -> list[FeatureSnapshot]:
         if self.daily_features is None or self.daily_as_of is None:
@@ -100,7 +111,10 @@ class FeatureState:
         elif self.session is None or self.session.session_date != day:
             o, h, l, c = self.nifty_daily[self.daily_as_of]
             base = IntradaySession(
-                session_date=day, prev_close=c, prior_high=h, prior_low=l,
+                session_date=day,
+                prev_close=c,
+                prior_high=h,
+                prior_low=l,
                 atr_14=self.daily_features.get("atr_14"),
             )
         else:
@@ -108,9 +122,16 @@ class FeatureState:
         session = replace(base)
         session.update(bar.open_time, bar.open, bar.high, bar.low, bar.close)
         self.session_before_last_bar, self.session = base, session
-        return [self._snapshot("intraday", bar.open_time + 60, day, spot=bar.close,
-                               expiry_from=calendar.to_date(day),
-                               intraday=session.features())]
+        return [
+            self._snapshot(
+                "intraday",
+                bar.open_time + 60,
+                day,
+                spot=bar.close,
+                expiry_from=calendar.to_date(day),
+                intraday=session.features(),
+            )
+        ]
 
     # Output -----------------------------------------------------------------------------
     def _daily_frame(self) -> pd.DataFrame:
@@ -122,19 +143,38 @@ class FeatureState:
             vix_values.append(self.vix_daily[vix_days[i]] if i >= 0 else np.nan)
         ohlc = np.array(list(self.nifty_daily.values()), dtype=float)
         return pd.DataFrame(
-            {"open": ohlc[:, 0], "high": ohlc[:, 1], "low": ohlc[:, 2], "close": ohlc[:, 3],
-             "vix": vix_values},
+            {
+                "open": ohlc[:, 0],
+                "high": ohlc[:, 1],
+                "low": ohlc[:, 2],
+                "close": ohlc[:, 3],
+                "vix": vix_values,
+            },
             index=pd.DatetimeIndex(np.array(days, dtype="datetime64[D]"), name="date"),
         )
 
-    def _snapshot(self, kind: str, as_of: int, day: str, *, spot: float, expiry_from: date,
-                  sequence: Any = None, intraday: dict[str, float | None] | None = None
-                  ) -> FeatureSnapshot:
+    def _snapshot(
+        self,
+        kind: str,
+        as_of: int,
+        day: str,
+        *,
+        spot: float,
+        expiry_from: date,
+        sequence: Any = None,
+        intraday: dict[str, float | None] | None = None,
+    ) -> FeatureSnapshot:
         assert self.daily_as_of is not None and self.daily_features is not None
         return FeatureSnapshot(
-            kind=kind, as_of=as_of, session_date=day, spot=spot,
-            daily_as_of=self.daily_as_of, daily=self.daily_features, intraday=intraday,
-            sequence=sequence, **self._context(kind, day, expiry_from),
+            kind=kind,
+            as_of=as_of,
+            session_date=day,
+            spot=spot,
+            daily_as_of=self.daily_as_of,
+            daily=self.daily_features,
+            intraday=intraday,
+            sequence=sequence,
+            **self._context(kind, day, expiry_from),
         )
 
     def _context(self, kind: str, day: str, expiry_from: date) -> dict[str, Any]:
@@ -157,7 +197,8 @@ class FeatureState:
             "prev_close": prev_close,
             "vix": self.vix_daily[vix_as_of] if vix_as_of else None,
             "vix_prev_close": self.vix_daily[vix_days[i - 2]] if i > 1 else None,
-            "vix_as_of": vix_as_of, "next_expiry": expiry.isoformat(),
+            "vix_as_of": vix_as_of,
+            "next_expiry": expiry.isoformat(),
             "days_to_expiry": (expiry - session_day).days,
             "sessions_to_expiry": calendar.sessions_between(session_day, expiry),
         }
@@ -200,4 +241,3 @@ def _trimmed(table: dict[str, Any], rows: int) -> dict[str, Any]:
 def _clean(value: Any) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
-

@@ -1,4 +1,5 @@
 """``python -m services.gateway``: serve the gateway with uvicorn on gateway_host:gateway_port."""
+
 from __future__ import annotations
 
 import uvicorn
@@ -14,10 +15,15 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(
-        create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
-        ws_max_size=WS_MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat_s,
-        ws_ping_timeout=settings.ws_heartbeat_s * 2, access_log=False, log_config=None,
+        ws_ping_timeout=settings.ws_heartbeat_s * 2,
+        access_log=False,
+        log_config=None,
         timeout_graceful_shutdown=5,
     )
 

@@ -1,4 +1,5 @@
 """The FastAPI app: REST, websocket, probes, metrics and the dashboard, over one Gateway."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,14 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     metrics = GatewayMetrics()
     writer = OutputWriter(settings.output_path)
     event_clock = settings.clock == "event"
-    gateway = Gateway(make_clock(settings.clock), event_clock, metrics, writer,
-                      settings.ws_queue_size, settings.ws_heartbeat_s)
+    gateway = Gateway(
+        make_clock(settings.clock),
+        event_clock,
+        metrics,
+        writer,
+        settings.ws_queue_size,
+        settings.ws_heartbeat_s,
+    )
     hub = gateway.hub
     consumer = BlockConsumer(settings, gateway, metrics)
     background = BackgroundTasks()
@@ -61,8 +68,12 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         background.start("output_writer", writer.run())
         if not event_clock:
             background.start("ticker", ticker())
-        log.info("gateway_started", output=str(settings.output_path), clock=settings.clock,
-                 auth=settings.api_token is not None)
+        log.info(
+            "gateway_started",
+            output=str(settings.output_path),
+            clock=settings.clock,
+            auth=settings.api_token is not None,
+        )
         try:
             yield
         finally:
@@ -77,15 +88,18 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     app.state.consumer = consumer
     app.state.background = background
     app.add_middleware(
-        CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
-        allow_methods=["GET"], allow_headers=["Authorization"],
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
+        allow_methods=["GET"],
+        allow_headers=["Authorization"],
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 
     def require_token(request: Request) -> None:
         if not authorized(request, settings.api_token):
-            raise HTTPException(401, "missing or wrong token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     api = [Depends(require_token)]
 
@@ -121,8 +135,9 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     def healthz() -> JSONResponse:
         """Liveness: fails once a background task has died (only a restart brings it back)."""
         if not background.healthy:
-            return JSONResponse({"status": "failed", "failed_tasks": sorted(background.failed)},
-                                status_code=503)
+            return JSONResponse(
+                {"status": "failed", "failed_tasks": sorted(background.failed)}, status_code=503
+            )
         return JSONResponse({"status": "alive"})
 
     @app.get("/readyz", include_in_schema=False)
@@ -131,8 +146,10 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         blocks = gateway.has_blocks()
         failed = sorted(background.failed)
         ready = redis_ok and blocks and not failed
-        return JSONResponse({"ready": ready, "redis": redis_ok, "blocks": blocks,
-                             "failed_tasks": failed}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "redis": redis_ok, "blocks": blocks, "failed_tasks": failed},
+            status_code=200 if ready else 503,
+        )
 
     @app.get("/metrics", include_in_schema=False)
     def get_metrics() -> Response:

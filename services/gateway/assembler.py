@@ -3,6 +3,7 @@
 Staleness is measured against a "now" the caller passes: wall time live, the newest as_of
 seen with the event clock (so a replay gives the same document byte for byte).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -76,8 +77,11 @@ class FeedWatch:
 
     def missing(self, reports: list[dict[str, Any]]) -> list[str]:
         """Update from the live reports; returns the running sources that stopped reporting."""
-        live = {str(r.get("consumer")): r for r in reports
-                if isinstance(r, dict) and r.get("service") == FEED_SERVICE}
+        live = {
+            str(r.get("consumer")): r
+            for r in reports
+            if isinstance(r, dict) and r.get("service") == FEED_SERVICE
+        }
         for source, report in live.items():
             if report.get("finished"):
                 self.running.discard(source)
@@ -86,8 +90,9 @@ class FeedWatch:
         return sorted(self.running - set(live))
 
 
-def health_section(reports: list[dict[str, Any]], volatile: bool,
-                   missing_feeds: Sequence[str] = ()) -> dict[str, Any]:
+def health_section(
+    reports: list[dict[str, Any]], volatile: bool, missing_feeds: Sequence[str] = ()
+) -> dict[str, Any]:
     """Per service: worst status over replicas, replica count, models, degraded reasons,
     newest message time and largest lag. An expected service with no live report is ``down``;
     ingest is listed when it reports or ``missing_feeds`` (FeedWatch) names a dead source.
@@ -132,10 +137,14 @@ def _service_health(rows: list[dict[str, Any]], volatile: bool) -> dict[str, Any
         for model in row.get("models") or []:
             if isinstance(model, dict) and "name" in model:
                 key = (str(model["name"]), str(model.get("version")))
-                models.setdefault(key, {
-                    "name": model["name"], "version": model.get("version"),
-                    "trained_at": model.get("trained_at"),
-                })
+                models.setdefault(
+                    key,
+                    {
+                        "name": model["name"],
+                        "version": model.get("version"),
+                        "trained_at": model.get("trained_at"),
+                    },
+                )
         for reason in row.get("degraded_reasons") or []:
             if reason not in reasons:
                 reasons.append(str(reason))
@@ -186,8 +195,9 @@ class DocumentState:
         changed = self._restale(now_ms)
         return self._commit(changed, now_ms) if changed else None
 
-    def set_health(self, health: dict[str, Any], now_ms: int,
-                   publish: bool) -> dict[str, Any] | None:
+    def set_health(
+        self, health: dict[str, Any], now_ms: int, publish: bool
+    ) -> dict[str, Any] | None:
         """Store new health; ``publish`` makes it a change of its own (wall clock), otherwise
         it rides along with the next block change (event clock keeps sequence reproducible)."""
         if health == (self._pending_health or self.health):

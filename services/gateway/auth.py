@@ -1,5 +1,6 @@
 """Optional token auth for the API and the websocket: ``Authorization: Bearer <token>`` or
 ``?token=<token>``. Off when settings.api_token is None."""
+
 from __future__ import annotations
 
 import secrets

@@ -8,6 +8,7 @@ processing raises is counted, logged and skipped: one odd block never stops the 
 Only connection errors are retried here; anything else ends the task, which the app's
 BackgroundTasks reports (background_task_failed, /readyz and /healthz 503).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,10 +48,13 @@ class BlockConsumer:
         self.gateway = gateway
         self.metrics = metrics
         self.client = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=settings.block_ms / 1000 + 10,
-            socket_connect_timeout=5)
-        self.sync_client = redis.Redis.from_url(settings.redis_url, socket_timeout=10,
-                                                socket_connect_timeout=5)
+            settings.redis_url,
+            socket_timeout=settings.block_ms / 1000 + 10,
+            socket_connect_timeout=5,
+        )
+        self.sync_client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=10, socket_connect_timeout=5
+        )
         self.bus = Bus(self.sync_client, settings)
         self.last_id: str | None = None
 
@@ -101,9 +105,11 @@ class BlockConsumer:
 
     async def _read(self) -> None:
         assert self.last_id is not None
-        reply = await self.client.xread({streams.BLOCKS: self.last_id},
-                                        count=self.settings.read_count,
-                                        block=self.settings.block_ms)
+        reply = await self.client.xread(
+            {streams.BLOCKS: self.last_id},
+            count=self.settings.read_count,
+            block=self.settings.block_ms,
+        )
         if not reply:
             return
         received_at = time.time()
@@ -117,8 +123,9 @@ class BlockConsumer:
             self.last_id = entry_id
             await asyncio.sleep(0)  # let client senders drain between the updates of a burst
 
-    async def handle_entry(self, entry_id: str, fields: dict[bytes, bytes],
-                           received_at: float) -> None:
+    async def handle_entry(
+        self, entry_id: str, fields: dict[bytes, bytes], received_at: float
+    ) -> None:
         try:
             message = decode(fields)
             if not isinstance(message, SignalBlock):
@@ -130,8 +137,13 @@ class BlockConsumer:
 
     def _entry_failed(self, origin: str, origin_id: str, exc: Exception) -> None:
         self.metrics.block_errors.inc()
-        log.error("block_processing_failed", origin=origin, origin_id=origin_id,
-                  error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        log.error(
+            "block_processing_failed",
+            origin=origin,
+            origin_id=origin_id,
+            error=f"{type(exc).__name__}: {exc}",
+            exc_info=exc,
+        )
 
     async def _reject(self, origin: str, origin_id: str, payload: bytes, reason: str) -> None:
         self.metrics.invalid.inc()
@@ -140,14 +152,23 @@ class BlockConsumer:
 
     def _dead_letter_once(self, origin: str, origin_id: str, payload: bytes, reason: str) -> None:
         """Replicas all see the entry; the first to mark it writes the dead letter."""
-        mark = f"{streams.PREFIX}:gateway:deadlettered:" + hashlib.blake2b(
-            f"{origin}|{origin_id}".encode() + payload, digest_size=12).hexdigest()
+        mark = (
+            f"{streams.PREFIX}:gateway:deadlettered:"
+            + hashlib.blake2b(
+                f"{origin}|{origin_id}".encode() + payload, digest_size=12
+            ).hexdigest()
+        )
         try:
             if not self.sync_client.set(mark, 1, nx=True, ex=DEAD_LETTER_MARK_TTL_S):
                 return
             try:
-                self.bus.dead_letter(origin_stream=origin, origin_id=origin_id, service=SERVICE,
-                                     reason=reason, payload=payload)
+                self.bus.dead_letter(
+                    origin_stream=origin,
+                    origin_id=origin_id,
+                    service=SERVICE,
+                    reason=reason,
+                    payload=payload,
+                )
             except Exception:
                 self.sync_client.delete(mark)
                 raise
@@ -158,12 +179,14 @@ class BlockConsumer:
     async def poll_health(self, interval_s: float) -> None:
         while True:
             try:
-                reports: list[dict[str, Any]] = await asyncio.to_thread(read_health,
-                                                                        self.sync_client)
+                reports: list[dict[str, Any]] = await asyncio.to_thread(
+                    read_health, self.sync_client
+                )
                 self.gateway.on_health(reports)
             except redis.RedisError as exc:
                 log.warning("health_read_failed", error=str(exc))
             except Exception as exc:  # an odd report must not end health polling
-                log.error("health_update_failed", error=f"{type(exc).__name__}: {exc}",
-                          exc_info=exc)
+                log.error(
+                    "health_update_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc
+                )
             await asyncio.sleep(interval_s)

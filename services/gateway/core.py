@@ -1,5 +1,6 @@
 """The gateway's state machine: blocks, staleness ticks and health reports in; document
 changes out to the websocket hub, the metrics and the output file."""
+
 from __future__ import annotations
 
 import time
@@ -20,8 +21,15 @@ FILE_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 
 class Gateway:
-    def __init__(self, clock: Clock, event_clock: bool, metrics: GatewayMetrics,
-                 writer: OutputWriter, queue_size: int, heartbeat_s: float) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        event_clock: bool,
+        metrics: GatewayMetrics,
+        writer: OutputWriter,
+        queue_size: int,
+        heartbeat_s: float,
+    ) -> None:
         self.clock = clock
         self.event_clock = event_clock
         self.hub = Hub(self.snapshot_message, metrics, queue_size, heartbeat_s)
@@ -67,8 +75,9 @@ class Gateway:
             self._emit(change, time.time())
 
     def on_health(self, reports: list[dict[str, Any]]) -> None:
-        health = health_section(reports, volatile=not self.event_clock,
-                                missing_feeds=self.feeds.missing(reports))
+        health = health_section(
+            reports, volatile=not self.event_clock, missing_feeds=self.feeds.missing(reports)
+        )
         change = self.state.set_health(health, self.clock.now_ms(), publish=not self.event_clock)
         if change is not None:
             self._emit(change, time.time())

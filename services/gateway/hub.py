@@ -7,6 +7,7 @@ Messages (JSON text): ``snapshot {sequence, document}`` on connect and after a r
 ``heartbeat {sequence, server_time_ms}``. A client sends ``{"type": "resync"}`` when it sees
 a gap and receives a snapshot.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,9 @@ class Client:
 
 
 class Hub:
-    def __init__(self, snapshot: Snapshot, metrics: GatewayMetrics, queue_size: int,
-                 heartbeat_s: float) -> None:
+    def __init__(
+        self, snapshot: Snapshot, metrics: GatewayMetrics, queue_size: int, heartbeat_s: float
+    ) -> None:
         self.snapshot = snapshot
         self.metrics = metrics
         self.queue_size = queue_size
@@ -66,11 +68,13 @@ class Hub:
         for client in self.clients:
             started = client.send_started
             if started is not None and now - started > stuck_after and client.sender:
-                log.warning("ws_client_stuck_closing", peer=client.peer,
-                            stuck_s=round(now - started))
+                log.warning(
+                    "ws_client_stuck_closing", peer=client.peer, stuck_s=round(now - started)
+                )
                 client.sender.cancel()
-        text = orjson.dumps({"type": "heartbeat", "sequence": sequence,
-                             "server_time_ms": int(time.time() * 1000)}).decode()
+        text = orjson.dumps(
+            {"type": "heartbeat", "sequence": sequence, "server_time_ms": int(time.time() * 1000)}
+        ).decode()
         for client in self.clients:
             if not client.resync_pending and client.queue.empty():
                 client.queue.put_nowait((None, text, None))
@@ -87,9 +91,11 @@ class Hub:
     # One connection ----------------------------------------------------------------------
     async def serve(self, websocket: WebSocket) -> None:
         """Run one accepted websocket until it closes."""
-        client = Client(websocket, asyncio.Queue(maxsize=max(self.queue_size, 2)),
-                        peer=f"{websocket.client.host}:{websocket.client.port}"
-                        if websocket.client else "")
+        client = Client(
+            websocket,
+            asyncio.Queue(maxsize=max(self.queue_size, 2)),
+            peer=f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "",
+        )
         self._request_snapshot(client, "connect")
         self.clients.add(client)
         self.metrics.ws_clients.set(len(self.clients))

@@ -1,5 +1,6 @@
 """ASGI middleware refusing HTTP request bodies above a size limit (413), whether the size
 is declared in Content-Length or only found while streaming."""
+
 from __future__ import annotations
 
 from starlette.responses import PlainTextResponse

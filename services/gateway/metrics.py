@@ -2,6 +2,7 @@
 
 For the end-to-end latency bench: per engine, the newest block's as_of, computed_at and the
 wall time the gateway received it; ``block_delay`` is receive time minus computed_at."""
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -13,40 +14,77 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.consumed = Counter("aegis_gateway_messages_consumed", "block stream entries read",
-                                registry=r)
-        self.accepted = Counter("aegis_gateway_blocks_accepted", "blocks that changed the document",
-                                ["engine", "kind"], registry=r)
-        self.duplicates = Counter("aegis_gateway_duplicates", "blocks ignored as duplicates",
-                                  ["engine"], registry=r)
-        self.older = Counter("aegis_gateway_older_blocks", "blocks ignored: a newer as_of is held",
-                             ["engine"], registry=r)
-        self.invalid = Counter("aegis_gateway_invalid_blocks", "entries that failed validation",
-                               registry=r)
-        self.block_errors = Counter("aegis_gateway_block_errors",
-                                    "valid entries whose processing raised (skipped)", registry=r)
-        self.changes = Counter("aegis_gateway_document_changes", "document sequence increments",
-                               registry=r)
-        self.ws_clients = Gauge("aegis_gateway_websocket_clients", "connected websocket clients",
-                                registry=r)
-        self.ws_resyncs = Counter("aegis_gateway_websocket_resyncs",
-                                  "full snapshots sent after a gap", ["reason"], registry=r)
+        self.consumed = Counter(
+            "aegis_gateway_messages_consumed", "block stream entries read", registry=r
+        )
+        self.accepted = Counter(
+            "aegis_gateway_blocks_accepted",
+            "blocks that changed the document",
+            ["engine", "kind"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "aegis_gateway_duplicates", "blocks ignored as duplicates", ["engine"], registry=r
+        )
+        self.older = Counter(
+            "aegis_gateway_older_blocks",
+            "blocks ignored: a newer as_of is held",
+            ["engine"],
+            registry=r,
+        )
+        self.invalid = Counter(
+            "aegis_gateway_invalid_blocks", "entries that failed validation", registry=r
+        )
+        self.block_errors = Counter(
+            "aegis_gateway_block_errors",
+            "valid entries whose processing raised (skipped)",
+            registry=r,
+        )
+        self.changes = Counter(
+            "aegis_gateway_document_changes", "document sequence increments", registry=r
+        )
+        self.ws_clients = Gauge(
+            "aegis_gateway_websocket_clients", "connected websocket clients", registry=r
+        )
+        self.ws_resyncs = Counter(
+            "aegis_gateway_websocket_resyncs",
+            "full snapshots sent after a gap",
+            ["reason"],
+            registry=r,
+        )
         self.push_latency = Histogram(
             "aegis_gateway_push_latency_seconds",
             "block received by the gateway -> update written to a client socket",
-            buckets=LATENCY_BUCKETS, registry=r)
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.block_delay = Histogram(
             "aegis_gateway_block_delay_seconds",
             "block computed_at (engine) -> received by the gateway (wall clock)",
-            buckets=LATENCY_BUCKETS, registry=r)
-        self.last_as_of = Gauge("aegis_gateway_last_block_as_of_seconds",
-                                "as_of of the newest block", ["engine"], registry=r)
-        self.last_computed = Gauge("aegis_gateway_last_block_computed_at_seconds",
-                                   "computed_at of the newest block", ["engine"], registry=r)
-        self.last_received = Gauge("aegis_gateway_last_block_received_seconds",
-                                   "wall time the newest block was received", ["engine"],
-                                   registry=r)
-        self.sequence = Gauge("aegis_gateway_document_sequence", "current document sequence",
-                              registry=r)
-        self.redis_errors = Counter("aegis_gateway_redis_errors", "block stream read failures",
-                                    registry=r)
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.last_as_of = Gauge(
+            "aegis_gateway_last_block_as_of_seconds",
+            "as_of of the newest block",
+            ["engine"],
+            registry=r,
+        )
+        self.last_computed = Gauge(
+            "aegis_gateway_last_block_computed_at_seconds",
+            "computed_at of the newest block",
+            ["engine"],
+            registry=r,
+        )
+        self.last_received = Gauge(
+            "aegis_gateway_last_block_received_seconds",
+            "wall time the newest block was received",
+            ["engine"],
+            registry=r,
+        )
+        self.sequence = Gauge(
+            "aegis_gateway_document_sequence", "current document sequence", registry=r
+        )
+        self.redis_errors = Counter(
+            "aegis_gateway_redis_errors", "block stream read failures", registry=r
+        )

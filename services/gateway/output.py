@@ -1,5 +1,6 @@
 """Writes the document file atomically (tmp file + os.replace), coalescing bursts: only the
 newest pending document is written, by one task, so files never go back in time."""
+
 from __future__ import annotations
 
 import asyncio

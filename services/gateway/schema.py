@@ -1,6 +1,7 @@
 """The document's shape (docs/DOCUMENT.md) as pydantic models: the source of
 GET /api/v1/schema and of the OpenAPI description. Engines may add fields (extra allowed);
 the stamps and the documented groups are required where DOCUMENT.md says so."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal

@@ -3,6 +3,7 @@ writer). Each is an endless loop, so a task that ends before shutdown - by an ex
 return or a stray cancel - leaves the document frozen: it is logged as
 ``background_task_failed`` and recorded in ``failed``, which turns /readyz and /healthz red
 so the failure is visible and a supervisor can restart the process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,5 +51,4 @@ class BackgroundTasks:
             log.error("background_task_failed", task=name, error="returned")
             return
         self.failed[name] = f"{type(exc).__name__}: {exc}"
-        log.error("background_task_failed", task=name, error=self.failed[name],
-                  exc_info=exc)
+        log.error("background_task_failed", task=name, error=self.failed[name], exc_info=exc)

@@ -3,6 +3,7 @@
 With AEGIS_CHAIN_FILE set, the option-chain file is ingested first. SIGTERM/SIGINT stop
 whichever ingest is running (its final batch is still written) and skip what is left.
 """
+
 from __future__ import annotations
 
 import signal
@@ -22,8 +23,10 @@ def published_until(settings: Settings) -> int | None:
     """Newest bar open time already on the bus (an earlier run of this replay), if any."""
     with connect(settings) as client:
         bus = Bus(client, settings)
-        times = [bus.last_open_time(symbol, interval)
-                 for symbol, interval in (("NIFTY", "1m"), ("NIFTY", "1d"), ("VIX", "1d"))]
+        times = [
+            bus.last_open_time(symbol, interval)
+            for symbol, interval in (("NIFTY", "1m"), ("NIFTY", "1d"), ("VIX", "1d"))
+        ]
     newest = max((t for t in times if t is not None), default=None)
     if newest is not None:
         log.info("replay_resumes", fast_until=newest)
@@ -38,8 +41,12 @@ def build_source(settings: Settings, stop: threading.Event) -> Source:
 
         if settings.replay_file is None:
             raise SystemExit("AEGIS_SOURCE=stream needs AEGIS_REPLAY_FILE")
-        return StreamFileSource(settings.replay_file, settings.replay_speed,
-                                max_gap_s=settings.replay_max_gap_s, stop=stop)
+        return StreamFileSource(
+            settings.replay_file,
+            settings.replay_speed,
+            max_gap_s=settings.replay_max_gap_s,
+            stop=stop,
+        )
     from services.ingest.sources.yfinance_source import YFinanceSource
 
     return YFinanceSource(settings, stop=stop)

@@ -4,6 +4,7 @@ consume (source) → check (quality, calendar gaps) → publish (Bus.publish_bar
 is dead-lettered with its reasons and every other bar keeps flowing. After a stop the
 batch in hand is still written (once: no retrying while Redis is away at shutdown).
 """
+
 from __future__ import annotations
 
 import queue
@@ -33,8 +34,9 @@ _DONE = object()
 
 
 class IngestService:
-    def __init__(self, settings: Settings, source: Source, client: redis.Redis | None = None
-                 ) -> None:
+    def __init__(
+        self, settings: Settings, source: Source, client: redis.Redis | None = None
+    ) -> None:
         self.settings = settings
         self.source = source
         self.client = client or connect(settings)
@@ -42,7 +44,11 @@ class IngestService:
         self.log = get_logger(SERVICE).bind(source=source.name)
         self.stop_event = threading.Event()
         self.counts: dict[str, int] = {
-            "published": 0, "duplicate": 0, "dead_lettered": 0, "gap_sessions": 0, "chains": 0,
+            "published": 0,
+            "duplicate": 0,
+            "dead_lettered": 0,
+            "gap_sessions": 0,
+            "chains": 0,
         }
         self._last_daily: dict[str, date] = {}
         self._last_health = 0.0
@@ -74,8 +80,9 @@ class IngestService:
         self._flush(batch)
         self.finished = True
         self._write_health(force=True)
-        self.log.info("source_exhausted", seconds=round(time.monotonic() - started, 2),
-                      **self.counts)
+        self.log.info(
+            "source_exhausted", seconds=round(time.monotonic() - started, 2), **self.counts
+        )
         return dict(self.counts)
 
     def stop(self) -> None:
@@ -103,14 +110,15 @@ class IngestService:
             self._dead_letter(event.reason, event.raw)
         elif isinstance(event, OptionChain):
             self._flush(batch)
-            if self._write(lambda: self.bus.publish(event),
-                           f"option chain {event.expiry} at {event.snapshot_time}"):
+            if self._write(
+                lambda: self.bus.publish(event),
+                f"option chain {event.expiry} at {event.snapshot_time}",
+            ):
                 self.counts["chains"] += 1
         elif isinstance(event, Bar):
             problems = bar_problems(event)
             if problems:
-                self._dead_letter(f"{_describe(event)}: " + "; ".join(problems),
-                                  encode(event)["d"])
+                self._dead_letter(f"{_describe(event)}: " + "; ".join(problems), encode(event)["d"])
                 return
             self._note_gaps(event)
             batch.append(event)
@@ -122,8 +130,13 @@ class IngestService:
         missing = session_gap(self._last_daily.get(bar.symbol), day)
         if missing:
             self.counts["gap_sessions"] += len(missing)
-            self.log.warning("calendar_gap", symbol=bar.symbol, before=str(day),
-                             missing_sessions=[str(d) for d in missing[:10]], count=len(missing))
+            self.log.warning(
+                "calendar_gap",
+                symbol=bar.symbol,
+                before=str(day),
+                missing_sessions=[str(d) for d in missing[:10]],
+                count=len(missing),
+            )
         if day not in (self._last_daily.get(bar.symbol),) and not calendar.is_session(day):
             self.log.warning("bar_outside_calendar", symbol=bar.symbol, day=str(day))
         self._last_daily[bar.symbol] = max(day, self._last_daily.get(bar.symbol, day))
@@ -132,8 +145,11 @@ class IngestService:
         if not batch:
             return
         results = call_with_reconnect(
-            lambda: self.bus.publish_bars(batch), self.stop_event, self.log,
-            what=f"{len(batch)} bars up to {_describe(batch[-1])}")
+            lambda: self.bus.publish_bars(batch),
+            self.stop_event,
+            self.log,
+            what=f"{len(batch)} bars up to {_describe(batch[-1])}",
+        )
         if results is None:  # stopped while Redis was away; the source replays on restart
             return
         for bar, result in zip(batch, results, strict=True):
@@ -142,22 +158,28 @@ class IngestService:
             elif result.outcome == "duplicate":
                 self.counts["duplicate"] += 1
             else:
-                self._dead_letter(f"{_describe(bar)}: {result.outcome}: {result.detail}",
-                                  encode(bar)["d"])
+                self._dead_letter(
+                    f"{_describe(bar)}: {result.outcome}: {result.detail}", encode(bar)["d"]
+                )
         batch.clear()
 
     def _dead_letter(self, reason: str, raw: bytes) -> None:
         self.log.warning("bar_rejected", reason=reason)
         if self._write(
-            lambda: self.bus.dead_letter(origin_stream=f"source:{self.source.name}",
-                                         origin_id=None, service=SERVICE, reason=reason,
-                                         payload=raw),
+            lambda: self.bus.dead_letter(
+                origin_stream=f"source:{self.source.name}",
+                origin_id=None,
+                service=SERVICE,
+                reason=reason,
+                payload=raw,
+            ),
             f"dead letter: {reason}",
         ):
             self.counts["dead_lettered"] += 1
 
     def _write(self, fn: Callable[[], object], what: str) -> bool:
         """Runs a Redis write (retrying while Redis is away); False if it was given up."""
+
         def attempt() -> bool:
             fn()
             return True
@@ -173,14 +195,21 @@ class IngestService:
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []
         report = {
-            "service": SERVICE, "consumer": self.source.name,
-            "status": "degraded" if degraded else "ok", "degraded_reasons": degraded,
-            "finished": self.finished, "reported_at": int(time.time() * 1000),
-            "source": source_status, **self.counts,
+            "service": SERVICE,
+            "consumer": self.source.name,
+            "status": "degraded" if degraded else "ok",
+            "degraded_reasons": degraded,
+            "finished": self.finished,
+            "reported_at": int(time.time() * 1000),
+            "source": source_status,
+            **self.counts,
         }
         try:
-            self.client.set(streams.health(SERVICE, self.source.name),
-                            orjson.dumps(report, default=str), ex=self.settings.health_ttl_s)
+            self.client.set(
+                streams.health(SERVICE, self.source.name),
+                orjson.dumps(report, default=str),
+                ex=self.settings.health_ttl_s,
+            )
         except redis.RedisError as exc:
             self.log.warning("health_write_failed", error=str(exc))
 

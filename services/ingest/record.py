@@ -1,7 +1,8 @@
 """Record Redis streams to a file for later replay (source=stream).
 
-    python -m services.ingest.record --streams aegis:bars aegis:chains --out FILE
+python -m services.ingest.record --streams aegis:bars aegis:chains --out FILE
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,10 +1,10 @@
 """Seller section: safe range, max pain, volatility trap, skew, expiry stress, breach curve,
 seller flag, measured hit rate (pure)."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-
 
 from shared.calendar import IST, daily_close_time, to_date
 from shared.engine import EngineContext
@@ -12,11 +12,19 @@ from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
 from shared.schemas import OptionChain
 from shared.signals import fallbacks, labels, provenance
-from shared.signals.breach import LOGNORMAL_BREACH_FORMULA, breach_strikes, lognormal_breach_probability
+from shared.signals.breach import (
+    LOGNORMAL_BREACH_FORMULA,
+    breach_strikes,
+    lognormal_breach_probability,
+)
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
 from shared.signals.safe_range import SAFE_RANGE_FORMULA, safe_range, symmetric_normal_z
 from shared.signals.skew import (
-    CHAIN_SKEW_FORMULA, RETURN_SKEW_FORMULA, SECONDS_PER_YEAR, chain_skew, return_distribution_skew,
+    CHAIN_SKEW_FORMULA,
+    RETURN_SKEW_FORMULA,
+    SECONDS_PER_YEAR,
+    chain_skew,
+    return_distribution_skew,
 )
 
 SKEW_WING = 0.02  # OTM distance of the skew strikes, as a fraction of the forward
@@ -42,13 +50,20 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
     else:
         coverage = ctx.settings.coverage_target
         z_lower = z_upper = symmetric_normal_z(coverage)
-        prov = provenance.heuristic(f"{out.problem}; symmetric normal z, not calibrated",
-                                    SAFE_RANGE_FORMULA)
+        prov = provenance.heuristic(
+            f"{out.problem}; symmetric normal z, not calibrated", SAFE_RANGE_FORMULA
+        )
     lower, upper = safe_range(snap.spot, current_vix(ctx), days, z_lower, z_upper)
-    return {"lower": round(lower, 2), "upper": round(upper, 2), "coverage_target": coverage,
-            "expiry": snap.next_expiry, "days_to_expiry": snap.days_to_expiry,
-            "z_lower": round(float(z_lower), 4), "z_upper": round(float(z_upper), 4),
-            "provenance": prov}
+    return {
+        "lower": round(lower, 2),
+        "upper": round(upper, 2),
+        "coverage_target": coverage,
+        "expiry": snap.next_expiry,
+        "days_to_expiry": snap.days_to_expiry,
+        "z_lower": round(float(z_lower), 4),
+        "z_upper": round(float(z_upper), 4),
+        "provenance": prov,
+    }
 
 
 def max_pain_group(chain: OptionChain | None) -> dict[str, Any]:
@@ -60,30 +75,43 @@ def max_pain_group(chain: OptionChain | None) -> dict[str, Any]:
     if result is None:
         reason = f"option chain of {iso(chain.snapshot_time)} carries no open interest"
         return {"strike": None, "reason": reason, "provenance": provenance.from_data(note=reason)}
-    return {"strike": result.strike, "lower": result.lower, "upper": result.upper,
-            "chain_as_of": iso(chain.snapshot_time), "expiry": chain.expiry,
-            "provenance": {**provenance.from_data(window=f"chain {iso(chain.snapshot_time)}"),
-                           "formula": MAX_PAIN_FORMULA.format(tolerance=tolerance)}}
+    return {
+        "strike": result.strike,
+        "lower": result.lower,
+        "upper": result.upper,
+        "chain_as_of": iso(chain.snapshot_time),
+        "expiry": chain.expiry,
+        "provenance": {
+            **provenance.from_data(window=f"chain {iso(chain.snapshot_time)}"),
+            "formula": MAX_PAIN_FORMULA.format(tolerance=tolerance),
+        },
+    }
 
 
 def trap_group(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
-    out = ctx.once("seller.trap", lambda: ctx.run_model("seller", lambda m: m.trap_probability(daily)))
+    out = ctx.once(
+        "seller.trap", lambda: ctx.run_model("seller", lambda m: m.trap_probability(daily))
+    )
     if out.ok:
         score, prov = float(out.value), out.provenance
     else:
         score = fallbacks.trap_score(daily)
         prov = provenance.heuristic(out.problem or "", fallbacks.TRAP_FORMULA)
-    return {"score": None if score is None else round(score, 4),
-            "label": None if score is None else labels.trap_label(score),
-            "iv_percentile": daily.get("vix_pct_252"), "rv_percentile": daily.get("rv_pct_252"),
-            "provenance": prov}
+    return {
+        "score": None if score is None else round(score, 4),
+        "label": None if score is None else labels.trap_label(score),
+        "iv_percentile": daily.get("vix_pct_252"),
+        "rv_percentile": daily.get("rv_pct_252"),
+        "provenance": prov,
+    }
 
 
 def stress_group(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
-    out = ctx.once("seller.stress",
-                   lambda: ctx.run_model("seller", lambda m: m.stress_probabilities(daily)))
+    out = ctx.once(
+        "seller.stress", lambda: ctx.run_model("seller", lambda m: m.stress_probabilities(daily))
+    )
     if out.ok:
         probs, prov = out.value, {**out.provenance, "formula": labels.STRESS_FORMULA}
     else:
@@ -92,9 +120,12 @@ def stress_group(ctx: EngineContext) -> dict[str, Any]:
     if probs is None:
         return {"score": None, "label": None, "probabilities": None, "provenance": prov}
     score = labels.stress_score(probs)
-    return {"score": round(score, 4), "label": labels.stress_label(score),
-            "probabilities": {k: round(float(probs[k]), 4) for k in ("low", "medium", "high")},
-            "provenance": prov}
+    return {
+        "score": round(score, 4),
+        "label": labels.stress_label(score),
+        "probabilities": {k: round(float(probs[k]), 4) for k in ("low", "medium", "high")},
+        "provenance": prov,
+    }
 
 
 def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
@@ -102,38 +133,67 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
         years = (daily_close_time(to_date(chain.expiry)) - chain.snapshot_time) / SECONDS_PER_YEAR
         skew = chain_skew(chain.quotes, years, wing=SKEW_WING)
         if skew is not None:
-            return {"put": skew.put, "call": skew.call, "net": skew.net, "atm_iv": skew.atm_iv,
-                    "method": "chain_iv",
-                    "provenance": {**provenance.from_data(window=f"chain {iso(chain.snapshot_time)}"),
-                                   "formula": CHAIN_SKEW_FORMULA.format(d=SKEW_WING)}}
+            return {
+                "put": skew.put,
+                "call": skew.call,
+                "net": skew.net,
+                "atm_iv": skew.atm_iv,
+                "method": "chain_iv",
+                "provenance": {
+                    **provenance.from_data(window=f"chain {iso(chain.snapshot_time)}"),
+                    "formula": CHAIN_SKEW_FORMULA.format(d=SKEW_WING),
+                },
+            }
     if ctx.sequence is not None:
         returns = ctx.sequence[:, SEQUENCE_FEATURES.index("ret_1")].tolist()
         skew = return_distribution_skew(returns)
         if skew is not None:
             window = f"{len(returns)} sessions to {ctx.snapshot.daily_as_of}"
-            return {"put": skew.put, "call": skew.call, "net": skew.net,
-                    "method": "return_distribution",
-                    "provenance": {**provenance.from_data(window=window),
-                                   "formula": RETURN_SKEW_FORMULA}}
+            return {
+                "put": skew.put,
+                "call": skew.call,
+                "net": skew.net,
+                "method": "return_distribution",
+                "provenance": {
+                    **provenance.from_data(window=window),
+                    "formula": RETURN_SKEW_FORMULA,
+                },
+            }
     reason = "no usable option chain and no 60-session return sequence"
-    return {"put": None, "call": None, "net": None, "method": None,
-            "provenance": provenance.from_data(note=reason)}
+    return {
+        "put": None,
+        "call": None,
+        "net": None,
+        "method": None,
+        "provenance": provenance.from_data(note=reason),
+    }
 
 
 def breach_group(ctx: EngineContext) -> dict[str, Any]:
     snap, vix, days = ctx.snapshot, current_vix(ctx), ctx.days_to_expiry
     strikes = breach_strikes(snap.spot)
-    out = ctx.run_model("seller", lambda m: [
-        float(m.breach_probability(snap.daily, snap.spot, s.strike, snap.days_to_expiry))
-        for s in strikes])
+    out = ctx.run_model(
+        "seller",
+        lambda m: [
+            float(m.breach_probability(snap.daily, snap.spot, s.strike, snap.days_to_expiry))
+            for s in strikes
+        ],
+    )
     if out.ok:
         probs, prov = out.value, out.provenance
     else:
         probs = [lognormal_breach_probability(snap.spot, s.strike, vix, days) for s in strikes]
         prov = provenance.heuristic(out.problem or "", LOGNORMAL_BREACH_FORMULA)
-    points = [{"strike": s.strike, "distance_points": s.distance_points,
-               "distance_pct": s.distance_pct, "side": s.side, "probability": round(p, 4)}
-              for s, p in zip(strikes, probs)]
+    points = [
+        {
+            "strike": s.strike,
+            "distance_points": s.distance_points,
+            "distance_pct": s.distance_pct,
+            "side": s.side,
+            "probability": round(p, 4),
+        }
+        for s, p in zip(strikes, probs)
+    ]
     return {"points": points, "provenance": prov}
 
 
@@ -141,9 +201,11 @@ def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, A
     regime = vix_regime(current_vix(ctx))
     trap, stress = trap_group(ctx), stress_group(ctx)
     flag, reasons = (
-        labels.seller_flag(trap["label"], stress["label"], trap["iv_percentile"],
-                           trap["rv_percentile"])
-        if trap["label"] and stress["label"] else (None, ["trap or stress unavailable"])
+        labels.seller_flag(
+            trap["label"], stress["label"], trap["iv_percentile"], trap["rv_percentile"]
+        )
+        if trap["label"] and stress["label"]
+        else (None, ["trap or stress unavailable"])
     )
     return {
         "safe_range": safe_range_group(ctx, regime),
@@ -152,9 +214,14 @@ def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, A
         "skew": skew_group(ctx, chain),
         "expiry_stress": stress,
         "breach_probabilities": breach_group(ctx),
-        "seller_flag": {"label": flag, "reasons": reasons,
-                        "provenance": provenance.from_formula(labels.SELLER_FLAG_FORMULA)},
+        "seller_flag": {
+            "label": flag,
+            "reasons": reasons,
+            "provenance": provenance.from_formula(labels.SELLER_FLAG_FORMULA),
+        },
         "historical_hit_rate": ctx.measured_rate("hit_rate", regime),
-        "regime": {"label": regime,
-                   "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH")},
+        "regime": {
+            "label": regime,
+            "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH"),
+        },
     }

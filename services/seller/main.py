@@ -1,5 +1,6 @@
 """Seller engine: consume feature snapshots (+ option chains from aegis:chains) -> compute
 the seller section -> publish a SignalBlock (mechanics in shared.engine)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """``python -m services.trainer train|enqueue|worker|evaluate|ensure|list|rollback``."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,9 @@ def _train(args: argparse.Namespace) -> int:
 
     bar = Bar()
     try:
-        results = run_training(get_settings(), end=args.end, profile=FAST if args.fast else FULL,
-                               progress=bar)
+        results = run_training(
+            get_settings(), end=args.end, profile=FAST if args.fast else FULL, progress=bar
+        )
     finally:
         bar.close()
     for r in results:
@@ -86,8 +88,15 @@ def _rollback(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from services.trainer.evaluation import run_evaluation
 
-    run_evaluation(Path(args.nifty), Path(args.vix), args.start, Path(args.out),
-                   retrain_every=args.retrain_every, fast=args.fast, end=args.end)
+    run_evaluation(
+        Path(args.nifty),
+        Path(args.vix),
+        args.start,
+        Path(args.out),
+        retrain_every=args.retrain_every,
+        fast=args.fast,
+        end=args.end,
+    )
     return 0
 
 

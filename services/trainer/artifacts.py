@@ -1,4 +1,5 @@
 """What a trainer hands the registry: files to write, params, feature sets and metrics."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,9 +51,12 @@ class TrainedModel:
 
 def library_versions() -> dict[str, str]:
     return {
-        "python": platform.python_version(), "numpy": np.__version__,
-        "xgboost": xgboost.__version__, "torch": torch.__version__,
-        "safetensors": safetensors.__version__, "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "xgboost": xgboost.__version__,
+        "torch": torch.__version__,
+        "safetensors": safetensors.__version__,
+        "scikit-learn": sklearn.__version__,
     }
 
 

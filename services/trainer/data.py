@@ -1,5 +1,6 @@
 """Training data: the bundled daily history through the one feature implementation, plus
 the recorded 1-minute bars. Fingerprinted so a version id names exactly what it saw."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,14 +62,16 @@ class TrainingData:
 def load_minutes(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path)
     stamps = pd.to_datetime(raw["timestamp"])
-    return pd.DataFrame({
-        "open_time": stamps.map(lambda t: int(t.timestamp())).to_numpy(),
-        "open": raw["open"].to_numpy(float),
-        "high": raw["high"].to_numpy(float),
-        "low": raw["low"].to_numpy(float),
-        "close": raw["close"].to_numpy(float),
-        "date": pd.to_datetime(raw["timestamp"].str[:10]),
-    })
+    return pd.DataFrame(
+        {
+            "open_time": stamps.map(lambda t: int(t.timestamp())).to_numpy(),
+            "open": raw["open"].to_numpy(float),
+            "high": raw["high"].to_numpy(float),
+            "low": raw["low"].to_numpy(float),
+            "close": raw["close"].to_numpy(float),
+            "date": pd.to_datetime(raw["timestamp"].str[:10]),
+        }
+    )
 
 
 def load_training_data(
@@ -82,6 +85,8 @@ def load_training_data(
 
 def load_bundled(data_dir: Path, end: str | None = None) -> TrainingData:
     return load_training_data(
-        data_dir / "nifty50_daily.csv", data_dir / "india_vix_daily.csv",
-        data_dir / MINUTE_FILE, end,
+        data_dir / "nifty50_daily.csv",
+        data_dir / "india_vix_daily.csv",
+        data_dir / MINUTE_FILE,
+        end,
     )

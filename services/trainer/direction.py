@@ -1,5 +1,6 @@
 """Training the ``direction`` ensemble (BiLSTM + XGBoost per horizon), calibrated on a later
 fold and shrunk toward climatology with a weight fitted on the validation fold."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,14 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import xgboost as xgb
 
-from shared.models import boosters, calibration, direction_net, labels
-from shared.models.api import HORIZONS
-from shared.models.direction import LSTM_FILE, booster_file
-from shared.models.inputs import normalise_sequences
 from services.trainer.artifacts import TrainedModel
 from services.trainer.data import TrainingData
 from services.trainer.profiles import Profile
 from services.trainer.splits import purged_folds
+from shared.models import boosters, calibration, direction_net, labels
+from shared.models.api import HORIZONS
+from shared.models.direction import LSTM_FILE, booster_file
+from shared.models.inputs import normalise_sequences
 
 HORIZON_KEYS = list(HORIZONS)
 MAX_HORIZON = max(HORIZONS.values())
@@ -27,7 +28,8 @@ def targets(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
     """(class labels, forward log returns), each (rows, horizons), NaN where unknown."""
     close, sigma = data.frame["close"], data.features["sigma20_daily"]
     y = np.stack(
-        [labels.direction_labels(close, sigma, n).to_numpy() for n in HORIZONS.values()], 1)
+        [labels.direction_labels(close, sigma, n).to_numpy() for n in HORIZONS.values()], 1
+    )
     r = np.stack([labels.forward_log_return(close, n).to_numpy() for n in HORIZONS.values()], 1)
     return y, r
 
@@ -58,18 +60,25 @@ def fit_base(data: TrainingData, rows: np.ndarray, y: np.ndarray, profile: Profi
     fitted = []
     for j in range(len(HORIZON_KEYS)):
         r = rows[~np.isnan(y[rows, j])]
-        fitted.append(boosters.train(
-            x[r], y[r, j], {**profile.xgb_params, "objective": "multi:softprob",
-                            "num_class": N_CLASSES},
-            profile.xgb_rounds, profile.seed,
-        ))
+        fitted.append(
+            boosters.train(
+                x[r],
+                y[r, j],
+                {**profile.xgb_params, "objective": "multi:softprob", "num_class": N_CLASSES},
+                profile.xgb_rounds,
+                profile.seed,
+            )
+        )
     raw_seq = data.sequences[rows]
     mean = np.nanmean(raw_seq, axis=(0, 1)).astype(np.float32)
     std = (np.nanstd(raw_seq, axis=(0, 1)) + 1e-8).astype(np.float32)
     config = direction_net.NetConfig(len(mean), len(HORIZON_KEYS), hidden=profile.lstm_hidden)
     net = direction_net.fit(
-        normalise_sequences(raw_seq, mean, std), np.nan_to_num(y[rows], nan=-1).astype(int),
-        config, epochs=profile.lstm_epochs, seed=profile.seed,
+        normalise_sequences(raw_seq, mean, std),
+        np.nan_to_num(y[rows], nan=-1).astype(int),
+        config,
+        epochs=profile.lstm_epochs,
+        seed=profile.seed,
     )
     return BaseModels(net, fitted, mean, std)
 
@@ -81,8 +90,10 @@ def class_stats(y: np.ndarray, r: np.ndarray, rows: np.ndarray) -> tuple[dict, d
         known = rows[~np.isnan(y[rows, j])]
         cls = y[known, j].astype(int)
         clim[h] = [float(np.mean(cls == k)) for k in range(N_CLASSES)]
-        means[h] = [float(r[known, j][cls == k].mean()) if np.any(cls == k) else 0.0
-                    for k in range(N_CLASSES)]
+        means[h] = [
+            float(r[known, j][cls == k].mean()) if np.any(cls == k) else 0.0
+            for k in range(N_CLASSES)
+        ]
     return clim, means
 
 
@@ -97,8 +108,13 @@ def train_direction(
     progress("direction: base models on the training fold")
     held_out = fit_base(data, folds.train, y, profile)
 
-    params: dict = {"horizons": HORIZON_KEYS, "lstm_weight": LSTM_WEIGHT, "temperature": {},
-                    "shrink_weight": {}, "beats_climatology": {}}
+    params: dict = {
+        "horizons": HORIZON_KEYS,
+        "lstm_weight": LSTM_WEIGHT,
+        "temperature": {},
+        "shrink_weight": {},
+        "beats_climatology": {},
+    }
     metrics: dict = {"validation": {}}
     cal_lstm, cal_xgb = held_out.raw(data, folds.calibrate)
     val_lstm, val_xgb = held_out.raw(data, folds.validate)
@@ -106,7 +122,8 @@ def train_direction(
         known_c = ~np.isnan(y[folds.calibrate, j])
         raw_c = LSTM_WEIGHT * cal_lstm[known_c, j] + (1 - LSTM_WEIGHT) * cal_xgb[known_c, j]
         params["temperature"][h] = calibration.fit_temperature(
-            raw_c, y[folds.calibrate[known_c], j].astype(int))
+            raw_c, y[folds.calibrate[known_c], j].astype(int)
+        )
         known_v = ~np.isnan(y[folds.validate, j])
         yv = y[folds.validate[known_v], j].astype(int)
         raw_v = LSTM_WEIGHT * val_lstm[known_v, j] + (1 - LSTM_WEIGHT) * val_xgb[known_v, j]
@@ -117,31 +134,43 @@ def train_direction(
         params["beats_climatology"][h] = ll_model < ll_clim
         params["shrink_weight"][h] = calibration.fit_shrink_weight(cal_v, yv, clim)
         metrics["validation"][h] = {
-            "log_loss": ll_model, "log_loss_climatology": ll_clim,
+            "log_loss": ll_model,
+            "log_loss_climatology": ll_clim,
             "accuracy": float(np.mean(cal_v.argmax(1) == yv)),
             "accuracy_majority": float(np.mean(yv == int(np.argmax(clim)))),
-            "samples": int(len(yv)),
+            "samples": len(yv),
             "window": f"{data.frame.index[folds.validate[0]]:%Y-%m-%d}.."
-                      f"{data.frame.index[folds.validate[known_v][-1]]:%Y-%m-%d}",
+            f"{data.frame.index[folds.validate[known_v][-1]]:%Y-%m-%d}",
         }
 
     progress("direction: refit on the whole window")
     final = fit_base(data, rows, y, profile)
     clim_all, class_means = class_stats(y, r, rows)
-    params.update({
-        "climatology": clim_all, "class_mean_return": class_means,
-        "sequence_mean": final.seq_mean, "sequence_std": final.seq_std,
-        "net": final.net.config.to_dict(),
-    })
-    metrics.update({
-        "beats_climatology": params["beats_climatology"], "climatology": clim_all,
-        "shrink_weight": params["shrink_weight"], "temperature": params["temperature"],
-    })
+    params.update(
+        {
+            "climatology": clim_all,
+            "class_mean_return": class_means,
+            "sequence_mean": final.seq_mean,
+            "sequence_std": final.seq_std,
+            "net": final.net.config.to_dict(),
+        }
+    )
+    metrics.update(
+        {
+            "beats_climatology": params["beats_climatology"],
+            "climatology": clim_all,
+            "shrink_weight": params["shrink_weight"],
+            "temperature": params["temperature"],
+        }
+    )
     writers = {LSTM_FILE: lambda p: direction_net.save(final.net, p)}
     for h, booster in zip(HORIZON_KEYS, final.boosters):
         writers[booster_file(h)] = lambda p, b=booster: boosters.save(b, p)
     return TrainedModel(
-        name="direction", feature_sets=("daily", "sequence"), params=params, metrics=metrics,
-        training_window={"start": data.start, "end": data.end}, writers=writers,
+        name="direction",
+        feature_sets=("daily", "sequence"),
+        params=params,
+        metrics=metrics,
+        training_window={"start": data.start, "end": data.end},
+        writers=writers,
     )
-

@@ -4,6 +4,7 @@ block out of sample through the real registry and loader, score against baseline
 Training data for a block ends the session before the block starts, and every training
 label is computed from that cut data, so no training label reaches into the block (purge).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,20 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from services.trainer import metrics as m
+from services.trainer.buyer import breakout_samples, move_samples, train_buyer
+from services.trainer.data import TrainingData, load_training_data
+from services.trainer.direction import targets, train_direction
+from services.trainer.pipeline import publish_models
+from services.trainer.profiles import FAST, FULL
+from services.trainer.seller import (
+    STRIKE_STEPS_PCT,
+    breach_samples,
+    stress_classes,
+    train_seller,
+    trap_labels,
+)
+from services.trainer.stats import train_stats
 from shared import calendar
 from shared.config import Settings
 from shared.logs import get_logger
@@ -26,24 +41,18 @@ from shared.models.loading import load_model
 from shared.models.seller import STRESS_CLASSES, distance_sigma
 from shared.signals import labels as signal_labels
 from shared.signals.safe_range import implied_move_points
-from services.trainer import metrics as m
-from services.trainer.buyer import breakout_samples, move_samples, train_buyer
-from services.trainer.data import TrainingData, load_training_data
-from services.trainer.direction import targets, train_direction
-from services.trainer.pipeline import publish_models
-from services.trainer.profiles import FAST, FULL
-from services.trainer.seller import (
-    STRIKE_STEPS_PCT, breach_samples, stress_classes, trap_labels, train_seller,
-)
-from services.trainer.stats import train_stats
 
 log = get_logger("evaluation")
 
 
 def _fold_models(train: TrainingData, fast: bool, coverage: float, tmp: Path) -> dict[str, Any]:
     profile = FAST if fast else FULL
-    trained = [train_direction(train, profile), train_seller(train, profile),
-               train_buyer(train, profile), train_stats(train, coverage)]
+    trained = [
+        train_direction(train, profile),
+        train_seller(train, profile),
+        train_buyer(train, profile),
+        train_stats(train, coverage),
+    ]
     publish_models(trained, train, profile, tmp, bus=None)
     return {t.name: load_model(tmp, t.name) for t in trained}
 
@@ -53,7 +62,8 @@ def _base_rates(train: TrainingData) -> dict[str, Any]:
     bx, by, _, pcts = breach_samples(train)
     breach = {
         (side, pct): float(np.mean(by[(bx[:, 1] == side) & (pcts == pct)]))
-        for side in (0.0, 1.0) for pct in STRIKE_STEPS_PCT
+        for side in (0.0, 1.0)
+        for pct in STRIKE_STEPS_PCT
     }
     ox, oy, _ = breakout_samples(train)
     spike, up = labels.next_session_spike(train.frame["close"], train.features["sigma20_daily"])
@@ -68,8 +78,14 @@ def _base_rates(train: TrainingData) -> dict[str, Any]:
 
 
 def run_evaluation(
-    nifty_csv: Path, vix_csv: Path, start: str, out_dir: Path, retrain_every: int = 126,
-    fast: bool = False, end: str | None = None, settings: Settings | None = None,
+    nifty_csv: Path,
+    vix_csv: Path,
+    start: str,
+    out_dir: Path,
+    retrain_every: int = 126,
+    fast: bool = False,
+    end: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     coverage = (settings or Settings()).coverage_target
     full = load_training_data(nifty_csv, vix_csv, None, end)
@@ -81,8 +97,13 @@ def run_evaluation(
     rv_exp = labels.realized_vol_to_expiry(frame["close"]).to_numpy()
     exp_pos = labels.expiry_positions(frame.index)
     close = frame["close"].to_numpy(float)
-    breakout_y = np.stack([labels.breakout_labels(frame, feats["atr_14"], k).to_numpy()
-                           for k in range(MAX_DAY_OFFSET + 1)], 1)
+    breakout_y = np.stack(
+        [
+            labels.breakout_labels(frame, feats["atr_14"], k).to_numpy()
+            for k in range(MAX_DAY_OFFSET + 1)
+        ],
+        1,
+    )
     spike, up = labels.next_session_spike(frame["close"], feats["sigma20_daily"])
     first = int(np.searchsorted(frame.index, pd.Timestamp(start)))
     starts = list(range(first, len(frame), retrain_every))
@@ -99,17 +120,21 @@ def run_evaluation(
         for j, h in enumerate(HORIZONS):
             clim = d.climatology(h)
             for i, t in enumerate(block):
-                direction_rows.append({
-                    "date": frame.index[t], "horizon": h,
-                    **{f"p_{c}": probs[i, j, k] for k, c in enumerate(DIRECTION_CLASSES)},
-                    "fold_train_end": fold,
-                    **{f"clim_{c}": clim[c] for c in DIRECTION_CLASSES},
-                    "predicted": DIRECTION_CLASSES[int(probs[i, j].argmax())],
-                    "actual": (None if np.isnan(y_dir[t, j])
-                               else DIRECTION_CLASSES[int(y_dir[t, j])]),
-                    "forward_log_return": r_dir[t, j],
-                    "beats_climatology_validation": d.beats_climatology(h),
-                })
+                direction_rows.append(
+                    {
+                        "date": frame.index[t],
+                        "horizon": h,
+                        **{f"p_{c}": probs[i, j, k] for k, c in enumerate(DIRECTION_CLASSES)},
+                        "fold_train_end": fold,
+                        **{f"clim_{c}": clim[c] for c in DIRECTION_CLASSES},
+                        "predicted": DIRECTION_CLASSES[int(probs[i, j].argmax())],
+                        "actual": (
+                            None if np.isnan(y_dir[t, j]) else DIRECTION_CLASSES[int(y_dir[t, j])]
+                        ),
+                        "forward_log_return": r_dir[t, j],
+                        "beats_climatology_validation": d.beats_climatology(h),
+                    }
+                )
         s, bu, st = models["seller"], models["buyer"], models["stats"]
         terciles = np.asarray(s.params["stress_terciles_rv"])
         stress_y = stress_classes(rv_exp, terciles)
@@ -125,62 +150,97 @@ def run_evaluation(
             lower, upper = close[t] * math.exp(-z_lo * sigma_t), close[t] * math.exp(z_hi * sigma_t)
             stress = s.stress_probabilities(daily)
             expiry = calendar.next_weekly_expiry(frame.index[t].date())
-            seller_rows.append({
-                "date": frame.index[t], "expiry": expiry, "spot": close[t],
-                "safe_lower": lower, "safe_upper": upper, "coverage_target": target,
-                "trap_probability": s.trap_probability(daily),
-                "stress_score": signal_labels.stress_score(stress),
-                "fold_train_end": fold, "vix": vix, "regime": regime, "days_to_expiry": dte,
-                "trap_actual": trap_y[t], "trap_base_rate": base["trap"],
-                **{f"stress_{c}": stress[c] for c in STRESS_CLASSES},
-                "stress_actual": stress_y[t], "z_lower": z_lo, "z_upper": z_hi,
-                "expiry_close": expiry_close,
-                "inside": float(lower <= expiry_close <= upper) if settled else math.nan,
-            })
+            seller_rows.append(
+                {
+                    "date": frame.index[t],
+                    "expiry": expiry,
+                    "spot": close[t],
+                    "safe_lower": lower,
+                    "safe_upper": upper,
+                    "coverage_target": target,
+                    "trap_probability": s.trap_probability(daily),
+                    "stress_score": signal_labels.stress_score(stress),
+                    "fold_train_end": fold,
+                    "vix": vix,
+                    "regime": regime,
+                    "days_to_expiry": dte,
+                    "trap_actual": trap_y[t],
+                    "trap_base_rate": base["trap"],
+                    **{f"stress_{c}": stress[c] for c in STRESS_CLASSES},
+                    "stress_actual": stress_y[t],
+                    "z_lower": z_lo,
+                    "z_upper": z_hi,
+                    "expiry_close": expiry_close,
+                    "inside": float(lower <= expiry_close <= upper) if settled else math.nan,
+                }
+            )
             for pct in STRIKE_STEPS_PCT:
                 for sign in (1, -1):
                     strike = close[t] * (1 + sign * pct / 100)
-                    breach_rows.append({
-                        "date": frame.index[t], "expiry": expiry, "strike": strike,
-                        "side": "above" if sign > 0 else "below",
-                        "probability": s.breach_probability(daily, close[t], strike, dte),
-                        "fold_train_end": fold, "strike_pct": pct, "days_to_expiry": dte,
-                        "distance_sigma": distance_sigma(close[t], strike, vix, dte),
-                        "base_rate": base["breach"][(float(sign > 0), pct)],
-                        "breached": (
-                            float(expiry_close > strike if sign > 0 else expiry_close < strike)
-                            if settled and dte > 0 else math.nan),
-                    })
+                    breach_rows.append(
+                        {
+                            "date": frame.index[t],
+                            "expiry": expiry,
+                            "strike": strike,
+                            "side": "above" if sign > 0 else "below",
+                            "probability": s.breach_probability(daily, close[t], strike, dte),
+                            "fold_train_end": fold,
+                            "strike_pct": pct,
+                            "days_to_expiry": dte,
+                            "distance_sigma": distance_sigma(close[t], strike, vix, dte),
+                            "base_rate": base["breach"][(float(sign > 0), pct)],
+                            "breached": (
+                                float(expiry_close > strike if sign > 0 else expiry_close < strike)
+                                if settled and dte > 0
+                                else math.nan
+                            ),
+                        }
+                    )
             implied = sigma_t
             predicted_move = bu.predicted_move_to_expiry(daily, dte)
             breakout = [bu.breakout_probability(daily, k) for k in range(MAX_DAY_OFFSET + 1)]
             spike_up = bu.spike_up_probability(daily)
-            theta_edge = signal_labels.theta_edge(
-                close[t] * (math.exp(predicted_move) - 1),
-                implied_move_points(close[t], vix, max(dte, 1)))[0] if vix == vix else math.nan
-            buyer_rows.append({
-                "date": frame.index[t], "breakout_probability": breakout[0],
-                "spike_up_probability": spike_up, "theta_edge_score": theta_edge,
-                "fold_train_end": fold,
-                **{f"breakout_p{k}": p for k, p in enumerate(breakout)},
-                **{f"breakout_y{k}": breakout_y[t, k] for k in range(6)},
-                **{f"breakout_base{k}": base["breakout"][k] for k in range(6)},
-                "spike_base": base["spike_up"],
-                "next_is_spike": spike.iloc[t], "next_up": up.iloc[t],
-                "predicted_move": predicted_move,
-                "implied_move": implied, "move_base": base["move"],
-                "actual_move": abs(math.log(expiry_close / close[t])) if settled and dte > 0
-                else math.nan,
-            })
+            theta_edge = (
+                signal_labels.theta_edge(
+                    close[t] * (math.exp(predicted_move) - 1),
+                    implied_move_points(close[t], vix, max(dte, 1)),
+                )[0]
+                if vix == vix
+                else math.nan
+            )
+            buyer_rows.append(
+                {
+                    "date": frame.index[t],
+                    "breakout_probability": breakout[0],
+                    "spike_up_probability": spike_up,
+                    "theta_edge_score": theta_edge,
+                    "fold_train_end": fold,
+                    **{f"breakout_p{k}": p for k, p in enumerate(breakout)},
+                    **{f"breakout_y{k}": breakout_y[t, k] for k in range(6)},
+                    **{f"breakout_base{k}": base["breakout"][k] for k in range(6)},
+                    "spike_base": base["spike_up"],
+                    "next_is_spike": spike.iloc[t],
+                    "next_up": up.iloc[t],
+                    "predicted_move": predicted_move,
+                    "implied_move": implied,
+                    "move_base": base["move"],
+                    "actual_move": abs(math.log(expiry_close / close[t]))
+                    if settled and dte > 0
+                    else math.nan,
+                }
+            )
         log.info("fold_done", train_end=fold, block=f"{frame.index[block[0]]:%Y-%m-%d}")
     tables = {
-        "direction": pd.DataFrame(direction_rows), "seller": pd.DataFrame(seller_rows),
-        "breach": pd.DataFrame(breach_rows), "buyer": pd.DataFrame(buyer_rows),
+        "direction": pd.DataFrame(direction_rows),
+        "seller": pd.DataFrame(seller_rows),
+        "breach": pd.DataFrame(breach_rows),
+        "buyer": pd.DataFrame(buyer_rows),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table.to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g",
-                     date_format="%Y-%m-%d")
+        table.to_csv(
+            out_dir / f"{name}.csv", index=False, float_format="%.6g", date_format="%Y-%m-%d"
+        )
     summary = summarise(tables, start=start, retrain_every=retrain_every, fast=fast)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
     from services.trainer.report import write_report
@@ -201,42 +261,56 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
         out["direction"][h] = m.multiclass_report(probs, y, clim)
     s = tables["seller"]
     trap = s.dropna(subset=["trap_actual"])
-    out["trap"] = m.binary_report(trap["trap_probability"].to_numpy(), trap["trap_actual"].to_numpy(),
-                                  trap["trap_base_rate"].to_numpy())
+    out["trap"] = m.binary_report(
+        trap["trap_probability"].to_numpy(),
+        trap["trap_actual"].to_numpy(),
+        trap["trap_base_rate"].to_numpy(),
+    )
     st = s.dropna(subset=["stress_actual"])
     stress_p = st[[f"stress_{c}" for c in STRESS_CLASSES]].to_numpy()
-    out["stress"] = m.multiclass_report(stress_p, st["stress_actual"].to_numpy().astype(int),
-                                        np.full_like(stress_p, 1 / 3))
+    out["stress"] = m.multiclass_report(
+        stress_p, st["stress_actual"].to_numpy().astype(int), np.full_like(stress_p, 1 / 3)
+    )
     cov = s.dropna(subset=["inside"])
-    out["safe_range"] = {"target": float(cov["coverage_target"].iloc[0]),
-                         "coverage": float(cov["inside"].mean()), "samples": int(len(cov)),
-                         "below": float((cov["expiry_close"] < cov["safe_lower"]).mean()),
-                         "above": float((cov["expiry_close"] > cov["safe_upper"]).mean()),
-                         "by_regime": {r: {"coverage": float(g["inside"].mean()),
-                                           "samples": int(len(g))}
-                                       for r, g in cov.groupby("regime")}}
+    out["safe_range"] = {
+        "target": float(cov["coverage_target"].iloc[0]),
+        "coverage": float(cov["inside"].mean()),
+        "samples": len(cov),
+        "below": float((cov["expiry_close"] < cov["safe_lower"]).mean()),
+        "above": float((cov["expiry_close"] > cov["safe_upper"]).mean()),
+        "by_regime": {
+            r: {"coverage": float(g["inside"].mean()), "samples": len(g)}
+            for r, g in cov.groupby("regime")
+        },
+    }
     br = tables["breach"].dropna(subset=["breached", "probability"])
-    out["breach"] = m.binary_report(br["probability"].to_numpy(), br["breached"].to_numpy(),
-                                    br["base_rate"].to_numpy())
-    out["breach"]["reliability"] = m.reliability(br["probability"].to_numpy(),
-                                                 br["breached"].to_numpy())
+    out["breach"] = m.binary_report(
+        br["probability"].to_numpy(), br["breached"].to_numpy(), br["base_rate"].to_numpy()
+    )
+    out["breach"]["reliability"] = m.reliability(
+        br["probability"].to_numpy(), br["breached"].to_numpy()
+    )
     bu = tables["buyer"]
     out["breakout"] = {}
     for k in range(6):
         g = bu.dropna(subset=[f"breakout_y{k}"])
         out["breakout"][f"day_offset_{k}"] = m.binary_report(
-            g[f"breakout_p{k}"].to_numpy(), g[f"breakout_y{k}"].to_numpy(),
-            g[f"breakout_base{k}"].to_numpy())
+            g[f"breakout_p{k}"].to_numpy(),
+            g[f"breakout_y{k}"].to_numpy(),
+            g[f"breakout_base{k}"].to_numpy(),
+        )
     sp = bu[bu["next_is_spike"] == 1].dropna(subset=["next_up"])
-    out["spike_direction"] = m.binary_report(sp["spike_up_probability"].to_numpy(),
-                                             sp["next_up"].to_numpy(), sp["spike_base"].to_numpy())
+    out["spike_direction"] = m.binary_report(
+        sp["spike_up_probability"].to_numpy(), sp["next_up"].to_numpy(), sp["spike_base"].to_numpy()
+    )
     mv = bu.dropna(subset=["actual_move", "implied_move"])
     out["move_to_expiry"] = {
-        "samples": int(len(mv)),
+        "samples": len(mv),
         "mae_model": float((mv["predicted_move"] - mv["actual_move"]).abs().mean()),
         # E|N(0, s^2)| = s*sqrt(2/pi): the implied move as an expected absolute move
         "mae_implied": float(
-            (mv["implied_move"] * math.sqrt(2 / math.pi) - mv["actual_move"]).abs().mean()),
+            (mv["implied_move"] * math.sqrt(2 / math.pi) - mv["actual_move"]).abs().mean()
+        ),
         "mae_training_mean": float((mv["move_base"] - mv["actual_move"]).abs().mean()),
     }
     return out

@@ -1,5 +1,6 @@
 """Training ``direction_intraday`` from the 1-minute bars, replaying each session through
 ``IntradaySession`` exactly as the live features worker does."""
+
 from __future__ import annotations
 
 import math
@@ -7,15 +8,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from shared.calendar import SESSION_MINUTES
-from shared.features.intraday import IntradaySession
-from shared.models import boosters, calibration, labels
-from shared.models.intraday import BOOSTER_FILE, model_input
 from services.trainer.artifacts import TrainedModel
 from services.trainer.data import TrainingData
 from services.trainer.profiles import Profile
 from services.trainer.splits import purged_folds
 from services.trainer.tabular import Head, fit
+from shared.calendar import SESSION_MINUTES
+from shared.features.intraday import IntradaySession
+from shared.models import boosters, calibration, labels
+from shared.models.intraday import BOOSTER_FILE, model_input
 
 
 def session_samples(data: TrainingData, every_minutes: int) -> pd.DataFrame:
@@ -33,8 +34,10 @@ def session_samples(data: TrainingData, every_minutes: int) -> pd.DataFrame:
             continue
         prev = i - 1
         session = IntradaySession(
-            session_date=f"{day:%Y-%m-%d}", prev_close=float(frame["close"].iloc[prev]),
-            prior_high=float(frame["high"].iloc[prev]), prior_low=float(frame["low"].iloc[prev]),
+            session_date=f"{day:%Y-%m-%d}",
+            prev_close=float(frame["close"].iloc[prev]),
+            prior_high=float(frame["high"].iloc[prev]),
+            prior_low=float(frame["low"].iloc[prev]),
             atr_14=_finite(feats["atr_14"].iloc[prev]),
         )
         close_today = float(frame["close"].iloc[i])
@@ -47,12 +50,14 @@ def session_samples(data: TrainingData, every_minutes: int) -> pd.DataFrame:
             if elapsed % every_minutes or not 0 < elapsed < SESSION_MINUTES:
                 continue
             remaining = (SESSION_MINUTES - elapsed) / SESSION_MINUTES
-            out.append({
-                "x": model_input(records[prev], session.features()),
-                "ret": math.log(close_today / session.last),
-                "band": labels.NEUTRAL_BAND_SIGMA * sigma * math.sqrt(remaining),
-                "row": i,
-            })
+            out.append(
+                {
+                    "x": model_input(records[prev], session.features()),
+                    "ret": math.log(close_today / session.last),
+                    "band": labels.NEUTRAL_BAND_SIGMA * sigma * math.sqrt(remaining),
+                    "row": i,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -74,7 +79,8 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
     held = fit(x[part["train"]], y[part["train"]], head, profile)
     clim = np.asarray([np.mean(y[part["train"]] == k) for k in range(3)])
     temperature = calibration.fit_temperature(
-        boosters.predict(held, x[part["calibrate"]]), y[part["calibrate"]].astype(int))
+        boosters.predict(held, x[part["calibrate"]]), y[part["calibrate"]].astype(int)
+    )
     yv = y[part["validate"]].astype(int)
     cal_v = calibration.apply_temperature(boosters.predict(held, x[part["validate"]]), temperature)
     ll_model = calibration.log_loss(cal_v, yv)
@@ -86,20 +92,33 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
     means = [float(ret[y == k].mean()) if np.any(y == k) else 0.0 for k in range(3)]
     first, last = (f"{d:%Y-%m-%d}" for d in data.minutes["date"].iloc[[0, -1]])
     window = f"{first}..{last}"
-    params = {"temperature": temperature, "shrink_weight": weight, "climatology": clim_all,
-              "class_mean_return": means, "beats_climatology": ll_model < ll_clim,
-              "sample_every_minutes": profile.intraday_every_minutes}
+    params = {
+        "temperature": temperature,
+        "shrink_weight": weight,
+        "climatology": clim_all,
+        "class_mean_return": means,
+        "beats_climatology": ll_model < ll_clim,
+        "sample_every_minutes": profile.intraday_every_minutes,
+    }
     metrics = {
-        "validation": {"log_loss": ll_model, "log_loss_climatology": ll_clim,
-                       "accuracy": float(np.mean(cal_v.argmax(1) == yv)),
-                       "accuracy_majority": float(np.mean(yv == int(np.argmax(clim)))),
-                       "samples": int(len(yv))},
-        "beats_climatology": ll_model < ll_clim, "shrink_weight": weight,
-        "climatology": clim_all, "minute_window": window,
+        "validation": {
+            "log_loss": ll_model,
+            "log_loss_climatology": ll_clim,
+            "accuracy": float(np.mean(cal_v.argmax(1) == yv)),
+            "accuracy_majority": float(np.mean(yv == int(np.argmax(clim)))),
+            "samples": len(yv),
+        },
+        "beats_climatology": ll_model < ll_clim,
+        "shrink_weight": weight,
+        "climatology": clim_all,
+        "minute_window": window,
     }
     return TrainedModel(
-        name="direction_intraday", feature_sets=("daily", "intraday"), params=params,
+        name="direction_intraday",
+        feature_sets=("daily", "intraday"),
+        params=params,
         # it learns from the 1-minute sessions only: that is what in_sample must compare with
-        metrics=metrics, training_window={"start": first, "end": last},
+        metrics=metrics,
+        training_window={"start": first, "end": last},
         writers={BOOSTER_FILE: lambda p: boosters.save(final, p)},
     )

@@ -1,13 +1,14 @@
 """Training as an rq job on ``settings.training_queue``, reporting progress in job.meta."""
+
 from __future__ import annotations
 
 import redis
 from rq import Queue, get_current_job
 from rq.job import Job
 
-from shared.config import Settings
 from services.trainer.pipeline import run_training
 from services.trainer.profiles import PROFILES
+from shared.config import Settings
 
 JOB_TIMEOUT_S = 1800
 
@@ -29,8 +30,9 @@ def train_job(
             job.meta.update(step=step, done=done, total=total)
             job.save_meta()
 
-    results = run_training(Settings(**settings), end=end, profile=PROFILES[profile],
-                           progress=progress)
+    results = run_training(
+        Settings(**settings), end=end, profile=PROFILES[profile], progress=progress
+    )
     return [{"name": r.name, "version": r.version} for r in results]
 
 
@@ -41,7 +43,11 @@ def settings_payload(settings: Settings) -> dict:
 def enqueue_training(settings: Settings, end: str | None = None, profile: str = "full") -> Job:
     queue = Queue(settings.training_queue, connection=redis_for_rq(settings))
     return queue.enqueue(
-        train_job, settings_payload(settings), end, profile, job_timeout=JOB_TIMEOUT_S,
+        train_job,
+        settings_payload(settings),
+        end,
+        profile,
+        job_timeout=JOB_TIMEOUT_S,
         meta={"step": "queued", "done": 0},
         description=f"train all models (end={end or 'all'}, profile={profile})",
     )

@@ -1,4 +1,5 @@
 """Scores for probabilistic forecasts: log loss, Brier, skill, ECE, reliability bins."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,9 +38,13 @@ def reliability(p: np.ndarray, outcome: np.ndarray, bins: int = 10) -> list[dict
     edges = np.linspace(0, 1, bins + 1)
     idx = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
     return [
-        {"forecast": float(p[idx == b].mean()), "observed": float(outcome[idx == b].mean()),
-         "count": int((idx == b).sum())}
-        for b in range(bins) if np.any(idx == b)
+        {
+            "forecast": float(p[idx == b].mean()),
+            "observed": float(outcome[idx == b].mean()),
+            "count": int((idx == b).sum()),
+        }
+        for b in range(bins)
+        if np.any(idx == b)
     ]
 
 
@@ -50,7 +55,7 @@ def multiclass_report(probs: np.ndarray, y: np.ndarray, clim: np.ndarray) -> dic
     majority = clim.argmax(1)
     b, b_clim = brier(probs, y), brier(clim, y)
     return {
-        "samples": int(len(y)),
+        "samples": len(y),
         "accuracy": float(np.mean(pred == y)),
         "balanced_accuracy": balanced_accuracy(pred, y, probs.shape[1]),
         "log_loss": log_loss(probs, y),
@@ -70,9 +75,14 @@ def binary_report(p: np.ndarray, y: np.ndarray, base: np.ndarray) -> dict[str, f
     yi = y.astype(int)
     b, b_base = brier(probs, yi), brier(bases, yi)
     return {
-        "samples": int(len(y)), "accuracy": float(np.mean((p >= 0.5) == (y == 1))),
-        "log_loss": log_loss(probs, yi), "log_loss_base_rate": log_loss(bases, yi),
-        "brier": b / 2, "brier_base_rate": b_base / 2, "brier_skill": 1 - b / b_base,
-        "ece": ece(p, y.astype(float)), "observed_rate": float(np.mean(y)),
+        "samples": len(y),
+        "accuracy": float(np.mean((p >= 0.5) == (y == 1))),
+        "log_loss": log_loss(probs, yi),
+        "log_loss_base_rate": log_loss(bases, yi),
+        "brier": b / 2,
+        "brier_base_rate": b_base / 2,
+        "brier_skill": 1 - b / b_base,
+        "ece": ece(p, y.astype(float)),
+        "observed_rate": float(np.mean(y)),
         "mean_forecast": float(np.mean(p)),
     }

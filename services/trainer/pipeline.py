@@ -3,6 +3,7 @@
 Nothing is published until every requested model has trained, so a run that dies while
 training leaves the registry as it was; each model's publish is atomic on its own.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -10,11 +11,6 @@ from pathlib import Path
 
 import redis
 
-from shared.bus import Bus, connect
-from shared.config import Settings
-from shared.logs import get_logger
-from shared.models import registry
-from shared.models.loading import MODEL_NAMES
 from services.trainer.artifacts import TrainedModel, version_id
 from services.trainer.buyer import train_buyer
 from services.trainer.data import TrainingData, load_bundled
@@ -24,6 +20,11 @@ from services.trainer.profiles import FULL, Profile
 from services.trainer.progress import Bar
 from services.trainer.seller import train_seller
 from services.trainer.stats import train_stats
+from shared.bus import Bus, connect
+from shared.config import Settings
+from shared.logs import get_logger
+from shared.models import registry
+from shared.models.loading import MODEL_NAMES
 
 log = get_logger("trainer")
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -48,7 +49,10 @@ def train_one(name: str, data: TrainingData, profile: Profile, settings: Setting
 
 
 def train_models(
-    data: TrainingData, profile: Profile, settings: Settings, names: Sequence[str] = MODEL_NAMES,
+    data: TrainingData,
+    profile: Profile,
+    settings: Settings,
+    names: Sequence[str] = MODEL_NAMES,
     progress: Progress = _no_progress,
 ) -> list[TrainedModel]:
     trained = []
@@ -60,7 +64,10 @@ def train_models(
 
 
 def publish_models(
-    trained: Sequence[TrainedModel], data: TrainingData, profile: Profile, model_dir: Path,
+    trained: Sequence[TrainedModel],
+    data: TrainingData,
+    profile: Profile,
+    model_dir: Path,
     bus: Bus | None,
 ) -> list[registry.PublishResult]:
     fingerprint = data.fingerprint()
@@ -87,8 +94,11 @@ def _bus(settings: Settings) -> Bus | None:
 
 
 def run_training(
-    settings: Settings, end: str | None = None, profile: Profile = FULL,
-    names: Sequence[str] = MODEL_NAMES, progress: Progress = _no_progress,
+    settings: Settings,
+    end: str | None = None,
+    profile: Profile = FULL,
+    names: Sequence[str] = MODEL_NAMES,
+    progress: Progress = _no_progress,
     data: TrainingData | None = None,
 ) -> list[registry.PublishResult]:
     data = data or load_bundled(settings.data_dir, end or settings.train_end)

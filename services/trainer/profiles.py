@@ -1,4 +1,5 @@
 """Training profiles: ``full`` for the published models, ``fast`` so tests train in seconds."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -19,12 +20,22 @@ class Profile:
         return asdict(self)
 
 
-_TREES = {"max_depth": 3, "eta": 0.05, "subsample": 0.8, "colsample_bytree": 0.8,
-          "min_child_weight": 20, "lambda": 5.0}
+_TREES = {
+    "max_depth": 3,
+    "eta": 0.05,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 20,
+    "lambda": 5.0,
+}
 
 FULL = Profile("full", lstm_epochs=12, lstm_hidden=32, xgb_rounds=150, xgb_params=_TREES)
 FAST = Profile(
-    "fast", lstm_epochs=1, lstm_hidden=8, xgb_rounds=10,
-    xgb_params={**_TREES, "max_depth": 2, "eta": 0.3}, intraday_every_minutes=60,
+    "fast",
+    lstm_epochs=1,
+    lstm_hidden=8,
+    xgb_rounds=10,
+    xgb_params={**_TREES, "max_depth": 2, "eta": 0.3},
+    intraday_every_minutes=60,
 )
 PROFILES = {p.name: p for p in (FULL, FAST)}

@@ -1,4 +1,5 @@
 """A tqdm progress bar fed by the pipeline's (step, done, total) callbacks."""
+
 from __future__ import annotations
 
 from tqdm import tqdm

@@ -1,4 +1,5 @@
 """The walk-forward report: one self-contained HTML page (plots as base64 PNG, no CDN)."""
+
 from __future__ import annotations
 
 import base64
@@ -9,12 +10,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from shared.models.api import DIRECTION_CLASSES  # noqa: E402
-from services.trainer.metrics import reliability  # noqa: E402
+from services.trainer.metrics import reliability
+from shared.models.api import DIRECTION_CLASSES
 
 
 def _png(fig: plt.Figure) -> str:
@@ -65,8 +66,11 @@ def _breach_plot(summary: dict[str, Any]) -> str:
 def _table(rows: dict[str, dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *columns])
     body = "".join(
-        "<tr><td>" + html.escape(k) + "</td>"
-        + "".join(f"<td>{_fmt(v.get(c))}</td>" for c in columns) + "</tr>"
+        "<tr><td>"
+        + html.escape(k)
+        + "</td>"
+        + "".join(f"<td>{_fmt(v.get(c))}</td>" for c in columns)
+        + "</tr>"
         for k, v in rows.items()
     )
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -77,35 +81,62 @@ def _fmt(v: Any) -> str:
 
 
 def write_report(tables: dict[str, pd.DataFrame], summary: dict[str, Any], path: Any) -> None:
-    dir_cols = ["samples", "accuracy", "accuracy_majority", "balanced_accuracy",
-                "balanced_accuracy_majority", "log_loss", "log_loss_climatology", "brier",
-                "brier_climatology", "brier_skill_vs_climatology", "ece"]
-    bin_cols = ["samples", "accuracy", "log_loss", "log_loss_base_rate", "brier",
-                "brier_base_rate", "brier_skill", "ece", "observed_rate", "mean_forecast"]
+    dir_cols = [
+        "samples",
+        "accuracy",
+        "accuracy_majority",
+        "balanced_accuracy",
+        "balanced_accuracy_majority",
+        "log_loss",
+        "log_loss_climatology",
+        "brier",
+        "brier_climatology",
+        "brier_skill_vs_climatology",
+        "ece",
+    ]
+    bin_cols = [
+        "samples",
+        "accuracy",
+        "log_loss",
+        "log_loss_base_rate",
+        "brier",
+        "brier_base_rate",
+        "brier_skill",
+        "ece",
+        "observed_rate",
+        "mean_forecast",
+    ]
     sr = summary["safe_range"]
-    binary = {"volatility trap": summary["trap"], "breach (all strikes)": summary["breach"],
-              "spike direction (up | spike)": summary["spike_direction"],
-              **{f"breakout {k}": v for k, v in summary["breakout"].items()}}
+    binary = {
+        "volatility trap": summary["trap"],
+        "breach (all strikes)": summary["breach"],
+        "spike direction (up | spike)": summary["spike_direction"],
+        **{f"breakout {k}": v for k, v in summary["breakout"].items()},
+    }
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>AegisMatrix walk-forward</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}
 table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}</style></head><body>
 <h1>Walk-forward evaluation</h1>
-<p>Window {summary['window']}; expanding training window, retrained every
-{summary['run']['retrain_every']} sessions; profile {'fast' if summary['run']['fast'] else 'full'}.
+<p>Window {summary["window"]}; expanding training window, retrained every
+{summary["run"]["retrain_every"]} sessions; profile {"fast" if summary["run"]["fast"] else "full"}.
 Every forecast is out of sample. Baselines: climatology = class frequencies of the training
 period; majority = its most frequent class; base rate = the training frequency.</p>
-<h2>Direction</h2>{_table(summary['direction'], dir_cols)}
+<h2>Direction</h2>{_table(summary["direction"], dir_cols)}
 <h3>Reliability (per class)</h3>{_reliability_plot(tables)}
-<h2>Safe range</h2><p>Target {sr['target']:.0%}; measured coverage {sr['coverage']:.1%}
-over {sr['samples']} sessions (below the range {sr['below']:.1%}, above {sr['above']:.1%}).</p>
-{_table(sr['by_regime'], ['coverage', 'samples'])}{_coverage_plot(tables, sr['target'])}
+<h2>Safe range</h2><p>Target {sr["target"]:.0%}; measured coverage {sr["coverage"]:.1%}
+over {sr["samples"]} sessions (below the range {sr["below"]:.1%}, above {sr["above"]:.1%}).</p>
+{_table(sr["by_regime"], ["coverage", "samples"])}{_coverage_plot(tables, sr["target"])}
 <h2>Binary forecasts</h2>{_table(binary, bin_cols)}
 <h3>Breach-curve calibration</h3>{_breach_plot(summary)}
-<h2>Expiry stress (3 classes vs 1/3 each)</h2>{_table({'stress': summary['stress']}, dir_cols)}
-<h2>Move to expiry (absolute log move)</h2>{_table({'move': summary['move_to_expiry']},
-    ['samples', 'mae_model', 'mae_implied', 'mae_training_mean'])}
+<h2>Expiry stress (3 classes vs 1/3 each)</h2>{_table({"stress": summary["stress"]}, dir_cols)}
+<h2>Move to expiry (absolute log move)</h2>{
+        _table(
+            {"move": summary["move_to_expiry"]},
+            ["samples", "mae_model", "mae_implied", "mae_training_mean"],
+        )
+    }
 </body></html>"""
     with open(path, "w") as fh:
         fh.write(page)

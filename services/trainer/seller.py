@@ -1,14 +1,15 @@
 """Training the ``seller`` heads: volatility trap, expiry stress, strike breach."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from shared.models import boosters, labels
-from shared.models.seller import BREACH_FILE, STRESS_FILE, TRAP_FILE, breach_input
 from services.trainer.artifacts import TrainedModel
 from services.trainer.data import TrainingData
 from services.trainer.profiles import Profile
 from services.trainer.tabular import Head, holdout_then_refit
+from shared.models import boosters, labels
+from shared.models.seller import BREACH_FILE, STRESS_FILE, TRAP_FILE, breach_input
 
 TRAP_SESSIONS = 5
 EXPIRY_PURGE_SESSIONS = 7  # a weekly expiry is at most 5 sessions away; margin for holidays
@@ -54,23 +55,30 @@ def train_seller(data: TrainingData, profile: Profile) -> TrainedModel:
     x = data.features.to_numpy(dtype=np.float32)
     order = np.arange(len(x))
     trap, trap_metrics = holdout_then_refit(
-        x, trap_labels(data), order, TRAP_SESSIONS, Head("binary"), profile)
+        x, trap_labels(data), order, TRAP_SESSIONS, Head("binary"), profile
+    )
 
     rv_exp = labels.realized_vol_to_expiry(data.frame["close"]).to_numpy()
     terciles = np.nanquantile(rv_exp, [1 / 3, 2 / 3])
     stress, stress_metrics = holdout_then_refit(
-        x, stress_classes(rv_exp, terciles), order, EXPIRY_PURGE_SESSIONS,
-        Head("multi", 3), profile)
+        x, stress_classes(rv_exp, terciles), order, EXPIRY_PURGE_SESSIONS, Head("multi", 3), profile
+    )
 
     bx, by, brows, _ = breach_samples(data)
     breach, breach_metrics = holdout_then_refit(
-        bx, by, brows, EXPIRY_PURGE_SESSIONS, Head("binary"), profile)
+        bx, by, brows, EXPIRY_PURGE_SESSIONS, Head("binary"), profile
+    )
 
     return TrainedModel(
-        name="seller", feature_sets=("daily",),
+        name="seller",
+        feature_sets=("daily",),
         params={"stress_terciles_rv": terciles, "strike_steps_pct": STRIKE_STEPS_PCT},
-        metrics={"trap": trap_metrics, "stress": stress_metrics, "breach": breach_metrics,
-                 "stress_terciles_rv": terciles},
+        metrics={
+            "trap": trap_metrics,
+            "stress": stress_metrics,
+            "breach": breach_metrics,
+            "stress_terciles_rv": terciles,
+        },
         training_window={"start": data.start, "end": data.end},
         writers={
             TRAP_FILE: lambda p: boosters.save(trap, p),

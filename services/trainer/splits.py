@@ -1,4 +1,5 @@
 """Time-ordered folds with a purge gap, so no training label reaches into a later fold."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ class Folds:
 
 
 def purged_folds(
-    rows: np.ndarray, purge_sessions: int, calibrate_share: float = 0.15,
+    rows: np.ndarray,
+    purge_sessions: int,
+    calibrate_share: float = 0.15,
     validate_share: float = 0.15,
 ) -> Folds:
     """Split ascending row positions into train | calibrate | validate; rows whose label

@@ -1,5 +1,6 @@
 """Measuring the ``stats`` artifact: safe-range z per VIX regime (walk-forward, each tail
 calibrated separately), its out-of-sample hit rate, spike rates and gamma windows."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.trainer.artifacts import TrainedModel
+from services.trainer.data import TrainingData
 from shared.models import labels
 from shared.models.api import vix_regime
 from shared.models.seller import MIN_DAYS_TO_EXPIRY
 from shared.models.stats import POOLED
-from services.trainer.artifacts import TrainedModel
-from services.trainer.data import TrainingData
 
 REGIMES = ("LOW", "NORMAL", "HIGH")
 RECALIBRATE_EVERY_SESSIONS = 21
@@ -34,10 +35,15 @@ def safe_range_samples(data: TrainingData) -> pd.DataFrame:
     move = labels.expiry_log_return(frame["close"]).to_numpy()
     days = np.maximum(data.features["days_to_expiry"].to_numpy(float), MIN_DAYS_TO_EXPIRY)
     u = move / (frame["vix"].to_numpy() / 100 * np.sqrt(days / 365))
-    out = pd.DataFrame({
-        "u": u, "regime": [vix_regime(v if np.isfinite(v) else None) for v in frame["vix"]],
-        "expiry_row": pos, "row": np.arange(len(frame)),
-    }, index=frame.index)
+    out = pd.DataFrame(
+        {
+            "u": u,
+            "regime": [vix_regime(v if np.isfinite(v) else None) for v in frame["vix"]],
+            "expiry_row": pos,
+            "row": np.arange(len(frame)),
+        },
+        index=frame.index,
+    )
     return out[(out["expiry_row"] > out["row"]) & np.isfinite(out["u"])]
 
 
@@ -62,16 +68,32 @@ def walk_forward_coverage(samples: pd.DataFrame, coverage: float) -> pd.DataFram
                 continue
             z_lo, z_hi = z_bounds(past["u"].to_numpy(), coverage)
             inside = (group["u"] >= -z_lo) & (group["u"] <= z_hi)
-            results.append(pd.DataFrame({"regime": regime, "z_lower": z_lo, "z_upper": z_hi,
-                                         "u": group["u"], "inside": inside}))
-    return pd.concat(results).sort_index() if results else pd.DataFrame(
-        columns=["regime", "z_lower", "z_upper", "u", "inside"])
+            results.append(
+                pd.DataFrame(
+                    {
+                        "regime": regime,
+                        "z_lower": z_lo,
+                        "z_upper": z_hi,
+                        "u": group["u"],
+                        "inside": inside,
+                    }
+                )
+            )
+    return (
+        pd.concat(results).sort_index()
+        if results
+        else pd.DataFrame(columns=["regime", "z_lower", "z_upper", "u", "inside"])
+    )
 
 
 def spike_rates(data: TrainingData) -> dict[str, dict[str, Any]]:
     spike, _ = labels.next_session_spike(data.frame["close"], data.features["sigma20_daily"])
-    frame = pd.DataFrame({"spike": spike, "regime": [
-        vix_regime(v if np.isfinite(v) else None) for v in data.frame["vix"]]}).dropna()
+    frame = pd.DataFrame(
+        {
+            "spike": spike,
+            "regime": [vix_regime(v if np.isfinite(v) else None) for v in data.frame["vix"]],
+        }
+    ).dropna()
     recent = frame.tail(SPIKE_WINDOW_SESSIONS)
     out = {POOLED: _rate(recent["spike"])}
     for regime in REGIMES:
@@ -84,7 +106,7 @@ def spike_rates(data: TrainingData) -> dict[str, dict[str, Any]]:
 
 
 def _rate(flags: pd.Series) -> dict[str, Any]:
-    return {"value": float(flags.mean()), "window": _span(flags.index), "samples": int(len(flags))}
+    return {"value": float(flags.mean()), "window": _span(flags.index), "samples": len(flags)}
 
 
 def gamma_windows(minutes: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -107,9 +129,14 @@ def gamma_windows(minutes: pd.DataFrame | None) -> list[dict[str, Any]]:
     for block in range(int(np.ceil(SESSION_MINUTES / GAMMA_BLOCK_MINUTES))):
         start = 9 * 60 + 15 + block * GAMMA_BLOCK_MINUTES
         end = min(start + GAMMA_BLOCK_MINUTES, 9 * 60 + 15 + SESSION_MINUTES)
-        out.append({"block": f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}",
-                    "score": float(share.get(block, 0.0)), "window": window,
-                    "samples": int(len(moves))})
+        out.append(
+            {
+                "block": f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}",
+                "score": float(share.get(block, 0.0)),
+                "window": window,
+                "samples": len(moves),
+            }
+        )
     return out
 
 
@@ -122,23 +149,33 @@ def train_stats(data: TrainingData, coverage_target: float) -> TrainedModel:
         if len(sub) < MIN_CALIBRATION_SAMPLES:
             continue
         z_lo, z_hi = z_bounds(sub["u"].to_numpy(), coverage_target)
-        safe_range[regime] = {"z_lower": z_lo, "z_upper": z_hi, "samples": int(len(sub)),
-                              "window": _span(sub.index)}
+        safe_range[regime] = {
+            "z_lower": z_lo,
+            "z_upper": z_hi,
+            "samples": len(sub),
+            "window": _span(sub.index),
+        }
         oos = wf if regime == POOLED else wf[wf["regime"] == regime]
         if len(oos):
             hit_rate[regime] = {
-                "value": float(oos["inside"].mean()), "window": _span(oos.index),
-                "samples": int(len(oos)),
+                "value": float(oos["inside"].mean()),
+                "window": _span(oos.index),
+                "samples": len(oos),
                 "below_share": float((oos["u"] < -oos["z_lower"]).mean()),
                 "above_share": float((oos["u"] > oos["z_upper"]).mean()),
             }
     params = {
-        "coverage_target": coverage_target, "safe_range": safe_range, "hit_rate": hit_rate,
-        "spike_rate": spike_rates(data), "gamma_windows": gamma_windows(data.minutes),
+        "coverage_target": coverage_target,
+        "safe_range": safe_range,
+        "hit_rate": hit_rate,
+        "spike_rate": spike_rates(data),
+        "gamma_windows": gamma_windows(data.minutes),
         "spike_window_sessions": SPIKE_WINDOW_SESSIONS,
     }
     return TrainedModel(
-        name="stats", feature_sets=("daily",), params=params,
+        name="stats",
+        feature_sets=("daily",),
+        params=params,
         metrics={"hit_rate": hit_rate, "safe_range": safe_range},
         training_window={"start": data.start, "end": data.end},
     )

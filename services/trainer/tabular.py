@@ -1,5 +1,6 @@
 """XGBoost heads with an honest number attached: fit on the earlier part, score the purged
 later part against its baseline, then refit on everything for publishing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from shared.models import boosters, calibration
 from services.trainer.profiles import Profile
+from shared.models import boosters, calibration
 
 HOLDOUT_SHARE = 0.15
 
@@ -28,15 +29,18 @@ class Head:
 
 
 def fit(x: np.ndarray, y: np.ndarray, head: Head, profile: Profile) -> xgb.Booster:
-    return boosters.train(x, y, {**profile.xgb_params, **head.xgb_params()},
-                          profile.xgb_rounds, profile.seed)
+    return boosters.train(
+        x, y, {**profile.xgb_params, **head.xgb_params()}, profile.xgb_rounds, profile.seed
+    )
 
 
 def score(pred: np.ndarray, y: np.ndarray, base: np.ndarray, head: Head) -> dict[str, float]:
     """Held-out metrics of ``pred`` next to the baseline ``base`` (training base rates)."""
     if head.objective == "regression":
-        return {"mae": float(np.mean(np.abs(pred - y))),
-                "mae_baseline": float(np.mean(np.abs(base - y)))}
+        return {
+            "mae": float(np.mean(np.abs(pred - y))),
+            "mae_baseline": float(np.mean(np.abs(base - y))),
+        }
     probs = calibration.binary_to_two_class(pred) if head.objective == "binary" else pred
     bases = calibration.binary_to_two_class(base) if head.objective == "binary" else base
     onehot = np.eye(probs.shape[1])[y.astype(int)]
@@ -45,7 +49,8 @@ def score(pred: np.ndarray, y: np.ndarray, base: np.ndarray, head: Head) -> dict
     return {
         "log_loss": calibration.log_loss(probs, y.astype(int)),
         "log_loss_baseline": calibration.log_loss(bases, y.astype(int)),
-        "brier": brier, "brier_baseline": brier_base,
+        "brier": brier,
+        "brier_baseline": brier_base,
         "brier_skill": 1 - brier / brier_base if brier_base > 0 else float("nan"),
         "accuracy": float(np.mean(probs.argmax(1) == y)),
     }
@@ -60,7 +65,11 @@ def base_rate(y: np.ndarray, head: Head) -> np.ndarray:
 
 
 def holdout_then_refit(
-    x: np.ndarray, y: np.ndarray, order: np.ndarray, purge_sessions: int, head: Head,
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray,
+    purge_sessions: int,
+    head: Head,
     profile: Profile,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """``order`` is each sample's session row (ascending); the holdout is the last share of

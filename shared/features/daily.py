@@ -5,6 +5,7 @@ first row), so the last row computed over the last ``WINDOW_ROWS`` rows equals t
 computed over the whole history. That is what lets the live worker and the trainer share
 this code exactly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,19 +21,56 @@ TRADING_DAYS = calendar.TRADING_DAYS_PER_YEAR
 WINDOW_ROWS = 300  # longest look-back (252-day percentile of a 20-day vol) plus margin
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "ret_1", "ret_2", "ret_3", "ret_5", "ret_10", "ret_20",
-    "gap_pct", "range_pct", "close_location",
-    "rv_5", "rv_10", "rv_20", "rv_60", "parkinson_10",
-    "sigma20_daily", "atr_14", "atr_14_pct",
-    "vix", "vix_change_1", "vix_change_5", "vix_pct_252", "rv_pct_252", "iv_rv_spread",
-    "rsi_14", "sma_ratio_20", "sma_ratio_50", "sma_ratio_200", "bollinger_b_20",
-    "dist_high_20", "dist_low_20", "trend_strength_20",
-    "day_of_week", "days_to_expiry", "sessions_to_expiry",
+    "ret_1",
+    "ret_2",
+    "ret_3",
+    "ret_5",
+    "ret_10",
+    "ret_20",
+    "gap_pct",
+    "range_pct",
+    "close_location",
+    "rv_5",
+    "rv_10",
+    "rv_20",
+    "rv_60",
+    "parkinson_10",
+    "sigma20_daily",
+    "atr_14",
+    "atr_14_pct",
+    "vix",
+    "vix_change_1",
+    "vix_change_5",
+    "vix_pct_252",
+    "rv_pct_252",
+    "iv_rv_spread",
+    "rsi_14",
+    "sma_ratio_20",
+    "sma_ratio_50",
+    "sma_ratio_200",
+    "bollinger_b_20",
+    "dist_high_20",
+    "dist_low_20",
+    "trend_strength_20",
+    "day_of_week",
+    "days_to_expiry",
+    "sessions_to_expiry",
 )
 
 SEQUENCE_FEATURES: tuple[str, ...] = (
-    "ret_1", "gap_pct", "range_pct", "close_location", "rv_5", "rv_20", "vix",
-    "vix_change_1", "iv_rv_spread", "rsi_14", "sma_ratio_20", "sma_ratio_50", "atr_14_pct",
+    "ret_1",
+    "gap_pct",
+    "range_pct",
+    "close_location",
+    "rv_5",
+    "rv_20",
+    "vix",
+    "vix_change_1",
+    "iv_rv_spread",
+    "rsi_14",
+    "sma_ratio_20",
+    "sma_ratio_50",
+    "atr_14_pct",
 )
 SEQUENCE_LENGTH = 60
 
@@ -100,7 +138,8 @@ def compute_daily_features(frame: pd.DataFrame) -> pd.DataFrame:
         for n in (5, 10, 20, 60):
             f[f"rv_{n}"] = _rolling_std(r1, n) * np.sqrt(TRADING_DAYS)
         f["parkinson_10"] = np.sqrt(
-            _rolling(np.log(h / l) ** 2, 10, np.mean) / (4 * np.log(2)) * TRADING_DAYS)
+            _rolling(np.log(h / l) ** 2, 10, np.mean) / (4 * np.log(2)) * TRADING_DAYS
+        )
         f["sigma20_daily"] = _rolling_std(r1, 20)
         # max over the three ranges, skipping the unknown previous close of the first row
         true_range = np.fmax(np.fmax(h - l, np.abs(h - prev_c)), np.abs(l - prev_c))
@@ -127,7 +166,8 @@ def compute_daily_features(frame: pd.DataFrame) -> pd.DataFrame:
     dates = index.date if isinstance(index, pd.DatetimeIndex) else map(calendar.to_date, index)
     rows = [_calendar_row(d) for d in dates]
     f["day_of_week"], f["days_to_expiry"], f["sessions_to_expiry"] = (
-        np.array(column, dtype=float) for column in zip(*rows)) if rows else (np.array([]),) * 3
+        (np.array(column, dtype=float) for column in zip(*rows)) if rows else (np.array([]),) * 3
+    )
     table = np.column_stack([f[name] for name in FEATURE_NAMES]).astype(float)
     table[~np.isfinite(table)] = np.nan
     return pd.DataFrame(table, index=frame.index, columns=list(FEATURE_NAMES))

@@ -1,4 +1,5 @@
 """Loading the bundled daily CSVs into the frame ``compute_daily_features`` expects."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,9 @@ def merge_nifty_vix(nifty: pd.DataFrame, vix: pd.DataFrame) -> pd.DataFrame:
     merged = pd.merge_asof(
         nifty[["open", "high", "low", "close"]].sort_index(),
         vix_close.to_frame(),
-        left_index=True, right_index=True, direction="backward",
+        left_index=True,
+        right_index=True,
+        direction="backward",
     )
     return merged
 

@@ -3,6 +3,7 @@
 The trainer runs the same ``IntradaySession`` over the recorded 1-minute history, so live
 and training features are one implementation.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,20 @@ from dataclasses import dataclass
 from shared.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR, minute_of_session
 
 INTRADAY_FEATURE_NAMES: tuple[str, ...] = (
-    "minute_of_session", "session_open", "session_high", "session_low", "last",
-    "return_since_open", "return_since_prev_close", "intraday_rv", "range_vs_atr",
-    "prior_high", "prior_low", "breakout_up", "breakout_down", "bars",
+    "minute_of_session",
+    "session_open",
+    "session_high",
+    "session_low",
+    "last",
+    "return_since_open",
+    "return_since_prev_close",
+    "intraday_rv",
+    "range_vs_atr",
+    "prior_high",
+    "prior_low",
+    "breakout_up",
+    "breakout_down",
+    "bars",
 )
 
 BREAKOUT_ATR_FRACTION = 0.25
@@ -51,8 +63,11 @@ class IntradaySession:
     def features(self) -> dict[str, float | None]:
         atr = self.atr_14 if self.atr_14 and self.atr_14 > 0 else None
         rv = (
-            math.sqrt(self.sum_sq_returns / (self.bars - 1) * SESSION_MINUTES * TRADING_DAYS_PER_YEAR)
-            if self.bars > 1 else None
+            math.sqrt(
+                self.sum_sq_returns / (self.bars - 1) * SESSION_MINUTES * TRADING_DAYS_PER_YEAR
+            )
+            if self.bars > 1
+            else None
         )
         threshold = BREAKOUT_ATR_FRACTION * atr if atr else None
 

@@ -4,6 +4,7 @@
 ``ModelLoadError`` naming the model and the reason). Engines depend on this module only.
 All probabilities are calibrated, out-of-sample-checked numbers in [0, 1].
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol

@@ -1,4 +1,5 @@
 """What every loaded model shares: its reference, manifest and training window."""
+
 from __future__ import annotations
 
 import json

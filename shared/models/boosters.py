@@ -1,4 +1,5 @@
 """XGBoost boosters in XGBoost's own format (.ubj), trained deterministically."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,7 @@ def train(
     feature_names: list[str] | None = None,
 ) -> xgb.Booster:
     dtrain = xgb.DMatrix(x, label=y, feature_names=feature_names, nthread=TRAIN_THREADS)
-    full = {"tree_method": "hist", "nthread": TRAIN_THREADS, "seed": seed, "verbosity": 0,
-            **params}
+    full = {"tree_method": "hist", "nthread": TRAIN_THREADS, "seed": seed, "verbosity": 0, **params}
     return xgb.train(full, dtrain, num_boost_round=rounds)
 
 

@@ -1,4 +1,5 @@
 """The ``buyer`` model: breakout odds, spike direction, predicted move to expiry."""
+
 from __future__ import annotations
 
 from pathlib import Path

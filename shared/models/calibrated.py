@@ -1,5 +1,6 @@
 """A 3-class probability head's published form: temperature, shrink toward climatology,
 expected return from the class mean returns. Shared by the daily and intraday direction."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

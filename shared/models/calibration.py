@@ -1,4 +1,5 @@
 """Probability calibration: temperature scaling, then shrinking toward climatology."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """The ``direction`` model: BiLSTM + per-horizon XGBoost, ensembled, temperature-calibrated
 and shrunk toward climatology with weights fitted out of sample."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,9 +22,7 @@ def booster_file(horizon: str) -> str:
     return f"xgb_{horizon}.ubj"
 
 
-def combine(
-    lstm_probs: np.ndarray, xgb_probs: np.ndarray, params: Mapping[str, Any]
-) -> np.ndarray:
+def combine(lstm_probs: np.ndarray, xgb_probs: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
     """Ensemble (n, horizons, 3) raw probabilities into the published ones: weighted mean,
     temperature per horizon, then shrink toward climatology per horizon."""
     w = params["lstm_weight"]
@@ -43,9 +42,7 @@ class DirectionEnsemble(ArtifactModel):
         torch.set_num_threads(direction_net.TORCH_THREADS)  # one snapshot at a time
         p = self.params
         self.horizons: list[str] = p["horizons"]
-        self.net = direction_net.load(
-            directory / LSTM_FILE, direction_net.NetConfig(**p["net"])
-        )
+        self.net = direction_net.load(directory / LSTM_FILE, direction_net.NetConfig(**p["net"]))
         self.boosters = [boosters.load(directory / booster_file(h)) for h in self.horizons]
         self.seq_mean = np.asarray(p["sequence_mean"], dtype=np.float32)
         self.seq_std = np.asarray(p["sequence_std"], dtype=np.float32)
@@ -75,4 +72,3 @@ class DirectionEnsemble(ArtifactModel):
 
     def climatology(self, horizon: str) -> dict[str, float]:
         return dict(zip(DIRECTION_CLASSES, map(float, self.params["climatology"][horizon])))
-

@@ -2,6 +2,7 @@
 
 Weights are stored as safetensors; the architecture is rebuilt from its config (params.json).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -67,15 +68,30 @@ def fit(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(TORCH_THREADS)
     try:
-        return _fit(x, y, config, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
-                    weight_decay=weight_decay)
+        return _fit(
+            x,
+            y,
+            config,
+            epochs=epochs,
+            seed=seed,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+        )
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _fit(
-    x: np.ndarray, y: np.ndarray, config: NetConfig, *, epochs: int, seed: int,
-    batch_size: int, lr: float, weight_decay: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: NetConfig,
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
 ) -> DirectionNet:
     net = DirectionNet(config)
     optimiser = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)

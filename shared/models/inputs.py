@@ -1,4 +1,5 @@
 """Turning feature dicts (as the engines hold them) into model input arrays."""
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,7 @@ def daily_vector(daily: Mapping[str, float | None]) -> np.ndarray:
     return vector(daily, FEATURE_NAMES)
 
 
-def normalise_sequences(
-    sequences: np.ndarray, mean: np.ndarray, std: np.ndarray
-) -> np.ndarray:
+def normalise_sequences(sequences: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """(n, rows, features) standardised with training statistics; NaN -> 0 (the mean).
     Windows shorter than SEQUENCE_LENGTH are left-padded with zeros."""
     seq = np.asarray(sequences, dtype=np.float32)

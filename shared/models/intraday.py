@@ -1,4 +1,5 @@
 """The ``direction_intraday`` model: where today's close lands relative to the price now."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,14 @@ BOOSTER_FILE = "xgb.ubj"
 # Price levels enter as log distance from the last price, so the model never sees index levels.
 _LEVELS = ("session_open", "session_high", "session_low", "prior_high", "prior_low")
 _AS_IS = (
-    "minute_of_session", "return_since_open", "return_since_prev_close", "intraday_rv",
-    "range_vs_atr", "breakout_up", "breakout_down", "bars",
+    "minute_of_session",
+    "return_since_open",
+    "return_since_prev_close",
+    "intraday_rv",
+    "range_vs_atr",
+    "breakout_up",
+    "breakout_down",
+    "bars",
 )
 
 

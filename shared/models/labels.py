@@ -4,6 +4,7 @@ Every function takes the daily frame (index: session dates; open, high, low, clo
 its columns and returns a Series aligned with it: the value at row t is the outcome seen
 from session t's close, NaN where the horizon runs past the data.
 """
+
 from __future__ import annotations
 
 import numpy as np

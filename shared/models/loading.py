@@ -1,4 +1,5 @@
 """``load_model``: the only way engines get a model. Refuses loudly, never falls back."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ A version directory holds the artifacts (XGBoost ``.ubj``, safetensors, JSON) an
 directory, fsyncs, renames it into place, then replaces ``CURRENT`` with ``os.replace``, so
 a reader sees either the old or the new version, never a half-written one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +83,14 @@ def list_versions(model_dir: Path, name: str) -> list[dict[str, Any]]:
         if child.name.startswith(".") or not (child / MANIFEST).is_file():
             continue
         manifest = read_manifest(child)
-        versions.append({
-            "version": child.name,
-            "created_at": manifest.get("created_at"),
-            "training_window": manifest.get("training_window"),
-            "current": child.name == live,
-        })
+        versions.append(
+            {
+                "version": child.name,
+                "created_at": manifest.get("created_at"),
+                "training_window": manifest.get("training_window"),
+                "current": child.name == live,
+            }
+        )
     return sorted(versions, key=lambda v: (v["created_at"] or "", v["version"]))
 
 
@@ -144,13 +147,14 @@ def publish(
             write_files(staging)
             files = {
                 p.relative_to(staging).as_posix(): sha256_file(p)
-                for p in sorted(staging.rglob("*")) if p.is_file()
+                for p in sorted(staging.rglob("*"))
+                if p.is_file()
             }
             full = {
                 **manifest,
                 "name": name,
                 "version": version,
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "files": files,
             }
             (staging / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True))

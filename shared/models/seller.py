@@ -1,4 +1,5 @@
 """The ``seller`` model: volatility trap, expiry stress and strike-breach probabilities."""
+
 from __future__ import annotations
 
 import math
@@ -29,11 +30,14 @@ def distance_sigma(spot: float, strike: float, vix: float | None, days_to_expiry
 def breach_input(
     daily: DailyFeatures, spot: float, strike: float, days_to_expiry: int
 ) -> np.ndarray:
-    head = np.asarray([
-        distance_sigma(spot, strike, daily.get("vix"), days_to_expiry),
-        1.0 if strike > spot else 0.0,
-        float(days_to_expiry),
-    ], dtype=np.float32)
+    head = np.asarray(
+        [
+            distance_sigma(spot, strike, daily.get("vix"), days_to_expiry),
+            1.0 if strike > spot else 0.0,
+            float(days_to_expiry),
+        ],
+        dtype=np.float32,
+    )
     return np.concatenate([head, vector(daily, BREACH_CONTEXT)])
 
 

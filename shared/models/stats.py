@@ -1,4 +1,5 @@
 """The ``stats`` artifact: rates and calibrations measured from data, each with its window."""
+
 from __future__ import annotations
 
 from typing import Any

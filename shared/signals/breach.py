@@ -1,4 +1,5 @@
 """Breach curve: strikes 0.5% .. 3% either side of spot on the 50-point NIFTY strike grid."""
+
 from __future__ import annotations
 
 import math
@@ -31,10 +32,14 @@ def breach_strikes(
             if strike in seen or (strike - spot) * sign <= 0:
                 continue
             seen.add(strike)
-            out.append(BreachStrike(
-                strike=float(strike), side=side, distance_points=round(abs(strike - spot), 2),
-                distance_pct=round(abs(strike / spot - 1) * 100, 3),
-            ))
+            out.append(
+                BreachStrike(
+                    strike=float(strike),
+                    side=side,
+                    distance_points=round(abs(strike - spot), 2),
+                    distance_pct=round(abs(strike / spot - 1) * 100, 3),
+                )
+            )
     return out
 
 

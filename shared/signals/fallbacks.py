@@ -1,6 +1,7 @@
 """Heuristic stand-ins used only when a model is unavailable. Each is a stated formula over
 the snapshot's own features (so it moves with the market), and every value made from one is
 published with ``source: heuristic`` and a note naming the missing model."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,6 @@ from scipy.stats import norm
 from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.models.api import DailyFeatures
 from shared.models.labels import NEUTRAL_BAND_SIGMA
-
 
 RANDOM_WALK_FORMULA = (
     "r ~ N(mu*h, sigma20^2*h), mu = ret_20/20; UP if r > 0.25*sigma20*sqrt(h), DOWN if < -that"

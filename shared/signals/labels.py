@@ -1,5 +1,6 @@
 """Score -> label mappings and composite scores. Cut-offs are named here, once; every rate
 that feeds them comes from a model or data."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,11 @@ from shared.models.api import DailyFeatures
 TRAP_CUTS = ((0.35, "LOW"), (0.6, "ELEVATED"), (math.inf, "HIGH"))
 STRESS_CUTS = ((0.4, "CALM"), (0.7, "CAUTION"), (math.inf, "STRESS"))
 BREAKOUT_CUTS = ((0.3, "LOW"), (0.6, "MODERATE"), (math.inf, "HIGH"))
-THETA_CUTS = ((0.45, "don't waste premium"), (0.55, "neutral"), (math.inf, "edge justifies premium"))
+THETA_CUTS = (
+    (0.45, "don't waste premium"),
+    (0.55, "neutral"),
+    (math.inf, "edge justifies premium"),
+)
 
 STRESS_FORMULA = "0.5*P(MEDIUM) + 1.0*P(HIGH)"
 THETA_EDGE_FORMULA = (
@@ -76,7 +81,9 @@ def seller_flag(
 ) -> tuple[str, list[str]]:
     """FAVOURABLE | NEUTRAL | RISKY with the conditions that decided it."""
     reasons = [f"volatility trap {trap}", f"expiry stress {stress}"]
-    rich = iv_percentile is not None and rv_percentile is not None and iv_percentile >= rv_percentile
+    rich = (
+        iv_percentile is not None and rv_percentile is not None and iv_percentile >= rv_percentile
+    )
     if iv_percentile is not None and rv_percentile is not None:
         reasons.append(
             f"implied vol percentile {iv_percentile:.2f} vs realized {rv_percentile:.2f}: "
@@ -94,10 +101,15 @@ def environment(
 ) -> tuple[str, str]:
     """(premium-friendly | cautious | avoid full risk, a sentence of context). Describes
     conditions only; it never tells anyone to trade."""
-    vix_text = (f"India VIX sits at the {vix_percentile:.0%} percentile of the past 252 sessions"
-                if vix_percentile is not None else "India VIX percentile unavailable")
-    text = (f"Predicted move to expiry vs premium: {theta_label}; breakout odds today "
-            f"{breakout_score:.0%}; {vix_text}.")
+    vix_text = (
+        f"India VIX sits at the {vix_percentile:.0%} percentile of the past 252 sessions"
+        if vix_percentile is not None
+        else "India VIX percentile unavailable"
+    )
+    text = (
+        f"Predicted move to expiry vs premium: {theta_label}; breakout odds today "
+        f"{breakout_score:.0%}; {vix_text}."
+    )
     if theta_label == "edge justifies premium" and breakout_score >= BREAKOUT_CUTS[0][0]:
         return "premium-friendly", text
     if theta_label == "don't waste premium" and breakout_score < BREAKOUT_CUTS[0][0]:
@@ -111,13 +123,18 @@ def risk_score(daily: DailyFeatures, p_down_t5: float) -> tuple[float, dict[str,
     dist_high = daily.get("dist_high_20")
     drawdown = (
         min(1.0, max(0.0, -dist_high / (2 * sigma * math.sqrt(20))))
-        if sigma and dist_high is not None else None
+        if sigma and dist_high is not None
+        else None
     )
     components = {
-        "iv_level": daily.get("vix_pct_252"), "rv_level": daily.get("rv_pct_252"),
-        "drawdown": drawdown, "downside": p_down_t5,
+        "iv_level": daily.get("vix_pct_252"),
+        "rv_level": daily.get("rv_pct_252"),
+        "drawdown": drawdown,
+        "downside": p_down_t5,
     }
     known = {k: v for k, v in components.items() if v is not None}
     weight = sum(RISK_WEIGHTS[k] for k in known)  # > 0: the downside component is always known
     value = 100 * sum(RISK_WEIGHTS[k] * v for k, v in known.items()) / weight
-    return round(value, 2), {k: (round(v, 4) if v is not None else None) for k, v in components.items()}
+    return round(value, 2), {
+        k: (round(v, 4) if v is not None else None) for k, v in components.items()
+    }

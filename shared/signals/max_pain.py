@@ -1,5 +1,6 @@
 """Max pain: the settlement price (a listed strike) that minimises what option writers pay
 out, given the chain's open interest."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -47,4 +48,6 @@ def compute_max_pain(quotes: Sequence[OptionQuote], tolerance: float = 0.02) -> 
         lo -= 1
     while hi < len(strikes) - 1 and payout[hi + 1] <= limit:
         hi += 1
-    return MaxPain(float(strikes[best]), float(strikes[lo]), float(strikes[hi]), float(payout[best]))
+    return MaxPain(
+        float(strikes[best]), float(strikes[lo]), float(strikes[hi]), float(payout[best])
+    )

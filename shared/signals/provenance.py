@@ -1,4 +1,5 @@
 """The ``provenance`` object every signal group carries (see docs/ARCHITECTURE.md)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,14 @@ def _dump(**fields: Any) -> dict[str, Any]:
 def from_model(
     name: str, version: str, in_sample: bool, formula: str | None = None, window: str | None = None
 ) -> dict[str, Any]:
-    return _dump(source="model", model=name, version=version, in_sample=in_sample,
-                 formula=formula, window=window)
+    return _dump(
+        source="model",
+        model=name,
+        version=version,
+        in_sample=in_sample,
+        formula=formula,
+        window=window,
+    )
 
 
 def from_formula(formula: str, window: str | None = None) -> dict[str, Any]:

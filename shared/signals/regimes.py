@@ -1,4 +1,5 @@
 """Regime labels from daily features (classification cut-offs, documented in the formulas)."""
+
 from __future__ import annotations
 
 from shared.models.api import DailyFeatures

@@ -1,4 +1,5 @@
 """Safe range to expiry: S*exp(±z*sigma*sqrt(T/365)), sigma = VIX/100, separate z per side."""
+
 from __future__ import annotations
 
 import math

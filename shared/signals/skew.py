@@ -1,5 +1,6 @@
 """Volatility skew: from the option chain's implied vols when a chain is available (Black-76
 with the forward from put-call parity), otherwise from the recent return distribution."""
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,14 @@ def black76_price(
 
 
 def implied_vol(
-    price: np.ndarray, forward: float, strike: np.ndarray, years: float, is_call: np.ndarray,
-    low: float = 1e-4, high: float = 5.0, iterations: int = 60,
+    price: np.ndarray,
+    forward: float,
+    strike: np.ndarray,
+    years: float,
+    is_call: np.ndarray,
+    low: float = 1e-4,
+    high: float = 5.0,
+    iterations: int = 60,
 ) -> np.ndarray:
     """Black-76 implied vol by vectorised bisection; NaN where the price is outside the
     no-arbitrage bounds (below intrinsic or above the underlying)."""
@@ -80,10 +87,14 @@ def chain_skew(
     rows = sorted(quotes, key=lambda q: q.strike)
     strikes = np.array([q.strike for q in rows], dtype=float)
     is_call = strikes >= forward  # out-of-the-money side of each strike
-    given = np.array([(q.ce_iv if k >= forward else q.pe_iv) or np.nan
-                      for q, k in zip(rows, strikes)], dtype=float)
-    prices = np.array([(q.ce_ltp if k >= forward else q.pe_ltp) or 0.0
-                       for q, k in zip(rows, strikes)], dtype=float)
+    given = np.array(
+        [(q.ce_iv if k >= forward else q.pe_iv) or np.nan for q, k in zip(rows, strikes)],
+        dtype=float,
+    )
+    prices = np.array(
+        [(q.ce_ltp if k >= forward else q.pe_ltp) or 0.0 for q, k in zip(rows, strikes)],
+        dtype=float,
+    )
     computed = implied_vol(prices, forward, strikes, years_to_expiry, is_call)
     ivs = np.where(np.isfinite(given), given, computed)
     ok = np.isfinite(ivs)
@@ -96,7 +107,9 @@ def chain_skew(
 
     atm = iv_near(forward)
     put, call = iv_near(forward * (1 - wing)) - atm, iv_near(forward * (1 + wing)) - atm
-    return Skew(put=round(put, 6), call=round(call, 6), net=round(put - call, 6), atm_iv=round(atm, 6))
+    return Skew(
+        put=round(put, 6), call=round(call, 6), net=round(put - call, 6), atm_iv=round(atm, 6)
+    )
 
 
 def return_distribution_skew(returns: Sequence[float | None]) -> Skew | None:

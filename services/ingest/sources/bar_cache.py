@@ -3,6 +3,7 @@
 One msgpack file per (symbol, interval) under the cache folder, rewritten atomically. Only
 final bars are stored: a forming bar is never served from the cache.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,8 +50,12 @@ class BarCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._path(symbol, interval)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(pack({
-            "schema_version": SCHEMA_VERSION,
-            "bars": [b.model_dump(mode="python") for b in ordered],
-        }))
+        tmp.write_bytes(
+            pack(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "bars": [b.model_dump(mode="python") for b in ordered],
+                }
+            )
+        )
         tmp.replace(path)

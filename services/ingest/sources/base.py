@@ -1,4 +1,5 @@
 """The one interface every ingest source implements."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -4,6 +4,7 @@ Columns: snapshot_ts,expiry,strike,ce_ltp,ce_oi,ce_volume,pe_ltp,pe_oi,pe_volume
 of one (snapshot_ts, expiry) are consecutive and form one ``OptionChain``. OI stays in units
 as given; an LTP of 0 means no trade and becomes None. Volumes are not part of the schema.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,16 @@ from shared.logs import get_logger
 from shared.schemas import OptionChain, OptionQuote
 
 COLUMNS = (
-    "snapshot_ts", "expiry", "strike", "ce_ltp", "ce_oi", "ce_volume",
-    "pe_ltp", "pe_oi", "pe_volume", "spot",
+    "snapshot_ts",
+    "expiry",
+    "strike",
+    "ce_ltp",
+    "ce_oi",
+    "ce_volume",
+    "pe_ltp",
+    "pe_oi",
+    "pe_volume",
+    "spot",
 )
 
 log = get_logger("ingest.chain_file")
@@ -56,8 +65,10 @@ def _quote(row: dict[str, str]) -> OptionQuote:
         raise ValueError("strike must be positive")
     return OptionQuote(
         strike=strike,
-        ce_ltp=_ltp(row, "ce_ltp"), ce_oi=_number(row, "ce_oi"),
-        pe_ltp=_ltp(row, "pe_ltp"), pe_oi=_number(row, "pe_oi"),
+        ce_ltp=_ltp(row, "ce_ltp"),
+        ce_oi=_number(row, "ce_oi"),
+        pe_ltp=_ltp(row, "pe_ltp"),
+        pe_oi=_number(row, "pe_oi"),
     )
 
 
@@ -96,7 +107,8 @@ class ChainFileSource:
                 if last_time is not None and event.snapshot_time < last_time:
                     event = RejectedInput(
                         f"snapshot {rows[0]['snapshot_ts']} is older than the previous one",
-                        b"\n".join(_raw(r) for r in rows))
+                        b"\n".join(_raw(r) for r in rows),
+                    )
                 else:
                     last_time = event.snapshot_time
                     if not self._pacer.pace(event.snapshot_time):
@@ -129,8 +141,9 @@ class ChainFileSource:
                     _quote(row)
                     rows.append(row)
                 except ValueError as exc:
-                    rejected.append(RejectedInput(
-                        f"chain row line {reader.line_num}: {exc}", _raw(row)))
+                    rejected.append(
+                        RejectedInput(f"chain row line {reader.line_num}: {exc}", _raw(row))
+                    )
             if rows or rejected:
                 yield rows, rejected
 
@@ -148,11 +161,15 @@ class ChainFileSource:
             if len({q.strike for q in quotes}) != len(quotes):
                 raise ValueError("duplicate strikes")
             return OptionChain(
-                snapshot_time=int(moment.timestamp()), expiry=expiry, spot=spot,
-                quotes=tuple(quotes), source=self.name,
+                snapshot_time=int(moment.timestamp()),
+                expiry=expiry,
+                spot=spot,
+                quotes=tuple(quotes),
+                source=self.name,
             )
         except ValueError as exc:
             log.warning("chain_snapshot_rejected", path=str(self.path), reason=str(exc))
             return RejectedInput(
                 f"chain snapshot {first.get('snapshot_ts')!r}: {exc}",
-                b"\n".join(_raw(r) for r in rows))
+                b"\n".join(_raw(r) for r in rows),
+            )

@@ -1,4 +1,5 @@
 """The health of a polled feed, as the ingest service reports it in /health."""
+
 from __future__ import annotations
 
 import copy
@@ -38,7 +39,8 @@ class FeedStatus:
         with self._lock:
             return {
                 f.name: copy.deepcopy(getattr(self, f.name))
-                for f in fields(self) if f.name != "_lock"
+                for f in fields(self)
+                if f.name != "_lock"
             }
 
 

@@ -5,6 +5,7 @@ event time the minute comes first (``ordering``). Bars before ``paced_from`` go 
 possible; later ones wait ``event gap / speed`` seconds (never more than ``max_gap_s``, so
 nights and weekends do not stall a 60x replay).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -41,8 +42,9 @@ def _rows(frame: pd.DataFrame) -> Iterator[tuple]:
     return frame.itertuples(index=False, name=None)
 
 
-def daily_events(path: Path, symbol: str, start: str | None, end: str | None
-                 ) -> Iterator[TimedEvent]:
+def daily_events(
+    path: Path, symbol: str, start: str | None, end: str | None
+) -> Iterator[TimedEvent]:
     frame = pd.read_csv(path, dtype={"date": str})
     if start:
         frame = frame[frame["date"] >= start]
@@ -58,8 +60,16 @@ def daily_events(path: Path, symbol: str, start: str | None, end: str | None
             # NSE published 0/blank open-high-low on a few VIX days: keep the close only.
             o = h = l = c
         try:
-            bar = Bar(symbol=symbol, interval="1d", open_time=calendar.daily_open_time(day),
-                      open=o, high=h, low=l, close=c, source=source)
+            bar = Bar(
+                symbol=symbol,
+                interval="1d",
+                open_time=calendar.daily_open_time(day),
+                open=o,
+                high=h,
+                low=l,
+                close=c,
+                source=source,
+            )
         except ValueError as exc:
             raw = f"{path.name},{date_text},{o},{h},{l},{c}".encode()
             yield event_time, order, RejectedInput(f"{date_text}: {exc}", raw)
@@ -82,8 +92,18 @@ def minute_events(path: Path, start: str | None, end: str | None) -> Iterator[Ti
     values = frame[["open", "high", "low", "close"]].to_numpy(dtype=float)
     order = rank("1m", "NIFTY")
     for t, (o, h, l, c) in zip(open_times.tolist(), values.tolist(), strict=True):
-        bar = Bar.model_construct(symbol="NIFTY", interval="1m", open_time=t, open=o, high=h,
-                                  low=l, close=c, volume=None, final=True, source=source)
+        bar = Bar.model_construct(
+            symbol="NIFTY",
+            interval="1m",
+            open_time=t,
+            open=o,
+            high=h,
+            low=l,
+            close=c,
+            volume=None,
+            final=True,
+            source=source,
+        )
         yield t + 60, order, bar
 
 
@@ -92,10 +112,16 @@ class FileReplaySource:
 
     name = "file"
 
-    def __init__(self, data_dir: Path, window: ReplayWindow, speed: float = 0.0,
-                 paced_from: str | None = None, max_gap_s: float = 1.0,
-                 stop: threading.Event | None = None, resume_after_s: int | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        window: ReplayWindow,
+        speed: float = 0.0,
+        paced_from: str | None = None,
+        max_gap_s: float = 1.0,
+        stop: threading.Event | None = None,
+        resume_after_s: int | None = None,
+    ) -> None:
         """``resume_after_s``: events up to this time were published by an earlier run, so
         they go as fast as possible (the bus skips them as duplicates) and pacing resumes
         where that run stopped."""
@@ -110,19 +136,33 @@ class FileReplaySource:
         self.stop = stop or threading.Event()
 
     @classmethod
-    def from_settings(cls, settings: Settings, stop: threading.Event | None = None,
-                      resume_after_s: int | None = None) -> FileReplaySource:
-        window = ReplayWindow(settings.replay_daily_from, settings.replay_intraday_from,
-                              settings.replay_end)
-        return cls(settings.data_dir, window, settings.replay_speed, settings.replay_paced_from,
-                   settings.replay_max_gap_s, stop, resume_after_s)
+    def from_settings(
+        cls,
+        settings: Settings,
+        stop: threading.Event | None = None,
+        resume_after_s: int | None = None,
+    ) -> FileReplaySource:
+        window = ReplayWindow(
+            settings.replay_daily_from, settings.replay_intraday_from, settings.replay_end
+        )
+        return cls(
+            settings.data_dir,
+            window,
+            settings.replay_speed,
+            settings.replay_paced_from,
+            settings.replay_max_gap_s,
+            stop,
+            resume_after_s,
+        )
 
     def _merged(self) -> Iterator[TimedEvent]:
         """Every stream merged by (event time, rank): at one event time the 1-minute bar
         ending at the close comes before that session's daily bars."""
         w = self.window
-        streams = [daily_events(self.data_dir / f, sym, w.daily_from, w.end)
-                   for sym, f in DAILY_FILES.items()]
+        streams = [
+            daily_events(self.data_dir / f, sym, w.daily_from, w.end)
+            for sym, f in DAILY_FILES.items()
+        ]
         if w.include_intraday:
             streams.append(minute_events(self.data_dir / MINUTE_FILE, w.intraday_from, w.end))
         return heapq.merge(*streams, key=lambda e: (e[0], e[1]))
@@ -152,8 +192,7 @@ class FileReplaySource:
         return {"source": self.name, "data_dir": str(self.data_dir)}
 
 
-def iter_bars_fast(data_dir: Path, window: ReplayWindow
-                   ) -> Iterator[SourceEvent | RejectedInput]:
+def iter_bars_fast(data_dir: Path, window: ReplayWindow) -> Iterator[SourceEvent | RejectedInput]:
     """All bars of the window as fast as possible, in ``FileReplaySource`` order (tests)."""
     return FileReplaySource(data_dir, window).events()
 

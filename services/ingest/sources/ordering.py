@@ -6,6 +6,7 @@ close, when its daily bar happens too, and the features worker ignores minutes o
 whose daily bar is already in. Among daily bars VIX comes before NIFTY, so the daily
 snapshot (made on the NIFTY bar) sees that day's VIX.
 """
+
 from __future__ import annotations
 
 from services.ingest.sources.pacing import event_time

@@ -1,4 +1,5 @@
 """Replay pacing: wait between events in proportion to their event-time gaps."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """A token bucket: at most ``burst`` requests at once, refilled one per ``min_interval_s``."""
+
 from __future__ import annotations
 
 import time

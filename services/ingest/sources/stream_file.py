@@ -5,6 +5,7 @@ File layout: a msgpack header map ``{"format": "aegis-streams", "format_version"
 fields]`` array per entry (fields as raw bytes), merged across streams in entry-id order
 (entries of different streams in the same millisecond keep the order of ``stream_names``).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -58,14 +59,21 @@ def record_streams(client: redis.Redis, stream_names: list[str], path: Path) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     merged = heapq.merge(
-        *(_read_stream(client, s) for s in stream_names), key=lambda e: _entry_key(e[1]))
+        *(_read_stream(client, s) for s in stream_names), key=lambda e: _entry_key(e[1])
+    )
     count = 0
     with open(tmp, "wb") as out:
-        out.write(pack({
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "schema_version": SCHEMA_VERSION, "streams": list(stream_names),
-            "recorded_at_ms": int(time.time() * 1000),
-        }))
+        out.write(
+            pack(
+                {
+                    "format": FORMAT,
+                    "format_version": FORMAT_VERSION,
+                    "schema_version": SCHEMA_VERSION,
+                    "streams": list(stream_names),
+                    "recorded_at_ms": int(time.time() * 1000),
+                }
+            )
+        )
         for stream, entry_id, fields in merged:
             out.write(pack([stream, entry_id, fields]))
             count += 1
@@ -78,8 +86,9 @@ def _check_header(path: Path, header: Any) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"{path} is not an {FORMAT} recording")
     if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {header.get('format_version')}, "
-                         f"expected {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has format version {header.get('format_version')}, expected {FORMAT_VERSION}"
+        )
     return header
 
 
@@ -119,8 +128,12 @@ class StreamFileSource:
         self._pacer = Pacer(speed, max_gap_s, wait=self._stop.wait)
         self.header = read_header(self.path)
         if self.header.get("schema_version") != SCHEMA_VERSION:
-            log.warning("recording_schema_differs", path=str(self.path),
-                        recorded=self.header.get("schema_version"), current=SCHEMA_VERSION)
+            log.warning(
+                "recording_schema_differs",
+                path=str(self.path),
+                recorded=self.header.get("schema_version"),
+                current=SCHEMA_VERSION,
+            )
 
     def events(self) -> Iterator[SourceEvent | RejectedInput]:
         skipped = 0
@@ -138,7 +151,8 @@ class StreamFileSource:
             if not isinstance(message, Bar | OptionChain):
                 yield RejectedInput(
                     f"{stream} {entry_id.decode()}: a {message.TYPE} does not belong there",
-                    pack(fields))
+                    pack(fields),
+                )
                 continue
             if not self._pacer.pace(event_time(message)):
                 return
@@ -146,8 +160,12 @@ class StreamFileSource:
             if self._stop.is_set():
                 return
         if skipped:
-            log.info("recording_entries_skipped", path=str(self.path), entries=skipped,
-                     reason="stream is not replayed")
+            log.info(
+                "recording_entries_skipped",
+                path=str(self.path),
+                entries=skipped,
+                reason="stream is not replayed",
+            )
 
     def close(self) -> None:
         self._stop.set()

@@ -1,5 +1,6 @@
 """Fetching price history from Yahoo: the seam tests replay recorded data through, the real
 yfinance implementation, and a wrapper adding the rate limit, retries and feed status."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,8 +47,9 @@ class YFinanceFetcher:
     logged and turned into an empty frame. ``session`` is a curl_cffi or requests Session
     (default: yfinance's own curl_cffi session)."""
 
-    def __init__(self, settings: Settings, session: Any = None,
-                 timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+    def __init__(
+        self, settings: Settings, session: Any = None, timeout_s: float = REQUEST_TIMEOUT_S
+    ) -> None:
         cache_dir = settings.yfinance_cache_dir / "yfinance"
         cache_dir.mkdir(parents=True, exist_ok=True)
         yf.set_tz_cache_location(str(cache_dir))
@@ -60,8 +62,7 @@ class YFinanceFetcher:
     ) -> pd.DataFrame:
         ticker = yf.Ticker(symbol, session=self._session)
         try:
-            return ticker.history(
-                start=start, end=end, interval=interval, timeout=self._timeout_s)
+            return ticker.history(start=start, end=end, interval=interval, timeout=self._timeout_s)
         except YFPricesMissingError:
             return pd.DataFrame()  # no rows in the window (a holiday, before the first bar)
 
@@ -103,8 +104,7 @@ class GuardedFetcher:
         if self._wait(seconds):
             raise FetchStopped()
 
-    def _attempt(self, symbol: str, interval: str, start: datetime, end: datetime
-                 ) -> pd.DataFrame:
+    def _attempt(self, symbol: str, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
         if not self._bucket.acquire():
             raise FetchStopped()
         self.status.update(last_attempt_at=self._clock())
@@ -117,13 +117,20 @@ class GuardedFetcher:
         failures = self.status.consecutive_failures + 1
         rate_limited = isinstance(exc, YFRateLimitError)
         self.status.update(
-            state="retrying", consecutive_failures=failures, last_error=_describe(exc),
+            state="retrying",
+            consecutive_failures=failures,
+            last_error=_describe(exc),
             rate_limited=rate_limited,
         )
         log.warning(
-            "yfinance_fetch_failed", symbol=state.args[0], interval=state.args[1],
-            attempt=state.attempt_number, rate_limited=rate_limited, error=_describe(exc),
-            retry_in_s=round(state.upcoming_sleep, 3), consecutive_failures=failures,
+            "yfinance_fetch_failed",
+            symbol=state.args[0],
+            interval=state.args[1],
+            attempt=state.attempt_number,
+            rate_limited=rate_limited,
+            error=_describe(exc),
+            retry_in_s=round(state.upcoming_sleep, 3),
+            consecutive_failures=failures,
         )
 
     def fetch_history(
@@ -133,7 +140,8 @@ class GuardedFetcher:
         retrying = Retrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=wait_exponential_jitter(
-                multiplier=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=BACKOFF_JITTER_S),
+                multiplier=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=BACKOFF_JITTER_S
+            ),
             retry=retry_if_not_exception_type(FetchStopped),
             before_sleep=self._failed,
             sleep=self._sleep,
@@ -146,17 +154,25 @@ class GuardedFetcher:
         except Exception as exc:
             failures = self.status.consecutive_failures + 1
             self.status.update(
-                state="failing", consecutive_failures=failures, last_error=_describe(exc),
+                state="failing",
+                consecutive_failures=failures,
+                last_error=_describe(exc),
                 rate_limited=isinstance(exc, YFRateLimitError),
             )
             log.error(
-                "yfinance_feed_down", symbol=symbol, interval=interval,
-                attempts=self._max_attempts, consecutive_failures=failures,
-                rate_limited=isinstance(exc, YFRateLimitError), error=_describe(exc),
+                "yfinance_feed_down",
+                symbol=symbol,
+                interval=interval,
+                attempts=self._max_attempts,
+                consecutive_failures=failures,
+                rate_limited=isinstance(exc, YFRateLimitError),
+                error=_describe(exc),
             )
             raise
         self.status.update(
-            state="ok", last_success_at=self._clock(), consecutive_failures=0,
+            state="ok",
+            last_success_at=self._clock(),
+            consecutive_failures=0,
             rate_limited=False,
         )
         return frame

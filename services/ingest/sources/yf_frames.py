@@ -1,4 +1,5 @@
 """Turning yfinance history frames into ``Bar`` messages; bad rows become RejectedInput."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,7 @@ PRICE_COLUMNS = ("Open", "High", "Low", "Close")
 
 def _raw(ticker: str, interval: str, stamp: pd.Timestamp, row: pd.Series) -> bytes:
     values: dict[str, Any] = {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-        for k, v in row.items()
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()
     }
     return json.dumps(
         {"ticker": ticker, "interval": interval, "time": stamp.isoformat(), **values},
@@ -73,14 +73,25 @@ def frame_to_bars(
         if reason is None and open_time is None:
             reason = f"time {stamp.isoformat()} is not on the {interval} grid"
         if reason is not None:
-            out.append(RejectedInput(
-                f"yfinance {ticker} {interval} {stamp.isoformat()}: {reason}",
-                _raw(ticker, interval, stamp, row)))
+            out.append(
+                RejectedInput(
+                    f"yfinance {ticker} {interval} {stamp.isoformat()}: {reason}",
+                    _raw(ticker, interval, stamp, row),
+                )
+            )
             continue
         volume = float(row["Volume"]) if "Volume" in row else math.nan
-        out.append(Bar(
-            symbol=symbol, interval=interval, open_time=open_time,
-            open=prices["Open"], high=prices["High"], low=prices["Low"], close=prices["Close"],
-            volume=volume if math.isfinite(volume) else None, source=source,
-        ))
+        out.append(
+            Bar(
+                symbol=symbol,
+                interval=interval,
+                open_time=open_time,
+                open=prices["Open"],
+                high=prices["High"],
+                low=prices["Low"],
+                close=prices["Close"],
+                volume=volume if math.isfinite(volume) else None,
+                source=source,
+            )
+        )
     return out

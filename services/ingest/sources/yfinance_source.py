@@ -9,6 +9,7 @@ A failed or rate-limited feed, or a response that cannot be read, emits nothing 
 bars as new), shows in ``status`` and is tried again at the next poll. A bad row is yielded as
 ``RejectedInput`` once, not again each time a later poll fetches it unchanged.
 """
+
 from __future__ import annotations
 
 import threading
@@ -88,8 +89,11 @@ class YFinanceSource:
         self._wait = wait or self._stop.wait
         self._status = FeedStatus()
         self._fetcher = GuardedFetcher(
-            fetcher or YFinanceFetcher(settings), settings, self._status,
-            clock=clock, wait=self._wait,
+            fetcher or YFinanceFetcher(settings),
+            settings,
+            self._status,
+            clock=clock,
+            wait=self._wait,
         )
         self._cache = BarCache(settings.yfinance_cache_dir / "bars")
         self._final: dict[Series, list[Bar]] = {}
@@ -117,8 +121,10 @@ class YFinanceSource:
                 else:
                     due = next_session_open(now)
                     self._status.update(state="closed")
-                    log.info("yfinance_sleeping_until_open",
-                             until=datetime.fromtimestamp(due, IST).isoformat())
+                    log.info(
+                        "yfinance_sleeping_until_open",
+                        until=datetime.fromtimestamp(due, IST).isoformat(),
+                    )
                 self._status.update(next_poll_at=due)
                 if self._wait(max(0.0, due - self._clock())):
                     return
@@ -143,8 +149,7 @@ class YFinanceSource:
             return True
         today = datetime.fromtimestamp(now, IST).date()
         pending = any(not b.final for b in self._last.values())
-        return (pending and is_session(today)
-                and now < daily_close_time(today) + SETTLE_GIVE_UP_S)
+        return pending and is_session(today) and now < daily_close_time(today) + SETTLE_GIVE_UP_S
 
     def _window(self, s: Series, now: float) -> tuple[datetime, datetime]:
         moment = datetime.fromtimestamp(now, IST)
@@ -153,8 +158,9 @@ class YFinanceSource:
         start = datetime.fromtimestamp(last.open_time, IST) if last else earliest
         if s.interval == "1d":
             start = datetime.combine(start.date(), datetime.min.time(), IST)
-            return start, datetime.combine(moment.date() + timedelta(days=1),
-                                           datetime.min.time(), IST)
+            return start, datetime.combine(
+                moment.date() + timedelta(days=1), datetime.min.time(), IST
+            )
         return max(start, earliest), moment + timedelta(minutes=5)
 
     def _refresh(self) -> Iterator[SourceEvent | RejectedInput]:
@@ -185,8 +191,11 @@ class YFinanceSource:
                 stale.append(s.key)
             fresh.extend(new)
         if stale:
-            log.warning("yfinance_feed_stale", series=stale,
-                        reason="newest row is older than a live bar can be")
+            log.warning(
+                "yfinance_feed_stale",
+                series=stale,
+                reason="newest row is older than a live bar can be",
+            )
         state = {"state": "failing"} if failed else {"state": "stale"} if stale else {}
         self._status.update(stale_series=stale, failed_series=failed, **state)
         yield from sorted(fresh, key=event_order)
@@ -195,13 +204,16 @@ class YFinanceSource:
         error = f"{s.key}: unusable response: {type(exc).__name__}: {exc}"
         failures = self._status.consecutive_failures + 1
         self._status.update(state="failing", consecutive_failures=failures, last_error=error)
-        log.error("yfinance_response_unusable", series=s.key, error=error,
-                  consecutive_failures=failures,
-                  columns=[str(c) for c in getattr(frame, "columns", ())],
-                  index=type(getattr(frame, "index", None)).__name__)
+        log.error(
+            "yfinance_response_unusable",
+            series=s.key,
+            error=error,
+            consecutive_failures=failures,
+            columns=[str(c) for c in getattr(frame, "columns", ())],
+            index=type(getattr(frame, "index", None)).__name__,
+        )
 
-    def _new_rejections(self, s: Series, rows: list[Bar | RejectedInput]
-                        ) -> list[RejectedInput]:
+    def _new_rejections(self, s: Series, rows: list[Bar | RejectedInput]) -> list[RejectedInput]:
         """The rejected rows not already rejected (same time, same problem) last fetch."""
         rejected = [r for r in rows if isinstance(r, RejectedInput)]
         before = self._rejected.get(s, set())
@@ -215,14 +227,19 @@ class YFinanceSource:
         newest = bars[-1]
         if not self._settled(newest, now):
             bars[-1] = newest = newest.model_copy(update={"final": False})
-        stale = not newest.final and s.interval != "1d" and (
-            now - (newest.open_time + 60 * int(s.interval[:-1])) > STALE_AFTER_S[s.interval])
+        stale = (
+            not newest.final
+            and s.interval != "1d"
+            and (now - (newest.open_time + 60 * int(s.interval[:-1])) > STALE_AFTER_S[s.interval])
+        )
         if stale:
             bars.pop()  # a frozen "forming" bar would pass an old price off as live
         last = self._last.get(s)
         new = [
-            b for b in bars
-            if last is None or b.open_time > last.open_time
+            b
+            for b in bars
+            if last is None
+            or b.open_time > last.open_time
             or (b.open_time == last.open_time and not last.final and b != last)
         ]
         if new:
@@ -231,10 +248,16 @@ class YFinanceSource:
             if finals:
                 self._final[s] = [*self._final.get(s, []), *finals]
                 self._cache.store(TICKERS[s.ticker], s.interval, self._final[s])
-            self._status.update(series={**self._status.series, s.key: {
-                "last_open_time": new[-1].open_time, "final": new[-1].final,
-                "received_at": now,
-            }})
+            self._status.update(
+                series={
+                    **self._status.series,
+                    s.key: {
+                        "last_open_time": new[-1].open_time,
+                        "final": new[-1].final,
+                        "received_at": now,
+                    },
+                }
+            )
         return new, stale
 
     @staticmethod
