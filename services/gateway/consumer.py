@@ -17,12 +17,11 @@ import time
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
 from services.gateway.core import Gateway
 from services.gateway.metrics import GatewayMetrics
 from shared import streams
-from shared.bus import Bus
+from shared.bus import Bus, connect, connect_async
 from shared.codec import DecodeError, decode, unpack
 from shared.config import Settings
 from shared.logs import get_logger
@@ -47,14 +46,8 @@ class BlockConsumer:
         self.settings = settings
         self.gateway = gateway
         self.metrics = metrics
-        self.client = aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.block_ms / 1000 + 10,
-            socket_connect_timeout=5,
-        )
-        self.sync_client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=10, socket_connect_timeout=5
-        )
+        self.client = connect_async(settings, socket_timeout_s=settings.block_ms / 1000 + 10)
+        self.sync_client = connect(settings, blocking_ms=0)  # follows Sentinel when set
         self.bus = Bus(self.sync_client, settings)
         self.last_id: str | None = None
 

@@ -1,0 +1,214 @@
+"""Redis ACL users, one per service, each with only the commands and keys its code uses.
+
+Derived from the Redis calls of each service (shared.worker, shared.bus, shared.engine,
+services.*): no service may run CONFIG, DEBUG, FLUSHALL, SAVE, SHUTDOWN or touch keys outside
+its patterns; ``admin`` (the stack, operators) can do everything; the ``default`` user is off.
+Passwords are generated once and kept in a 0600 JSON file under var/ (embedded stack) or come
+from the environment (compose); the ACL file holds only their SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared import streams
+
+P = streams.PREFIX
+
+
+@dataclass(frozen=True)
+class AclUser:
+    name: str
+    keys: tuple[str, ...]  # key patterns (~)
+    commands: tuple[str, ...]  # +command, +command|subcommand, +@category, -...
+    channels: tuple[str, ...] = ()  # pub/sub channel patterns (&)
+
+
+# Every client: connect, authenticate, ping, run the bus's Lua scripts and transactions.
+# (CLIENT SETINFO, which redis-py sends, is refused and ignored: it is 7.2+ only.)
+_CLIENT = (
+    "+ping",
+    "+echo",
+    "+hello",
+    "+auth",
+    "+select",
+    "+quit",
+    "+reset",
+    "+client|setname",
+    "+client|getname",
+    "+client|id",
+    "+multi",
+    "+exec",
+    "+discard",
+    "+evalsha",
+    "+eval",
+    "+script|load",
+    "+script|exists",
+)
+# A consumer-group worker (shared.worker.StreamWorker), its health and its dead letters.
+_GROUP = (
+    "+xgroup|create",
+    "+xgroup|createconsumer",
+    "+xgroup|delconsumer",
+    "+xreadgroup",
+    "+xpending",
+    "+xautoclaim",
+    "+xclaim",
+    "+xack",
+    "+xinfo|groups",
+    "+xinfo|consumers",
+    "+xinfo|stream",
+    "+xlen",
+)
+_WRITE = ("+xadd", "+hset", "+hget", "+set", "+get")
+_READ = ("+xread", "+xrange", "+xrevrange", "+hget", "+hgetall")
+_BLOCKS = (streams.BLOCKS, streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of")
+
+
+def _health(service: str) -> str:
+    return f"{streams.HEALTH_PREFIX}{service}:*"
+
+
+def _engine(name: str) -> AclUser:
+    return AclUser(
+        name,
+        keys=(
+            streams.FEATURES,
+            streams.CHAINS,
+            streams.DAILY_FEATURES,
+            streams.MODEL_EVENTS,
+            *_BLOCKS,
+            streams.DEAD_LETTER,
+            _health(name),
+        ),
+        commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ),
+    )
+
+
+SERVICE_USERS: dict[str, AclUser] = {
+    u.name: u
+    for u in (
+        AclUser(
+            "ingest",
+            keys=(
+                streams.BARS,
+                streams.CHAINS,
+                f"{P}:series:*",
+                f"{P}:digests:*",
+                streams.DEAD_LETTER,
+                _health("ingest"),
+            ),
+            commands=(*_CLIENT, *_WRITE, *_READ, "+xlen", "+xinfo|stream", "+xinfo|groups"),
+        ),
+        AclUser(
+            "features",
+            keys=(
+                streams.BARS,
+                streams.FEATURES,
+                streams.DAILY_FEATURES,
+                streams.checkpoint("features"),
+                *_BLOCKS,
+                streams.DEAD_LETTER,
+                _health("features"),
+            ),
+            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ),
+        ),
+        _engine("direction"),
+        _engine("seller"),
+        _engine("buyer"),
+        AclUser(
+            "gateway",
+            keys=(*_BLOCKS, f"{P}:gateway:*", streams.DEAD_LETTER, f"{streams.HEALTH_PREFIX}*"),
+            commands=(*_CLIENT, *_READ, "+xadd", "+set", "+get", "+del", "+scan", "+mget"),
+        ),
+        # rq uses many commands (lists, sorted sets, hashes, pub/sub, scripts) on its own keys;
+        # the trainer gets all of them there, minus the dangerous ones, plus INFO (rq reads the
+        # server version) and the model announcements.
+        AclUser(
+            "trainer",
+            keys=("rq:*", streams.MODEL_EVENTS, _health("trainer")),
+            commands=("+@all", "-@dangerous", "+info"),
+            channels=("rq:*",),
+        ),
+        AclUser("admin", keys=("*",), commands=("+@all",), channels=("*",)),
+        # Replication and Sentinel (docs: "Redis replication" / "Sentinel ACL"): a replica
+        # authenticates to its primary as ``replica``, the sentinels as ``sentinel``.
+        AclUser("replica", keys=(), commands=("+psync", "+replconf", "+ping")),
+        AclUser(
+            "sentinel",
+            keys=(),
+            commands=(
+                "+multi",
+                "+slaveof",
+                "+replicaof",
+                "+ping",
+                "+exec",
+                "+subscribe",
+                "+config|rewrite",
+                "+role",
+                "+publish",
+                "+info",
+                "+client|setname",
+                "+client|kill",
+                "+script|kill",
+            ),
+            channels=("*",),
+        ),
+    )
+}
+SERVICES = ("ingest", "features", "direction", "seller", "buyer", "gateway", "trainer")
+
+
+def acl_rules(user: AclUser, password: str) -> str:
+    """The rules of one user, for an ACL file line or ACL SETUSER (password as SHA-256)."""
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    parts = ["reset", "on", f"#{digest}"]
+    parts += [f"~{k}" for k in user.keys]
+    parts += ["resetchannels", *(f"&{c}" for c in user.channels)]
+    parts += ["-@all", *user.commands] if user.commands[0] != "+@all" else list(user.commands)
+    return " ".join(parts)
+
+
+def acl_file_text(passwords: dict[str, str]) -> str:
+    """An ACL file: the default user off, every user of ``passwords`` with its rules."""
+    lines = ["user default off resetkeys resetchannels -@all"]
+    for name in sorted(passwords):
+        lines.append(f"user {name} {acl_rules(SERVICE_USERS[name], passwords[name])}")
+    return "\n".join(lines) + "\n"
+
+
+def load_or_create_passwords(path: Path) -> dict[str, str]:
+    """Every user's password from ``path`` (created 0600 with random passwords when absent;
+    users added since get one too)."""
+    path = Path(path)
+    passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [n for n in SERVICE_USERS if n not in passwords]
+    if missing:
+        passwords.update({n: secrets.token_urlsafe(24) for n in missing})
+        write_private(path, json.dumps(passwords, indent=1, sort_keys=True))
+    return passwords
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (never briefly world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def service_env(service: str, passwords: dict[str, str], address: str) -> dict[str, str]:
+    """The environment that makes a service process connect as its own user."""
+    return {
+        "AEGIS_REDIS_URL": address,
+        "AEGIS_REDIS_USER": service,
+        "AEGIS_REDIS_PASSWORD": passwords[service],
+        "AEGIS_EMBEDDED_REDIS": "false",
+    }
