@@ -3,6 +3,10 @@
 Starts a real redis-server (embedded default), trains any missing model, starts every
 service as its own process, waits until each reports healthy, prints where to look, and
 stops everything cleanly on Ctrl-C.
+
+The embedded Redis runs with one ACL user per service (shared.redis_acl): passwords are
+generated once into var/redis/credentials.json (0600), each service is started as its own
+user, the stack itself is ``admin`` and watches Redis memory.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import redis
 from shared import streams
 from shared.config import PROJECT_ROOT, Settings, get_settings
 from shared.logs import configure_logging, get_logger
+from shared.redis_acl import load_or_create_passwords, service_env
+from shared.redis_memory import watch_memory
 from shared.redis_server import RedisServer, is_reachable
 from shared.worker import read_health
 
@@ -31,10 +37,15 @@ def available(service: str) -> bool:
     return importlib.util.find_spec(f"services.{service}.__main__") is not None
 
 
-def start_service(service: str, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+def start_service(
+    service: str, env: dict[str, str], passwords: dict[str, str] | None, *args: str
+) -> subprocess.Popen[bytes]:
     """Each service gets its own session, so a terminal Ctrl-C reaches only the stack, which
-    then stops the services in order and Redis last."""
+    then stops the services in order and Redis last. With ``passwords`` (embedded Redis) it
+    connects as its own ACL user."""
     log.info("starting", process=service)
+    if passwords is not None:
+        env = {**env, **service_env(service, passwords, env["AEGIS_REDIS_URL"])}
     return subprocess.Popen(
         [sys.executable, "-m", f"services.{service}", *args],
         env=env,
@@ -73,21 +84,42 @@ def ensure_models(settings: Settings) -> None:
     log.info("models_ready", trained=trained)
 
 
+def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, str], Settings]:
+    """Start the embedded Redis with its ACL users unless it runs already; the passwords and
+    the stack's own (admin) settings."""
+    passwords = load_or_create_passwords(settings.var_dir / "redis" / "credentials.json")
+    server = RedisServer(
+        settings.redis_port,
+        settings.redis_password,
+        settings.var_dir / "redis",
+        passwords=passwords,
+        maxmemory_mb=settings.redis_maxmemory_mb,
+    )
+    admin = settings.model_copy(update={"redis_url": server.url, "redis_user": "admin"})
+    if is_reachable(server.url):
+        log.info("redis_running", address=server.address)
+        return None, passwords, admin
+    server.start()
+    log.info("redis_started", address=server.address, data=str(server.data_dir), users="acl")
+    return server, passwords, admin
+
+
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     server: RedisServer | None = None
-    if settings.embedded_redis and not is_reachable(settings.redis_url):
-        server = RedisServer(
-            settings.redis_port, settings.redis_password, settings.var_dir / "redis"
-        ).start()
-        log.info("redis_started", port=settings.redis_port, data=str(server.data_dir))
+    passwords: dict[str, str] | None = None
+    if settings.embedded_redis:
+        server, passwords, settings = embedded_redis(settings)
     env = {
         **os.environ,
-        "AEGIS_REDIS_URL": settings.redis_url,
+        "AEGIS_REDIS_URL": settings.redis_address if passwords else settings.redis_url,
         "AEGIS_EMBEDDED_REDIS": "false",
         "PYTHONPATH": str(PROJECT_ROOT),
     }
+    if passwords is not None:  # each service gets its own user, in start_service
+        env.pop("AEGIS_REDIS_USER", None)
+        env.pop("AEGIS_REDIS_PASSWORD", None)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
 
@@ -99,25 +131,28 @@ def main() -> None:
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         client = redis.Redis.from_url(settings.redis_url)
+        threading.Thread(
+            target=watch_memory, args=(client, settings, stop), name="redis-memory", daemon=True
+        ).start()
         workers = [w for w in WORKERS if available(w)]
         for name in workers:
-            procs[name] = start_service(name, env)
+            procs[name] = start_service(name, env, passwords)
         if available("gateway"):
-            procs["gateway"] = start_service("gateway", env)
+            procs["gateway"] = start_service("gateway", env, passwords)
         if available("trainer"):
-            procs["trainer"] = start_service("trainer", env, "worker")
+            procs["trainer"] = start_service("trainer", env, passwords, "worker")
         missing = wait_healthy(client, workers, 60, procs, stop)
         if stop.is_set():
             return
         if missing:
             log.error("not_healthy", services=missing)
-        procs["ingest"] = start_service("ingest", env)
+        procs["ingest"] = start_service("ingest", env, passwords)
         print(
             f"\nAegisMatrix is running.\n"
             f"  dashboard:  http://{settings.gateway_host}:{settings.gateway_port}/\n"
             f"  document:   http://{settings.gateway_host}:{settings.gateway_port}/api/v1/document"
             f"  (also written to {settings.output_path})\n"
-            f"  redis:      {settings.redis_url.split('@')[-1]}  streams {streams.BARS}, "
+            f"  redis:      {settings.redis_address}  streams {streams.BARS}, "
             f"{streams.FEATURES}, {streams.BLOCKS}, {streams.DEAD_LETTER}\n"
             f"Ctrl-C stops everything.\n",
             flush=True,

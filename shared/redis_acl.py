@@ -42,6 +42,7 @@ _CLIENT = (
     "+client|setname",
     "+client|getname",
     "+client|id",
+    "+acl|whoami",
     "+multi",
     "+exec",
     "+discard",

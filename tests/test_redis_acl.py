@@ -1,0 +1,202 @@
+"""Least privilege on a real Redis 7 with the ACL file the stack uses: every service, as its
+own user, does its job in a real pipeline (ingest → features → engines → gateway, training
+on rq) and is refused the admin commands and every key outside its patterns."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from services.buyer.main import BuyerWorker
+from services.direction.main import DirectionWorker
+from services.seller.main import SellerWorker
+from shared import streams
+from shared.config import Settings
+from shared.redis_acl import SERVICE_USERS, SERVICES, load_or_create_passwords
+from shared.redis_memory import check_memory
+from shared.redis_server import RedisServer
+from shared.worker import read_health
+from tests.conftest import free_port
+from tests.gateway_harness import RunningGateway
+from tests.pipeline import ingest, run_features
+from tests.waiting import wait_for
+
+SECTIONS = ("market", "direction", "seller", "buyer")
+
+
+@pytest.fixture(scope="module")
+def acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    folder = tmp_path_factory.mktemp("acl")
+    passwords = load_or_create_passwords(folder / "credentials.json")
+    server = RedisServer(
+        free_port(), "unused", folder / "redis", passwords=passwords, maxmemory_mb=512
+    )
+    with server:
+        version = server.client().info("server")["redis_version"]
+        if int(version.split(".")[0]) < 7:
+            pytest.skip(f"Redis {version}: the ACL tests need Redis 7 (install redis-server)")
+        yield server
+
+
+@pytest.fixture()
+def as_user(acl_server: RedisServer, tmp_path: Path) -> Iterator[Callable[[str], Settings]]:
+    """Settings of one service connecting as its own ACL user; the data is flushed after."""
+    assert acl_server.passwords is not None
+    passwords = acl_server.passwords
+
+    def settings_for(user: str) -> Settings:
+        return Settings(
+            redis_url=acl_server.address,
+            redis_user=user,
+            redis_password=passwords[user],
+            embedded_redis=False,
+            var_dir=tmp_path / "var",
+            model_dir=tmp_path / "models",
+            output_path=tmp_path / "var" / "aegismatrix.json",
+            block_ms=100,
+            claim_idle_ms=1000,
+            clock="event",
+            health_ttl_s=600,  # every report outlives the test
+        )
+
+    yield settings_for
+    acl_server.client().flushall()
+
+
+def client_of(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url)
+
+
+def test_pipeline_runs_with_one_user_per_service(as_user: Callable[[str], Settings]) -> None:
+    counts = ingest(as_user("ingest"))
+    assert counts["published"] > 1500 and counts["dead_lettered"] == 0
+    features = run_features(as_user("features"))
+    assert features.stats["errors"] == 0 and features.stats["dead_lettered"] == 0
+    for worker_class in (DirectionWorker, SellerWorker, BuyerWorker):
+        worker = worker_class(as_user(worker_class.service), f"{worker_class.service}-acl")
+        worker.run(max_idle_reads=2)
+        assert worker.stats["processed"] > 1400, worker_class.service
+        assert worker.stats["errors"] == 0 and worker.stats["dead_lettered"] == 0
+
+    admin = client_of(as_user("admin"))
+    assert admin.xlen(streams.DEAD_LETTER) == 0
+    assert {k.decode() for k in admin.hkeys(streams.LATEST_BLOCKS)} == set(SECTIONS)
+    gateway_settings = as_user("gateway")
+    assert {r["service"] for r in read_health(client_of(gateway_settings))} >= {
+        "ingest",
+        "features",
+        "direction",
+        "seller",
+        "buyer",
+    }
+    with RunningGateway(gateway_settings) as gateway:
+
+        def document() -> dict | None:
+            doc = httpx.get(gateway.url + "/api/v1/document").json()
+            return doc if all(doc.get(s) for s in SECTIONS) else None
+
+        doc = wait_for(document, 10, "the gateway to read every section as its own user")
+        assert doc["market"]["as_of"] == doc["direction"]["as_of"]
+        assert httpx.get(gateway.url + "/readyz").json()["redis"] is True
+
+
+REFUSED: dict[str, Callable[[redis.Redis], object]] = {
+    "CONFIG SET dir": lambda c: c.config_set("dir", "/tmp"),
+    "CONFIG GET": lambda c: c.config_get("*"),
+    "SAVE": lambda c: c.save(),
+    "BGSAVE": lambda c: c.bgsave(),
+    "DEBUG": lambda c: c.execute_command("DEBUG", "OBJECT", streams.BARS),
+    "FLUSHALL": lambda c: c.flushall(),
+    "FLUSHDB": lambda c: c.flushdb(),
+    "SHUTDOWN": lambda c: c.execute_command("SHUTDOWN", "NOSAVE"),
+    "KEYS": lambda c: c.keys("*"),
+    "ACL SETUSER": lambda c: c.acl_setuser("evil", enabled=True, nopass=True),
+    "MODULE LOAD": lambda c: c.execute_command("MODULE", "LOAD", "/tmp/x.so"),
+    "foreign key": lambda c: c.set("not-aegis", "1"),
+    "aegis key of nobody": lambda c: c.set(f"{streams.PREFIX}:elsewhere", "1"),
+}
+# Keys that exist for some service but not this one (one sample each).
+FOREIGN = {
+    "ingest": streams.BLOCKS,
+    "features": streams.MODEL_EVENTS,
+    "direction": streams.BARS,
+    "seller": streams.checkpoint("features"),
+    "buyer": "rq:queue:aegis-training",
+    "gateway": streams.BARS,
+    "trainer": streams.BLOCKS,
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_users_are_refused_admin_commands_and_foreign_keys(
+    service: str, as_user: Callable[[str], Settings], acl_server: RedisServer
+) -> None:
+    client = client_of(as_user(service))
+    assert client.ping() and client.acl_whoami() == service
+    for what, call in {**REFUSED, "other service's key": lambda c: c.get(FOREIGN[service])}.items():
+        with pytest.raises(redis.ResponseError) as refused:
+            call(client)
+        message = str(refused.value)
+        assert "no permissions" in message or "not allowed" in message, (service, what, message)
+    assert acl_server.client().ping()  # still up: SHUTDOWN was refused
+
+
+def test_default_user_is_off_and_the_acl_file_holds_no_password(acl_server: RedisServer) -> None:
+    anonymous = redis.Redis(port=acl_server.port)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=acl_server.port, password=acl_server.password).ping()  # as "default"
+    assert acl_server.passwords is not None
+    acl_text = (acl_server.data_dir / "users.acl").read_text()
+    for user, password in acl_server.passwords.items():
+        assert password not in acl_text
+        assert f"user {user} reset on #" in acl_text
+    assert "user default off" in acl_text
+    for path in (
+        acl_server.data_dir / "users.acl",
+        acl_server.data_dir.parent / "credentials.json",
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert set(SERVICE_USERS) <= set(acl_server.passwords)
+
+
+def test_passwords_are_generated_once_and_url_escaped(tmp_path: Path) -> None:
+    first = load_or_create_passwords(tmp_path / "credentials.json")
+    assert load_or_create_passwords(tmp_path / "credentials.json") == first
+    assert len(set(first.values())) == len(first)
+    odd = Settings(redis_url="redis://127.0.0.1:1/0", redis_user="in gest", redis_password="p@:/%")
+    kwargs = redis.Redis.from_url(odd.redis_url).connection_pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"]) == ("in gest", "p@:/%")
+    assert odd.redis_address == "redis://127.0.0.1:1/0"
+    assert "p@:/%" not in repr(odd) and "redis_password" not in odd.model_dump()
+
+
+def test_maxmemory_noeviction_and_the_memory_alarm(
+    acl_server: RedisServer, as_user: Callable[[str], Settings]
+) -> None:
+    admin_settings = as_user("admin")
+    admin = client_of(admin_settings)
+    report = check_memory(admin, admin_settings)
+    assert report["status"] == "ok" and report["maxmemory"] == 512 * 2**20
+    assert report["maxmemory_policy"] == "noeviction"
+
+    used = int(admin.info("memory")["used_memory"])
+    admin.config_set("maxmemory", str(used + 2 * 2**20))
+    try:
+        writer = client_of(as_user("ingest"))
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            for i in range(10_000):
+                writer.xadd(streams.BARS, {"d": b"x" * 4096, "i": i})
+        report = check_memory(admin, admin_settings)
+        assert report["status"] == "degraded"
+        assert "of maxmemory" in report["degraded_reasons"][0]
+        stored = read_health(client_of(as_user("gateway")))
+        assert any(r["service"] == "redis" and r["status"] == "degraded" for r in stored)
+    finally:
+        admin.config_set("maxmemory", str(512 * 2**20))
