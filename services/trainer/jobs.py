@@ -1,4 +1,9 @@
-"""Training as an rq job on ``settings.training_queue``, reporting progress in job.meta."""
+"""Training as an rq job on ``settings.training_queue``, reporting progress in job.meta.
+
+No secret travels with a job: its arguments (stored in the job hash, shown in its description
+and the worker's log) carry the enqueuer's settings without passwords or the API token; the
+job connects to Redis with the worker's own credentials, those of the connection it was
+delivered on."""
 
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ def train_job(
     settings: dict, end: str | None = None, profile: str = "full"
 ) -> list[dict[str, str]]:
     """The job body: train every model, publish, return what was published. ``settings``
-    is the enqueuer's Settings as JSON, so the worker trains into the same registry."""
+    is the enqueuer's Settings as JSON without secrets, so the worker trains into the same
+    registry."""
     job = get_current_job()
 
     def progress(step: str, done: int, total: int) -> None:
@@ -31,13 +37,30 @@ def train_job(
             job.save_meta()
 
     results = run_training(
-        Settings(**settings), end=end, profile=PROFILES[profile], progress=progress
+        job_settings(settings, job.connection if job else None),
+        end=end,
+        profile=PROFILES[profile],
+        progress=progress,
     )
     return [{"name": r.name, "version": r.version} for r in results]
 
 
 def settings_payload(settings: Settings) -> dict:
-    return settings.model_dump(mode="json")
+    """The settings a job carries: secrets are excluded from the dump, and the Redis URL is
+    given without its credentials."""
+    return {**settings.model_dump(mode="json"), "redis_url": settings.redis_address}
+
+
+def job_settings(payload: dict, connection: redis.Redis | None) -> Settings:
+    """The enqueuer's settings with the user and password of this worker's connection."""
+    own: dict[str, str] = {}
+    if connection is not None:
+        kwargs = connection.connection_pool.connection_kwargs
+        if kwargs.get("username"):
+            own["redis_user"] = kwargs["username"]
+        if kwargs.get("password"):
+            own["redis_password"] = kwargs["password"]
+    return Settings(**{**payload, **own})
 
 
 def enqueue_training(settings: Settings, end: str | None = None, profile: str = "full") -> Job:

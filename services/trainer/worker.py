@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 
 from rq import Queue, Worker
-from rq.cron import CronScheduler
+from rq.cron import CronJob, CronScheduler
 
 from services.trainer.jobs import JOB_TIMEOUT_S, redis_for_rq, settings_payload, train_job
 from shared.config import Settings
@@ -16,9 +16,10 @@ log = get_logger("trainer")
 WEEKLY_CRON_UTC = "30 0 * * 6"  # Saturday 06:00 IST
 
 
-def run_cron(settings: Settings) -> None:
-    scheduler = CronScheduler(connection=redis_for_rq(settings), name="aegis-weekly-training")
-    scheduler.register(
+def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
+    """The weekly retrain. Its kwargs are stored in the scheduler's hash and become the job's
+    arguments and description: ``settings_payload`` holds no secret."""
+    return scheduler.register(
         train_job,
         queue_name=settings.training_queue,
         cron=WEEKLY_CRON_UTC,
@@ -26,6 +27,11 @@ def run_cron(settings: Settings) -> None:
         job_timeout=JOB_TIMEOUT_S,
         name="weekly-retrain",
     )
+
+
+def run_cron(settings: Settings) -> None:
+    scheduler = CronScheduler(connection=redis_for_rq(settings), name="aegis-weekly-training")
+    register_weekly(scheduler, settings)
     scheduler.start()
 
 
