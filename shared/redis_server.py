@@ -162,3 +162,98 @@ def is_reachable(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+class RedisSentinel:
+    """A Redis Sentinel process (the redis-server binary in sentinel mode) watching one
+    primary; it authenticates to the data nodes as the ``sentinel`` ACL user when given."""
+
+    def __init__(
+        self,
+        port: int,
+        data_dir: Path,
+        master_name: str,
+        primary_port: int,
+        quorum: int = 2,
+        auth_password: str | None = None,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 5000,
+    ) -> None:
+        self.port = port
+        self.data_dir = Path(data_dir)
+        self.master_name = master_name
+        self.primary_port = primary_port
+        self.quorum = quorum
+        self.auth_password = auth_password
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _config(self) -> str:
+        name = self.master_name
+        lines = [
+            f"port {self.port}",
+            "bind 127.0.0.1",
+            f"dir {self.data_dir}",
+            f"logfile {self.data_dir / 'sentinel.log'}",
+            f"sentinel monitor {name} 127.0.0.1 {self.primary_port} {self.quorum}",
+            f"sentinel down-after-milliseconds {name} {self.down_after_ms}",
+            f"sentinel failover-timeout {name} {self.failover_timeout_ms}",
+            f"sentinel parallel-syncs {name} 1",
+        ]
+        if self.auth_password:
+            lines += [
+                f"sentinel auth-user {name} sentinel",
+                f"sentinel auth-pass {name} {self.auth_password}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout_s: float = 10.0) -> RedisSentinel:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "sentinel.conf"  # Sentinel rewrites it: its own copy
+        write_private(config, self._config())
+        stderr_path = self.data_dir / "sentinel.stderr"
+        with stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [find_redis_server(), str(config), "--sentinel"],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        client = redis.Redis(port=self.port, socket_timeout=2)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = stderr_path.read_text(errors="replace").strip()
+                raise RedisServerError(
+                    f"redis sentinel exited with {self.process.returncode}: {err}"
+                )
+            try:
+                if client.ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise RedisServerError(f"redis sentinel did not answer on port {self.port} in {timeout_s}s")
+
+    def primary(self) -> tuple[str, int]:
+        """The primary's address as this sentinel currently knows it."""
+        sentinel = redis.Redis(port=self.port, socket_timeout=2, decode_responses=True)
+        host, port = sentinel.sentinel_get_master_addr_by_name(self.master_name)
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> RedisSentinel:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
