@@ -29,13 +29,16 @@ from shared.schemas import (
 )
 
 
-def connect(settings: Settings, blocking_ms: int | None = None) -> redis.Redis:
-    """A client whose socket timeout outlasts its longest blocking read. With
-    AEGIS_REDIS_SENTINELS set, the client asks the sentinels for the current primary on every
-    (re)connection, so after a failover the next retry reaches the promoted replica."""
+def connect(
+    settings: Settings, blocking_ms: int | None = None, *, socket_timeout: bool = True
+) -> redis.Redis:
+    """A client whose socket timeout outlasts its longest blocking read (none at all with
+    ``socket_timeout=False``: rq blocks on its own timeouts). With AEGIS_REDIS_SENTINELS set,
+    the client asks the sentinels for the current primary on every (re)connection, so after a
+    failover the next retry reaches the promoted replica."""
     block_s = (blocking_ms if blocking_ms is not None else settings.block_ms) / 1000
     options: dict[str, Any] = {
-        "socket_timeout": block_s + 10,
+        "socket_timeout": block_s + 10 if socket_timeout else None,
         "socket_connect_timeout": 5,
         "health_check_interval": 30,
     }

@@ -37,7 +37,6 @@ _CLIENT = (
     "+hello",
     "+auth",
     "+select",
-    "+quit",
     "+reset",
     "+client|setname",
     "+client|getname",

@@ -7,6 +7,7 @@ ends with exactly the bars and feature snapshots of a clean run on a single Redi
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
 import signal
 import subprocess
@@ -18,7 +19,9 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from rq import Queue, SimpleWorker
 
+from services.trainer.jobs import redis_for_rq
 from shared import streams
 from shared.bus import connect_async
 from shared.config import PROJECT_ROOT, Settings
@@ -48,6 +51,10 @@ class Replicated:
             "AEGIS_REDIS_SENTINEL_MASTER": MASTER,
             "AEGIS_EMBEDDED_REDIS": "false",
         }
+
+    def settings(self, user: str) -> Settings:
+        """The same, for a client in this process."""
+        return Settings(**{name[6:].lower(): value for name, value in self.env(user).items()})
 
 
 @pytest.fixture()
@@ -170,7 +177,7 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
     assert promoted.xlen(streams.BARS) == clean_bars
     assert feature_payloads(promoted) == clean_features  # same snapshots, same order, no gap
     # the gateway's asyncio client finds the new primary through the sentinels too
-    gateway = Settings(**{k[6:].lower(): v for k, v in replicated.env("gateway").items()})
+    gateway = replicated.settings("gateway")
 
     async def newest_block() -> list:
         client = connect_async(gateway, socket_timeout_s=5)
@@ -180,6 +187,13 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
             await client.aclose()
 
     assert asyncio.run(newest_block()) == promoted.xrevrange(streams.BLOCKS, count=1) != []
+
+    # and so does the training queue's rq connection
+    trainer = redis_for_rq(replicated.settings("trainer"))
+    queue = Queue("failover-check", connection=trainer)
+    job = queue.enqueue(operator.add, 2, 3)
+    SimpleWorker([queue], connection=trainer).work(burst=True)
+    assert job.latest_result() is not None and job.return_value() == 5
 
     # features lost its connection and reconnected through the sentinels. Ingest's client
     # either retried transparently (redis-py retries on a new connection, which asks the

@@ -13,14 +13,16 @@ from rq.job import Job
 
 from services.trainer.pipeline import run_training
 from services.trainer.profiles import PROFILES
+from shared.bus import connect
 from shared.config import Settings
 
 JOB_TIMEOUT_S = 1800
 
 
 def redis_for_rq(settings: Settings) -> redis.Redis:
-    """rq blocks on its own timeouts; it needs a client without a short socket timeout."""
-    return redis.Redis.from_url(settings.redis_url)
+    """rq blocks on its own timeouts; it needs a client without a socket timeout (through
+    the sentinels when they are set)."""
+    return connect(settings, socket_timeout=False)
 
 
 def train_job(
