@@ -9,10 +9,13 @@ from the environment (compose); the ACL file holds only their SHA-256.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import secrets
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,3 +215,35 @@ def service_env(service: str, passwords: dict[str, str], address: str) -> dict[s
         "AEGIS_REDIS_PASSWORD": passwords[service],
         "AEGIS_EMBEDDED_REDIS": "false",
     }
+
+
+def passwords_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every user's password from ``AEGIS_REDIS_PASSWORD_<USER>`` (compose, an orchestrator's
+    secrets); raises naming every one that is missing or empty."""
+    names = {user: f"AEGIS_REDIS_PASSWORD_{user.upper()}" for user in SERVICE_USERS}
+    missing = [var for var in names.values() if not environ.get(var)]
+    if missing:
+        raise ValueError(f"missing Redis passwords: {', '.join(missing)}")
+    return {user: environ[var] for user, var in names.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.redis_acl OUT``: write the ACL file for the passwords in the
+    environment (``AEGIS_REDIS_PASSWORD_<USER>``), mode 0600 (``--mode`` for another)."""
+    parser = argparse.ArgumentParser(prog="python -m shared.redis_acl", description=main.__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--mode", type=lambda text: int(text, 8), default=0o600)
+    args = parser.parse_args(argv)
+    try:
+        passwords = passwords_from_env(os.environ)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    write_private(args.out, acl_file_text(passwords))
+    args.out.chmod(args.mode)
+    print(f"wrote {args.out}: users {', '.join(sorted(passwords))}, default off")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

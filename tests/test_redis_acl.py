@@ -4,7 +4,10 @@ on rq) and is refused the admin commands and every key outside its patterns."""
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from services.buyer.main import BuyerWorker
 from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
 from shared import streams
-from shared.config import Settings
+from shared.config import PROJECT_ROOT, Settings
 from shared.redis_acl import SERVICE_USERS, SERVICES, load_or_create_passwords
 from shared.redis_memory import check_memory
 from shared.redis_server import RedisServer
@@ -200,3 +203,35 @@ def test_maxmemory_noeviction_and_the_memory_alarm(
         assert any(r["service"] == "redis" and r["status"] == "degraded" for r in stored)
     finally:
         admin.config_set("maxmemory", str(512 * 2**20))
+
+
+def test_acl_file_from_environment_passwords_loads_into_redis(
+    acl_server: RedisServer, tmp_path: Path
+) -> None:
+    """What compose runs before Redis starts: passwords from AEGIS_REDIS_PASSWORD_<USER>."""
+    assert acl_server.passwords is not None
+    command = [sys.executable, "-m", "shared.redis_acl", str(tmp_path / "users.acl")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AEGIS_REDIS_PASSWORD")}
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert refused.returncode == 2 and "AEGIS_REDIS_PASSWORD_INGEST" in refused.stderr
+
+    rotated = {**acl_server.passwords, "ingest": "rotated-ingest-password"}
+    env.update({f"AEGIS_REDIS_PASSWORD_{user.upper()}": pw for user, pw in rotated.items()})
+    written = subprocess.run(command, env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert written.returncode == 0, written.stderr
+    assert "rotated-ingest-password" not in (tmp_path / "users.acl").read_text()
+
+    live = acl_server.data_dir / "users.acl"
+    original = live.read_bytes()
+    admin = acl_server.client()
+    try:
+        live.write_bytes((tmp_path / "users.acl").read_bytes())
+        admin.acl_load()
+        assert redis.Redis.from_url(acl_server.url_for("ingest", rotated["ingest"])).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(
+                acl_server.url_for("ingest", acl_server.passwords["ingest"])
+            ).ping()
+    finally:
+        live.write_bytes(original)
+        admin.acl_load()
