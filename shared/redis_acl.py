@@ -73,8 +73,10 @@ _READ = ("+xread", "+xrange", "+xrevrange", "+hget", "+hgetall")
 _BLOCKS = (streams.BLOCKS, streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of")
 
 
-def _health(service: str) -> str:
-    return f"{streams.HEALTH_PREFIX}{service}:*"
+# Health reports: each process writes its own; any may read all (services.healthcheck does,
+# with SCAN and MGET). One pattern: Redis 6.2 has no read-only key patterns.
+HEALTH = f"{streams.HEALTH_PREFIX}*"
+_HEALTHCHECK = ("+scan", "+mget")
 
 
 def _engine(name: str) -> AclUser:
@@ -87,9 +89,9 @@ def _engine(name: str) -> AclUser:
             streams.MODEL_EVENTS,
             *_BLOCKS,
             streams.DEAD_LETTER,
-            _health(name),
+            HEALTH,
         ),
-        commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ),
+        commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
     )
 
 
@@ -104,9 +106,17 @@ SERVICE_USERS: dict[str, AclUser] = {
                 f"{P}:series:*",
                 f"{P}:digests:*",
                 streams.DEAD_LETTER,
-                _health("ingest"),
+                HEALTH,
             ),
-            commands=(*_CLIENT, *_WRITE, *_READ, "+xlen", "+xinfo|stream", "+xinfo|groups"),
+            commands=(
+                *_CLIENT,
+                *_WRITE,
+                *_READ,
+                *_HEALTHCHECK,
+                "+xlen",
+                "+xinfo|stream",
+                "+xinfo|groups",
+            ),
         ),
         AclUser(
             "features",
@@ -117,24 +127,24 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.checkpoint("features"),
                 *_BLOCKS,
                 streams.DEAD_LETTER,
-                _health("features"),
+                HEALTH,
             ),
-            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ),
+            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
         ),
         _engine("direction"),
         _engine("seller"),
         _engine("buyer"),
         AclUser(
             "gateway",
-            keys=(*_BLOCKS, f"{P}:gateway:*", streams.DEAD_LETTER, f"{streams.HEALTH_PREFIX}*"),
-            commands=(*_CLIENT, *_READ, "+xadd", "+set", "+get", "+del", "+scan", "+mget"),
+            keys=(*_BLOCKS, f"{P}:gateway:*", streams.DEAD_LETTER, HEALTH),
+            commands=(*_CLIENT, *_READ, *_HEALTHCHECK, "+xadd", "+set", "+get", "+del"),
         ),
         # rq uses many commands (lists, sorted sets, hashes, pub/sub, scripts) on its own keys;
         # the trainer gets all of them there, minus the dangerous ones, plus INFO (rq reads the
         # server version) and the model announcements.
         AclUser(
             "trainer",
-            keys=("rq:*", streams.MODEL_EVENTS, _health("trainer")),
+            keys=("rq:*", streams.MODEL_EVENTS, HEALTH),
             commands=("+@all", "-@dangerous", "+info"),
             channels=("rq:*",),
         ),
