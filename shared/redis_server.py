@@ -166,7 +166,8 @@ def is_reachable(url: str) -> bool:
 
 class RedisSentinel:
     """A Redis Sentinel process (the redis-server binary in sentinel mode) watching one
-    primary; it authenticates to the data nodes as the ``sentinel`` ACL user when given."""
+    primary; it authenticates to the data nodes as the ``sentinel`` ACL user when given
+    ``auth_password``, and asks its own clients (and the other sentinels) for ``password``."""
 
     def __init__(
         self,
@@ -176,6 +177,7 @@ class RedisSentinel:
         primary_port: int,
         quorum: int = 2,
         auth_password: str | None = None,
+        password: str | None = None,
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 5000,
     ) -> None:
@@ -185,6 +187,7 @@ class RedisSentinel:
         self.primary_port = primary_port
         self.quorum = quorum
         self.auth_password = auth_password
+        self.password = password
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.process: subprocess.Popen[bytes] | None = None
@@ -201,6 +204,8 @@ class RedisSentinel:
             f"sentinel failover-timeout {name} {self.failover_timeout_ms}",
             f"sentinel parallel-syncs {name} 1",
         ]
+        if self.password:
+            lines.append(f"requirepass {self.password}")
         if self.auth_password:
             lines += [
                 f"sentinel auth-user {name} sentinel",
@@ -220,7 +225,7 @@ class RedisSentinel:
                 stderr=stderr,
                 start_new_session=True,
             )
-        client = redis.Redis(port=self.port, socket_timeout=2)
+        client = self.client()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -236,10 +241,14 @@ class RedisSentinel:
         self.stop()
         raise RedisServerError(f"redis sentinel did not answer on port {self.port} in {timeout_s}s")
 
+    def client(self) -> redis.Redis:
+        return redis.Redis(
+            port=self.port, password=self.password, socket_timeout=2, decode_responses=True
+        )
+
     def primary(self) -> tuple[str, int]:
         """The primary's address as this sentinel currently knows it."""
-        sentinel = redis.Redis(port=self.port, socket_timeout=2, decode_responses=True)
-        host, port = sentinel.sentinel_get_master_addr_by_name(self.master_name)
+        host, port = self.client().sentinel_get_master_addr_by_name(self.master_name)
         return str(host), int(port)
 
     def stop(self) -> None:

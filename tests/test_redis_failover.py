@@ -32,6 +32,7 @@ from tests.pipeline import SHORT_WINDOW, feature_payloads, ingest, run_features
 from tests.waiting import wait_for
 
 MASTER = "aegis"
+SENTINEL_PASSWORD = "sentinel-clients-secret"
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Replicated:
             "AEGIS_REDIS_PASSWORD": self.passwords[user],
             "AEGIS_REDIS_SENTINELS": ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels),
             "AEGIS_REDIS_SENTINEL_MASTER": MASTER,
+            "AEGIS_REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
             "AEGIS_EMBEDDED_REDIS": "false",
         }
 
@@ -91,11 +93,12 @@ def replicated(tmp_path: Path) -> Iterator[Replicated]:
                     MASTER,
                     primary.port,
                     auth_password=passwords["sentinel"],
+                    password=SENTINEL_PASSWORD,
                 ).start()
             )
 
         def sentinels_ready() -> bool:
-            views = [redis.Redis(port=s.port).sentinel_master(MASTER) for s in sentinels]
+            views = [s.client().sentinel_master(MASTER) for s in sentinels]
             return all(v["num-other-sentinels"] == 2 and v["num-slaves"] == 1 for v in views)
 
         wait_for(sentinels_ready, 30, "the sentinels to find each other and the replica")
@@ -156,6 +159,8 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
         for sentinel in replicated.sentinels:
             wait_for(lambda s=sentinel: s.primary() == new_primary, 30, "the replica promoted")
         promoted = replicated.replica.client()
+        with pytest.raises(redis.AuthenticationError):  # the sentinels want their password
+            redis.Redis(port=replicated.sentinels[0].port).sentinel_masters()
         assert promoted.info("replication")["role"] == "master"
 
         assert wait_for(lambda: feeder.poll() is not None, 120, "the replay to end") and (
