@@ -13,17 +13,16 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.gateway.assembler import ENGINES
 from services.gateway.auth import authorized
 from services.gateway.consumer import BlockConsumer
 from services.gateway.core import Gateway
 from services.gateway.limits import BodySizeLimit
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from services.gateway.schema import Document, document_json_schema
 from services.gateway.tasks import BackgroundTasks
 from shared.clock import make_clock
 from shared.config import Settings
+from shared.document import ENGINES, Document, document_json_schema
 from shared.logs import get_logger
 
 log = get_logger("gateway")

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared import calendar
+from shared.document import ENGINES
 from shared.schemas import SignalBlock
 
 SCHEMA_VERSION = 1
-ENGINES: tuple[str, ...] = ("market", "direction", "seller", "buyer")
+
 # The workers that publish the blocks: always listed, ``down`` without a live report.
 EXPECTED_SERVICES: tuple[str, ...] = ("features", "direction", "seller", "buyer")
 # The feed. A replay finishes, exits and its report expires, so ingest is listed (and counts
