@@ -204,3 +204,44 @@ def test_a_poisoned_latest_entry_does_not_freeze_the_document_after_a_restart(
         wait_for(lambda: doc(gw)["market"], 5, "loaded")
         assert doc(gw)["market"]["spot"] == 25_650.0
         assert httpx.get(gw.url + "/healthz").status_code == 200
+
+
+def test_a_flood_of_refused_blocks_is_counted_in_full_and_logged_once(
+    settings: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with RunningGateway(settings) as gw:
+        flood = [
+            make_block("market", as_of=Y2030 + 60 * i, spot=1.0 + i).model_copy(
+                update={"session_date": "2030-01-01"}
+            )
+            for i in range(200)
+        ]
+        publish(settings, *flood)
+        wait_for(
+            lambda: (
+                sample(
+                    gw,
+                    "aegis_gateway_rejected_blocks_total",
+                    engine="market",
+                    reason="outside_calendar",
+                )
+                == 200.0
+            ),
+            10,
+            "every refusal counted",
+        )
+    out, err = capfd.readouterr()
+    assert (out + err).count("block_refused") == 1
+
+
+def test_log_limiter_writes_one_line_per_interval_and_counts_the_rest() -> None:
+    from services.gateway.loglimit import LogLimiter
+
+    limiter = LogLimiter(interval_s=0.2)
+    started = time.monotonic()
+    assert limiter.allow("a") == 0
+    assert [limiter.allow("a") for _ in range(5)] == [None] * 5
+    assert limiter.allow("b") == 0  # per key
+    wait_for(lambda: time.monotonic() - started >= 0.2, 2, "the interval")
+    assert limiter.allow("a") == 5  # the next line says five were left out
+    assert limiter.allow("a") is None

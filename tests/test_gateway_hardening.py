@@ -22,6 +22,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.app import STATIC_DIR
+from services.gateway.auth import LoginLimiter
 from shared.config import Settings
 from tests.block_factory import AS_OF, all_blocks, make_block
 from tests.gateway_harness import RunningGateway, publish, wait_for
@@ -103,6 +104,26 @@ def test_login_sets_an_httponly_strict_cookie_that_opens_the_api_and_the_websock
     # the session value is not a bearer token
     headers = {"Authorization": f"Bearer {session}"}
     assert httpx.get(secured.url + "/api/v1/document", headers=headers).status_code == 401
+
+
+def test_token_guessing_is_slowed_per_client(secured: RunningGateway) -> None:
+    login = secured.url + "/api/v1/login"
+    for _ in range(5):
+        assert httpx.post(login, json={"token": "guess"}).status_code == 401
+    blocked = httpx.post(login, json={"token": TOKEN})  # even the right one, for a while
+    assert blocked.status_code == 429 and 1 <= int(blocked.headers["retry-after"]) <= 61
+    assert httpx.get(secured.url + "/api/v1/document", headers=BEARER).status_code == 200
+
+
+def test_login_limiter_forgets_failures_after_its_window() -> None:
+    limiter = LoginLimiter(failures_allowed=2, window_s=0.2)
+    limiter.failed("10.0.0.1")
+    assert limiter.retry_after_s("10.0.0.1") == 0
+    limiter.failed("10.0.0.1")
+    assert 0 < limiter.retry_after_s("10.0.0.1") <= 0.2
+    assert limiter.retry_after_s("10.0.0.2") == 0  # per address
+    wait_for(lambda: limiter.retry_after_s("10.0.0.1") == 0, 2, "the window to pass")
+    assert limiter._failures == {}  # nothing kept for addresses that stopped failing
 
 
 def test_without_a_token_configured_everything_stays_open(settings: Settings) -> None:

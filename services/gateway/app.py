@@ -25,6 +25,7 @@ from services.gateway.assembler import ENGINES
 from services.gateway.auth import (
     COOKIE,
     QUERY_TOKEN_HINT,
+    LoginLimiter,
     authorized,
     session_value,
     token_in_query,
@@ -34,6 +35,7 @@ from services.gateway.consumer import BlockConsumer
 from services.gateway.core import Gateway
 from services.gateway.hub import HubLimits
 from services.gateway.limits import BodySizeLimit
+from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
 from services.gateway.schema import Document, document_json_schema
@@ -91,6 +93,8 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     consumer = BlockConsumer(settings, gateway, metrics)
     background = BackgroundTasks()
     token = settings.api_token
+    login_limiter = LoginLimiter()
+    log_limit = LogLimiter()
     cors_origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
 
     async def every(interval_s: float, name: str, step: Any) -> None:
@@ -101,7 +105,9 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
             try:
                 step()
             except Exception as exc:
-                log.error(f"{name}_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+                if (left_out := log_limit.allow(name)) is not None:
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.error(f"{name}_failed", error=error, left_out=left_out, exc_info=exc)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -198,8 +204,16 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
             raise HTTPException(415, 'send the token as JSON: {"token": "..."}')
         if token is None:
             return JSONResponse({"authenticated": True, "auth_required": False})
+        peer = request.client.host if request.client else ""
+        wait_s = login_limiter.retry_after_s(peer)
+        if wait_s > 0:
+            raise HTTPException(
+                429, "too many failed logins", headers={"Retry-After": str(int(wait_s) + 1)}
+            )
         if not token_matches(body.token, token):
-            log.warning("login_refused", peer=request.client.host if request.client else "")
+            login_limiter.failed(peer)
+            if (left_out := log_limit.allow("login_refused")) is not None:
+                log.warning("login_refused", peer=peer, left_out=left_out)
             raise HTTPException(401, "wrong token")
         response = JSONResponse({"authenticated": True, "auth_required": True})
         response.set_cookie(
@@ -236,7 +250,9 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
             refusal = "unauthorized"
         if refusal is not None:
             metrics.ws_refused.labels(refusal).inc()
-            log.warning("ws_refused", reason=refusal, origin=ws.headers.get("origin"))
+            if (left_out := log_limit.allow(f"ws_refused:{refusal}")) is not None:
+                origin = ws.headers.get("origin")
+                log.warning("ws_refused", reason=refusal, origin=origin, left_out=left_out)
             await ws.close(code=1008)  # before accept: the handshake gets HTTP 403
             return
         await ws.accept()

@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections import deque
 
 from starlette.requests import HTTPConnection
 
 COOKIE = "aegis_session"
+LOGIN_FAILURES_ALLOWED = 5  # per client address and window; then 429 until the window passes
+LOGIN_WINDOW_S = 60.0
 QUERY_TOKEN_HINT = (
     "a token in the URL is not accepted; send 'Authorization: Bearer <token>' or log in at"
     " POST /api/v1/login"
@@ -48,3 +52,35 @@ def authorized(conn: HTTPConnection, expected: str | None) -> bool:
 
 def token_in_query(conn: HTTPConnection) -> bool:
     return "token" in conn.query_params
+
+
+class LoginLimiter:
+    """Slows token guessing: at most ``LOGIN_FAILURES_ALLOWED`` failed logins per client
+    address per ``LOGIN_WINDOW_S``. Memory is bounded by the addresses that failed lately."""
+
+    def __init__(
+        self, failures_allowed: int = LOGIN_FAILURES_ALLOWED, window_s: float = LOGIN_WINDOW_S
+    ) -> None:
+        self.failures_allowed = failures_allowed
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def retry_after_s(self, peer: str) -> float:
+        """0 when ``peer`` may try now, else how long until it may."""
+        now = time.monotonic()
+        self._forget_before(now - self.window_s)
+        recent = self._failures.get(peer)
+        if recent is None or len(recent) < self.failures_allowed:
+            return 0.0
+        return recent[0] + self.window_s - now
+
+    def failed(self, peer: str) -> None:
+        self._failures.setdefault(peer, deque()).append(time.monotonic())
+
+    def _forget_before(self, cutoff: float) -> None:
+        for peer in list(self._failures):
+            times = self._failures[peer]
+            while times and times[0] < cutoff:
+                times.popleft()
+            if not times:
+                del self._failures[peer]

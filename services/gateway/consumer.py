@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 
 from services.gateway.core import Gateway
 from services.gateway.guard import Rejection, bar_close_s, check_block
+from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from shared import streams
 from shared.bus import Bus
@@ -75,6 +76,7 @@ class BlockConsumer:
         self.bus = Bus(self.sync_client, settings)
         self.last_id: str | None = None
         self.newest_input_s: int | None = None  # close of the newest bar ingest published
+        self.log_limit = LogLimiter()
         self._drop_latest = self.client.register_script(_DROP_LATEST)
 
     async def close(self) -> None:
@@ -245,14 +247,30 @@ class BlockConsumer:
 
     async def _reject(self, origin: str, origin_id: str, payload: bytes, reason: str) -> None:
         self.metrics.invalid.inc()
-        log.error("invalid_block", origin=origin, origin_id=origin_id, reason=reason)
+        left_out = self.log_limit.allow("invalid_block")
+        if left_out is not None:
+            log.error(
+                "invalid_block",
+                origin=origin,
+                origin_id=origin_id,
+                reason=reason,
+                left_out=left_out,
+            )
         await asyncio.to_thread(self._dead_letter_once, origin, origin_id, payload, reason)
 
     async def _refuse(
         self, origin: str, origin_id: str, payload: bytes, block: SignalBlock, why: Rejection
     ) -> None:
         self.metrics.rejected.labels(block.engine, why.reason).inc()
-        log.error("block_refused", origin=origin, origin_id=origin_id, reason=str(why))
+        left_out = self.log_limit.allow(f"block_refused:{block.engine}:{why.reason}")
+        if left_out is not None:
+            log.error(
+                "block_refused",
+                origin=origin,
+                origin_id=origin_id,
+                reason=str(why),
+                left_out=left_out,
+            )
         await asyncio.to_thread(self._dead_letter_once, origin, origin_id, payload, str(why))
 
     def _dead_letter_once(self, origin: str, origin_id: str, payload: bytes, reason: str) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket
 
+from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from shared.logs import get_logger
 
@@ -65,6 +66,7 @@ class Hub:
         self.metrics = metrics
         self.limits = limits
         self.clients: set[Client] = set()
+        self.log_limit = LogLimiter()
 
     # Producer side -----------------------------------------------------------------------
     def publish(self, sequence: int, text: str, received_at: float) -> None:
@@ -100,7 +102,13 @@ class Hub:
             started = client.send_started
             if started is None or now - started <= self.limits.send_timeout_s:
                 continue
-            log.warning("ws_client_stuck_dropped", peer=client.peer, stuck_s=round(now - started))
+            if (left_out := self.log_limit.allow("stuck")) is not None:
+                log.warning(
+                    "ws_client_stuck_dropped",
+                    peer=client.peer,
+                    stuck_s=round(now - started),
+                    left_out=left_out,
+                )
             self.metrics.ws_refused.labels("send_timeout").inc()
             self._drop(client)
             dropped += 1
@@ -166,7 +174,8 @@ class Hub:
                 return
             if message.get("text") is None:
                 self.metrics.ws_refused.labels("binary_frame").inc()
-                log.warning("ws_binary_frame_refused", peer=client.peer)
+                if (left_out := self.log_limit.allow("binary_frame")) is not None:
+                    log.warning("ws_binary_frame_refused", peer=client.peer, left_out=left_out)
                 await self._close(client, 1003, "binary frames are not accepted")
                 return
             try:
