@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,8 +19,9 @@ IsoDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", frozen=True, extra="forbid")
 
-    # Redis: without AEGIS_REDIS_URL, the URL of the embedded server (port and password)
+    # Redis: without AEGIS_REDIS_URL, the URL is built from host, port and password (escaped)
     redis_url: str = ""
+    redis_host: str = "127.0.0.1"
     redis_port: int = 6390
     redis_password: str = "aegis-local"
     embedded_redis: bool = True
@@ -93,7 +95,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _embedded_redis_url(self) -> Settings:
         if not self.redis_url:
-            url = f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
+            password = quote(self.redis_password, safe="")
+            url = f"redis://:{password}@{self.redis_host}:{self.redis_port}/0"
             object.__setattr__(self, "redis_url", url)  # frozen: filled in once, here
         return self
 
