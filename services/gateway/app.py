@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     log_limit = LogLimiter()
     cors_origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
 
-    async def every(interval_s: float, name: str, step: Any) -> None:
+    async def every(interval_s: float, name: str, step: Callable[[], object]) -> None:
         """Run ``step`` forever; an exception is logged and the loop goes on (a bad block
         must not end staleness ticks or heartbeats)."""
         while True:

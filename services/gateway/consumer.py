@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -149,13 +149,16 @@ class BlockConsumer:
         """The engine's newest block on the stream the guard admits (bounded scan)."""
         upper, scanned = before_id, 0
         while scanned < FALLBACK_SCAN_ENTRIES and upper != "0-0":
-            page = await self.client.xrevrange(streams.BLOCKS, max=upper, count=500)
+            page = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                await self.client.xrevrange(streams.BLOCKS, max=upper, count=500),
+            )
             if not page:
                 return None
             for raw_id, fields in page:
                 scanned += 1
                 try:
-                    message = decode(fields)
+                    message = decode(fields)  # type: ignore[arg-type]  # bytes keys and values
                 except DecodeError:
                     continue
                 if (
