@@ -168,28 +168,28 @@ async def test_a_resync_flood_costs_one_snapshot_per_interval_and_few_log_lines(
         async with websockets.connect(gw.ws_url, max_size=None) as ws:
             assert (await recv(ws))["type"] == "snapshot"
             request = orjson.dumps({"type": "resync"}).decode()
+            sending_started = time.monotonic()
             for _ in range(2000):
                 await ws.send(request)
+            sending_s = time.monotonic() - sending_started
             snapshots = 0
-            received_bytes = 0
             deadline = time.monotonic() + 1.5
             while (left := deadline - time.monotonic()) > 0:
                 try:
                     raw = await asyncio.wait_for(ws.recv(), left)
                 except TimeoutError:
                     break
-                received_bytes += len(raw)
                 snapshots += orjson.loads(raw)["type"] == "snapshot"
-        # 1.5 s at one snapshot per second: two at most (the first one right away)
-        assert 1 <= snapshots <= 2, snapshots
-        coalesced = await asyncio.to_thread(
-            metric, gw, "aegis_gateway_websocket_resyncs_coalesced_total"
-        )
-        served = await asyncio.to_thread(
-            metric, gw, "aegis_gateway_websocket_resyncs_total", reason="client_gap"
-        )
-        assert served is not None and coalesced is not None
-        assert served + coalesced == 2000 and served <= 3
+            # one snapshot per second at most, the first one a second after the connect's
+            assert 1 <= snapshots <= 2 + sending_s, (snapshots, sending_s)
+
+            def requests_seen() -> tuple[float, float] | None:
+                coalesced = metric(gw, "aegis_gateway_websocket_resyncs_coalesced_total") or 0
+                served = metric(gw, "aegis_gateway_websocket_resyncs_total", reason="client_gap")
+                return (served or 0, coalesced) if (served or 0) + coalesced == 2000 else None
+
+            served, _ = await asyncio.to_thread(wait_for, requests_seen, 10, "all 2000 handled")
+            assert served <= 2 + sending_s + 1.5  # one per pending window
     out, err = capfd.readouterr()
     assert (out + err).count("ws_resync") <= 1  # one line per client per 10 s
 
