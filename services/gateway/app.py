@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -166,7 +167,13 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     csp = content_security_policy(inline_script_hashes(STATIC_DIR.glob("*.html")))
     app.add_middleware(Hardening, csp=csp)  # last added = outermost
 
-    def require_token(request: Request) -> None:
+    bearer = HTTPBearer(auto_error=False, description="the API token (AEGIS_API_TOKEN)")
+
+    def require_token(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> None:
+        """The bearer scheme only declares the header in the OpenAPI document (Swagger's
+        Authorize button); ``authorized`` checks the header or the session cookie."""
         if token is not None and token_in_query(request):
             raise HTTPException(401, QUERY_TOKEN_HINT, headers={"WWW-Authenticate": "Bearer"})
         if not authorized(request, token):
