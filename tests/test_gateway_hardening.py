@@ -219,6 +219,9 @@ def test_api_docs_are_served_from_bundled_assets(secured: RunningGateway, page: 
     assert "http://" not in html.text and "https://" not in html.text
     spec = httpx.get(secured.url + "/openapi.json", headers=BEARER).json()
     assert "/api/v1/document" in spec["paths"] and "/metrics" not in spec["paths"]
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    document = spec["paths"]["/api/v1/document"]["get"]
+    assert document["security"] == [{"HTTPBearer": []}] and "parameters" not in document
 
 
 def test_bundled_docs_assets_ship_their_licences() -> None:

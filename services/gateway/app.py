@@ -57,6 +57,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 DOCS_ASSETS_DIR = Path(__file__).parent / "docs_assets"
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
+# Declares the bearer header in the OpenAPI document; auth.authorized does the checking.
+BEARER = HTTPBearer(auto_error=False, description="the API token (AEGIS_API_TOKEN)")
 SWAGGER_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>AegisMatrix gateway - API docs</title>
 <link rel="icon" href="/docs-assets/favicon-32x32.png">
@@ -167,10 +169,8 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     csp = content_security_policy(inline_script_hashes(STATIC_DIR.glob("*.html")))
     app.add_middleware(Hardening, csp=csp)  # last added = outermost
 
-    bearer = HTTPBearer(auto_error=False, description="the API token (AEGIS_API_TOKEN)")
-
     def require_token(
-        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
     ) -> None:
         """The bearer scheme only declares the header in the OpenAPI document (Swagger's
         Authorize button); ``authorized`` checks the header or the session cookie."""
