@@ -75,9 +75,15 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8765
     api_token: str | None = None
-    cors_origins: str = "*"
+    cors_origins: str = Field("", description="comma-separated origins; empty = same-origin")
     ws_queue_size: int = 64
     ws_heartbeat_s: float = 15.0
+    # Gateway reliability (issue 10/13): block admission, websocket limits
+    block_future_tolerance_s: int = Field(
+        300, description="a block may lead the wall clock or the newest input bar by this"
+    )
+    ws_resync_interval_s: float = Field(1.0, description="fewest seconds between two snapshots")
+    ws_send_timeout_s: float = Field(30.0, description="a send stuck this long drops the client")
 
     # Training
     train_end: IsoDate | None = Field(None, description="last date used for training; None = all")

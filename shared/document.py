@@ -149,6 +149,7 @@ class Document(BaseModel):
 
     schema_version: Literal[1]
     generated_at: str | None
+    epoch: int = Field(0, description="the sequence counts within this; a new one: a restart")
     sequence: int = Field(description="increases by one per change")
     market: Market | None
     direction: Direction | None

@@ -250,6 +250,7 @@ def test_document_matches_its_json_schema() -> None:
     assert list(doc) == [
         "schema_version",
         "generated_at",
+        "epoch",
         "sequence",
         "market",
         "direction",

@@ -178,6 +178,7 @@ class DocumentState:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=lambda: health_section([], volatile=False))
     sequence: int = 0
+    epoch: int = 0  # set by the gateway (see core.py); the sequence counts within it
     generated_at_ms: int = 0
     _pending_health: dict[str, Any] | None = None
 
@@ -210,6 +211,7 @@ class DocumentState:
         return {
             "schema_version": SCHEMA_VERSION,
             "generated_at": iso_ms(self.generated_at_ms),
+            "epoch": self.epoch,
             "sequence": self.sequence,
             **{engine: self.sections.get(engine) for engine in ENGINES},
             "health": self.health,
