@@ -20,9 +20,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", frozen=True, extra="forbid")
 
     # Redis (redis-ops): where Redis is and who this process is. Without AEGIS_REDIS_URL, the
-    # embedded server's URL. AEGIS_REDIS_USER / AEGIS_REDIS_PASSWORD are put into a URL that
-    # has no credentials (URL-escaped). Secrets never appear in a dump or a repr.
+    # URL is built from host and port. AEGIS_REDIS_USER / AEGIS_REDIS_PASSWORD are put into a
+    # URL that has no credentials (URL-escaped). Secrets never appear in a dump or a repr.
     redis_url: str = Field("", exclude=True, repr=False)
+    redis_host: str = "127.0.0.1"
     redis_port: int = 6390
     redis_user: str = Field("", description="ACL user of this process; empty = default user")
     redis_password: str = Field("aegis-local", exclude=True, repr=False)
@@ -82,9 +83,15 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8765
     api_token: str | None = Field(None, exclude=True, repr=False)
-    cors_origins: str = "*"
+    cors_origins: str = Field("", description="comma-separated origins; empty = same-origin")
     ws_queue_size: int = 64
     ws_heartbeat_s: float = 15.0
+    # Gateway reliability (issue 10/13): block admission, websocket limits
+    block_future_tolerance_s: int = Field(
+        300, description="a block may lead the wall clock or the newest input bar by this"
+    )
+    ws_resync_interval_s: float = Field(1.0, description="fewest seconds between two snapshots")
+    ws_send_timeout_s: float = Field(30.0, description="a send stuck this long drops the client")
 
     # Training
     train_end: IsoDate | None = Field(None, description="last date used for training; None = all")
@@ -97,7 +104,7 @@ class Settings(BaseSettings):
     def _redis_url_credentials(self) -> Settings:
         """The embedded server's URL when none is given; a URL without credentials gets the
         user and password when either was set. Frozen: filled in once, here."""
-        url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        url = self.redis_url or f"redis://{self.redis_host}:{self.redis_port}/0"
         given = bool(self.redis_user) or "redis_password" in self.model_fields_set
         parts = urlsplit(url)
         if parts.username is None and parts.password is None and (given or not self.redis_url):

@@ -136,8 +136,9 @@ SERVICE_USERS: dict[str, AclUser] = {
         _engine("buyer"),
         AclUser(
             "gateway",
-            keys=(*_BLOCKS, f"{P}:gateway:*", streams.DEAD_LETTER, HEALTH),
-            commands=(*_CLIENT, *_READ, *_HEALTHCHECK, "+xadd", "+set", "+get", "+del"),
+            # series state: the newest input bar, which no block may be ahead of
+            keys=(*_BLOCKS, f"{P}:series:*", f"{P}:gateway:*", streams.DEAD_LETTER, HEALTH),
+            commands=(*_CLIENT, *_READ, *_HEALTHCHECK, "+xadd", "+set", "+get", "+del", "+hdel"),
         ),
         # rq uses many commands (lists, sorted sets, hashes, pub/sub, scripts) on its own keys;
         # the trainer gets all of them there, minus the dangerous ones, plus INFO (rq reads the
