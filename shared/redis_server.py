@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -248,7 +249,8 @@ class RedisSentinel:
 
     def primary(self) -> tuple[str, int]:
         """The primary's address as this sentinel currently knows it."""
-        host, port = self.client().sentinel_get_master_addr_by_name(self.master_name)
+        reply: Any = self.client().sentinel_get_master_addr_by_name(self.master_name)
+        host, port = reply  # redis-py types the reply loosely: a (host, port) pair
         return str(host), int(port)
 
     def stop(self) -> None:

@@ -42,13 +42,17 @@ class Replicated:
     sentinels: list[RedisSentinel]
     passwords: dict[str, str]
 
+    @property
+    def sentinel_list(self) -> str:
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
     def env(self, user: str) -> dict[str, str]:
         """A service process connecting through the sentinels as ``user``."""
         return {
             "AEGIS_REDIS_URL": "redis://127.0.0.1:1/0",  # unused: the sentinels name the primary
             "AEGIS_REDIS_USER": user,
             "AEGIS_REDIS_PASSWORD": self.passwords[user],
-            "AEGIS_REDIS_SENTINELS": ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels),
+            "AEGIS_REDIS_SENTINELS": self.sentinel_list,
             "AEGIS_REDIS_SENTINEL_MASTER": MASTER,
             "AEGIS_REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
             "AEGIS_EMBEDDED_REDIS": "false",
@@ -56,7 +60,15 @@ class Replicated:
 
     def settings(self, user: str) -> Settings:
         """The same, for a client in this process."""
-        return Settings(**{name[6:].lower(): value for name, value in self.env(user).items()})
+        return Settings(
+            redis_url="redis://127.0.0.1:1/0",
+            redis_user=user,
+            redis_password=self.passwords[user],
+            redis_sentinels=self.sentinel_list,
+            redis_sentinel_master=MASTER,
+            redis_sentinel_password=SENTINEL_PASSWORD,
+            embedded_redis=False,
+        )
 
 
 @pytest.fixture()
