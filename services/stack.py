@@ -100,7 +100,14 @@ def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, st
         log.info("redis_running", address=server.address)
         return None, passwords, admin
     server.start()
-    log.info("redis_started", address=server.address, data=str(server.data_dir), users="acl")
+    version = server.client().info("server")["redis_version"]
+    log.info(
+        "redis_started",
+        address=server.address,
+        data=str(server.data_dir),
+        version=version,
+        users="acl",
+    )
     return server, passwords, admin
 
 

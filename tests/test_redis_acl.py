@@ -231,3 +231,21 @@ def test_acl_file_from_environment_passwords_loads_into_redis(
     finally:
         live.write_bytes(original)
         admin.acl_load()
+
+
+def test_transactions_survive_a_restart(tmp_path: Path) -> None:
+    """The workers' batches are MULTI/EXEC; replaying them from the AOF must not be refused
+    (Redis re-checks a replayed EXEC against the default user, redis/redis#14541)."""
+    passwords = load_or_create_passwords(tmp_path / "credentials.json")
+    server = RedisServer(free_port(), "unused", tmp_path / "redis", passwords=passwords)
+    with server:
+        features = redis.Redis.from_url(server.url_for("features", passwords["features"]))
+        pipe = features.pipeline(transaction=True)
+        pipe.xadd(streams.FEATURES, {"d": b"snapshot"})
+        pipe.set(streams.checkpoint("features"), b"state")
+        pipe.execute()
+    with server:
+        admin = server.client()
+        assert admin.xlen(streams.FEATURES) == 1
+        assert admin.get(streams.checkpoint("features")) == b"state"
+        assert b"CRITICAL" not in (server.data_dir / "redis.log").read_bytes()
