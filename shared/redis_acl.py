@@ -67,16 +67,18 @@ _GROUP = (
     "+xinfo|consumers",
     "+xinfo|stream",
     "+xlen",
+    "+xtrim",  # trimming only what every group acknowledged (shared.retention)
 )
 _WRITE = ("+xadd", "+hset", "+hget", "+set", "+get")
 _READ = ("+xread", "+xrange", "+xrevrange", "+hget", "+hgetall")
 _BLOCKS = (streams.BLOCKS, streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of")
 
 
-# Health reports: each process writes its own; any may read all (services.healthcheck does,
-# with SCAN and MGET). One pattern: Redis 6.2 has no read-only key patterns.
+# Health reports: each process writes (and renews) its own; any may read all
+# (services.healthcheck does, with SCAN and MGET; workers check whether a consumer's report
+# is still alive). One pattern: Redis 6.2 has no read-only key patterns.
 HEALTH = f"{streams.HEALTH_PREFIX}*"
-_HEALTHCHECK = ("+scan", "+mget")
+_HEALTHCHECK = ("+scan", "+mget", "+exists", "+expire")
 
 
 def _engine(name: str) -> AclUser:
@@ -116,6 +118,8 @@ SERVICE_USERS: dict[str, AclUser] = {
                 "+xlen",
                 "+xinfo|stream",
                 "+xinfo|groups",
+                "+hmget",  # series state
+                "+hincrby",  # per-series sequence numbers
             ),
         ),
         AclUser(
