@@ -1,0 +1,263 @@
+"""Option-chain analytics (pure): put-call ratio, OI walls, the IV smile and 25-delta skew,
+the ATM straddle's implied move, ATM IV and its percentile. Each result has its formula."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.schemas import OptionQuote
+from shared.signals.skew import implied_vol, parity_forward
+
+PCR_FORMULA = (
+    "oi = sum(pe_oi)/sum(ce_oi), volume = sum(pe_volume)/sum(ce_volume); "
+    "near ATM: strikes with |K/S - 1| <= {near:.1%}"
+)
+WALLS_FORMULA = (
+    "call walls: the {count} largest ce_oi strikes above spot; put walls: the {count} largest "
+    "pe_oi strikes below; change = OI now - OI at the previous snapshot of the same expiry"
+)
+SMILE_FORMULA = (
+    "out-of-the-money IV per strike (puts below F, calls at and above): published IV, else "
+    "Black-76 implied from LTP; F from put-call parity (spot if no pair)"
+)
+DELTA_SKEW_FORMULA = (
+    "Black-76 delta at each strike's own IV; rr25 = IV(put with delta nearest -{d:.2f}) - "
+    "IV(call with delta nearest {d:.2f}); atm = IV at the strike nearest F"
+)
+STRADDLE_FORMULA = (
+    "move = ce_ltp + pe_ltp at the listed strike nearest F (the market's expected |S_T - K|); "
+    "one-sd equivalent = move / sqrt(2/pi)"
+)
+ATM_IV_PERCENTILE_FORMULA = "share of earlier kept snapshots whose ATM IV <= the current ATM IV"
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return round(num / den, 4) if den > 0 else None
+
+
+@dataclass(frozen=True)
+class PutCallRatio:
+    oi: float | None
+    volume: float | None
+    oi_near_atm: float | None
+    volume_near_atm: float | None
+    near_strikes: int  # strikes counted as near ATM
+
+
+def put_call_ratio(quotes: Sequence[OptionQuote], spot: float, near: float = 0.02) -> PutCallRatio:
+    """PCR by OI and by volume over the whole chain and over strikes within ``near`` of spot.
+    A ratio is None when its denominator is zero (no call OI, or volume not published)."""
+
+    def sums(rows: Sequence[OptionQuote]) -> tuple[float | None, float | None]:
+        oi = _ratio(sum(q.pe_oi for q in rows), sum(q.ce_oi for q in rows))
+        ce_vol = sum(q.ce_volume or 0.0 for q in rows)
+        pe_vol = sum(q.pe_volume or 0.0 for q in rows)
+        return oi, _ratio(pe_vol, ce_vol)
+
+    close = [q for q in quotes if abs(q.strike / spot - 1) <= near]
+    oi, volume = sums(quotes)
+    oi_near, volume_near = sums(close)
+    return PutCallRatio(oi, volume, oi_near, volume_near, len(close))
+
+
+@dataclass(frozen=True)
+class Wall:
+    strike: float
+    oi: float
+    change_since_previous: float | None  # None: no previous snapshot, or strike not in it
+    change_published: float | None  # the exchange's change in OI since the prior close
+    distance_points: float
+
+
+def oi_walls(
+    quotes: Sequence[OptionQuote],
+    spot: float,
+    previous: Sequence[OptionQuote] | None = None,
+    count: int = 3,
+) -> tuple[list[Wall], list[Wall]]:
+    """(call walls above spot, put walls below spot), largest OI first; zero OI is no wall."""
+    before = {q.strike: q for q in previous or ()}
+
+    def walls(side: str, rows: list[OptionQuote]) -> list[Wall]:
+        rows = sorted(rows, key=lambda q: (-getattr(q, f"{side}_oi"), abs(q.strike - spot)))
+        out = []
+        for q in rows[:count]:
+            oi = getattr(q, f"{side}_oi")
+            if oi <= 0:
+                break
+            prev = before.get(q.strike)
+            out.append(
+                Wall(
+                    strike=q.strike,
+                    oi=oi,
+                    change_since_previous=None
+                    if prev is None
+                    else oi - getattr(prev, f"{side}_oi"),
+                    change_published=getattr(q, f"{side}_oi_change"),
+                    distance_points=round(q.strike - spot, 2),
+                )
+            )
+        return out
+
+    return (
+        walls("ce", [q for q in quotes if q.strike > spot]),
+        walls("pe", [q for q in quotes if q.strike < spot]),
+    )
+
+
+@dataclass(frozen=True)
+class SmilePoint:
+    strike: float
+    log_moneyness: float  # ln(K/F)
+    iv: float  # annualised fraction
+    side: str  # "put" or "call": the out-of-the-money option used
+    published: bool  # True: the exchange's IV; False: implied here from the LTP
+
+
+@dataclass(frozen=True)
+class Smile:
+    forward: float
+    forward_from_parity: bool
+    points: tuple[SmilePoint, ...]
+
+
+def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smile | None:
+    """Out-of-the-money IVs by strike; None when the time to expiry is not positive."""
+    if years <= 0 or not quotes:
+        return None
+    parity = parity_forward(quotes)
+    forward = parity if parity is not None else spot
+    rows = sorted(quotes, key=lambda q: q.strike)
+    strikes = np.array([q.strike for q in rows], dtype=float)
+    is_call = strikes >= forward
+    given = np.array(
+        [(q.ce_iv if c else q.pe_iv) or np.nan for q, c in zip(rows, is_call)], dtype=float
+    )
+    prices = np.array(
+        [(q.ce_ltp if c else q.pe_ltp) or 0.0 for q, c in zip(rows, is_call)], dtype=float
+    )
+    need = ~np.isfinite(given)
+    computed = np.full(strikes.shape, np.nan)
+    if need.any():
+        computed[need] = implied_vol(prices[need], forward, strikes[need], years, is_call[need])
+    ivs = np.where(np.isfinite(given), given, computed)
+    points = tuple(
+        SmilePoint(
+            strike=float(k),
+            log_moneyness=round(math.log(k / forward), 6),
+            iv=round(float(v), 6),
+            side="call" if c else "put",
+            published=bool(p),
+        )
+        for k, v, c, p in zip(strikes, ivs, is_call, np.isfinite(given))
+        if math.isfinite(v) and v > 0
+    )
+    return Smile(forward=round(forward, 2), forward_from_parity=parity is not None, points=points)
+
+
+@dataclass(frozen=True)
+class DeltaSkew:
+    atm_iv: float
+    put_strike: float
+    put_iv: float
+    call_strike: float
+    call_iv: float
+    risk_reversal: float  # put IV - call IV: > 0 means downside protection costs more
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def delta_skew(smile: Smile, years: float, delta: float = 0.25) -> DeltaSkew | None:
+    """The 25-delta risk reversal from the smile; None without an OTM put and call."""
+    if years <= 0 or len(smile.points) < 3:
+        return None
+    f, root = smile.forward, math.sqrt(years)
+
+    def call_delta(p: SmilePoint) -> float:
+        sd = p.iv * root
+        return _norm_cdf((math.log(f / p.strike) + 0.5 * sd * sd) / sd)
+
+    puts = [p for p in smile.points if p.side == "put"]
+    calls = [p for p in smile.points if p.side == "call"]
+    if not puts or not calls:
+        return None
+    put = min(puts, key=lambda p: abs((call_delta(p) - 1) + delta))
+    call = min(calls, key=lambda p: abs(call_delta(p) - delta))
+    atm = min(smile.points, key=lambda p: abs(p.strike - f))
+    return DeltaSkew(
+        atm_iv=atm.iv,
+        put_strike=put.strike,
+        put_iv=put.iv,
+        call_strike=call.strike,
+        call_iv=call.iv,
+        risk_reversal=round(put.iv - call.iv, 6),
+    )
+
+
+@dataclass(frozen=True)
+class StraddleMove:
+    strike: float
+    call: float
+    put: float
+    move_points: float  # straddle price: the market's expected absolute move to expiry
+    move_pct: float  # of spot
+    one_sd_points: float  # move / sqrt(2/pi): comparable with S*VIX/100*sqrt(T/365)
+
+
+def straddle_move(quotes: Sequence[OptionQuote], spot: float) -> StraddleMove | None:
+    """The ATM straddle at the strike nearest the parity forward (spot without one); None
+    when that strike lacks a call or put price."""
+    forward = parity_forward(quotes) or spot
+    priced = [q for q in quotes if q.ce_ltp and q.pe_ltp]
+    if not priced:
+        return None
+    q = min(priced, key=lambda q: abs(q.strike - forward))
+    nearest = min(quotes, key=lambda r: abs(r.strike - forward))
+    if nearest.strike != q.strike:  # the true ATM strike is unpriced: no straddle, not a guess
+        return None
+    move = float(q.ce_ltp + q.pe_ltp)  # type: ignore[operator]
+    return StraddleMove(
+        strike=q.strike,
+        call=float(q.ce_ltp),  # type: ignore[arg-type]
+        put=float(q.pe_ltp),  # type: ignore[arg-type]
+        move_points=round(move, 2),
+        move_pct=round(move / spot, 6),
+        one_sd_points=round(move / math.sqrt(2 / math.pi), 2),
+    )
+
+
+def atm_iv(quotes: Sequence[OptionQuote], spot: float, years: float) -> float | None:
+    """IV at the strike nearest the forward: the mean of the published call and put IVs
+    there, else Black-76 implied from the two LTPs (one side if only one is priced)."""
+    if years <= 0 or not quotes:
+        return None
+    forward = parity_forward(quotes) or spot
+    q = min(quotes, key=lambda r: abs(r.strike - forward))
+    published = [v for v in (q.ce_iv, q.pe_iv) if v]
+    if published:
+        return round(sum(published) / len(published), 6)
+    prices, calls = [], []
+    for price, is_call in ((q.ce_ltp, True), (q.pe_ltp, False)):
+        if price:
+            prices.append(price)
+            calls.append(is_call)
+    if not prices:
+        return None
+    ivs = implied_vol(
+        np.array(prices), forward, np.full(len(prices), q.strike), years, np.array(calls)
+    )
+    ivs = ivs[np.isfinite(ivs)]
+    return round(float(ivs.mean()), 6) if ivs.size else None
+
+
+def percentile_rank(history: Sequence[float], value: float) -> float | None:
+    """Share of ``history`` at or below ``value``; None for an empty history."""
+    if not history:
+        return None
+    return round(sum(1 for h in history if h <= value) / len(history), 4)
