@@ -48,7 +48,8 @@ def test_put_call_ratio_by_hand() -> None:
     assert pcr.oi == pytest.approx(27_784_445 / 35_639_695, abs=1e-4) == 0.7796
     # sum pe_volume = 95,940,975; sum ce_volume = 216,298,420
     assert pcr.volume == 0.4436
-    # within 0.3% of 25403.6: 25350, 25400, 25450 -> (4057235+5553405+1449045)/(3339115+7075250+3579420)
+    # within 0.3% of 25403.6: 25350, 25400, 25450
+    #   -> (4057235+5553405+1449045)/(3339115+7075250+3579420)
     assert pcr.near_strikes == 3
     assert pcr.oi_near_atm == round(11_059_685 / 13_993_785, 4) == 0.7903
 

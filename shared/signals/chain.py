@@ -135,10 +135,12 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
     strikes = np.array([q.strike for q in rows], dtype=float)
     is_call = strikes >= forward
     given = np.array(
-        [(q.ce_iv if c else q.pe_iv) or np.nan for q, c in zip(rows, is_call)], dtype=float
+        [(q.ce_iv if c else q.pe_iv) or np.nan for q, c in zip(rows, is_call, strict=True)],
+        dtype=float,
     )
     prices = np.array(
-        [(q.ce_ltp if c else q.pe_ltp) or 0.0 for q, c in zip(rows, is_call)], dtype=float
+        [(q.ce_ltp if c else q.pe_ltp) or 0.0 for q, c in zip(rows, is_call, strict=True)],
+        dtype=float,
     )
     need = ~np.isfinite(given)
     computed = np.full(strikes.shape, np.nan)
@@ -153,7 +155,7 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
             side="call" if c else "put",
             published=bool(p),
         )
-        for k, v, c, p in zip(strikes, ivs, is_call, np.isfinite(given))
+        for k, v, c, p in zip(strikes, ivs, is_call, np.isfinite(given), strict=True)
         if math.isfinite(v) and v > 0
     )
     return Smile(forward=round(forward, 2), forward_from_parity=parity is not None, points=points)
