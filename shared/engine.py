@@ -241,6 +241,11 @@ class ChainCache:
                 best = (taken, expiry, chain)
         return best[2] if best else None
 
+    def kept(self, expiry: str, as_of: int) -> list[OptionChain]:
+        """The kept snapshots of ``expiry`` taken at or before ``as_of``, oldest first."""
+        rows = self.by_expiry.get(expiry, [])
+        return [c for _, c in rows[: bisect.bisect_right(rows, as_of, key=lambda r: r[0])]]
+
 
 def _neg(expiry: str) -> int:
     return -date.fromisoformat(expiry).toordinal()

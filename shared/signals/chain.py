@@ -244,18 +244,32 @@ def atm_iv(quotes: Sequence[OptionQuote], spot: float, years: float) -> float | 
     published = [v for v in (q.ce_iv, q.pe_iv) if v]
     if published:
         return round(sum(published) / len(published), 6)
-    prices, calls = [], []
-    for price, is_call in ((q.ce_ltp, True), (q.pe_ltp, False)):
-        if price:
-            prices.append(price)
-            calls.append(is_call)
-    if not prices:
+    ivs = [
+        iv
+        for price, is_call in ((q.ce_ltp, True), (q.pe_ltp, False))
+        if price and (iv := scalar_implied_vol(price, forward, q.strike, years, is_call))
+    ]
+    return round(sum(ivs) / len(ivs), 6) if ivs else None
+
+
+def scalar_implied_vol(
+    price: float, forward: float, strike: float, years: float, is_call: bool
+) -> float | None:
+    """Black-76 IV of one option by bisection on [1e-4, 5] (the vectorised
+    ``skew.implied_vol`` for one price, without numpy's per-call overhead); None when the
+    price lies outside the no-arbitrage bounds."""
+    intrinsic = max(forward - strike, 0.0) if is_call else max(strike - forward, 0.0)
+    if not intrinsic < price < (forward if is_call else strike):
         return None
-    ivs = implied_vol(
-        np.array(prices), forward, np.full(len(prices), q.strike), years, np.array(calls)
-    )
-    ivs = ivs[np.isfinite(ivs)]
-    return round(float(ivs.mean()), 6) if ivs.size else None
+    lo, hi, root = 1e-4, 5.0, math.sqrt(years)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        sd = mid * root
+        d1 = (math.log(forward / strike) + 0.5 * sd * sd) / sd
+        call = forward * _norm_cdf(d1) - strike * _norm_cdf(d1 - sd)
+        value = call if is_call else call - forward + strike
+        lo, hi = (lo, mid) if value > price else (mid, hi)
+    return 0.5 * (lo + hi)
 
 
 def percentile_rank(history: Sequence[float], value: float) -> float | None:

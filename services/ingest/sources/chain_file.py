@@ -69,6 +69,8 @@ def _quote(row: dict[str, str]) -> OptionQuote:
         ce_oi=_number(row, "ce_oi"),
         pe_ltp=_ltp(row, "pe_ltp"),
         pe_oi=_number(row, "pe_oi"),
+        ce_volume=_number(row, "ce_volume"),
+        pe_volume=_number(row, "pe_volume"),
     )
 
 

@@ -1,0 +1,84 @@
+"""What the seller and buyer engines see of the option chain for one feature snapshot: the
+freshest chain of the target expiry (or why there is none), the snapshot before it, and the
+ATM IV of every earlier kept snapshot (for its percentile)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.calendar import daily_close_time, to_date
+from shared.engine import ChainCache
+from shared.schemas import FeatureSnapshot, OptionChain
+from shared.signals.chain import atm_iv
+from shared.signals.skew import SECONDS_PER_YEAR
+
+
+def years_to_expiry(chain: OptionChain) -> float:
+    """Year fraction from the snapshot to the expiry day's 15:30 IST close."""
+    return (daily_close_time(to_date(chain.expiry)) - chain.snapshot_time) / SECONDS_PER_YEAR
+
+
+@dataclass(frozen=True)
+class ChainView:
+    chain: OptionChain | None  # fresh, of the target expiry; None with ``reason``
+    previous: OptionChain | None  # the kept snapshot of that expiry just before ``chain``
+    reason: str | None
+    age_s: int | None  # snapshot age at the feature snapshot's as_of
+    atm_iv: float | None  # of ``chain``
+    atm_iv_history: tuple[float, ...]  # earlier kept snapshots of any expiry, oldest first
+    history_from: int | None  # snapshot_time of the oldest one in the history
+    history_expiries: int
+
+
+class ChainViews:
+    """Builds ``ChainView``s from a ``ChainCache``, remembering each snapshot's ATM IV."""
+
+    def __init__(self, cache: ChainCache, max_age_s: int) -> None:
+        self.cache = cache
+        self.max_age_s = max_age_s
+        self._atm_iv: dict[tuple[str, int], float | None] = {}
+
+    def atm_iv_of(self, chain: OptionChain) -> float | None:
+        key = (chain.expiry, chain.snapshot_time)
+        if key not in self._atm_iv:
+            self._atm_iv[key] = atm_iv(chain.quotes, chain.spot, years_to_expiry(chain))
+        return self._atm_iv[key]
+
+    def view(self, snapshot: FeatureSnapshot) -> ChainView:
+        self.cache.refresh()
+        expiry, as_of = snapshot.next_expiry, snapshot.as_of
+        kept = self.cache.kept(expiry, as_of)
+        if not kept:
+            have = sorted(self.cache.by_expiry)
+            reason = (
+                f"no option chain of the target expiry {expiry} at or before this snapshot"
+                f" (chains held for: {', '.join(have) or 'none'})"
+            )
+            return ChainView(None, None, reason, None, None, (), None, 0)
+        chain, age = kept[-1], as_of - kept[-1].snapshot_time
+        if age > self.max_age_s:
+            reason = (
+                f"newest chain of {expiry} is {age} s old (limit AEGIS_CHAIN_MAX_AGE_S="
+                f"{self.max_age_s})"
+            )
+            return ChainView(None, None, reason, age, None, (), None, 0)
+        history: list[tuple[int, float]] = []
+        expiries = 0
+        for other in self.cache.by_expiry:
+            rows = [c for c in self.cache.kept(other, as_of) if c is not chain]
+            expiries += bool(rows)
+            for c in rows:
+                iv = self.atm_iv_of(c)
+                if iv is not None:
+                    history.append((c.snapshot_time, iv))
+        history.sort()
+        return ChainView(
+            chain=chain,
+            previous=kept[-2] if len(kept) > 1 else None,
+            reason=None,
+            age_s=age,
+            atm_iv=self.atm_iv_of(chain),
+            atm_iv_history=tuple(iv for _, iv in history),
+            history_from=history[0][0] if history else None,
+            history_expiries=expiries,
+        )
