@@ -11,9 +11,9 @@ from services.buyer.main import BuyerWorker
 from services.ingest.sources.chain_file import ChainFileSource
 from services.seller.main import SellerWorker
 from shared.bus import Bus
+from shared.chain_view import years_to_expiry
 from shared.config import Settings
 from shared.schemas import FeatureSnapshot, OptionChain
-from shared.chain_view import years_to_expiry
 from shared.signals.chain import atm_iv, percentile_rank, put_call_ratio, straddle_move
 from tests.engines_support import daily_snapshot
 from tests.test_chain_file import CHAIN_FILE
