@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.schemas import OptionQuote
@@ -39,9 +39,8 @@ def black76_price(
     sd = np.maximum(vol * math.sqrt(years), 1e-12)
     d1 = (np.log(forward / strike) + 0.5 * sd * sd) / sd
     d2 = d1 - sd
-    call = forward * norm.cdf(d1) - strike * norm.cdf(d2)
-    put = strike * norm.cdf(-d2) - forward * norm.cdf(-d1)
-    return np.where(is_call, call, put)
+    call = forward * ndtr(d1) - strike * ndtr(d2)
+    return np.where(is_call, call, call - forward + strike)  # put by put-call parity
 
 
 def implied_vol(
@@ -54,18 +53,38 @@ def implied_vol(
     high: float = 5.0,
     iterations: int = 60,
 ) -> np.ndarray:
-    """Black-76 implied vol by vectorised bisection; NaN where the price is outside the
-    no-arbitrage bounds (below intrinsic or above the underlying)."""
+    """Black-76 implied vol by vectorised Newton steps kept inside a bisection bracket (a
+    step leaving the bracket, or with no vega, bisects instead); stops once every vol moves
+    less than 1e-8. NaN where the price is outside the no-arbitrage bounds (below intrinsic
+    or above the underlying)."""
     intrinsic = np.where(is_call, np.maximum(forward - strike, 0), np.maximum(strike - forward, 0))
     valid = (price > intrinsic) & (price < np.where(is_call, forward, strike))
-    lo = np.full(price.shape, low)
-    hi = np.full(price.shape, high)
+    out = np.full(price.shape, np.nan)
+    if not valid.any():
+        return out
+    price, strike, is_call = price[valid], strike[valid], is_call[valid]
+    root = math.sqrt(years)
+    lo, hi = np.full(price.shape, low), np.full(price.shape, high)
+    # start near the ATM approximation price ~ 0.4*F*vol*sqrt(T)
+    vol = np.clip(price / (0.4 * forward * root), 0.05, 2.0)
+    log_fk = np.log(forward / strike)
     for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        too_high = black76_price(forward, strike, years, mid, is_call) > price
-        hi = np.where(too_high, mid, hi)
-        lo = np.where(too_high, lo, mid)
-    return np.where(valid, 0.5 * (lo + hi), np.nan)
+        sd = vol * root
+        d1 = (log_fk + 0.5 * sd * sd) / sd
+        call = forward * ndtr(d1) - strike * ndtr(d1 - sd)
+        diff = np.where(is_call, call, call - forward + strike) - price
+        hi = np.where(diff > 0, vol, hi)
+        lo = np.where(diff > 0, lo, vol)
+        vega = forward * np.exp(-0.5 * d1 * d1) * (root / math.sqrt(2 * math.pi))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = vol - diff / vega
+        new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        moved = float(np.max(np.abs(new - vol)))
+        vol = new
+        if moved < 1e-8:
+            break
+    out[valid] = vol
+    return out
 
 
 def parity_forward(quotes: Sequence[OptionQuote]) -> float | None:
