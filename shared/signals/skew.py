@@ -16,7 +16,8 @@ from shared.schemas import OptionQuote
 SECONDS_PER_YEAR = 365 * 86400
 CHAIN_SKEW_FORMULA = (
     "Black-76 IV, F from put-call parity at the strike with min |C-P|; "
-    "put = IV(put at F*(1-{d:.0%})) - IV_atm, call = IV(call at F*(1+{d:.0%})) - IV_atm, net = put - call"
+    "put = IV(put at F*(1-{d:.0%})) - IV_atm, call = IV(call at F*(1+{d:.0%})) - IV_atm, "
+    "net = put - call"
 )
 RETURN_SKEW_FORMULA = (
     "put = sqrt(2*252*mean(r^2; r<0)) - sqrt(252*mean(r^2)), call likewise for r>0, "
@@ -107,11 +108,17 @@ def chain_skew(
     strikes = np.array([q.strike for q in rows], dtype=float)
     is_call = strikes >= forward  # out-of-the-money side of each strike
     given = np.array(
-        [(q.ce_iv if k >= forward else q.pe_iv) or np.nan for q, k in zip(rows, strikes)],
+        [
+            (q.ce_iv if k >= forward else q.pe_iv) or np.nan
+            for q, k in zip(rows, strikes, strict=True)
+        ],
         dtype=float,
     )
     prices = np.array(
-        [(q.ce_ltp if k >= forward else q.pe_ltp) or 0.0 for q, k in zip(rows, strikes)],
+        [
+            (q.ce_ltp if k >= forward else q.pe_ltp) or 0.0
+            for q, k in zip(rows, strikes, strict=True)
+        ],
         dtype=float,
     )
     computed = implied_vol(prices, forward, strikes, years_to_expiry, is_call)
