@@ -78,9 +78,12 @@ class Runner:
 
     def run(self) -> None:
         if self.settings.chain_file is not None:
-            from services.ingest.sources.chain_file import ChainFileSource
+            from services.ingest.sources.chain_file import ChainFileSource, file_context
 
-            self._run(ChainFileSource(self.settings.chain_file, stop=self.stop_event))
+            context = file_context(self.settings)
+            self._run(
+                ChainFileSource(self.settings.chain_file, stop=self.stop_event, context=context)
+            )
         if self.stop_event.is_set():
             return
         self._run(build_source(self.settings, self.stop_event))
