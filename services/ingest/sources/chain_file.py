@@ -161,10 +161,11 @@ class ChainFileSource:
                         chain_formats.read_rows(handle), self.path, self.context
                     )
                 ]
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows, fields = list(reader), list(reader.fieldnames or ())
         if kind == "eod_table":
-            return chain_formats.eod_table(rows, self.path, self.context)
-        return chain_formats.bhavcopy(rows, self.path, self.context, kind)
+            return chain_formats.eod_table(fields, rows, self.path, self.context)
+        return chain_formats.bhavcopy(fields, rows, self.path, self.context, kind)
 
     def _intraday(self) -> Iterator[SourceEvent | RejectedInput]:
         last_time: int | None = None

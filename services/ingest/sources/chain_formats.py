@@ -192,10 +192,11 @@ def nse_export(rows: list[list[str]], path: Path, ctx: FileContext) -> OptionCha
     return _chain(quotes, expiry, moment, spot, f"nse_export:{path.name}", lot)
 
 
-def eod_table(rows: list[dict[str, str]], path: Path, ctx: FileContext) -> list[OptionChain]:
+def eod_table(
+    fields: list[str], rows: list[dict[str, str]], path: Path, ctx: FileContext
+) -> list[OptionChain]:
     """A plain end-of-day table, one chain per expiry; needs at least one OI column."""
-    fields = set(rows[0]) if rows else set()
-    if not fields & {"ce_oi", "pe_oi"}:
+    if not set(fields) & {"ce_oi", "pe_oi"}:
         raise ChainFileError(f"{path.name}: no ce_oi or pe_oi column")
     moment = ctx.time(f"end-of-day table {path.name}")
     spot = ctx.spot_for(moment, f"end-of-day table {path.name}")
@@ -242,12 +243,12 @@ def _bhav_date(text: str) -> date:
 
 
 def bhavcopy(
-    rows: list[dict[str, str]], path: Path, ctx: FileContext, kind: str
+    fields: list[str], rows: list[dict[str, str]], path: Path, ctx: FileContext, kind: str
 ) -> list[OptionChain]:
     """NIFTY index options of one F&O bhavcopy, one chain per expiry at 15:30 IST."""
     udiff = kind == "udiff_bhavcopy"
     need = UDIFF_NEED if udiff else CLASSIC_NEED
-    missing = [c for c in need if rows and c not in rows[0]]
+    missing = [c for c in need if c not in fields]
     if missing:
         raise ChainFileError(f"bhavcopy {path.name} lacks columns {missing}")
     legs: dict[date, dict[float, dict[str, float | None]]] = defaultdict(dict)
