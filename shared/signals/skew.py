@@ -77,7 +77,7 @@ def implied_vol(
         hi = np.where(diff > 0, vol, hi)
         lo = np.where(diff > 0, lo, vol)
         vega = forward * np.exp(-0.5 * d1 * d1) * (root / math.sqrt(2 * math.pi))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = vol - diff / vega
         new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
         moved = float(np.max(np.abs(new - vol)))
