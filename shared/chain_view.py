@@ -44,8 +44,10 @@ class ChainViews:
             self._atm_iv[key] = atm_iv(chain.quotes, chain.spot, years_to_expiry(chain))
         return self._atm_iv[key]
 
-    def view(self, snapshot: FeatureSnapshot) -> ChainView:
-        self.cache.refresh()
+    def view(self, snapshot: FeatureSnapshot, refresh: bool = True) -> ChainView:
+        """``refresh=False`` when the caller has just refreshed the cache (one XREAD)."""
+        if refresh:
+            self.cache.refresh()
         expiry, as_of = snapshot.next_expiry, snapshot.as_of
         kept = self.cache.kept(expiry, as_of)
         if not kept:

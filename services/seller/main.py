@@ -23,8 +23,8 @@ class SellerWorker(EngineWorker):
         self.chain_views = ChainViews(self.chains, settings.chain_max_age_s)
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        view = self.chain_views.view(ctx.snapshot)
-        return compute_seller(ctx, self.chains.for_snapshot(ctx.snapshot), view)
+        newest = self.chains.for_snapshot(ctx.snapshot)  # refreshes the cache
+        return compute_seller(ctx, newest, self.chain_views.view(ctx.snapshot, refresh=False))
 
 
 def main(settings: Settings | None = None) -> None:
