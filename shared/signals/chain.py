@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.schemas import OptionQuote
-from shared.signals.skew import implied_vol, parity_forward
+from shared.signals.chain_arrays import as_arrays
+from shared.signals.skew import implied_vol
 
 PCR_FORMULA = (
     "oi = sum(pe_oi)/sum(ce_oi), volume = sum(pe_volume)/sum(ce_volume); "
@@ -51,17 +52,17 @@ class PutCallRatio:
 def put_call_ratio(quotes: Sequence[OptionQuote], spot: float, near: float = 0.02) -> PutCallRatio:
     """PCR by OI and by volume over the whole chain and over strikes within ``near`` of spot.
     A ratio is None when its denominator is zero (no call OI, or volume not published)."""
+    a = as_arrays(quotes)
+    close = np.abs(a.strike / spot - 1) <= near
 
-    def sums(rows: Sequence[OptionQuote]) -> tuple[float | None, float | None]:
-        oi = _ratio(sum(q.pe_oi for q in rows), sum(q.ce_oi for q in rows))
-        ce_vol = sum(q.ce_volume or 0.0 for q in rows)
-        pe_vol = sum(q.pe_volume or 0.0 for q in rows)
-        return oi, _ratio(pe_vol, ce_vol)
+    def ratios(mask: np.ndarray) -> tuple[float | None, float | None]:
+        oi = _ratio(float(a.pe_oi[mask].sum()), float(a.ce_oi[mask].sum()))
+        volume = _ratio(float(np.nansum(a.pe_volume[mask])), float(np.nansum(a.ce_volume[mask])))
+        return oi, volume
 
-    close = [q for q in quotes if abs(q.strike / spot - 1) <= near]
-    oi, volume = sums(quotes)
-    oi_near, volume_near = sums(close)
-    return PutCallRatio(oi, volume, oi_near, volume_near, len(close))
+    oi, volume = ratios(np.ones(a.strike.shape, dtype=bool))
+    oi_near, volume_near = ratios(close)
+    return PutCallRatio(oi, volume, oi_near, volume_near, int(close.sum()))
 
 
 @dataclass(frozen=True)
@@ -80,33 +81,32 @@ def oi_walls(
     count: int = 3,
 ) -> tuple[list[Wall], list[Wall]]:
     """(call walls above spot, put walls below spot), largest OI first; zero OI is no wall."""
-    before = {q.strike: q for q in previous or ()}
+    a = as_arrays(quotes)
+    before = as_arrays(previous) if previous else None
+    prior = {} if before is None else {k: i for i, k in enumerate(before.strike.tolist())}
 
-    def walls(side: str, rows: list[OptionQuote]) -> list[Wall]:
-        rows = sorted(rows, key=lambda q: (-getattr(q, f"{side}_oi"), abs(q.strike - spot)))
+    def walls(side: str, mask: np.ndarray) -> list[Wall]:
+        oi, change = getattr(a, f"{side}_oi"), getattr(a, f"{side}_oi_change")
+        idx = np.flatnonzero(mask & (oi > 0))
+        idx = idx[np.lexsort((np.abs(a.strike[idx] - spot), -oi[idx]))][:count]
         out = []
-        for q in rows[:count]:
-            oi = getattr(q, f"{side}_oi")
-            if oi <= 0:
-                break
-            prev = before.get(q.strike)
+        for i in idx.tolist():
+            k = float(a.strike[i])
+            j = prior.get(k)
             out.append(
                 Wall(
-                    strike=q.strike,
-                    oi=oi,
+                    strike=k,
+                    oi=float(oi[i]),
                     change_since_previous=None
-                    if prev is None
-                    else oi - getattr(prev, f"{side}_oi"),
-                    change_published=getattr(q, f"{side}_oi_change"),
-                    distance_points=round(q.strike - spot, 2),
+                    if j is None or before is None
+                    else float(oi[i] - getattr(before, f"{side}_oi")[j]),
+                    change_published=None if np.isnan(change[i]) else float(change[i]),
+                    distance_points=round(k - spot, 2),
                 )
             )
         return out
 
-    return (
-        walls("ce", [q for q in quotes if q.strike > spot]),
-        walls("pe", [q for q in quotes if q.strike < spot]),
-    )
+    return walls("ce", a.strike > spot), walls("pe", a.strike < spot)
 
 
 @dataclass(frozen=True)
@@ -126,39 +126,45 @@ class Smile:
 
 
 def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smile | None:
-    """Out-of-the-money IVs by strike; None when the time to expiry is not positive."""
+    """Out-of-the-money IVs by strike; None when the time to expiry is not positive.
+    Remembered per chain and ``years``: the seller's skew and chain groups share it."""
     if years <= 0 or not quotes:
         return None
-    parity = parity_forward(quotes)
-    forward = parity if parity is not None else spot
-    rows = sorted(quotes, key=lambda q: q.strike)
-    strikes = np.array([q.strike for q in rows], dtype=float)
-    is_call = strikes >= forward
-    given = np.array(
-        [(q.ce_iv if c else q.pe_iv) or np.nan for q, c in zip(rows, is_call, strict=True)],
-        dtype=float,
-    )
-    prices = np.array(
-        [(q.ce_ltp if c else q.pe_ltp) or 0.0 for q, c in zip(rows, is_call, strict=True)],
-        dtype=float,
-    )
+    a = as_arrays(quotes)
+    key = ("smile", spot if a.forward is None else None, years)
+    if key in a.memo:
+        return a.memo[key]
+    forward = a.forward if a.forward is not None else spot
+    is_call = a.strike >= forward
+    given = np.where(is_call, a.ce_iv, a.pe_iv)
+    prices = np.nan_to_num(np.where(is_call, a.ce_ltp, a.pe_ltp))
     need = ~np.isfinite(given)
-    computed = np.full(strikes.shape, np.nan)
+    computed = np.full(a.strike.shape, np.nan)
     if need.any():
-        computed[need] = implied_vol(prices[need], forward, strikes[need], years, is_call[need])
+        computed[need] = implied_vol(prices[need], forward, a.strike[need], years, is_call[need])
     ivs = np.where(np.isfinite(given), given, computed)
+    keep = np.isfinite(ivs) & (ivs > 0)
     points = tuple(
         SmilePoint(
-            strike=float(k),
+            strike=k,
             log_moneyness=round(math.log(k / forward), 6),
-            iv=round(float(v), 6),
+            iv=round(v, 6),
             side="call" if c else "put",
-            published=bool(p),
+            published=p,
         )
-        for k, v, c, p in zip(strikes, ivs, is_call, np.isfinite(given), strict=True)
-        if math.isfinite(v) and v > 0
+        for k, v, c, p in zip(
+            a.strike[keep].tolist(),
+            ivs[keep].tolist(),
+            is_call[keep].tolist(),
+            (~need)[keep].tolist(),
+            strict=True,
+        )
     )
-    return Smile(forward=round(forward, 2), forward_from_parity=parity is not None, points=points)
+    smile = Smile(
+        forward=round(forward, 2), forward_from_parity=a.forward is not None, points=points
+    )
+    a.memo[key] = smile
+    return smile
 
 
 @dataclass(frozen=True)
@@ -215,19 +221,19 @@ class StraddleMove:
 def straddle_move(quotes: Sequence[OptionQuote], spot: float) -> StraddleMove | None:
     """The ATM straddle at the strike nearest the parity forward (spot without one); None
     when that strike lacks a call or put price."""
-    forward = parity_forward(quotes) or spot
-    priced = [q for q in quotes if q.ce_ltp and q.pe_ltp]
-    if not priced:
+    if not quotes:
         return None
-    q = min(priced, key=lambda q: abs(q.strike - forward))
-    nearest = min(quotes, key=lambda r: abs(r.strike - forward))
-    if nearest.strike != q.strike:  # the true ATM strike is unpriced: no straddle, not a guess
-        return None
-    move = float(q.ce_ltp + q.pe_ltp)  # type: ignore[operator]
+    a = as_arrays(quotes)
+    forward = a.forward if a.forward is not None else spot
+    i = int(np.argmin(np.abs(a.strike - forward)))
+    call, put = float(a.ce_ltp[i]), float(a.pe_ltp[i])
+    if not (math.isfinite(call) and math.isfinite(put)):
+        return None  # the true ATM strike is unpriced: no straddle, not a guess
+    move = call + put
     return StraddleMove(
-        strike=q.strike,
-        call=float(q.ce_ltp),  # type: ignore[arg-type]
-        put=float(q.pe_ltp),  # type: ignore[arg-type]
+        strike=float(a.strike[i]),
+        call=call,
+        put=put,
         move_points=round(move, 2),
         move_pct=round(move / spot, 6),
         one_sd_points=round(move / math.sqrt(2 / math.pi), 2),
@@ -239,15 +245,17 @@ def atm_iv(quotes: Sequence[OptionQuote], spot: float, years: float) -> float | 
     there, else Black-76 implied from the two LTPs (one side if only one is priced)."""
     if years <= 0 or not quotes:
         return None
-    forward = parity_forward(quotes) or spot
-    q = min(quotes, key=lambda r: abs(r.strike - forward))
-    published = [v for v in (q.ce_iv, q.pe_iv) if v]
+    a = as_arrays(quotes)
+    forward = a.forward if a.forward is not None else spot
+    i = int(np.argmin(np.abs(a.strike - forward)))
+    published = [v for v in (float(a.ce_iv[i]), float(a.pe_iv[i])) if math.isfinite(v)]
     if published:
         return round(sum(published) / len(published), 6)
+    k = float(a.strike[i])
     ivs = [
         iv
-        for price, is_call in ((q.ce_ltp, True), (q.pe_ltp, False))
-        if price and (iv := scalar_implied_vol(price, forward, q.strike, years, is_call))
+        for price, is_call in ((float(a.ce_ltp[i]), True), (float(a.pe_ltp[i]), False))
+        if math.isfinite(price) and (iv := scalar_implied_vol(price, forward, k, years, is_call))
     ]
     return round(sum(ivs) / len(ivs), 6) if ivs else None
 

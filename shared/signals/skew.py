@@ -12,6 +12,7 @@ from scipy.special import ndtr
 
 from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.schemas import OptionQuote
+from shared.signals.chain_arrays import as_arrays
 
 SECONDS_PER_YEAR = 365 * 86400
 CHAIN_SKEW_FORMULA = (
@@ -90,43 +91,24 @@ def implied_vol(
 
 def parity_forward(quotes: Sequence[OptionQuote]) -> float | None:
     """F = K + C - P at the strike where call and put prices are closest."""
-    pairs = [q for q in quotes if q.ce_ltp and q.pe_ltp and q.ce_ltp > 0 and q.pe_ltp > 0]
-    if not pairs:
-        return None
-    q = min(pairs, key=lambda q: abs(q.ce_ltp - q.pe_ltp))  # type: ignore[operator]
-    return q.strike + q.ce_ltp - q.pe_ltp  # type: ignore[operator]
+    return as_arrays(quotes).forward
 
 
 def chain_skew(
     quotes: Sequence[OptionQuote], years_to_expiry: float, wing: float = 0.02
 ) -> Skew | None:
-    """Skew from out-of-the-money implied vols; None when the chain cannot price it."""
+    """Skew from out-of-the-money implied vols (the chain's smile: published IV, else
+    implied from the LTP); None when the chain has no parity forward or < 3 usable IVs."""
+    from shared.signals.chain import chain_smile  # chain.py imports implied_vol from here
+
     forward = parity_forward(quotes)
     if forward is None or years_to_expiry <= 0:
         return None
-    rows = sorted(quotes, key=lambda q: q.strike)
-    strikes = np.array([q.strike for q in rows], dtype=float)
-    is_call = strikes >= forward  # out-of-the-money side of each strike
-    given = np.array(
-        [
-            (q.ce_iv if k >= forward else q.pe_iv) or np.nan
-            for q, k in zip(rows, strikes, strict=True)
-        ],
-        dtype=float,
-    )
-    prices = np.array(
-        [
-            (q.ce_ltp if k >= forward else q.pe_ltp) or 0.0
-            for q, k in zip(rows, strikes, strict=True)
-        ],
-        dtype=float,
-    )
-    computed = implied_vol(prices, forward, strikes, years_to_expiry, is_call)
-    ivs = np.where(np.isfinite(given), given, computed)
-    ok = np.isfinite(ivs)
-    if ok.sum() < 3:
+    smile = chain_smile(quotes, forward, years_to_expiry)
+    if smile is None or len(smile.points) < 3:
         return None
-    k_ok, iv_ok = strikes[ok], ivs[ok]
+    k_ok = np.array([p.strike for p in smile.points])
+    iv_ok = np.array([p.iv for p in smile.points])
 
     def iv_near(target: float) -> float:
         return float(iv_ok[int(np.argmin(np.abs(k_ok - target)))])
