@@ -4,6 +4,8 @@ ATM IV of every earlier kept snapshot (for its percentile)."""
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 
 from shared.calendar import daily_close_time, to_date
@@ -31,18 +33,35 @@ class ChainView:
 
 
 class ChainViews:
-    """Builds ``ChainView``s from a ``ChainCache``, remembering each snapshot's ATM IV."""
+    """Builds ``ChainView``s from a ``ChainCache``. Keeps every kept snapshot's ATM IV on a
+    timeline sorted by snapshot time, extended with the snapshots new since the last view
+    (chains of one expiry arrive in time order: the sources reject older snapshots) and
+    bounded like the cache."""
 
     def __init__(self, cache: ChainCache, max_age_s: int) -> None:
         self.cache = cache
         self.max_age_s = max_age_s
         self._atm_iv: dict[tuple[str, int], float | None] = {}
+        self._timeline: list[tuple[int, str, float]] = []  # (snapshot_time, expiry, ATM IV)
+        self._limit = cache.max_per_expiry * cache.max_expiries
 
     def atm_iv_of(self, chain: OptionChain) -> float | None:
         key = (chain.expiry, chain.snapshot_time)
         if key not in self._atm_iv:
             self._atm_iv[key] = atm_iv(chain.quotes, chain.spot, years_to_expiry(chain))
         return self._atm_iv[key]
+
+    def _sync(self) -> None:
+        for expiry, rows in self.cache.by_expiry.items():
+            for taken, chain in reversed(rows):
+                if (expiry, taken) in self._atm_iv:
+                    break
+                iv = self.atm_iv_of(chain)
+                if iv is not None:
+                    bisect.insort(self._timeline, (taken, expiry, iv))
+        for taken, expiry, _ in self._timeline[: max(0, len(self._timeline) - self._limit)]:
+            self._atm_iv.pop((expiry, taken), None)
+        del self._timeline[: max(0, len(self._timeline) - self._limit)]
 
     def view(self, snapshot: FeatureSnapshot, refresh: bool = True) -> ChainView:
         """``refresh=False`` when the caller has just refreshed the cache (one XREAD)."""
@@ -64,23 +83,20 @@ class ChainViews:
                 f"{self.max_age_s})"
             )
             return ChainView(None, None, reason, age, None, (), None, 0)
-        history: list[tuple[int, float]] = []
-        expiries = 0
-        for other in self.cache.by_expiry:
-            rows = [c for c in self.cache.kept(other, as_of) if c is not chain]
-            expiries += bool(rows)
-            for c in rows:
-                iv = self.atm_iv_of(c)
-                if iv is not None:
-                    history.append((c.snapshot_time, iv))
-        history.sort()
+        self._sync()
+        end = bisect.bisect_right(self._timeline, (as_of, "\uffff", math.inf))
+        earlier = [
+            row
+            for row in self._timeline[:end]
+            if not (row[0] == chain.snapshot_time and row[1] == chain.expiry)
+        ]
         return ChainView(
             chain=chain,
             previous=kept[-2] if len(kept) > 1 else None,
             reason=None,
             age_s=age,
             atm_iv=self.atm_iv_of(chain),
-            atm_iv_history=tuple(iv for _, iv in history),
-            history_from=history[0][0] if history else None,
-            history_expiries=expiries,
+            atm_iv_history=tuple(iv for _, _, iv in earlier),
+            history_from=earlier[0][0] if earlier else None,
+            history_expiries=len({e for _, e, _ in earlier}),
         )
