@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from shared.calendar import daily_close_time, to_date
 from shared.engine import ChainCache
 from shared.schemas import FeatureSnapshot, OptionChain
-from shared.signals.chain import atm_iv
+from shared.signals.chain import atm_iv, atm_ivs
 from shared.signals.skew import SECONDS_PER_YEAR
 
 
@@ -52,13 +52,17 @@ class ChainViews:
         return self._atm_iv[key]
 
     def _sync(self) -> None:
+        new: list[OptionChain] = []
         for expiry, rows in self.cache.by_expiry.items():
             for taken, chain in reversed(rows):
                 if (expiry, taken) in self._atm_iv:
                     break
-                iv = self.atm_iv_of(chain)
-                if iv is not None:
-                    bisect.insort(self._timeline, (taken, expiry, iv))
+                new.append(chain)
+        ivs = atm_ivs([(c.quotes, c.spot, years_to_expiry(c)) for c in new])
+        for chain, iv in zip(new, ivs, strict=True):
+            self._atm_iv[(chain.expiry, chain.snapshot_time)] = iv
+            if iv is not None:
+                bisect.insort(self._timeline, (chain.snapshot_time, chain.expiry, iv))
         for taken, expiry, _ in self._timeline[: max(0, len(self._timeline) - self._limit)]:
             self._atm_iv.pop((expiry, taken), None)
         del self._timeline[: max(0, len(self._timeline) - self._limit)]

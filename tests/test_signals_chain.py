@@ -14,6 +14,7 @@ from shared.signals.chain import (
     Smile,
     SmilePoint,
     atm_iv,
+    atm_ivs,
     chain_smile,
     delta_skew,
     oi_walls,
@@ -142,3 +143,15 @@ def test_atm_iv_and_percentile() -> None:
     assert implied is not None and 0.05 < implied < 0.3
     assert percentile_rank([0.1, 0.12, 0.14, 0.16], 0.13) == 0.5
     assert percentile_rank([], 0.13) is None
+
+
+def test_batched_atm_ivs_match_one_by_one() -> None:
+    variants = [
+        (QUOTES, SPOT, YEARS),
+        (QUOTES, SPOT, YEARS * 2),
+        ([q.model_copy(update={"ce_iv": 0.2}) for q in QUOTES], SPOT, YEARS),
+        (QUOTES, SPOT, 0.0),
+    ]
+    batched = atm_ivs(variants)
+    assert batched == [atm_iv(*v) for v in variants]
+    assert batched[2] == 0.2 and batched[3] is None and batched[1] != batched[0]

@@ -243,41 +243,43 @@ def straddle_move(quotes: Sequence[OptionQuote], spot: float) -> StraddleMove | 
 def atm_iv(quotes: Sequence[OptionQuote], spot: float, years: float) -> float | None:
     """IV at the strike nearest the forward: the mean of the published call and put IVs
     there, else Black-76 implied from the two LTPs (one side if only one is priced)."""
-    if years <= 0 or not quotes:
-        return None
-    a = as_arrays(quotes)
-    forward = a.forward if a.forward is not None else spot
-    i = int(np.argmin(np.abs(a.strike - forward)))
-    published = [v for v in (float(a.ce_iv[i]), float(a.pe_iv[i])) if math.isfinite(v)]
-    if published:
-        return round(sum(published) / len(published), 6)
-    k = float(a.strike[i])
-    ivs = [
-        iv
-        for price, is_call in ((float(a.ce_ltp[i]), True), (float(a.pe_ltp[i]), False))
-        if math.isfinite(price) and (iv := scalar_implied_vol(price, forward, k, years, is_call))
-    ]
-    return round(sum(ivs) / len(ivs), 6) if ivs else None
+    return atm_ivs([(quotes, spot, years)])[0]
 
 
-def scalar_implied_vol(
-    price: float, forward: float, strike: float, years: float, is_call: bool
-) -> float | None:
-    """Black-76 IV of one option by bisection on [1e-4, 5] (the vectorised
-    ``skew.implied_vol`` for one price, without numpy's per-call overhead); None when the
-    price lies outside the no-arbitrage bounds."""
-    intrinsic = max(forward - strike, 0.0) if is_call else max(strike - forward, 0.0)
-    if not intrinsic < price < (forward if is_call else strike):
-        return None
-    lo, hi, root = 1e-4, 5.0, math.sqrt(years)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        sd = mid * root
-        d1 = (math.log(forward / strike) + 0.5 * sd * sd) / sd
-        call = forward * _norm_cdf(d1) - strike * _norm_cdf(d1 - sd)
-        value = call if is_call else call - forward + strike
-        lo, hi = (lo, mid) if value > price else (mid, hi)
-    return 0.5 * (lo + hi)
+def atm_ivs(chains: Sequence[tuple[Sequence[OptionQuote], float, float]]) -> list[float | None]:
+    """``atm_iv`` of many (quotes, spot, years) at once: one vectorised inversion for all
+    the prices that need one (a restarted engine fills its history in one pass)."""
+    out: list[float | None] = [None] * len(chains)
+    rows: list[tuple[int, float, float, float, float, bool]] = []  # i, price, F, K, T, call
+    for n, (quotes, spot, years) in enumerate(chains):
+        if years <= 0 or not quotes:
+            continue
+        a = as_arrays(quotes)
+        forward = a.forward if a.forward is not None else spot
+        i = int(np.argmin(np.abs(a.strike - forward)))
+        published = [v for v in (float(a.ce_iv[i]), float(a.pe_iv[i])) if math.isfinite(v)]
+        if published:
+            out[n] = round(sum(published) / len(published), 6)
+            continue
+        for price, is_call in ((float(a.ce_ltp[i]), True), (float(a.pe_ltp[i]), False)):
+            if math.isfinite(price):
+                rows.append((n, price, forward, float(a.strike[i]), years, is_call))
+    if rows:
+        cols = list(zip(*rows, strict=True))
+        ivs = implied_vol(
+            np.array(cols[1]),
+            np.array(cols[2]),
+            np.array(cols[3]),
+            np.array(cols[4]),
+            np.array(cols[5], dtype=bool),
+        )
+        found: dict[int, list[float]] = {}
+        for n, iv in zip(cols[0], ivs.tolist(), strict=True):
+            if math.isfinite(iv):
+                found.setdefault(n, []).append(iv)
+        for n, values in found.items():
+            out[n] = round(sum(values) / len(values), 6)
+    return out
 
 
 def percentile_rank(history: Sequence[float], value: float) -> float | None:

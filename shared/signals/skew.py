@@ -47,9 +47,9 @@ def black76_price(
 
 def implied_vol(
     price: np.ndarray,
-    forward: float,
+    forward: float | np.ndarray,
     strike: np.ndarray,
-    years: float,
+    years: float | np.ndarray,
     is_call: np.ndarray,
     low: float = 1e-4,
     high: float = 5.0,
@@ -57,27 +57,29 @@ def implied_vol(
 ) -> np.ndarray:
     """Black-76 implied vol by vectorised Newton steps kept inside a bisection bracket (a
     step leaving the bracket, or with no vega, bisects instead); stops once every vol moves
-    less than 1e-8. NaN where the price is outside the no-arbitrage bounds (below intrinsic
-    or above the underlying)."""
-    intrinsic = np.where(is_call, np.maximum(forward - strike, 0), np.maximum(strike - forward, 0))
-    valid = (price > intrinsic) & (price < np.where(is_call, forward, strike))
+    less than 1e-8. ``forward`` and ``years`` may be per option (arrays). NaN where the price
+    is outside the no-arbitrage bounds (below intrinsic or above the underlying)."""
+    fwd = np.broadcast_to(np.asarray(forward, dtype=float), price.shape)
+    yrs = np.broadcast_to(np.asarray(years, dtype=float), price.shape)
+    intrinsic = np.where(is_call, np.maximum(fwd - strike, 0), np.maximum(strike - fwd, 0))
+    valid = (price > intrinsic) & (price < np.where(is_call, fwd, strike)) & (yrs > 0)
     out = np.full(price.shape, np.nan)
     if not valid.any():
         return out
     price, strike, is_call = price[valid], strike[valid], is_call[valid]
-    root = math.sqrt(years)
+    fwd, root = fwd[valid], np.sqrt(yrs[valid])
     lo, hi = np.full(price.shape, low), np.full(price.shape, high)
     # start near the ATM approximation price ~ 0.4*F*vol*sqrt(T)
-    vol = np.clip(price / (0.4 * forward * root), 0.05, 2.0)
-    log_fk = np.log(forward / strike)
+    vol = np.clip(price / (0.4 * fwd * root), 0.05, 2.0)
+    log_fk = np.log(fwd / strike)
     for _ in range(iterations):
         sd = vol * root
         d1 = (log_fk + 0.5 * sd * sd) / sd
-        call = forward * ndtr(d1) - strike * ndtr(d1 - sd)
-        diff = np.where(is_call, call, call - forward + strike) - price
+        call = fwd * ndtr(d1) - strike * ndtr(d1 - sd)
+        diff = np.where(is_call, call, call - fwd + strike) - price
         hi = np.where(diff > 0, vol, hi)
         lo = np.where(diff > 0, lo, vol)
-        vega = forward * np.exp(-0.5 * d1 * d1) * (root / math.sqrt(2 * math.pi))
+        vega = fwd * np.exp(-0.5 * d1 * d1) * (root / math.sqrt(2 * math.pi))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = vol - diff / vega
         new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
