@@ -87,6 +87,20 @@ def test_publishes_three_expiries_while_open_then_nothing_new(settings: Settings
     assert adapter.cookie_pages == 1
 
 
+def test_a_frozen_nse_page_is_published_but_reported_stale(settings: Settings) -> None:
+    late = datetime(2022, 3, 28, 13, 0, tzinfo=IST).timestamp()  # NSE still says 10:47:19
+    src, _ = source(settings, RecordedNse(), late, 30)
+    assert len(list(src.events())) == 3
+    status = src.status
+    assert status["state"] == "stale" and status["stale_series"] == [
+        "2022-03-31",
+        "2022-04-07",
+        "2022-04-28",
+    ]
+    problem = feed_problem(status)
+    assert problem is not None and "stale 2022-03-31" in problem
+
+
 def test_nothing_outside_market_hours(settings: Settings) -> None:
     adapter = RecordedNse()
     src, _ = source(settings, adapter, SUNDAY, 3600)
@@ -149,3 +163,17 @@ def test_close_interrupts_the_wait(settings: Settings) -> None:
     src.close()
     thread.join(timeout=5)
     assert not thread.is_alive() and out == []
+
+
+def test_runner_starts_the_live_chain_feed_beside_the_bars(settings: Settings) -> None:
+    from services.ingest.__main__ import Runner
+
+    assert Runner(settings)._start_chain_feed() is None  # AEGIS_CHAIN_SOURCE=none
+    runner = Runner(settings.model_copy(update={"chain_source": "nse"}))
+    runner.stop_event.set()  # stopped before it starts: no request leaves the machine
+    thread = runner._start_chain_feed()
+    assert thread is not None and runner._chain_feed is not None
+    assert runner._chain_feed.source.name == "chain:nse"
+    runner.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

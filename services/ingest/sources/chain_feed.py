@@ -11,8 +11,9 @@ as Kite Connect, Upstox or Dhan, with credentials from AEGIS_* settings, would b
 Both raise ``ChainFeedError`` (``retryable`` for 401/403/429/5xx, timeouts, malformed JSON).
 ``ChainPollSource`` does the rest, the same for every feed: the nearest weekly expiries plus
 the monthly, a token bucket between requests, exponential backoff with jitter on failures, a
-``FeedStatus`` the ingest service reports in /health (so a failing feed is degraded, never
-silently stale), and nothing at all outside market hours.
+``FeedStatus`` the ingest service reports in /health (so a failing feed, or one whose
+exchange timestamp is over 15 minutes old during a session, is degraded, never silently
+stale), and nothing at all outside market hours.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ T = TypeVar("T")
 BACKOFF_INITIAL_S = 2.0
 BACKOFF_MAX_S = 120.0
 BACKOFF_JITTER_S = 1.0
+STALE_AFTER_S = 900  # during a session, a chain whose exchange timestamp is older is stale
 
 log = get_logger("ingest.chain_feed")
 
@@ -130,26 +132,26 @@ class ChainPollSource:
         if listed is None:
             return
         today = datetime.fromtimestamp(now, IST).date()
-        failed = []
+        failed, stale = [], []
         for expiry in select_expiries(listed, today, self.settings.chain_weekly_expiries):
             chain = self._attempt(f"chain {expiry}", lambda e=expiry: self.feed.chain(e))
             if chain is None:
                 failed.append(expiry.isoformat())
                 continue
+            if now - chain.snapshot_time > STALE_AFTER_S:
+                stale.append(chain.expiry)  # a frozen page is not passed off as live
             if self._last.get(chain.expiry) == chain.snapshot_time:
                 continue  # NSE has not refreshed this expiry since the last poll
             self._last[chain.expiry] = chain.snapshot_time
             yield chain
+        self._status.update(failed_series=failed, stale_series=stale)
         if not failed:
             self._status.update(
-                state="ok",
+                state="stale" if stale else "ok",
                 last_success_at=self._clock(),
                 consecutive_failures=0,
                 rate_limited=False,
-                failed_series=[],
             )
-        else:
-            self._status.update(failed_series=failed)
 
     def _attempt(self, what: str, call: Callable[[], T]) -> T | None:
         """``call()`` with retries; None once it failed ``chain_max_retries`` times (or a
