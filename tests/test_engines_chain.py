@@ -13,6 +13,7 @@ from services.seller.main import SellerWorker
 from shared.bus import Bus
 from shared.chain_view import years_to_expiry
 from shared.config import Settings
+from shared.engine import ChainCache
 from shared.schemas import FeatureSnapshot, OptionChain
 from shared.signals.chain import atm_iv, percentile_rank, put_call_ratio, straddle_move
 from tests.engines_support import daily_snapshot
@@ -90,3 +91,13 @@ def test_chain_groups_fresh_stale_and_missing(
         assert block.data["theta_edge"]["implied_basis"] == "india_vix"
         assert block.data["theta_edge"]["implied_basis_reason"]
         assert block.data["chain"]["status"] == "unavailable"
+
+
+def test_a_reingested_chain_is_held_once(redis_client: redis.Redis) -> None:
+    cache = ChainCache(redis_client)
+    first, second = real_chains(2)
+    for chain in (first, second, first, second.model_copy(update={"source": "again"})):
+        cache.add(chain)
+    rows = cache.by_expiry[first.expiry]
+    assert [t for t, _ in rows] == [first.snapshot_time, second.snapshot_time]
+    assert rows[1][1].source == "again"
