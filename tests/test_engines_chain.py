@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.engine import ChainCache
 from shared.schemas import FeatureSnapshot, OptionChain
 from shared.signals.chain import atm_iv, percentile_rank, put_call_ratio, straddle_move
+from shared.signals.max_pain import compute_max_pain
 from tests.engines_support import daily_snapshot
 from tests.test_chain_file import CHAIN_FILE
 from tests.test_engines import running, wait_blocks
@@ -74,7 +75,9 @@ def test_chain_groups_fresh_stale_and_missing(
     assert group["atm_iv"]["history_snapshots"] == len(history) >= 50
     assert group["atm_iv"]["percentile"] == percentile_rank(history, group["atm_iv"]["value"])
     assert group["oi_by_strike"] and all("ce_change" in r for r in group["oi_by_strike"])
-    for key in ("pcr", "walls", "smile", "delta_skew", "straddle", "atm_iv"):
+    pain = compute_max_pain(picked.quotes)
+    assert pain is not None and group["max_pain"]["strike"] == pain.strike
+    for key in ("pcr", "walls", "smile", "delta_skew", "straddle", "atm_iv", "max_pain"):
         assert group[key]["provenance"]["source"] == "data", key
         assert group[key]["provenance"]["formula"], key
 

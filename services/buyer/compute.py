@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from shared import calendar
@@ -187,7 +187,8 @@ def fresh_straddle(view: ChainView | None) -> tuple[StraddleMove | None, str]:
     move = straddle_move(view.chain.quotes, view.chain.spot)
     if move is None:
         return None, f"chain of {view.chain.expiry} has no priced ATM straddle"
-    return move, f"chain {view.chain.expiry} at {calendar.ist_date(view.chain.snapshot_time)}"
+    taken = datetime.fromtimestamp(view.chain.snapshot_time, calendar.IST).isoformat()
+    return move, f"chain of {view.chain.expiry} at {taken} ({view.chain.source})"
 
 
 def theta_edge(

@@ -242,6 +242,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
         vix_move = round(
             chain.spot * current_vix(ctx) / 100 * (years * SECONDS_PER_YEAR / 86400 / 365) ** 0.5, 2
         )
+    pain = compute_max_pain(chain.quotes, tolerance=0.02)
     band = [q for q in chain.quotes if abs(q.strike / chain.spot - 1) <= CHART_BAND]
     before = {q.strike: q for q in previous or ()}
     return {
@@ -303,6 +304,12 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
                 ),
                 "formula": chain_signals.ATM_IV_PERCENTILE_FORMULA,
             },
+        },
+        "max_pain": {
+            "strike": pain.strike if pain else None,
+            "lower": pain.lower if pain else None,
+            "upper": pain.upper if pain else None,
+            "provenance": {**data, "formula": MAX_PAIN_FORMULA.format(tolerance=0.02)},
         },
         "oi_by_strike": [
             {

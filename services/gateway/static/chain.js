@@ -88,7 +88,7 @@
         option chain unavailable: ${esc(chain.reason)}</div>`;
       return;
     }
-    const mp = seller.max_pain && seller.max_pain.strike;
+    const mp = chain.max_pain && chain.max_pain.strike;  // of this chain's expiry
     const pcr = chain.pcr || {}, st = chain.straddle || {}, atm = chain.atm_iv || {}, rr = chain.delta_skew || {};
     root.innerHTML = `<div class="chain-status" data-testid="chain-status" data-status="fresh">
         chain ${esc(chain.expiry)} · as of ${esc(chain.chain_as_of)} · ${esc(chain.source)} · age ${num(chain.age_s)} s</div>
