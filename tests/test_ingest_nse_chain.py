@@ -7,11 +7,12 @@ from __future__ import annotations
 import threading
 from datetime import date, datetime
 
+import pytest
 import redis
 
 from services.gateway.assembler import health_section
 from services.ingest.main import IngestService
-from services.ingest.sources.chain_feed import ChainPollSource, select_expiries
+from services.ingest.sources.chain_feed import ChainFeedError, ChainPollSource, select_expiries
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.nse_chain import NseChainFeed
 from shared.calendar import IST
@@ -127,6 +128,17 @@ def test_backs_off_on_403_429_5xx_and_garbage_then_recovers(settings: Settings) 
     # first visit, the refresh after the first 403, and a fresh visit before the retry
     assert adapter.cookie_pages == 3
     assert src.status["state"] == "ok" and src.status["consecutive_failures"] == 0
+
+
+def test_json_that_is_not_a_chain_is_a_retried_failure(settings: Settings) -> None:
+    adapter = RecordedNse({"/api/option-chain-v3": ["empty"]})
+    src, _ = source(settings, adapter, OPEN, 60)
+    assert len(list(src.events())) == 3
+    assert src.status["state"] == "ok"
+    feed = NseChainFeed(session(RecordedNse({"/api/option-chain-v3": ["empty"]})))
+    with pytest.raises(ChainFeedError, match="unexpected response") as failure:
+        feed.chain(date(2022, 3, 31))
+    assert failure.value.retryable
 
 
 def test_a_failing_feed_keeps_polling_and_is_degraded_in_health(
