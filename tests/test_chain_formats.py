@@ -64,6 +64,13 @@ def test_nse_export_loads_with_lots_turned_into_units(tmp_path: Path) -> None:
     assert untraded and all(q.ce_iv is None for q in untraded)
 
 
+def test_nse_export_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "option-chain-ED-NIFTY-07-Apr-2022.csv"
+    path.write_text(recorded.nse_export("07-Apr-2022"), encoding="utf-8-sig")
+    (chain,) = load(path, FileContext(SNAPSHOT, 17022.5, BARS))
+    assert isinstance(chain, OptionChain) and chain.expiry == "2022-04-07"
+
+
 def test_nse_export_without_snapshot_time_or_expiry_is_rejected_by_name(tmp_path: Path) -> None:
     text = recorded.nse_export("31-Mar-2022")
     path = write(tmp_path, "option-chain-ED-NIFTY-31-Mar-2022.csv", text)

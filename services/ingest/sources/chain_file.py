@@ -45,8 +45,8 @@ log = get_logger("ingest.chain_file")
 
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _number(row: dict[str, str], name: str) -> float:
@@ -91,7 +91,7 @@ def daily_close_spot(daily_csv: Path) -> Callable[[int], float | None]:
 
     def spot_at(epoch_s: int) -> float | None:
         if not closes and daily_csv.exists():
-            with open(daily_csv, encoding="utf-8", newline="") as handle:
+            with open(daily_csv, encoding="utf-8-sig", newline="") as handle:
                 for row in csv.DictReader(handle):
                     closes[date.fromisoformat(row["date"])] = float(row["close"])
         day = ist_date(epoch_s)
