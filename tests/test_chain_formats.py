@@ -33,7 +33,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_lot_sizes_and_numbers() -> None:
     assert lot_size(date(2022, 3, 31)) == 50
-    assert lot_size(date(2024, 5, 2)) == 25
+    assert lot_size(date(2024, 5, 2)) == 25 and lot_size(date(2024, 12, 26)) == 25
+    assert lot_size(date(2025, 1, 2)) == 75
     assert lot_size(date(2025, 6, 26)) == 75
     assert lot_size(date(2025, 12, 30)) == 75 and lot_size(date(2026, 1, 6)) == 65
     assert number('"17,72,550"') == 1772550 and number("-") is None and number(" ") is None

@@ -31,16 +31,18 @@ from pathlib import Path
 from shared.calendar import IST, daily_close_time
 from shared.schemas import OptionChain, OptionQuote
 
-# NIFTY market lot by contract expiry: (first expiry with this lot, lot). Sources: NSE
-# circulars as reported by Business Standard 2024-04-03 (50 -> 25 for contracts from
-# 2024-04-26, first weekly expiry 2024-05-02) and NDTV Profit / Capital Market 2025-10-07
-# (75 -> 65 for weekly and monthly contracts after the 2025-12-30 expiry). The 25 -> 75
-# revision (SEBI, new contracts from 2024-11-20) is keyed to the first weekly expiry listed
-# after it, 2024-11-28: contracts listed earlier and expiring later may differ (docs/CHAIN.md).
+# NIFTY market lot by contract expiry: (first expiry with this lot, lot). Sources: NSE via
+# Zerodha bulletin 2024-04-02 (50 -> 25 for every contract expiring after 2024-04-26, first
+# weekly 2024-05-02); Business Standard 2024-10-19 (25 -> 75 for contracts introduced from
+# 2024-11-20, existing weekly/monthly contracts keep 25 to expiry, quarterly ones move on
+# 2024-12-26 EOD: so every expiry after 2024-12-26 is 75, while expiries 2024-11-28 ..
+# 2024-12-26 mix both and are kept at 25 here); NDTV Profit / Capital Market 2025-10-07
+# (75 -> 65 for weekly and monthly contracts after the 2025-12-30 expiry). The table starts
+# at 50 (the 2021 revision from 75 is not modelled).
 NIFTY_LOT_SIZES: tuple[tuple[date, int], ...] = (
     (date(2000, 1, 1), 50),
     (date(2024, 5, 2), 25),
-    (date(2024, 11, 28), 75),
+    (date(2024, 12, 27), 75),
     (date(2026, 1, 6), 65),
 )
 EXPORT_COLUMNS = (
