@@ -152,3 +152,18 @@ def test_unknown_layouts_and_missing_columns_are_rejections_not_crashes(tmp_path
     assert isinstance(empty, RejectedInput)
     (absent,) = load(tmp_path / "absent.csv")
     assert isinstance(absent, RejectedInput) and "absent.csv" in absent.reason
+
+
+def test_a_folder_of_daily_files_is_read_in_time_order(tmp_path: Path) -> None:
+    folder = tmp_path / "bhav"
+    folder.mkdir()
+    write(folder, "b_fo28MAR2022bhav.csv", recorded.classic_bhavcopy())
+    later = recorded.udiff_bhavcopy().replace("2022-03-28,2022-03-28,", "2022-03-29,2022-03-29,")
+    write(folder, "a_BhavCopy_NSE_FO_0_0_0_20220329_F_0000.csv", later)
+    write(folder, "c_broken.csv", "a,b\n1,2\n")
+    events = load(folder, FileContext(None, None, BARS))
+    rejected = [e for e in events if isinstance(e, RejectedInput)]
+    chains = [e for e in events if isinstance(e, OptionChain)]
+    assert len(rejected) == 1 and "c_broken.csv" in rejected[0].reason
+    assert [c.snapshot_time for c in chains] == sorted(c.snapshot_time for c in chains)
+    assert chains[0].snapshot_time == CLOSE_2022_03_28 and len(chains) == 4

@@ -111,7 +111,8 @@ def file_context(settings: Settings) -> FileContext:
 
 
 class ChainFileSource:
-    """Yields one ``OptionChain`` per snapshot of the CSV (gzip OK), in file order.
+    """Yields one ``OptionChain`` per snapshot of the CSV (gzip OK), in file order; given a
+    folder, the chains of all its files in time order.
 
     ``speed`` > 0 paces snapshots by their time gaps (60 = 60x real time, each wait capped at
     ``max_gap_s``); a malformed row or snapshot is yielded as ``RejectedInput``.
@@ -133,6 +134,9 @@ class ChainFileSource:
         self._pacer = Pacer(speed, max_gap_s, wait=self._stop.wait)
 
     def events(self) -> Iterator[SourceEvent | RejectedInput]:
+        if self.path.is_dir():
+            yield from self._folder()
+            return
         try:
             with _open_text(self.path) as handle:
                 head = chain_formats.read_rows(itertools.islice(handle, 2))
@@ -147,6 +151,24 @@ class ChainFileSource:
             yield RejectedInput(f"chain file {self.path.name}: {exc}", str(self.path).encode())
             return
         for chain in chains:
+            if not self._pacer.pace(chain.snapshot_time):
+                return
+            yield chain
+            if self._stop.is_set():
+                return
+
+    def _folder(self) -> Iterator[SourceEvent | RejectedInput]:
+        """Every file of a folder (e.g. a month of bhavcopies), each read on its own, the
+        chains yielded in snapshot-time order and each unreadable file as one rejection."""
+        found: list[OptionChain] = []
+        for path in sorted(p for p in self.path.iterdir() if p.is_file()):
+            source = ChainFileSource(path, stop=self._stop, context=self.context)
+            for event in source.events():
+                if isinstance(event, OptionChain):
+                    found.append(event)
+                else:
+                    yield event
+        for chain in sorted(found, key=lambda c: (c.snapshot_time, c.expiry)):
             if not self._pacer.pace(chain.snapshot_time):
                 return
             yield chain
