@@ -20,7 +20,12 @@ from shared.signals.breach import (
     lognormal_breach_probability,
 )
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
-from shared.signals.safe_range import SAFE_RANGE_FORMULA, safe_range, symmetric_normal_z
+from shared.signals.safe_range import (
+    SAFE_RANGE_FORMULA,
+    implied_move_points,
+    safe_range,
+    symmetric_normal_z,
+)
 from shared.signals.skew import (
     CHAIN_SKEW_FORMULA,
     RETURN_SKEW_FORMULA,
@@ -237,11 +242,13 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
     atm, history = view.atm_iv, view.atm_iv_history
     start = iso(view.history_from) if view.history_from else "-"
     enough = len(history) >= MIN_IV_HISTORY and atm is not None
-    vix_move = None
-    if ctx.snapshot.vix is not None or ctx.snapshot.daily.get("vix") is not None:
-        vix_move = round(
-            chain.spot * current_vix(ctx) / 100 * (years * SECONDS_PER_YEAR / 86400 / 365) ** 0.5, 2
-        )
+    has_vix = ctx.snapshot.vix is not None or ctx.snapshot.daily.get("vix") is not None
+    # the VIX one-sd move over the same time to expiry, beside the straddle's
+    vix_move = (
+        round(implied_move_points(chain.spot, current_vix(ctx), years * 365), 2)
+        if has_vix
+        else None
+    )
     pain = compute_max_pain(chain.quotes, tolerance=0.02)
     band = [q for q in chain.quotes if abs(q.strike / chain.spot - 1) <= CHART_BAND]
     before = {q.strike: q for q in previous or ()}
