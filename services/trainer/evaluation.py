@@ -31,6 +31,7 @@ from services.trainer.seller import (
     trap_labels,
 )
 from services.trainer.stats import train_stats
+from services.trainer.vol import TRAP_SESSIONS
 from shared import calendar
 from shared.config import Settings
 from shared.logs import get_logger
@@ -40,6 +41,7 @@ from shared.models.buyer import MAX_DAY_OFFSET
 from shared.models.loading import load_model
 from shared.models.seller import STRESS_CLASSES, distance_sigma
 from shared.signals import labels as signal_labels
+from shared.signals.breach import lognormal_breach_probability
 from shared.signals.safe_range import implied_move_points
 
 log = get_logger("evaluation")
@@ -49,7 +51,7 @@ def _fold_models(train: TrainingData, fast: bool, coverage: float, tmp: Path) ->
     profile = FAST if fast else FULL
     trained = [
         train_direction(train, profile),
-        train_seller(train, profile),
+        train_seller(train, profile, coverage),
         train_buyer(train, profile),
         train_stats(train, coverage),
     ]
@@ -94,6 +96,7 @@ def run_evaluation(
     records = feats.to_dict("records")
     y_dir, r_dir = targets(full)
     trap_y = trap_labels(full)
+    rv5_y = labels.forward_realized_vol(frame["close"], TRAP_SESSIONS).to_numpy()
     rv_exp = labels.realized_vol_to_expiry(frame["close"]).to_numpy()
     exp_pos = labels.expiry_positions(frame.index)
     close = frame["close"].to_numpy(float)
@@ -146,9 +149,13 @@ def run_evaluation(
             z_lo, z_hi, target = st.safe_range_z(regime)
             sigma_t = vix / 100 * math.sqrt(max(dte, 1) / 365) if vix == vix else math.nan
             settled = exp_pos[t] > t
+            sessions = float(exp_pos[t] - t) if settled else float(daily["sessions_to_expiry"])
             expiry_close = close[exp_pos[t]] if settled else math.nan
-            lower, upper = close[t] * math.exp(-z_lo * sigma_t), close[t] * math.exp(z_hi * sigma_t)
+            vix_lower = close[t] * math.exp(-z_lo * sigma_t)
+            vix_upper = close[t] * math.exp(z_hi * sigma_t)
+            lower, upper = s.range_bounds(daily, close[t], target, dte, max(sessions, 1.0))
             stress = s.stress_probabilities(daily)
+            stress_base = s.stress_climatology(regime)
             expiry = calendar.next_weekly_expiry(frame.index[t].date())
             seller_rows.append(
                 {
@@ -172,6 +179,18 @@ def run_evaluation(
                     "z_upper": z_hi,
                     "expiry_close": expiry_close,
                     "inside": float(lower <= expiry_close <= upper) if settled else math.nan,
+                    "vix_lower": vix_lower,
+                    "vix_upper": vix_upper,
+                    "inside_vix_band": (
+                        float(vix_lower <= expiry_close <= vix_upper) if settled else math.nan
+                    ),
+                    "stress_score_baseline": signal_labels.stress_score(stress_base),
+                    "rv_next5": rv5_y[t],
+                    "sigma20": daily["sigma20_daily"],
+                    **{
+                        f"live_{k}": s.selection(k)["live"]
+                        for k in ("trap", "stress", "move", "expiry_range")
+                    },
                 }
             )
             for pct in STRIKE_STEPS_PCT:
@@ -183,7 +202,9 @@ def run_evaluation(
                             "expiry": expiry,
                             "strike": strike,
                             "side": "above" if sign > 0 else "below",
-                            "probability": s.breach_probability(daily, close[t], strike, dte),
+                            "probability": s.breach_probability(
+                                daily, close[t], strike, dte, max(sessions, 1.0)
+                            ),
                             "fold_train_end": fold,
                             "strike_pct": pct,
                             "days_to_expiry": dte,
@@ -194,10 +215,16 @@ def run_evaluation(
                                 if settled and dte > 0
                                 else math.nan
                             ),
+                            "probability_lognormal": (
+                                lognormal_breach_probability(close[t], strike, vix, max(dte, 1))
+                                if vix == vix
+                                else math.nan
+                            ),
+                            "regime": regime,
                         }
                     )
             implied = sigma_t
-            predicted_move = bu.predicted_move_to_expiry(daily, dte)
+            predicted_move = s.expected_abs_move(daily, dte, max(sessions, 1.0))
             breakout = [bu.breakout_probability(daily, k) for k in range(MAX_DAY_OFFSET + 1)]
             spike_up = bu.spike_up_probability(daily)
             theta_edge = (
@@ -224,6 +251,9 @@ def run_evaluation(
                     "predicted_move": predicted_move,
                     "implied_move": implied,
                     "move_base": base["move"],
+                    "regime": regime,
+                    "days_to_expiry": dte,
+                    "predicted_move_buyer_model": bu.predicted_move_to_expiry(daily, dte),
                     "actual_move": abs(math.log(expiry_close / close[t]))
                     if settled and dte > 0
                     else math.nan,
@@ -303,6 +333,9 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
     out["spike_direction"] = m.binary_report(
         sp["spike_up_probability"].to_numpy(), sp["next_up"].to_numpy(), sp["spike_base"].to_numpy()
     )
+    from services.trainer.vol_evaluation import summarise_volatility
+
+    out["volatility"] = summarise_volatility(tables)
     mv = bu.dropna(subset=["actual_move", "implied_move"])
     out["move_to_expiry"] = {
         "samples": len(mv),
