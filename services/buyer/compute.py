@@ -178,9 +178,30 @@ def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
     }
 
 
-def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
+CORE_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = exp(LHAR ln RV5 forecast)*sqrt(n/252)*mean|u|"
+
+
+def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
+    """Expected absolute log move to expiry: the seller volatility core's distribution where
+    its validation beat the VIX-implied move, else the buyer model, else a formula."""
     snap = ctx.snapshot
-    implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
+    sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
+    chosen = ctx.run_model("seller", lambda m: m.selection("move"))
+    note = None
+    if chosen.ok:
+        sel = chosen.value
+        note = (
+            f"volatility core live={sel['live']} for the move: validation MAE "
+            f"{sel['model_score']:.4g} vs {sel['baseline_score']:.4g} for {sel['baseline']}"
+        )
+        if sel["live"] == "model":
+            out = ctx.run_model(
+                "seller",
+                lambda m: float(m.expected_abs_move(snap.daily, ctx.days_to_expiry, sessions)),
+            )
+            if out.ok:
+                formula = f"{CORE_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+                return out.value, {**out.provenance, "formula": formula, "note": note}
     out = ctx.once(
         f"buyer.move.{snap.days_to_expiry}",
         lambda: ctx.run_model(
@@ -188,13 +209,31 @@ def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
         ),
     )
     if out.ok:
-        move, prov = out.value, {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
+        prov = {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
+        return out.value, {**prov, "note": note} if note else prov
+    move = fallbacks.predicted_abs_move(snap.daily, sessions)
+    prov = provenance.heuristic(
+        out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+    )
+    return move, prov
+
+
+def theta_edge(
+    ctx: EngineContext,
+    vix: float,
+    implied_move_points_override: float | None = None,
+    implied_source: str | None = None,
+) -> dict[str, Any]:
+    """Predicted move to expiry against the implied move. ``implied_move_points_override``
+    is the market's own 1-sd implied move (e.g. the ATM straddle of the target expiry from a
+    fresh chain, named by ``implied_source``); without it, the VIX-implied move."""
+    snap = ctx.snapshot
+    if implied_move_points_override is not None:
+        implied, implied_formula = implied_move_points_override, implied_source or "option chain"
     else:
-        sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
-        move = fallbacks.predicted_abs_move(snap.daily, sessions)
-        prov = provenance.heuristic(
-            out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
-        )
+        implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
+        implied_formula = IMPLIED_MOVE_FORMULA
+    move, prov = predicted_move(ctx)
     predicted = snap.spot * (math.exp(move) - 1)
     score, label = labels.theta_edge(predicted, implied)
     return {
@@ -202,7 +241,7 @@ def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
         "label": label,
         "predicted_move_points": round(predicted, 2),
         "implied_move_points": round(implied, 2),
-        "implied_formula": IMPLIED_MOVE_FORMULA,
+        "implied_formula": implied_formula,
         "provenance": prov,
     }
 

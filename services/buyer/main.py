@@ -14,7 +14,7 @@ from shared.logs import configure_logging
 class BuyerWorker(EngineWorker):
     service = "buyer"
     engine = "buyer"
-    model_names = ("buyer", "stats")
+    model_names = ("buyer", "stats", "seller")  # seller: the volatility core (theta edge)
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
         return compute_buyer(ctx)
