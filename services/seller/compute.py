@@ -3,6 +3,7 @@ seller flag, measured hit rate (pure)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -98,12 +99,16 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
         )
         if out.ok:
             lower, upper = out.value
+            vix_scale = current_vix(ctx) / 100 * math.sqrt(ctx.days_to_expiry / 365)
             return {
                 "lower": round(lower, 2),
                 "upper": round(upper, 2),
                 "coverage_target": coverage,
                 "expiry": snap.next_expiry,
                 "days_to_expiry": snap.days_to_expiry,
+                # the same bounds in VIX-implied sigmas, comparable with the baseline band's z
+                "z_lower": round(-math.log(lower / snap.spot) / vix_scale, 4),
+                "z_upper": round(math.log(upper / snap.spot) / vix_scale, 4),
                 "selection": selection,
                 "provenance": {**out.provenance, "formula": CORE_FORMULA, "note": note},
             }
