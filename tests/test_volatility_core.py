@@ -20,6 +20,7 @@ from shared.engine import EngineContext, ModelBook
 from shared.features import volatility as vol
 from shared.features.daily import compute_daily_features
 from shared.models.loading import load_model
+from shared.models.seller import HEAD_FILE
 from shared.models.volatility import VolatilityCore
 from tests.engines_support import daily_snapshot
 from tests.models_support import short_data, trained_registry
@@ -176,3 +177,22 @@ def test_engine_falls_back_to_the_baseline_where_the_model_lost() -> None:
     assert "lognormal" in breach["provenance"]["formula"]
     rng = safe_range_group(ctx, "NORMAL")
     assert "z_lower" in rng and rng["selection"]["live"] == "baseline"
+
+
+def test_a_boosted_head_round_trips_through_the_registry(monkeypatch, tmp_path) -> None:
+    import services.trainer.seller as trainer_seller
+    from services.trainer.pipeline import publish_models
+
+    real = trainer_seller.compare_heads
+    monkeypatch.setattr(trainer_seller, "compare_heads", lambda *a: {**real(*a), "live": "xgb"})
+    data = short_data()
+    model = trainer_seller.train_seller(data, FAST)
+    assert HEAD_FILE in model.writers
+    publish_models([model], data, FAST, tmp_path, bus=None)
+    seller = load_model(tmp_path, "seller")
+    daily = {k: float(v) for k, v in data.features.iloc[-1].items()}
+    lower, upper = seller.range_bounds(daily, 15000.0, 0.9, 5, 3)
+    assert seller.breach_probability(daily, 15000.0, upper, 5, 3) == pytest.approx(0.05)
+    assert seller.breach_probability(daily, 15000.0, lower, 5, 3) == pytest.approx(0.05)
+    assert 0 < seller.trap_probability(daily) < 1
+    assert math.isfinite(seller.expected_abs_move(daily, 5, 3))

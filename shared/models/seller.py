@@ -9,6 +9,7 @@ fold's validation window and published in ``params["selection"]``.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from shared.models import boosters
 from shared.models.api import DailyFeatures
 from shared.models.base import ArtifactModel
-from shared.models.volatility import STRESS_CLASSES, VolatilityCore, har_design
+from shared.models.volatility import HAR_INPUTS, STRESS_CLASSES, VolatilityCore, har_design
 
 HEAD_FILE = "vol_head.ubj"  # present only when the boosted head beat the HAR head
 MIN_DAYS_TO_EXPIRY = 1.0  # a same-day expiry is measured as one calendar day of variance
@@ -44,7 +45,13 @@ class SellerModels(ArtifactModel):
         head = None
         if self.params["core"]["head"] == "xgb":
             booster = boosters.load(directory / HEAD_FILE)
-            head = lambda daily: float(boosters.predict(booster, head_input(daily))[0])  # noqa: E731
+
+            @lru_cache(maxsize=64)  # one snapshot asks the head ~16 times for the same row
+            def predict(inputs: tuple[float | None, ...]) -> float:
+                row = dict(zip(HAR_INPUTS, inputs, strict=True))
+                return float(boosters.predict(booster, head_input(row))[0])
+
+            head = lambda daily: predict(tuple(daily.get(k) for k in HAR_INPUTS))  # noqa: E731
         self.core = VolatilityCore(self.params["core"], head)
 
     def selection(self, signal: str) -> dict[str, Any]:
