@@ -15,7 +15,7 @@ from services.trainer.data import TrainingData
 from services.trainer.profiles import FAST
 from services.trainer.seller import _choice, train_seller
 from services.trainer.vol import VolTargets, fit_core
-from shared.config import Settings
+from shared.config import PROJECT_ROOT, Settings
 from shared.engine import EngineContext, ModelBook
 from shared.features import volatility as vol
 from shared.features.daily import compute_daily_features
@@ -196,3 +196,16 @@ def test_a_boosted_head_round_trips_through_the_registry(monkeypatch, tmp_path) 
     assert seller.breach_probability(daily, 15000.0, lower, 5, 3) == pytest.approx(0.05)
     assert 0 < seller.trap_probability(daily) < 1
     assert math.isfinite(seller.expected_abs_move(daily, 5, 3))
+
+
+def test_minute_realised_vol_tracks_close_to_close_on_real_bars() -> None:
+    from services.trainer.data import load_bundled
+    from services.trainer.vol_evaluation import minute_rv5
+    from shared.models import labels
+
+    data = load_bundled(PROJECT_ROOT / "data", "2023-01-31")
+    rv = minute_rv5(data.minutes, data.frame).dropna()
+    close_to_close = labels.forward_realized_vol(data.frame["close"], 5).reindex(rv.index)
+    assert len(rv) > 400  # the 1-minute file covers 2021-01..2023-01
+    assert 0.7 < rv.median() / close_to_close.median() < 1.4
+    assert rv.corr(close_to_close) > 0.5

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from services.trainer import metrics as m
 from services.trainer.buyer import breakout_samples, move_samples, train_buyer
-from services.trainer.data import TrainingData, load_training_data
+from services.trainer.data import MINUTE_FILE, TrainingData, load_minutes, load_training_data
 from services.trainer.direction import targets, train_direction
 from services.trainer.pipeline import publish_models
 from services.trainer.profiles import FAST, FULL
@@ -32,6 +32,7 @@ from services.trainer.seller import (
 )
 from services.trainer.stats import train_stats
 from services.trainer.vol import TRAP_SESSIONS
+from services.trainer.vol_evaluation import minute_rv5, minute_target
 from shared import calendar
 from shared.config import Settings
 from shared.logs import get_logger
@@ -186,6 +187,7 @@ def run_evaluation(
                     ),
                     "stress_score_baseline": signal_labels.stress_score(stress_base),
                     "rv_next5": rv5_y[t],
+                    "vol_forecast": math.exp(s.core.log_vol(daily)),
                     "sigma20": daily["sigma20_daily"],
                     **{
                         f"live_{k}": s.selection(k)["live"]
@@ -272,6 +274,10 @@ def run_evaluation(
             out_dir / f"{name}.csv", index=False, float_format="%.6g", date_format="%Y-%m-%d"
         )
     summary = summarise(tables, start=start, retrain_every=retrain_every, fast=fast)
+    minute_csv = Path(nifty_csv).parent / MINUTE_FILE
+    if minute_csv.exists():  # the 5-session forecast against 1-minute realised vol
+        rv_minute = minute_rv5(load_minutes(minute_csv), frame)
+        summary["volatility"]["minute_rv_target"] = minute_target(tables["seller"], rv_minute)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
     from services.trainer.report import write_report
 

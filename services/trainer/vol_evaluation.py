@@ -12,6 +12,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from services.trainer import metrics as m
+from shared.calendar import TRADING_DAYS_PER_YEAR
+from shared.features import volatility as vol
 
 DTE_BINS = ((0, 1, "0-1"), (2, 3, "2-3"), (4, 10_000, "4+"))
 BREACH_BIN_MIN = 100
@@ -146,7 +148,9 @@ def breach(br: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def summarise_volatility(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+def summarise_volatility(
+    tables: dict[str, pd.DataFrame], rv_minute: pd.Series | None = None
+) -> dict[str, Any]:
     s = tables["seller"]
     live = {
         k: s[f"live_{k}"].value_counts().to_dict()
@@ -160,4 +164,40 @@ def summarise_volatility(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
         "safe_range": safe_range(s),
         "breach": breach(tables["breach"]),
         "live_sessions": live,
+        "minute_rv_target": minute_target(s, rv_minute) if rv_minute is not None else None,
+    }
+
+
+def minute_rv5(minutes: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+    """Annualised realised vol of sessions t+1..t+5 from 1-minute bars (sum of squared
+    1-minute log returns within each session, plus the squared overnight gap from the daily
+    bars), by session date t; NaN where a session of the five lacks minute bars."""
+    minutes = minutes.sort_values("open_time")
+    per_day = pd.Series(
+        vol.minute_realised_variance(
+            np.log(minutes["close"].to_numpy(float)), minutes["date"].to_numpy()
+        ),
+        index=pd.DatetimeIndex(minutes["date"].drop_duplicates()),
+    )
+    gap = np.log(frame["open"] / frame["close"].shift(1)) ** 2
+    daily = (per_day + gap.reindex(per_day.index)).reindex(frame.index)
+    ahead = daily.rolling(5).sum().shift(-5)
+    return np.sqrt(ahead * TRADING_DAYS_PER_YEAR / 5)
+
+
+def minute_target(s: pd.DataFrame, target: pd.Series) -> dict[str, Any]:
+    """The 5-session forecast against the less noisy 1-minute realised vol, beside VIX."""
+    g = s.assign(rv_minute=target.reindex(pd.DatetimeIndex(s["date"])).to_numpy())
+    g = g.dropna(subset=["rv_minute", "vol_forecast"])
+    if g.empty:
+        return {"samples": 0}
+    log_rv = np.log(g["rv_minute"])
+    return {
+        "samples": len(g),
+        "window": f"{g['date'].min():%Y-%m-%d}..{g['date'].max():%Y-%m-%d}",
+        "spearman_forecast": float(spearmanr(g["vol_forecast"], g["rv_minute"])[0]),
+        "spearman_vix": float(spearmanr(g["vix"], g["rv_minute"])[0]),
+        "spearman_sigma20": float(spearmanr(g["sigma20"], g["rv_minute"])[0]),
+        "log_mse_forecast": float(np.mean((np.log(g["vol_forecast"]) - log_rv) ** 2)),
+        "log_mse_vix": float(np.mean((np.log(g["vix"] / 100) - log_rv) ** 2)),
     }
