@@ -20,7 +20,7 @@ from shared.engine import EngineContext, ModelBook
 from shared.features import volatility as vol
 from shared.features.daily import compute_daily_features
 from shared.models.loading import load_model
-from shared.models.seller import HEAD_FILE
+from shared.models.seller import HEAD_FILE, SIGNALS
 from shared.models.volatility import VolatilityCore
 from tests.engines_support import daily_snapshot
 from tests.models_support import short_data, trained_registry
@@ -132,7 +132,7 @@ def test_choice_ships_the_baseline_unless_the_model_wins() -> None:
 def test_trained_seller_publishes_its_selection_per_signal() -> None:
     model = train_seller(short_data(), FAST)
     selection = model.params["selection"]
-    assert set(selection) == {"trap", "stress", "move", "expiry_range"}
+    assert set(selection) == set(SIGNALS)
     for row in selection.values():
         assert row["live"] in {"model", "baseline"} and row["samples"] > 50
         assert math.isfinite(row["model_score"]) and math.isfinite(row["baseline_score"])

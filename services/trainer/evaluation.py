@@ -40,6 +40,7 @@ from shared.models import labels
 from shared.models.api import DIRECTION_CLASSES, HORIZONS, vix_regime
 from shared.models.buyer import MAX_DAY_OFFSET
 from shared.models.loading import load_model
+from shared.models.seller import SIGNALS as SELLER_SIGNALS
 from shared.models.seller import STRESS_CLASSES, distance_sigma
 from shared.signals import labels as signal_labels
 from shared.signals.breach import lognormal_breach_probability
@@ -189,10 +190,7 @@ def run_evaluation(
                     "rv_next5": rv5_y[t],
                     "vol_forecast": math.exp(s.core.log_vol(daily)),
                     "sigma20": daily["sigma20_daily"],
-                    **{
-                        f"live_{k}": s.selection(k)["live"]
-                        for k in ("trap", "stress", "move", "expiry_range")
-                    },
+                    **{f"live_{k}": s.selection(k)["live"] for k in SELLER_SIGNALS},
                 }
             )
             for pct in STRIKE_STEPS_PCT:

@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from services.trainer import metrics as m
 from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.features import volatility as vol
+from shared.models.seller import SIGNALS
 
 DTE_BINS = ((0, 1, "0-1"), (2, 3, "2-3"), (4, 10_000, "4+"))
 BREACH_BIN_MIN = 100
@@ -152,11 +153,7 @@ def summarise_volatility(
     tables: dict[str, pd.DataFrame], rv_minute: pd.Series | None = None
 ) -> dict[str, Any]:
     s = tables["seller"]
-    live = {
-        k: s[f"live_{k}"].value_counts().to_dict()
-        for k in ("trap", "stress", "move", "expiry_range")
-        if f"live_{k}" in s
-    }
+    live = {k: s[f"live_{k}"].value_counts().to_dict() for k in SIGNALS if f"live_{k}" in s}
     return {
         "trap": trap(s),
         "stress": stress(s),
