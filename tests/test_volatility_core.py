@@ -146,7 +146,7 @@ def _context(live: str) -> EngineContext:
         row["live"] = live
     return EngineContext(
         settings=Settings(),
-        snapshot=daily_snapshot("2021-06-24"),
+        snapshot=daily_snapshot("2021-06-22"),  # a Tuesday: two sessions to expiry
         models=ModelBook(loaded={"seller": seller, "stats": stats}),
         sequence=None,
         daily_cache={},
@@ -209,3 +209,20 @@ def test_minute_realised_vol_tracks_close_to_close_on_real_bars() -> None:
     assert len(rv) > 400  # the 1-minute file covers 2021-01..2023-01
     assert 0.7 < rv.median() / close_to_close.median() < 1.4
     assert rv.corr(close_to_close) > 0.5
+
+
+@pytest.mark.parametrize("live", ["model", "baseline"])
+def test_theta_edge_takes_the_move_from_the_core_or_its_baseline(live: str) -> None:
+    from services.buyer.compute import theta_edge
+
+    ctx = _context(live)
+    ctx.models.loaded["buyer"] = load_model(trained_registry(), "buyer")
+    edge = theta_edge(ctx, float(ctx.snapshot.vix))
+    assert f"live={live}" in edge["provenance"]["note"]
+    if live == "baseline":  # the VIX-implied move against itself: no edge either way
+        assert edge["score"] == pytest.approx(0.5, abs=5e-3) and edge["label"] == "neutral"
+        assert edge["provenance"]["source"] == "formula"
+    else:
+        assert edge["provenance"]["source"] == "model"
+    chain = theta_edge(ctx, float(ctx.snapshot.vix), 1.0, "ATM straddle, chain 15:25")
+    assert chain["implied_formula"] == "ATM straddle, chain 15:25" and chain["score"] > 0.9

@@ -179,11 +179,13 @@ def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
 
 
 CORE_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = exp(LHAR ln RV5 forecast)*sqrt(n/252)*mean|u|"
+VIX_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = VIX/100*sqrt(T/365)*sqrt(2/pi)"
 
 
 def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
     """Expected absolute log move to expiry: the seller volatility core's distribution where
-    its validation beat the VIX-implied move, else the buyer model, else a formula."""
+    its validation beat the VIX-implied move, else that baseline; without a seller model,
+    the buyer model, else a formula."""
     snap = ctx.snapshot
     sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
     chosen = ctx.run_model("seller", lambda m: m.selection("move"))
@@ -202,6 +204,13 @@ def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
             if out.ok:
                 formula = f"{CORE_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
                 return out.value, {**out.provenance, "formula": formula, "note": note}
+        else:  # the core lost to its baseline: ship the baseline, the VIX-implied move
+            vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
+            if vix is not None:
+                move = vix / 100 * math.sqrt(ctx.days_to_expiry / 365) * math.sqrt(2 / math.pi)
+                formula = f"{VIX_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+                prov = ctx.model_provenance("seller", formula=formula)
+                return move, {**prov, "source": "formula", "note": note}
     out = ctx.once(
         f"buyer.move.{snap.days_to_expiry}",
         lambda: ctx.run_model(
