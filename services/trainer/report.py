@@ -147,7 +147,8 @@ def _volatility_section(vol: dict[str, Any]) -> str:
 <h3>Stress by VIX regime</h3>{_table(stress["by_regime"], ["samples", "spearman", "spearman_vix"])}
 <h3>Reliability</h3>{_vol_reliability_plot(vol)}
 <p>Sessions on which each signal shipped the model or its baseline (the trainer's choice on
-each fold's validation window): {html.escape(str(vol["live_sessions"]))}</p>"""
+each fold's validation window): {html.escape(str(vol["live_sessions"]))}. As shipped (core
+where live, baseline elsewhere): {html.escape(str(vol.get("shipped")))}</p>"""
 
 
 def _table(rows: dict[str, dict[str, Any]], columns: list[str]) -> str:

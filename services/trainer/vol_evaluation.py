@@ -161,6 +161,7 @@ def summarise_volatility(
         "safe_range": safe_range(s),
         "breach": breach(tables["breach"]),
         "live_sessions": live,
+        "shipped": shipped(tables),
         "minute_rv_target": minute_target(s, rv_minute) if rv_minute is not None else None,
     }
 
@@ -198,3 +199,41 @@ def minute_target(s: pd.DataFrame, target: pd.Series) -> dict[str, Any]:
         "log_mse_forecast": float(np.mean((np.log(g["vol_forecast"]) - log_rv) ** 2)),
         "log_mse_vix": float(np.mean((np.log(g["vix"] / 100) - log_rv) ** 2)),
     }
+
+
+def shipped(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The signals as the engine would have published them: the core where the fold's
+    validation chose it (``live_*`` = model), its baseline elsewhere."""
+    s = tables["seller"]
+    if "live_trap" not in s:
+        return {}
+    model = {k: s[f"live_{k}"] == "model" for k in SIGNALS}
+    out: dict[str, Any] = {}
+    g = s.assign(p=np.where(model["trap"], s["trap_probability"], s["trap_base_rate"]))
+    g = g.dropna(subset=["trap_actual"])
+    y = g["trap_actual"].to_numpy()
+    report = m.binary_report(g["p"].to_numpy(), y, g["trap_base_rate"].to_numpy())
+    out["trap"] = {"auc": _auc(y, g["p"].to_numpy()), "brier_skill": report["brier_skill"]}
+    r = s.assign(
+        inside_shipped=np.where(model["expiry_range"], s["inside"], s["inside_vix_band"]),
+        bucket=dte_bucket(s["days_to_expiry"]),
+    ).dropna(subset=["inside"])
+    out["safe_range_coverage"] = {
+        "ALL": float(r["inside_shipped"].mean()),
+        **{k: float(x["inside_shipped"].mean()) for k, x in r.groupby("regime")},
+        **{k: float(x["inside_shipped"].mean()) for k, x in r.groupby("bucket")},
+    }
+    b = tables["buyer"].merge(s[["date", "live_move"]], on="date")
+    b = b.dropna(subset=["actual_move", "implied_move", "predicted_move"])
+    implied = b["implied_move"] * math.sqrt(2 / math.pi)
+    move = np.where(b["live_move"] == "model", b["predicted_move"], implied)
+    out["move_mae_reduction"] = float(
+        1 - np.mean(np.abs(move - b["actual_move"])) / np.mean(np.abs(implied - b["actual_move"]))
+    )
+    br = tables["breach"].merge(s[["date", "live_expiry_range"]], on="date")
+    br = br.dropna(subset=["breached", "probability", "probability_lognormal"])
+    p = np.where(br["live_expiry_range"] == "model", br["probability"], br["probability_lognormal"])
+    ln = br["probability_lognormal"].to_numpy()
+    y = br["breached"].to_numpy()
+    out["breach_brier_reduction"] = float(1 - np.mean((p - y) ** 2) / np.mean((ln - y) ** 2))
+    return out
