@@ -191,17 +191,39 @@ def fresh_straddle(view: ChainView | None) -> tuple[StraddleMove | None, str]:
     return move, f"chain of {view.chain.expiry} at {taken} ({view.chain.source})"
 
 
-def theta_edge(
-    ctx: EngineContext, vix: float, straddle: StraddleMove | None = None, why: str = ""
-) -> dict[str, Any]:
-    """Predicted move against the market's: the ATM straddle (as a one-sd move) when a
-    fresh chain has one, else the India VIX implied move; ``implied_basis`` says which."""
+CORE_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = exp(LHAR ln RV5 forecast)*sqrt(n/252)*mean|u|"
+VIX_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = VIX/100*sqrt(T/365)*sqrt(2/pi)"
+
+
+def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
+    """Expected absolute log move to expiry: the seller volatility core's distribution where
+    its validation beat the VIX-implied move, else that baseline; without a seller model,
+    the buyer model, else a formula."""
     snap = ctx.snapshot
-    implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
-    basis, implied_formula = "india_vix", IMPLIED_MOVE_FORMULA
-    if straddle is not None:
-        implied, basis = straddle.one_sd_points, "atm_straddle"
-        implied_formula = f"{STRADDLE_FORMULA} ({why})"
+    sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
+    chosen = ctx.run_model("seller", lambda m: m.selection("move"))
+    note = None
+    if chosen.ok:
+        sel = chosen.value
+        note = (
+            f"volatility core live={sel['live']} for the move: validation MAE "
+            f"{sel['model_score']:.4g} vs {sel['baseline_score']:.4g} for {sel['baseline']}"
+        )
+        if sel["live"] == "model":
+            out = ctx.run_model(
+                "seller",
+                lambda m: float(m.expected_abs_move(snap.daily, ctx.days_to_expiry, sessions)),
+            )
+            if out.ok:
+                formula = f"{CORE_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+                return out.value, {**out.provenance, "formula": formula, "note": note}
+        else:  # the core lost to its baseline: ship the baseline, the VIX-implied move
+            vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
+            if vix is not None:
+                move = vix / 100 * math.sqrt(ctx.days_to_expiry / 365) * math.sqrt(2 / math.pi)
+                formula = f"{VIX_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+                prov = ctx.model_provenance("seller", formula=formula)
+                return move, {**prov, "source": "formula", "note": note}
     out = ctx.once(
         f"buyer.move.{snap.days_to_expiry}",
         lambda: ctx.run_model(
@@ -209,13 +231,27 @@ def theta_edge(
         ),
     )
     if out.ok:
-        move, prov = out.value, {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
-    else:
-        sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
-        move = fallbacks.predicted_abs_move(snap.daily, sessions)
-        prov = provenance.heuristic(
-            out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
-        )
+        prov = {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
+        return out.value, {**prov, "note": note} if note else prov
+    move = fallbacks.predicted_abs_move(snap.daily, sessions)
+    prov = provenance.heuristic(
+        out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+    )
+    return move, prov
+
+
+def theta_edge(
+    ctx: EngineContext, vix: float, straddle: StraddleMove | None = None, why: str = ""
+) -> dict[str, Any]:
+    """Predicted move to expiry against the market's: the ATM straddle (as a one-sd move)
+    when a fresh chain has one, else the India VIX implied move; ``implied_basis`` says which."""
+    snap = ctx.snapshot
+    implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
+    basis, implied_formula = "india_vix", IMPLIED_MOVE_FORMULA
+    if straddle is not None:
+        implied, basis = straddle.one_sd_points, "atm_straddle"
+        implied_formula = f"{STRADDLE_FORMULA} ({why})"
+    move, prov = predicted_move(ctx)
     predicted = snap.spot * (math.exp(move) - 1)
     score, label = labels.theta_edge(predicted, implied)
     return {

@@ -16,7 +16,7 @@ from shared.logs import configure_logging
 class BuyerWorker(EngineWorker):
     service = "buyer"
     engine = "buyer"
-    model_names = ("buyer", "stats")
+    model_names = ("buyer", "stats", "seller")  # seller: the volatility core (theta edge)
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         super().__init__(settings, consumer)

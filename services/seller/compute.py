@@ -3,6 +3,7 @@ seller flag, measured hit rate (pure)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,45 @@ from shared.signals.skew import (
 )
 
 SKEW_WING = 0.02  # OTM distance of the skew strikes, as a fraction of the forward
+CORE_FORMULA = (
+    "LHAR forecast of ln RV5 (ln vol_har_d/w/m, ln VIX, returns and their negative parts) "
+    "with empirical residual / scaled-move quantiles per VIX regime and days-to-expiry bucket"
+)
+TRAP_BASELINE_FORMULA = "training base rate of RV5 > VIX (climatology)"
+STRESS_BASELINE_FORMULA = "training frequencies of the RV-to-expiry terciles in this VIX regime"
+
+
+def selection_summary(selection: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the group's ``selection`` object, the provenance note saying which is live and by
+    how much it won on the trainer's validation window)."""
+    skill = selection.get("skill")
+    note = (
+        f"live={selection['live']}; baseline: {selection['baseline']}; validation "
+        f"{selection['metric']} model {selection['model_score']:.4g} vs baseline "
+        f"{selection['baseline_score']:.4g} (skill {skill:+.3g}) over "
+        f"{selection['samples']} sessions {selection.get('window', '')}"
+    )
+    keys = ("live", "baseline", "metric", "model_score", "baseline_score", "skill", "samples")
+    return {k: selection.get(k) for k in keys}, note
+
+
+def core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
+    """(whether the seller model is live for ``signal``, its selection, a provenance note);
+    without a seller model: (False, None, why)."""
+    out = ctx.run_model("seller", lambda m: m.selection(signal))
+    if not out.ok:
+        return False, None, out.problem or ""
+    chosen, note = selection_summary(out.value)
+    return chosen["live"] == "model", chosen, note
+
+
+def _baseline_provenance(
+    ctx: EngineContext, formula: str, note: str, selection: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A baseline value: a formula when the model chose it, a heuristic when no model."""
+    if selection is None:
+        return provenance.heuristic(note, formula)
+    return {**ctx.model_provenance("seller", formula=formula), "source": "formula", "note": note}
 
 
 def iso(epoch_s: int) -> str:
@@ -48,7 +88,46 @@ def current_vix(ctx: EngineContext) -> float:
     return float(vix)
 
 
+def sessions_to_expiry(ctx: EngineContext) -> float:
+    """Sessions to the expiry close: whole sessions after today plus, intraday, the share of
+    today's session still to trade (what the core's sqrt(n/252) scale counts)."""
+    return ctx.snapshot.sessions_to_expiry + (ctx.days_to_expiry - ctx.snapshot.days_to_expiry)
+
+
 def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
+    live, selection, note = core_selection(ctx, "expiry_range")
+    if live:
+        snap, coverage = ctx.snapshot, ctx.settings.coverage_target
+        out = ctx.run_model(
+            "seller",
+            lambda m: m.range_bounds(
+                snap.daily, snap.spot, coverage, ctx.days_to_expiry, sessions_to_expiry(ctx)
+            ),
+        )
+        if out.ok:
+            lower, upper = out.value
+            vix_scale = current_vix(ctx) / 100 * math.sqrt(ctx.days_to_expiry / 365)
+            return {
+                "lower": round(lower, 2),
+                "upper": round(upper, 2),
+                "coverage_target": coverage,
+                "expiry": snap.next_expiry,
+                "days_to_expiry": snap.days_to_expiry,
+                # the same bounds in VIX-implied sigmas, comparable with the baseline band's z
+                "z_lower": round(-math.log(lower / snap.spot) / vix_scale, 4),
+                "z_upper": round(math.log(upper / snap.spot) / vix_scale, 4),
+                "selection": selection,
+                "provenance": {**out.provenance, "formula": CORE_FORMULA, "note": note},
+            }
+    group = vix_band_group(ctx, regime)
+    if selection is not None:
+        group["selection"] = selection
+        group["provenance"] = {**group["provenance"], "note": note}
+    return group
+
+
+def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
+    """The baseline range: the VIX band with the stats model's calibrated z per side."""
     snap, days = ctx.snapshot, ctx.days_to_expiry
     out = ctx.run_model("stats", lambda m: m.safe_range_z(regime))
     if out.ok:
@@ -97,15 +176,21 @@ def max_pain_group(chain: OptionChain | None) -> dict[str, Any]:
 
 def trap_group(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
-    out = ctx.once(
-        "seller.trap", lambda: ctx.run_model("seller", lambda m: m.trap_probability(daily))
-    )
-    if out.ok:
-        score, prov = float(out.value), out.provenance
+    live, selection, note = core_selection(ctx, "trap")
+    call = (lambda m: m.trap_probability(daily)) if live else (lambda m: m.trap_base_rate())
+    out = ctx.once(f"seller.trap.{live}", lambda: ctx.run_model("seller", call))
+    if out.ok and live:
+        score = float(out.value)
+        prov = {**out.provenance, "formula": f"P(RV5 > VIX/100) from the {CORE_FORMULA}"}
+        prov["note"] = note
+    elif out.ok:
+        score = float(out.value)
+        prov = _baseline_provenance(ctx, TRAP_BASELINE_FORMULA, note, selection)
     else:
         score = fallbacks.trap_score(daily)
         prov = provenance.heuristic(out.problem or "", fallbacks.TRAP_FORMULA)
     return {
+        "selection": selection,
         "score": None if score is None else round(score, 4),
         "label": None if score is None else labels.trap_label(score),
         "iv_percentile": daily.get("vix_pct_252"),
@@ -116,11 +201,22 @@ def trap_group(ctx: EngineContext) -> dict[str, Any]:
 
 def stress_group(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
-    out = ctx.once(
-        "seller.stress", lambda: ctx.run_model("seller", lambda m: m.stress_probabilities(daily))
+    live, selection, note = core_selection(ctx, "stress")
+    regime = vix_regime(daily.get("vix"))
+    call = (
+        (lambda m: m.stress_probabilities(daily))
+        if live
+        else (lambda m: m.stress_climatology(regime))
     )
-    if out.ok:
-        probs, prov = out.value, {**out.provenance, "formula": labels.STRESS_FORMULA}
+    out = ctx.once(f"seller.stress.{live}", lambda: ctx.run_model("seller", call))
+    if out.ok and live:
+        probs = out.value
+        prov = {**out.provenance, "formula": labels.STRESS_FORMULA, "note": note}
+    elif out.ok:
+        probs = out.value
+        prov = _baseline_provenance(
+            ctx, f"{STRESS_BASELINE_FORMULA}; {labels.STRESS_FORMULA}", note, selection
+        )
     else:
         probs = fallbacks.stress_probabilities(daily)
         prov = provenance.heuristic(out.problem or "", fallbacks.STRESS_FORMULA)
@@ -128,6 +224,7 @@ def stress_group(ctx: EngineContext) -> dict[str, Any]:
         return {"score": None, "label": None, "probabilities": None, "provenance": prov}
     score = labels.stress_score(probs)
     return {
+        "selection": selection,
         "score": round(score, 4),
         "label": labels.stress_label(score),
         "probabilities": {k: round(float(probs[k]), 4) for k in ("low", "medium", "high")},
@@ -179,18 +276,23 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
 def breach_group(ctx: EngineContext) -> dict[str, Any]:
     snap, vix, days = ctx.snapshot, current_vix(ctx), ctx.days_to_expiry
     strikes = breach_strikes(snap.spot)
+    live, selection, note = core_selection(ctx, "expiry_range")
+    sessions = sessions_to_expiry(ctx)
     out = ctx.run_model(
         "seller",
         lambda m: [
-            float(m.breach_probability(snap.daily, snap.spot, s.strike, snap.days_to_expiry))
+            float(m.breach_probability(snap.daily, snap.spot, s.strike, days, sessions))
             for s in strikes
         ],
     )
-    if out.ok:
-        probs, prov = out.value, out.provenance
+    if out.ok and live:  # the survival function of the distribution the range is cut from
+        probs = out.value
+        prov = {**out.provenance, "formula": CORE_FORMULA, "note": note}
     else:
         probs = [lognormal_breach_probability(snap.spot, s.strike, vix, days) for s in strikes]
-        prov = provenance.heuristic(out.problem or "", LOGNORMAL_BREACH_FORMULA)
+        prov = _baseline_provenance(
+            ctx, LOGNORMAL_BREACH_FORMULA, note or out.problem or "", selection
+        )
     points = [
         {
             "strike": s.strike,
@@ -201,7 +303,7 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
         }
         for s, p in zip(strikes, probs)
     ]
-    return {"points": points, "provenance": prov}
+    return {"points": points, "selection": selection, "provenance": prov}
 
 
 # The chain group (issue 12) ------------------------------------------------------------------

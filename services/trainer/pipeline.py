@@ -40,7 +40,7 @@ def train_one(name: str, data: TrainingData, profile: Profile, settings: Setting
     if name == "direction_intraday":
         return train_intraday(data, profile)
     if name == "seller":
-        return train_seller(data, profile)
+        return train_seller(data, profile, settings.coverage_target)
     if name == "buyer":
         return train_buyer(data, profile)
     if name == "stats":
