@@ -214,6 +214,7 @@ def test_minute_realised_vol_tracks_close_to_close_on_real_bars() -> None:
 @pytest.mark.parametrize("live", ["model", "baseline"])
 def test_theta_edge_takes_the_move_from_the_core_or_its_baseline(live: str) -> None:
     from services.buyer.compute import theta_edge
+    from shared.signals.chain import StraddleMove
 
     ctx = _context(live)
     ctx.models.loaded["buyer"] = load_model(trained_registry(), "buyer")
@@ -224,5 +225,9 @@ def test_theta_edge_takes_the_move_from_the_core_or_its_baseline(live: str) -> N
         assert edge["provenance"]["source"] == "formula"
     else:
         assert edge["provenance"]["source"] == "model"
-    chain = theta_edge(ctx, float(ctx.snapshot.vix), 1.0, "ATM straddle, chain 15:25")
-    assert chain["implied_formula"] == "ATM straddle, chain 15:25" and chain["score"] > 0.9
+    tiny = StraddleMove(
+        strike=25_000, call=0.5, put=0.5, move_points=1.0, move_pct=0.004, one_sd_points=1.0
+    )
+    chain = theta_edge(ctx, float(ctx.snapshot.vix), tiny, "chain 15:25")
+    assert chain["implied_basis"] == "atm_straddle" and chain["score"] > 0.9
+    assert chain["implied_formula"].endswith("(chain 15:25)")
