@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     training_queue: str = "aegis-training"
 
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(None, description="JSON lines; None = JSON unless a terminal")
 
     @model_validator(mode="after")
     def _embedded_redis_url(self) -> Settings:

@@ -20,9 +20,10 @@ from services.gateway.core import Gateway
 from services.gateway.limits import BodySizeLimit
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
+from services.gateway.runclock import follow_run
 from services.gateway.schema import Document, document_json_schema
 from services.gateway.tasks import BackgroundTasks
-from shared.clock import make_clock
+from shared.clock import RunClock, make_clock
 from shared.config import Settings
 from shared.logs import get_logger
 
@@ -38,8 +39,10 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     metrics = GatewayMetrics()
     writer = OutputWriter(settings.output_path)
     event_clock = settings.clock == "event"
+    # the wall clock follows the feed: a replay is judged on its own time (shared.clock)
+    clock = make_clock("event") if event_clock else RunClock()
     gateway = Gateway(
-        make_clock(settings.clock),
+        clock,
         event_clock,
         metrics,
         writer,
@@ -68,6 +71,8 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         background.start("output_writer", writer.run())
         if not event_clock:
             background.start("ticker", ticker())
+            assert isinstance(clock, RunClock)
+            background.start("run_clock", follow_run(consumer.client, clock, health_poll_s))
         log.info(
             "gateway_started",
             output=str(settings.output_path),

@@ -12,7 +12,7 @@ from services.gateway.assembler import DocumentState, FeedWatch, health_section
 from services.gateway.hub import Hub
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from shared.clock import Clock
+from shared.clock import Clock, clock_section
 from shared.logs import get_logger
 from shared.schemas import SignalBlock
 
@@ -87,7 +87,7 @@ class Gateway:
         """The current document and its file bytes (cached per sequence)."""
         seq = self.state.sequence
         if self._doc_cache is None or self._doc_cache[0] != seq:
-            doc = self.state.document()
+            doc = {**self.state.document(), "clock": clock_section(self.clock)}
             self._doc_cache = (seq, doc, orjson.dumps(doc, option=FILE_OPTIONS))
         return self._doc_cache[1], self._doc_cache[2]
 
@@ -96,7 +96,10 @@ class Gateway:
         if self._snapshot_cache is None or self._snapshot_cache[0] != seq:
             message = {"type": "snapshot", "sequence": seq, "document": self.document()[0]}
             self._snapshot_cache = (seq, orjson.dumps(message).decode())
-        return self._snapshot_cache
+        # the clock as of sending (the cached document's is as of its change): ages in the
+        # page are measured from it
+        clock = orjson.dumps(clock_section(self.clock)).decode()
+        return seq, '{"clock":' + clock + "," + self._snapshot_cache[1][1:]
 
     def has_blocks(self) -> bool:
         return bool(self.state.blocks)
@@ -105,6 +108,7 @@ class Gateway:
         seq = self.state.sequence
         self.metrics.changes.inc()
         self.metrics.sequence.set(seq)
-        text = orjson.dumps({"type": "update", "sequence": seq, **change}).decode()
+        clock = clock_section(self.clock)
+        text = orjson.dumps({"type": "update", "sequence": seq, **change, "clock": clock}).decode()
         self.hub.publish(seq, text, received_at)
         self.writer.submit(self.document()[1])

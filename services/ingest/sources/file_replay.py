@@ -134,6 +134,7 @@ class FileReplaySource:
         )
         self.max_gap_s = max_gap_s
         self.stop = stop or threading.Event()
+        self.pacing = False  # the last event was paced (not fast-forwarded): RunInfo.paced
 
     @classmethod
     def from_settings(
@@ -172,7 +173,8 @@ class FileReplaySource:
         for event_time, _, event in self._merged():
             if self.stop.is_set():
                 return
-            if self._paced(event_time) and previous_event is not None:
+            self.pacing = self._paced(event_time)
+            if self.pacing and previous_event is not None:
                 wait = min((event_time - previous_event) / self.speed, self.max_gap_s)
                 if wait > 0 and self.stop.wait(wait):
                     return
