@@ -17,6 +17,7 @@ from services.gateway.assembler import ENGINES
 from services.gateway.auth import authorized
 from services.gateway.consumer import BlockConsumer
 from services.gateway.core import Gateway
+from services.gateway.history import history_router
 from services.gateway.limits import BodySizeLimit
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
@@ -127,6 +128,8 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     def get_schema() -> JSONResponse:
         """JSON Schema of the document."""
         return JSONResponse(document_json_schema())
+
+    app.include_router(history_router(consumer.client, api))
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
