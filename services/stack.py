@@ -65,15 +65,20 @@ def wait_healthy(
 
 
 def replay_train_end(settings: Settings) -> str | None:
-    """The last session models may have seen for this run to be out of sample: the session
-    before the first one a trader watches (the intraday or paced start of a file replay).
-    An explicit AEGIS_TRAIN_END wins; live sources and recordings use every model as is."""
+    """The last session models may have seen for this run to be out of sample. The first
+    session a trader watches (the intraday or paced start of a file replay) is computed
+    from the daily features of the session before it, so the models must end one session
+    earlier still (an engine calls a model in sample when its input's session lies inside
+    the training window). An explicit AEGIS_TRAIN_END wins; live sources and recordings
+    use every model as is."""
     if settings.train_end is not None or settings.source != "file":
         return settings.train_end
     starts = [d for d in (settings.replay_intraday_from, settings.replay_paced_from) if d]
     if not starts:
         return None
-    return str(calendar.previous_session(calendar.to_date(min(starts)) - timedelta(days=1)))
+    day = calendar.to_date(min(starts))
+    inputs = calendar.previous_session(day - timedelta(days=1))  # daily_as_of of the first
+    return str(calendar.previous_session(inputs - timedelta(days=1)))
 
 
 def ensure_models(settings: Settings) -> Settings:

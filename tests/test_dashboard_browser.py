@@ -3,10 +3,17 @@ live values change, gaps resync, reconnects, stale and degraded are visible, the
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import redis
@@ -230,3 +237,219 @@ async def test_stale_badge_appears_when_blocks_stop(
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=ARTIFACTS / "dashboard-stale-dark.png", full_page=True)
         assert page.errors == []  # type: ignore[attr-defined]
+
+
+# -- the real stack on the default replay ----------------------------------------------------
+STACK_MODELS = PROJECT_ROOT / "var" / "test-models"  # kept between runs: trained once
+STACK_START_S = 900  # first run trains the models (minutes on a busy 2-core box)
+PHONE = {"width": 390, "height": 844}
+CONTRAST_JS = """
+() => {
+  const parse = (c) => {
+    const m = /rgba?\\(([^)]+)\\)/.exec(c || "");
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = (c) => 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+  const mix = (f, b, a) => f * a + b * (1 - a);
+  const over = (fg, bg) => ({
+    r: mix(fg.r, bg.r, fg.a), g: mix(fg.g, bg.g, fg.a), b: mix(fg.b, bg.b, fg.a), a: 1,
+  });
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0) return over(c, parse(getComputedStyle(document.body).backgroundColor));
+    }
+    return parse(getComputedStyle(document.body).backgroundColor);
+  };
+  // every tile marked stale, measured in the same task (no render can undo it meanwhile)
+  document.querySelectorAll(".tile").forEach((t) => t.classList.add("stale"));
+  let worst = { ratio: 99, text: "", tiles: 0 };
+  for (const tile of document.querySelectorAll(".tile.stale")) {
+    if (!tile.getClientRects().length) continue;
+    worst.tiles += 1;
+    const walker = document.createTreeWalker(tile, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const node = walker.currentNode;
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el.getClientRects().length) continue;
+      if (el.closest("rect, .heat, title")) continue;
+      const cs = getComputedStyle(el);
+      const fg = parse(el instanceof SVGElement ? cs.fill : cs.color);
+      if (!fg) continue;
+      let alpha = fg.a;
+      for (let e = el; e; e = e.parentElement) alpha *= parseFloat(getComputedStyle(e).opacity);
+      const bg = background(el);
+      const c = over({ ...fg, a: alpha }, bg);
+      const [hi, lo] = [lum(c), lum(bg)].sort((a, b) => b - a);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const text = node.textContent.trim().slice(0, 60);
+      if (ratio < worst.ratio) worst = { ...worst, ratio, text };
+    }
+  }
+  document.querySelectorAll(".tile").forEach((t) => t.classList.remove("stale"));
+  return worst;
+}
+"""
+
+
+def _in_sample_paths(node: object, path: str = "") -> list[str]:
+    """Paths of provenance objects that say in_sample: true anywhere in the document."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("in_sample") is True:
+            found.append(path)
+        for key, value in node.items():
+            found += _in_sample_paths(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _in_sample_paths(value, f"{path}[{i}]")
+    return found
+
+
+class Stack:
+    """``python -m services.stack`` as a newcomer's ``make run`` starts it, on free ports."""
+
+    def __init__(self, var_dir: Path) -> None:
+        from tests.gateway_harness import free_port
+
+        self.port = free_port()
+        self.log_path = var_dir / "stack.log"
+        env = {
+            **os.environ,
+            "AEGIS_VAR_DIR": str(var_dir),
+            "AEGIS_OUTPUT_PATH": str(var_dir / "aegismatrix.json"),
+            "AEGIS_MODEL_DIR": str(STACK_MODELS),
+            "AEGIS_REDIS_PORT": str(free_port()),
+            "AEGIS_GATEWAY_PORT": str(self.port),
+            "AEGIS_LOG_JSON": "true",
+        }
+        for key in ("AEGIS_REDIS_URL", "AEGIS_CLOCK", "AEGIS_SOURCE", "AEGIS_API_TOKEN"):
+            env.pop(key, None)
+        self.log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.stack"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def document(self) -> dict | None:
+        try:
+            return httpx.get(self.url + "/api/v1/document", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def _replaying_intraday(doc: dict | None) -> bool:
+    clock = (doc or {}).get("clock") or {}
+    market = (doc or {}).get("market") or {}
+    return (
+        clock.get("mode") == "replay"
+        and clock.get("rate", 0) > 0
+        and market.get("kind") == "intraday"
+        and all((doc or {}).get(e) for e in ("direction", "seller", "buyer"))
+    )
+
+
+async def test_the_default_replay_is_fresh_honest_and_labelled(
+    browser: Browser, tmp_path: Path
+) -> None:
+    stack = Stack(tmp_path)
+    try:
+        deadline = time.monotonic() + STACK_START_S
+        while not _replaying_intraday(stack.document()):
+            assert stack.proc.poll() is None, stack.log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the stack did not reach the paced replay"
+            await asyncio.sleep(1.0)
+        doc = stack.document()
+        assert doc is not None
+        assert _in_sample_paths(doc) == [], "in-sample model output in the document"
+        print(f"\nstack up; artifacts in {ARTIFACTS}")
+
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(stack.url)
+        run = page.get_by_test_id("run-status")
+        await expect(run).to_have_text(
+            re.compile(r"^REPLAY 2022-\d\d-\d\d · 60×$"), timeout=WAIT_MS
+        )
+        await expect(page.get_by_test_id("conn-status")).not_to_have_class(re.compile(r"good"))
+
+        for tab, tiles in TABS.items():
+            await page.get_by_test_id(f"tab-{tab}").click()
+            for tile in tiles:
+                locator = page.get_by_test_id(f"tile-{tile}")
+                await expect(locator).not_to_have_class(re.compile(r"\bempty\b"), timeout=WAIT_MS)
+                await expect(page.get_by_test_id(f"{tile}-meaning")).not_to_be_empty()
+                if not tile.endswith("help"):
+                    fresh = page.get_by_test_id(f"{tile}-fresh")
+                    await expect(fresh).to_contain_text("2022")  # the stamp has its year
+                    await expect(fresh).to_contain_text("(replay time)")
+                    await expect(fresh).not_to_contain_text(" d ago")
+            assert await page.locator(".tile.in-sample").count() == 0
+            assert await page.get_by_text("IN SAMPLE").count() == 0
+
+        # no tile goes stale while the replay runs (sampled over several replayed minutes)
+        for _ in range(4):
+            stale = await page.locator(".tile[data-stale='true']").count()
+            assert stale == 0, await page.get_by_test_id("banner-stale").text_content()
+            await asyncio.sleep(2.0)
+
+        # the pictures are drawn
+        await page.get_by_test_id("tab-direction").click()
+        chart = page.locator("#tile-dir-price .price-chart")
+        await expect(chart.locator("canvas")).to_have_count(1, timeout=WAIT_MS)
+        await expect(chart).to_have_attribute("data-points", re.compile(r"^([2-9]|\d\d+)"))
+        strip = page.locator("#tile-dir-history .history-strip")
+        await expect(strip.locator("svg rect").first).to_be_visible(timeout=WAIT_MS)
+        assert int(await strip.get_attribute("data-sessions") or 0) >= 1
+
+        # provenance opens by keyboard
+        source = page.get_by_test_id("dir-today-source")
+        await source.locator("summary").focus()
+        await page.keyboard.press("Enter")
+        await expect(source.locator(".source-body")).to_contain_text("model direction")
+        await expect(source.locator(".source-body")).to_contain_text("2022-05-31")
+
+        # screenshots: three tabs, both themes, desktop and phone width
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for theme in ("dark", "light"):
+            if await page.locator("html").get_attribute("data-theme") != theme:
+                await page.get_by_test_id("theme-toggle").click()
+            for tab in TABS:
+                await page.get_by_test_id(f"tab-{tab}").click()
+                await page.screenshot(path=ARTIFACTS / f"replay-{tab}-{theme}.png", full_page=True)
+            # stale tiles stay readable: mark every tile stale, measure in the page
+            await page.get_by_test_id("tab-direction").click()
+            worst = await page.evaluate(CONTRAST_JS)
+            assert worst["tiles"] >= 10 and worst["ratio"] >= 4.5, (theme, worst)
+        phone = await browser.new_page(viewport=PHONE)
+        await phone.goto(stack.url)
+        await expect(phone.get_by_test_id("run-status")).to_contain_text("REPLAY", timeout=WAIT_MS)
+        for tab in TABS:
+            await phone.get_by_test_id(f"tab-{tab}").click()
+            await expect(phone.locator(f"#panel-{tab} .tile.empty")).to_have_count(
+                0, timeout=WAIT_MS
+            )
+            await phone.screenshot(path=ARTIFACTS / f"replay-{tab}-phone.png", full_page=True)
+        print(f"screenshots: {sorted(p.name for p in ARTIFACTS.glob('replay-*.png'))}")
+        assert errors == []
+    finally:
+        stack.stop()

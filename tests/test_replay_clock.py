@@ -80,7 +80,6 @@ def test_a_malformed_run_record_is_refused_with_its_reason(raw: dict, says: str)
 class Bars:
     name = "file"
     speed = 60.0
-    pacing = True
 
     def __init__(self, bars: list[Bar], stop_after: threading.Event | None = None) -> None:
         self.bars = bars

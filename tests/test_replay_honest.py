@@ -25,10 +25,11 @@ def put(model_dir: Path, name: str, end: str) -> str:
     return version
 
 
-def test_the_default_replay_trains_up_to_the_session_before_it_starts() -> None:
-    assert replay_train_end(Settings()) == "2022-05-31"  # default replay starts 2022-06-01
+def test_the_default_replay_trains_up_to_the_session_before_its_first_inputs() -> None:
+    # the default replay starts 2022-06-01 (Wed) from the daily features of 2022-05-31
+    assert replay_train_end(Settings()) == "2022-05-30"
     monday = Settings(replay_intraday_from="2022-06-06", replay_paced_from="2022-06-06")
-    assert replay_train_end(monday) == "2022-06-03"  # the Friday before
+    assert replay_train_end(monday) == "2022-06-02"  # Monday's inputs are Friday's
     assert replay_train_end(Settings(source="yfinance")) is None  # live: every model as is
     assert replay_train_end(Settings(train_end="2020-12-31")) == "2020-12-31"
 

@@ -61,6 +61,7 @@ class IngestService:
         self._stream_at_ms = 0
         self._progress = (time.monotonic(), 0)  # (when, published) at the last progress line
         self._gaps: list[str] = []  # calendar gaps, summarised in one line at the end
+        self._outside: list[str] = []  # bars on days the calendar has no session, likewise
 
     def run(self) -> dict[str, int]:
         """Publish everything the source yields; returns the counts when it is exhausted."""
@@ -152,7 +153,8 @@ class IngestService:
                 count=len(missing),
             )
         if day not in (self._last_daily.get(bar.symbol),) and not calendar.is_session(day):
-            self.log.warning("bar_outside_calendar", symbol=bar.symbol, day=str(day))
+            self._outside.append(f"{bar.symbol} {day}")  # e.g. a Diwali muhurat session
+            self.log.debug("bar_outside_calendar", symbol=bar.symbol, day=str(day))
         self._last_daily[bar.symbol] = max(day, self._last_daily.get(bar.symbol, day))
 
     def _flush(self, batch: list[Bar]) -> None:
@@ -239,11 +241,19 @@ class IngestService:
             mode="live" if live else "replay",
             source=self.source.name,
             speed=0.0 if live else speed,
-            paced=bool(getattr(self.source, "pacing", speed > 0)),
+            paced=self._paced(speed),
             stream_time_s=self.stream_time_s,
             stream_at_ms=self._stream_at_ms,
             finished=self.finished,
         )
+
+    def _paced(self, speed: float) -> bool:
+        """Whether what is being published now is paced: asked of the source at the newest
+        published event time (its reader runs ahead of publishing)."""
+        is_paced = getattr(self.source, "is_paced", None)
+        if is_paced is not None and self.stream_time_s is not None:
+            return bool(is_paced(self.stream_time_s))
+        return speed > 0
 
     def _log_progress(self, force: bool) -> None:
         """One line per PROGRESS_EVERY_S during a replay: where it is and how fast."""
@@ -262,6 +272,13 @@ class IngestService:
         )
 
     def _log_gaps(self) -> None:
+        if self._outside:
+            self.log.warning(
+                "bars_outside_calendar",
+                note="bars on days the NSE calendar has no session (kept)",
+                bars=len(self._outside),
+                first=self._outside[:5],
+            )
         if self._gaps:
             self.log.warning(
                 "calendar_gaps",

@@ -170,7 +170,7 @@ const Charts = (() => {
       (a dot inside the bar, red when outside). ``rows``: [{key, label, cls}]. */
   function historyStrip(sessions, rows) {
     const n = Math.max(sessions.length, 1);
-    const left = 58; const w = (480 - left) / n; const h = 18;
+    const left = 84; const w = (480 - left) / n; const h = 18;
     const cells = rows.map((r, j) => {
       const y = 4 + j * (h + 3);
       const label = `<text x="0" y="${y + 13}" class="axis">${esc(r.label)}</text>`;

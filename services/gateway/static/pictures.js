@@ -55,7 +55,8 @@ const Pictures = (() => {
         scales: { x: { time: true } },
         axes: [
           { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") } },
-          { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") }, size: 52 },
+          { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") }, size: 60,
+            values: (u, vals) => vals.map((v) => Math.round(v).toLocaleString("en-IN")) },
         ],
         series: [{}, line("NIFTY", css("--text"), undefined, 2),
           line("safe range low", css("--good"), [6, 3]), line("safe range high", css("--good"), [6, 3]),

@@ -27,8 +27,8 @@ const Tiles = (() => {
     `1σ move ±${num(sigmaMove(doc, sessions), 0)} pts (VIX) · model drift ${signed(drift, 0)} pts`;
   const words = (key) => String(key).replace(/_/g, " ");
   const RISK_PARTS = {
-    iv_level: "VIX level (1-y percentile)", rv_level: "realised vol (1-y percentile)",
-    drawdown: "drawdown from 20-d high", downside: "P(down over 5 sessions)",
+    iv_level: "VIX, 1-y pctile", rv_level: "realised vol, 1-y pctile",
+    drawdown: "drawdown vs 20-d high", downside: "P(down), 5 sessions",
   };
   const labelClass = (label) => {
     const l = String(label || "").toUpperCase();
@@ -130,7 +130,7 @@ const Tiles = (() => {
         const r = doc.direction.risk_score;
         const parts = Object.entries(r.components || {}).map(([k, v]) => ({ label: RISK_PARTS[k] || words(k), value: v, text: ok(v) ? pct(v) : "—", cls: "accent" }));
         return Charts.dial(r.value) + big("dir-risk", ok(r.value) ? `${Math.round(r.value)} / 100` : "—") +
-          Charts.bars(parts, { labelWidth: 120 });
+          Charts.bars(parts, { labelWidth: 112 });
       },
       meaning: "Market risk 0–100 (higher = riskier): a weighted mix of the components below, each 0–100 %.",
     },
