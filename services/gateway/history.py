@@ -160,7 +160,8 @@ class HistoryReader:
             if len(chunk) < READ_CHUNK:
                 break
         self.last_id = entries[0][0] if entries else b"0-0"
-        self._apply(reversed(entries))
+        # decoding tens of thousands of blocks takes a while: off the event loop
+        await asyncio.to_thread(self._apply, list(reversed(entries)))
 
     async def _follow(self) -> None:
         while True:
@@ -171,7 +172,7 @@ class HistoryReader:
             if not chunk:
                 return
             self.last_id = chunk[-1][0]
-            self._apply(chunk)
+            await asyncio.to_thread(self._apply, chunk)
             if len(chunk) < READ_CHUNK:
                 return
 

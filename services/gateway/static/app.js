@@ -16,7 +16,7 @@
   const state = {
     doc: null, sequence: -1, ws: null, conn: "connecting", backoff: BACKOFF_MIN_MS,
     lastMessageAt: 0, awaitingSnapshot: false, resyncs: 0, connects: 0, updates: 0,
-    clock: null, history: null, historyFetches: 0,
+    clock: null, history: null, historyFetches: 0, tab: "direction",
   };
   window.aegis = state; // for tests and debugging
 
@@ -235,14 +235,25 @@
     document.body.dataset.sequence = String(state.sequence);
   }
 
+  /** Renders the tiles of the tab on screen (the others render when their tab opens). */
   function renderAll() {
-    if (state.doc) Tiles.all.forEach(renderTile);
+    if (state.doc) Tiles.all.filter((t) => t.tab === state.tab).forEach(renderTile);
     renderBanners();
+  }
+
+  // Updates arrive several times a second in a replay: draw at most once per frame.
+  let renderQueued = false;
+  function scheduleRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(() => { renderQueued = false; renderAll(); });
   }
 
   function refreshFreshness() {
     if (!state.doc) return;
-    for (const tile of Tiles.all) nodes[tile.id].fresh.textContent = freshnessText(tile, state.doc);
+    for (const tile of Tiles.all) {
+      if (tile.tab === state.tab) nodes[tile.id].fresh.textContent = freshnessText(tile, state.doc);
+    }
   }
 
   // Tooltip --------------------------------------------------------------------------------
@@ -306,7 +317,7 @@
       state.doc.sequence = msg.sequence;
       state.sequence = msg.sequence;
       state.updates += 1;
-      renderAll();
+      scheduleRender();
     } else if (msg.type === "heartbeat") {
       if (msg.sequence > state.sequence) resync();
     }
@@ -344,7 +355,7 @@
       if (!res.ok) return;
       state.history = await res.json();
       state.historyFetches += 1;
-      if (state.doc) Tiles.all.filter((t) => t.draw).forEach(renderTile);
+      if (state.doc) Tiles.all.filter((t) => t.draw && t.tab === state.tab).forEach(renderTile);
     } catch (e) { /* offline: the next round tries again */ }
   }
   setInterval(fetchHistory, HISTORY_EVERY_MS);
@@ -362,6 +373,7 @@
   // Tabs and theme -------------------------------------------------------------------------
   const tabs = document.querySelectorAll("[data-tab]");
   function selectTab(name) {
+    state.tab = name;
     tabs.forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
     document.querySelectorAll(".panel").forEach((p) => { p.hidden = p.id !== `panel-${name}`; });
     try { localStorage.setItem("aegis-tab", name); } catch (e) { /* private mode */ }

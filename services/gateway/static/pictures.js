@@ -81,6 +81,8 @@ const Pictures = (() => {
   ];
 
   function drawHistory(body, doc, history) {
+    if (body.historyShown === history && body.querySelector(".history-strip")) return; // unchanged
+    body.historyShown = history;
     const sessions = (history && history.sessions) || [];
     const left = sessions.reduce((a, s) => a + (s.in_sample_left_out || 0), 0);
     body.innerHTML = `<div class="history-strip" data-testid="${esc(body.dataset.testid || "")}-strip" data-sessions="${sessions.length}">` +
