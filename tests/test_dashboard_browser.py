@@ -453,3 +453,36 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
         assert errors == []
     finally:
         stack.stop()
+
+
+async def test_header_says_replay_with_date_and_speed_then_feed_down(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    wall = settings.model_copy(update={"clock": "wall"})
+    minute = 1_654_056_000  # 2022-06-01 09:30 IST
+    live_health(redis_client)
+    run = {
+        "mode": "replay",
+        "source": "file",
+        "speed": 60.0,
+        "paced": True,
+        "stream_time_s": minute + 60,
+        "stream_at_ms": int(time.time() * 1000),
+        "finished": False,
+    }
+    redis_client.set(streams.RUN, orjson.dumps(run))
+    ingest = {"service": "ingest", "consumer": "file", "status": "ok", "finished": False}
+    redis_client.set(streams.health("ingest", "file"), orjson.dumps(ingest), ex=3)
+    publish(wall, *all_blocks(as_of=minute, freshness_limit_s=3600))  # 60 s wall at 60x
+    with RunningGateway(wall, tick_s=0.1, health_poll_s=0.1) as gw:
+        page = await open_dashboard(browser, gw)
+        run_pill = page.get_by_test_id("run-status")
+        await expect(run_pill).to_have_text("REPLAY 2022-06-01 · 60×", timeout=WAIT_MS)
+        await expect(run_pill).not_to_have_class(re.compile(r"\bgood\b"))
+        await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("01 Jun 2022")
+        await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("(replay time)")
+        await expect(page.get_by_test_id("tile-dir-spot")).to_have_attribute("data-stale", "false")
+        # the feed's report expires without a finished report: the feed died
+        await expect(run_pill).to_have_text("FEED DOWN", timeout=WAIT_MS)
+        await expect(run_pill).to_have_class(re.compile(r"\bbad\b"))
+        assert page.errors == []  # type: ignore[attr-defined]
