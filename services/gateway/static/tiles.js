@@ -28,7 +28,7 @@ const Tiles = (() => {
   const words = (key) => String(key).replace(/_/g, " ");
   const RISK_PARTS = {
     iv_level: "VIX, 1-y pctile", rv_level: "realised vol, 1-y pctile",
-    drawdown: "drawdown vs 20-d high", downside: "P(down), 5 sessions",
+    drawdown: "off the 20-d high", downside: "P(down), 5 sessions",
   };
   const labelClass = (label) => {
     const l = String(label || "").toUpperCase();
@@ -193,7 +193,7 @@ const Tiles = (() => {
       render: (doc) => {
         const s = doc.seller.skew;
         const chain = s.method === "chain_iv";
-        const [left, right] = chain ? ["put IV", "call IV"] : ["downside", "upside"];
+        const [left, right] = chain ? ["puts", "calls"] : ["falls", "rises"];
         return `<div data-testid="sel-skew-value" class="sr-only">${esc(ok(s.net) ? s.net.toFixed(2) : "—")}</div>` +
           Charts.bars([{ label: left, value: s.put, cls: "down" }, { label: right, value: s.call, cls: "up" },
             { label: "net", value: s.net, cls: ok(s.net) && s.net > 0 ? "down" : "up" }], { signed: true }) +
@@ -209,10 +209,12 @@ const Tiles = (() => {
       id: "sel-breach", tab: "sellers", title: "Breach probability at expiry", engines: ["seller", "market"], group: "seller.breach_probabilities",
       render: (doc) => {
         const pts = get(doc, "seller.breach_probabilities.points") || [];
-        const near = pts.filter((p) => p.distance_pct === 1 || p.distance_pct === 1.0);
+        // per side, the strike nearest 1 % from spot
+        const near = ["below", "above"].map((side) => pts.filter((p) => p.side === side && ok(p.distance_pct))
+          .sort((a, b) => Math.abs(a.distance_pct - 1) - Math.abs(b.distance_pct - 1))[0]).filter(Boolean);
         const text = near.map((p) => `${p.side} ${num(p.strike, 0)}: ${pct(p.probability, 1)}`).join(" · ");
         return Charts.breachCurve(pts, get(doc, "market.spot")) +
-          `<div class="sub" data-testid="sel-breach-value">±1%: ${esc(text || `${pts.length} strikes`)}</div>`;
+          `<div class="sub" data-testid="sel-breach-value">about 1 % away: ${esc(text || "—")}</div>`;
       },
       meaning: "Probability, %, that the expiry close lands beyond each strike (index points); red below spot, green above.",
     },
