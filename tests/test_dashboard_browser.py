@@ -483,6 +483,13 @@ async def test_header_says_replay_with_date_and_speed_then_feed_down(
         await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("01 Jun 2022")
         await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("(replay time)")
         await expect(page.get_by_test_id("tile-dir-spot")).to_have_attribute("data-stale", "false")
+        # a model output for a date inside the model's training window says so on its face
+        direction = make_block("direction", as_of=minute + 60, freshness_limit_s=3600)
+        today = {**direction.data["today"]}
+        today["provenance"] = {**today["provenance"], "in_sample": True}
+        publish(wall, make_block("direction", as_of=minute + 60, extra={"today": today}))
+        await expect(page.get_by_test_id("dir-today-badges")).to_contain_text("IN SAMPLE")
+        await expect(page.get_by_test_id("dir-today-in-sample")).to_be_visible()
         # the feed's report expires without a finished report: the feed died
         await expect(run_pill).to_have_text("FEED DOWN", timeout=WAIT_MS)
         await expect(run_pill).to_have_class(re.compile(r"\bbad\b"))
