@@ -473,14 +473,16 @@ async def test_header_says_replay_with_date_and_speed_then_feed_down(
     }
     redis_client.set(streams.RUN, orjson.dumps(run))
     ingest = {"service": "ingest", "consumer": "file", "status": "ok", "finished": False}
-    redis_client.set(streams.health("ingest", "file"), orjson.dumps(ingest), ex=3)
+    redis_client.set(streams.health("ingest", "file"), orjson.dumps(ingest), ex=600)
     publish(wall, *all_blocks(as_of=minute, freshness_limit_s=3600))  # 60 s wall at 60x
     with RunningGateway(wall, tick_s=0.1, health_poll_s=0.1) as gw:
         page = await open_dashboard(browser, gw)
         run_pill = page.get_by_test_id("run-status")
         await expect(run_pill).to_have_text("REPLAY 2022-06-01 · 60×", timeout=WAIT_MS)
         await expect(run_pill).not_to_have_class(re.compile(r"\bgood\b"))
-        await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("01 Jun 2022")
+        await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text(
+            "01 Jun 2022", timeout=WAIT_MS
+        )
         await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("(replay time)")
         await expect(page.get_by_test_id("tile-dir-spot")).to_have_attribute("data-stale", "false")
         # a model output for a date inside the model's training window says so on its face
@@ -488,9 +490,21 @@ async def test_header_says_replay_with_date_and_speed_then_feed_down(
         today = {**direction.data["today"]}
         today["provenance"] = {**today["provenance"], "in_sample": True}
         publish(wall, make_block("direction", as_of=minute + 60, extra={"today": today}))
-        await expect(page.get_by_test_id("dir-today-badges")).to_contain_text("IN SAMPLE")
-        await expect(page.get_by_test_id("dir-today-in-sample")).to_be_visible()
+        await expect(page.get_by_test_id("dir-today-badges")).to_contain_text(
+            "IN SAMPLE", timeout=WAIT_MS
+        )
+        await expect(page.get_by_test_id("dir-today-in-sample")).to_be_visible(timeout=WAIT_MS)
+        # on expiry day the price chart marks the expiry at the close
+        seller = make_block("seller", as_of=minute + 60, freshness_limit_s=3600)
+        expiring = {**seller.data["safe_range"], "expiry": seller.session_date}
+        publish(wall, make_block("seller", as_of=minute + 60, extra={"safe_range": expiring}))
+        chart = page.locator("#tile-dir-price .price-chart")
+        await expect(chart).to_have_attribute("data-expiry-today", "true", timeout=WAIT_MS)
+        await expect(page.locator("#tile-dir-price")).to_contain_text(
+            "(today, 15:30)", timeout=WAIT_MS
+        )
         # the feed's report expires without a finished report: the feed died
+        redis_client.delete(streams.health("ingest", "file"))
         await expect(run_pill).to_have_text("FEED DOWN", timeout=WAIT_MS)
         await expect(run_pill).to_have_class(re.compile(r"\bbad\b"))
         assert page.errors == []  # type: ignore[attr-defined]

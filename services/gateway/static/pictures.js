@@ -29,13 +29,40 @@ const Pictures = (() => {
     };
   }
 
+  /** 09:15 and 15:30 IST of an ISO session date, epoch seconds. */
+  function sessionSpan(sessionDate) {
+    const [y, m, d] = String(sessionDate || "").split("-").map(Number);
+    if (!y) return null;
+    const open = Date.UTC(y, m - 1, d, 3, 45) / 1000; // 09:15 IST = 03:45 UTC
+    return [open, open + 375 * 60];
+  }
+
+  /** On expiry day, a dashed line at the close labelled "expiry 15:30". */
+  function markExpiry(u) {
+    const close = u.aegisExpiryAt;
+    if (!ok(close)) return;
+    const x = u.valToPos(close, "x", true);
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = css("--bad"); ctx.fillStyle = css("--bad"); ctx.lineWidth = 2 * devicePixelRatio;
+    ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio]);
+    ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+    ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`; ctx.textAlign = "right";
+    ctx.fillText("expiry 15:30", x - 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+    ctx.restore();
+  }
+
   function drawPrice(body, doc, history) {
     const pts = pricePoints(doc, history);
     const lv = levelsOf(doc);
+    const session = doc.market && doc.market.session_date;
+    const span = sessionSpan(session);
     const width = Math.max(240, body.clientWidth || 300);
-    const xs = pts.map((p) => p[0]);
+    // the whole session on the x axis: what is left of the day is visible
+    const raw = span ? [[span[0], null], ...pts, [span[1], null]] : pts;
+    const xs = raw.map((p) => p[0]);
     const flat = (v) => xs.map(() => (ok(v) ? v : null));
-    const data = [xs, pts.map((p) => p[1]), flat(lv.range_lower), flat(lv.range_upper),
+    const data = [xs, raw.map((p) => p[1]), flat(lv.range_lower), flat(lv.range_upper),
       flat(lv.breakout_lower), flat(lv.breakout_upper), flat(lv.prev_close)];
     const theme = document.documentElement.dataset.theme;
     const key = `${theme}|${width}`;
@@ -45,14 +72,16 @@ const Pictures = (() => {
       holder = body.querySelector(".price-chart");
     }
     const known = plots.get(holder);
+    const expiryAt = span && lv.expiry === session ? span[1] : null;
     if (known && known.key === key) {
+      known.plot.aegisExpiryAt = expiryAt;
       known.plot.setData(data);
     } else {
       if (known) known.plot.destroy();
       const line = (label, stroke, dash, w = 1.5) => ({ label, stroke, width: w, dash, points: { show: false }, spanGaps: true });
       const opts = {
         width, height: 170, tzDate: istDate, legend: { show: false }, cursor: { show: true, y: false },
-        scales: { x: { time: true } },
+        scales: { x: { time: true } }, hooks: { draw: [markExpiry] },
         axes: [
           { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") } },
           { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") }, size: 60,
@@ -63,12 +92,16 @@ const Pictures = (() => {
           line("breakout low", css("--warn"), [2, 3]), line("breakout high", css("--warn"), [2, 3]),
           line("previous close", css("--muted"), [1, 4], 1)],
       };
-      plots.set(holder, { plot: new uPlot(opts, data, holder), key });
+      const plot = new uPlot(opts, data, holder);
+      plot.aegisExpiryAt = expiryAt;
+      plot.redraw(false, false);
+      plots.set(holder, { plot, key });
     }
     holder.dataset.points = String(pts.length);
+    holder.dataset.expiryToday = String(expiryAt !== null);
     const n0 = (v) => (ok(v) ? Math.round(v).toLocaleString("en-IN") : "—");
     body.querySelector(".legend-text").innerHTML =
-      `<span class="key good">- - safe range ${n0(lv.range_lower)}–${n0(lv.range_upper)} to expiry ${esc(lv.expiry || "—")} (${esc(lv.days ?? "—")} d)</span>` +
+      `<span class="key good">- - safe range ${n0(lv.range_lower)}–${n0(lv.range_upper)} to expiry ${esc(lv.expiry || "—")}${expiryAt !== null ? " (today, 15:30)" : ` (${esc(lv.days ?? "—")} d)`}</span>` +
       ` · <span class="key warn">·· breakout ${n0(lv.breakout_lower)} / ${n0(lv.breakout_upper)}</span>` +
       ` · <span class="key">prev close ${n0(lv.prev_close)}</span> · ${pts.length} one-minute points, IST`;
   }
