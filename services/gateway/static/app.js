@@ -206,7 +206,8 @@
     const stale = doc ? Object.keys(SERVICE_OF).filter((e) => doc[e] && doc[e].stale) : [];
     const staleEl = document.getElementById("banner-stale");
     staleEl.hidden = !stale.length;
-    staleEl.textContent = stale.length ? `Stale data: ${stale.join(", ")} — newer data was due longer ago than the freshness limit (NSE calendar).` : "";
+    const onClock = state.clock && state.clock.mode === "replay" ? "the replay's clock" : "the NSE calendar";
+    staleEl.textContent = stale.length ? `Stale data: ${stale.join(", ")} — newer data was due longer ago than the freshness limit (${onClock}).` : "";
     const degraded = [];
     if (doc && doc.health) {
       for (const [svc, h] of Object.entries(doc.health.engines || {})) {
