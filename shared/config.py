@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,8 +19,9 @@ IsoDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", frozen=True, extra="forbid")
 
-    # Redis: without AEGIS_REDIS_URL, the URL of the embedded server (port and password)
+    # Redis: without AEGIS_REDIS_URL, the URL is built from host, port and password (escaped)
     redis_url: str = ""
+    redis_host: str = "127.0.0.1"
     redis_port: int = 6390
     redis_password: str = "aegis-local"
     embedded_redis: bool = True
@@ -76,9 +78,15 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8765
     api_token: str | None = None
-    cors_origins: str = "*"
+    cors_origins: str = Field("", description="comma-separated origins; empty = same-origin")
     ws_queue_size: int = 64
     ws_heartbeat_s: float = 15.0
+    # Gateway reliability (issue 10/13): block admission, websocket limits
+    block_future_tolerance_s: int = Field(
+        300, description="a block may lead the wall clock or the newest input bar by this"
+    )
+    ws_resync_interval_s: float = Field(1.0, description="fewest seconds between two snapshots")
+    ws_send_timeout_s: float = Field(30.0, description="a send stuck this long drops the client")
 
     # Training
     train_end: IsoDate | None = Field(None, description="last date used for training; None = all")
@@ -90,7 +98,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _embedded_redis_url(self) -> Settings:
         if not self.redis_url:
-            url = f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
+            password = quote(self.redis_password, safe="")
+            url = f"redis://:{password}@{self.redis_host}:{self.redis_port}/0"
             object.__setattr__(self, "redis_url", url)  # frozen: filled in once, here
         return self
 

@@ -324,10 +324,31 @@
     }
   }
 
-  function connect() {
-    const token = new URLSearchParams(location.search).get("token");
+  // Auth: the gateway never takes a token in a URL. A token given once as #token=... (a URL
+  // fragment never reaches the server) or typed when asked is exchanged at /api/v1/login for
+  // an HttpOnly session cookie, which the websocket handshake then carries.
+  let tokenDeclined = false;
+  async function ensureSession() {
+    let token = new URLSearchParams(location.hash.slice(1)).get("token");
+    if (token) history.replaceState(null, "", location.pathname + location.search);
+    const session = await (await fetch("/api/v1/session", { credentials: "same-origin" })).json();
+    if (!session.auth_required || session.authenticated) return;
+    while (!tokenDeclined) {
+      token = token || window.prompt("AegisMatrix access token");
+      if (!token) { tokenDeclined = true; return; }
+      const reply = await fetch("/api/v1/login", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
+      });
+      if (reply.ok) return;
+      token = null;
+    }
+  }
+
+  async function connect() {
+    try { await ensureSession(); } catch (e) { /* gateway unreachable: the socket retries */ }
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${proto}://${location.host}/ws${token ? "?token=" + encodeURIComponent(token) : ""}`);
+    const ws = new WebSocket(`${proto}://${location.host}/ws`);
     state.ws = ws;
     state.connects += 1;
     ws.onopen = () => {
@@ -335,6 +356,7 @@
       state.awaitingSnapshot = true; // the server sends one on connect
       state.lastMessageAt = Date.now();
       renderAll();
+      fetchHistory(); // now that the session (cookie) is settled
     };
     ws.onmessage = onMessage;
     ws.onclose = () => {
@@ -350,9 +372,8 @@
 
   // History (price chart, history strip) ---------------------------------------------------
   async function fetchHistory() {
-    const token = new URLSearchParams(location.search).get("token");
-    try {
-      const res = await fetch("/api/v1/history?sessions=20", { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    try { // the session cookie authorizes it, as it does the websocket
+      const res = await fetch("/api/v1/history?sessions=20", { credentials: "same-origin" });
       if (!res.ok) return;
       state.history = await res.json();
       state.historyFetches += 1;

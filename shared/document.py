@@ -1,12 +1,16 @@
-"""The document's shape (docs/DOCUMENT.md) as pydantic models: the source of
-GET /api/v1/schema and of the OpenAPI description. Engines may add fields (extra allowed);
-the stamps and the documented groups are required where DOCUMENT.md says so."""
+"""The output document's contract (docs/DOCUMENT.md), declared once: engines' sections are
+validated against it (``validate_section``), the gateway serves it as GET /api/v1/schema and
+in its OpenAPI description, and the end-to-end test checks real engine output with it.
+Engines may add fields (extra allowed); the stamps and the documented groups are required
+where DOCUMENT.md says so. Provenance and model references are the bus schemas' own."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.schemas import Engine, ModelRef, Provenance
 
 Prob = Annotated[float, Field(ge=0, le=1)]
 
@@ -15,26 +19,8 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Provenance(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    source: Literal["model", "formula", "data", "heuristic"]
-    model: str | None = None
-    version: str | None = None
-    formula: str | None = None
-    window: str | None = None
-    in_sample: bool | None = None
-    note: str | None = None
-
-
 class Group(Open):
     provenance: Provenance
-
-
-class ModelRef(BaseModel):
-    name: str
-    version: str
-    trained_at: str
-    training_window: str | None = None
 
 
 class Stamps(Open):
@@ -175,6 +161,7 @@ class Document(BaseModel):
 
     schema_version: Literal[1]
     generated_at: str | None
+    epoch: int = Field(0, description="the sequence counts within this; a new one: a restart")
     sequence: int = Field(description="increases by one per change")
     market: Market | None
     direction: Direction | None
@@ -182,6 +169,21 @@ class Document(BaseModel):
     buyer: Buyer | None
     health: Health
     clock: Clock | None = None
+
+
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+SECTIONS: dict[Engine, type[Stamps]] = {
+    "market": Market,
+    "direction": Direction,
+    "seller": Seller,
+    "buyer": Buyer,
+}
+
+
+def validate_section(engine: Engine, section: dict[str, Any]) -> Stamps:
+    """``section`` (a block's data with its stamps, as the document holds it) checked against
+    the contract; raises pydantic.ValidationError naming every field that breaks it."""
+    return SECTIONS[engine].model_validate(section)
 
 
 def document_json_schema() -> dict[str, Any]:
