@@ -441,6 +441,7 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
             await page.get_by_test_id("tab-direction").click()
             worst = await page.evaluate(CONTRAST_JS)
             assert worst["tiles"] >= 10 and worst["ratio"] >= 4.5, (theme, worst)
+            print(f"stale tiles, {theme}: lowest text contrast {worst['ratio']:.2f}:1")
         phone = await browser.new_page(viewport=PHONE)
         await phone.goto(stack.url)
         await expect(phone.get_by_test_id("run-status")).to_contain_text("REPLAY", timeout=WAIT_MS)

@@ -45,3 +45,11 @@ def test_a_replay_switches_to_kept_out_of_sample_versions_and_trains_the_rest(
     for name, version in early.items():
         assert registry.current_version(tmp_path, name) == version
     assert registry.current_version(tmp_path, MODEL_NAMES[0]) == "v-2025-06-30"
+
+
+def test_live_goes_back_to_the_newest_kept_version(tmp_path: Path) -> None:
+    name = MODEL_NAMES[0]
+    newest = put(tmp_path, name, "2025-06-30")
+    put(tmp_path, name, "2022-05-30")  # a replay made this one current
+    assert select_out_of_sample(Settings(model_dir=tmp_path)) == list(MODEL_NAMES[1:])
+    assert registry.current_version(tmp_path, name) == newest

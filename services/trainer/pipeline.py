@@ -125,8 +125,17 @@ def fitting_version(model_dir: Path, name: str, train_end: str) -> str | None:
 
 def select_out_of_sample(settings: Settings) -> list[str]:
     """With ``train_end`` set (a replay): point CURRENT at a kept version trained only on
-    data up to it; returns the models with no such version (they must be trained)."""
-    if settings.train_end is None:
+    data up to it; returns the models with no such version (they must be trained). Without
+    it (live): point CURRENT at the kept version trained on the newest data; returns the
+    models the registry lacks."""
+    if settings.train_end is None:  # live: the newest kept version (a replay may have
+        for name in MODEL_NAMES:  # pointed CURRENT at an older window)
+            versions = registry.list_versions(settings.model_dir, name)
+            ends = [v for v in versions if (v.get("training_window") or {}).get("end")]
+            newest = max(ends, key=lambda v: v["training_window"]["end"], default=None)
+            if newest and not newest["current"]:
+                registry.rollback(settings.model_dir, name, newest["version"])
+                log.info("model_selected_newest", model=name, version=newest["version"])
         return missing_models(settings)
     lacking = []
     for name in MODEL_NAMES:
