@@ -74,6 +74,24 @@ class Settings(BaseSettings):
     freshness_intraday_s: int = Field(300, description="grace after the next minute is due")
     freshness_daily_s: int = Field(3 * 3600, description="grace after the next close is due")
 
+    # Option chain (issue 12, "chain"): the live feed, file formats, freshness in the engines
+    chain_source: Literal["none", "nse"] = Field(
+        "none", description="live option-chain feed polled beside the bars; none = off"
+    )
+    chain_poll_s: float = Field(180.0, description="seconds between chain polls while open")
+    chain_min_interval_s: float = Field(3.0, description="minimum seconds between NSE requests")
+    chain_max_retries: int = Field(5, description="tries of one request before it fails")
+    chain_weekly_expiries: int = Field(2, description="nearest weekly expiries polled (+monthly)")
+    chain_max_age_s: int = Field(
+        1800, description="a chain older than this at a snapshot's as_of is not used"
+    )
+    chain_file_snapshot_ts: str | None = Field(
+        None, description="snapshot time (ISO, with offset) for chain files that lack one"
+    )
+    chain_file_spot: float | None = Field(
+        None, description="spot for chain files that lack one (else the bars' close then)"
+    )
+
     # Gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8765

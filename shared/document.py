@@ -116,6 +116,7 @@ class Seller(Stamps):
     seller_flag: Label
     historical_hit_rate: Rate
     regime: Label | None = None
+    chain: Group | None = Field(None, description="option-chain analytics (docs/CHAIN.md)")
 
 
 class Buyer(Stamps):
@@ -128,6 +129,7 @@ class Buyer(Stamps):
     breakout_levels: Group
     environment: Label
     historical_spike_rate: Rate
+    chain: Group | None = Field(None, description="straddle vs breakout levels (docs/CHAIN.md)")
 
 
 class ServiceHealth(BaseModel):

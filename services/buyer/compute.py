@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from shared import calendar
 from shared.calendar import SESSION_MINUTES
+from shared.chain_view import ChainView
 from shared.engine import EngineContext
 from shared.features.intraday import BREAKOUT_ATR_FRACTION
 from shared.models.api import vix_regime
 from shared.signals import fallbacks, labels, provenance, regimes
+from shared.signals.chain import STRADDLE_FORMULA, StraddleMove, straddle_move
 from shared.signals.safe_range import IMPLIED_MOVE_FORMULA, implied_move_points
 
 NEXT_SESSIONS = 5
@@ -178,9 +180,28 @@ def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
     }
 
 
-def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
+def fresh_straddle(view: ChainView | None) -> tuple[StraddleMove | None, str]:
+    """The target expiry's ATM straddle from a fresh chain, or why the VIX is used instead."""
+    if view is None or view.chain is None:
+        return None, view.reason if view is not None else "no option-chain source configured"
+    move = straddle_move(view.chain.quotes, view.chain.spot)
+    if move is None:
+        return None, f"chain of {view.chain.expiry} has no priced ATM straddle"
+    taken = datetime.fromtimestamp(view.chain.snapshot_time, calendar.IST).isoformat()
+    return move, f"chain of {view.chain.expiry} at {taken} ({view.chain.source})"
+
+
+def theta_edge(
+    ctx: EngineContext, vix: float, straddle: StraddleMove | None = None, why: str = ""
+) -> dict[str, Any]:
+    """Predicted move against the market's: the ATM straddle (as a one-sd move) when a
+    fresh chain has one, else the India VIX implied move; ``implied_basis`` says which."""
     snap = ctx.snapshot
     implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
+    basis, implied_formula = "india_vix", IMPLIED_MOVE_FORMULA
+    if straddle is not None:
+        implied, basis = straddle.one_sd_points, "atm_straddle"
+        implied_formula = f"{STRADDLE_FORMULA} ({why})"
     out = ctx.once(
         f"buyer.move.{snap.days_to_expiry}",
         lambda: ctx.run_model(
@@ -202,18 +223,47 @@ def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
         "label": label,
         "predicted_move_points": round(predicted, 2),
         "implied_move_points": round(implied, 2),
-        "implied_formula": IMPLIED_MOVE_FORMULA,
+        "implied_formula": implied_formula,
+        "implied_basis": basis,
+        "implied_basis_reason": why,
         "provenance": prov,
     }
 
 
-def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
+def chain_group(
+    ctx: EngineContext, straddle: StraddleMove | None, why: str, levels: dict[str, Any]
+) -> dict[str, Any]:
+    """Breakout levels against the market's expected move: spot +/- the ATM straddle."""
+    if straddle is None:
+        return {
+            "status": "unavailable",
+            "reason": why,
+            "provenance": provenance.from_data(note=why),
+        }
+    spot = ctx.snapshot.spot
+    upper, lower = spot + straddle.move_points, spot - straddle.move_points
+    return {
+        "status": "fresh",
+        "straddle_move_points": straddle.move_points,
+        "straddle_upper": round(upper, 2),
+        "straddle_lower": round(lower, 2),
+        "breakout_upper_beyond_straddle": levels["upper"] > upper,
+        "breakout_lower_beyond_straddle": levels["lower"] < lower,
+        "provenance": {
+            **provenance.from_data(window=why),
+            "formula": f"spot +/- ATM straddle; {STRADDLE_FORMULA}",
+        },
+    }
+
+
+def compute_buyer(ctx: EngineContext, chain_view: ChainView | None = None) -> dict[str, Any]:
     snap = ctx.snapshot
     vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
     if vix is None:
         raise ValueError("snapshot has no India VIX")
     levels = breakout_levels(ctx)
-    today, edge = breakout_today(ctx, levels), theta_edge(ctx, float(vix))
+    straddle, why = fresh_straddle(chain_view)
+    today, edge = breakout_today(ctx, levels), theta_edge(ctx, float(vix), straddle, why)
     env_label, env_text = labels.environment(
         edge["label"], today["score"], snap.daily.get("vix_pct_252")
     )
@@ -236,4 +286,5 @@ def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
             ),
         },
         "historical_spike_rate": ctx.measured_rate("spike_rate", vix_regime(float(vix))),
+        "chain": chain_group(ctx, straddle, why, levels),
     }

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from shared.calendar import IST, daily_close_time, to_date
+from shared.chain_view import ChainView, years_to_expiry
 from shared.engine import EngineContext
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
 from shared.schemas import OptionChain
+from shared.signals import chain as chain_signals
 from shared.signals import fallbacks, labels, provenance
 from shared.signals.breach import (
     LOGNORMAL_BREACH_FORMULA,
@@ -18,7 +20,12 @@ from shared.signals.breach import (
     lognormal_breach_probability,
 )
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
-from shared.signals.safe_range import SAFE_RANGE_FORMULA, safe_range, symmetric_normal_z
+from shared.signals.safe_range import (
+    SAFE_RANGE_FORMULA,
+    implied_move_points,
+    safe_range,
+    symmetric_normal_z,
+)
 from shared.signals.skew import (
     CHAIN_SKEW_FORMULA,
     RETURN_SKEW_FORMULA,
@@ -197,7 +204,137 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
     return {"points": points, "provenance": prov}
 
 
-def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
+# The chain group (issue 12) ------------------------------------------------------------------
+PCR_NEAR = 0.02  # near-ATM band for the PCR, as a fraction of spot
+CHART_BAND = 0.05  # strikes within this fraction of spot go into oi_by_strike
+MIN_IV_HISTORY = 20  # earlier snapshots needed before an ATM IV percentile is shown
+
+
+def _wall(w: chain_signals.Wall) -> dict[str, Any]:
+    return {
+        "strike": w.strike,
+        "oi": w.oi,
+        "change_since_previous": w.change_since_previous,
+        "change_published": w.change_published,
+        "distance_points": w.distance_points,
+    }
+
+
+def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
+    """PCR, OI walls, smile, 25-delta skew, straddle move and ATM IV from the fresh chain of
+    the target expiry; without one, every value is None and ``reason`` says why."""
+    if view is None or view.chain is None:
+        reason = view.reason if view is not None else "no option-chain source configured"
+        return {
+            "status": "unavailable",
+            "reason": reason,
+            "provenance": provenance.from_data(note=reason),
+        }
+    chain, years = view.chain, years_to_expiry(view.chain)
+    window = f"chain {iso(chain.snapshot_time)} ({chain.source}), expiry {chain.expiry}"
+    data = provenance.from_data(window=window)
+    pcr = chain_signals.put_call_ratio(chain.quotes, chain.spot, near=PCR_NEAR)
+    previous = view.previous.quotes if view.previous is not None else None
+    calls, puts = chain_signals.oi_walls(chain.quotes, chain.spot, previous)
+    smile = chain_signals.chain_smile(chain.quotes, chain.spot, years)
+    skew = chain_signals.delta_skew(smile, years) if smile is not None else None
+    straddle = chain_signals.straddle_move(chain.quotes, chain.spot)
+    atm, history = view.atm_iv, view.atm_iv_history
+    start = iso(view.history_from) if view.history_from else "-"
+    enough = len(history) >= MIN_IV_HISTORY and atm is not None
+    has_vix = ctx.snapshot.vix is not None or ctx.snapshot.daily.get("vix") is not None
+    # the VIX one-sd move over the same time to expiry, beside the straddle's
+    vix_move = (
+        round(implied_move_points(chain.spot, current_vix(ctx), years * 365), 2)
+        if has_vix
+        else None
+    )
+    pain = compute_max_pain(chain.quotes, tolerance=0.02)
+    band = [q for q in chain.quotes if abs(q.strike / chain.spot - 1) <= CHART_BAND]
+    before = {q.strike: q for q in previous or ()}
+    return {
+        "status": "fresh",
+        "expiry": chain.expiry,
+        "chain_as_of": iso(chain.snapshot_time),
+        "age_s": view.age_s,
+        "spot": chain.spot,
+        "source": chain.source,
+        "pcr": {
+            "oi": pcr.oi,
+            "volume": pcr.volume,
+            "oi_near_atm": pcr.oi_near_atm,
+            "volume_near_atm": pcr.volume_near_atm,
+            "near_strikes": pcr.near_strikes,
+            "provenance": {**data, "formula": chain_signals.PCR_FORMULA.format(near=PCR_NEAR)},
+        },
+        "walls": {
+            "calls": [_wall(w) for w in calls],
+            "puts": [_wall(w) for w in puts],
+            "previous_as_of": iso(view.previous.snapshot_time) if view.previous else None,
+            "provenance": {**data, "formula": chain_signals.WALLS_FORMULA.format(count=3)},
+        },
+        "smile": {
+            "forward": smile.forward if smile else None,
+            "forward_from_parity": smile.forward_from_parity if smile else None,
+            "points": [
+                {"strike": p.strike, "iv": p.iv, "side": p.side, "published": p.published}
+                for p in (smile.points if smile else ())
+                if abs(p.log_moneyness) <= CHART_BAND
+            ],
+            "provenance": {**data, "formula": chain_signals.SMILE_FORMULA},
+        },
+        "delta_skew": {
+            "risk_reversal": skew.risk_reversal if skew else None,
+            "put_strike": skew.put_strike if skew else None,
+            "put_iv": skew.put_iv if skew else None,
+            "call_strike": skew.call_strike if skew else None,
+            "call_iv": skew.call_iv if skew else None,
+            "provenance": {**data, "formula": chain_signals.DELTA_SKEW_FORMULA.format(d=0.25)},
+        },
+        "straddle": {
+            "strike": straddle.strike if straddle else None,
+            "move_points": straddle.move_points if straddle else None,
+            "move_pct": straddle.move_pct if straddle else None,
+            "one_sd_points": straddle.one_sd_points if straddle else None,
+            "vix_implied_move_points": vix_move,
+            "provenance": {**data, "formula": chain_signals.STRADDLE_FORMULA},
+        },
+        "atm_iv": {
+            "value": atm,
+            "percentile": chain_signals.percentile_rank(history, atm) if enough else None,
+            "history_snapshots": len(history),
+            "reason": None if enough else f"{len(history)} earlier snapshots (< {MIN_IV_HISTORY})",
+            "provenance": {
+                **provenance.from_data(
+                    window=f"{len(history)} snapshots of {view.history_expiries} expiries from "
+                    f"{start} to {iso(chain.snapshot_time)}"
+                ),
+                "formula": chain_signals.ATM_IV_PERCENTILE_FORMULA,
+            },
+        },
+        "max_pain": {
+            "strike": pain.strike if pain else None,
+            "lower": pain.lower if pain else None,
+            "upper": pain.upper if pain else None,
+            "provenance": {**data, "formula": MAX_PAIN_FORMULA.format(tolerance=0.02)},
+        },
+        "oi_by_strike": [
+            {
+                "strike": q.strike,
+                "ce_oi": q.ce_oi,
+                "pe_oi": q.pe_oi,
+                "ce_change": q.ce_oi - before[q.strike].ce_oi if q.strike in before else None,
+                "pe_change": q.pe_oi - before[q.strike].pe_oi if q.strike in before else None,
+            }
+            for q in band
+        ],
+        "provenance": data,
+    }
+
+
+def compute_seller(
+    ctx: EngineContext, chain: OptionChain | None, chain_view: ChainView | None = None
+) -> dict[str, Any]:
     regime = vix_regime(current_vix(ctx))
     trap, stress = trap_group(ctx), stress_group(ctx)
     flag, reasons = (
@@ -220,6 +357,7 @@ def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, A
             "provenance": provenance.from_formula(labels.SELLER_FLAG_FORMULA),
         },
         "historical_hit_rate": ctx.measured_rate("hit_rate", regime),
+        "chain": chain_group(ctx, chain_view),
         "regime": {
             "label": regime,
             "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH"),
