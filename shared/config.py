@@ -47,7 +47,10 @@ class Settings(BaseSettings):
     # Ingest
     source: Literal["file", "stream", "yfinance"] = "file"
     replay_speed: float = Field(60.0, description="0 = as fast as possible, 60 = 60x real time")
-    replay_daily_from: IsoDate | None = Field("2017-01-01", description="first daily bar replayed")
+    replay_daily_from: IsoDate | None = Field(
+        "2020-09-01",  # ~430 sessions before the paced start: the 300-row feature look-back + 60
+        description="first daily bar replayed",
+    )
     replay_intraday_from: IsoDate | None = Field(
         "2022-06-01", description="first 1-minute bar replayed"
     )
@@ -108,7 +111,7 @@ class Settings(BaseSettings):
     training_queue: str = "aegis-training"
 
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(None, description="JSON lines; None = JSON unless a terminal")
 
     @model_validator(mode="after")
     def _embedded_redis_url(self) -> Settings:

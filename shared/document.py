@@ -146,6 +146,18 @@ class Health(BaseModel):
     engines: dict[str, ServiceHealth]
 
 
+class Clock(BaseModel):
+    """What stale flags and ages are judged against (shared.clock)."""
+
+    mode: Literal["live", "replay", "event"]
+    now: str = Field(description="the clock's time when this document or message was made")
+    rate: float = Field(description="clock seconds per wall second from now on (speed, 1, 0)")
+    speed: float | None = Field(None, description="replay speed; null live")
+    replay_date: str | None = Field(None, description="IST date of the replay clock")
+    source: str | None = None
+    finished: bool | None = Field(None, description="the replay has published everything")
+
+
 class Document(BaseModel):
     """aegismatrix.json, schema_version 1. A section is null until its engine's first block."""
 
@@ -158,6 +170,7 @@ class Document(BaseModel):
     seller: Seller | None
     buyer: Buyer | None
     health: Health
+    clock: Clock | None = None
 
 
 ENGINES: tuple[Engine, ...] = get_args(Engine)
