@@ -3,13 +3,17 @@ seller flag, measured hit rate (pure)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from shared.calendar import IST, daily_close_time, to_date
-from shared.engine import EngineContext
+from shared.compute import EngineContext, run_batched
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
+from shared.models.seller import breach_inputs
 from shared.schemas import OptionChain
 from shared.signals import fallbacks, labels, provenance
 from shared.signals.breach import (
@@ -169,16 +173,26 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
     }
 
 
+BREACH = "seller.breach"  # key of the batched breach-model answer of a snapshot
+
+
+def breach_model_probabilities(model: Any, contexts: list[EngineContext]) -> list[list[float]]:
+    """The breach model over every strike of every snapshot: one matrix, one model call."""
+    rows, sizes = [], []
+    for ctx in contexts:
+        snap = ctx.snapshot
+        strikes = [s.strike for s in breach_strikes(snap.spot)]
+        rows.append(breach_inputs(snap.daily, snap.spot, strikes, snap.days_to_expiry))
+        sizes.append(len(strikes))
+    probs = model.breach_probabilities(np.concatenate(rows)).tolist()
+    bounds = np.cumsum([0, *sizes]).tolist()
+    return [probs[a:b] for a, b in itertools.pairwise(bounds)]
+
+
 def breach_group(ctx: EngineContext) -> dict[str, Any]:
     snap, vix, days = ctx.snapshot, current_vix(ctx), ctx.days_to_expiry
     strikes = breach_strikes(snap.spot)
-    out = ctx.run_model(
-        "seller",
-        lambda m: [
-            float(m.breach_probability(snap.daily, snap.spot, s.strike, snap.days_to_expiry))
-            for s in strikes
-        ],
-    )
+    out = ctx.batch_output(BREACH, "seller", breach_model_probabilities)
     if out.ok:
         probs, prov = out.value, out.provenance
     else:
@@ -225,3 +239,11 @@ def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, A
             "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH"),
         },
     }
+
+
+def compute_seller_batch(
+    contexts: list[EngineContext], chains: list[OptionChain | None]
+) -> list[dict[str, Any]]:
+    """``compute_seller`` of each snapshot, the breach model called once for the batch."""
+    run_batched(contexts, BREACH, "seller", breach_model_probabilities)
+    return [compute_seller(ctx, chain) for ctx, chain in zip(contexts, chains, strict=True)]

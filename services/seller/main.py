@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.seller.compute import compute_seller
+from services.seller.compute import compute_seller_batch
 from shared.config import Settings, get_settings
 from shared.engine import ChainCache, EngineContext, EngineWorker
 from shared.logs import configure_logging
@@ -20,8 +20,16 @@ class SellerWorker(EngineWorker):
         super().__init__(settings, consumer)
         self.chains = ChainCache(self.client)
 
+    def refresh_inputs(self) -> None:
+        self.chains.refresh()
+
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        return compute_seller(ctx, self.chains.for_snapshot(ctx.snapshot))
+        return self.compute_batch([ctx])[0]
+
+    def compute_batch(self, contexts: list[EngineContext]) -> list[dict[str, Any]]:
+        return compute_seller_batch(
+            contexts, [self.chains.for_snapshot(ctx.snapshot) for ctx in contexts]
+        )
 
 
 def main(settings: Settings | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,20 @@ def distance_sigma(spot: float, strike: float, vix: float | None, days_to_expiry
 def breach_input(
     daily: DailyFeatures, spot: float, strike: float, days_to_expiry: int
 ) -> np.ndarray:
-    head = np.asarray(
-        [
-            distance_sigma(spot, strike, daily.get("vix"), days_to_expiry),
-            1.0 if strike > spot else 0.0,
-            float(days_to_expiry),
-        ],
-        dtype=np.float32,
-    )
-    return np.concatenate([head, vector(daily, BREACH_CONTEXT)])
+    return breach_inputs(daily, spot, [strike], days_to_expiry)[0]
+
+
+def breach_inputs(
+    daily: DailyFeatures, spot: float, strikes: Sequence[float], days_to_expiry: int
+) -> np.ndarray:
+    """The breach model's input rows of several strikes of one snapshot, one per strike."""
+    context = vector(daily, BREACH_CONTEXT)
+    x = np.empty((len(strikes), 3 + len(context)), dtype=np.float32)
+    x[:, 0] = [distance_sigma(spot, k, daily.get("vix"), days_to_expiry) for k in strikes]
+    x[:, 1] = [1.0 if k > spot else 0.0 for k in strikes]
+    x[:, 2] = float(days_to_expiry)
+    x[:, 3:] = context
+    return x
 
 
 class SellerModels(ArtifactModel):
@@ -60,3 +66,8 @@ class SellerModels(ArtifactModel):
     ) -> float:
         x = breach_input(daily, spot, strike, days_to_expiry)
         return float(boosters.predict(self.breach, x)[0])
+
+    def breach_probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """``breach_probability`` of many (snapshot, strike) rows of ``breach_inputs`` in one
+        booster call."""
+        return boosters.predict(self.breach, rows).astype(np.float64)
