@@ -287,13 +287,14 @@ def replay(
             ),
         }
         services["features"]["market_blocks"] = spans["market"][0]
-        alone = seller_alone(client, {**env, "AEGIS_LOG_LEVEL": "ERROR"})
     finally:
         for p in procs.values():
             if p.poll() is None:
                 p.terminate()
         for p in procs.values():
             p.wait(timeout=30)
+    print(json.dumps({"seconds": round(total, 2), "services": services}), flush=True)
+    alone = seller_alone(client, {**env, "AEGIS_LOG_LEVEL": "ERROR"})
     return {
         "bars": bars,
         "snapshots": snapshots,
