@@ -13,6 +13,7 @@ stream with the reason. Redis going away means back off, reconnect, recreate the
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import socket
@@ -105,6 +106,10 @@ class StreamWorker(ABC):
     def run(self, max_idle_reads: int | None = None) -> None:
         """Process until stop() (or ``max_idle_reads`` empty reads in a row, for tests)."""
         self.log.info("worker_started", stream=self.input_stream, group=self.group)
+        # Start-up objects (modules, models) live as long as the process: freezing them keeps
+        # the collector from walking them all again whenever a batch's objects survive a
+        # young collection (measured: a third of an engine's CPU time on large batches).
+        gc.freeze()
         pending_first = True
         idle_reads = 0
         backoff = 0.2
