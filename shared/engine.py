@@ -1,10 +1,12 @@
 """The base of the three engine services (direction, seller, buyer).
 
 An engine consumes ``FeatureSnapshot``s from aegis:features (consumer group = service) and
-publishes one ``SignalBlock`` per snapshot. This module holds the mechanics they share:
-loading models through ``shared.models.loading.load_model`` (a model that cannot load is an
-error in the log, ``degraded`` in health and ``source: heuristic`` in the block, never
-silent), hot reload without a restart, the 60-session sequence of intraday snapshots, a cache
+publishes one ``SignalBlock`` per snapshot; a read batch is computed at once (the engine's
+``compute_batch`` calls each model once for the batch). This module is the I/O side the
+engines share (what their pure compute functions see is ``shared.compute``): loading
+models through ``shared.models.loading.load_model`` (a model that cannot load is an error
+in the log, ``degraded`` in health and ``source: heuristic`` in the block, never silent),
+hot reload without a restart, the 60-session sequence of intraday snapshots, a cache
 of daily-model outputs per ``daily_as_of``, the option-chain cache, and block stamping.
 """
 
@@ -132,6 +134,7 @@ class EngineWorker(StreamWorker):
     """Consume feature snapshots, compute one engine's section, publish it as a SignalBlock."""
 
     input_stream = streams.FEATURES
+    batched = True  # a read batch is computed at once: one model call per model per batch
     engine: ClassVar[Engine]
     model_names: ClassVar[tuple[str, ...]]
 
@@ -165,8 +168,6 @@ class EngineWorker(StreamWorker):
         return None
 
     # Consume -> compute -> publish --------------------------------------------------------
-    batched = True
-
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
         return self.handle_batch([(message, entry_id)])[0]
 
