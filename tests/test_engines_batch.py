@@ -7,15 +7,25 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import redis
 
 from shared import streams
 from shared.bus import Bus
 from shared.codec import decode, encode, pack
+from shared.compute import EngineContext, ModelBook, run_batched
 from shared.config import PROJECT_ROOT, Settings
 from shared.engine import EngineWorker
-from shared.schemas import SCHEMA_VERSION, Bar, DeadLetter, FeatureSnapshot, Message, SignalBlock
+from shared.schemas import (
+    SCHEMA_VERSION,
+    Bar,
+    DeadLetter,
+    FeatureSnapshot,
+    Message,
+    ModelRef,
+    SignalBlock,
+)
 from tests.engines_support import chains, daily_snapshot, intraday_snapshot
 from tests.models_support import trained_registry
 from tests.test_engines import ENGINES
@@ -138,3 +148,44 @@ def test_compute_modules_import_nothing_that_touches_redis() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+class RowModel:
+    """A model whose batch call fails as soon as one row is bad (spot not positive)."""
+
+    ref = ModelRef(name="row", version="v1", trained_at="2021-01-01")
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def in_sample(self, day: str) -> bool:
+        return False
+
+    def __call__(self, contexts: list[EngineContext]) -> list[float]:
+        self.calls.append(len(contexts))
+        spots = np.array([c.snapshot.spot for c in contexts])
+        if (spots <= 0).any():
+            raise ValueError("spot must be positive")
+        return np.log(spots).tolist()
+
+
+def test_a_failing_batched_model_call_falls_back_for_the_bad_snapshot_only() -> None:
+    model = RowModel()
+    snaps = [daily_snapshot(d) for d in DAYS]
+    bad = snaps[0].model_copy(update={"spot": -1.0})
+    contexts = [
+        EngineContext(Settings(), s, ModelBook(loaded={"row": model}), None, {})
+        for s in (snaps[0], bad, snaps[1])
+    ]
+    run_batched(contexts, "row", "row", lambda m, cs: m(cs))
+    assert model.calls == [3, 1, 1, 1]  # the batch, then one at a time
+    good = [contexts[0].batched["row"], contexts[2].batched["row"]]
+    assert [o.value for o in good] == [np.log(s.spot) for s in snaps]
+    assert all(o.ok and o.provenance["source"] == "model" for o in good)
+    failed = contexts[1].batched["row"]
+    assert not failed.ok and "spot must be positive" in failed.problem
+    assert contexts[1].failures == {"row": failed.problem}
+    assert not contexts[0].failures and "row" in contexts[0].succeeded
+    # a context answered in a batch is not computed again
+    assert contexts[2].batch_output("row", "row", lambda m, cs: m(cs)) is good[1]
+    assert model.calls == [3, 1, 1, 1]
