@@ -7,7 +7,6 @@ import math
 from datetime import datetime
 from typing import Any
 
-
 from shared.calendar import IST, daily_close_time, to_date
 from shared.chain_view import ChainView, years_to_expiry
 from shared.compute import EngineContext
