@@ -166,8 +166,12 @@ Accepted = Mapping[tuple[str, str], tuple[int, float]]  # series -> (open_time, 
 
 
 def reference(accepted: Accepted, bar: Bar) -> Reference:
-    """The ``Reference`` of ``bar`` given the last accepted bar of each series."""
+    """The ``Reference`` of ``bar`` given the last accepted bar of each series. Only an
+    earlier bar is a reference: a bar at or before the last one (a re-sent replay) is left
+    to the idempotency checks."""
     last = accepted.get((bar.symbol, bar.interval))
+    if last is not None and last[0] >= bar.open_time:
+        last = None
     daily = accepted.get((bar.symbol, "1d"))
     previous_session_close = None
     if bar.interval != "1d" and daily is not None:
