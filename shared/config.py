@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(2500, description="idle time after which another replica claims")
     max_deliveries: int = Field(5, description="deliveries before a message is dead-lettered")
     handler_attempts: int = Field(3, description="in-process tries of a failing handler")
-    health_ttl_s: int = Field(5, description="a worker whose report is older is presumed dead")
+    health_ttl_s: int = Field(10, description="a worker whose report is older is presumed dead")
 
     # Clock: wall for live use; event makes replays reproducible byte for byte
     clock: Literal["wall", "event"] = "wall"
