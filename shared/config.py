@@ -32,7 +32,7 @@ class Settings(BaseSettings):
 
     # Bus
     stream_maxlen: int = Field(
-        1_000_000, description="length above which acknowledged entries are trimmed"
+        100_000, description="length above which acknowledged entries are trimmed (≈ a year)"
     )
     read_count: int = Field(256, description="entries per XREADGROUP batch")
     block_ms: int = Field(1000, description="how long a blocking read waits")
