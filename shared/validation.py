@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared import calendar
 from shared.config import Settings
@@ -28,6 +29,15 @@ MAX_SOURCE_CHARS = 64
 # special sessions (Muhurat trading, 2021-02-24's extension to 17:00). Days are not checked
 # against the regular calendar: NSE also trades on special Saturdays the calendar lacks.
 TRADING_WINDOW = (-15, 615)
+# IST is UTC+05:30 all year (no daylight saving), so days and minutes are integer arithmetic:
+# these checks run on every bar, twice, and zoneinfo conversions would dominate them.
+IST_OFFSET_S = 5 * 3600 + 30 * 60
+OPEN_S = (9 * 60 + 15) * 60  # 09:15 into the IST day
+
+
+def _ist_day(epoch_s: int) -> int:
+    """Days since 1970-01-01 of the IST date of ``epoch_s``."""
+    return (epoch_s + IST_OFFSET_S) // 86400
 
 
 class Rejected(ValueError):
@@ -59,8 +69,7 @@ class Limits:
         )
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """What was last accepted before this bar: the same series' last bar (open time and
     close) and, for minute bars, the close of the previous completed session."""
 
@@ -115,12 +124,13 @@ def _time_problems(bar: Bar, now_s: float, limits: Limits) -> list[str]:
     if bar.open_time > now_s + limits.max_future_s:
         ahead = bar.open_time - now_s
         return [f"open_time {bar.open_time} is {ahead:.0f} s in the future"]
-    day = calendar.ist_date(bar.open_time)
+    seconds_into_day = (bar.open_time + IST_OFFSET_S) % 86400
     if bar.interval == "1d":
-        if bar.open_time != calendar.daily_open_time(day):
+        if seconds_into_day != OPEN_S:
+            day = calendar.ist_date(bar.open_time)
             return [f"daily bar open_time {bar.open_time} is not 09:15 IST of {day}"]
         return []
-    minute = calendar.minute_of_session(bar.open_time)
+    minute = (seconds_into_day - OPEN_S) // 60
     if bar.open_time % 60 or not TRADING_WINDOW[0] <= minute < TRADING_WINDOW[1]:
         return [f"minute bar at {bar.open_time} is not a minute start between 09:00 and 19:30 IST"]
     return []
@@ -133,7 +143,7 @@ def _band_problems(bar: Bar, limits: Limits, ref: Reference) -> list[str]:
     elif (
         ref.last_open_time is not None
         and ref.last_close is not None
-        and calendar.ist_date(ref.last_open_time) == calendar.ist_date(bar.open_time)
+        and _ist_day(ref.last_open_time) == _ist_day(bar.open_time)
     ):
         band, anchor, what = limits.minute_step_band, ref.last_close, "previous minute's close"
     else:  # the first minute of a session: against the last completed session's close
@@ -143,17 +153,24 @@ def _band_problems(bar: Bar, limits: Limits, ref: Reference) -> list[str]:
         return []
     # The close must stay in the band; high and low in twice the band (in log terms), as
     # some feeds print a stray extreme (NSE's VIX lows) next to a sound close.
-    problems = []
-    for name, price, limit in (
-        ("close", bar.close, math.log1p(band)),
-        ("high", bar.high, 2 * math.log1p(band)),
-        ("low", bar.low, 2 * math.log1p(band)),
+    close_factor = 1 + band
+    wide_factor = close_factor * close_factor
+    if (
+        anchor / close_factor <= bar.close <= anchor * close_factor
+        and bar.high <= anchor * wide_factor
+        and bar.low >= anchor / wide_factor
     ):
-        if abs(math.log(price / anchor)) > limit:
+        return []  # the common case, without building messages
+    problems = []
+    for name, price, factor in (
+        ("close", bar.close, close_factor),
+        ("high", bar.high, wide_factor),
+        ("low", bar.low, wide_factor),
+    ):
+        if not anchor / factor <= price <= anchor * factor:
             move = price / anchor - 1
-            allowed = math.exp(limit)
             problems.append(
-                f"{name} {price} is {move:+.1%} from the {what} {anchor} (allowed x/÷{allowed:.3g})"
+                f"{name} {price} is {move:+.1%} from the {what} {anchor} (allowed x/÷{factor:.3g})"
             )
     return problems
 
@@ -175,7 +192,7 @@ def reference(accepted: Accepted, bar: Bar) -> Reference:
     daily = accepted.get((bar.symbol, "1d"))
     previous_session_close = None
     if bar.interval != "1d" and daily is not None:
-        if calendar.ist_date(daily[0]) < calendar.ist_date(bar.open_time):
+        if _ist_day(daily[0]) < _ist_day(bar.open_time):
             previous_session_close = daily[1]
     return Reference(
         last_open_time=last[0] if last else None,
