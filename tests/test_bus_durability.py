@@ -4,6 +4,7 @@ features, dead letters stay small, and the claim lease and dead-consumer removal
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterable
@@ -234,3 +235,64 @@ def test_a_long_batch_keeps_its_entries_and_a_dead_replicas_move_within_5_s(
         thread.join(timeout=10)
     assert moved_after < 5.0, moved_after
     assert survivor.stats["consumers_removed"] >= 1
+
+
+def test_a_killed_features_worker_s_bars_move_within_5_s(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """Finding 14: two features processes (ordered: they take turns); one is SIGKILLed while
+    it holds bars; with the default claim idle the other has claimed them less than 5 s
+    later, and the dead consumer then leaves the group."""
+    from tests.test_replay_pipeline import features_process
+
+    Bus(redis_client, settings).publish_bars(real_bars())
+    claim_idle_ms = Settings().claim_idle_ms
+    victim = features_process(settings, "features-a", claim_idle_ms=claim_idle_ms)
+    standby = features_process(settings, "features-b", claim_idle_ms=claim_idle_ms)
+    try:
+        wait_for(
+            lambda: (
+                {r["consumer"] for r in read_health(redis_client)} >= {"features-a", "features-b"}
+            ),
+            timeout_s=120,
+            message="both started",
+        )
+
+        def killed_holding() -> bool:
+            victim.send_signal(signal.SIGSTOP)
+            held = redis_client.xpending_range(
+                streams.BARS, "features", "-", "+", 10, consumername="features-a"
+            )
+            if held:
+                victim.kill()
+                return True
+            victim.send_signal(signal.SIGCONT)
+            return False
+
+        wait_for(killed_holding, timeout_s=60, interval_s=0.005, message="a holding bars")
+        killed = time.monotonic()
+        wait_for(
+            lambda: (
+                not redis_client.xpending_range(
+                    streams.BARS, "features", "-", "+", 10, consumername="features-a"
+                )
+            ),
+            timeout_s=30,
+            interval_s=0.01,
+            message="a's bars claimed",
+        )
+        took = time.monotonic() - killed
+        wait_for(
+            lambda: (
+                b"features-a"
+                not in {c["name"] for c in redis_client.xinfo_consumers(streams.BARS, "features")}
+            ),
+            timeout_s=30,
+            message="a removed from the group",
+        )
+    finally:
+        for proc in (victim, standby):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    assert took < 5.0, took
