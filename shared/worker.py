@@ -148,6 +148,7 @@ class StreamWorker(ABC):
                     pending_first = True
                     continue
                 raise
+        self._lease.close()
         try:
             self._write_health(force=True)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -415,7 +416,7 @@ class _Lease:
         self.interval_s = worker.settings.claim_idle_ms / 3000
         self._ids: list[bytes] = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self.renewals = 0
 
@@ -434,9 +435,17 @@ class _Lease:
         with self._lock:
             self._ids = []
 
+    def close(self) -> None:
+        """End the helper thread (the worker's loop has returned)."""
+        if self._thread is not None:
+            self._done.set()
+            self._thread.join()
+            self._thread = None
+            self._done.clear()
+
     def _run(self) -> None:
         w = self.worker
-        while not w.stop_event.wait(self.interval_s):
+        while not self._done.wait(self.interval_s):
             with self._lock:
                 ids = list(self._ids)
             if not ids:

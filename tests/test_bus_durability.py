@@ -196,6 +196,7 @@ def test_a_long_batch_keeps_its_entries_and_a_dead_replicas_move_within_5_s(
     lease renews the entries); a dead consumer's entries move in under 5 s with the default
     claim idle, and the dead consumer is then removed from the group."""
     cfg = settings.model_copy(update={"claim_idle_ms": 600, "read_count": 8})
+    redis_client.xgroup_create(SlowWorker.input_stream, "slow", id="0", mkstream=True)
     events(redis_client, 8)
     busy = SlowWorker(cfg, "busy", delay_s=0.4)  # 3.2 s for the batch, > 5 x claim idle
     other = SlowWorker(cfg, "other", delay_s=0.0)
