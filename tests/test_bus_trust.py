@@ -227,3 +227,17 @@ def test_every_daily_snapshot_of_a_fast_batch_is_stored(
     pointed = {s.daily_as_of for s in snapshots if s.kind == "intraday"}
     assert len(dailies) > 100
     assert pointed and pointed <= stored and dailies <= stored
+
+
+def test_ingest_labels_its_rejections_and_degrades_past_the_threshold(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    minutes = [b for b in real_bars() if b.interval == "1m"][:200]
+    future = [minutes[0].model_copy(update={"open_time": FUTURE + 60 * i}) for i in range(30)]
+    ingest = IngestService(settings, StubSource([*minutes[:100], *future, *minutes[100:]]))
+    counts = ingest.run()
+    assert counts["published"] == 200 and ingest.rejected == {"invalid": 30}
+    report = next(r for r in read_health(redis_client) if r["service"] == "ingest")
+    assert report["rejected"] == {"invalid": 30}
+    assert report["status"] == "degraded"
+    assert "30 of the last 230 bars rejected" in report["degraded_reasons"][0]
