@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import redis
 
@@ -9,7 +13,7 @@ from services.deadletters import cli
 from shared import streams
 from shared.bus import Bus
 from shared.codec import decode, encode
-from shared.config import Settings
+from shared.config import PROJECT_ROOT, Settings
 from tests.test_ingest_service import bar
 
 
@@ -82,3 +86,17 @@ def test_drop(
     assert run(settings, monkeypatch, "drop", letters[1], letters[2]) == 0
     assert [i.decode() for i, _ in redis_client.xrange(streams.DEAD_LETTER)] == letters[:1]
     assert run(settings, monkeypatch, "drop", letters[1]) == 1
+
+
+def test_the_module_runs_as_a_command(settings: Settings, letters: list[str]) -> None:
+    env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url, "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.deadletters", "list", "--service", "features"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "3 dead letters" in done.stdout and letters[0] in done.stdout
