@@ -108,7 +108,10 @@ def main() -> None:
     server: RedisServer | None = None
     if settings.embedded_redis and not is_reachable(settings.redis_url):
         server = RedisServer(
-            settings.redis_port, settings.redis_password, settings.var_dir / "redis"
+            settings.redis_port,
+            settings.redis_password,
+            settings.var_dir / "redis",
+            appendfsync=settings.redis_appendfsync,
         ).start()
         log.info("redis_started", port=settings.redis_port, data=str(server.data_dir))
     env = {

@@ -33,13 +33,15 @@ class Settings(BaseSettings):
     output_path: Path = PROJECT_ROOT / "var" / "aegismatrix.json"
 
     # Bus
-    stream_maxlen: int = Field(1_000_000, description="approximate MAXLEN of every stream")
+    stream_maxlen: int = Field(
+        100_000, description="length above which acknowledged entries are trimmed (≈ a year)"
+    )
     read_count: int = Field(256, description="entries per XREADGROUP batch")
     block_ms: int = Field(1000, description="how long a blocking read waits")
-    claim_idle_ms: int = Field(15_000, description="idle time after which another replica claims")
+    claim_idle_ms: int = Field(2500, description="idle time after which another replica claims")
     max_deliveries: int = Field(5, description="deliveries before a message is dead-lettered")
     handler_attempts: int = Field(3, description="in-process tries of a failing handler")
-    health_ttl_s: int = 15
+    health_ttl_s: int = Field(10, description="a worker whose report is older is presumed dead")
 
     # Clock: wall for live use; event makes replays reproducible byte for byte
     clock: Literal["wall", "event"] = "wall"
@@ -91,6 +93,28 @@ class Settings(BaseSettings):
     chain_file_spot: float | None = Field(
         None, description="spot for chain files that lack one (else the bars' close then)"
     )
+
+    # Reliability, bus side (issue 10): validation, durability, retention, recovery
+    validation_max_future_s: int = Field(
+        120, description="how far ahead of the clock a bar may start"
+    )
+    validation_band_nifty: float = Field(
+        0.25, description="NIFTY prices stay within prev close x/÷ (1 + band) (circuit is 20 %)"
+    )
+    validation_band_vix: float = Field(1.5, description="VIX within prev close x/÷ (1 + band)")
+    validation_minute_step_band: float = Field(
+        0.05, description="a minute bar stays within the previous minute's close x/÷ (1 + band)"
+    )
+    health_reject_ratio: float = Field(
+        0.05, description="degraded when rejections + errors exceed this share of recent inputs"
+    )
+    health_reject_window_s: int = Field(60, description="recent health reports the ratio covers")
+    redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
+    republish_buffer: int = Field(50_000, description="bars ingest keeps to re-publish a hole")
+    digest_ttl_s: int = Field(3 * 86400, description="life of a series' per-day digest hash")
+    blocks_maxlen: int = Field(20_000, description="signal blocks kept (≈ 13 days of minutes)")
+    dead_letter_maxlen: int = Field(100_000, description="dead letters kept")
+    dead_letter_excerpt_bytes: int = Field(4096, description="payload bytes a dead letter keeps")
 
     # Gateway
     gateway_host: str = "127.0.0.1"

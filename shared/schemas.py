@@ -173,8 +173,9 @@ class DeadLetter(Message):
     origin_id: str | None
     service: str
     reason: str
-    payload: bytes
+    payload: bytes  # the original payload, or its first bytes when payload_size is larger
     failed_at: int  # epoch milliseconds
+    payload_size: int | None = None  # bytes of the original payload (None: older letters)
 
 
 class ModelPublished(Message):

@@ -1,7 +1,10 @@
 """Rolling per-symbol state of the features worker: bars in, feature snapshots out.
 
 Pure (no Redis): the worker feeds bars, checkpoints ``to_checkpoint()`` with its outputs,
-and restores with ``from_checkpoint`` after a restart.
+and restores with ``from_checkpoint`` after a restart. ``problems`` applies the shared
+market-sanity rules against what this state last accepted; a bar is folded in only if it
+passes, so a rejected bar moves no watermark. Every bar that yields nothing is counted
+under a label in ``dropped``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared import calendar
+from shared import calendar, validation
 from shared.features.daily import WINDOW_ROWS, compute_daily_features, sequence_window
 from shared.features.intraday import IntradaySession
 from shared.schemas import Bar, FeatureSnapshot
@@ -34,8 +37,34 @@ class FeatureState:
         self.session: IntradaySession | None = None
         self.session_before_last_bar: IntradaySession | None = None
         self._context_cache: tuple[tuple[str, str, date], dict[str, Any]] | None = None
-        self.duplicates = 0
-        self.ignored = 0
+        self.accepted: validation.Accepted = {}  # series -> (open_time, close) last accepted
+        self.last_seq: dict[str, int] = {}  # series -> bus sequence number last folded in
+        self.dropped: dict[str, int] = {}  # label -> bars that produced nothing
+
+    @property
+    def duplicates(self) -> int:
+        return self.dropped.get("duplicate", 0)
+
+    def _drop(self, label: str) -> list[FeatureSnapshot]:
+        self.dropped = {**self.dropped, label: self.dropped.get(label, 0) + 1}
+        return []
+
+    def problems(self, bar: Bar, now_s: float, limits: validation.Limits) -> list[str]:
+        """Why ``bar`` must be rejected (empty when it may be applied)."""
+        ref = validation.reference(self.accepted, bar)
+        return validation.bar_problems(bar, now_s=now_s, limits=limits, reference=ref)
+
+    def note_sequence(self, bar: Bar, seq: int | None) -> int:
+        """Record a bar's bus sequence number; returns how many entries of its series are
+        missing before it (0 when none: in order, or a redelivery)."""
+        if seq is None:
+            return 0
+        series = f"{bar.symbol}:{bar.interval}"
+        last = self.last_seq.get(series)
+        if last is not None and seq <= last:
+            return 0
+        self.last_seq = {**self.last_seq, series: seq}
+        return seq - last - 1 if last is not None else 0
 
     # Input ------------------------------------------------------------------------------
     def apply(self, bar: Bar, revision: int) -> list[FeatureSnapshot]:
@@ -48,8 +77,8 @@ class FeatureState:
         series = f"{bar.symbol}:{bar.interval}"
         seen = self.last_seen.get(series)
         if seen is not None and (bar.open_time, revision) <= seen:
-            self.duplicates += 1
-            return []
+            label = "duplicate" if (bar.open_time, revision) == seen else "older_than_last"
+            return self._drop(label)
         revises_last = seen is not None and bar.open_time == seen[0]
         before = dict(self.__dict__)
         try:
@@ -58,9 +87,9 @@ class FeatureState:
             elif bar.symbol == "NIFTY" and bar.interval == INTRADAY_INTERVAL:
                 snapshots = self._apply_minute(bar, revises_last)
             else:
-                self.ignored += 1
-                snapshots = []
+                snapshots = self._drop("series_not_used")
             self.last_seen = {**self.last_seen, series: (bar.open_time, revision)}
+            self.accepted = validation.accept(self.accepted, bar)
             return snapshots
         except Exception:
             self.__dict__.update(before)
@@ -72,9 +101,8 @@ class FeatureState:
         if bar.symbol == "VIX":
             self.vix_daily = _trimmed({**self.vix_daily, day: bar.close}, VIX_ROWS)
             return []
-        if not bar.final:
-            self.ignored += 1  # daily features describe completed sessions only
-            return []
+        if not bar.final:  # daily features describe completed sessions only
+            return self._drop("forming_daily_bar")
         self.nifty_daily = _trimmed(
             {**self.nifty_daily, day: (bar.open, bar.high, bar.low, bar.close)}, WINDOW_ROWS
         )
@@ -100,12 +128,10 @@ class FeatureState:
 
     def _apply_minute(self, bar: Bar, revises_last: bool) -> list[FeatureSnapshot]:
         if self.daily_features is None or self.daily_as_of is None:
-            self.ignored += 1  # no completed session yet to anchor intraday features
-            return []
+            return self._drop("minute_before_first_session")  # nothing anchors it yet
         day = calendar.ist_date(bar.open_time).isoformat()
         if day <= self.daily_as_of:
-            self.ignored += 1  # a minute of a session whose daily bar is already in
-            return []
+            return self._drop("minute_of_closed_session")  # its daily bar is already in
         if revises_last and self.session_before_last_bar is not None:
             base = self.session_before_last_bar
         elif self.session is None or self.session.session_date != day:
@@ -211,6 +237,9 @@ class FeatureState:
             "nifty_daily": {k: list(v) for k, v in self.nifty_daily.items()},
             "vix_daily": self.vix_daily,
             "last_seen": {k: list(v) for k, v in self.last_seen.items()},
+            "accepted": [[s, i, t, c] for (s, i), (t, c) in self.accepted.items()],
+            "last_seq": self.last_seq,
+            "dropped": self.dropped,
             "daily_features": self.daily_features,
             "daily_as_of": self.daily_as_of,
             "session": asdict(self.session) if self.session else None,
@@ -225,6 +254,9 @@ class FeatureState:
         state.nifty_daily = {k: tuple(v) for k, v in data["nifty_daily"].items()}  # type: ignore[misc]
         state.vix_daily = dict(data["vix_daily"])
         state.last_seen = {k: (v[0], v[1]) for k, v in data["last_seen"].items()}
+        state.accepted = {(s, i): (t, c) for s, i, t, c in data.get("accepted", [])}
+        state.last_seq = dict(data.get("last_seq", {}))
+        state.dropped = dict(data.get("dropped", {}))
         state.daily_features = data["daily_features"]
         state.daily_as_of = data["daily_as_of"]
         state.session = IntradaySession(**data["session"]) if data["session"] else None

@@ -1,8 +1,11 @@
 """Ingest: pull events from a source, check them, publish them idempotently to the bus.
 
-consume (source) → check (quality, calendar gaps) → publish (Bus.publish_bars); a bad bar
-is dead-lettered with its reasons and every other bar keeps flowing. After a stop the
-batch in hand is still written (once: no retrying while Redis is away at shutdown).
+consume (source) → check (shared.validation against the last accepted bar of each series,
+calendar gaps) → publish (HoleRepairingPublisher); a bad bar is dead-lettered with its
+reasons and every other bar keeps flowing; a rejected bar moves no watermark. The
+reference of the checks starts from what Redis holds, and each batch first re-publishes
+what Redis lost since (see services.ingest.publisher). After a stop the batch in hand is
+still written (once: no retrying while Redis is away at shutdown).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -17,19 +21,22 @@ from typing import Any
 import orjson
 import redis
 
-from services.ingest.quality import bar_problems, session_gap
+from services.ingest.publisher import HoleRepairingPublisher
+from services.ingest.quality import session_gap
 from services.ingest.sources.base import RejectedInput, Source, SourceEvent
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.pacing import event_time
-from shared import calendar, streams
+from shared import calendar, streams, validation
 from shared.bus import Bus, call_with_reconnect, connect
 from shared.clock import RunInfo
 from shared.codec import encode
 from shared.config import Settings
 from shared.logs import get_logger
 from shared.schemas import Bar, OptionChain
+from shared.validation import describe as _describe
 
 SERVICE = "ingest"
+MIN_HEALTH_SAMPLE = 100  # the reject ratio counts against at least this many bars
 BATCH_SIZE = 512
 FLUSH_AFTER_S = 0.05
 PROGRESS_EVERY_S = 10.0  # a replay logs one progress line (replayed date, bars/s) this often
@@ -53,7 +60,17 @@ class IngestService:
             "dead_lettered": 0,
             "gap_sessions": 0,
             "chains": 0,
+            "outside_calendar": 0,
         }
+        self.rejected: dict[str, int] = {}  # label -> dead-lettered bars
+        self.limits = validation.Limits.from_settings(settings)
+        self.accepted: validation.Accepted = {}
+        self.publisher = HoleRepairingPublisher(
+            self.bus, settings.republish_buffer, self._unrecoverable
+        )
+        self._recent: deque[tuple[int, int]] = deque(
+            [(0, 0)], maxlen=settings.health_reject_window_s
+        )
         self._last_daily: dict[str, date] = {}
         self._last_health = 0.0
         self.finished = False
@@ -66,6 +83,7 @@ class IngestService:
     def run(self) -> dict[str, int]:
         """Publish everything the source yields; returns the counts when it is exhausted."""
         events: queue.Queue[Any] = queue.Queue(maxsize=BATCH_SIZE * 8)
+        self._resume()
         reader = threading.Thread(target=self._read_source, args=(events,), daemon=True)
         reader.start()
         batch: list[Bar] = []
@@ -103,6 +121,18 @@ class IngestService:
         self.stop_event.set()
         self.source.close()
 
+    def _resume(self) -> None:
+        """Take the checks' reference and the sequence numbers from what Redis holds."""
+        held = call_with_reconnect(
+            lambda: self.publisher.resume(sorted(validation.SUPPORTED_SERIES)),
+            self.stop_event,
+            self.log,
+            what="series positions",
+        )
+        for (symbol, interval), pos in (held or {}).items():
+            if pos.close is not None:
+                self.accepted = {**self.accepted, (symbol, interval): (pos.open_time, pos.close)}
+
     def _read_source(self, events: queue.Queue[Any]) -> None:
         try:
             for event in self.source.events():
@@ -130,10 +160,15 @@ class IngestService:
             ):
                 self.counts["chains"] += 1
         elif isinstance(event, Bar):
-            problems = bar_problems(event)
+            ref = validation.reference(self.accepted, event)
+            problems = validation.bar_problems(
+                event, now_s=time.time(), limits=self.limits, reference=ref
+            )
             if problems:
-                self._dead_letter(f"{_describe(event)}: " + "; ".join(problems), encode(event)["d"])
+                reason = f"{_describe(event)}: " + "; ".join(problems)
+                self._dead_letter(reason, encode(event)["d"], "invalid")
                 return
+            self.accepted = validation.accept(self.accepted, event)
             self._note_gaps(event)
             batch.append(event)
 
@@ -153,7 +188,8 @@ class IngestService:
                 count=len(missing),
             )
         if day not in (self._last_daily.get(bar.symbol),) and not calendar.is_session(day):
-            self._outside.append(f"{bar.symbol} {day}")  # e.g. a Diwali muhurat session
+            self.counts["outside_calendar"] += 1  # NSE's special sessions (e.g. Saturdays)
+            self._outside.append(f"{bar.symbol} {day}")  # summarised in one line
             self.log.debug("bar_outside_calendar", symbol=bar.symbol, day=str(day))
         self._last_daily[bar.symbol] = max(day, self._last_daily.get(bar.symbol, day))
 
@@ -161,7 +197,7 @@ class IngestService:
         if not batch:
             return
         results = call_with_reconnect(
-            lambda: self.bus.publish_bars(batch),
+            lambda: self.publisher.publish(batch),
             self.stop_event,
             self.log,
             what=f"{len(batch)} bars up to {_describe(batch[-1])}",
@@ -177,12 +213,18 @@ class IngestService:
                 self.counts["duplicate"] += 1
             else:
                 self._dead_letter(
-                    f"{_describe(bar)}: {result.outcome}: {result.detail}", encode(bar)["d"]
+                    f"{_describe(bar)}: {result.outcome}: {result.detail}",
+                    encode(bar)["d"],
+                    result.outcome,
                 )
         batch.clear()
 
-    def _dead_letter(self, reason: str, raw: bytes) -> None:
-        self.log.warning("bar_rejected", reason=reason)
+    def _unrecoverable(self, reason: str) -> None:
+        self._dead_letter(reason, b"", "lost_by_redis")
+
+    def _dead_letter(self, reason: str, raw: bytes, label: str = "unparsable") -> None:
+        self.rejected[label] = self.rejected.get(label, 0) + 1
+        self.log.warning("bar_rejected", reason=reason, label=label)
         if self._write(
             lambda: self.bus.dead_letter(
                 origin_stream=f"source:{self.source.name}",
@@ -212,6 +254,7 @@ class IngestService:
         source_status = getattr(self.source, "status", {}) or {}
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []
+        degraded += self._bus_problems()
         report = {
             "service": SERVICE,
             "consumer": self.source.name,
@@ -221,6 +264,10 @@ class IngestService:
             "reported_at": int(time.time() * 1000),
             "source": source_status,
             **self.counts,
+            "rejected": self.rejected,
+            "holes_repaired": self.publisher.holes,
+            "republished": self.publisher.republished,
+            "lost_unrecoverable": self.publisher.unrecoverable,
         }
         try:
             self.client.set(
@@ -295,6 +342,19 @@ def _stamp(epoch_s: int | None) -> str | None:
         return None
     return f"{datetime.fromtimestamp(epoch_s, calendar.IST):%Y-%m-%d %H:%M} IST"
 
-
-def _describe(bar: Bar) -> str:
-    return f"{bar.symbol} {bar.interval} bar at {bar.open_time}"
+    def _bus_problems(self) -> list[str]:
+        """Degraded when rejections exceed the configured share of recent bars, or when
+        Redis lost bars that could not be re-published."""
+        problems = []
+        bad_now = sum(self.rejected.values())
+        self._recent.append((self.counts["published"] + self.counts["duplicate"], bad_now))
+        good = self._recent[-1][0] - self._recent[0][0]
+        bad = self._recent[-1][1] - self._recent[0][1]
+        ratio = self.settings.health_reject_ratio
+        if bad > ratio * max(good + bad, MIN_HEALTH_SAMPLE):
+            problems.append(f"{bad} of the last {good + bad} bars rejected (threshold {ratio:.0%})")
+        if self.publisher.unrecoverable:
+            problems.append(
+                f"Redis lost {self.publisher.unrecoverable} bars beyond the re-publish buffer"
+            )
+        return problems
