@@ -335,13 +335,6 @@ class IngestService:
                 first=self._gaps[:5],
             )
 
-
-def _stamp(epoch_s: int | None) -> str | None:
-    """``2022-06-01 10:15 IST`` for an event time."""
-    if epoch_s is None:
-        return None
-    return f"{datetime.fromtimestamp(epoch_s, calendar.IST):%Y-%m-%d %H:%M} IST"
-
     def _bus_problems(self) -> list[str]:
         """Degraded when rejections exceed the configured share of recent bars, or when
         Redis lost bars that could not be re-published."""
@@ -358,3 +351,10 @@ def _stamp(epoch_s: int | None) -> str | None:
                 f"Redis lost {self.publisher.unrecoverable} bars beyond the re-publish buffer"
             )
         return problems
+
+
+def _stamp(epoch_s: int | None) -> str | None:
+    """``2022-06-01 10:15 IST`` for an event time."""
+    if epoch_s is None:
+        return None
+    return f"{datetime.fromtimestamp(epoch_s, calendar.IST):%Y-%m-%d %H:%M} IST"
