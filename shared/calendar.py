@@ -3,6 +3,11 @@
 Sessions come from pandas_market_calendars' maintained NSE calendar. Weekly expiry is the
 Thursday of each week until 2025-08-31 and the Tuesday from 2025-09-01 on; when that day is
 not a session, expiry moves to the previous session.
+
+An expiry settles at its day's close. So the target of a snapshot depends on when it is
+taken: during a session the target is the first expiry on or after that day (on an expiry
+day: that day, 0 DTE); a snapshot taken at a session's close (every daily row, live or in
+training) targets the first expiry strictly after that day.
 """
 
 from __future__ import annotations
@@ -82,9 +87,22 @@ def next_weekly_expiry(day: date) -> date:
     raise ValueError(f"no weekly expiry found after {day}")
 
 
-def days_to_expiry(day: date) -> tuple[date, int, int]:
-    """(next expiry, calendar days to it, sessions to it) as seen on ``day``."""
-    expiry = next_weekly_expiry(day)
+def expiry_after_close(day: date) -> date:
+    """The weekly expiry a snapshot taken at ``day``'s close targets: the first one strictly
+    after ``day`` (an expiry day's own expiry has settled at that close)."""
+    return next_weekly_expiry(day + timedelta(days=1))
+
+
+def target_expiry(day: date, *, at_close: bool) -> date:
+    """The expiry a snapshot of ``day`` targets: during its session (``at_close=False``)
+    the first on or after ``day``; at its close the first after it."""
+    return expiry_after_close(day) if at_close else next_weekly_expiry(day)
+
+
+def days_to_expiry(day: date, *, at_close: bool) -> tuple[date, int, int]:
+    """(target expiry, calendar days to it, sessions to it) of a snapshot of ``day`` taken
+    during its session or at its close (see ``target_expiry``)."""
+    expiry = target_expiry(day, at_close=at_close)
     return expiry, (expiry - day).days, sessions_between(day, expiry)
 
 

@@ -31,9 +31,7 @@ def move_samples(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
     absolute log move to the next expiry close."""
     x = data.features.to_numpy(dtype=np.float32).copy()
     x[:, FEATURE_NAMES.index("sessions_to_expiry")] = np.nan
-    move = labels.expiry_log_return(data.frame["close"]).abs().to_numpy()
-    move[data.features["sessions_to_expiry"].to_numpy() == 0] = np.nan
-    return x, move
+    return x, labels.expiry_log_return(data.frame["close"]).abs().to_numpy()
 
 
 def train_buyer(data: TrainingData, profile: Profile) -> TrainedModel:

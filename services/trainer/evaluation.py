@@ -149,7 +149,7 @@ def run_evaluation(
             expiry_close = close[exp_pos[t]] if settled else math.nan
             lower, upper = close[t] * math.exp(-z_lo * sigma_t), close[t] * math.exp(z_hi * sigma_t)
             stress = s.stress_probabilities(daily)
-            expiry = calendar.next_weekly_expiry(frame.index[t].date())
+            expiry = calendar.expiry_after_close(frame.index[t].date())
             seller_rows.append(
                 {
                     "date": frame.index[t],
