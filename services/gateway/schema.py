@@ -17,7 +17,7 @@ class Open(BaseModel):
 
 class Provenance(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    source: Literal["model", "formula", "data", "heuristic"]
+    source: Literal["model", "formula", "data", "heuristic", "climatology"]
     model: str | None = None
     version: str | None = None
     formula: str | None = None

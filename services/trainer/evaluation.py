@@ -133,6 +133,7 @@ def run_evaluation(
                         ),
                         "forward_log_return": r_dir[t, j],
                         "beats_climatology_validation": d.beats_climatology(h),
+                        "source": d.source(h),
                     }
                 )
         s, bu, st = models["seller"], models["buyer"], models["stats"]
@@ -219,6 +220,7 @@ def run_evaluation(
                     **{f"breakout_y{k}": breakout_y[t, k] for k in range(6)},
                     **{f"breakout_base{k}": base["breakout"][k] for k in range(6)},
                     "spike_base": base["spike_up"],
+                    "spike_source": bu.spike_source(),
                     "next_is_spike": spike.iloc[t],
                     "next_up": up.iloc[t],
                     "predicted_move": predicted_move,
@@ -249,6 +251,26 @@ def run_evaluation(
     return summary
 
 
+def direction_honesty(
+    g: pd.DataFrame, probs: np.ndarray, clim: np.ndarray, y: np.ndarray
+) -> dict[str, Any]:
+    """One horizon's honesty checks: how often the model (not climatology) was live, folds
+    where a forecast labelled "model" was constant, and climatology's own top-label ECE."""
+    is_model = (g["source"] == "model").to_numpy()
+    constant_model_folds = [
+        str(fold)
+        for fold, rows in g[is_model].groupby("fold_train_end")
+        if np.ptp(rows[[f"p_{c}" for c in DIRECTION_CLASSES]].to_numpy(), axis=0).max() < 1e-9
+    ]
+    top = clim.argmax(1)
+    return {
+        "model_share": float(is_model.mean()),
+        "constant_model_folds": constant_model_folds,
+        "ece_climatology": m.ece(clim.max(1), (top == y).astype(float)),
+        "argmax_up_share": float(np.mean(probs.argmax(1) == DIRECTION_CLASSES.index("up"))),
+    }
+
+
 def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"run": run, "direction": {}}
     d = tables["direction"].dropna(subset=["actual"])
@@ -258,7 +280,10 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
         probs = g[[f"p_{c}" for c in DIRECTION_CLASSES]].to_numpy()
         clim = g[[f"clim_{c}" for c in DIRECTION_CLASSES]].to_numpy()
         y = g["actual"].map({c: i for i, c in enumerate(DIRECTION_CLASSES)}).to_numpy()
-        out["direction"][h] = m.multiclass_report(probs, y, clim)
+        out["direction"][h] = {
+            **m.multiclass_report(probs, y, clim),
+            **direction_honesty(g, probs, clim, y),
+        }
     s = tables["seller"]
     trap = s.dropna(subset=["trap_actual"])
     out["trap"] = m.binary_report(
