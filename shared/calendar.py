@@ -2,7 +2,8 @@
 
 Sessions come from pandas_market_calendars' maintained NSE calendar. Weekly expiry is the
 Thursday of each week until 2025-08-31 and the Tuesday from 2025-09-01 on; when that day is
-not a session, expiry moves to the previous session.
+not a regular session (a holiday, or a Diwali Muhurat session), expiry moves to the previous
+regular session.
 
 An expiry settles at its day's close. So the target of a snapshot depends on when it is
 taken: during a session the target is the first expiry on or after that day (on an expiry
@@ -74,14 +75,35 @@ def expiry_weekday(day: date) -> int:
     return 1 if day >= TUESDAY_EXPIRY_FROM else 3  # Tuesday / Thursday
 
 
+@lru_cache(maxsize=1)
+def muhurat_sessions() -> frozenset[date]:
+    """Diwali Muhurat sessions: about an hour of evening (2025: afternoon) trading that the
+    calendar library lists as a session. No regular session, so no expiry falls on one (NSE
+    moved the weekly expiry of 2021-11-04 to 11-03 and of 2025-10-21 to 10-20)."""
+    schedule = mcal.get_calendar("NSE").schedule(_FIRST, _LAST)
+    opens = schedule["market_open"].dt.tz_convert(IST)
+    return frozenset(
+        day.date() for day, o in zip(schedule.index, opens, strict=True) if o.hour >= 12
+    )
+
+
+def _expiry_on_or_before(day: date) -> date:
+    """The last regular session (not a Muhurat one) on or before ``day``."""
+    expiry = previous_session(day)
+    while expiry in muhurat_sessions():
+        expiry = previous_session(expiry - timedelta(days=1))
+    return expiry
+
+
 @lru_cache(maxsize=8192)
 def next_weekly_expiry(day: date) -> date:
-    """The first weekly expiry on or after ``day`` (holidays move it to the previous session)."""
+    """The first weekly expiry on or after ``day`` (a holiday or a Muhurat session moves it
+    to the previous regular session)."""
     for offset in range(21):
         nominal = day + timedelta(days=offset)
         if nominal.weekday() != expiry_weekday(nominal):
             continue
-        expiry = nominal if is_session(nominal) else previous_session(nominal)
+        expiry = _expiry_on_or_before(nominal)
         if expiry >= day:
             return expiry
     raise ValueError(f"no weekly expiry found after {day}")

@@ -39,6 +39,14 @@ D = date.fromisoformat
         ("2023-03-28", True, ("2023-03-29", 1, 1)),
         ("2023-03-29", False, ("2023-03-29", 0, 0)),
         ("2023-03-29", True, ("2023-04-06", 8, 4)),
+        # Diwali Muhurat sessions (an hour of trading, listed as sessions by the calendar
+        # library) carry no expiry: Thursday 2021-11-04 -> Wednesday, Tuesday 2025-10-21 ->
+        # Monday
+        ("2021-11-02", True, ("2021-11-03", 1, 1)),
+        ("2021-11-03", False, ("2021-11-03", 0, 0)),
+        ("2021-11-03", True, ("2021-11-11", 8, 5)),  # the Muhurat hour counts as a session
+        ("2025-10-20", False, ("2025-10-20", 0, 0)),
+        ("2025-10-20", True, ("2025-10-28", 8, 5)),
         # Tuesday 2026-03-03 (Holi) is a holiday: expiry moves to Monday
         ("2026-02-27", True, ("2026-03-02", 3, 1)),
         ("2026-03-02", False, ("2026-03-02", 0, 0)),
