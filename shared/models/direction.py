@@ -28,7 +28,7 @@ def combine(lstm_probs: np.ndarray, xgb_probs: np.ndarray, params: Mapping[str, 
     temperature per horizon, then shrink toward climatology per horizon."""
     w = params["lstm_weight"]
     raw = w * lstm_probs + (1 - w) * xgb_probs
-    out = np.empty_like(raw)
+    out = np.empty(raw.shape)  # float64: a weight-0 horizon is climatology to the last bit
     for j, h in enumerate(params["horizons"]):
         cal = calibration.apply_temperature(raw[:, j], params["temperature"][h])
         out[:, j] = calibration.shrink(
