@@ -1,14 +1,21 @@
 # One image for every AegisMatrix service; docker-compose picks the command.
-FROM python:3.11-slim
+# BASE_IMAGE: a Debian-like image with python3 (3.11) and python3-venv; scripts/build-images.sh
+# builds one from Debian's packages. Python packages come from build/wheels (filled by that
+# script on the host) with no index, so the build itself needs no network.
+ARG BASE_IMAGE=localhost/aegismatrix-base:bookworm
+FROM ${BASE_IMAGE}
 WORKDIR /app
-ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PATH=/opt/venv/bin:$PATH
 COPY requirements.txt .
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && pip install -r requirements.txt
+RUN --mount=type=bind,source=build/wheels,target=/wheels \
+    python3 -m venv /opt/venv \
+ && pip install --quiet --no-index --find-links /wheels torch==2.13.0 -r requirements.txt
+COPY pyproject.toml ./
 COPY shared ./shared
 COPY services ./services
 COPY data ./data
-COPY docs ./docs
-RUN useradd --create-home aegis && mkdir -p /app/var && chown -R aegis /app/var
+# The models volume is mounted on /app/var/models: it must exist, owned by the service user,
+# so a fresh named volume is created writable for the trainer.
+RUN useradd --create-home aegis && mkdir -p /app/var/models && chown -R aegis /app/var
 USER aegis
 CMD ["python", "-m", "services.stack"]

@@ -34,7 +34,7 @@ from shared.redis_server import RedisServer  # noqa: E402
 from tests.block_factory import make_block  # noqa: E402
 from tests.gateway_harness import free_port  # noqa: E402
 
-BASE_AS_OF = 1_800_000_000
+BASE_AS_OF = int(time.time()) - 3600  # in the past: the gateway refuses blocks ahead of the clock
 STARTUP_TIMEOUT_S = 30.0
 
 

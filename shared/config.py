@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,8 +19,9 @@ IsoDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", frozen=True, extra="forbid")
 
-    # Redis: without AEGIS_REDIS_URL, the URL of the embedded server (port and password)
+    # Redis: without AEGIS_REDIS_URL, the URL is built from host, port and password (escaped)
     redis_url: str = ""
+    redis_host: str = "127.0.0.1"
     redis_port: int = 6390
     redis_password: str = "aegis-local"
     embedded_redis: bool = True
@@ -45,7 +47,10 @@ class Settings(BaseSettings):
     # Ingest
     source: Literal["file", "stream", "yfinance"] = "file"
     replay_speed: float = Field(60.0, description="0 = as fast as possible, 60 = 60x real time")
-    replay_daily_from: IsoDate | None = Field("2017-01-01", description="first daily bar replayed")
+    replay_daily_from: IsoDate | None = Field(
+        "2020-09-01",  # ~430 sessions before the paced start: the 300-row feature look-back + 60
+        description="first daily bar replayed",
+    )
     replay_intraday_from: IsoDate | None = Field(
         "2022-06-01", description="first 1-minute bar replayed"
     )
@@ -69,13 +74,37 @@ class Settings(BaseSettings):
     freshness_intraday_s: int = Field(300, description="grace after the next minute is due")
     freshness_daily_s: int = Field(3 * 3600, description="grace after the next close is due")
 
+    # Option chain (issue 12, "chain"): the live feed, file formats, freshness in the engines
+    chain_source: Literal["none", "nse"] = Field(
+        "none", description="live option-chain feed polled beside the bars; none = off"
+    )
+    chain_poll_s: float = Field(180.0, description="seconds between chain polls while open")
+    chain_min_interval_s: float = Field(3.0, description="minimum seconds between NSE requests")
+    chain_max_retries: int = Field(5, description="tries of one request before it fails")
+    chain_weekly_expiries: int = Field(2, description="nearest weekly expiries polled (+monthly)")
+    chain_max_age_s: int = Field(
+        1800, description="a chain older than this at a snapshot's as_of is not used"
+    )
+    chain_file_snapshot_ts: str | None = Field(
+        None, description="snapshot time (ISO, with offset) for chain files that lack one"
+    )
+    chain_file_spot: float | None = Field(
+        None, description="spot for chain files that lack one (else the bars' close then)"
+    )
+
     # Gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8765
     api_token: str | None = None
-    cors_origins: str = "*"
+    cors_origins: str = Field("", description="comma-separated origins; empty = same-origin")
     ws_queue_size: int = 64
     ws_heartbeat_s: float = 15.0
+    # Gateway reliability (issue 10/13): block admission, websocket limits
+    block_future_tolerance_s: int = Field(
+        300, description="a block may lead the wall clock or the newest input bar by this"
+    )
+    ws_resync_interval_s: float = Field(1.0, description="fewest seconds between two snapshots")
+    ws_send_timeout_s: float = Field(30.0, description="a send stuck this long drops the client")
 
     # Training
     train_end: IsoDate | None = Field(None, description="last date used for training; None = all")
@@ -88,12 +117,13 @@ class Settings(BaseSettings):
     training_schedule_profile: Literal["full", "fast"] = "full"
 
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(None, description="JSON lines; None = JSON unless a terminal")
 
     @model_validator(mode="after")
     def _embedded_redis_url(self) -> Settings:
         if not self.redis_url:
-            url = f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
+            password = quote(self.redis_password, safe="")
+            url = f"redis://:{password}@{self.redis_host}:{self.redis_port}/0"
             object.__setattr__(self, "redis_url", url)  # frozen: filled in once, here
         return self
 

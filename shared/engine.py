@@ -219,8 +219,13 @@ class ChainCache:
                 return
 
     def add(self, chain: OptionChain) -> None:
+        """A snapshot already held (a re-ingested chain file) replaces its earlier copy."""
         rows = self.by_expiry.setdefault(chain.expiry, [])
-        bisect.insort(rows, (chain.snapshot_time, chain), key=lambda r: r[0])
+        i = bisect.bisect_left(rows, chain.snapshot_time, key=lambda r: r[0])
+        if i < len(rows) and rows[i][0] == chain.snapshot_time:
+            rows[i] = (chain.snapshot_time, chain)
+            return
+        rows.insert(i, (chain.snapshot_time, chain))
         del rows[: max(0, len(rows) - self.max_per_expiry)]
         for expiry in sorted(self.by_expiry)[: -self.max_expiries]:  # memory stays bounded
             del self.by_expiry[expiry]
@@ -240,6 +245,11 @@ class ChainCache:
             if best is None or (taken, _neg(expiry)) > (best[0], _neg(best[1])):
                 best = (taken, expiry, chain)
         return best[2] if best else None
+
+    def kept(self, expiry: str, as_of: int) -> list[OptionChain]:
+        """The kept snapshots of ``expiry`` taken at or before ``as_of``, oldest first."""
+        rows = self.by_expiry.get(expiry, [])
+        return [c for _, c in rows[: bisect.bisect_right(rows, as_of, key=lambda r: r[0])]]
 
 
 def _neg(expiry: str) -> int:

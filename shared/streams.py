@@ -14,6 +14,7 @@ MODEL_EVENTS = f"{PREFIX}:models"
 LATEST_BLOCKS = f"{PREFIX}:blocks:latest"
 DAILY_FEATURES = f"{PREFIX}:features:daily"
 HEALTH_PREFIX = f"{PREFIX}:health:"
+RUN = f"{PREFIX}:run"  # what the feed is doing: shared.clock.RunInfo as JSON, written by ingest
 
 
 def series_state(symbol: str, interval: str) -> str:

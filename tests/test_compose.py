@@ -26,12 +26,17 @@ def test_compose_services_run_real_modules() -> None:
     } <= set(services)
     for name, spec in services.items():
         if name == "redis":
-            assert "--appendonly yes" in spec["command"] and "--requirepass" in spec["command"]
+            command = " ".join(spec["command"])
+            assert "--appendonly yes" in command and "--requirepass" in command
             continue
         modules = re.findall(r"-m\s+([\w.]+)", " ".join(spec["command"]))
         assert modules, name
         for module in modules:
             assert importlib.util.find_spec(module) is not None, (name, module)
     assert "AEGIS_API_TOKEN" in str(services["gateway"]["environment"])
+    # secrets are required, never silently defaulted
+    raw = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    assert "${AEGIS_REDIS_PASSWORD:?" in raw and "${AEGIS_API_TOKEN:?" in raw
+    assert ":-change-me" not in raw
     trainer = " ".join(services["trainer"]["command"])
     assert trainer.index("services.trainer ensure") < trainer.index("services.trainer worker")

@@ -22,6 +22,7 @@ from services.trainer.profiles import FAST
 from shared import streams
 from shared.codec import unpack
 from shared.config import Settings
+from shared.document import Document, validate_section
 from shared.schemas import SignalBlock
 from tests.pipeline import ingest
 
@@ -71,7 +72,9 @@ def test_pipeline_fills_every_section_with_model_provenance_and_replays_identica
     settings = settings.model_copy(update={"model_dir": fast_model_dir})
     first = run_pipeline(settings)
     document = orjson.loads(first)
+    Document.model_validate({**document, "health": {"status": "ok", "engines": {}}})
     for name in SECTIONS:
+        validate_section(name, document[name])  # the real engines' output meets the contract
         section = document[name]
         assert section is not None, f"{name} section missing"
         assert section["stale"] is False

@@ -13,7 +13,7 @@ from services.gateway.assembler import (
     iso_ms,
     section,
 )
-from services.gateway.schema import document_json_schema
+from shared.document import document_json_schema
 from shared.clock import EventClock
 from tests.block_factory import AS_OF, all_blocks, make_block
 
@@ -250,6 +250,7 @@ def test_document_matches_its_json_schema() -> None:
     assert list(doc) == [
         "schema_version",
         "generated_at",
+        "epoch",
         "sequence",
         "market",
         "direction",

@@ -72,28 +72,25 @@ def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(settings: 
 def test_a_dead_background_task_turns_readyz_and_healthz_red(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast_beat = settings.model_copy(update={"ws_heartbeat_s": 0.05})
-    publish(fast_beat, make_block("market"))
-    gw = RunningGateway(fast_beat)
+    publish(settings, make_block("market"))
+    gw = RunningGateway(settings)
 
-    def broken_heartbeat(sequence: int) -> None:
-        raise RuntimeError("heartbeat bug")
+    async def broken_poller(interval_s: float) -> None:
+        raise RuntimeError("poller bug")
 
-    monkeypatch.setattr(gw.app.state.gateway.hub, "heartbeat", broken_heartbeat)
+    monkeypatch.setattr(gw.app.state.consumer, "poll_health", broken_poller)
     with gw:
         ready = wait_for(
             lambda: (r := httpx.get(gw.url + "/readyz")).status_code == 503 and r, 5, "readyz red"
         )
-        assert ready.json() == {
-            "ready": False,
-            "redis": True,
-            "blocks": True,
-            "failed_tasks": ["heartbeats"],
-        }
+        body = ready.json()
+        assert body["ready"] is False and body["failed_tasks"] == ["health_poller"]
+        assert body["reasons"] == ["background tasks ended: health_poller"]
         alive = httpx.get(gw.url + "/healthz")
         assert alive.status_code == 503
-        assert alive.json() == {"status": "failed", "failed_tasks": ["heartbeats"]}
-        assert gw.app.state.background.failed == {"heartbeats": "RuntimeError: heartbeat bug"}
+        assert alive.json()["status"] == "failed"
+        assert alive.json()["failed_tasks"] == ["health_poller"]
+        assert gw.app.state.background.failed == {"health_poller": "RuntimeError: poller bug"}
 
 
 def test_odd_health_reports_do_not_stop_health_polling(

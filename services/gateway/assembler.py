@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared import calendar
+from shared.document import ENGINES
 from shared.schemas import SignalBlock
 
 SCHEMA_VERSION = 1
-ENGINES: tuple[str, ...] = ("market", "direction", "seller", "buyer")
+
 # The workers that publish the blocks: always listed, ``down`` without a live report.
 EXPECTED_SERVICES: tuple[str, ...] = ("features", "direction", "seller", "buyer")
 # The feed. A replay finishes, exits and its report expires, so ingest is listed (and counts
@@ -177,6 +178,7 @@ class DocumentState:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=lambda: health_section([], volatile=False))
     sequence: int = 0
+    epoch: int = 0  # set by the gateway (see core.py); the sequence counts within it
     generated_at_ms: int = 0
     _pending_health: dict[str, Any] | None = None
 
@@ -209,6 +211,7 @@ class DocumentState:
         return {
             "schema_version": SCHEMA_VERSION,
             "generated_at": iso_ms(self.generated_at_ms),
+            "epoch": self.epoch,
             "sequence": self.sequence,
             **{engine: self.sections.get(engine) for engine in ENGINES},
             "health": self.health,

@@ -3,8 +3,13 @@
 Start-up: in one transaction, note the stream's last id and read aegis:blocks:latest; apply
 the latest blocks, then XREAD from that id, so nothing published in between is missed (a
 block seen twice is a duplicate and ignored). A malformed entry is counted, logged and
-dead-lettered once across replicas; it never reaches the document. A valid entry whose
-processing raises is counted, logged and skipped: one odd block never stops the stream.
+dead-lettered once across replicas; it never reaches the document. A well-formed block the
+guard refuses (outside the calendar, ahead of the clock or of the newest input bar) is
+dead-lettered with its reason and counted by reason. A refused entry of the latest hash is
+also removed from it, if unchanged (otherwise its far as_of would keep every later block out
+of the hash), and the engine's newest admissible block is looked up on the stream instead.
+A valid entry whose processing raises is counted, logged and skipped: one odd block never
+stops the stream.
 Only connection errors are retried here; anything else ends the task, which the app's
 BackgroundTasks reports (background_task_failed, /readyz and /healthz 503).
 """
@@ -14,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
 
 from services.gateway.core import Gateway
+from services.gateway.guard import Rejection, bar_close_s, check_block
+from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from shared import streams
 from shared.bus import Bus
@@ -32,6 +39,17 @@ from shared.worker import read_health
 log = get_logger("gateway")
 SERVICE = "gateway"
 DEAD_LETTER_MARK_TTL_S = 7 * 24 * 3600
+FALLBACK_SCAN_ENTRIES = 10_000  # how far back the stream is searched for a refused latest
+INPUT_SERIES = [(s, i) for s in ("NIFTY", "VIX") for i in ("1d", "1m", "5m")]
+# Drops an engine's latest block (and its as_of) only if it is still the refused payload.
+_DROP_LATEST = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
 
 
 def parse_latest(raw: bytes) -> SignalBlock:
@@ -57,6 +75,9 @@ class BlockConsumer:
         )
         self.bus = Bus(self.sync_client, settings)
         self.last_id: str | None = None
+        self.newest_input_s: int | None = None  # close of the newest bar ingest published
+        self.log_limit = LogLimiter()
+        self._drop_latest = self.client.register_script(_DROP_LATEST)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -85,23 +106,101 @@ class BlockConsumer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _load_latest(self) -> None:
+        await self.refresh_newest_input()
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.xrevrange(streams.BLOCKS, count=1)
             pipe.hgetall(streams.LATEST_BLOCKS)
             newest, latest = await pipe.execute()
+        last_id = newest[0][0].decode() if newest else "0-0"
         received_at = time.time()
-        for engine, raw in sorted(latest.items()):
+        admitted: list[SignalBlock] = []
+        for engine_raw, raw in sorted(latest.items()):
+            engine = engine_raw.decode()
             try:
                 block = parse_latest(raw)
             except DecodeError as exc:
-                await self._reject(streams.LATEST_BLOCKS, engine.decode(), raw, str(exc))
+                await self._reject(streams.LATEST_BLOCKS, engine, raw, str(exc))
                 continue
+            rejection = await self._admit(block)
+            if rejection is None:
+                admitted.append(block)
+                continue
+            await self._refuse(streams.LATEST_BLOCKS, engine, raw, block, rejection)
+            await self._drop_refused_latest(engine, raw)
+            fallback = await self._newest_admissible(engine, last_id)
+            if fallback is not None:
+                admitted.append(fallback)
+        # event clock: the epoch is the newest loaded as_of, 0 for a replay from the start
+        self.gateway.open_epoch(max((b.as_of for b in admitted), default=0))
+        for block in admitted:
             try:
                 self.gateway.on_block(block, received_at)
             except Exception as exc:  # one odd block must not stop the others
-                self._entry_failed(streams.LATEST_BLOCKS, engine.decode(), exc)
-        self.last_id = newest[0][0].decode() if newest else "0-0"
-        log.info("blocks_loaded", engines=len(latest), from_id=self.last_id)
+                self._entry_failed(streams.LATEST_BLOCKS, block.engine, exc)
+        self.last_id = last_id
+        log.info("blocks_loaded", engines=len(admitted), from_id=self.last_id)
+
+    async def _drop_refused_latest(self, engine: str, raw: bytes) -> None:
+        keys = [streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of"]
+        if await self._drop_latest(keys=keys, args=[engine, raw]):
+            log.warning("refused_latest_block_removed", engine=engine)
+
+    async def _newest_admissible(self, engine: str, before_id: str) -> SignalBlock | None:
+        """The engine's newest block on the stream the guard admits (bounded scan)."""
+        upper, scanned = before_id, 0
+        while scanned < FALLBACK_SCAN_ENTRIES and upper != "0-0":
+            page = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                await self.client.xrevrange(streams.BLOCKS, max=upper, count=500),
+            )
+            if not page:
+                return None
+            for raw_id, fields in page:
+                scanned += 1
+                try:
+                    message = decode(fields)  # type: ignore[arg-type]  # bytes keys and values
+                except DecodeError:
+                    continue
+                if (
+                    isinstance(message, SignalBlock)
+                    and message.engine == engine
+                    and await self._admit(message) is None
+                ):
+                    log.info("latest_block_from_stream", engine=engine, entry_id=raw_id.decode())
+                    return message
+            upper = "(" + page[-1][0].decode()
+        return None
+
+    async def _admit(self, block: SignalBlock) -> Rejection | None:
+        """The guard's verdict; a block ahead of the known input re-reads the input first
+        (the newest bar may be younger than the last poll)."""
+        rejection = self._check(block)
+        if rejection is not None and rejection.reason == "ahead_of_input":
+            await self.refresh_newest_input()
+            rejection = self._check(block)
+        return rejection
+
+    def _check(self, block: SignalBlock) -> Rejection | None:
+        return check_block(
+            block,
+            wall_now_s=time.time(),
+            newest_input_s=self.newest_input_s,
+            tolerance_s=self.settings.block_future_tolerance_s,
+        )
+
+    async def refresh_newest_input(self) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for symbol, interval in INPUT_SERIES:
+                pipe.hget(streams.series_state(symbol, interval), "open_time")
+            replies = await pipe.execute()
+        closes = [
+            bar_close_s(interval, int(raw))
+            for (_, interval), raw in zip(INPUT_SERIES, replies, strict=True)
+            if raw is not None
+        ]
+        self.newest_input_s = max(closes) if closes else None
+        if self.newest_input_s is not None:
+            self.metrics.newest_input.set(self.newest_input_s)
 
     async def _read(self) -> None:
         assert self.last_id is not None
@@ -133,6 +232,10 @@ class BlockConsumer:
         except DecodeError as exc:
             await self._reject(streams.BLOCKS, entry_id, fields.get(b"d", b""), str(exc))
             return
+        rejection = await self._admit(message)
+        if rejection is not None:
+            await self._refuse(streams.BLOCKS, entry_id, fields.get(b"d", b""), message, rejection)
+            return
         self.gateway.on_block(message, received_at)
 
     def _entry_failed(self, origin: str, origin_id: str, exc: Exception) -> None:
@@ -147,8 +250,31 @@ class BlockConsumer:
 
     async def _reject(self, origin: str, origin_id: str, payload: bytes, reason: str) -> None:
         self.metrics.invalid.inc()
-        log.error("invalid_block", origin=origin, origin_id=origin_id, reason=reason)
+        left_out = self.log_limit.allow("invalid_block")
+        if left_out is not None:
+            log.error(
+                "invalid_block",
+                origin=origin,
+                origin_id=origin_id,
+                reason=reason,
+                left_out=left_out,
+            )
         await asyncio.to_thread(self._dead_letter_once, origin, origin_id, payload, reason)
+
+    async def _refuse(
+        self, origin: str, origin_id: str, payload: bytes, block: SignalBlock, why: Rejection
+    ) -> None:
+        self.metrics.rejected.labels(block.engine, why.reason).inc()
+        left_out = self.log_limit.allow(f"block_refused:{block.engine}:{why.reason}")
+        if left_out is not None:
+            log.error(
+                "block_refused",
+                origin=origin,
+                origin_id=origin_id,
+                reason=str(why),
+                left_out=left_out,
+            )
+        await asyncio.to_thread(self._dead_letter_once, origin, origin_id, payload, str(why))
 
     def _dead_letter_once(self, origin: str, origin_id: str, payload: bytes, reason: str) -> None:
         """Replicas all see the entry; the first to mark it writes the dead letter."""
@@ -183,6 +309,7 @@ class BlockConsumer:
                     read_health, self.sync_client
                 )
                 self.gateway.on_health(reports)
+                await self.refresh_newest_input()
             except redis.RedisError as exc:
                 log.warning("health_read_failed", error=str(exc))
             except Exception as exc:  # an odd report must not end health polling

@@ -1,5 +1,12 @@
 """The gateway's state machine: blocks, staleness ticks and health reports in; document
-changes out to the websocket hub, the metrics and the output file."""
+changes out to the websocket hub, the metrics and the output file.
+
+The document's ``sequence`` counts changes (+1 each) within an ``epoch``; a client that sees
+another epoch knows the counting restarted and takes a snapshot instead of looking for a gap.
+Wall clock: the epoch is the gateway's start time (ms), so each start gets a larger one. Event
+clock: it is the newest as_of (ms) among the blocks loaded at start-up, 0 for a replay from
+an empty stream - a function of the data only, so replays, with any number of engine
+replicas, give the same epoch; a restart after new blocks gets a larger one."""
 
 from __future__ import annotations
 
@@ -8,11 +15,11 @@ from typing import Any
 
 import orjson
 
-from services.gateway.assembler import DocumentState, FeedWatch, health_section
-from services.gateway.hub import Hub
+from services.gateway.assembler import FEED_SERVICE, DocumentState, FeedWatch, health_section
+from services.gateway.hub import Hub, HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from shared.clock import Clock
+from shared.clock import Clock, clock_section
 from shared.logs import get_logger
 from shared.schemas import SignalBlock
 
@@ -27,20 +34,30 @@ class Gateway:
         event_clock: bool,
         metrics: GatewayMetrics,
         writer: OutputWriter,
-        queue_size: int,
-        heartbeat_s: float,
+        limits: HubLimits,
     ) -> None:
         self.clock = clock
         self.event_clock = event_clock
-        self.hub = Hub(self.snapshot_message, metrics, queue_size, heartbeat_s)
+        self.hub = Hub(self.snapshot_message, metrics, limits)
         self.metrics = metrics
         self.writer = writer
-        self.state = DocumentState()
+        self.state = DocumentState(epoch=0 if event_clock else int(time.time() * 1000))
         self.feeds = FeedWatch()
+        self.missing_feeds: list[str] = []
+        self._epoch_open = not event_clock
+        metrics.epoch.set(self.state.epoch)
         self._doc_cache: tuple[int, dict[str, Any], bytes] | None = None
         self._snapshot_cache: tuple[int, str] | None = None
 
     # Inputs ------------------------------------------------------------------------------
+    def open_epoch(self, newest_as_of_s: int) -> None:
+        """Event clock: fix the epoch from the blocks loaded at start-up (once)."""
+        if self._epoch_open:
+            return
+        self._epoch_open = True
+        self.state.epoch = newest_as_of_s * 1000
+        self.metrics.epoch.set(self.state.epoch)
+
     def on_block(self, block: SignalBlock, received_at: float) -> str:
         """Apply one valid block; returns new | update | duplicate | older.
 
@@ -75,8 +92,10 @@ class Gateway:
             self._emit(change, time.time())
 
     def on_health(self, reports: list[dict[str, Any]]) -> None:
+        self.missing_feeds = self.feeds.missing(reports)
+        self._feed_metrics(reports)
         health = health_section(
-            reports, volatile=not self.event_clock, missing_feeds=self.feeds.missing(reports)
+            reports, volatile=not self.event_clock, missing_feeds=self.missing_feeds
         )
         change = self.state.set_health(health, self.clock.now_ms(), publish=not self.event_clock)
         if change is not None:
@@ -87,24 +106,65 @@ class Gateway:
         """The current document and its file bytes (cached per sequence)."""
         seq = self.state.sequence
         if self._doc_cache is None or self._doc_cache[0] != seq:
-            doc = self.state.document()
+            doc = {**self.state.document(), "clock": clock_section(self.clock)}
             self._doc_cache = (seq, doc, orjson.dumps(doc, option=FILE_OPTIONS))
         return self._doc_cache[1], self._doc_cache[2]
 
     def snapshot_message(self) -> tuple[int, str]:
         seq = self.state.sequence
         if self._snapshot_cache is None or self._snapshot_cache[0] != seq:
-            message = {"type": "snapshot", "sequence": seq, "document": self.document()[0]}
+            message = {
+                "type": "snapshot",
+                "epoch": self.state.epoch,
+                "sequence": seq,
+                "document": self.document()[0],
+            }
             self._snapshot_cache = (seq, orjson.dumps(message).decode())
-        return self._snapshot_cache
+        # the clock as of sending (the cached document's is as of its change): ages in the
+        # page are measured from it
+        clock = orjson.dumps(clock_section(self.clock)).decode()
+        return seq, '{"clock":' + clock + "," + self._snapshot_cache[1][1:]
 
     def has_blocks(self) -> bool:
         return bool(self.state.blocks)
+
+    def readiness_problems(self) -> list[str]:
+        """Why the document should not be served as current (empty when it can)."""
+        problems = []
+        if not self.state.blocks:
+            problems.append("no blocks yet")
+        stale = sorted(e for e, s in self.state.sections.items() if s.get("stale"))
+        if stale:
+            problems.append(f"stale blocks: {', '.join(stale)}")
+        for source in self.missing_feeds:
+            problems.append(f"feed down: source {source} stopped reporting")
+        if self.writer.last_error is not None:
+            problems.append(f"output file not written: {self.writer.last_error}")
+        return problems
+
+    def _feed_metrics(self, reports: list[dict[str, Any]]) -> None:
+        for report in reports:
+            if not isinstance(report, dict) or report.get("service") != FEED_SERVICE:
+                continue
+            source = str(report.get("consumer"))
+            ok = report.get("status") == "ok" and not report.get("degraded_reasons")
+            self.metrics.feed_up.labels(source).set(1 if ok else 0)
+            if isinstance(report.get("last_message_at"), int):
+                self.metrics.feed_last_message.labels(source).set(report["last_message_at"] / 1000)
+            if isinstance(report.get("lag"), int):
+                self.metrics.feed_lag.labels(source).set(report["lag"])
+        for source in self.missing_feeds:
+            self.metrics.feed_up.labels(source).set(0)
 
     def _emit(self, change: dict[str, Any], received_at: float) -> None:
         seq = self.state.sequence
         self.metrics.changes.inc()
         self.metrics.sequence.set(seq)
-        text = orjson.dumps({"type": "update", "sequence": seq, **change}).decode()
+        for engine, section in change["blocks"].items():
+            self.metrics.block_stale.labels(engine).set(1 if section.get("stale") else 0)
+        clock = clock_section(self.clock)
+        text = orjson.dumps(
+            {"type": "update", "epoch": self.state.epoch, "sequence": seq, **change, "clock": clock}
+        ).decode()
         self.hub.publish(seq, text, received_at)
         self.writer.submit(self.document()[1])

@@ -2,10 +2,16 @@
 client only ever delays itself: when its queue is full the queue is dropped and replaced by
 one "snapshot" marker (drop-and-resync); the sender then sends the current full document.
 
-Messages (JSON text): ``snapshot {sequence, document}`` on connect and after a resync,
-``update {sequence, blocks, generated_at[, health]}`` per change (sequence + 1 each time),
-``heartbeat {sequence, server_time_ms}``. A client sends ``{"type": "resync"}`` when it sees
-a gap and receives a snapshot.
+Messages (JSON text): ``snapshot {epoch, sequence, document}`` on connect and after a resync,
+``update {epoch, sequence, blocks, generated_at[, health]}`` per change (sequence + 1 each
+time), ``heartbeat {epoch, sequence, server_time_ms}``. A client sends ``{"type": "resync"}``
+when it sees a gap and receives a snapshot.
+
+Limits: a client gets at most one snapshot per ``resync_interval_s`` and resync requests made
+while one is pending are folded into it (counted, not logged), so a flood of requests costs
+one document per interval. A binary frame closes the connection (1003). A send that has not
+completed after ``send_timeout_s`` (the peer stopped reading) drops the client: its sender is
+cancelled and its connection aborted.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
+from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from shared.logs import get_logger
 
@@ -26,28 +33,40 @@ log = get_logger("gateway")
 
 SNAPSHOT = object()  # queue marker: send the current full document
 Snapshot = Callable[[], tuple[int, str]]  # -> (sequence, serialized snapshot message)
+RESYNC_LOG_EVERY_S = 10.0  # one resync log line per client per this many seconds
+CLOSE_TIMEOUT_S = 2.0
 
 
 @dataclass(eq=False)
 class Client:
     websocket: WebSocket
     queue: asyncio.Queue[Any]
+    abort: Callable[[], bool] | None = None
     sent_sequence: int = -1
     resync_pending: bool = False
     peer: str = ""
     send_started: float | None = None  # monotonic time of the send in progress
     sender: asyncio.Task[None] | None = None
+    next_snapshot_at: float = 0.0  # monotonic: no snapshot before this
+    resync_logged_at: float = float("-inf")
+    resyncs_unlogged: int = 0
+
+
+@dataclass(frozen=True)
+class HubLimits:
+    queue_size: int
+    heartbeat_s: float
+    resync_interval_s: float
+    send_timeout_s: float
 
 
 class Hub:
-    def __init__(
-        self, snapshot: Snapshot, metrics: GatewayMetrics, queue_size: int, heartbeat_s: float
-    ) -> None:
+    def __init__(self, snapshot: Snapshot, metrics: GatewayMetrics, limits: HubLimits) -> None:
         self.snapshot = snapshot
         self.metrics = metrics
-        self.queue_size = queue_size
-        self.heartbeat_s = heartbeat_s
+        self.limits = limits
         self.clients: set[Client] = set()
+        self.log_limit = LogLimiter()
 
     # Producer side -----------------------------------------------------------------------
     def publish(self, sequence: int, text: str, received_at: float) -> None:
@@ -61,39 +80,73 @@ class Hub:
             except asyncio.QueueFull:
                 self._request_snapshot(client, "slow_client")
 
-    def heartbeat(self, sequence: int) -> None:
-        """Queue a heartbeat for idle clients; close clients stuck in one send too long."""
-        stuck_after = max(self.heartbeat_s * 4, 10.0)
-        now = time.monotonic()
-        for client in self.clients:
-            started = client.send_started
-            if started is not None and now - started > stuck_after and client.sender:
-                log.warning(
-                    "ws_client_stuck_closing", peer=client.peer, stuck_s=round(now - started)
-                )
-                client.sender.cancel()
+    def heartbeat(self, epoch: int, sequence: int) -> None:
+        """Queue a heartbeat for idle clients."""
         text = orjson.dumps(
-            {"type": "heartbeat", "sequence": sequence, "server_time_ms": int(time.time() * 1000)}
+            {
+                "type": "heartbeat",
+                "epoch": epoch,
+                "sequence": sequence,
+                "server_time_ms": int(time.time() * 1000),
+            }
         ).decode()
         for client in self.clients:
             if not client.resync_pending and client.queue.empty():
                 client.queue.put_nowait((None, text, None))
 
+    def drop_stuck(self) -> int:
+        """Drop clients stuck in one send longer than the send timeout; returns how many."""
+        now = time.monotonic()
+        dropped = 0
+        for client in list(self.clients):
+            started = client.send_started
+            if started is None or now - started <= self.limits.send_timeout_s:
+                continue
+            if (left_out := self.log_limit.allow("stuck")) is not None:
+                log.warning(
+                    "ws_client_stuck_dropped",
+                    peer=client.peer,
+                    stuck_s=round(now - started),
+                    left_out=left_out,
+                )
+            self.metrics.ws_refused.labels("send_timeout").inc()
+            self._drop(client)
+            dropped += 1
+        return dropped
+
+    def _drop(self, client: Client) -> None:
+        self.clients.discard(client)
+        self.metrics.ws_clients.set(len(self.clients))
+        if client.sender is not None:
+            client.sender.cancel()
+        if client.abort is None or not client.abort():
+            log.error("ws_abort_unavailable", peer=client.peer)
+
     def _request_snapshot(self, client: Client, reason: str) -> None:
+        if client.resync_pending:
+            self.metrics.ws_resync_coalesced.inc()
+            return
         while not client.queue.empty():
             client.queue.get_nowait()
         client.resync_pending = True
         client.queue.put_nowait(SNAPSHOT)
         self.metrics.ws_resyncs.labels(reason).inc()
-        if reason != "connect":
-            log.info("ws_resync", peer=client.peer, reason=reason)
+        if reason == "connect":
+            return
+        now = time.monotonic()
+        if now - client.resync_logged_at >= RESYNC_LOG_EVERY_S:
+            log.info("ws_resync", peer=client.peer, reason=reason, unlogged=client.resyncs_unlogged)
+            client.resync_logged_at, client.resyncs_unlogged = now, 0
+        else:
+            client.resyncs_unlogged += 1
 
     # One connection ----------------------------------------------------------------------
-    async def serve(self, websocket: WebSocket) -> None:
+    async def serve(self, websocket: WebSocket, abort: Callable[[], bool] | None = None) -> None:
         """Run one accepted websocket until it closes."""
         client = Client(
             websocket,
-            asyncio.Queue(maxsize=max(self.queue_size, 2)),
+            asyncio.Queue(maxsize=max(self.limits.queue_size, 2)),
+            abort=abort,
             peer=f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "",
         )
         self._request_snapshot(client, "connect")
@@ -110,28 +163,47 @@ class Hub:
 
     async def _receive_loop(self, client: Client, sender: asyncio.Task[None]) -> None:
         while not sender.done():
-            receive = asyncio.ensure_future(client.websocket.receive_text())
+            receive = asyncio.ensure_future(client.websocket.receive())
             done, _ = await asyncio.wait({receive, sender}, return_when=asyncio.FIRST_COMPLETED)
             if receive not in done:
                 receive.cancel()
                 await asyncio.gather(receive, return_exceptions=True)
                 return
-            try:
-                text = receive.result()
-            except (WebSocketDisconnect, RuntimeError):
+            message = receive.result()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is None:
+                self.metrics.ws_refused.labels("binary_frame").inc()
+                if (left_out := self.log_limit.allow("binary_frame")) is not None:
+                    log.warning("ws_binary_frame_refused", peer=client.peer, left_out=left_out)
+                await self._close(client, 1003, "binary frames are not accepted")
                 return
             try:
-                request = orjson.loads(text)
+                request = orjson.loads(message["text"])
             except orjson.JSONDecodeError:
                 continue
             if isinstance(request, dict) and request.get("type") == "resync":
                 self._request_snapshot(client, "client_gap")
 
+    async def _close(self, client: Client, code: int, reason: str) -> None:
+        """Close politely if the peer takes the close frame in time, else abort."""
+        if client.sender is not None:
+            client.sender.cancel()
+        try:
+            await asyncio.wait_for(client.websocket.close(code, reason), CLOSE_TIMEOUT_S)
+        except (TimeoutError, RuntimeError, OSError):  # timed out, or the peer is gone
+            if client.abort is not None:
+                client.abort()
+
     async def _send_loop(self, client: Client) -> None:
         while True:
             item = await client.queue.get()
             if item is SNAPSHOT:
+                wait_s = client.next_snapshot_at - time.monotonic()
+                if wait_s > 0:  # rate limit: requests meanwhile fold into this snapshot
+                    await asyncio.sleep(wait_s)
                 client.resync_pending = False
+                client.next_snapshot_at = time.monotonic() + self.limits.resync_interval_s
                 sequence, text = self.snapshot()
                 received_at = None
             else:

@@ -88,3 +88,61 @@ class GatewayMetrics:
         self.redis_errors = Counter(
             "aegis_gateway_redis_errors", "block stream read failures", registry=r
         )
+        # Reliability (issues 10 and 13): refusals, staleness, feeds, output file, websockets
+        self.rejected = Counter(
+            "aegis_gateway_rejected_blocks",
+            "valid blocks refused: outside the calendar or ahead of the clock or input",
+            ["engine", "reason"],
+            registry=r,
+        )
+        self.block_stale = Gauge(
+            "aegis_gateway_block_stale",
+            "1 while the engine's block is stale",
+            ["engine"],
+            registry=r,
+        )
+        self.epoch = Gauge(
+            "aegis_gateway_document_epoch", "epoch of the document sequence", registry=r
+        )
+        self.feed_up = Gauge(
+            "aegis_gateway_feed_up",
+            "1 while an ingest source reports ok, 0 when degraded, failing or gone",
+            ["source"],
+            registry=r,
+        )
+        self.feed_last_message = Gauge(
+            "aegis_gateway_feed_last_message_seconds",
+            "newest message time an ingest source reported (wall clock only)",
+            ["source"],
+            registry=r,
+        )
+        self.feed_lag = Gauge(
+            "aegis_gateway_feed_lag", "lag an ingest source reported", ["source"], registry=r
+        )
+        self.newest_input = Gauge(
+            "aegis_gateway_newest_input_close_seconds",
+            "close of the newest bar ingest published (blocks may not lead it)",
+            registry=r,
+        )
+        self.output_failures = Counter(
+            "aegis_gateway_output_write_failures", "document file writes that failed", registry=r
+        )
+        self.output_ok = Gauge(
+            "aegis_gateway_output_ok", "1 when the last document file write succeeded", registry=r
+        )
+        self.output_last_success = Gauge(
+            "aegis_gateway_output_last_success_seconds",
+            "wall time of the last successful document file write",
+            registry=r,
+        )
+        self.ws_refused = Counter(
+            "aegis_gateway_websocket_refused",
+            "websocket connections refused or dropped",
+            ["reason"],
+            registry=r,
+        )
+        self.ws_resync_coalesced = Counter(
+            "aegis_gateway_websocket_resyncs_coalesced",
+            "client resync requests folded into a snapshot already pending",
+            registry=r,
+        )

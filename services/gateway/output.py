@@ -1,30 +1,52 @@
 """Writes the document file atomically (tmp file + os.replace), coalescing bursts: only the
-newest pending document is written, by one task, so files never go back in time."""
+newest pending document is written, by one task, so files never go back in time.
+
+A failed write (full disk, file size limit, permissions) removes its partial tmp file, keeps
+the previous file intact, and is kept as ``last_error`` until a write succeeds: /readyz, the
+authorised /healthz and the metrics show it. The failed document is retried with the next
+change, or at the latest after ``RETRY_S``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from pathlib import Path
 
+from services.gateway.metrics import GatewayMetrics
 from shared.logs import get_logger
 
 log = get_logger("gateway")
+RETRY_S = 5.0
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` or leave it as it was (no partial file either way)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 class OutputWriter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, metrics: GatewayMetrics) -> None:
         self.path = path
+        self.metrics = metrics
         self._pending: bytes | None = None
         self._wake = asyncio.Event()
         self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self.last_success_at: float | None = None
 
     def submit(self, data: bytes) -> None:
         self._pending = data
@@ -32,7 +54,8 @@ class OutputWriter:
 
     async def run(self) -> None:
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RETRY_S if self.last_error else None)
             await self.flush()
 
     async def flush(self) -> None:
@@ -42,6 +65,29 @@ class OutputWriter:
             return
         try:
             await asyncio.to_thread(write_atomic, self.path, data)
-            self.written += 1
         except OSError as exc:
-            log.error("output_write_failed", path=str(self.path), error=str(exc))
+            if self._pending is None:
+                self._pending = data  # retried unless a newer document comes first
+            self.failures += 1
+            self.metrics.output_failures.inc()
+            self.metrics.output_ok.set(0)
+            if self.last_error is None:  # one line per outage, not per retry
+                log.error("output_write_failed", path=str(self.path), error=str(exc))
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        if self.last_error is not None:
+            log.info("output_write_recovered", path=str(self.path), failures=self.failures)
+        self.written += 1
+        self.last_error = None
+        self.last_success_at = time.time()
+        self.metrics.output_ok.set(1)
+        self.metrics.output_last_success.set(self.last_success_at)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "path": self.path.name,
+            "ok": self.last_error is None,
+            "error": self.last_error,
+            "failures": self.failures,
+            "written": self.written,
+        }

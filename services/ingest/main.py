@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -20,8 +20,10 @@ import redis
 from services.ingest.quality import bar_problems, session_gap
 from services.ingest.sources.base import RejectedInput, Source, SourceEvent
 from services.ingest.sources.feed_status import feed_problem
+from services.ingest.sources.pacing import event_time
 from shared import calendar, streams
 from shared.bus import Bus, call_with_reconnect, connect
+from shared.clock import RunInfo
 from shared.codec import encode
 from shared.config import Settings
 from shared.logs import get_logger
@@ -30,6 +32,8 @@ from shared.schemas import Bar, OptionChain
 SERVICE = "ingest"
 BATCH_SIZE = 512
 FLUSH_AFTER_S = 0.05
+PROGRESS_EVERY_S = 10.0  # a replay logs one progress line (replayed date, bars/s) this often
+LIVE_SOURCES = ("yfinance",)
 _DONE = object()
 
 
@@ -53,6 +57,11 @@ class IngestService:
         self._last_daily: dict[str, date] = {}
         self._last_health = 0.0
         self.finished = False
+        self.stream_time_s: int | None = None  # event time of the newest bar published
+        self._stream_at_ms = 0
+        self._progress = (time.monotonic(), 0)  # (when, published) at the last progress line
+        self._gaps: list[str] = []  # calendar gaps, summarised in one line at the end
+        self._outside: list[str] = []  # bars on days the calendar has no session, likewise
 
     def run(self) -> dict[str, int]:
         """Publish everything the source yields; returns the counts when it is exhausted."""
@@ -78,10 +87,15 @@ class IngestService:
                 self._flush(batch)
                 self._write_health()
         self._flush(batch)
-        self.finished = True
+        stopped = self.stop_event.is_set()
+        self.finished = not stopped
         self._write_health(force=True)
+        self._log_gaps()
         self.log.info(
-            "source_exhausted", seconds=round(time.monotonic() - started, 2), **self.counts
+            "source_stopped" if stopped else "source_exhausted",
+            seconds=round(time.monotonic() - started, 2),
+            replayed_until=_stamp(self.stream_time_s),
+            **self.counts,
         )
         return dict(self.counts)
 
@@ -130,7 +144,8 @@ class IngestService:
         missing = session_gap(self._last_daily.get(bar.symbol), day)
         if missing:
             self.counts["gap_sessions"] += len(missing)
-            self.log.warning(
+            self._gaps.append(f"{bar.symbol} {len(missing)} before {day}")
+            self.log.debug(
                 "calendar_gap",
                 symbol=bar.symbol,
                 before=str(day),
@@ -138,7 +153,8 @@ class IngestService:
                 count=len(missing),
             )
         if day not in (self._last_daily.get(bar.symbol),) and not calendar.is_session(day):
-            self.log.warning("bar_outside_calendar", symbol=bar.symbol, day=str(day))
+            self._outside.append(f"{bar.symbol} {day}")  # e.g. a Diwali muhurat session
+            self.log.debug("bar_outside_calendar", symbol=bar.symbol, day=str(day))
         self._last_daily[bar.symbol] = max(day, self._last_daily.get(bar.symbol, day))
 
     def _flush(self, batch: list[Bar]) -> None:
@@ -152,6 +168,8 @@ class IngestService:
         )
         if results is None:  # stopped while Redis was away; the source replays on restart
             return
+        self.stream_time_s = max(self.stream_time_s or 0, event_time(batch[-1]))
+        self._stream_at_ms = int(time.time() * 1000)
         for bar, result in zip(batch, results, strict=True):
             if result.outcome == "published":
                 self.counts["published"] += 1
@@ -210,8 +228,72 @@ class IngestService:
                 orjson.dumps(report, default=str),
                 ex=self.settings.health_ttl_s,
             )
+            self.client.set(streams.RUN, orjson.dumps(self.run_info().to_json()))
         except redis.RedisError as exc:
             self.log.warning("health_write_failed", error=str(exc))
+        self._log_progress(force)
+
+    def run_info(self) -> RunInfo:
+        """What this feed is doing, for the gateway's clock (shared.clock.RunClock)."""
+        live = self.source.name in LIVE_SOURCES
+        speed = float(getattr(self.source, "speed", self.settings.replay_speed))
+        return RunInfo(
+            mode="live" if live else "replay",
+            source=self.source.name,
+            speed=0.0 if live else speed,
+            paced=self._paced(speed),
+            stream_time_s=self.stream_time_s,
+            stream_at_ms=self._stream_at_ms,
+            finished=self.finished,
+        )
+
+    def _paced(self, speed: float) -> bool:
+        """Whether what is being published now is paced: asked of the source at the newest
+        published event time (its reader runs ahead of publishing)."""
+        is_paced = getattr(self.source, "is_paced", None)
+        if is_paced is not None and self.stream_time_s is not None:
+            return bool(is_paced(self.stream_time_s))
+        return speed > 0
+
+    def _log_progress(self, force: bool) -> None:
+        """One line per PROGRESS_EVERY_S during a replay: where it is and how fast."""
+        then, published_then = self._progress
+        now = time.monotonic()
+        if self.source.name in LIVE_SOURCES or (not force and now - then < PROGRESS_EVERY_S):
+            return
+        done = self.counts["published"] + self.counts["duplicate"]
+        self._progress = (now, done)
+        self.log.info(
+            "replay_progress",
+            replayed_to=_stamp(self.stream_time_s),
+            bars_per_s=round((done - published_then) / max(now - then, 1e-3), 1),
+            paced=self.run_info().paced,
+            **self.counts,
+        )
+
+    def _log_gaps(self) -> None:
+        if self._outside:
+            self.log.warning(
+                "bars_outside_calendar",
+                note="bars on days the NSE calendar has no session (kept)",
+                bars=len(self._outside),
+                first=self._outside[:5],
+            )
+        if self._gaps:
+            self.log.warning(
+                "calendar_gaps",
+                note="sessions the NSE calendar expects but the source lacks",
+                sessions=self.counts["gap_sessions"],
+                gaps=len(self._gaps),
+                first=self._gaps[:5],
+            )
+
+
+def _stamp(epoch_s: int | None) -> str | None:
+    """``2022-06-01 10:15 IST`` for an event time."""
+    if epoch_s is None:
+        return None
+    return f"{datetime.fromtimestamp(epoch_s, calendar.IST):%Y-%m-%d %H:%M} IST"
 
 
 def _describe(bar: Bar) -> str:

@@ -1,12 +1,16 @@
-"""The document's shape (docs/DOCUMENT.md) as pydantic models: the source of
-GET /api/v1/schema and of the OpenAPI description. Engines may add fields (extra allowed);
-the stamps and the documented groups are required where DOCUMENT.md says so."""
+"""The output document's contract (docs/DOCUMENT.md), declared once: engines' sections are
+validated against it (``validate_section``), the gateway serves it as GET /api/v1/schema and
+in its OpenAPI description, and the end-to-end test checks real engine output with it.
+Engines may add fields (extra allowed); the stamps and the documented groups are required
+where DOCUMENT.md says so. Provenance and model references are the bus schemas' own."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.schemas import Engine, ModelRef, Provenance
 
 Prob = Annotated[float, Field(ge=0, le=1)]
 
@@ -15,26 +19,8 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Provenance(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    source: Literal["model", "formula", "data", "heuristic", "climatology"]
-    model: str | None = None
-    version: str | None = None
-    formula: str | None = None
-    window: str | None = None
-    in_sample: bool | None = None
-    note: str | None = None
-
-
 class Group(Open):
     provenance: Provenance
-
-
-class ModelRef(BaseModel):
-    name: str
-    version: str
-    trained_at: str
-    training_window: str | None = None
 
 
 class Stamps(Open):
@@ -130,6 +116,7 @@ class Seller(Stamps):
     seller_flag: Label
     historical_hit_rate: Rate
     regime: Label | None = None
+    chain: Group | None = Field(None, description="option-chain analytics (docs/CHAIN.md)")
 
 
 class Buyer(Stamps):
@@ -142,6 +129,7 @@ class Buyer(Stamps):
     breakout_levels: Group
     environment: Label
     historical_spike_rate: Rate
+    chain: Group | None = Field(None, description="straddle vs breakout levels (docs/CHAIN.md)")
 
 
 class ServiceHealth(BaseModel):
@@ -158,17 +146,46 @@ class Health(BaseModel):
     engines: dict[str, ServiceHealth]
 
 
+class Clock(BaseModel):
+    """What stale flags and ages are judged against (shared.clock)."""
+
+    mode: Literal["live", "replay", "event"]
+    now: str = Field(description="the clock's time when this document or message was made")
+    rate: float = Field(description="clock seconds per wall second from now on (speed, 1, 0)")
+    speed: float | None = Field(None, description="replay speed; null live")
+    replay_date: str | None = Field(None, description="IST date of the replay clock")
+    source: str | None = None
+    finished: bool | None = Field(None, description="the replay has published everything")
+
+
 class Document(BaseModel):
     """aegismatrix.json, schema_version 1. A section is null until its engine's first block."""
 
     schema_version: Literal[1]
     generated_at: str | None
+    epoch: int = Field(0, description="the sequence counts within this; a new one: a restart")
     sequence: int = Field(description="increases by one per change")
     market: Market | None
     direction: Direction | None
     seller: Seller | None
     buyer: Buyer | None
     health: Health
+    clock: Clock | None = None
+
+
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+SECTIONS: dict[Engine, type[Stamps]] = {
+    "market": Market,
+    "direction": Direction,
+    "seller": Seller,
+    "buyer": Buyer,
+}
+
+
+def validate_section(engine: Engine, section: dict[str, Any]) -> Stamps:
+    """``section`` (a block's data with its stamps, as the document holds it) checked against
+    the contract; raises pydantic.ValidationError naming every field that breaks it."""
+    return SECTIONS[engine].model_validate(section)
 
 
 def document_json_schema() -> dict[str, Any]:
