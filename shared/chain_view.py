@@ -7,12 +7,15 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.calendar import daily_close_time, to_date
-from shared.engine import ChainCache
 from shared.schemas import FeatureSnapshot, OptionChain
 from shared.signals.chain import atm_iv, atm_ivs
 from shared.signals.skew import SECONDS_PER_YEAR
+
+if TYPE_CHECKING:  # the cache reads Redis; compute modules import this one for ChainView
+    from shared.engine import ChainCache
 
 
 def years_to_expiry(chain: OptionChain) -> float:

@@ -1,8 +1,11 @@
 """The consumer-group reliability loop, in one place.
 
-A service subclasses ``StreamWorker`` and writes ``handle`` (one message in, messages out).
-The loop here: resume this consumer's own pending entries, claim entries that a dead replica
-left idle (XAUTOCLAIM), read new ones (XREADGROUP >); publish every output and acknowledge
+A service subclasses ``StreamWorker`` and writes ``handle`` (one message in, messages out);
+a ``batched`` service also writes ``handle_batch`` (the whole read batch in, outputs per
+message), and a batch that raises is redone one ``handle`` at a time, so a single bad
+message is dead-lettered with its reason and its neighbours are published. The loop here:
+resume this consumer's own pending entries, claim entries that a dead replica left idle
+(XAUTOCLAIM), read new ones (XREADGROUP >); publish every output and acknowledge
 the inputs in one MULTI/EXEC, so an entry is acknowledged only together with its results.
 An entry that cannot be decoded, or whose handler keeps failing, goes to the dead-letter
 stream with the reason. Redis going away means back off, reconnect, recreate the group.
@@ -10,6 +13,7 @@ stream with the reason. Redis going away means back off, reconnect, recreate the
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import socket
@@ -18,7 +22,7 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import redis
@@ -42,6 +46,8 @@ class StreamWorker(ABC):
     # A stateful worker must see entries in stream order: it reads nothing new while another
     # consumer's entries are pending, and claims them first once they are abandoned.
     ordered: bool = False
+    # A batched worker computes a read batch in one ``handle_batch`` call (vectorised models).
+    batched: ClassVar[bool] = False
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         self.settings = settings
@@ -57,6 +63,7 @@ class StreamWorker(ABC):
             "errors": 0,
             "dead_lettered": 0,
             "claimed": 0,
+            "batch_fallbacks": 0,
             "reconnects": 0,
             "last_message_at": None,
             "last_error": None,
@@ -69,6 +76,15 @@ class StreamWorker(ABC):
     @abstractmethod
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
         """Compute the outputs of one input message. Raise to signal a failure."""
+
+    def handle_batch(self, batch: list[tuple[Message, str]]) -> list[list[Message]]:
+        """The outputs of each (message, entry id), in order (only called when ``batched``).
+        Raise and the worker redoes the batch one ``handle`` at a time."""
+        return [list(self.handle(message, entry_id)) for message, entry_id in batch]
+
+    def before_batch(self, entries: list[Entry]) -> None:
+        """Called with the raw entries before a batch is processed (e.g. to restore state)."""
+        return None
 
     def stage_extra(self, pipe: Any) -> None:
         """Queue extra commands in the batch transaction (e.g. a state checkpoint)."""
@@ -90,6 +106,10 @@ class StreamWorker(ABC):
     def run(self, max_idle_reads: int | None = None) -> None:
         """Process until stop() (or ``max_idle_reads`` empty reads in a row, for tests)."""
         self.log.info("worker_started", stream=self.input_stream, group=self.group)
+        # Start-up objects (modules, models) live as long as the process: freezing them keeps
+        # the collector from walking them all again whenever a batch's objects survive a
+        # young collection (measured: a third of an engine's CPU time on large batches).
+        gc.freeze()
         pending_first = True
         idle_reads = 0
         backoff = 0.2
@@ -222,9 +242,11 @@ class StreamWorker(ABC):
         }
 
     def _process(self, entries: list[Entry], redelivered: bool) -> None:
+        self.before_batch(entries)
         counts = self._delivery_counts(entries) if redelivered else {}
         pipe = self.client.pipeline(transaction=True)
         ids = []
+        todo: list[tuple[Message, str, bytes]] = []
         for raw_id, fields in entries:
             entry_id = raw_id.decode()
             ids.append(raw_id)
@@ -235,11 +257,10 @@ class StreamWorker(ABC):
                 )
                 continue
             try:
-                message = decode(fields)
+                todo.append((decode(fields), entry_id, payload))
             except DecodeError as exc:
                 self._dead_letter(pipe, entry_id, payload, str(exc))
-                continue
-            outputs = self._handle_with_retries(message, entry_id, pipe, payload)
+        for outputs in self._handle_all(todo, pipe):
             if outputs is None:
                 continue
             for out in outputs:
@@ -253,6 +274,32 @@ class StreamWorker(ABC):
             self.on_reset()
             raise
         self.stats["last_message_at"] = int(time.time() * 1000)
+
+    def _handle_all(
+        self, todo: list[tuple[Message, str, bytes]], pipe: Any
+    ) -> list[list[Message] | None]:
+        """Outputs per decoded message (None: dead-lettered): the whole batch in one
+        ``handle_batch`` call when the worker is batched, else (or when that raises) one
+        ``handle`` per message with retries."""
+        if self.batched and len(todo) > 1:
+            try:
+                results = self.handle_batch([(message, entry_id) for message, entry_id, _ in todo])
+                if len(results) != len(todo):
+                    raise ValueError(f"{len(results)} results for {len(todo)} messages")
+                return list(results)
+            except (redis.ConnectionError, redis.TimeoutError):
+                raise  # Redis went away: reconnect and redeliver, this is no handler failure
+            except Exception as exc:  # noqa: BLE001 - redone one message at a time below
+                self.stats["batch_fallbacks"] += 1
+                self.log.warning(
+                    "batch_failed_one_by_one",
+                    size=len(todo),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+        return [
+            self._handle_with_retries(message, entry_id, pipe, payload)
+            for message, entry_id, payload in todo
+        ]
 
     def _handle_with_retries(
         self, message: Message, entry_id: str, pipe: Any, payload: bytes

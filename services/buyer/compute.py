@@ -11,7 +11,7 @@ from typing import Any
 from shared import calendar
 from shared.calendar import SESSION_MINUTES
 from shared.chain_view import ChainView
-from shared.engine import EngineContext
+from shared.compute import EngineContext
 from shared.features.intraday import BREAKOUT_ATR_FRACTION
 from shared.models.api import vix_regime
 from shared.signals import fallbacks, labels, provenance, regimes

@@ -22,8 +22,11 @@ class BuyerWorker(EngineWorker):
         super().__init__(settings, consumer)
         self.chain_views = ChainViews(ChainCache(self.client), settings.chain_max_age_s)
 
+    def refresh_inputs(self) -> None:
+        self.chain_views.cache.refresh()
+
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        return compute_buyer(ctx, self.chain_views.view(ctx.snapshot))
+        return compute_buyer(ctx, self.chain_views.view(ctx.snapshot, refresh=False))
 
 
 def main(settings: Settings | None = None) -> None:

@@ -50,7 +50,7 @@ class FeaturesWorker(StreamWorker):
                 self._daily_to_store = snapshot
         return outputs
 
-    def _process(self, entries: list[Any], redelivered: bool) -> None:
+    def before_batch(self, entries: list[Any]) -> None:
         if self._needs_restore:
             self.state = self._restore()
             self._needs_restore = False
@@ -58,9 +58,8 @@ class FeaturesWorker(StreamWorker):
         self._revisions = {
             raw_id.decode(): int(fields.get(b"r", b"0") or 0) for raw_id, fields in entries
         }
-        self._daily_to_store: FeatureSnapshot | None = None
-        self._latest_snapshot: FeatureSnapshot | None = None
-        super()._process(entries, redelivered)
+        self._daily_to_store = None
+        self._latest_snapshot = None
 
     def stage_extra(self, pipe: Any) -> None:
         if self._latest_snapshot is not None:

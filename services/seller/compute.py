@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.calendar import IST, daily_close_time, to_date
 from shared.chain_view import ChainView, years_to_expiry
-from shared.engine import EngineContext
+from shared.compute import EngineContext
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
 from shared.schemas import OptionChain

@@ -22,8 +22,11 @@ class SellerWorker(EngineWorker):
         self.chains = ChainCache(self.client)
         self.chain_views = ChainViews(self.chains, settings.chain_max_age_s)
 
+    def refresh_inputs(self) -> None:
+        self.chains.refresh()
+
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        newest = self.chains.for_snapshot(ctx.snapshot)  # refreshes the cache
+        newest = self.chains.for_snapshot(ctx.snapshot)  # refresh_inputs read the stream
         return compute_seller(ctx, newest, self.chain_views.view(ctx.snapshot, refresh=False))
 
 
