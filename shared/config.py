@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     # Training
     train_end: IsoDate | None = Field(None, description="last date used for training; None = all")
     training_queue: str = "aegis-training"
+    # Retrain schedule (dir-cal-cron): rq's CronScheduler in the training worker. The cron
+    # expression is read in UTC; an interval, when set, replaces it (rq enqueues an interval
+    # job at start, then every interval seconds: tests and demos).
+    training_cron_utc: str = Field("30 0 * * 6", description="Saturday 06:00 IST by default")
+    training_interval_s: int | None = Field(None, ge=1, description="replaces the cron")
+    training_schedule_profile: Literal["full", "fast"] = "full"
 
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON lines; None = JSON unless a terminal")

@@ -225,7 +225,7 @@ class EngineWorker(StreamWorker):
         """The block for ``data``: stamps, models used, degraded reasons, digest of data."""
         used, degraded = set(), []
         for path, prov in walk_provenance(data):
-            if prov.get("source") == "model":
+            if prov.get("source") in ("model", "climatology"):  # a base rate is a model's too
                 used.add(prov["model"])
             elif prov.get("source") == "heuristic":
                 degraded.append(f"{path}: {prov.get('note')}")

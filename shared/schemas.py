@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 Symbol = Literal["NIFTY", "VIX"]
 Interval = Literal["1d", "1m", "5m"]
 Engine = Literal["market", "direction", "seller", "buyer"]
-Source = Literal["model", "formula", "data", "heuristic"]
+Source = Literal["model", "formula", "data", "heuristic", "climatology"]
 
 
 class Message(BaseModel):

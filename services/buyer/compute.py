@@ -147,14 +147,30 @@ def breakout_next(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+SPIKE_CLIMATOLOGY_NOTE = (
+    "the spike-direction model showed no significant out-of-sample skill: this is the "
+    "training window's share of up moves among spike sessions, not a forecast"
+)
+
+
 def spike_bias(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
     out = ctx.once(
         "buyer.spike",
-        lambda: ctx.run_model("buyer", lambda m: float(m.spike_up_probability(daily))),
+        lambda: ctx.run_model(
+            "buyer",
+            lambda m: (
+                float(m.spike_up_probability(daily)),
+                m.spike_source(),
+                m.ref.training_window,
+            ),
+        ),
     )
     if out.ok:
-        up, prov = out.value, out.provenance
+        up, source, window = out.value
+        prov = out.provenance
+        if source == "climatology":
+            prov = provenance.climatology({**prov, "window": window}, SPIKE_CLIMATOLOGY_NOTE)
     else:
         up = 0.5
         prov = provenance.heuristic(

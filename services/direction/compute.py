@@ -15,6 +15,10 @@ from shared.models.intraday import model_input
 from shared.signals import fallbacks, labels, provenance, regimes
 
 HORIZON_LABELS = {key: f"{h} session" + ("s" if h > 1 else "") for key, h in HORIZONS.items()}
+CLIMATOLOGY_NOTE = (
+    "the direction model showed no significant out-of-sample skill at {horizon}: "
+    "these are the training window's class frequencies, not a forecast"
+)
 
 
 def _probabilities(raw: dict[str, float]) -> dict[str, float]:
@@ -38,15 +42,23 @@ def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
                 "direction",
                 lambda m: (
                     m.predict(snap.daily, ctx.sequence),
-                    {h: (bool(m.beats_climatology(h)), m.climatology(h)) for h in HORIZONS},
+                    {
+                        h: (bool(m.beats_climatology(h)), m.climatology(h), m.source(h))
+                        for h in HORIZONS
+                    },
+                    m.ref.training_window,
                 ),
             ),
         )
     result: dict[str, dict[str, Any]] = {}
     for key, sessions in HORIZONS.items():
         if out is not None and out.ok:
-            preds, checks = out.value
-            raw, (beats, clim), prov = preds[key], checks[key], out.provenance
+            preds, checks, window = out.value
+            raw, (beats, clim, source), prov = preds[key], checks[key], out.provenance
+            if source == "climatology":
+                prov = provenance.climatology(
+                    {**prov, "window": window}, CLIMATOLOGY_NOTE.format(horizon=key)
+                )
         else:
             why = (
                 out.problem

@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import asdict, replace
-from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ class FeatureState:
         self.daily_as_of: str | None = None
         self.session: IntradaySession | None = None
         self.session_before_last_bar: IntradaySession | None = None
-        self._context_cache: tuple[tuple[str, str, date], dict[str, Any]] | None = None
+        self._context_cache: tuple[tuple[str, str], dict[str, Any]] | None = None
         self.accepted: validation.Accepted = {}  # series -> (open_time, close) last accepted
         self.last_seq: dict[str, int] = {}  # series -> bus sequence number last folded in
         self.dropped: dict[str, int] = {}  # label -> bars that produced nothing
@@ -114,14 +113,12 @@ class FeatureState:
             tuple(v if math.isfinite(v) else None for v in row)
             for row in sequence_window(features).tolist()
         )
-        expiry_day = calendar.to_date(day) + timedelta(days=1)  # after the close: next expiry
         return [
             self._snapshot(
                 "daily",
                 calendar.daily_close_time(calendar.to_date(day)),
                 day,
                 spot=bar.close,
-                expiry_from=expiry_day,
                 sequence=sequence,
             )
         ]
@@ -154,7 +151,6 @@ class FeatureState:
                 bar.open_time + 60,
                 day,
                 spot=bar.close,
-                expiry_from=calendar.to_date(day),
                 intraday=session.features(),
             )
         ]
@@ -186,7 +182,6 @@ class FeatureState:
         day: str,
         *,
         spot: float,
-        expiry_from: date,
         sequence: Any = None,
         intraday: dict[str, float | None] | None = None,
     ) -> FeatureSnapshot:
@@ -200,13 +195,15 @@ class FeatureState:
             daily=self.daily_features,
             intraday=intraday,
             sequence=sequence,
-            **self._context(kind, day, expiry_from),
+            **self._context(kind, day),
         )
 
-    def _context(self, kind: str, day: str, expiry_from: date) -> dict[str, Any]:
+    def _context(self, kind: str, day: str) -> dict[str, Any]:
         """Previous closes, VIX and expiry as seen on ``day``: the same for every minute of a
-        session, so cached until a daily bar changes them."""
-        key = (kind, day, expiry_from)
+        session, so cached until a daily bar changes them. A daily snapshot is taken at the
+        close, so on an expiry day it already targets the next weekly expiry; the session's
+        minutes target that day's (0 DTE)."""
+        key = (kind, day)
         if self._context_cache is not None and self._context_cache[0] == key:
             return self._context_cache[1]
         nifty_days = list(self.nifty_daily)
@@ -217,16 +214,17 @@ class FeatureState:
         vix_days = sorted(self.vix_daily)
         i = bisect.bisect_right(vix_days, day)
         vix_as_of = vix_days[i - 1] if i > 0 else None
-        expiry, _, _ = calendar.days_to_expiry(expiry_from)
-        session_day = calendar.to_date(day)
+        expiry, days, sessions = calendar.days_to_expiry(
+            calendar.to_date(day), at_close=kind == "daily"
+        )
         context = {
             "prev_close": prev_close,
             "vix": self.vix_daily[vix_as_of] if vix_as_of else None,
             "vix_prev_close": self.vix_daily[vix_days[i - 2]] if i > 1 else None,
             "vix_as_of": vix_as_of,
             "next_expiry": expiry.isoformat(),
-            "days_to_expiry": (expiry - session_day).days,
-            "sessions_to_expiry": calendar.sessions_between(session_day, expiry),
+            "days_to_expiry": days,
+            "sessions_to_expiry": sessions,
         }
         self._context_cache = (key, context)
         return context

@@ -138,6 +138,7 @@ def run_evaluation(
                         ),
                         "forward_log_return": r_dir[t, j],
                         "beats_climatology_validation": d.beats_climatology(h),
+                        "source": d.source(h),
                     }
                 )
         s, bu, st = models["seller"], models["buyer"], models["stats"]
@@ -158,7 +159,7 @@ def run_evaluation(
             lower, upper = s.range_bounds(daily, close[t], target, dte, max(sessions, 1.0))
             stress = s.stress_probabilities(daily)
             stress_base = s.stress_climatology(regime)
-            expiry = calendar.next_weekly_expiry(frame.index[t].date())
+            expiry = calendar.expiry_after_close(frame.index[t].date())
             seller_rows.append(
                 {
                     "date": frame.index[t],
@@ -246,6 +247,7 @@ def run_evaluation(
                     **{f"breakout_y{k}": breakout_y[t, k] for k in range(6)},
                     **{f"breakout_base{k}": base["breakout"][k] for k in range(6)},
                     "spike_base": base["spike_up"],
+                    "spike_source": bu.spike_source(),
                     "next_is_spike": spike.iloc[t],
                     "next_up": up.iloc[t],
                     "predicted_move": predicted_move,
@@ -283,6 +285,26 @@ def run_evaluation(
     return summary
 
 
+def direction_honesty(
+    g: pd.DataFrame, probs: np.ndarray, clim: np.ndarray, y: np.ndarray
+) -> dict[str, Any]:
+    """One horizon's honesty checks: how often the model (not climatology) was live, folds
+    where a forecast labelled "model" was constant, and climatology's own top-label ECE."""
+    is_model = (g["source"] == "model").to_numpy()
+    constant_model_folds = [
+        str(fold)
+        for fold, rows in g[is_model].groupby("fold_train_end")
+        if np.ptp(rows[[f"p_{c}" for c in DIRECTION_CLASSES]].to_numpy(), axis=0).max() < 1e-9
+    ]
+    top = clim.argmax(1)
+    return {
+        "model_share": float(is_model.mean()),
+        "constant_model_folds": constant_model_folds,
+        "ece_climatology": m.ece(clim.max(1), (top == y).astype(float)),
+        "argmax_up_share": float(np.mean(probs.argmax(1) == DIRECTION_CLASSES.index("up"))),
+    }
+
+
 def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"run": run, "direction": {}}
     d = tables["direction"].dropna(subset=["actual"])
@@ -292,7 +314,10 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
         probs = g[[f"p_{c}" for c in DIRECTION_CLASSES]].to_numpy()
         clim = g[[f"clim_{c}" for c in DIRECTION_CLASSES]].to_numpy()
         y = g["actual"].map({c: i for i, c in enumerate(DIRECTION_CLASSES)}).to_numpy()
-        out["direction"][h] = m.multiclass_report(probs, y, clim)
+        out["direction"][h] = {
+            **m.multiclass_report(probs, y, clim),
+            **direction_honesty(g, probs, clim, y),
+        }
     s = tables["seller"]
     trap = s.dropna(subset=["trap_actual"])
     out["trap"] = m.binary_report(

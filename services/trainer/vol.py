@@ -37,7 +37,7 @@ class VolTargets:
     log_rv5: np.ndarray  # ln realised vol of sessions t+1..t+5 (annualised, zero-mean)
     rv_expiry: np.ndarray  # realised vol from t+1 to the next expiry (annualised)
     expiry_return: np.ndarray  # ln(C_expiry / C_t)
-    sessions_to_expiry: np.ndarray  # expiry row - t (0 on expiry day)
+    sessions_to_expiry: np.ndarray  # expiry row - t (>= 1: a close targets the next expiry)
     days_to_expiry: np.ndarray  # calendar days
     vix: np.ndarray
     regime: np.ndarray

@@ -111,8 +111,9 @@ def _rolling_percentile(x: np.ndarray, window: int) -> np.ndarray:
 
 @lru_cache(maxsize=8192)
 def _calendar_row(day: date) -> tuple[int, int, int]:
-    """(weekday, calendar days to expiry, sessions to expiry) of one session date."""
-    _, days, sessions = calendar.days_to_expiry(day)
+    """(weekday, calendar days to expiry, sessions to expiry) of one session date, seen at
+    its close: an expiry day's row already targets the next weekly expiry."""
+    _, days, sessions = calendar.days_to_expiry(day, at_close=True)
     return day.weekday(), days, sessions
 
 

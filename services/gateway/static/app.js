@@ -54,6 +54,7 @@
     if (p.source === "formula") return `formula: ${p.formula || "?"}`;
     if (p.source === "data") return `data window: ${p.window || "?"}`;
     if (p.source === "heuristic") return `heuristic: ${p.note || "fallback rule"}`;
+    if (p.source === "climatology") return `climatology (no model skill): ${p.window || "?"}`;
     return p.source || "";
   }
 
