@@ -18,6 +18,7 @@ from tests.fixtures.nse import recorded
 
 SNAPSHOT = 1648444639  # 2022-03-28T10:47:19+05:30, the response's own timestamp
 CLOSE_2022_03_28 = 1648461600  # 15:30 IST
+CLOSE_2008_10_24 = 1224842400  # 15:30 IST
 BARS = daily_close_spot(DATA_DIR / "nifty50_daily.csv")
 
 
@@ -167,3 +168,31 @@ def test_a_folder_of_daily_files_is_read_in_time_order(tmp_path: Path) -> None:
     assert len(rejected) == 1 and "c_broken.csv" in rejected[0].reason
     assert [c.snapshot_time for c in chains] == sorted(c.snapshot_time for c in chains)
     assert chains[0].snapshot_time == CLOSE_2022_03_28 and len(chains) == 4
+
+
+NSE_FIXTURES = Path(__file__).parent / "fixtures" / "nse"
+
+
+def test_a_real_udiff_bhavcopy_extract_keeps_only_nifty_index_options() -> None:
+    """Real lines of NSE's 2025-09-02 UDiFF bhavcopy: two NIFTY option legs, one of them on
+    its expiry day; futures, stock options and BANKNIFTY are skipped."""
+    chains = load(NSE_FIXTURES / "BhavCopy_NSE_FO_0_0_0_20250902_F_0000.csv")
+    assert all(isinstance(c, OptionChain) for c in chains)
+    assert [c.expiry for c in chains] == ["2025-09-02", "2025-09-09"]
+    assert {c.spot for c in chains} == {24579.60}  # UndrlygPric
+    assert {c.lot_size for c in chains} == {75}
+    (put,) = chains[1].quotes
+    assert (put.strike, put.pe_ltp, put.pe_oi) == (24100.0, 18.55, 1678575.0)
+    assert (put.pe_oi_change, put.pe_volume, put.ce_ltp) == (778050.0, 140322.0, None)
+    (call,) = chains[0].quotes
+    assert (call.strike, call.ce_ltp, call.ce_oi_change) == (22600.0, 1997.45, -4950.0)
+
+
+def test_a_real_classic_bhavcopy_extract_takes_spot_from_the_bars() -> None:
+    """Real lines of NSE's classic F&O bhavcopy of 2008-10-24 (trailing comma and all)."""
+    (chain,) = load(NSE_FIXTURES / "fo24OCT2008bhav.csv", FileContext(None, None, BARS))
+    assert isinstance(chain, OptionChain) and chain.expiry == "2008-10-29"
+    assert chain.spot == BARS(CLOSE_2008_10_24) and chain.lot_size == 50
+    (quote,) = chain.quotes
+    assert (quote.strike, quote.ce_ltp, quote.ce_oi) == (2750.0, 48.45, 465500.0)
+    assert (quote.pe_ltp, quote.pe_oi, quote.pe_oi_change) == (237.6, 374300.0, 374300.0)
