@@ -196,3 +196,27 @@ def test_a_real_classic_bhavcopy_extract_takes_spot_from_the_bars() -> None:
     (quote,) = chain.quotes
     assert (quote.strike, quote.ce_ltp, quote.ce_oi) == (2750.0, 48.45, 465500.0)
     assert (quote.pe_ltp, quote.pe_oi, quote.pe_oi_change) == (237.6, 374300.0, 374300.0)
+
+
+def test_a_real_nse_option_chain_export_loads_with_its_time_and_spot_from_settings() -> None:
+    """NSE's "Download (.csv)" of the 25-Jul-2024 expiry as published: two header rows,
+    Indian thousands separators, "-" cells, ragged trailing cells. The export carries no
+    snapshot time or spot, so they come from the settings (here: made up, not from NSE)."""
+    path = NSE_FIXTURES / "option-chain-ED-NIFTY-25-Jul-2024.csv"
+    (chain,) = load(path, FileContext(CLOSE_2022_03_28, 22_900.0, BARS))
+    assert isinstance(chain, OptionChain)
+    assert (chain.expiry, chain.lot_size, len(chain.quotes)) == ("2024-07-25", 25, 68)
+    q = next(q for q in chain.quotes if q.strike == 23_000)
+    assert (q.ce_oi, q.ce_oi_change, q.ce_ltp, q.ce_bid, q.ce_ask) == (
+        1236 * 25,
+        305 * 25,
+        613.25,
+        607.0,
+        617.95,
+    )
+    assert q.ce_iv == pytest.approx(0.1238) and q.pe_iv == pytest.approx(0.1722)
+    assert (q.pe_oi, q.pe_ltp) == (923 * 25, 682.95)
+    empty = next(q for q in chain.quotes if q.strike == 20_650)
+    assert (empty.ce_ltp, empty.ce_oi, empty.pe_bid, empty.pe_ltp) == (None, 0.0, 54.05, None)
+    (no_time,) = load(path, FileContext(None, 22_900.0, BARS))
+    assert isinstance(no_time, RejectedInput) and "AEGIS_CHAIN_FILE_SNAPSHOT_TS" in no_time.reason
