@@ -18,10 +18,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import redis
 
-from shared import streams
+from shared import calendar, streams
 from shared.config import PROJECT_ROOT, Settings, get_settings
 from shared.logs import configure_logging, get_logger
 from shared.redis_acl import load_or_create_passwords, service_env
@@ -74,14 +75,42 @@ def wait_healthy(
     return missing
 
 
-def ensure_models(settings: Settings) -> None:
+def replay_train_end(settings: Settings) -> str | None:
+    """The last session models may have seen for this run to be out of sample. The first
+    session a trader watches (the intraday or paced start of a file replay) is computed
+    from the daily features of the session before it, so the models must end one session
+    earlier still (an engine calls a model in sample when its input's session lies inside
+    the training window). An explicit AEGIS_TRAIN_END wins; live sources and recordings
+    use every model as is."""
+    if settings.train_end is not None or settings.source != "file":
+        return settings.train_end
+    starts = [d for d in (settings.replay_intraday_from, settings.replay_paced_from) if d]
+    if not starts:
+        return None
+    day = calendar.to_date(min(starts))
+    inputs = calendar.previous_session(day - timedelta(days=1))  # daily_as_of of the first
+    return str(calendar.previous_session(inputs - timedelta(days=1)))
+
+
+def ensure_models(settings: Settings) -> Settings:
+    """Models for this run, trained (or picked from the registry) so a replay is out of
+    sample; returns the settings the services get (with the training end of the run)."""
+    train_end = replay_train_end(settings)
+    settings = settings.model_copy(update={"train_end": train_end})
     if not available("trainer"):
         log.warning("no_trainer", note="engines will run degraded on heuristics")
-        return
+        return settings
     from services.trainer.pipeline import ensure_models as train_missing
 
+    started = time.monotonic()
     trained = train_missing(settings)
-    log.info("models_ready", trained=trained)
+    log.info(
+        "models_ready",
+        trained=trained,
+        train_end=train_end or "all data",
+        seconds=round(time.monotonic() - started, 1),
+    )
+    return settings
 
 
 def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, str], Settings]:
@@ -92,6 +121,7 @@ def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, st
         settings.redis_port,
         settings.redis_password,
         settings.var_dir / "redis",
+        appendfsync=settings.redis_appendfsync,
         passwords=passwords,
         maxmemory_mb=settings.redis_maxmemory_mb,
     )
@@ -134,7 +164,9 @@ def main() -> None:
         stop.set()
 
     try:
-        ensure_models(settings)  # Ctrl-C here raises KeyboardInterrupt: nothing else started
+        settings = ensure_models(settings)  # Ctrl-C here: KeyboardInterrupt, nothing started
+        if settings.train_end:  # the trainer worker retrains on the same window
+            env["AEGIS_TRAIN_END"] = settings.train_end
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         client = redis.Redis.from_url(settings.redis_url)

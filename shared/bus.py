@@ -15,7 +15,7 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 
-from shared import streams
+from shared import calendar, streams
 from shared.codec import digest, encode
 from shared.config import Settings
 from shared.schemas import (
@@ -78,34 +78,43 @@ def _sentinel(settings: Settings, kind: Any) -> Any:
     )
 
 
-# Publishes a bar unless it is a duplicate, out of order, or a conflicting revision.
+# Publishes a bar unless it is a duplicate, out of order, or a conflicting revision. Every
+# published entry gets the series' next sequence number (field s), so a consumer or ingest
+# itself can tell a hole (entries lost with an AOF tail) from a gap in the market.
+# KEYS: stream, series state, the series' digests of the bar's day (expire after ARGV[7] s).
 _PUBLISH_BAR = """
 local t = tonumber(ARGV[1])
 local prev = redis.call('HGET', KEYS[3], ARGV[1])
-if prev == ARGV[2] then return {'duplicate', ''} end
+if prev == ARGV[2] then return {'duplicate', '', ''} end
 local last_t = tonumber(redis.call('HGET', KEYS[2], 'open_time') or '-1')
 local rev = 0
 if prev then
   if t ~= last_t then
-    return {'conflict', 'a different bar at this open time was already published and later bars followed'}
+    return {'conflict',
+      'a different bar at this open time was already published and later bars followed', ''}
   end
   if redis.call('HGET', KEYS[2], 'final') == '1' then
-    return {'conflict', 'this bar was already published as closed with other values'}
+    return {'conflict', 'this bar was already published as closed with other values', ''}
   end
   rev = tonumber(redis.call('HGET', KEYS[2], 'revision')) + 1
-elseif t < last_t then
-  return {'out_of_order', 'older than the last published bar (open_time ' .. last_t .. ')'}
+elseif t <= last_t then
+  return {'out_of_order',
+    'older than or as old as the last published bar (open_time ' .. last_t .. ')', ''}
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*',
-  't', ARGV[4], 'v', ARGV[5], 'd', ARGV[6], 'h', ARGV[2], 'r', rev)
+local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local id = redis.call('XADD', KEYS[1], '*',
+  't', ARGV[4], 'v', ARGV[5], 'd', ARGV[6], 'h', ARGV[2], 'r', rev, 's', seq)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], 'open_time', ARGV[1], 'digest', ARGV[2], 'final', ARGV[3], 'revision', rev)
-return {'published', id}
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+redis.call('HSET', KEYS[2], 'open_time', ARGV[1], 'digest', ARGV[2], 'final', ARGV[3],
+  'revision', rev, 'close', ARGV[8])
+return {'published', id, tostring(seq)}
 """
 
 # Appends a block and keeps it as the engine's latest unless a newer as_of is there already.
 _PUBLISH_BLOCK = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 't', ARGV[2], 'v', ARGV[3], 'd', ARGV[4])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*',
+  't', ARGV[2], 'v', ARGV[3], 'd', ARGV[4])
 local current = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '-1')
 if tonumber(ARGV[6]) >= current then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
@@ -122,6 +131,16 @@ BarOutcome = Literal["published", "duplicate", "out_of_order", "conflict"]
 class BarResult:
     outcome: BarOutcome
     detail: str  # the stream id when published, the reason otherwise
+    seq: int | None = None  # the series sequence number when published
+
+
+@dataclass(frozen=True)
+class SeriesPosition:
+    """What Redis holds of one series: the last sequence number, open time and close."""
+
+    seq: int
+    open_time: int
+    close: float | None
 
 
 class Bus:
@@ -143,7 +162,9 @@ class Bus:
                 keys=[
                     streams.BARS,
                     streams.series_state(bar.symbol, bar.interval),
-                    streams.series_digests(bar.symbol, bar.interval),
+                    streams.series_digests(
+                        bar.symbol, bar.interval, calendar.ist_date(bar.open_time).isoformat()
+                    ),
                 ],
                 args=[
                     bar.open_time,
@@ -152,14 +173,15 @@ class Bus:
                     fields["t"],
                     fields["v"],
                     fields["d"],
-                    self.settings.stream_maxlen,
+                    self.settings.digest_ttl_s,
+                    repr(bar.close),
                 ],
                 client=pipe,
             )
         results = []
         for raw in pipe.execute():
-            outcome, detail = (x.decode() if isinstance(x, bytes) else x for x in raw)
-            results.append(BarResult(outcome, detail))
+            outcome, detail, seq = (x.decode() if isinstance(x, bytes) else x for x in raw)
+            results.append(BarResult(outcome, detail, int(seq) if seq else None))
         return results
 
     def last_open_time(self, symbol: str, interval: str) -> int | None:
@@ -167,21 +189,52 @@ class Bus:
         raw = self.client.hget(streams.series_state(symbol, interval), "open_time")
         return int(raw) if raw is not None else None
 
+    def positions(self, series: list[tuple[str, str]]) -> dict[tuple[str, str], SeriesPosition]:
+        """What Redis holds of each series (absent: nothing published), in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for symbol, interval in series:
+            pipe.hmget(streams.series_state(symbol, interval), "seq", "open_time", "close")
+        held = {}
+        for key, (seq, open_time, close) in zip(series, pipe.execute(), strict=True):
+            if open_time is not None:
+                held[key] = SeriesPosition(
+                    int(seq or 0), int(open_time), float(close) if close else None
+                )
+        return held
+
     # Any message --------------------------------------------------------------------------
     def stage(self, pipe: Any, message: Message) -> None:
-        """Queue the commands that publish ``message`` on ``pipe`` (a transaction, usually)."""
-        maxlen = self.settings.stream_maxlen
+        """Queue the commands that publish ``message`` on ``pipe`` (a transaction, usually).
+
+        Streams read by consumer groups (snapshots) are not capped here: they are trimmed
+        only once every group acknowledged (``shared.retention``). Blocks and dead letters
+        keep a bounded number of entries; chains and model events ``stream_maxlen``."""
         fields = encode(message)
         if isinstance(message, SignalBlock):
             self._publish_block(
                 keys=[streams.BLOCKS, streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of"],
-                args=[message.engine, fields["t"], fields["v"], fields["d"], maxlen, message.as_of],
+                args=[
+                    message.engine,
+                    fields["t"],
+                    fields["v"],
+                    fields["d"],
+                    self.settings.blocks_maxlen,
+                    message.as_of,
+                ],
                 client=pipe,
             )
             return
         stream = STREAM_OF.get(type(message))
         if stream is None:
             raise TypeError(f"no stream for {type(message).__name__}")
+        if stream in GROUP_READ:
+            pipe.xadd(stream, fields)
+            return
+        maxlen = (
+            self.settings.dead_letter_maxlen
+            if stream == streams.DEAD_LETTER
+            else self.settings.stream_maxlen
+        )
         pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
 
     def publish(self, message: Message) -> None:
@@ -199,12 +252,17 @@ class Bus:
         payload: bytes,
         pipe: Any = None,
     ) -> None:
+        """Record a rejected message with its reason; only the first
+        ``dead_letter_excerpt_bytes`` of its payload are kept (``payload_size`` says how many
+        there were), so a flood of oversized entries cannot fill memory."""
+        keep = self.settings.dead_letter_excerpt_bytes
         letter = DeadLetter(
             origin_stream=origin_stream,
             origin_id=origin_id,
             service=service,
-            reason=reason,
-            payload=payload,
+            reason=reason[:keep],
+            payload=bytes(payload[:keep]),
+            payload_size=len(payload),
             failed_at=int(time.time() * 1000),
         )
         if pipe is None:
@@ -219,6 +277,8 @@ STREAM_OF: dict[type[Message], str] = {
     ModelPublished: streams.MODEL_EVENTS,
     DeadLetter: streams.DEAD_LETTER,
 }
+# Streams consumed by consumer groups: trimmed by acknowledgement, never by length.
+GROUP_READ = frozenset({streams.BARS, streams.FEATURES})
 
 
 def call_with_reconnect(

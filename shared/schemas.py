@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 Symbol = Literal["NIFTY", "VIX"]
 Interval = Literal["1d", "1m", "5m"]
 Engine = Literal["market", "direction", "seller", "buyer"]
-Source = Literal["model", "formula", "data", "heuristic"]
+Source = Literal["model", "formula", "data", "heuristic", "climatology"]
 
 
 class Message(BaseModel):
@@ -49,6 +49,10 @@ class Bar(Message):
 
 
 class OptionQuote(BaseModel):
+    """One strike of a chain. OI and volume in units (contracts x lot size); IVs annualised
+    fractions as published (None: not published); change in OI since the previous session's
+    close as published. Fields after ``pe_iv`` are optional so older payloads decode."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     strike: float
     ce_ltp: float | None = None
@@ -57,6 +61,14 @@ class OptionQuote(BaseModel):
     pe_ltp: float | None = None
     pe_oi: float = 0.0
     pe_iv: float | None = None
+    ce_oi_change: float | None = None
+    pe_oi_change: float | None = None
+    ce_volume: float | None = None
+    pe_volume: float | None = None
+    ce_bid: float | None = None
+    ce_ask: float | None = None
+    pe_bid: float | None = None
+    pe_ask: float | None = None
 
 
 class OptionChain(Message):
@@ -68,6 +80,7 @@ class OptionChain(Message):
     spot: float
     quotes: tuple[OptionQuote, ...]
     source: str
+    lot_size: int | None = None  # contract multiplier used to turn contracts into units
 
 
 def _finite_or_none(value: Any) -> bool:
@@ -160,8 +173,9 @@ class DeadLetter(Message):
     origin_id: str | None
     service: str
     reason: str
-    payload: bytes
+    payload: bytes  # the original payload, or its first bytes when payload_size is larger
     failed_at: int  # epoch milliseconds
+    payload_size: int | None = None  # bytes of the original payload (None: older letters)
 
 
 class ModelPublished(Message):

@@ -14,6 +14,7 @@ MODEL_EVENTS = f"{PREFIX}:models"
 LATEST_BLOCKS = f"{PREFIX}:blocks:latest"
 DAILY_FEATURES = f"{PREFIX}:features:daily"
 HEALTH_PREFIX = f"{PREFIX}:health:"
+RUN = f"{PREFIX}:run"  # what the feed is doing: shared.clock.RunInfo as JSON, written by ingest
 
 
 def series_state(symbol: str, interval: str) -> str:
@@ -21,9 +22,10 @@ def series_state(symbol: str, interval: str) -> str:
     return f"{PREFIX}:series:{symbol}:{interval}"
 
 
-def series_digests(symbol: str, interval: str) -> str:
-    """Hash open_time -> digest of every bar published for one series (idempotency)."""
-    return f"{PREFIX}:digests:{symbol}:{interval}"
+def series_digests(symbol: str, interval: str, day: str) -> str:
+    """Hash open_time -> digest of the bars of one series and IST day (idempotency); it
+    expires ``digest_ttl_s`` after its last write, so digests do not grow without bound."""
+    return f"{PREFIX}:digests:{symbol}:{interval}:{day}"
 
 
 def checkpoint(service: str) -> str:

@@ -36,7 +36,7 @@ def daily_snapshot(day: str) -> FeatureSnapshot:
     i = features.index.get_loc(pd.Timestamp(day))
     row, prev = frame.iloc[i], frame.iloc[i - 1]
     d = features.index[i].date()
-    expiry, dte, ste = calendar.days_to_expiry(d)
+    expiry, dte, ste = calendar.days_to_expiry(d, at_close=True)
     seq = sequence_window(features.iloc[: i + 1])
     return FeatureSnapshot(
         kind="daily",
@@ -67,7 +67,7 @@ def intraday_snapshot(day: str, minutes: int, drift_points: float = 0.0) -> Feat
     for m in range(minutes):
         price = close + drift_points * (m + 1) / minutes
         state.update(start + 60 * m, price, price + 1, price - 1, price)
-    expiry, dte, ste = calendar.days_to_expiry(session)
+    expiry, dte, ste = calendar.days_to_expiry(session, at_close=False)
     return base.model_copy(
         update={
             "kind": "intraday",

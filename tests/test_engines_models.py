@@ -56,7 +56,17 @@ def test_engines_use_trained_models(
     assert {m["name"] for m in report["models"]} == set(worker.model_names)
     for block in (daily, intraday):
         assert not block.degraded
-        assert {p["source"] for _, p in walk_provenance(block.data)} <= {"model", "formula", "data"}
+        sources = dict(walk_provenance(block.data))
+        assert {p["source"] for p in sources.values()} <= {
+            "model",
+            "formula",
+            "data",
+            "climatology",
+        }
+        for p in sources.values():  # a base rate names the model and window it came from
+            assert p["source"] != "climatology" or (
+                p["model"] in worker.model_names and p["window"]
+            )
         assert {m.name for m in block.models} <= set(worker.model_names)
         assert block.models
     if worker.engine == "direction":

@@ -85,13 +85,15 @@ def test_malformed_bars_are_dead_lettered_and_good_ones_flow(
     assert all(s.kind == "daily" for s in daily)
 
 
-def features_process(settings: Settings, consumer: str) -> subprocess.Popen[bytes]:
+def features_process(
+    settings: Settings, consumer: str, claim_idle_ms: int = 500
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),
         "AEGIS_REDIS_URL": settings.redis_url,
         "AEGIS_CLOCK": "event",
-        "AEGIS_CLAIM_IDLE_MS": "500",
+        "AEGIS_CLAIM_IDLE_MS": str(claim_idle_ms),
         "AEGIS_BLOCK_MS": "100",
         "AEGIS_READ_COUNT": "64",
         "AEGIS_LOG_LEVEL": "WARNING",

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from shared import calendar
 from shared.calendar import SESSION_MINUTES
-from shared.engine import EngineContext
+from shared.chain_view import ChainView
+from shared.compute import EngineContext
 from shared.features.intraday import BREAKOUT_ATR_FRACTION
 from shared.models.api import vix_regime
 from shared.signals import fallbacks, labels, provenance, regimes
+from shared.signals.chain import STRADDLE_FORMULA, StraddleMove, straddle_move
 from shared.signals.safe_range import IMPLIED_MOVE_FORMULA, implied_move_points
 
 NEXT_SESSIONS = 5
@@ -145,14 +147,30 @@ def breakout_next(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+SPIKE_CLIMATOLOGY_NOTE = (
+    "the spike-direction model showed no significant out-of-sample skill: this is the "
+    "training window's share of up moves among spike sessions, not a forecast"
+)
+
+
 def spike_bias(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
     out = ctx.once(
         "buyer.spike",
-        lambda: ctx.run_model("buyer", lambda m: float(m.spike_up_probability(daily))),
+        lambda: ctx.run_model(
+            "buyer",
+            lambda m: (
+                float(m.spike_up_probability(daily)),
+                m.spike_source(),
+                m.ref.training_window,
+            ),
+        ),
     )
     if out.ok:
-        up, prov = out.value, out.provenance
+        up, source, window = out.value
+        prov = out.provenance
+        if source == "climatology":
+            prov = provenance.climatology({**prov, "window": window}, SPIKE_CLIMATOLOGY_NOTE)
     else:
         up = 0.5
         prov = provenance.heuristic(
@@ -178,9 +196,50 @@ def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
     }
 
 
-def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
+def fresh_straddle(view: ChainView | None) -> tuple[StraddleMove | None, str]:
+    """The target expiry's ATM straddle from a fresh chain, or why the VIX is used instead."""
+    if view is None or view.chain is None:
+        return None, view.reason if view is not None else "no option-chain source configured"
+    move = straddle_move(view.chain.quotes, view.chain.spot)
+    if move is None:
+        return None, f"chain of {view.chain.expiry} has no priced ATM straddle"
+    taken = datetime.fromtimestamp(view.chain.snapshot_time, calendar.IST).isoformat()
+    return move, f"chain of {view.chain.expiry} at {taken} ({view.chain.source})"
+
+
+CORE_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = exp(LHAR ln RV5 forecast)*sqrt(n/252)*mean|u|"
+VIX_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = VIX/100*sqrt(T/365)*sqrt(2/pi)"
+
+
+def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
+    """Expected absolute log move to expiry: the seller volatility core's distribution where
+    its validation beat the VIX-implied move, else that baseline; without a seller model,
+    the buyer model, else a formula."""
     snap = ctx.snapshot
-    implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
+    sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
+    chosen = ctx.run_model("seller", lambda m: m.selection("move"))
+    note = None
+    if chosen.ok:
+        sel = chosen.value
+        note = (
+            f"volatility core live={sel['live']} for the move: validation MAE "
+            f"{sel['model_score']:.4g} vs {sel['baseline_score']:.4g} for {sel['baseline']}"
+        )
+        if sel["live"] == "model":
+            out = ctx.run_model(
+                "seller",
+                lambda m: float(m.expected_abs_move(snap.daily, ctx.days_to_expiry, sessions)),
+            )
+            if out.ok:
+                formula = f"{CORE_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+                return out.value, {**out.provenance, "formula": formula, "note": note}
+        else:  # the core lost to its baseline: ship the baseline, the VIX-implied move
+            vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
+            if vix is not None:
+                move = vix / 100 * math.sqrt(ctx.days_to_expiry / 365) * math.sqrt(2 / math.pi)
+                formula = f"{VIX_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+                prov = ctx.model_provenance("seller", formula=formula)
+                return move, {**prov, "source": "formula", "note": note}
     out = ctx.once(
         f"buyer.move.{snap.days_to_expiry}",
         lambda: ctx.run_model(
@@ -188,13 +247,27 @@ def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
         ),
     )
     if out.ok:
-        move, prov = out.value, {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
-    else:
-        sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
-        move = fallbacks.predicted_abs_move(snap.daily, sessions)
-        prov = provenance.heuristic(
-            out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
-        )
+        prov = {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
+        return out.value, {**prov, "note": note} if note else prov
+    move = fallbacks.predicted_abs_move(snap.daily, sessions)
+    prov = provenance.heuristic(
+        out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
+    )
+    return move, prov
+
+
+def theta_edge(
+    ctx: EngineContext, vix: float, straddle: StraddleMove | None = None, why: str = ""
+) -> dict[str, Any]:
+    """Predicted move to expiry against the market's: the ATM straddle (as a one-sd move)
+    when a fresh chain has one, else the India VIX implied move; ``implied_basis`` says which."""
+    snap = ctx.snapshot
+    implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
+    basis, implied_formula = "india_vix", IMPLIED_MOVE_FORMULA
+    if straddle is not None:
+        implied, basis = straddle.one_sd_points, "atm_straddle"
+        implied_formula = f"{STRADDLE_FORMULA} ({why})"
+    move, prov = predicted_move(ctx)
     predicted = snap.spot * (math.exp(move) - 1)
     score, label = labels.theta_edge(predicted, implied)
     return {
@@ -202,18 +275,47 @@ def theta_edge(ctx: EngineContext, vix: float) -> dict[str, Any]:
         "label": label,
         "predicted_move_points": round(predicted, 2),
         "implied_move_points": round(implied, 2),
-        "implied_formula": IMPLIED_MOVE_FORMULA,
+        "implied_formula": implied_formula,
+        "implied_basis": basis,
+        "implied_basis_reason": why,
         "provenance": prov,
     }
 
 
-def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
+def chain_group(
+    ctx: EngineContext, straddle: StraddleMove | None, why: str, levels: dict[str, Any]
+) -> dict[str, Any]:
+    """Breakout levels against the market's expected move: spot +/- the ATM straddle."""
+    if straddle is None:
+        return {
+            "status": "unavailable",
+            "reason": why,
+            "provenance": provenance.from_data(note=why),
+        }
+    spot = ctx.snapshot.spot
+    upper, lower = spot + straddle.move_points, spot - straddle.move_points
+    return {
+        "status": "fresh",
+        "straddle_move_points": straddle.move_points,
+        "straddle_upper": round(upper, 2),
+        "straddle_lower": round(lower, 2),
+        "breakout_upper_beyond_straddle": levels["upper"] > upper,
+        "breakout_lower_beyond_straddle": levels["lower"] < lower,
+        "provenance": {
+            **provenance.from_data(window=why),
+            "formula": f"spot +/- ATM straddle; {STRADDLE_FORMULA}",
+        },
+    }
+
+
+def compute_buyer(ctx: EngineContext, chain_view: ChainView | None = None) -> dict[str, Any]:
     snap = ctx.snapshot
     vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
     if vix is None:
         raise ValueError("snapshot has no India VIX")
     levels = breakout_levels(ctx)
-    today, edge = breakout_today(ctx, levels), theta_edge(ctx, float(vix))
+    straddle, why = fresh_straddle(chain_view)
+    today, edge = breakout_today(ctx, levels), theta_edge(ctx, float(vix), straddle, why)
     env_label, env_text = labels.environment(
         edge["label"], today["score"], snap.daily.get("vix_pct_252")
     )
@@ -236,4 +338,5 @@ def compute_buyer(ctx: EngineContext) -> dict[str, Any]:
             ),
         },
         "historical_spike_rate": ctx.measured_rate("spike_rate", vix_regime(float(vix))),
+        "chain": chain_group(ctx, straddle, why, levels),
     }

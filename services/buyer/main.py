@@ -1,23 +1,32 @@
-"""Buyer engine: consume feature snapshots -> compute the buyer section -> publish a
-SignalBlock (mechanics in shared.engine)."""
+"""Buyer engine: consume feature snapshots (+ option chains from aegis:chains for the
+straddle-implied move) -> compute the buyer section -> publish a SignalBlock (mechanics in
+shared.engine)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.buyer.compute import compute_buyer
+from shared.chain_view import ChainViews
 from shared.config import Settings, get_settings
-from shared.engine import EngineContext, EngineWorker
+from shared.engine import ChainCache, EngineContext, EngineWorker
 from shared.logs import configure_logging
 
 
 class BuyerWorker(EngineWorker):
     service = "buyer"
     engine = "buyer"
-    model_names = ("buyer", "stats")
+    model_names = ("buyer", "stats", "seller")  # seller: the volatility core (theta edge)
+
+    def __init__(self, settings: Settings, consumer: str | None = None) -> None:
+        super().__init__(settings, consumer)
+        self.chain_views = ChainViews(ChainCache(self.client), settings.chain_max_age_s)
+
+    def refresh_inputs(self) -> None:
+        self.chain_views.cache.refresh()
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        return compute_buyer(ctx)
+        return compute_buyer(ctx, self.chain_views.view(ctx.snapshot, refresh=False))
 
 
 def main(settings: Settings | None = None) -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from shared.calendar import SESSION_MINUTES
-from shared.engine import EngineContext
+from shared.compute import EngineContext, run_batched
+from shared.models import calibrated
 from shared.models.api import DIRECTION_CLASSES, HORIZONS
+from shared.models.intraday import model_input
 from shared.signals import fallbacks, labels, provenance, regimes
 
 HORIZON_LABELS = {key: f"{h} session" + ("s" if h > 1 else "") for key, h in HORIZONS.items()}
+CLIMATOLOGY_NOTE = (
+    "the direction model showed no significant out-of-sample skill at {horizon}: "
+    "these are the training window's class frequencies, not a forecast"
+)
 
 
 def _probabilities(raw: dict[str, float]) -> dict[str, float]:
@@ -34,15 +42,23 @@ def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
                 "direction",
                 lambda m: (
                     m.predict(snap.daily, ctx.sequence),
-                    {h: (bool(m.beats_climatology(h)), m.climatology(h)) for h in HORIZONS},
+                    {
+                        h: (bool(m.beats_climatology(h)), m.climatology(h), m.source(h))
+                        for h in HORIZONS
+                    },
+                    m.ref.training_window,
                 ),
             ),
         )
     result: dict[str, dict[str, Any]] = {}
     for key, sessions in HORIZONS.items():
         if out is not None and out.ok:
-            preds, checks = out.value
-            raw, (beats, clim), prov = preds[key], checks[key], out.provenance
+            preds, checks, window = out.value
+            raw, (beats, clim, source), prov = preds[key], checks[key], out.provenance
+            if source == "climatology":
+                prov = provenance.climatology(
+                    {**prov, "window": window}, CLIMATOLOGY_NOTE.format(horizon=key)
+                )
         else:
             why = (
                 out.problem
@@ -68,11 +84,24 @@ def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
     return result
 
 
+TODAY = "direction.today"  # key of the batched intraday-model answer of a snapshot
+
+
+def intraday_model_probabilities(model: Any, contexts: list[EngineContext]) -> list[Any]:
+    """``direction_intraday`` over a batch of intraday snapshots: one matrix, one call."""
+    rows = np.stack([model_input(c.snapshot.daily, c.snapshot.intraday or {}) for c in contexts])
+    return [calibrated.as_dict(p, model.params) for p in model.predict_batch(rows)]
+
+
+def is_intraday(ctx: EngineContext) -> bool:
+    return ctx.snapshot.kind == "intraday" and bool(ctx.snapshot.intraday)
+
+
 def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Intraday: where today's close lands vs the price now (``direction_intraday``).
     Daily (session closed): the next session's bias, i.e. horizon t1."""
     snap = ctx.snapshot
-    if snap.kind == "daily" or not snap.intraday:
+    if not is_intraday(ctx):
         t1 = by_horizon["t1"]
         return {
             "direction": t1["direction"],
@@ -82,7 +111,7 @@ def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str
             "basis": "next session (t1)",
             "provenance": t1["provenance"],
         }
-    out = ctx.run_model("direction_intraday", lambda m: m.predict(snap.daily, snap.intraday))
+    out = ctx.batch_output(TODAY, "direction_intraday", intraday_model_probabilities)
     if out.ok:
         raw, prov = out.value, out.provenance
     else:
@@ -121,3 +150,10 @@ def compute_direction(ctx: EngineContext) -> dict[str, Any]:
             "provenance": provenance.from_formula(regimes.MARKET_REGIME_FORMULA),
         },
     }
+
+
+def compute_direction_batch(contexts: list[EngineContext]) -> list[dict[str, Any]]:
+    """``compute_direction`` of each snapshot, the intraday model called once for the batch."""
+    intraday = [ctx for ctx in contexts if is_intraday(ctx)]
+    run_batched(intraday, TODAY, "direction_intraday", intraday_model_probabilities)
+    return [compute_direction(ctx) for ctx in contexts]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.direction.compute import compute_direction
+from services.direction.compute import compute_direction, compute_direction_batch
 from shared.config import Settings, get_settings
 from shared.engine import EngineContext, EngineWorker
 from shared.logs import configure_logging
@@ -18,6 +18,9 @@ class DirectionWorker(EngineWorker):
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
         return compute_direction(ctx)
+
+    def compute_batch(self, contexts: list[EngineContext]) -> list[dict[str, Any]]:
+        return compute_direction_batch(contexts)
 
 
 def main(settings: Settings | None = None) -> None:

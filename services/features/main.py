@@ -1,14 +1,20 @@
 """Features worker: bars in, feature snapshots and the market block out.
 
 consume (aegis:bars) → compute (FeatureState) → publish (aegis:features, aegis:blocks).
-Every bar yields its snapshot; the market block is conflated to the newest snapshot of each
-batch (a block is latest-state, so a fast replay need not publish every intermediate one).
+Every bar is checked again against the shared market-sanity rules (shared.validation): ingest
+is not the only writer of aegis:bars, so a bar that fails is dead-lettered here and moves no
+watermark. Every valid bar yields its snapshot; the market block is conflated to the newest
+snapshot of each batch (a block is latest-state, so a fast replay need not publish every
+intermediate one), while every daily snapshot is stored (intraday snapshots point at them).
+A jump in a series' bus sequence numbers is a hole: counted, logged and reported degraded.
 The state is checkpointed in the same transaction as the outputs and acknowledgements, so a
 restart (or a standby replica taking over) resumes exactly where the last commit left off.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +25,10 @@ from shared.blocks import build_block
 from shared.codec import pack, unpack
 from shared.config import Settings
 from shared.schemas import Bar, FeatureSnapshot, Message
+from shared.validation import Limits, Rejected, describe
 from shared.worker import StreamWorker
+
+HOLES_SHOWN = 10  # recent sequence holes listed in the health report
 
 
 class FeaturesWorker(StreamWorker):
@@ -32,13 +41,23 @@ class FeaturesWorker(StreamWorker):
         self.sparkline = new_sparkline()
         self.state = FeatureState()
         self._needs_restore = True
+        self.limits = Limits.from_settings(settings)
         self._revisions: dict[str, int] = {}
-        self._daily_to_store: FeatureSnapshot | None = None
+        self._seqs: dict[str, int] = {}
+        self._daily_to_store: list[FeatureSnapshot] = []
         self._latest_snapshot: FeatureSnapshot | None = None
+        self.holes: deque[dict[str, Any]] = deque(maxlen=HOLES_SHOWN)
+        self.missing_entries = 0
 
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
         if not isinstance(message, Bar):
-            raise TypeError(f"features consumes bars, got {message.TYPE}")
+            raise Rejected(f"features consumes bars, got {message.TYPE}")
+        problems = self.state.problems(message, time.time(), self.limits)
+        if problems:
+            raise Rejected(f"{describe(message)}: " + "; ".join(problems))
+        missing = self.state.note_sequence(message, self._seqs.get(entry_id))
+        if missing:
+            self._note_hole(message, entry_id, missing)
         outputs: list[Message] = []
         revision = self._revisions.get(entry_id, 0)
         for snapshot in self.state.apply(message, revision):
@@ -47,10 +66,22 @@ class FeaturesWorker(StreamWorker):
             outputs.append(snapshot)
             self._latest_snapshot = snapshot
             if snapshot.kind == "daily":
-                self._daily_to_store = snapshot
+                self._daily_to_store.append(snapshot)
         return outputs
 
-    def _process(self, entries: list[Any], redelivered: bool) -> None:
+    def _note_hole(self, bar: Bar, entry_id: str, missing: int) -> None:
+        self.missing_entries += missing
+        hole = {
+            "series": f"{bar.symbol}:{bar.interval}",
+            "missing": missing,
+            "before_entry": entry_id,
+            "before_open_time": bar.open_time,
+            "seen_at": int(time.time() * 1000),
+        }
+        self.holes.append(hole)
+        self.log.error("sequence_hole", **hole)
+
+    def before_batch(self, entries: list[Any]) -> None:
         if self._needs_restore:
             self.state = self._restore()
             self._needs_restore = False
@@ -58,9 +89,13 @@ class FeaturesWorker(StreamWorker):
         self._revisions = {
             raw_id.decode(): int(fields.get(b"r", b"0") or 0) for raw_id, fields in entries
         }
-        self._daily_to_store: FeatureSnapshot | None = None
-        self._latest_snapshot: FeatureSnapshot | None = None
-        super()._process(entries, redelivered)
+        self._seqs = {
+            raw_id.decode(): int(fields[b"s"])
+            for raw_id, fields in entries
+            if b"s" in fields and fields[b"s"].isdigit()
+        }
+        self._daily_to_store = []
+        self._latest_snapshot = None
 
     def stage_extra(self, pipe: Any) -> None:
         if self._latest_snapshot is not None:
@@ -73,9 +108,11 @@ class FeaturesWorker(StreamWorker):
                 settings=self.settings,
             )
             self.bus.stage(pipe, block)
-        if self._daily_to_store is not None:
-            snap = self._daily_to_store
-            pipe.hset(streams.DAILY_FEATURES, snap.session_date, pack(snap.model_dump()))
+        if self._daily_to_store:  # every one: intraday snapshots of the batch point at them
+            pipe.hset(
+                streams.DAILY_FEATURES,
+                mapping={s.session_date: pack(s.model_dump()) for s in self._daily_to_store},
+            )
         checkpoint = {"state": self.state.to_checkpoint(), "sparkline": list(self.sparkline)}
         pipe.set(streams.checkpoint(self.service), pack(checkpoint))
 
@@ -95,6 +132,15 @@ class FeaturesWorker(StreamWorker):
     def health_details(self) -> dict[str, Any]:
         return {
             "daily_as_of": self.state.daily_as_of,
-            "duplicates": self.state.duplicates,
-            "ignored": self.state.ignored,
+            "dropped": self.state.dropped,
+            "missing_entries": self.missing_entries,
+            "recent_holes": list(self.holes),
         }
+
+    def degraded_reasons(self) -> list[str]:
+        window_ms = self.settings.health_reject_window_s * 1000
+        recent = [h for h in self.holes if h["seen_at"] > time.time() * 1000 - window_ms]
+        return [
+            f"{h['missing']} entries of {h['series']} missing before {h['before_entry']}"
+            for h in recent
+        ]

@@ -1,7 +1,10 @@
 """Rolling per-symbol state of the features worker: bars in, feature snapshots out.
 
 Pure (no Redis): the worker feeds bars, checkpoints ``to_checkpoint()`` with its outputs,
-and restores with ``from_checkpoint`` after a restart.
+and restores with ``from_checkpoint`` after a restart. ``problems`` applies the shared
+market-sanity rules against what this state last accepted; a bar is folded in only if it
+passes, so a rejected bar moves no watermark. Every bar that yields nothing is counted
+under a label in ``dropped``.
 """
 
 from __future__ import annotations
@@ -9,13 +12,12 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import asdict, replace
-from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shared import calendar
+from shared import calendar, validation
 from shared.features.daily import WINDOW_ROWS, compute_daily_features, sequence_window
 from shared.features.intraday import IntradaySession
 from shared.schemas import Bar, FeatureSnapshot
@@ -33,9 +35,35 @@ class FeatureState:
         self.daily_as_of: str | None = None
         self.session: IntradaySession | None = None
         self.session_before_last_bar: IntradaySession | None = None
-        self._context_cache: tuple[tuple[str, str, date], dict[str, Any]] | None = None
-        self.duplicates = 0
-        self.ignored = 0
+        self._context_cache: tuple[tuple[str, str], dict[str, Any]] | None = None
+        self.accepted: validation.Accepted = {}  # series -> (open_time, close) last accepted
+        self.last_seq: dict[str, int] = {}  # series -> bus sequence number last folded in
+        self.dropped: dict[str, int] = {}  # label -> bars that produced nothing
+
+    @property
+    def duplicates(self) -> int:
+        return self.dropped.get("duplicate", 0)
+
+    def _drop(self, label: str) -> list[FeatureSnapshot]:
+        self.dropped = {**self.dropped, label: self.dropped.get(label, 0) + 1}
+        return []
+
+    def problems(self, bar: Bar, now_s: float, limits: validation.Limits) -> list[str]:
+        """Why ``bar`` must be rejected (empty when it may be applied)."""
+        ref = validation.reference(self.accepted, bar)
+        return validation.bar_problems(bar, now_s=now_s, limits=limits, reference=ref)
+
+    def note_sequence(self, bar: Bar, seq: int | None) -> int:
+        """Record a bar's bus sequence number; returns how many entries of its series are
+        missing before it (0 when none: in order, or a redelivery)."""
+        if seq is None:
+            return 0
+        series = f"{bar.symbol}:{bar.interval}"
+        last = self.last_seq.get(series)
+        if last is not None and seq <= last:
+            return 0
+        self.last_seq = {**self.last_seq, series: seq}
+        return seq - last - 1 if last is not None else 0
 
     # Input ------------------------------------------------------------------------------
     def apply(self, bar: Bar, revision: int) -> list[FeatureSnapshot]:
@@ -48,8 +76,8 @@ class FeatureState:
         series = f"{bar.symbol}:{bar.interval}"
         seen = self.last_seen.get(series)
         if seen is not None and (bar.open_time, revision) <= seen:
-            self.duplicates += 1
-            return []
+            label = "duplicate" if (bar.open_time, revision) == seen else "older_than_last"
+            return self._drop(label)
         revises_last = seen is not None and bar.open_time == seen[0]
         before = dict(self.__dict__)
         try:
@@ -58,9 +86,9 @@ class FeatureState:
             elif bar.symbol == "NIFTY" and bar.interval == INTRADAY_INTERVAL:
                 snapshots = self._apply_minute(bar, revises_last)
             else:
-                self.ignored += 1
-                snapshots = []
+                snapshots = self._drop("series_not_used")
             self.last_seen = {**self.last_seen, series: (bar.open_time, revision)}
+            self.accepted = validation.accept(self.accepted, bar)
             return snapshots
         except Exception:
             self.__dict__.update(before)
@@ -72,9 +100,8 @@ class FeatureState:
         if bar.symbol == "VIX":
             self.vix_daily = _trimmed({**self.vix_daily, day: bar.close}, VIX_ROWS)
             return []
-        if not bar.final:
-            self.ignored += 1  # daily features describe completed sessions only
-            return []
+        if not bar.final:  # daily features describe completed sessions only
+            return self._drop("forming_daily_bar")
         self.nifty_daily = _trimmed(
             {**self.nifty_daily, day: (bar.open, bar.high, bar.low, bar.close)}, WINDOW_ROWS
         )
@@ -86,26 +113,22 @@ class FeatureState:
             tuple(v if math.isfinite(v) else None for v in row)
             for row in sequence_window(features).tolist()
         )
-        expiry_day = calendar.to_date(day) + timedelta(days=1)  # after the close: next expiry
         return [
             self._snapshot(
                 "daily",
                 calendar.daily_close_time(calendar.to_date(day)),
                 day,
                 spot=bar.close,
-                expiry_from=expiry_day,
                 sequence=sequence,
             )
         ]
 
     def _apply_minute(self, bar: Bar, revises_last: bool) -> list[FeatureSnapshot]:
         if self.daily_features is None or self.daily_as_of is None:
-            self.ignored += 1  # no completed session yet to anchor intraday features
-            return []
+            return self._drop("minute_before_first_session")  # nothing anchors it yet
         day = calendar.ist_date(bar.open_time).isoformat()
         if day <= self.daily_as_of:
-            self.ignored += 1  # a minute of a session whose daily bar is already in
-            return []
+            return self._drop("minute_of_closed_session")  # its daily bar is already in
         if revises_last and self.session_before_last_bar is not None:
             base = self.session_before_last_bar
         elif self.session is None or self.session.session_date != day:
@@ -128,7 +151,6 @@ class FeatureState:
                 bar.open_time + 60,
                 day,
                 spot=bar.close,
-                expiry_from=calendar.to_date(day),
                 intraday=session.features(),
             )
         ]
@@ -160,7 +182,6 @@ class FeatureState:
         day: str,
         *,
         spot: float,
-        expiry_from: date,
         sequence: Any = None,
         intraday: dict[str, float | None] | None = None,
     ) -> FeatureSnapshot:
@@ -174,13 +195,15 @@ class FeatureState:
             daily=self.daily_features,
             intraday=intraday,
             sequence=sequence,
-            **self._context(kind, day, expiry_from),
+            **self._context(kind, day),
         )
 
-    def _context(self, kind: str, day: str, expiry_from: date) -> dict[str, Any]:
+    def _context(self, kind: str, day: str) -> dict[str, Any]:
         """Previous closes, VIX and expiry as seen on ``day``: the same for every minute of a
-        session, so cached until a daily bar changes them."""
-        key = (kind, day, expiry_from)
+        session, so cached until a daily bar changes them. A daily snapshot is taken at the
+        close, so on an expiry day it already targets the next weekly expiry; the session's
+        minutes target that day's (0 DTE)."""
+        key = (kind, day)
         if self._context_cache is not None and self._context_cache[0] == key:
             return self._context_cache[1]
         nifty_days = list(self.nifty_daily)
@@ -191,16 +214,17 @@ class FeatureState:
         vix_days = sorted(self.vix_daily)
         i = bisect.bisect_right(vix_days, day)
         vix_as_of = vix_days[i - 1] if i > 0 else None
-        expiry, _, _ = calendar.days_to_expiry(expiry_from)
-        session_day = calendar.to_date(day)
+        expiry, days, sessions = calendar.days_to_expiry(
+            calendar.to_date(day), at_close=kind == "daily"
+        )
         context = {
             "prev_close": prev_close,
             "vix": self.vix_daily[vix_as_of] if vix_as_of else None,
             "vix_prev_close": self.vix_daily[vix_days[i - 2]] if i > 1 else None,
             "vix_as_of": vix_as_of,
             "next_expiry": expiry.isoformat(),
-            "days_to_expiry": (expiry - session_day).days,
-            "sessions_to_expiry": calendar.sessions_between(session_day, expiry),
+            "days_to_expiry": days,
+            "sessions_to_expiry": sessions,
         }
         self._context_cache = (key, context)
         return context
@@ -211,6 +235,9 @@ class FeatureState:
             "nifty_daily": {k: list(v) for k, v in self.nifty_daily.items()},
             "vix_daily": self.vix_daily,
             "last_seen": {k: list(v) for k, v in self.last_seen.items()},
+            "accepted": [[s, i, t, c] for (s, i), (t, c) in self.accepted.items()],
+            "last_seq": self.last_seq,
+            "dropped": self.dropped,
             "daily_features": self.daily_features,
             "daily_as_of": self.daily_as_of,
             "session": asdict(self.session) if self.session else None,
@@ -225,6 +252,9 @@ class FeatureState:
         state.nifty_daily = {k: tuple(v) for k, v in data["nifty_daily"].items()}  # type: ignore[misc]
         state.vix_daily = dict(data["vix_daily"])
         state.last_seen = {k: (v[0], v[1]) for k, v in data["last_seen"].items()}
+        state.accepted = {(s, i): (t, c) for s, i, t, c in data.get("accepted", [])}
+        state.last_seq = dict(data.get("last_seq", {}))
+        state.dropped = dict(data.get("dropped", {}))
         state.daily_features = data["daily_features"]
         state.daily_as_of = data["daily_as_of"]
         state.session = IntradaySession(**data["session"]) if data["session"] else None

@@ -33,11 +33,13 @@ from services.gateway.auth import (
 )
 from services.gateway.consumer import BlockConsumer
 from services.gateway.core import Gateway
+from services.gateway.history import history_router
 from services.gateway.hub import HubLimits
 from services.gateway.limits import BodySizeLimit
 from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
+from services.gateway.runclock import follow_run
 from services.gateway.security import (
     ABORT_KEY,
     Hardening,
@@ -46,7 +48,7 @@ from services.gateway.security import (
     origin_allowed,
 )
 from services.gateway.tasks import BackgroundTasks
-from shared.clock import make_clock
+from shared.clock import RunClock, make_clock
 from shared.config import Settings
 from shared.document import ENGINES, Document, document_json_schema
 from shared.logs import get_logger
@@ -90,7 +92,9 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         resync_interval_s=settings.ws_resync_interval_s,
         send_timeout_s=settings.ws_send_timeout_s,
     )
-    gateway = Gateway(make_clock(settings.clock), event_clock, metrics, writer, limits)
+    # the wall clock follows the feed: a replay is judged on its own time (shared.clock)
+    clock = make_clock("event") if event_clock else RunClock()
+    gateway = Gateway(clock, event_clock, metrics, writer, limits)
     hub = gateway.hub
     consumer = BlockConsumer(settings, gateway, metrics)
     background = BackgroundTasks()
@@ -130,6 +134,8 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         background.start("output_writer", writer.run())
         if not event_clock:
             background.start("ticker", every(tick_s, "tick", gateway.tick))
+            assert isinstance(clock, RunClock)
+            background.start("run_clock", follow_run(consumer.client, clock, health_poll_s))
         log.info(
             "gateway_started",
             output=str(settings.output_path),
@@ -201,6 +207,8 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
     def get_schema() -> JSONResponse:
         """JSON Schema of the document."""
         return JSONResponse(document_json_schema())
+
+    app.include_router(history_router(consumer.client, api))
 
     @app.post("/api/v1/login")
     def login(body: Login, request: Request) -> JSONResponse:

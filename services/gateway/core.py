@@ -19,7 +19,7 @@ from services.gateway.assembler import FEED_SERVICE, DocumentState, FeedWatch, h
 from services.gateway.hub import Hub, HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from shared.clock import Clock
+from shared.clock import Clock, clock_section
 from shared.logs import get_logger
 from shared.schemas import SignalBlock
 
@@ -106,7 +106,7 @@ class Gateway:
         """The current document and its file bytes (cached per sequence)."""
         seq = self.state.sequence
         if self._doc_cache is None or self._doc_cache[0] != seq:
-            doc = self.state.document()
+            doc = {**self.state.document(), "clock": clock_section(self.clock)}
             self._doc_cache = (seq, doc, orjson.dumps(doc, option=FILE_OPTIONS))
         return self._doc_cache[1], self._doc_cache[2]
 
@@ -120,7 +120,10 @@ class Gateway:
                 "document": self.document()[0],
             }
             self._snapshot_cache = (seq, orjson.dumps(message).decode())
-        return self._snapshot_cache
+        # the clock as of sending (the cached document's is as of its change): ages in the
+        # page are measured from it
+        clock = orjson.dumps(clock_section(self.clock)).decode()
+        return seq, '{"clock":' + clock + "," + self._snapshot_cache[1][1:]
 
     def has_blocks(self) -> bool:
         return bool(self.state.blocks)
@@ -159,8 +162,9 @@ class Gateway:
         self.metrics.sequence.set(seq)
         for engine, section in change["blocks"].items():
             self.metrics.block_stale.labels(engine).set(1 if section.get("stale") else 0)
+        clock = clock_section(self.clock)
         text = orjson.dumps(
-            {"type": "update", "epoch": self.state.epoch, "sequence": seq, **change}
+            {"type": "update", "epoch": self.state.epoch, "sequence": seq, **change, "clock": clock}
         ).decode()
         self.hub.publish(seq, text, received_at)
         self.writer.submit(self.document()[1])

@@ -1,6 +1,7 @@
 """python -m services.ingest: run the configured source (AEGIS_SOURCE) until it ends or stops.
 
-With AEGIS_CHAIN_FILE set, the option-chain file is ingested first. SIGTERM/SIGINT stop
+With AEGIS_CHAIN_FILE set, the option-chain file is ingested first; with
+AEGIS_CHAIN_SOURCE=nse the live chain feed runs beside the bars. SIGTERM/SIGINT stop
 whichever ingest is running (its final batch is still written) and skip what is left.
 """
 
@@ -60,14 +61,15 @@ class Runner:
         self.settings = settings
         self.stop_event = threading.Event()
         self._running: IngestService | None = None
+        self._chain_feed: IngestService | None = None
 
     def stop(self, signum: int | None = None, frame: object = None) -> None:
         # Runs in the main thread between bytecodes: no locks, no logging (stderr writes
         # are not reentrant); the services log their own shutdown.
         self.stop_event.set()
-        running = self._running
-        if running is not None:
-            running.stop()
+        for running in (self._running, self._chain_feed):
+            if running is not None:
+                running.stop()
 
     def _run(self, source: Source) -> None:
         service = IngestService(self.settings, source)
@@ -76,11 +78,34 @@ class Runner:
             service.stop()
         service.run()
 
-    def run(self) -> None:
-        if self.settings.chain_file is not None:
-            from services.ingest.sources.chain_file import ChainFileSource
+    def _start_chain_feed(self) -> threading.Thread | None:
+        """With AEGIS_CHAIN_SOURCE=nse, the live chain feed runs beside the bars as its own
+        ingest (its own health report, so a failing chain feed is degraded on its own)."""
+        if self.settings.chain_source != "nse":
+            return None
+        from services.ingest.sources.chain_feed import ChainPollSource
+        from services.ingest.sources.nse_chain import NseChainFeed
 
-            self._run(ChainFileSource(self.settings.chain_file, stop=self.stop_event))
+        source = ChainPollSource(NseChainFeed(), self.settings, stop=self.stop_event)
+        self._chain_feed = IngestService(self.settings, source)
+        thread = threading.Thread(target=self._chain_feed.run, name="chain-feed", daemon=True)
+        thread.start()
+        return thread
+
+    def run(self) -> None:
+        chain_feed = self._start_chain_feed()
+        self._run_sources()
+        if chain_feed is not None:
+            chain_feed.join()
+
+    def _run_sources(self) -> None:
+        if self.settings.chain_file is not None:
+            from services.ingest.sources.chain_file import ChainFileSource, file_context
+
+            context = file_context(self.settings)
+            self._run(
+                ChainFileSource(self.settings.chain_file, stop=self.stop_event, context=context)
+            )
         if self.stop_event.is_set():
             return
         self._run(build_source(self.settings, self.stop_event))

@@ -1,8 +1,11 @@
 """Ingest: pull events from a source, check them, publish them idempotently to the bus.
 
-consume (source) → check (quality, calendar gaps) → publish (Bus.publish_bars); a bad bar
-is dead-lettered with its reasons and every other bar keeps flowing. After a stop the
-batch in hand is still written (once: no retrying while Redis is away at shutdown).
+consume (source) → check (shared.validation against the last accepted bar of each series,
+calendar gaps) → publish (HoleRepairingPublisher); a bad bar is dead-lettered with its
+reasons and every other bar keeps flowing; a rejected bar moves no watermark. The
+reference of the checks starts from what Redis holds, and each batch first re-publishes
+what Redis lost since (see services.ingest.publisher). After a stop the batch in hand is
+still written (once: no retrying while Redis is away at shutdown).
 """
 
 from __future__ import annotations
@@ -10,26 +13,34 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 import redis
 
-from services.ingest.quality import bar_problems, session_gap
+from services.ingest.publisher import HoleRepairingPublisher
+from services.ingest.quality import session_gap
 from services.ingest.sources.base import RejectedInput, Source, SourceEvent
 from services.ingest.sources.feed_status import feed_problem
-from shared import calendar, streams
+from services.ingest.sources.pacing import event_time
+from shared import calendar, streams, validation
 from shared.bus import Bus, call_with_reconnect, connect
+from shared.clock import RunInfo
 from shared.codec import encode
 from shared.config import Settings
 from shared.logs import get_logger
 from shared.schemas import Bar, OptionChain
+from shared.validation import describe as _describe
 
 SERVICE = "ingest"
+MIN_HEALTH_SAMPLE = 100  # the reject ratio counts against at least this many bars
 BATCH_SIZE = 512
 FLUSH_AFTER_S = 0.05
+PROGRESS_EVERY_S = 10.0  # a replay logs one progress line (replayed date, bars/s) this often
+LIVE_SOURCES = ("yfinance",)
 _DONE = object()
 
 
@@ -49,14 +60,30 @@ class IngestService:
             "dead_lettered": 0,
             "gap_sessions": 0,
             "chains": 0,
+            "outside_calendar": 0,
         }
+        self.rejected: dict[str, int] = {}  # label -> dead-lettered bars
+        self.limits = validation.Limits.from_settings(settings)
+        self.accepted: validation.Accepted = {}
+        self.publisher = HoleRepairingPublisher(
+            self.bus, settings.republish_buffer, self._unrecoverable
+        )
+        self._recent: deque[tuple[int, int]] = deque(
+            [(0, 0)], maxlen=settings.health_reject_window_s
+        )
         self._last_daily: dict[str, date] = {}
         self._last_health = 0.0
         self.finished = False
+        self.stream_time_s: int | None = None  # event time of the newest bar published
+        self._stream_at_ms = 0
+        self._progress = (time.monotonic(), 0)  # (when, published) at the last progress line
+        self._gaps: list[str] = []  # calendar gaps, summarised in one line at the end
+        self._outside: list[str] = []  # bars on days the calendar has no session, likewise
 
     def run(self) -> dict[str, int]:
         """Publish everything the source yields; returns the counts when it is exhausted."""
         events: queue.Queue[Any] = queue.Queue(maxsize=BATCH_SIZE * 8)
+        self._resume()
         reader = threading.Thread(target=self._read_source, args=(events,), daemon=True)
         reader.start()
         batch: list[Bar] = []
@@ -78,16 +105,33 @@ class IngestService:
                 self._flush(batch)
                 self._write_health()
         self._flush(batch)
-        self.finished = True
+        stopped = self.stop_event.is_set()
+        self.finished = not stopped
         self._write_health(force=True)
+        self._log_gaps()
         self.log.info(
-            "source_exhausted", seconds=round(time.monotonic() - started, 2), **self.counts
+            "source_stopped" if stopped else "source_exhausted",
+            seconds=round(time.monotonic() - started, 2),
+            replayed_until=_stamp(self.stream_time_s),
+            **self.counts,
         )
         return dict(self.counts)
 
     def stop(self) -> None:
         self.stop_event.set()
         self.source.close()
+
+    def _resume(self) -> None:
+        """Take the checks' reference and the sequence numbers from what Redis holds."""
+        held = call_with_reconnect(
+            lambda: self.publisher.resume(sorted(validation.SUPPORTED_SERIES)),
+            self.stop_event,
+            self.log,
+            what="series positions",
+        )
+        for (symbol, interval), pos in (held or {}).items():
+            if pos.close is not None:
+                self.accepted = {**self.accepted, (symbol, interval): (pos.open_time, pos.close)}
 
     def _read_source(self, events: queue.Queue[Any]) -> None:
         try:
@@ -116,10 +160,15 @@ class IngestService:
             ):
                 self.counts["chains"] += 1
         elif isinstance(event, Bar):
-            problems = bar_problems(event)
+            ref = validation.reference(self.accepted, event)
+            problems = validation.bar_problems(
+                event, now_s=time.time(), limits=self.limits, reference=ref
+            )
             if problems:
-                self._dead_letter(f"{_describe(event)}: " + "; ".join(problems), encode(event)["d"])
+                reason = f"{_describe(event)}: " + "; ".join(problems)
+                self._dead_letter(reason, encode(event)["d"], "invalid")
                 return
+            self.accepted = validation.accept(self.accepted, event)
             self._note_gaps(event)
             batch.append(event)
 
@@ -130,7 +179,8 @@ class IngestService:
         missing = session_gap(self._last_daily.get(bar.symbol), day)
         if missing:
             self.counts["gap_sessions"] += len(missing)
-            self.log.warning(
+            self._gaps.append(f"{bar.symbol} {len(missing)} before {day}")
+            self.log.debug(
                 "calendar_gap",
                 symbol=bar.symbol,
                 before=str(day),
@@ -138,20 +188,24 @@ class IngestService:
                 count=len(missing),
             )
         if day not in (self._last_daily.get(bar.symbol),) and not calendar.is_session(day):
-            self.log.warning("bar_outside_calendar", symbol=bar.symbol, day=str(day))
+            self.counts["outside_calendar"] += 1  # NSE's special sessions (e.g. Saturdays)
+            self._outside.append(f"{bar.symbol} {day}")  # summarised in one line
+            self.log.debug("bar_outside_calendar", symbol=bar.symbol, day=str(day))
         self._last_daily[bar.symbol] = max(day, self._last_daily.get(bar.symbol, day))
 
     def _flush(self, batch: list[Bar]) -> None:
         if not batch:
             return
         results = call_with_reconnect(
-            lambda: self.bus.publish_bars(batch),
+            lambda: self.publisher.publish(batch),
             self.stop_event,
             self.log,
             what=f"{len(batch)} bars up to {_describe(batch[-1])}",
         )
         if results is None:  # stopped while Redis was away; the source replays on restart
             return
+        self.stream_time_s = max(self.stream_time_s or 0, event_time(batch[-1]))
+        self._stream_at_ms = int(time.time() * 1000)
         for bar, result in zip(batch, results, strict=True):
             if result.outcome == "published":
                 self.counts["published"] += 1
@@ -159,12 +213,18 @@ class IngestService:
                 self.counts["duplicate"] += 1
             else:
                 self._dead_letter(
-                    f"{_describe(bar)}: {result.outcome}: {result.detail}", encode(bar)["d"]
+                    f"{_describe(bar)}: {result.outcome}: {result.detail}",
+                    encode(bar)["d"],
+                    result.outcome,
                 )
         batch.clear()
 
-    def _dead_letter(self, reason: str, raw: bytes) -> None:
-        self.log.warning("bar_rejected", reason=reason)
+    def _unrecoverable(self, reason: str) -> None:
+        self._dead_letter(reason, b"", "lost_by_redis")
+
+    def _dead_letter(self, reason: str, raw: bytes, label: str = "unparsable") -> None:
+        self.rejected[label] = self.rejected.get(label, 0) + 1
+        self.log.warning("bar_rejected", reason=reason, label=label)
         if self._write(
             lambda: self.bus.dead_letter(
                 origin_stream=f"source:{self.source.name}",
@@ -194,6 +254,7 @@ class IngestService:
         source_status = getattr(self.source, "status", {}) or {}
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []
+        degraded += self._bus_problems()
         report = {
             "service": SERVICE,
             "consumer": self.source.name,
@@ -203,6 +264,10 @@ class IngestService:
             "reported_at": int(time.time() * 1000),
             "source": source_status,
             **self.counts,
+            "rejected": self.rejected,
+            "holes_repaired": self.publisher.holes,
+            "republished": self.publisher.republished,
+            "lost_unrecoverable": self.publisher.unrecoverable,
         }
         try:
             self.client.set(
@@ -210,9 +275,86 @@ class IngestService:
                 orjson.dumps(report, default=str),
                 ex=self.settings.health_ttl_s,
             )
+            self.client.set(streams.RUN, orjson.dumps(self.run_info().to_json()))
         except redis.RedisError as exc:
             self.log.warning("health_write_failed", error=str(exc))
+        self._log_progress(force)
+
+    def run_info(self) -> RunInfo:
+        """What this feed is doing, for the gateway's clock (shared.clock.RunClock)."""
+        live = self.source.name in LIVE_SOURCES
+        speed = float(getattr(self.source, "speed", self.settings.replay_speed))
+        return RunInfo(
+            mode="live" if live else "replay",
+            source=self.source.name,
+            speed=0.0 if live else speed,
+            paced=self._paced(speed),
+            stream_time_s=self.stream_time_s,
+            stream_at_ms=self._stream_at_ms,
+            finished=self.finished,
+        )
+
+    def _paced(self, speed: float) -> bool:
+        """Whether what is being published now is paced: asked of the source at the newest
+        published event time (its reader runs ahead of publishing)."""
+        is_paced = getattr(self.source, "is_paced", None)
+        if is_paced is not None and self.stream_time_s is not None:
+            return bool(is_paced(self.stream_time_s))
+        return speed > 0
+
+    def _log_progress(self, force: bool) -> None:
+        """One line per PROGRESS_EVERY_S during a replay: where it is and how fast."""
+        then, published_then = self._progress
+        now = time.monotonic()
+        if self.source.name in LIVE_SOURCES or (not force and now - then < PROGRESS_EVERY_S):
+            return
+        done = self.counts["published"] + self.counts["duplicate"]
+        self._progress = (now, done)
+        self.log.info(
+            "replay_progress",
+            replayed_to=_stamp(self.stream_time_s),
+            bars_per_s=round((done - published_then) / max(now - then, 1e-3), 1),
+            paced=self.run_info().paced,
+            **self.counts,
+        )
+
+    def _log_gaps(self) -> None:
+        if self._outside:
+            self.log.warning(
+                "bars_outside_calendar",
+                note="bars on days the NSE calendar has no session (kept)",
+                bars=len(self._outside),
+                first=self._outside[:5],
+            )
+        if self._gaps:
+            self.log.warning(
+                "calendar_gaps",
+                note="sessions the NSE calendar expects but the source lacks",
+                sessions=self.counts["gap_sessions"],
+                gaps=len(self._gaps),
+                first=self._gaps[:5],
+            )
+
+    def _bus_problems(self) -> list[str]:
+        """Degraded when rejections exceed the configured share of recent bars, or when
+        Redis lost bars that could not be re-published."""
+        problems = []
+        bad_now = sum(self.rejected.values())
+        self._recent.append((self.counts["published"] + self.counts["duplicate"], bad_now))
+        good = self._recent[-1][0] - self._recent[0][0]
+        bad = self._recent[-1][1] - self._recent[0][1]
+        ratio = self.settings.health_reject_ratio
+        if bad > ratio * max(good + bad, MIN_HEALTH_SAMPLE):
+            problems.append(f"{bad} of the last {good + bad} bars rejected (threshold {ratio:.0%})")
+        if self.publisher.unrecoverable:
+            problems.append(
+                f"Redis lost {self.publisher.unrecoverable} bars beyond the re-publish buffer"
+            )
+        return problems
 
 
-def _describe(bar: Bar) -> str:
-    return f"{bar.symbol} {bar.interval} bar at {bar.open_time}"
+def _stamp(epoch_s: int | None) -> str | None:
+    """``2022-06-01 10:15 IST`` for an event time."""
+    if epoch_s is None:
+        return None
+    return f"{datetime.fromtimestamp(epoch_s, calendar.IST):%Y-%m-%d %H:%M} IST"

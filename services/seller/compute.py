@@ -3,14 +3,17 @@ seller flag, measured hit rate (pure)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 from shared.calendar import IST, daily_close_time, to_date
-from shared.engine import EngineContext
+from shared.chain_view import ChainView, years_to_expiry
+from shared.compute import EngineContext
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
 from shared.schemas import OptionChain
+from shared.signals import chain as chain_signals
 from shared.signals import fallbacks, labels, provenance
 from shared.signals.breach import (
     LOGNORMAL_BREACH_FORMULA,
@@ -18,7 +21,12 @@ from shared.signals.breach import (
     lognormal_breach_probability,
 )
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
-from shared.signals.safe_range import SAFE_RANGE_FORMULA, safe_range, symmetric_normal_z
+from shared.signals.safe_range import (
+    SAFE_RANGE_FORMULA,
+    implied_move_points,
+    safe_range,
+    symmetric_normal_z,
+)
 from shared.signals.skew import (
     CHAIN_SKEW_FORMULA,
     RETURN_SKEW_FORMULA,
@@ -28,6 +36,45 @@ from shared.signals.skew import (
 )
 
 SKEW_WING = 0.02  # OTM distance of the skew strikes, as a fraction of the forward
+CORE_FORMULA = (
+    "LHAR forecast of ln RV5 (ln vol_har_d/w/m, ln VIX, returns and their negative parts) "
+    "with empirical residual / scaled-move quantiles per VIX regime and days-to-expiry bucket"
+)
+TRAP_BASELINE_FORMULA = "training base rate of RV5 > VIX (climatology)"
+STRESS_BASELINE_FORMULA = "training frequencies of the RV-to-expiry terciles in this VIX regime"
+
+
+def selection_summary(selection: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the group's ``selection`` object, the provenance note saying which is live and by
+    how much it won on the trainer's validation window)."""
+    skill = selection.get("skill")
+    note = (
+        f"live={selection['live']}; baseline: {selection['baseline']}; validation "
+        f"{selection['metric']} model {selection['model_score']:.4g} vs baseline "
+        f"{selection['baseline_score']:.4g} (skill {skill:+.3g}) over "
+        f"{selection['samples']} sessions {selection.get('window', '')}"
+    )
+    keys = ("live", "baseline", "metric", "model_score", "baseline_score", "skill", "samples")
+    return {k: selection.get(k) for k in keys}, note
+
+
+def core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
+    """(whether the seller model is live for ``signal``, its selection, a provenance note);
+    without a seller model: (False, None, why)."""
+    out = ctx.run_model("seller", lambda m: m.selection(signal))
+    if not out.ok:
+        return False, None, out.problem or ""
+    chosen, note = selection_summary(out.value)
+    return chosen["live"] == "model", chosen, note
+
+
+def _baseline_provenance(
+    ctx: EngineContext, formula: str, note: str, selection: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A baseline value: a formula when the model chose it, a heuristic when no model."""
+    if selection is None:
+        return provenance.heuristic(note, formula)
+    return {**ctx.model_provenance("seller", formula=formula), "source": "formula", "note": note}
 
 
 def iso(epoch_s: int) -> str:
@@ -41,7 +88,46 @@ def current_vix(ctx: EngineContext) -> float:
     return float(vix)
 
 
+def sessions_to_expiry(ctx: EngineContext) -> float:
+    """Sessions to the expiry close: whole sessions after today plus, intraday, the share of
+    today's session still to trade (what the core's sqrt(n/252) scale counts)."""
+    return ctx.snapshot.sessions_to_expiry + (ctx.days_to_expiry - ctx.snapshot.days_to_expiry)
+
+
 def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
+    live, selection, note = core_selection(ctx, "expiry_range")
+    if live:
+        snap, coverage = ctx.snapshot, ctx.settings.coverage_target
+        out = ctx.run_model(
+            "seller",
+            lambda m: m.range_bounds(
+                snap.daily, snap.spot, coverage, ctx.days_to_expiry, sessions_to_expiry(ctx)
+            ),
+        )
+        if out.ok:
+            lower, upper = out.value
+            vix_scale = current_vix(ctx) / 100 * math.sqrt(ctx.days_to_expiry / 365)
+            return {
+                "lower": round(lower, 2),
+                "upper": round(upper, 2),
+                "coverage_target": coverage,
+                "expiry": snap.next_expiry,
+                "days_to_expiry": snap.days_to_expiry,
+                # the same bounds in VIX-implied sigmas, comparable with the baseline band's z
+                "z_lower": round(-math.log(lower / snap.spot) / vix_scale, 4),
+                "z_upper": round(math.log(upper / snap.spot) / vix_scale, 4),
+                "selection": selection,
+                "provenance": {**out.provenance, "formula": CORE_FORMULA, "note": note},
+            }
+    group = vix_band_group(ctx, regime)
+    if selection is not None:
+        group["selection"] = selection
+        group["provenance"] = {**group["provenance"], "note": note}
+    return group
+
+
+def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
+    """The baseline range: the VIX band with the stats model's calibrated z per side."""
     snap, days = ctx.snapshot, ctx.days_to_expiry
     out = ctx.run_model("stats", lambda m: m.safe_range_z(regime))
     if out.ok:
@@ -90,15 +176,21 @@ def max_pain_group(chain: OptionChain | None) -> dict[str, Any]:
 
 def trap_group(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
-    out = ctx.once(
-        "seller.trap", lambda: ctx.run_model("seller", lambda m: m.trap_probability(daily))
-    )
-    if out.ok:
-        score, prov = float(out.value), out.provenance
+    live, selection, note = core_selection(ctx, "trap")
+    call = (lambda m: m.trap_probability(daily)) if live else (lambda m: m.trap_base_rate())
+    out = ctx.once(f"seller.trap.{live}", lambda: ctx.run_model("seller", call))
+    if out.ok and live:
+        score = float(out.value)
+        prov = {**out.provenance, "formula": f"P(RV5 > VIX/100) from the {CORE_FORMULA}"}
+        prov["note"] = note
+    elif out.ok:
+        score = float(out.value)
+        prov = _baseline_provenance(ctx, TRAP_BASELINE_FORMULA, note, selection)
     else:
         score = fallbacks.trap_score(daily)
         prov = provenance.heuristic(out.problem or "", fallbacks.TRAP_FORMULA)
     return {
+        "selection": selection,
         "score": None if score is None else round(score, 4),
         "label": None if score is None else labels.trap_label(score),
         "iv_percentile": daily.get("vix_pct_252"),
@@ -109,11 +201,22 @@ def trap_group(ctx: EngineContext) -> dict[str, Any]:
 
 def stress_group(ctx: EngineContext) -> dict[str, Any]:
     daily = ctx.snapshot.daily
-    out = ctx.once(
-        "seller.stress", lambda: ctx.run_model("seller", lambda m: m.stress_probabilities(daily))
+    live, selection, note = core_selection(ctx, "stress")
+    regime = vix_regime(daily.get("vix"))
+    call = (
+        (lambda m: m.stress_probabilities(daily))
+        if live
+        else (lambda m: m.stress_climatology(regime))
     )
-    if out.ok:
-        probs, prov = out.value, {**out.provenance, "formula": labels.STRESS_FORMULA}
+    out = ctx.once(f"seller.stress.{live}", lambda: ctx.run_model("seller", call))
+    if out.ok and live:
+        probs = out.value
+        prov = {**out.provenance, "formula": labels.STRESS_FORMULA, "note": note}
+    elif out.ok:
+        probs = out.value
+        prov = _baseline_provenance(
+            ctx, f"{STRESS_BASELINE_FORMULA}; {labels.STRESS_FORMULA}", note, selection
+        )
     else:
         probs = fallbacks.stress_probabilities(daily)
         prov = provenance.heuristic(out.problem or "", fallbacks.STRESS_FORMULA)
@@ -121,6 +224,7 @@ def stress_group(ctx: EngineContext) -> dict[str, Any]:
         return {"score": None, "label": None, "probabilities": None, "provenance": prov}
     score = labels.stress_score(probs)
     return {
+        "selection": selection,
         "score": round(score, 4),
         "label": labels.stress_label(score),
         "probabilities": {k: round(float(probs[k]), 4) for k in ("low", "medium", "high")},
@@ -172,18 +276,23 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
 def breach_group(ctx: EngineContext) -> dict[str, Any]:
     snap, vix, days = ctx.snapshot, current_vix(ctx), ctx.days_to_expiry
     strikes = breach_strikes(snap.spot)
+    live, selection, note = core_selection(ctx, "expiry_range")
+    sessions = sessions_to_expiry(ctx)
     out = ctx.run_model(
         "seller",
         lambda m: [
-            float(m.breach_probability(snap.daily, snap.spot, s.strike, snap.days_to_expiry))
+            float(m.breach_probability(snap.daily, snap.spot, s.strike, days, sessions))
             for s in strikes
         ],
     )
-    if out.ok:
-        probs, prov = out.value, out.provenance
+    if out.ok and live:  # the survival function of the distribution the range is cut from
+        probs = out.value
+        prov = {**out.provenance, "formula": CORE_FORMULA, "note": note}
     else:
         probs = [lognormal_breach_probability(snap.spot, s.strike, vix, days) for s in strikes]
-        prov = provenance.heuristic(out.problem or "", LOGNORMAL_BREACH_FORMULA)
+        prov = _baseline_provenance(
+            ctx, LOGNORMAL_BREACH_FORMULA, note or out.problem or "", selection
+        )
     points = [
         {
             "strike": s.strike,
@@ -194,10 +303,140 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
         }
         for s, p in zip(strikes, probs)
     ]
-    return {"points": points, "provenance": prov}
+    return {"points": points, "selection": selection, "provenance": prov}
 
 
-def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
+# The chain group (issue 12) ------------------------------------------------------------------
+PCR_NEAR = 0.02  # near-ATM band for the PCR, as a fraction of spot
+CHART_BAND = 0.05  # strikes within this fraction of spot go into oi_by_strike
+MIN_IV_HISTORY = 20  # earlier snapshots needed before an ATM IV percentile is shown
+
+
+def _wall(w: chain_signals.Wall) -> dict[str, Any]:
+    return {
+        "strike": w.strike,
+        "oi": w.oi,
+        "change_since_previous": w.change_since_previous,
+        "change_published": w.change_published,
+        "distance_points": w.distance_points,
+    }
+
+
+def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
+    """PCR, OI walls, smile, 25-delta skew, straddle move and ATM IV from the fresh chain of
+    the target expiry; without one, every value is None and ``reason`` says why."""
+    if view is None or view.chain is None:
+        reason = view.reason if view is not None else "no option-chain source configured"
+        return {
+            "status": "unavailable",
+            "reason": reason,
+            "provenance": provenance.from_data(note=reason),
+        }
+    chain, years = view.chain, years_to_expiry(view.chain)
+    window = f"chain {iso(chain.snapshot_time)} ({chain.source}), expiry {chain.expiry}"
+    data = provenance.from_data(window=window)
+    pcr = chain_signals.put_call_ratio(chain.quotes, chain.spot, near=PCR_NEAR)
+    previous = view.previous.quotes if view.previous is not None else None
+    calls, puts = chain_signals.oi_walls(chain.quotes, chain.spot, previous)
+    smile = chain_signals.chain_smile(chain.quotes, chain.spot, years)
+    skew = chain_signals.delta_skew(smile, years) if smile is not None else None
+    straddle = chain_signals.straddle_move(chain.quotes, chain.spot)
+    atm, history = view.atm_iv, view.atm_iv_history
+    start = iso(view.history_from) if view.history_from else "-"
+    enough = len(history) >= MIN_IV_HISTORY and atm is not None
+    has_vix = ctx.snapshot.vix is not None or ctx.snapshot.daily.get("vix") is not None
+    # the VIX one-sd move over the same time to expiry, beside the straddle's
+    vix_move = (
+        round(implied_move_points(chain.spot, current_vix(ctx), years * 365), 2)
+        if has_vix
+        else None
+    )
+    pain = compute_max_pain(chain.quotes, tolerance=0.02)
+    band = [q for q in chain.quotes if abs(q.strike / chain.spot - 1) <= CHART_BAND]
+    before = {q.strike: q for q in previous or ()}
+    return {
+        "status": "fresh",
+        "expiry": chain.expiry,
+        "chain_as_of": iso(chain.snapshot_time),
+        "age_s": view.age_s,
+        "spot": chain.spot,
+        "source": chain.source,
+        "pcr": {
+            "oi": pcr.oi,
+            "volume": pcr.volume,
+            "oi_near_atm": pcr.oi_near_atm,
+            "volume_near_atm": pcr.volume_near_atm,
+            "near_strikes": pcr.near_strikes,
+            "provenance": {**data, "formula": chain_signals.PCR_FORMULA.format(near=PCR_NEAR)},
+        },
+        "walls": {
+            "calls": [_wall(w) for w in calls],
+            "puts": [_wall(w) for w in puts],
+            "previous_as_of": iso(view.previous.snapshot_time) if view.previous else None,
+            "provenance": {**data, "formula": chain_signals.WALLS_FORMULA.format(count=3)},
+        },
+        "smile": {
+            "forward": smile.forward if smile else None,
+            "forward_from_parity": smile.forward_from_parity if smile else None,
+            "points": [
+                {"strike": p.strike, "iv": p.iv, "side": p.side, "published": p.published}
+                for p in (smile.points if smile else ())
+                if abs(p.log_moneyness) <= CHART_BAND
+            ],
+            "provenance": {**data, "formula": chain_signals.SMILE_FORMULA},
+        },
+        "delta_skew": {
+            "risk_reversal": skew.risk_reversal if skew else None,
+            "put_strike": skew.put_strike if skew else None,
+            "put_iv": skew.put_iv if skew else None,
+            "call_strike": skew.call_strike if skew else None,
+            "call_iv": skew.call_iv if skew else None,
+            "provenance": {**data, "formula": chain_signals.DELTA_SKEW_FORMULA.format(d=0.25)},
+        },
+        "straddle": {
+            "strike": straddle.strike if straddle else None,
+            "move_points": straddle.move_points if straddle else None,
+            "move_pct": straddle.move_pct if straddle else None,
+            "one_sd_points": straddle.one_sd_points if straddle else None,
+            "vix_implied_move_points": vix_move,
+            "provenance": {**data, "formula": chain_signals.STRADDLE_FORMULA},
+        },
+        "atm_iv": {
+            "value": atm,
+            "percentile": chain_signals.percentile_rank(history, atm) if enough else None,
+            "history_snapshots": len(history),
+            "reason": None if enough else f"{len(history)} earlier snapshots (< {MIN_IV_HISTORY})",
+            "provenance": {
+                **provenance.from_data(
+                    window=f"{len(history)} snapshots of {view.history_expiries} expiries from "
+                    f"{start} to {iso(chain.snapshot_time)}"
+                ),
+                "formula": chain_signals.ATM_IV_PERCENTILE_FORMULA,
+            },
+        },
+        "max_pain": {
+            "strike": pain.strike if pain else None,
+            "lower": pain.lower if pain else None,
+            "upper": pain.upper if pain else None,
+            "provenance": {**data, "formula": MAX_PAIN_FORMULA.format(tolerance=0.02)},
+        },
+        "oi_by_strike": [
+            {
+                "strike": q.strike,
+                "ce_oi": q.ce_oi,
+                "pe_oi": q.pe_oi,
+                "ce_change": q.ce_oi - before[q.strike].ce_oi if q.strike in before else None,
+                "pe_change": q.pe_oi - before[q.strike].pe_oi if q.strike in before else None,
+            }
+            for q in band
+        ],
+        "provenance": data,
+    }
+
+
+def compute_seller(
+    ctx: EngineContext, chain: OptionChain | None, chain_view: ChainView | None = None
+) -> dict[str, Any]:
     regime = vix_regime(current_vix(ctx))
     trap, stress = trap_group(ctx), stress_group(ctx)
     flag, reasons = (
@@ -220,6 +459,7 @@ def compute_seller(ctx: EngineContext, chain: OptionChain | None) -> dict[str, A
             "provenance": provenance.from_formula(labels.SELLER_FLAG_FORMULA),
         },
         "historical_hit_rate": ctx.measured_rate("hit_rate", regime),
+        "chain": chain_group(ctx, chain_view),
         "regime": {
             "label": regime,
             "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.seller.compute import compute_seller
+from shared.chain_view import ChainViews
 from shared.config import Settings, get_settings
 from shared.engine import ChainCache, EngineContext, EngineWorker
 from shared.logs import configure_logging
@@ -19,9 +20,14 @@ class SellerWorker(EngineWorker):
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         super().__init__(settings, consumer)
         self.chains = ChainCache(self.client)
+        self.chain_views = ChainViews(self.chains, settings.chain_max_age_s)
+
+    def refresh_inputs(self) -> None:
+        self.chains.refresh()
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        return compute_seller(ctx, self.chains.for_snapshot(ctx.snapshot))
+        newest = self.chains.for_snapshot(ctx.snapshot)  # refresh_inputs read the stream
+        return compute_seller(ctx, newest, self.chain_views.view(ctx.snapshot, refresh=False))
 
 
 def main(settings: Settings | None = None) -> None:

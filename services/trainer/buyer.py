@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import xgboost as xgb
 
 from services.trainer.artifacts import TrainedModel
 from services.trainer.data import TrainingData
 from services.trainer.profiles import Profile
 from services.trainer.seller import EXPIRY_PURGE_SESSIONS
-from services.trainer.tabular import Head, holdout_then_refit
+from services.trainer.skill import skill_gate
+from services.trainer.splits import purged_folds
+from services.trainer.tabular import Head, fit, holdout_then_refit
 from shared.features.daily import FEATURE_NAMES
-from shared.models import boosters, labels
+from shared.models import boosters, calibration, labels
 from shared.models.buyer import BREAKOUT_FILE, MAX_DAY_OFFSET, MOVE_FILE, SPIKE_FILE
 
 
@@ -31,9 +34,42 @@ def move_samples(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
     absolute log move to the next expiry close."""
     x = data.features.to_numpy(dtype=np.float32).copy()
     x[:, FEATURE_NAMES.index("sessions_to_expiry")] = np.nan
-    move = labels.expiry_log_return(data.frame["close"]).abs().to_numpy()
-    move[data.features["sessions_to_expiry"].to_numpy() == 0] = np.nan
-    return x, move
+    return x, labels.expiry_log_return(data.frame["close"]).abs().to_numpy()
+
+
+def train_spike(data: TrainingData, profile: Profile) -> tuple[xgb.Booster, dict, dict]:
+    """P(up | next session is a spike): a booster on the spike sessions, shrunk toward the
+    training base rate by a Brier-optimal weight fitted on a calibration fold and kept only
+    if a later validation fold shows significant skill; else the base rate is published."""
+    x = data.features.to_numpy(dtype=np.float32)
+    spike, up = labels.next_session_spike(data.frame["close"], data.features["sigma20_daily"])
+    y = up.to_numpy()
+    rows = np.flatnonzero((spike == 1).to_numpy() & ~np.isnan(y))
+    folds = purged_folds(rows, 1)
+    held = fit(x[folds.train], y[folds.train], Head("binary"), profile)
+    base = float(np.mean(y[folds.train]))
+    clim = np.array([1 - base, base])
+
+    def shrunk(part: np.ndarray, weight: float) -> np.ndarray:
+        raw = calibration.binary_to_two_class(boosters.predict(held, x[part]))
+        return calibration.shrink(raw, clim, weight)
+
+    weight = calibration.brier_shrink_weight(
+        shrunk(folds.calibrate, 1.0), y[folds.calibrate].astype(int), clim
+    )
+    gate = skill_gate(
+        shrunk(folds.validate, weight),
+        np.tile(clim, (len(folds.validate), 1)),
+        y[folds.validate],
+        block=1,
+    )
+    params = {
+        "spike_sessions": len(rows),
+        "spike_base_rate": float(np.mean(y[rows])),
+        "spike_shrink_weight": weight if gate.live else 0.0,  # 0: the base rate is published
+    }
+    metrics = {"fitted_shrink_weight": weight, "base_rate_train": base, "gate": gate.to_dict()}
+    return fit(x[rows], y[rows], Head("binary"), profile), params, metrics
 
 
 def train_buyer(data: TrainingData, profile: Profile) -> TrainedModel:
@@ -42,12 +78,7 @@ def train_buyer(data: TrainingData, profile: Profile) -> TrainedModel:
         bx, by, brows, MAX_DAY_OFFSET + 1, Head("binary"), profile
     )
 
-    x = data.features.to_numpy(dtype=np.float32)
-    spike, up = labels.next_session_spike(data.frame["close"], data.features["sigma20_daily"])
-    on_spike = (spike == 1).to_numpy()
-    spike_booster, spike_metrics = holdout_then_refit(
-        x[on_spike], up.to_numpy()[on_spike], np.flatnonzero(on_spike), 1, Head("binary"), profile
-    )
+    spike_booster, spike_params, spike_metrics = train_spike(data, profile)
 
     mx, my = move_samples(data)
     move, move_metrics = holdout_then_refit(
@@ -57,7 +88,7 @@ def train_buyer(data: TrainingData, profile: Profile) -> TrainedModel:
     return TrainedModel(
         name="buyer",
         feature_sets=("daily",),
-        params={"max_day_offset": MAX_DAY_OFFSET, "spike_sessions": int(on_spike.sum())},
+        params={"max_day_offset": MAX_DAY_OFFSET, **spike_params},
         metrics={
             "breakout": breakout_metrics,
             "spike_direction": spike_metrics,

@@ -1,5 +1,7 @@
-"""Training the ``direction`` ensemble (BiLSTM + XGBoost per horizon), calibrated on a later
-fold and shrunk toward climatology with a weight fitted on the validation fold."""
+"""Training the ``direction`` ensemble (BiLSTM + XGBoost per horizon): temperature and the
+weight toward climatology fitted on a calibration fold, then gated on a later validation
+fold. A horizon whose shrunk forecast does not beat climatology there significantly (or is
+constant, or worse calibrated) gets weight 0: it publishes climatology and says so."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import xgboost as xgb
 from services.trainer.artifacts import TrainedModel
 from services.trainer.data import TrainingData
 from services.trainer.profiles import Profile
+from services.trainer.skill import skill_gate
 from services.trainer.splits import purged_folds
 from shared.models import boosters, calibration, direction_net, labels
 from shared.models.api import HORIZONS
@@ -119,26 +122,34 @@ def train_direction(
     cal_lstm, cal_xgb = held_out.raw(data, folds.calibrate)
     val_lstm, val_xgb = held_out.raw(data, folds.validate)
     for j, h in enumerate(HORIZON_KEYS):
+        clim = np.asarray(clim_train[h])
+        # calibrate fold: temperature, then the Brier-optimal weight toward climatology
         known_c = ~np.isnan(y[folds.calibrate, j])
+        yc = y[folds.calibrate[known_c], j].astype(int)
         raw_c = LSTM_WEIGHT * cal_lstm[known_c, j] + (1 - LSTM_WEIGHT) * cal_xgb[known_c, j]
-        params["temperature"][h] = calibration.fit_temperature(
-            raw_c, y[folds.calibrate[known_c], j].astype(int)
+        temperature = calibration.fit_temperature(raw_c, yc)
+        weight = calibration.brier_shrink_weight(
+            calibration.apply_temperature(raw_c, temperature), yc, clim
         )
+        # validate fold (later, untouched): is the shrunk forecast better than climatology?
         known_v = ~np.isnan(y[folds.validate, j])
         yv = y[folds.validate[known_v], j].astype(int)
         raw_v = LSTM_WEIGHT * val_lstm[known_v, j] + (1 - LSTM_WEIGHT) * val_xgb[known_v, j]
-        cal_v = calibration.apply_temperature(raw_v, params["temperature"][h])
-        clim = np.asarray(clim_train[h])
-        ll_model = calibration.log_loss(cal_v, yv)
-        ll_clim = calibration.log_loss(np.tile(clim, (len(yv), 1)), yv)
-        params["beats_climatology"][h] = ll_model < ll_clim
-        params["shrink_weight"][h] = calibration.fit_shrink_weight(cal_v, yv, clim)
+        shrunk_v = calibration.shrink(
+            calibration.apply_temperature(raw_v, temperature), clim, weight
+        )
+        clim_v = np.tile(clim, (len(yv), 1))
+        gate = skill_gate(shrunk_v, clim_v, yv, block=HORIZONS[h])
+        params["temperature"][h] = temperature
+        params["shrink_weight"][h] = weight if gate.live else 0.0  # 0: the horizon is climatology
+        params["beats_climatology"][h] = gate.live
         metrics["validation"][h] = {
-            "log_loss": ll_model,
-            "log_loss_climatology": ll_clim,
-            "accuracy": float(np.mean(cal_v.argmax(1) == yv)),
+            "log_loss": calibration.log_loss(shrunk_v, yv),
+            "log_loss_climatology": calibration.log_loss(clim_v, yv),
+            "accuracy": float(np.mean(shrunk_v.argmax(1) == yv)),
             "accuracy_majority": float(np.mean(yv == int(np.argmax(clim)))),
-            "samples": len(yv),
+            "fitted_shrink_weight": weight,
+            "gate": gate.to_dict(),
             "window": f"{data.frame.index[folds.validate[0]]:%Y-%m-%d}.."
             f"{data.frame.index[folds.validate[known_v][-1]]:%Y-%m-%d}",
         }

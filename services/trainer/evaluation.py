@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from services.trainer import metrics as m
 from services.trainer.buyer import breakout_samples, move_samples, train_buyer
-from services.trainer.data import TrainingData, load_training_data
+from services.trainer.data import MINUTE_FILE, TrainingData, load_minutes, load_training_data
 from services.trainer.direction import targets, train_direction
 from services.trainer.pipeline import publish_models
 from services.trainer.profiles import FAST, FULL
@@ -31,6 +31,8 @@ from services.trainer.seller import (
     trap_labels,
 )
 from services.trainer.stats import train_stats
+from services.trainer.vol import TRAP_SESSIONS
+from services.trainer.vol_evaluation import minute_rv5, minute_target
 from shared import calendar
 from shared.config import Settings
 from shared.logs import get_logger
@@ -38,8 +40,10 @@ from shared.models import labels
 from shared.models.api import DIRECTION_CLASSES, HORIZONS, vix_regime
 from shared.models.buyer import MAX_DAY_OFFSET
 from shared.models.loading import load_model
+from shared.models.seller import SIGNALS as SELLER_SIGNALS
 from shared.models.seller import STRESS_CLASSES, distance_sigma
 from shared.signals import labels as signal_labels
+from shared.signals.breach import lognormal_breach_probability
 from shared.signals.safe_range import implied_move_points
 
 log = get_logger("evaluation")
@@ -49,7 +53,7 @@ def _fold_models(train: TrainingData, fast: bool, coverage: float, tmp: Path) ->
     profile = FAST if fast else FULL
     trained = [
         train_direction(train, profile),
-        train_seller(train, profile),
+        train_seller(train, profile, coverage),
         train_buyer(train, profile),
         train_stats(train, coverage),
     ]
@@ -94,6 +98,7 @@ def run_evaluation(
     records = feats.to_dict("records")
     y_dir, r_dir = targets(full)
     trap_y = trap_labels(full)
+    rv5_y = labels.forward_realized_vol(frame["close"], TRAP_SESSIONS).to_numpy()
     rv_exp = labels.realized_vol_to_expiry(frame["close"]).to_numpy()
     exp_pos = labels.expiry_positions(frame.index)
     close = frame["close"].to_numpy(float)
@@ -133,6 +138,7 @@ def run_evaluation(
                         ),
                         "forward_log_return": r_dir[t, j],
                         "beats_climatology_validation": d.beats_climatology(h),
+                        "source": d.source(h),
                     }
                 )
         s, bu, st = models["seller"], models["buyer"], models["stats"]
@@ -146,10 +152,14 @@ def run_evaluation(
             z_lo, z_hi, target = st.safe_range_z(regime)
             sigma_t = vix / 100 * math.sqrt(max(dte, 1) / 365) if vix == vix else math.nan
             settled = exp_pos[t] > t
+            sessions = float(exp_pos[t] - t) if settled else float(daily["sessions_to_expiry"])
             expiry_close = close[exp_pos[t]] if settled else math.nan
-            lower, upper = close[t] * math.exp(-z_lo * sigma_t), close[t] * math.exp(z_hi * sigma_t)
+            vix_lower = close[t] * math.exp(-z_lo * sigma_t)
+            vix_upper = close[t] * math.exp(z_hi * sigma_t)
+            lower, upper = s.range_bounds(daily, close[t], target, dte, max(sessions, 1.0))
             stress = s.stress_probabilities(daily)
-            expiry = calendar.next_weekly_expiry(frame.index[t].date())
+            stress_base = s.stress_climatology(regime)
+            expiry = calendar.expiry_after_close(frame.index[t].date())
             seller_rows.append(
                 {
                     "date": frame.index[t],
@@ -172,6 +182,16 @@ def run_evaluation(
                     "z_upper": z_hi,
                     "expiry_close": expiry_close,
                     "inside": float(lower <= expiry_close <= upper) if settled else math.nan,
+                    "vix_lower": vix_lower,
+                    "vix_upper": vix_upper,
+                    "inside_vix_band": (
+                        float(vix_lower <= expiry_close <= vix_upper) if settled else math.nan
+                    ),
+                    "stress_score_baseline": signal_labels.stress_score(stress_base),
+                    "rv_next5": rv5_y[t],
+                    "vol_forecast": math.exp(s.core.log_vol(daily)),
+                    "sigma20": daily["sigma20_daily"],
+                    **{f"live_{k}": s.selection(k)["live"] for k in SELLER_SIGNALS},
                 }
             )
             for pct in STRIKE_STEPS_PCT:
@@ -183,7 +203,9 @@ def run_evaluation(
                             "expiry": expiry,
                             "strike": strike,
                             "side": "above" if sign > 0 else "below",
-                            "probability": s.breach_probability(daily, close[t], strike, dte),
+                            "probability": s.breach_probability(
+                                daily, close[t], strike, dte, max(sessions, 1.0)
+                            ),
                             "fold_train_end": fold,
                             "strike_pct": pct,
                             "days_to_expiry": dte,
@@ -194,10 +216,16 @@ def run_evaluation(
                                 if settled and dte > 0
                                 else math.nan
                             ),
+                            "probability_lognormal": (
+                                lognormal_breach_probability(close[t], strike, vix, max(dte, 1))
+                                if vix == vix
+                                else math.nan
+                            ),
+                            "regime": regime,
                         }
                     )
             implied = sigma_t
-            predicted_move = bu.predicted_move_to_expiry(daily, dte)
+            predicted_move = s.expected_abs_move(daily, dte, max(sessions, 1.0))
             breakout = [bu.breakout_probability(daily, k) for k in range(MAX_DAY_OFFSET + 1)]
             spike_up = bu.spike_up_probability(daily)
             theta_edge = (
@@ -219,11 +247,15 @@ def run_evaluation(
                     **{f"breakout_y{k}": breakout_y[t, k] for k in range(6)},
                     **{f"breakout_base{k}": base["breakout"][k] for k in range(6)},
                     "spike_base": base["spike_up"],
+                    "spike_source": bu.spike_source(),
                     "next_is_spike": spike.iloc[t],
                     "next_up": up.iloc[t],
                     "predicted_move": predicted_move,
                     "implied_move": implied,
                     "move_base": base["move"],
+                    "regime": regime,
+                    "days_to_expiry": dte,
+                    "predicted_move_buyer_model": bu.predicted_move_to_expiry(daily, dte),
                     "actual_move": abs(math.log(expiry_close / close[t]))
                     if settled and dte > 0
                     else math.nan,
@@ -242,11 +274,35 @@ def run_evaluation(
             out_dir / f"{name}.csv", index=False, float_format="%.6g", date_format="%Y-%m-%d"
         )
     summary = summarise(tables, start=start, retrain_every=retrain_every, fast=fast)
+    minute_csv = Path(nifty_csv).parent / MINUTE_FILE
+    if minute_csv.exists():  # the 5-session forecast against 1-minute realised vol
+        rv_minute = minute_rv5(load_minutes(minute_csv), frame)
+        summary["volatility"]["minute_rv_target"] = minute_target(tables["seller"], rv_minute)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
     from services.trainer.report import write_report
 
     write_report(tables, summary, out_dir / "report.html")
     return summary
+
+
+def direction_honesty(
+    g: pd.DataFrame, probs: np.ndarray, clim: np.ndarray, y: np.ndarray
+) -> dict[str, Any]:
+    """One horizon's honesty checks: how often the model (not climatology) was live, folds
+    where a forecast labelled "model" was constant, and climatology's own top-label ECE."""
+    is_model = (g["source"] == "model").to_numpy()
+    constant_model_folds = [
+        str(fold)
+        for fold, rows in g[is_model].groupby("fold_train_end")
+        if np.ptp(rows[[f"p_{c}" for c in DIRECTION_CLASSES]].to_numpy(), axis=0).max() < 1e-9
+    ]
+    top = clim.argmax(1)
+    return {
+        "model_share": float(is_model.mean()),
+        "constant_model_folds": constant_model_folds,
+        "ece_climatology": m.ece(clim.max(1), (top == y).astype(float)),
+        "argmax_up_share": float(np.mean(probs.argmax(1) == DIRECTION_CLASSES.index("up"))),
+    }
 
 
 def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
@@ -258,7 +314,10 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
         probs = g[[f"p_{c}" for c in DIRECTION_CLASSES]].to_numpy()
         clim = g[[f"clim_{c}" for c in DIRECTION_CLASSES]].to_numpy()
         y = g["actual"].map({c: i for i, c in enumerate(DIRECTION_CLASSES)}).to_numpy()
-        out["direction"][h] = m.multiclass_report(probs, y, clim)
+        out["direction"][h] = {
+            **m.multiclass_report(probs, y, clim),
+            **direction_honesty(g, probs, clim, y),
+        }
     s = tables["seller"]
     trap = s.dropna(subset=["trap_actual"])
     out["trap"] = m.binary_report(
@@ -303,6 +362,9 @@ def summarise(tables: dict[str, pd.DataFrame], **run: Any) -> dict[str, Any]:
     out["spike_direction"] = m.binary_report(
         sp["spike_up_probability"].to_numpy(), sp["next_up"].to_numpy(), sp["spike_base"].to_numpy()
     )
+    from services.trainer.vol_evaluation import summarise_volatility
+
+    out["volatility"] = summarise_volatility(tables)
     mv = bu.dropna(subset=["actual_move", "implied_move"])
     out["move_to_expiry"] = {
         "samples": len(mv),

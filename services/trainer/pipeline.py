@@ -40,7 +40,7 @@ def train_one(name: str, data: TrainingData, profile: Profile, settings: Setting
     if name == "direction_intraday":
         return train_intraday(data, profile)
     if name == "seller":
-        return train_seller(data, profile)
+        return train_seller(data, profile, settings.coverage_target)
     if name == "buyer":
         return train_buyer(data, profile)
     if name == "stats":
@@ -113,9 +113,45 @@ def missing_models(settings: Settings) -> list[str]:
     return [n for n in MODEL_NAMES if registry.current_version(settings.model_dir, n) is None]
 
 
+def fitting_version(model_dir: Path, name: str, train_end: str) -> str | None:
+    """The kept version of ``name`` trained latest while still ending by ``train_end``."""
+    fits = [
+        v
+        for v in registry.list_versions(model_dir, name)
+        if (v.get("training_window") or {}).get("end", "9999") <= train_end
+    ]
+    return max(fits, key=lambda v: v["training_window"]["end"])["version"] if fits else None
+
+
+def select_out_of_sample(settings: Settings) -> list[str]:
+    """With ``train_end`` set (a replay): point CURRENT at a kept version trained only on
+    data up to it; returns the models with no such version (they must be trained). Without
+    it (live): point CURRENT at the kept version trained on the newest data; returns the
+    models the registry lacks."""
+    if settings.train_end is None:  # live: the newest kept version (a replay may have
+        for name in MODEL_NAMES:  # pointed CURRENT at an older window)
+            versions = registry.list_versions(settings.model_dir, name)
+            ends = [v for v in versions if (v.get("training_window") or {}).get("end")]
+            newest = max(ends, key=lambda v: v["training_window"]["end"], default=None)
+            if newest and not newest["current"]:
+                registry.rollback(settings.model_dir, name, newest["version"])
+                log.info("model_selected_newest", model=name, version=newest["version"])
+        return missing_models(settings)
+    lacking = []
+    for name in MODEL_NAMES:
+        version = fitting_version(settings.model_dir, name, settings.train_end)
+        if version is None:
+            lacking.append(name)
+        elif version != registry.current_version(settings.model_dir, name):
+            registry.rollback(settings.model_dir, name, version)
+            log.info("model_selected_out_of_sample", model=name, version=version)
+    return lacking
+
+
 def ensure_models(settings: Settings, profile: Profile = FULL) -> list[str]:
-    """Train inline only the models the registry lacks; returns their names."""
-    missing = missing_models(settings)
+    """Train inline only the models the registry lacks, or, with ``settings.train_end``
+    (a replay), those without a kept version trained only up to it; returns their names."""
+    missing = select_out_of_sample(settings)
     if missing:
         log.info("training_missing_models", models=missing)
         bar = Bar("training missing models")

@@ -63,6 +63,94 @@ def _breach_plot(summary: dict[str, Any]) -> str:
     return _png(fig)
 
 
+def _vol_reliability_plot(vol: dict[str, Any]) -> str:
+    """Trap and breach reliability, each beside its baseline."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+    panels = (
+        ("volatility trap", vol["trap"]["reliability"], None),
+        ("breach curve", vol["breach"]["reliability"], vol["breach"]["reliability_lognormal"]),
+    )
+    for ax, (title, bins, base) in zip(axes, panels, strict=True):
+        ax.plot([b["forecast"] for b in bins], [b["observed"] for b in bins], "o-", label="core")
+        if base:
+            ax.plot(
+                [b["forecast"] for b in base],
+                [b["observed"] for b in base],
+                "s--",
+                label="VIX lognormal",
+            )
+        ax.plot([0, 1], [0, 1], "k:", lw=1)
+        ax.set_title(title)
+        ax.set_xlabel("forecast")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("observed")
+    return _png(fig)
+
+
+def _volatility_section(vol: dict[str, Any]) -> str:
+    trap, stress, move, rng, breach = (
+        vol[k] for k in ("trap", "stress", "move_to_expiry", "safe_range", "breach")
+    )
+    headline = {
+        "trap AUC (floor 0.68)": {
+            "model": trap["auc"],
+            "baseline": trap["auc_sigma20_over_vix"],
+            "baseline name": "σ20/VIX",
+        },
+        "trap Brier skill vs base rate (floor +6 %)": {
+            "model": trap["brier_skill"],
+            "baseline": 0.0,
+            "baseline name": "training base rate",
+        },
+        "stress Spearman with next-5 RV": {
+            "model": stress["spearman_rv5"],
+            "baseline": stress["spearman_rv5_vix_level"],
+            "baseline name": "VIX level",
+        },
+        "move to expiry MAE (floor 5 % below)": {
+            "model": move["mae_model"],
+            "baseline": move["mae_vix_implied"],
+            "baseline name": "VIX-implied move",
+        },
+        "safe range coverage (floor 88–92 %)": {
+            "model": rng["coverage"],
+            "baseline": rng["vix_band_calibrated_coverage"],
+            "baseline name": "calibrated VIX band",
+        },
+        "safe range mean log width": {
+            "model": rng["mean_width_log"],
+            "baseline": rng["vix_band_same_coverage_width_log"],
+            "baseline name": "VIX band at the same coverage",
+        },
+        "breach Brier (floor 3 % below)": {
+            "model": breach["brier"],
+            "baseline": breach["brier_lognormal"],
+            "baseline name": "VIX lognormal",
+        },
+    }
+    cov_cols = ["samples", "coverage", "below", "above", "mean_width_log"]
+    cov_cols += ["vix_band_calibrated_coverage", "vix_band_same_coverage_width_log"]
+    mae_cols = ["samples", "mae_model", "mae_vix_implied", "reduction"]
+    floors = {
+        k: {"met": v}
+        for sig in (trap, stress, move, rng, breach)
+        for k, v in sig.items()
+        if k.startswith("floor_")
+    }
+    return f"""<h2>Volatility core: every signal beside its strongest simple baseline</h2>
+{_table(headline, ["model", "baseline", "baseline name"])}
+<h3>Floors (issue 9)</h3>{_table(floors, ["met"])}
+<h3>Safe range by VIX regime</h3>{_table(rng["by_regime"], cov_cols)}
+<h3>Safe range by days to expiry</h3>{_table(rng["by_dte"], cov_cols)}
+<h3>Move to expiry by VIX regime</h3>{_table(move["by_regime"], mae_cols)}
+<h3>Move to expiry by days to expiry</h3>{_table(move["by_dte"], mae_cols)}
+<h3>Stress by VIX regime</h3>{_table(stress["by_regime"], ["samples", "spearman", "spearman_vix"])}
+<h3>Reliability</h3>{_vol_reliability_plot(vol)}
+<p>Sessions on which each signal shipped the model or its baseline (the trainer's choice on
+each fold's validation window): {html.escape(str(vol["live_sessions"]))}. As shipped (core
+where live, baseline elsewhere): {html.escape(str(vol.get("shipped")))}</p>"""
+
+
 def _table(rows: dict[str, dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *columns])
     body = "".join(
@@ -131,6 +219,7 @@ over {sr["samples"]} sessions (below the range {sr["below"]:.1%}, above {sr["abo
 <h2>Binary forecasts</h2>{_table(binary, bin_cols)}
 <h3>Breach-curve calibration</h3>{_breach_plot(summary)}
 <h2>Expiry stress (3 classes vs 1/3 each)</h2>{_table({"stress": summary["stress"]}, dir_cols)}
+{_volatility_section(summary["volatility"]) if "volatility" in summary else ""}
 <h2>Move to expiry (absolute log move)</h2>{
         _table(
             {"move": summary["move_to_expiry"]},

@@ -1,9 +1,13 @@
 """The training worker: an rq worker on the training queue plus rq's CronScheduler, which
-enqueues a full retrain every Saturday morning IST (after the week's last session)."""
+enqueues a retrain on ``settings.training_cron_utc`` (default every Saturday 06:00 IST,
+after the week's last session) or every ``settings.training_interval_s`` seconds."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import time
+from typing import Any
 
 from rq import Queue, Worker
 from rq.cron import CronJob, CronScheduler
@@ -13,26 +17,38 @@ from shared.config import Settings
 from shared.logs import get_logger
 
 log = get_logger("trainer")
-WEEKLY_CRON_UTC = "30 0 * * 6"  # Saturday 06:00 IST
+CRON_JOB_NAME = "weekly-retrain"  # rq keeps the ids it enqueued under this name
 
 
-def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
-    """The weekly retrain. Its kwargs are stored in the scheduler's hash and become the job's
-    arguments and description: ``settings_payload`` holds no secret."""
-    return scheduler.register(
-        train_job,
-        queue_name=settings.training_queue,
-        cron=WEEKLY_CRON_UTC,
-        kwargs={"settings": settings_payload(settings)},
-        job_timeout=JOB_TIMEOUT_S,
-        name="weekly-retrain",
-    )
+def cron_schedule(settings: Settings) -> dict[str, Any]:
+    """rq's ``register`` keyword for the schedule: an interval when set, else the cron."""
+    if settings.training_interval_s is not None:
+        return {"interval": settings.training_interval_s}
+    return {"cron": settings.training_cron_utc}
 
 
 def run_cron(settings: Settings) -> None:
+    """The scheduler process (spawned, so its time zone is its own): rq matches cron fields
+    against local time, so the process runs in UTC to make ``training_cron_utc`` UTC."""
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     scheduler = CronScheduler(connection=redis_for_rq(settings), name="aegis-weekly-training")
     register_weekly(scheduler, settings)
     scheduler.start()
+
+
+def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
+    """The scheduled retrain. Its kwargs are stored in the scheduler's hash and become the
+    job's arguments and description: ``settings_payload`` holds no secret."""
+    return scheduler.register(
+        train_job,
+        queue_name=settings.training_queue,
+        kwargs={"settings": settings_payload(settings)}
+        | {"profile": settings.training_schedule_profile},
+        job_timeout=JOB_TIMEOUT_S,
+        name=CRON_JOB_NAME,
+        **cron_schedule(settings),
+    )
 
 
 def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -> None:
@@ -42,7 +58,7 @@ def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -
             target=run_cron, args=(settings,), name="training-cron", daemon=True
         )
         cron.start()
-        log.info("cron_started", schedule=WEEKLY_CRON_UTC, queue=settings.training_queue)
+        log.info("cron_started", **cron_schedule(settings), queue=settings.training_queue)
     try:
         connection = redis_for_rq(settings)
         worker = Worker(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shared import calendar
+from shared.features.volatility import VOLATILITY_FEATURE_NAMES, volatility_features
 
 TRADING_DAYS = calendar.TRADING_DAYS_PER_YEAR
 WINDOW_ROWS = 300  # longest look-back (252-day percentile of a 20-day vol) plus margin
@@ -55,6 +56,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "day_of_week",
     "days_to_expiry",
     "sessions_to_expiry",
+    *VOLATILITY_FEATURE_NAMES,  # range-based and HAR realised vols (shared/features/volatility)
 )
 
 SEQUENCE_FEATURES: tuple[str, ...] = (
@@ -109,8 +111,9 @@ def _rolling_percentile(x: np.ndarray, window: int) -> np.ndarray:
 
 @lru_cache(maxsize=8192)
 def _calendar_row(day: date) -> tuple[int, int, int]:
-    """(weekday, calendar days to expiry, sessions to expiry) of one session date."""
-    _, days, sessions = calendar.days_to_expiry(day)
+    """(weekday, calendar days to expiry, sessions to expiry) of one session date, seen at
+    its close: an expiry day's row already targets the next weekly expiry."""
+    _, days, sessions = calendar.days_to_expiry(day, at_close=True)
     return day.weekday(), days, sessions
 
 
@@ -162,6 +165,7 @@ def compute_daily_features(frame: pd.DataFrame) -> pd.DataFrame:
         f["dist_high_20"] = c / _rolling(h, 20, np.max) - 1
         f["dist_low_20"] = c / _rolling(l, 20, np.min) - 1
         f["trend_strength_20"] = np.abs(f["ret_20"]) / _rolling(np.abs(r1), 20, np.sum)
+        f.update(volatility_features(o, h, l, c, vix, TRADING_DAYS))
     index = frame.index
     dates = index.date if isinstance(index, pd.DatetimeIndex) else map(calendar.to_date, index)
     rows = [_calendar_row(d) for d in dates]

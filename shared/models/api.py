@@ -74,6 +74,11 @@ class SellerModel(LoadedModel, Protocol):
         """P(expiry close beyond ``strike``: above it when strike > spot, else below)."""
         ...
 
+    def breach_probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """``breach_probability`` of each row of ``shared.models.seller.breach_inputs``
+        (many strikes of many snapshots) in one model call."""
+        ...
+
 
 class BuyerModel(LoadedModel, Protocol):
     """name: ``buyer``."""

@@ -44,7 +44,18 @@ class BuyerModels(ArtifactModel):
         return float(boosters.predict(self.breakout, breakout_input(daily, day_offset))[0])
 
     def spike_up_probability(self, daily: DailyFeatures) -> float:
-        return float(boosters.predict(self.spike, daily_vector(daily))[0])
+        """P(up | the next session is a spike), shrunk toward the training base rate by the
+        weight its held-out skill earned (weight 0: exactly the base rate)."""
+        weight = float(self.params["spike_shrink_weight"])
+        base = float(self.params["spike_base_rate"])
+        if weight == 0:
+            return base
+        p = float(boosters.predict(self.spike, daily_vector(daily))[0])
+        return weight * p + (1 - weight) * base
+
+    def spike_source(self) -> str:
+        """``model``, or ``climatology`` where the published value is the base rate."""
+        return "model" if float(self.params["spike_shrink_weight"]) > 0 else "climatology"
 
     def predicted_move_to_expiry(self, daily: DailyFeatures, days_to_expiry: int) -> float:
         return max(0.0, float(boosters.predict(self.move, move_input(daily, days_to_expiry))[0]))

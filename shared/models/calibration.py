@@ -42,3 +42,21 @@ def fit_shrink_weight(probs: np.ndarray, labels: np.ndarray, climatology: np.nda
 def binary_to_two_class(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     return np.stack([1 - p, p], axis=-1)
+
+
+def brier_rows(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-row multi-class Brier score: sum over classes of (p - onehot)^2."""
+    onehot = np.eye(probs.shape[1])[labels]
+    return np.sum((probs - onehot) ** 2, axis=1)
+
+
+def brier_shrink_weight(probs: np.ndarray, labels: np.ndarray, climatology: np.ndarray) -> float:
+    """Weight on the model (vs climatology) minimising the Brier score of the mixture, in
+    closed form: sum((p - c)·(y - c)) / sum(|p - c|^2), clipped to [0, 1]; 0 for a model
+    whose forecasts equal climatology."""
+    diff = probs - climatology
+    denom = float(np.sum(diff**2))
+    if denom <= 0:
+        return 0.0
+    onehot = np.eye(probs.shape[1])[labels]
+    return float(np.clip(np.sum(diff * (onehot - climatology)) / denom, 0.0, 1.0))

@@ -1,5 +1,6 @@
 """The ``direction`` model: BiLSTM + per-horizon XGBoost, ensembled, temperature-calibrated
-and shrunk toward climatology with weights fitted out of sample."""
+and shrunk toward climatology with weights fitted out of sample. A horizon with weight 0
+publishes climatology itself (``source``) and must be labelled so, never as a model."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def combine(lstm_probs: np.ndarray, xgb_probs: np.ndarray, params: Mapping[str, 
     temperature per horizon, then shrink toward climatology per horizon."""
     w = params["lstm_weight"]
     raw = w * lstm_probs + (1 - w) * xgb_probs
-    out = np.empty_like(raw)
+    out = np.empty(raw.shape)  # float64: a weight-0 horizon is climatology to the last bit
     for j, h in enumerate(params["horizons"]):
         cal = calibration.apply_temperature(raw[:, j], params["temperature"][h])
         out[:, j] = calibration.shrink(
@@ -69,6 +70,11 @@ class DirectionEnsemble(ArtifactModel):
 
     def beats_climatology(self, horizon: str) -> bool:
         return bool(self.params["beats_climatology"][horizon])
+
+    def source(self, horizon: str) -> str:
+        """``model`` where the ensemble carries weight, ``climatology`` where its output is
+        exactly the training window's class frequencies."""
+        return "model" if self.params["shrink_weight"][horizon] > 0 else "climatology"
 
     def climatology(self, horizon: str) -> dict[str, float]:
         return dict(zip(DIRECTION_CLASSES, map(float, self.params["climatology"][horizon])))

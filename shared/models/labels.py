@@ -49,10 +49,11 @@ def forward_realized_vol(close: pd.Series, sessions: int) -> pd.Series:
 
 
 def expiry_positions(index: pd.Index) -> np.ndarray:
-    """Row position of each session's next weekly expiry (the last row on or before the
-    expiry date when the data lacks that session); -1 when the expiry is past the data."""
+    """Row position of the weekly expiry each session's close targets (the next one after it,
+    also on an expiry day; the last row on or before the expiry date when the data lacks that
+    session); -1 when the expiry is past the data."""
     dates = [calendar.to_date(d) for d in index]
-    expiries = pd.to_datetime([calendar.next_weekly_expiry(d) for d in dates])
+    expiries = pd.to_datetime([calendar.expiry_after_close(d) for d in dates])
     pos = np.searchsorted(pd.DatetimeIndex(index).values, expiries.values, side="right") - 1
     last = pd.Timestamp(index[-1])
     pos = pos.astype(int)
@@ -61,7 +62,7 @@ def expiry_positions(index: pd.Index) -> np.ndarray:
 
 
 def expiry_log_return(close: pd.Series) -> pd.Series:
-    """ln(C[expiry] / C[t]) for the next weekly expiry; NaN when it is past the data."""
+    """ln(C[expiry] / C[t]) for the expiry session t's close targets; NaN past the data."""
     pos = expiry_positions(close.index)
     c = close.to_numpy(dtype=float)
     out = np.full(len(c), np.nan)
@@ -71,8 +72,8 @@ def expiry_log_return(close: pd.Series) -> pd.Series:
 
 
 def realized_vol_to_expiry(close: pd.Series) -> pd.Series:
-    """Annualized zero-mean realized vol of the returns from t+1 to the next expiry
-    (NaN on expiry day itself, when no session is left, and past the data)."""
+    """Annualized zero-mean realized vol of the returns from t+1 to the expiry session t's
+    close targets (NaN past the data)."""
     pos = expiry_positions(close.index)
     r1 = np.log(close.to_numpy(dtype=float))
     r1 = np.concatenate([[np.nan], np.diff(r1)])

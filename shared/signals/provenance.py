@@ -35,3 +35,16 @@ def from_data(window: str | None = None, note: str | None = None) -> dict[str, A
 def heuristic(note: str, formula: str | None = None) -> dict[str, Any]:
     """A fallback value: always says why, so the document and health can show it."""
     return _dump(source="heuristic", note=note, formula=formula)
+
+
+def climatology(model_provenance: dict[str, Any], why: str) -> dict[str, Any]:
+    """A value that IS a base rate measured over a model's training window (that model
+    showed no out-of-sample skill there): the window and version it came from, and why."""
+    return _dump(
+        source="climatology",
+        model=model_provenance.get("model"),
+        version=model_provenance.get("version"),
+        window=model_provenance.get("window"),
+        formula="class frequencies over the training window",
+        note=why,
+    )

@@ -8,15 +8,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.schemas import OptionQuote
+from shared.signals.chain_arrays import as_arrays
 
 SECONDS_PER_YEAR = 365 * 86400
 CHAIN_SKEW_FORMULA = (
     "Black-76 IV, F from put-call parity at the strike with min |C-P|; "
-    "put = IV(put at F*(1-{d:.0%})) - IV_atm, call = IV(call at F*(1+{d:.0%})) - IV_atm, net = put - call"
+    "put = IV(put at F*(1-{d:.0%})) - IV_atm, call = IV(call at F*(1+{d:.0%})) - IV_atm, "
+    "net = put - call"
 )
 RETURN_SKEW_FORMULA = (
     "put = sqrt(2*252*mean(r^2; r<0)) - sqrt(252*mean(r^2)), call likewise for r>0, "
@@ -39,68 +41,76 @@ def black76_price(
     sd = np.maximum(vol * math.sqrt(years), 1e-12)
     d1 = (np.log(forward / strike) + 0.5 * sd * sd) / sd
     d2 = d1 - sd
-    call = forward * norm.cdf(d1) - strike * norm.cdf(d2)
-    put = strike * norm.cdf(-d2) - forward * norm.cdf(-d1)
-    return np.where(is_call, call, put)
+    call = forward * ndtr(d1) - strike * ndtr(d2)
+    return np.where(is_call, call, call - forward + strike)  # put by put-call parity
 
 
 def implied_vol(
     price: np.ndarray,
-    forward: float,
+    forward: float | np.ndarray,
     strike: np.ndarray,
-    years: float,
+    years: float | np.ndarray,
     is_call: np.ndarray,
     low: float = 1e-4,
     high: float = 5.0,
     iterations: int = 60,
 ) -> np.ndarray:
-    """Black-76 implied vol by vectorised bisection; NaN where the price is outside the
-    no-arbitrage bounds (below intrinsic or above the underlying)."""
-    intrinsic = np.where(is_call, np.maximum(forward - strike, 0), np.maximum(strike - forward, 0))
-    valid = (price > intrinsic) & (price < np.where(is_call, forward, strike))
-    lo = np.full(price.shape, low)
-    hi = np.full(price.shape, high)
+    """Black-76 implied vol by vectorised Newton steps kept inside a bisection bracket (a
+    step leaving the bracket, or with no vega, bisects instead); stops once every vol moves
+    less than 1e-8. ``forward`` and ``years`` may be per option (arrays). NaN where the price
+    is outside the no-arbitrage bounds (below intrinsic or above the underlying)."""
+    fwd = np.broadcast_to(np.asarray(forward, dtype=float), price.shape)
+    yrs = np.broadcast_to(np.asarray(years, dtype=float), price.shape)
+    intrinsic = np.where(is_call, np.maximum(fwd - strike, 0), np.maximum(strike - fwd, 0))
+    valid = (price > intrinsic) & (price < np.where(is_call, fwd, strike)) & (yrs > 0)
+    out = np.full(price.shape, np.nan)
+    if not valid.any():
+        return out
+    price, strike, is_call = price[valid], strike[valid], is_call[valid]
+    fwd, root = fwd[valid], np.sqrt(yrs[valid])
+    lo, hi = np.full(price.shape, low), np.full(price.shape, high)
+    # start near the ATM approximation price ~ 0.4*F*vol*sqrt(T)
+    vol = np.clip(price / (0.4 * fwd * root), 0.05, 2.0)
+    log_fk = np.log(fwd / strike)
     for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        too_high = black76_price(forward, strike, years, mid, is_call) > price
-        hi = np.where(too_high, mid, hi)
-        lo = np.where(too_high, lo, mid)
-    return np.where(valid, 0.5 * (lo + hi), np.nan)
+        sd = vol * root
+        d1 = (log_fk + 0.5 * sd * sd) / sd
+        call = fwd * ndtr(d1) - strike * ndtr(d1 - sd)
+        diff = np.where(is_call, call, call - fwd + strike) - price
+        hi = np.where(diff > 0, vol, hi)
+        lo = np.where(diff > 0, lo, vol)
+        vega = fwd * np.exp(-0.5 * d1 * d1) * (root / math.sqrt(2 * math.pi))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = vol - diff / vega
+        new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        moved = float(np.max(np.abs(new - vol)))
+        vol = new
+        if moved < 1e-8:
+            break
+    out[valid] = vol
+    return out
 
 
 def parity_forward(quotes: Sequence[OptionQuote]) -> float | None:
     """F = K + C - P at the strike where call and put prices are closest."""
-    pairs = [q for q in quotes if q.ce_ltp and q.pe_ltp and q.ce_ltp > 0 and q.pe_ltp > 0]
-    if not pairs:
-        return None
-    q = min(pairs, key=lambda q: abs(q.ce_ltp - q.pe_ltp))  # type: ignore[operator]
-    return q.strike + q.ce_ltp - q.pe_ltp  # type: ignore[operator]
+    return as_arrays(quotes).forward
 
 
 def chain_skew(
     quotes: Sequence[OptionQuote], years_to_expiry: float, wing: float = 0.02
 ) -> Skew | None:
-    """Skew from out-of-the-money implied vols; None when the chain cannot price it."""
+    """Skew from out-of-the-money implied vols (the chain's smile: published IV, else
+    implied from the LTP); None when the chain has no parity forward or < 3 usable IVs."""
+    from shared.signals.chain import chain_smile  # chain.py imports implied_vol from here
+
     forward = parity_forward(quotes)
     if forward is None or years_to_expiry <= 0:
         return None
-    rows = sorted(quotes, key=lambda q: q.strike)
-    strikes = np.array([q.strike for q in rows], dtype=float)
-    is_call = strikes >= forward  # out-of-the-money side of each strike
-    given = np.array(
-        [(q.ce_iv if k >= forward else q.pe_iv) or np.nan for q, k in zip(rows, strikes)],
-        dtype=float,
-    )
-    prices = np.array(
-        [(q.ce_ltp if k >= forward else q.pe_ltp) or 0.0 for q, k in zip(rows, strikes)],
-        dtype=float,
-    )
-    computed = implied_vol(prices, forward, strikes, years_to_expiry, is_call)
-    ivs = np.where(np.isfinite(given), given, computed)
-    ok = np.isfinite(ivs)
-    if ok.sum() < 3:
+    smile = chain_smile(quotes, forward, years_to_expiry)
+    if smile is None or len(smile.points) < 3:
         return None
-    k_ok, iv_ok = strikes[ok], ivs[ok]
+    k_ok = np.array([p.strike for p in smile.points])
+    iv_ok = np.array([p.iv for p in smile.points])
 
     def iv_near(target: float) -> float:
         return float(iv_ok[int(np.argmin(np.abs(k_ok - target)))])

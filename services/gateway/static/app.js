@@ -1,11 +1,14 @@
 /* The live dashboard: builds the tiles once, keeps the document current over the websocket
    (snapshot, then updates; a sequence gap asks for a resync; reconnects with exponential
-   backoff), and shows freshness, provenance, stale and degraded state on every tile. */
+   backoff), and shows freshness, provenance, stale, degraded and in-sample state on every
+   tile. Ages are measured on the server's clock (the messages' ``clock``: live, or the
+   replay's own time at its speed), never on this browser's wall clock. */
 "use strict";
 
 (() => {
   const { esc } = Charts;
   const SERVICE_OF = { market: "features", direction: "direction", seller: "seller", buyer: "buyer" };
+  const HISTORY_EVERY_MS = 10000; // how often the history strip and price chart refetch
   const WATCHDOG_MS = 45000;       // no message (not even a heartbeat) for this long: reconnect
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 30000;
@@ -13,6 +16,7 @@
   const state = {
     doc: null, sequence: -1, ws: null, conn: "connecting", backoff: BACKOFF_MIN_MS,
     lastMessageAt: 0, awaitingSnapshot: false, resyncs: 0, connects: 0, updates: 0,
+    clock: null, history: null, historyFetches: 0, tab: "direction",
   };
   window.aegis = state; // for tests and debugging
 
@@ -20,17 +24,22 @@
   const nodes = {};
   for (const tile of Tiles.all) {
     const el = document.createElement("article");
-    el.className = "tile empty";
+    el.className = `tile empty${tile.wide ? " wide" : ""}`;
     el.id = `tile-${tile.id}`;
     el.setAttribute("data-testid", `tile-${tile.id}`);
     el.dataset.engines = tile.engines.join(" ");
+    const source = tile.engines.length
+      ? `<details class="source" data-testid="${tile.id}-source"><summary><span class="prov" data-testid="${tile.id}-prov"></span> source</summary><div class="source-body"></div></details>`
+      : "<span></span>";
     el.innerHTML = `<header><h3>${esc(tile.title)}</h3><span class="badges" data-testid="${tile.id}-badges"></span></header>
+      <p class="meaning" data-testid="${tile.id}-meaning">${esc(tile.meaning || "")}</p>
       <div class="body" data-testid="${tile.id}-body"><div class="waiting">waiting for data…</div></div>
-      <footer><span class="prov" data-testid="${tile.id}-prov"></span><span class="fresh" data-testid="${tile.id}-fresh"></span></footer>`;
+      <footer>${source}<span class="fresh" data-testid="${tile.id}-fresh"></span></footer>`;
     document.getElementById(`panel-${tile.tab}`).appendChild(el);
     nodes[tile.id] = {
       el, title: el.querySelector("h3"), badges: el.querySelector(".badges"), body: el.querySelector(".body"),
-      prov: el.querySelector(".prov"), fresh: el.querySelector(".fresh"), html: null,
+      prov: el.querySelector(".prov"), sourceBody: el.querySelector(".source-body"),
+      fresh: el.querySelector(".fresh"), html: null,
     };
     el.addEventListener("mouseenter", () => showTooltip(tile, el));
     el.addEventListener("mouseleave", hideTooltip);
@@ -45,7 +54,41 @@
     if (p.source === "formula") return `formula: ${p.formula || "?"}`;
     if (p.source === "data") return `data window: ${p.window || "?"}`;
     if (p.source === "heuristic") return `heuristic: ${p.note || "fallback rule"}`;
+    if (p.source === "climatology") return `climatology (no model skill): ${p.window || "?"}`;
     return p.source || "";
+  }
+
+  // The server's clock --------------------------------------------------------------------
+  function setClock(clock) {
+    if (!clock || !clock.now) return;
+    state.clock = { ...clock, nowMs: Date.parse(clock.now), at: performance.now() };
+  }
+
+  /** The server clock's time now: its last reading moved on at its rate (replay speed). */
+  function serverNow() {
+    const c = state.clock;
+    if (!c || !Number.isFinite(c.nowMs)) return null;
+    return c.nowMs + (performance.now() - c.at) * (c.rate || 0);
+  }
+
+  function feedDown(doc) {
+    const feed = doc && doc.health && doc.health.engines ? doc.health.engines.ingest : null;
+    return !!feed && (feed.status === "down" || (feed.degraded_reasons || []).some((r) => /no live report/.test(r)));
+  }
+
+  /** Header: what the page shows — LIVE, REPLAY <date> · <speed>×, FEED DOWN, OFFLINE. */
+  function runStatus(doc) {
+    const c = state.clock;
+    if (state.conn !== "open") return { text: state.conn === "connecting" ? "CONNECTING" : "OFFLINE", cls: "bad" };
+    if (feedDown(doc)) return { text: "FEED DOWN", cls: "bad" };
+    if (c && c.mode === "replay") {
+      if (c.finished) return { text: `REPLAY ENDED ${c.replay_date}`, cls: "warn" };
+      const pace = c.rate > 0 ? `${c.speed}×` : "fast-forward";
+      return { text: `REPLAY ${c.replay_date} · ${pace}`, cls: "warn" };
+    }
+    if (c && c.mode === "event") return { text: `REPLAY ${c.replay_date || ""} · event clock`, cls: "warn" };
+    const stale = doc && Object.keys(SERVICE_OF).some((e) => doc[e] && doc[e].stale);
+    return stale ? { text: "LIVE · STALE DATA", cls: "warn" } : { text: "LIVE", cls: "good" };
   }
 
   function groupOf(tile, doc) {
@@ -62,7 +105,7 @@
 
   function istTime(iso) {
     const d = new Date(iso);
-    const date = d.toLocaleDateString("en-GB", { timeZone: "Asia/Kolkata", day: "2-digit", month: "short" });
+    const date = d.toLocaleDateString("en-GB", { timeZone: "Asia/Kolkata", day: "2-digit", month: "short", year: "numeric" });
     const time = d.toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour12: false });
     return `${date} ${time} IST`;
   }
@@ -70,7 +113,10 @@
   function freshnessText(tile, doc) {
     const primary = tile.engines.length ? doc[tile.engines[0]] : null;
     if (!primary) return tile.engines.length ? "no data yet" : "";
-    return `as of ${istTime(primary.as_of)}, ${ageText(Date.now() - Date.parse(primary.as_of))}`;
+    const now = serverNow();
+    const age = now === null ? "" : `, ${ageText(now - Date.parse(primary.as_of))}`;
+    const replay = state.clock && state.clock.mode !== "live" ? " (replay time)" : "";
+    return `as of ${istTime(primary.as_of)}${age}${replay}`;
   }
 
   function tileStatus(tile, doc) {
@@ -86,7 +132,8 @@
     }
     const group = missing ? null : groupOf(tile, doc);
     const heuristic = !!(group && group.provenance && group.provenance.source === "heuristic");
-    return { missing, stale, reasons: [...new Set(reasons)], heuristic, group };
+    const inSample = !!(group && group.provenance && group.provenance.in_sample === true);
+    return { missing, stale, reasons: [...new Set(reasons)], heuristic, inSample, group };
   }
 
   function badge(cls, text, title) {
@@ -104,16 +151,26 @@
     n.el.classList.toggle("degraded", st.reasons.length > 0);
     n.el.classList.toggle("heuristic", st.heuristic);
     n.el.classList.toggle("offline", offline);
+    n.el.classList.toggle("in-sample", st.inSample);
     if (tile.titleOf) n.title.textContent = tile.titleOf(doc);
     let badges = "";
     if (st.stale) badges += badge("stale", "STALE", "newer data was due longer ago than its freshness limit");
     if (st.reasons.length) badges += badge("degraded", "DEGRADED", st.reasons.join("\n"));
     if (st.heuristic) badges += badge("heuristic", "HEURISTIC", "fallback rule, not a trained model");
+    if (st.inSample) badges += badge("in-sample", "IN SAMPLE", "the model was trained on this date: not a forecast");
     if (offline && tile.engines.length) badges += badge("offline", "OFFLINE", "live connection lost");
     n.badges.innerHTML = badges;
     let html;
     if (st.missing && tile.engines.length) {
       html = `<div class="waiting">waiting for data…</div>`;
+    } else if (tile.draw) {
+      try {
+        n.body.dataset.testid = tile.id;
+        tile.draw(n.body, doc, state.history);
+      } catch (err) {
+        n.body.innerHTML = `<div class="waiting">cannot show: ${esc(err.message)}</div>`;
+      }
+      html = null;
     } else {
       try {
         html = tile.render(doc);
@@ -121,13 +178,20 @@
         html = `<div class="waiting">cannot show: ${esc(err.message)}</div>`;
       }
     }
-    if (html !== n.html) {
+    if (st.inSample && html) {
+      html = `<div class="insample-note" data-testid="${tile.id}-in-sample">IN SAMPLE: the model saw this date in training — not a forecast</div>` + html;
+    }
+    if (html !== null && html !== n.html) {
       n.body.innerHTML = html;
       n.html = html;
     }
     const prov = st.group && st.group.provenance;
-    n.prov.innerHTML = prov ? `<span class="chip src-${esc(prov.source)}">${esc(prov.source)}</span>` : "";
-    n.el.dataset.provenance = prov ? provenanceText(prov) : "";
+    if (n.prov) n.prov.innerHTML = prov ? `<span class="chip src-${esc(prov.source)}">${esc(prov.source)}</span>` : `<span class="chip">${tile.engines.length ? "data" : ""}</span>`;
+    if (n.sourceBody) {
+      const text = sourceLines(tile, doc, st).join("<br>");
+      if (n.sourceBody.innerHTML !== text) n.sourceBody.innerHTML = text;
+    }
+    n.el.dataset.provenance = prov ? provenanceText(prov) : tile.sourceNote || "";
     n.el.dataset.stale = String(st.stale);
     n.el.dataset.degraded = String(st.reasons.length > 0);
     n.fresh.textContent = freshnessText(tile, doc);
@@ -143,7 +207,8 @@
     const stale = doc ? Object.keys(SERVICE_OF).filter((e) => doc[e] && doc[e].stale) : [];
     const staleEl = document.getElementById("banner-stale");
     staleEl.hidden = !stale.length;
-    staleEl.textContent = stale.length ? `Stale data: ${stale.join(", ")} — newer data was due longer ago than the freshness limit (NSE calendar).` : "";
+    const onClock = state.clock && state.clock.mode === "replay" ? "the replay's clock" : "the NSE calendar";
+    staleEl.textContent = stale.length ? `Stale data: ${stale.join(", ")} — newer data was due longer ago than the freshness limit (${onClock}).` : "";
     const degraded = [];
     if (doc && doc.health) {
       for (const [svc, h] of Object.entries(doc.health.engines || {})) {
@@ -161,39 +226,59 @@
     health.textContent = `health ${hs}`;
     health.className = `pill ${hs === "ok" ? "good" : hs === "degraded" ? "warn" : "bad"}`;
     const connPill = document.getElementById("conn-status");
-    connPill.textContent = state.conn === "open" ? "live" : state.conn;
-    connPill.className = `pill ${state.conn === "open" ? "good" : "bad"}`;
+    connPill.textContent = state.conn === "open" ? "connected" : state.conn;
+    connPill.className = `pill ${state.conn === "open" ? "" : "bad"}`;
+    const run = runStatus(doc);
+    const runPill = document.getElementById("run-status");
+    runPill.textContent = run.text;
+    runPill.className = `pill run ${run.cls}`;
     document.getElementById("doc-sequence").textContent = state.sequence >= 0 ? String(state.sequence) : "—";
     document.body.dataset.conn = state.conn;
     document.body.dataset.sequence = String(state.sequence);
   }
 
+  /** Renders the tiles of the tab on screen (the others render when their tab opens). */
   function renderAll() {
-    if (state.doc) Tiles.all.forEach(renderTile);
+    if (state.doc) Tiles.all.filter((t) => t.tab === state.tab).forEach(renderTile);
     renderBanners();
+  }
+
+  // Updates arrive several times a second in a replay: draw at most once per frame.
+  let renderQueued = false;
+  function scheduleRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(() => { renderQueued = false; renderAll(); });
   }
 
   function refreshFreshness() {
     if (!state.doc) return;
-    for (const tile of Tiles.all) nodes[tile.id].fresh.textContent = freshnessText(tile, state.doc);
+    for (const tile of Tiles.all) {
+      if (tile.tab === state.tab) nodes[tile.id].fresh.textContent = freshnessText(tile, state.doc);
+    }
   }
 
   // Tooltip --------------------------------------------------------------------------------
   const tooltip = document.getElementById("tooltip");
-  function showTooltip(tile, el) {
-    if (!state.doc || !tile.engines.length) return;
-    const st = tileStatus(tile, state.doc);
+  /** Where a tile's values came from and how fresh they are: the source panel and tooltip. */
+  function sourceLines(tile, doc, st) {
     const lines = [];
     const prov = st.group && st.group.provenance;
-    lines.push(`<b>Source</b> ${esc(prov ? provenanceText(prov) : "—")}`);
+    lines.push(`<b>Source</b> ${esc(prov ? provenanceText(prov) : tile.sourceNote || "—")}`);
     for (const e of tile.engines) {
-      const s = state.doc[e];
+      const s = doc[e];
       if (!s) continue;
       lines.push(`<b>${esc(e)}</b> as of ${esc(istTime(s.as_of))} · computed ${esc(istTime(s.computed_at))} · ${esc(s.kind)} · limit ${esc(s.freshness_limit_s)} s${s.stale ? " · <span class=\"bad\">stale</span>" : ""}`);
       for (const m of s.models || []) lines.push(`model ${esc(m.name)} v${esc(m.version)} trained ${esc(m.trained_at)}${m.training_window ? " on " + esc(m.training_window) : ""}`);
     }
     st.reasons.forEach((r) => lines.push(`<span class="bad">degraded:</span> ${esc(r)}`));
-    tooltip.innerHTML = lines.join("<br>");
+    return lines;
+  }
+
+  function showTooltip(tile, el) {
+    if (!state.doc || !tile.engines.length) return;
+    const st = tileStatus(tile, state.doc);
+    tooltip.innerHTML = sourceLines(tile, state.doc, st).join("<br>");
     const r = el.getBoundingClientRect();
     tooltip.hidden = false;
     tooltip.style.left = `${Math.max(8, Math.min(window.innerWidth - tooltip.offsetWidth - 8, r.left))}px`;
@@ -217,6 +302,7 @@
     state.lastMessageAt = Date.now();
     let msg;
     try { msg = JSON.parse(event.data); } catch (e) { return; }
+    if (msg.clock || (msg.document && msg.document.clock)) setClock(msg.clock || msg.document.clock);
     if (msg.type === "snapshot") {
       state.doc = msg.document;
       state.sequence = msg.sequence;
@@ -228,11 +314,12 @@
       if (msg.sequence !== state.sequence + 1 || !state.doc) { resync(); return; }
       Object.assign(state.doc, msg.blocks);
       if (msg.health) state.doc.health = msg.health;
+      if (msg.clock) state.doc.clock = msg.clock;
       state.doc.generated_at = msg.generated_at;
       state.doc.sequence = msg.sequence;
       state.sequence = msg.sequence;
       state.updates += 1;
-      renderAll();
+      scheduleRender();
     } else if (msg.type === "heartbeat") {
       if (msg.sequence > state.sequence) resync();
     }
@@ -270,6 +357,7 @@
       state.awaitingSnapshot = true; // the server sends one on connect
       state.lastMessageAt = Date.now();
       renderAll();
+      fetchHistory(); // now that the session (cookie) is settled
     };
     ws.onmessage = onMessage;
     ws.onclose = () => {
@@ -283,19 +371,37 @@
     };
   }
 
+  // History (price chart, history strip) ---------------------------------------------------
+  async function fetchHistory() {
+    try { // the session cookie authorizes it, as it does the websocket
+      const res = await fetch("/api/v1/history?sessions=20", { credentials: "same-origin" });
+      if (!res.ok) return;
+      state.history = await res.json();
+      state.historyFetches += 1;
+      if (state.doc) Tiles.all.filter((t) => t.draw && t.tab === state.tab).forEach(renderTile);
+    } catch (e) { /* offline: the next round tries again */ }
+  }
+  setInterval(fetchHistory, HISTORY_EVERY_MS);
+  fetchHistory();
+  let lastSession = null;
+
   setInterval(() => {
     refreshFreshness();
+    renderBanners();
+    const session = state.doc && state.doc.market ? state.doc.market.session_date : null;
+    if (session !== lastSession) { lastSession = session; fetchHistory(); }
     if (state.ws && state.conn === "open" && Date.now() - state.lastMessageAt > WATCHDOG_MS) state.ws.close();
   }, 1000);
 
   // Tabs and theme -------------------------------------------------------------------------
   const tabs = document.querySelectorAll("[data-tab]");
   function selectTab(name) {
+    state.tab = name;
     tabs.forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
     document.querySelectorAll(".panel").forEach((p) => { p.hidden = p.id !== `panel-${name}`; });
     try { localStorage.setItem("aegis-tab", name); } catch (e) { /* private mode */ }
   }
-  tabs.forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
+  tabs.forEach((b) => b.addEventListener("click", () => { selectTab(b.dataset.tab); renderAll(); }));
   let savedTab = null;
   try { savedTab = localStorage.getItem("aegis-tab"); } catch (e) { /* private mode */ }
   if (savedTab && document.getElementById(`panel-${savedTab}`)) selectTab(savedTab);
@@ -304,6 +410,7 @@
     const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
     document.documentElement.dataset.theme = next;
     try { localStorage.setItem("aegis-theme", next); } catch (e) { /* private mode */ }
+    renderAll(); // canvases take their colours from the theme
   });
 
   renderBanners();

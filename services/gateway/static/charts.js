@@ -22,21 +22,26 @@ const Charts = (() => {
     return `M${f(x1)} ${f(y1)} A${r} ${r} 0 0 1 ${f(x2)} ${f(y2)}`;
   }
 
-  /** Semi-circular gauge for a value in [0, 1]; zones colour low / mid / high. */
-  function gauge(value, { zones = [0.33, 0.66], invert = false, label = "" } = {}) {
+  /** Semi-circular gauge for a value in [0, 1]. With ``zones`` the track is coloured low
+      (green) → mid (amber) → high (red), one order for every risk gauge; with ``fill`` (a
+      class: up, down, neutral, accent) the arc up to the value takes that colour instead, so
+      a gauge never contradicts the call it belongs to. */
+  function gauge(value, { zones = [0.33, 0.66], fill = null, label = "" } = {}) {
     const v = ok(value) ? clamp(value, 0, 1) : null;
-    const colours = invert ? ["var(--bad)", "var(--warn)", "var(--good)"]
-      : ["var(--good)", "var(--warn)", "var(--bad)"];
+    const colours = ["var(--good)", "var(--warn)", "var(--bad)"];
     const edges = [0, zones[0], zones[1], 1];
-    const bands = colours.map((c, i) =>
-      `<path d="${arc(60, 58, 46, edges[i], edges[i + 1])}" stroke="${c}" class="g-zone"/>`).join("");
+    const bands = fill
+      ? (v === null ? "" : `<path d="${arc(60, 58, 46, 0, Math.max(v, 0.001))}" class="g-fill ${esc(fill)}"/>`)
+      : colours.map((c, i) =>
+        `<path d="${arc(60, 58, 46, edges[i], edges[i + 1])}" stroke="${c}" class="g-zone"/>`).join("");
     const needle = v === null ? "" : (() => {
       const [x, y] = polar(60, 58, 40, Math.PI * (1 - v));
       return `<line x1="60" y1="58" x2="${f(x)}" y2="${f(y)}" class="g-needle"/>`;
     })();
     return `<svg viewBox="0 0 120 70" class="chart gauge" role="img" aria-label="${esc(label)}">
       <path d="${arc(60, 58, 46, 0, 1)}" class="g-track"/>${bands}${needle}
-      <circle cx="60" cy="58" r="4" class="g-hub"/></svg>`;
+      <circle cx="60" cy="58" r="4" class="g-hub"/>
+      <text x="12" y="69" class="axis tiny" text-anchor="middle">0</text><text x="108" y="69" class="axis tiny" text-anchor="middle">100</text></svg>`;
   }
 
   /** Dial 0..100 (risk score) drawn as a gauge with a numeric centre. */
@@ -44,20 +49,24 @@ const Charts = (() => {
     return gauge(ok(value) ? value / 100 : null, { label: "risk score" });
   }
 
-  /** Sparkline of [[epoch_s, close], ...]. */
-  function sparkline(points, { width = 220, height = 48 } = {}) {
+  /** Sparkline of [[epoch_s, close], ...]; coloured against the previous session's close
+      (drawn dashed), not against the first point shown. */
+  function sparkline(points, prevClose, { width = 220, height = 48 } = {}) {
     const pts = (points || []).filter((p) => Array.isArray(p) && ok(p[0]) && ok(p[1]));
     if (pts.length < 2) return `<svg viewBox="0 0 ${width} ${height}" class="chart spark"></svg>`;
     const xs = pts.map((p) => p[0]);
     const ys = pts.map((p) => p[1]);
     const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-    const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+    const all = ok(prevClose) ? ys.concat([prevClose]) : ys;
+    const [y0, y1] = [Math.min(...all), Math.max(...all)];
     const sx = (x) => 2 + ((x - x0) / (x1 - x0 || 1)) * (width - 4);
     const sy = (y) => height - 3 - ((y - y0) / (y1 - y0 || 1)) * (height - 6);
     const d = pts.map((p, i) => `${i ? "L" : "M"}${f(sx(p[0]))} ${f(sy(p[1]))}`).join("");
-    const up = ys[ys.length - 1] >= ys[0];
-    return `<svg viewBox="0 0 ${width} ${height}" class="chart spark" preserveAspectRatio="none">
-      <path d="${d}" class="spark-line ${up ? "up" : "down"}"/></svg>`;
+    const ref = ok(prevClose) ? prevClose : ys[0];
+    const up = ys[ys.length - 1] >= ref;
+    const prev = ok(prevClose) ? `<line x1="0" x2="${width}" y1="${f(sy(prevClose))}" y2="${f(sy(prevClose))}" class="spark-prev"/>` : "";
+    return `<svg viewBox="0 0 ${width} ${height}" class="chart spark" preserveAspectRatio="none" role="img" aria-label="recent closes, ${up ? "above" : "below"} the previous close">
+      ${prev}<path d="${d}" class="spark-line ${up ? "up" : "down"}"/></svg>`;
   }
 
   /** Horizontal range band [lower, upper] on an axis, with markers (e.g. spot). */
@@ -78,18 +87,20 @@ const Charts = (() => {
     return `<svg viewBox="0 -6 240 52" class="chart band"><line x1="8" x2="232" y1="21" y2="21" class="axis-line"/>${zone}${marks}</svg>`;
   }
 
-  /** Horizontal bars [{label, value in [-1, 1] or [0, 1], cls}]. */
-  function bars(items, { signed = false } = {}) {
+  /** Horizontal bars [{label, value in [-1, 1] or [0, 1], text, cls}]; ``labelWidth`` leaves
+      room for long labels. */
+  function bars(items, { signed = false, labelWidth = 70 } = {}) {
+    const track = signed ? 180 : 196 - labelWidth;
     const rows = items.map((it, i) => {
       const v = ok(it.value) ? clamp(it.value, signed ? -1 : 0, 1) : 0;
       const y = 4 + i * 20;
-      const zero = signed ? 130 : 70;
-      const w = Math.abs(v) * (signed ? 90 : 150);
+      const zero = signed ? 130 : labelWidth;
+      const w = Math.abs(v) * (signed ? 90 : track);
       const x0 = v < 0 ? zero - w : zero;
       return `<text x="0" y="${y + 11}" class="axis">${esc(it.label)}</text>
-        <rect x="${zero - (signed ? 90 : 0)}" y="${y}" width="${signed ? 180 : 150}" height="13" rx="2" class="bar-track"/>
+        <rect x="${zero - (signed ? 90 : 0)}" y="${y}" width="${track}" height="13" rx="2" class="bar-track"/>
         <rect x="${f(x0)}" y="${y}" width="${f(w)}" height="13" rx="2" class="bar ${it.cls || ""}"/>
-        <text x="236" y="${y + 11}" class="axis strong" text-anchor="end">${ok(it.value) ? esc(it.text ?? it.value.toFixed(2)) : "—"}</text>`;
+        <text x="240" y="${y + 11}" class="axis strong" text-anchor="end">${ok(it.value) ? esc(it.text ?? it.value.toFixed(2)) : "—"}</text>`;
     }).join("");
     return `<svg viewBox="0 0 240 ${8 + items.length * 20}" class="chart bars">${rows}</svg>`;
   }
@@ -122,21 +133,22 @@ const Charts = (() => {
   /** Breach probability against strike: two curves (below / above spot) and the spot line. */
   function breachCurve(points, spot) {
     const pts = (points || []).filter((p) => ok(p.strike) && ok(p.probability));
-    if (!pts.length) return `<svg viewBox="0 0 240 110" class="chart curve"></svg>`;
+    if (!pts.length) return `<svg viewBox="0 0 240 114" class="chart curve"></svg>`;
     const strikes = pts.map((p) => p.strike).concat(ok(spot) ? [spot] : []);
     const [x0, x1] = [Math.min(...strikes), Math.max(...strikes)];
     const pmax = Math.max(...pts.map((p) => p.probability), 0.05);
-    const sx = (v) => 24 + ((v - x0) / (x1 - x0 || 1)) * 208;
+    const sx = (v) => 30 + ((v - x0) / (x1 - x0 || 1)) * 196;
     const sy = (p) => 92 - (p / pmax) * 82;
     const line = (side) => pts.filter((p) => p.side === side).sort((a, b) => a.strike - b.strike)
       .map((p, i) => `${i ? "L" : "M"}${f(sx(p.strike))} ${f(sy(p.probability))}`).join("");
     const dots = pts.map((p) => `<circle cx="${f(sx(p.strike))}" cy="${f(sy(p.probability))}" r="2.4" class="dot ${esc(p.side)}"><title>${esc(p.side)} ${esc(p.strike)}: ${(p.probability * 100).toFixed(1)}%</title></circle>`).join("");
-    const spotLine = ok(spot) ? `<line x1="${f(sx(spot))}" x2="${f(sx(spot))}" y1="8" y2="92" class="marker"/>` : "";
-    return `<svg viewBox="0 0 240 110" class="chart curve">
-      <line x1="24" x2="232" y1="92" y2="92" class="axis-line"/>
+    const spotLine = ok(spot) ? `<line x1="${f(sx(spot))}" x2="${f(sx(spot))}" y1="8" y2="92" class="marker"/><text x="${f(sx(spot))}" y="7" class="axis tiny strong" text-anchor="middle">spot</text>` : "";
+    const byStrike = [...new Set(pts.map((p) => p.strike))].sort((a, b) => a - b);
+    const ticks = byStrike.map((k, i) => `<line x1="${f(sx(k))}" x2="${f(sx(k))}" y1="92" y2="95" class="axis-line"/><text x="${f(sx(k))}" y="${i % 2 ? 112 : 103}" class="axis tiny" text-anchor="middle" data-strike="${esc(k)}">${esc(Math.round(k))}</text>`).join("");
+    return `<svg viewBox="0 0 240 114" class="chart curve" role="img" aria-label="breach probability by strike">${ticks}
+      <line x1="30" x2="226" y1="92" y2="92" class="axis-line"/>
       <text x="0" y="14" class="axis tiny">${Math.round(pmax * 100)}%</text><text x="0" y="92" class="axis tiny">0%</text>
-      ${spotLine}<path d="${line("below")}" class="curve-line below"/><path d="${line("above")}" class="curve-line above"/>${dots}
-      <text x="24" y="106" class="axis tiny">${esc(Math.round(x0))}</text><text x="232" y="106" class="axis tiny" text-anchor="end">${esc(Math.round(x1))}</text></svg>`;
+      ${spotLine}<path d="${line("below")}" class="curve-line below"/><path d="${line("above")}" class="curve-line above"/>${dots}</svg>`;
   }
 
   /** Stacked probability bar up / neutral / down. */
@@ -153,5 +165,36 @@ const Charts = (() => {
     return `<svg viewBox="0 0 240 10" class="chart probs" preserveAspectRatio="none">${rects}</svg>`;
   }
 
-  return { esc, ok, gauge, dial, sparkline, band, bars, split, strip, breachCurve, probs };
+  /** History strip: one row per signal, one cell per session (opacity = value, the number
+      in the cell in %), and a last row with the close against that session's safe range
+      (a dot inside the bar, red when outside). ``rows``: [{key, label, cls}]. */
+  function historyStrip(sessions, rows) {
+    const n = Math.max(sessions.length, 1);
+    const left = 84; const w = (480 - left) / n; const h = 18;
+    const cells = rows.map((r, j) => {
+      const y = 4 + j * (h + 3);
+      const label = `<text x="0" y="${y + 13}" class="axis">${esc(r.label)}</text>`;
+      return label + sessions.map((s, i) => {
+        const v = s[r.key];
+        const x = left + i * w;
+        if (!ok(v)) return `<rect x="${f(x + 1)}" y="${y}" width="${f(w - 2)}" height="${h}" class="heat-none"><title>${esc(s.session_date)} ${esc(r.label)}: ${s.in_sample_left_out ? "left out (in sample)" : "—"}</title></rect>`;
+        return `<rect x="${f(x + 1)}" y="${y}" width="${f(w - 2)}" height="${h}" rx="2" class="heat ${esc(r.cls || "")}" style="fill-opacity:${(0.12 + 0.8 * clamp(v, 0, 1)).toFixed(2)}"><title>${esc(s.session_date)} ${esc(r.label)}: ${Math.round(v * 100)}%</title></rect>` +
+          (w >= 18 ? `<text x="${f(x + w / 2)}" y="${y + 13}" class="axis tiny strong" text-anchor="middle">${Math.round(v * 100)}</text>` : "");
+      }).join("");
+    }).join("");
+    const y = 4 + rows.length * (h + 3);
+    const range = `<text x="0" y="${y + 13}" class="axis">close in range</text>` + sessions.map((s, i) => {
+      const x = left + i * w;
+      if (!ok(s.range_lower) || !ok(s.range_upper) || !ok(s.close)) return "";
+      const inside = s.close >= s.range_lower && s.close <= s.range_upper;
+      const pos = clamp((s.close - s.range_lower) / ((s.range_upper - s.range_lower) || 1), -0.15, 1.15);
+      const cy = y + h - 2 - pos * (h - 4);
+      return `<rect x="${f(x + w / 2 - 3)}" y="${y}" width="6" height="${h}" rx="2" class="band-zone"/><circle cx="${f(x + w / 2)}" cy="${f(cy)}" r="2.6" class="${inside ? "dot-in" : "dot-out"}"><title>${esc(s.session_date)}: close ${esc(Math.round(s.close))} vs safe range ${esc(Math.round(s.range_lower))}–${esc(Math.round(s.range_upper))}</title></circle>`;
+    }).join("");
+    const dates = sessions.map((s, i) => (i % Math.ceil(n / 6) === 0 || i === n - 1
+      ? `<text x="${f(left + i * w + w / 2)}" y="${y + h + 13}" class="axis tiny" text-anchor="middle">${esc(String(s.session_date).slice(2))}</text>` : "")).join("");
+    return `<svg viewBox="0 0 480 ${y + h + 16}" class="chart history" role="img" aria-label="signals over the last ${sessions.length} sessions">${cells}${range}${dates}</svg>`;
+  }
+
+  return { esc, ok, historyStrip, gauge, dial, sparkline, band, bars, split, strip, breachCurve, probs };
 })();

@@ -1,5 +1,6 @@
-/* The thirty-six tiles: which engine section feeds each, which group carries its provenance,
-   and how its body is drawn. Pure functions of the document; app.js owns the DOM updates. */
+/* The tiles: which engine section feeds each, which group carries its provenance, what its
+   numbers mean and in which unit (``meaning``, shown on the face), and how its body is
+   drawn. Pure functions of the document; app.js owns the DOM updates. */
 "use strict";
 
 const Tiles = (() => {
@@ -13,6 +14,22 @@ const Tiles = (() => {
   const big = (id, text, extra = "") => `<div class="big ${extra}" data-testid="${id}-value">${esc(text)}</div>`;
   const sub = (html) => `<div class="sub">${html}</div>`;
   const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+  const HORIZON_SESSIONS = { t1: 1, t3: 3, t5: 5, t10: 10, t20: 20, t40: 40 };
+  // India VIX regime, the same thresholds as the engines (shared/models/api.py vix_regime)
+  const VIX_LOW = 13; const VIX_HIGH = 20;
+  const vixRegime = (v) => (!ok(v) ? "—" : v < VIX_LOW ? "LOW" : v < VIX_HIGH ? "NORMAL" : "HIGH");
+  /** 1σ move in index points over ``sessions`` sessions implied by VIX: S·VIX/100·√(n/252). */
+  const sigmaMove = (doc, sessions) => {
+    const m = doc.market || {};
+    return ok(m.spot) && ok(m.vix) ? m.spot * (m.vix / 100) * Math.sqrt(sessions / 252) : null;
+  };
+  const moveText = (doc, sessions, drift) =>
+    `1σ move ±${num(sigmaMove(doc, sessions), 0)} pts (VIX) · model drift ${signed(drift, 0)} pts`;
+  const words = (key) => String(key).replace(/_/g, " ");
+  const RISK_PARTS = {
+    iv_level: "VIX, 1-y pctile", rv_level: "realised vol, 1-y pctile",
+    drawdown: "off the 20-d high", downside: "P(down), 5 sessions",
+  };
   const labelClass = (label) => {
     const l = String(label || "").toUpperCase();
     if (/(HIGH|STRESS|RISKY|AVOID|TRENDING_DOWN|HIGH_VOLATILITY|DON'T)/.test(l)) return "bad";
@@ -28,23 +45,26 @@ const Tiles = (() => {
       return big(id, num(m.spot)) +
         sub(`<span class="${cls(m.spot_change)}">${signed(m.spot_change)} (${signed(m.spot_change_pct)}%)</span>` +
           (ok(m.session_high) ? ` · H ${num(m.session_high)} · L ${num(m.session_low)}` : "")) +
-        Charts.sparkline(m.sparkline);
+        Charts.sparkline(m.sparkline, m.prev_close);
     },
+    meaning: "NIFTY 50 index in points; change against the previous session's close (dashed line in the chart of recent 1-minute closes).",
   });
 
-  const vixBand = (vix) => Charts.band(12, 20, [{ value: vix, label: "VIX", cls: "spot" }], { pad: 0.6, zoneClass: "band-zone soft" });
+  const vixBand = (vix) => Charts.band(VIX_LOW, VIX_HIGH, [{ value: vix, label: "VIX", cls: "spot" }], { pad: 0.6, zoneClass: "band-zone soft" });
   const vixTile = (id, tab, title = "India VIX") => ({
     id, tab, title, engines: ["market"], group: "market",
     render: (doc) => {
       const m = doc.market;
-      return big(id, num(m.vix)) +
-        sub(`<span class="${cls(m.vix_change)}">${signed(m.vix_change)}</span> · band 12–20 (calm–normal) · VIX bar ${esc(m.vix_as_of || "—")}`) +
-        vixBand(m.vix);
+      return big(id, `${num(m.vix)} · ${vixRegime(m.vix)}`) +
+        sub(`<span class="${cls(m.vix_change)}">${signed(m.vix_change)}</span> vs previous close · VIX of ${esc(m.vix_as_of || "—")}`) +
+        vixBand(m.vix) + sub(`shaded: NORMAL regime ${VIX_LOW}–${VIX_HIGH}`);
     },
+    meaning: `India VIX: the market's implied annual volatility of NIFTY, in %. Regime: LOW below ${VIX_LOW}, NORMAL ${VIX_LOW}–${VIX_HIGH}, HIGH from ${VIX_HIGH}.`,
   });
 
   const helpTile = (id, tab, text) => ({
     id, tab, title: "How to read this", engines: [], group: null, render: () => `<div class="help" data-testid="${id}-value">${text}</div>`,
+    meaning: "What the tiles on this tab mean.",
   });
 
   const horizonTile = (key) => ({
@@ -53,28 +73,32 @@ const Tiles = (() => {
     render: (doc) => {
       const h = get(doc, `direction.horizons.${key}`);
       if (!h) return big(`dir-${key}`, "—");
-      const clim = h.beats_climatology === false
-        ? `<span class="chip warn" title="Out of sample this horizon does not beat the training-period class frequencies">≈ climatology</span>`
-        : h.beats_climatology ? `<span class="chip good">beats climatology</span>` : "";
+      const inSample = get(h, "provenance.in_sample") === true;
+      const clim = inSample ? ""
+        : h.beats_climatology === false ? `<span class="chip warn">≈ climatology: no better than base rates</span>`
+          : h.beats_climatology ? `<span class="chip good">beats climatology out of sample</span>` : "";
       return big(`dir-${key}`, `${arrow(h.direction)} ${h.direction}`, dirClass(h.direction)) +
-        sub(`conviction ${pct(h.conviction)} · move ±${num(h.expected_move_points, 0)} pts ${clim}`) +
+        sub(`conviction ${pct(h.conviction)} ${clim}`) +
+        sub(moveText(doc, HORIZON_SESSIONS[key], h.expected_move_points)) +
         Charts.probs(h.probabilities) +
-        sub(`<span class="up">↑ ${pct(get(h, "probabilities.up"))}</span> · ${pct(get(h, "probabilities.neutral"))} · <span class="down">↓ ${pct(get(h, "probabilities.down"))}</span>`);
+        sub(`<span class="up">up ${pct(get(h, "probabilities.up"))}</span> · neutral ${pct(get(h, "probabilities.neutral"))} · <span class="down">down ${pct(get(h, "probabilities.down"))}</span>`);
     },
+    meaning: "Most likely direction of NIFTY over these sessions (UP, DOWN, or NEUTRAL within ¼σ). Conviction: probability of the call, %. 1σ move: VIX-implied, index points.",
   });
 
-  const rateTile = (id, tab, title, path, noun) => ({
+  const rateTile = (id, tab, title, path, noun, meaning) => ({
     id, tab, title, engines: [path.split(".")[0]], group: path,
     render: (doc) => {
       const r = get(doc, path) || {};
       return big(id, pct(r.value, 1)) +
-        sub(`${esc(noun)} over ${esc(r.samples ?? "—")} samples`) +
-        sub(`window ${esc(r.window || "—")} · regime ${esc(r.regime || "all")}`);
+        sub(`${esc(noun)}: ${esc(r.samples ?? "—")} samples`) +
+        sub(`measured ${esc(r.window || "—")} · VIX regime ${esc(r.regime || "all")}`);
     },
+    meaning,
   });
 
-  const labelTile = (id, tab, title, path, engine) => ({
-    id, tab, title, engines: [engine], group: path,
+  const labelTile = (id, tab, title, path, engine, meaning) => ({
+    id, tab, title, engines: [engine], group: path, meaning,
     render: (doc) => {
       const g = get(doc, path);
       const label = g ? g.label : null;
@@ -88,28 +112,34 @@ const Tiles = (() => {
       id: "dir-today", tab: "direction", title: "Today", engines: ["direction"], group: "direction.today",
       render: (doc) => {
         const t = doc.direction.today;
-        return Charts.gauge(t.conviction, { zones: [0.4, 0.6], label: "conviction" }) +
+        return Charts.gauge(t.conviction, { fill: dirClass(t.direction) || "neutral", label: `conviction of the ${t.direction} call` }) +
           big("dir-today", `${arrow(t.direction)} ${t.direction}`, dirClass(t.direction)) +
-          sub(`conviction ${pct(t.conviction)} · expected move ±${num(t.expected_move_points, 0)} pts`) +
+          sub(`conviction ${pct(t.conviction)}`) + sub(moveText(doc, 1, t.expected_move_points)) +
           Charts.probs(t.probabilities);
       },
+      meaning: "Most likely direction of NIFTY today. Gauge and conviction: probability of the call, % (coloured as the call). 1σ move: VIX-implied, index points.",
     },
     spotTile("dir-spot", "direction"),
-    vixTile("dir-vix", "direction", "India VIX band"),
+    vixTile("dir-vix", "direction", "India VIX"),
+    Pictures.priceTile("dir-price", "direction"),
+    Pictures.historyTile("dir-history", "direction"),
     ...["t1", "t3", "t5", "t10", "t20", "t40"].map(horizonTile),
     {
       id: "dir-risk", tab: "direction", title: "Risk score", engines: ["direction"], group: "direction.risk_score",
       render: (doc) => {
         const r = doc.direction.risk_score;
-        const parts = Object.entries(r.components || {}).map(([k, v]) => `${esc(k)} ${ok(v) ? v.toFixed(2) : "—"}`).join(" · ");
-        return Charts.dial(r.value) + big("dir-risk", ok(r.value) ? `${Math.round(r.value)} / 100` : "—") + sub(parts);
+        const parts = Object.entries(r.components || {}).map(([k, v]) => ({ label: RISK_PARTS[k] || words(k), value: v, text: ok(v) ? pct(v) : "—", cls: "accent" }));
+        return Charts.dial(r.value) + big("dir-risk", ok(r.value) ? `${Math.round(r.value)} / 100` : "—") +
+          Charts.bars(parts, { labelWidth: 112 });
       },
+      meaning: "Market risk 0–100 (higher = riskier): a weighted mix of the components below, each 0–100 %.",
     },
-    labelTile("dir-regime", "direction", "Market regime", "market.regime", "market"),
+    labelTile("dir-regime", "direction", "Trend regime", "market.regime", "market",
+      "How the index has been trending (moving averages and ADX); not a volatility regime."),
     helpTile("dir-help", "direction",
       "<p><b>Today</b> and the <b>t1…t40</b> tiles give the most likely direction of NIFTY over that many sessions: UP / DOWN, or NEUTRAL when the move is expected to stay within a quarter of a normal day's volatility.</p>" +
       "<p><b>Conviction</b> is the probability of the called class. Daily direction is close to a coin flip: a tile marked <i>≈ climatology</i> does not beat plain historical frequencies out of sample.</p>" +
-      "<p>Hover a tile for where its value came from. <span class=\"chip bad\">stale</span> and <span class=\"chip bad\">degraded</span> badges mean: do not trust it as current.</p>"),
+      "<p>Open <b>source</b> under a tile (tap or keyboard) for where its value came from. <span class=\"chip bad\">stale</span> and <span class=\"chip bad\">degraded</span> badges mean: do not trust it as current.</p>"),
   ];
 
   // Sellers ------------------------------------------------------------------------------
@@ -121,8 +151,9 @@ const Tiles = (() => {
         const spot = get(doc, "market.spot");
         return big("sel-range", `${num(r.lower, 0)} – ${num(r.upper, 0)}`) +
           Charts.band(r.lower, r.upper, [{ value: spot, label: "spot", cls: "spot" }]) +
-          sub(`holds the expiry close ${pct(r.coverage_target)} of the time · expiry ${esc(r.expiry || "—")} (${esc(r.days_to_expiry ?? "—")} d)`);
+          sub(`target: holds the expiry close ${pct(r.coverage_target)} of the time · expiry ${esc(r.expiry || "—")} (${esc(r.days_to_expiry ?? "—")} d)`);
       },
+      meaning: "Index points between which the next weekly expiry's close is expected, calibrated to the target coverage.",
     },
     {
       id: "sel-maxpain", tab: "sellers", title: "Max-pain zone", engines: ["seller"], group: "seller.max_pain",
@@ -133,16 +164,18 @@ const Tiles = (() => {
           Charts.band(m.lower, m.upper, [{ value: m.strike, label: "max pain", cls: "accent" }, { value: get(doc, "market.spot"), label: "spot", cls: "spot" }]) +
           sub(`zone ${num(m.lower, 0)}–${num(m.upper, 0)} · chain ${esc(m.chain_as_of || "—")}`);
       },
+      meaning: "Strike (index points) where option writers would pay least at expiry, from an option chain's open interest.",
     },
     {
       id: "sel-stress", tab: "sellers", title: "Expiry stress", engines: ["seller"], group: "seller.expiry_stress",
       render: (doc) => {
         const s = doc.seller.expiry_stress;
         const p = s.probabilities || {};
-        return big("sel-stress", s.label || "—", `label ${labelClass(s.label)}`) +
-          Charts.bars([{ label: "stress", value: s.score, cls: labelClass(s.label) }]) +
-          sub(`vol regime to expiry: low ${pct(p.low)} · medium ${pct(p.medium)} · high ${pct(p.high)}`);
+        return big("sel-stress", `${s.label || "—"} · ${pct(s.score)}`, `label ${labelClass(s.label)}`) +
+          Charts.bars([{ label: "stress", value: s.score, text: pct(s.score), cls: labelClass(s.label) }]) +
+          sub(`realised vol until expiry: low ${pct(p.low)} · medium ${pct(p.medium)} · high ${pct(p.high)}`);
       },
+      meaning: "Expiry stress, %: 0.5 × P(medium) + P(high) realised-volatility regime until expiry.",
     },
     {
       id: "sel-trap", tab: "sellers", title: "Volatility trap", engines: ["seller"], group: "seller.trap",
@@ -150,31 +183,43 @@ const Tiles = (() => {
         const t = doc.seller.trap;
         return Charts.gauge(t.score, { label: "volatility trap" }) +
           big("sel-trap", `${pct(t.score)} · ${t.label || "—"}`, labelClass(t.label)) +
-          sub(`P(realised vol next 5 sessions > VIX) · IV pct ${pct(t.iv_percentile)} · RV pct ${pct(t.rv_percentile)}`);
+          sub(`VIX 1-y percentile ${pct(t.iv_percentile)} · realised vol 1-y percentile ${pct(t.rv_percentile)}`);
       },
+      meaning: "Probability, %, that realised volatility over the next 5 sessions exceeds today's VIX.",
     },
     {
       id: "sel-skew", tab: "sellers", title: "Skew", engines: ["seller"], group: "seller.skew",
+      titleOf: (doc) => (get(doc, "seller.skew.method") === "chain_iv" ? "Option IV skew" : "Return skew (index, not options)"),
       render: (doc) => {
         const s = doc.seller.skew;
+        const chain = s.method === "chain_iv";
+        const [left, right] = chain ? ["puts", "calls"] : ["falls", "rises"];
         return `<div data-testid="sel-skew-value" class="sr-only">${esc(ok(s.net) ? s.net.toFixed(2) : "—")}</div>` +
-          Charts.bars([{ label: "put", value: s.put, cls: "down" }, { label: "call", value: s.call, cls: "up" },
+          Charts.bars([{ label: left, value: s.put, cls: "down" }, { label: right, value: s.call, cls: "up" },
             { label: "net", value: s.net, cls: ok(s.net) && s.net > 0 ? "down" : "up" }], { signed: true }) +
-          sub(`method: ${esc(String(s.method || "—").replace(/_/g, " "))} · net > 0 = puts richer`);
+          sub(chain ? "from the option chain's implied volatilities · net > 0: puts priced richer than calls"
+            : "from NIFTY daily returns, not option prices · net > 0: falls have been larger than rises");
       },
+      meaning: "Asymmetry between down and up moves, unitless (−1…1).",
     },
-    labelTile("sel-regime", "sellers", "Seller regime", "seller.regime", "seller"),
+    Pictures.priceTile("sel-price", "sellers"),
+    labelTile("sel-regime", "sellers", "VIX regime", "seller.regime", "seller",
+      `India VIX regime the seller statistics are split by: LOW below ${VIX_LOW}, NORMAL ${VIX_LOW}–${VIX_HIGH}, HIGH from ${VIX_HIGH}.`),
     {
       id: "sel-breach", tab: "sellers", title: "Breach probability at expiry", engines: ["seller", "market"], group: "seller.breach_probabilities",
       render: (doc) => {
         const pts = get(doc, "seller.breach_probabilities.points") || [];
-        const near = pts.filter((p) => p.distance_pct === 1 || p.distance_pct === 1.0);
+        // per side, the strike nearest 1 % from spot
+        const near = ["below", "above"].map((side) => pts.filter((p) => p.side === side && ok(p.distance_pct))
+          .sort((a, b) => Math.abs(a.distance_pct - 1) - Math.abs(b.distance_pct - 1))[0]).filter(Boolean);
         const text = near.map((p) => `${p.side} ${num(p.strike, 0)}: ${pct(p.probability, 1)}`).join(" · ");
         return Charts.breachCurve(pts, get(doc, "market.spot")) +
-          `<div class="sub" data-testid="sel-breach-value">${esc(text || `${pts.length} strikes`)}</div>`;
+          `<div class="sub" data-testid="sel-breach-value">about 1 % away: ${esc(text || "—")}</div>`;
       },
+      meaning: "Probability, %, that the expiry close lands beyond each strike (index points); red below spot, green above.",
     },
-    rateTile("sel-hitrate", "sellers", "Historical hit rate", "seller.historical_hit_rate", "expiry closes inside the safe range"),
+    rateTile("sel-hitrate", "sellers", "Historical hit rate", "seller.historical_hit_rate", "expiry closes inside the safe range",
+      "Share, %, of past expiries whose close stayed inside the safe range, measured out of sample."),
     {
       id: "sel-flag", tab: "sellers", title: "Seller daily flag", engines: ["seller"], group: "seller.seller_flag",
       render: (doc) => {
@@ -182,6 +227,7 @@ const Tiles = (() => {
         return big("sel-flag", fl.label || "—", `label ${labelClass(fl.label)}`) +
           `<ul class="reasons">${(fl.reasons || []).map((r) => `<li>${esc(r)}</li>`).join("")}</ul>`;
       },
+      meaning: "Overall context for option sellers today from the tiles on this tab, with its reasons. Not advice.",
     },
     spotTile("sel-spot", "sellers"),
     vixTile("sel-vix", "sellers"),
@@ -197,10 +243,13 @@ const Tiles = (() => {
       id: "buy-breakout", tab: "buyers", title: "Breakout today", engines: ["buyer"], group: "buyer.breakout_today",
       render: (doc) => {
         const b = doc.buyer.breakout_today;
-        return Charts.gauge(b.score, { invert: true, label: "breakout" }) +
+        return Charts.gauge(b.score, { fill: "accent", label: "breakout probability" }) +
           big("buy-breakout", `${pct(b.score)} · ${b.label || "—"}`) +
-          sub(b.broken ? `range already broken <b class="${b.broken === "up" ? "up" : "down"}">${esc(b.broken)}</b>` : `prior range not yet broken · ${esc(b.basis || "")}`);
+          sub(b.broken ? `broken ${esc(b.broken)}: beyond the prior ${b.broken === "up" ? "high" : "low"} by ¼ ATR or more`
+            : "no breakout yet: price has not gone ¼ ATR beyond the prior high or low") +
+          (b.basis ? sub(`covers ${esc(b.basis)}`) : "");
       },
+      meaning: "Probability, %, that today's range breaks the prior session's high or low by at least ¼ ATR14 (14-day average true range).",
     },
     {
       id: "buy-spike", tab: "buyers", title: "Spike direction", engines: ["buyer"], group: "buyer.spike_direction_bias",
@@ -209,6 +258,7 @@ const Tiles = (() => {
         return Charts.split(s.up_prob, s.down_prob, `▲ up ${pct(s.up_prob)}`, `down ${pct(s.down_prob)} ▼`) +
           `<div class="sub" data-testid="buy-spike-value">if the next session moves > 1.5σ: up ${esc(pct(s.up_prob))} / down ${esc(pct(s.down_prob))}</div>`;
       },
+      meaning: "If the next session moves more than 1.5σ (σ: 20-day daily volatility), the probability, %, that the move is up or down.",
     },
     {
       id: "buy-theta", tab: "buyers", title: "Theta edge", engines: ["buyer"], group: "buyer.theta_edge",
@@ -218,34 +268,46 @@ const Tiles = (() => {
           Charts.bars([{ label: "edge", value: t.score, cls: "accent" }]) +
           sub(`predicted ±${num(t.predicted_move_points, 0)} vs implied ±${num(t.implied_move_points, 0)} pts to expiry`);
       },
+      meaning: "Predicted move to expiry against the move option prices imply (index points); edge score 0–1.",
     },
     {
       id: "buy-next", tab: "buyers", title: "Next 5 days: breakout map", engines: ["buyer"], group: "buyer.breakout_next",
       render: (doc) => {
         const days = get(doc, "buyer.breakout_next.days") || [];
+        const scores = days.map((d) => d.score).filter(ok);
+        const same = scores.length > 1 && Math.max(...scores) - Math.min(...scores) < 0.005;
+        const text = !scores.length ? "—" : same
+          ? `${pct(scores[0])} for each session: the model has no day-by-day view`
+          : `${pct(Math.min(...scores))}–${pct(Math.max(...scores))} across the next ${days.length} sessions`;
         return Charts.strip(days.map((d) => ({ label: d.date ? d.date.slice(5) : `+${d.day_offset}`, score: d.score, title: d.date }))) +
-          `<div class="sub" data-testid="buy-next-value">${esc(days.map((d) => pct(d.score)).join(" · "))}</div>`;
+          `<div class="sub" data-testid="buy-next-value">${esc(text)}</div>`;
       },
+      meaning: "Breakout probability, %, for each of the next sessions (cells: % per session, labelled MM-DD).",
     },
     {
-      id: "buy-gamma", tab: "buyers", title: "Gamma windows (IST)", engines: ["buyer"], group: "buyer.gamma_windows",
+      id: "buy-gamma", tab: "buyers", title: "Active half-hours (IST)", engines: ["buyer"], group: "buyer.gamma_windows",
       render: (doc) => {
         const w = get(doc, "buyer.gamma_windows.windows") || [];
         const best = w.reduce((a, b) => (ok(b.score) && (!a || b.score > a.score) ? b : a), null);
         return Charts.strip(w.map((x) => ({ label: x.block.slice(0, 5), score: x.score, title: x.block })), { labelEvery: 3 }) +
-          `<div class="sub" data-testid="buy-gamma-value">most active: ${esc(best ? best.block : "—")}</div>`;
+          `<div class="sub" data-testid="buy-gamma-value">most active: ${esc(best ? `${best.block} IST (${pct(best.score)} of sessions)` : "—")}</div>`;
       },
+      meaning: "Share, %, of past sessions whose largest 30-minute index move fell in each half-hour (IST). About the index, not option gamma.",
     },
-    labelTile("buy-regime", "buyers", "Buyer regime", "buyer.regime", "buyer"),
-    rateTile("buy-spikerate", "buyers", "Historical spike rate", "buyer.historical_spike_rate", "sessions moving > 1.5σ"),
+    Pictures.priceTile("buy-price", "buyers"),
+    labelTile("buy-regime", "buyers", "Price behaviour", "buyer.regime", "buyer",
+      "Whether recent daily moves followed through (trend-following), reversed (mean-reverting) or neither (choppy)."),
+    rateTile("buy-spikerate", "buyers", "Historical spike rate", "buyer.historical_spike_rate", "sessions moving > 1.5σ",
+      "Share, %, of past sessions that moved more than 1.5σ, in the current VIX regime."),
     {
       id: "buy-levels", tab: "buyers", title: "Breakout levels", engines: ["buyer", "market"], group: "buyer.breakout_levels",
       render: (doc) => {
         const l = doc.buyer.breakout_levels;
         return big("buy-levels", `${num(l.lower, 0)} / ${num(l.upper, 0)}`) +
           Charts.band(l.lower, l.upper, [{ value: get(doc, "market.spot"), label: "spot", cls: "spot" }], { zoneClass: "band-zone soft" }) +
-          sub("a close outside the band is a breakout");
+          sub("a move outside the band is a breakout");
       },
+      meaning: "Prior session's low − ¼ ATR14 and high + ¼ ATR14, in index points.",
     },
     {
       id: "buy-env", tab: "buyers", title: "Environment", engines: ["buyer"], group: "buyer.environment",
@@ -253,6 +315,7 @@ const Tiles = (() => {
         const e = doc.buyer.environment;
         return big("buy-env", e.label || "—", `label ${labelClass(e.label)}`) + sub(esc(e.text || "")) + sub("<i>context, not advice</i>");
       },
+      meaning: "Context wording for option buyers from theta edge, breakout and VIX percentile; never advice.",
     },
     spotTile("buy-spot", "buyers"),
     {
@@ -261,17 +324,18 @@ const Tiles = (() => {
       render: (doc) => {
         const m = doc.market;
         const trap = get(doc, "seller.trap");
-        return big("buy-vix", num(m.vix)) +
+        return big("buy-vix", `${num(m.vix)} · ${vixRegime(m.vix)}`) +
           sub(`<span class="${cls(m.vix_change)}">${signed(m.vix_change)}</span> · shock risk ${trap ? `${pct(trap.score)} (${esc(trap.label)})` : "—"}`) +
           vixBand(m.vix);
       },
+      meaning: `India VIX, %, with its regime (NORMAL ${VIX_LOW}–${VIX_HIGH}); shock risk: the volatility-trap probability, %.`,
     },
     helpTile("buy-help", "buyers",
       "<p><b>Breakout</b>: chance today's range breaks the prior session's high or low by at least a quarter of the average true range. The <b>map</b> shows the same for the next five sessions.</p>" +
       "<p><b>Theta edge</b> compares the predicted move to expiry with the move option prices imply: below it, time decay tends to win.</p>" +
-      "<p><b>Gamma windows</b> rank the half-hour blocks of the session by how much the index has tended to move in them.</p>"),
+      "<p><b>Active half-hours</b> rank the half-hour blocks of the session by how often they held the day's largest index move.</p>"),
   ];
 
   const all = [...direction, ...sellers, ...buyers];
-  return { all, get };
+  return { all, get, vixRegime };
 })();

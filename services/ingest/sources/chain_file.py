@@ -1,8 +1,9 @@
-"""Option-chain snapshots from the NSE/broker-format intraday CSV (data/SOURCES.md §5).
-
-Columns: snapshot_ts,expiry,strike,ce_ltp,ce_oi,ce_volume,pe_ltp,pe_oi,pe_volume,spot. Rows
-of one (snapshot_ts, expiry) are consecutive and form one ``OptionChain``. OI stays in units
-as given; an LTP of 0 means no trade and becomes None. Volumes are not part of the schema.
+"""Option-chain snapshots from files. The intraday snapshot CSV (data/SOURCES.md §5):
+snapshot_ts,expiry,strike,ce_ltp,ce_oi,ce_volume,pe_ltp,pe_oi,pe_volume,spot; rows of one
+(snapshot_ts, expiry) are consecutive and form one ``OptionChain``; OI and volume in units as
+given; an LTP of 0 means no trade and becomes None. The other layouts (NSE's option-chain
+export, end-of-day tables, F&O bhavcopies) are read by ``chain_formats``. A file that cannot
+be read at all is one ``RejectedInput`` naming what is missing; nothing else is lost.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+from services.ingest.sources import chain_formats
 from services.ingest.sources.base import RejectedInput, SourceEvent
+from services.ingest.sources.chain_formats import ChainFileError, FileContext
 from services.ingest.sources.pacing import Pacer
+from shared.calendar import daily_close_time, ist_date
+from shared.config import Settings
 from shared.logs import get_logger
 from shared.schemas import OptionChain, OptionQuote
 
@@ -39,8 +45,8 @@ log = get_logger("ingest.chain_file")
 
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _number(row: dict[str, str], name: str) -> float:
@@ -69,6 +75,8 @@ def _quote(row: dict[str, str]) -> OptionQuote:
         ce_oi=_number(row, "ce_oi"),
         pe_ltp=_ltp(row, "pe_ltp"),
         pe_oi=_number(row, "pe_oi"),
+        ce_volume=_number(row, "ce_volume"),
+        pe_volume=_number(row, "pe_volume"),
     )
 
 
@@ -76,8 +84,35 @@ def _raw(row: dict[str, str]) -> bytes:
     return ",".join(row.get(c) or "" for c in COLUMNS).encode()
 
 
+def daily_close_spot(daily_csv: Path) -> Callable[[int], float | None]:
+    """``spot_at(epoch_s)`` from a daily bar file (date,...,close): the session's close once
+    ``epoch_s`` is at or after its 15:30 IST close, else None (no intraday spot invented)."""
+    closes: dict[date, float] = {}
+
+    def spot_at(epoch_s: int) -> float | None:
+        if not closes and daily_csv.exists():
+            with open(daily_csv, encoding="utf-8-sig", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    closes[date.fromisoformat(row["date"])] = float(row["close"])
+        day = ist_date(epoch_s)
+        return closes.get(day) if epoch_s >= daily_close_time(day) else None
+
+    return spot_at
+
+
+def file_context(settings: Settings) -> FileContext:
+    """Snapshot time and spot for chain files that lack them, from AEGIS_CHAIN_FILE_* or
+    the bundled NIFTY daily bars."""
+    return FileContext(
+        chain_formats.snapshot_time_setting(settings.chain_file_snapshot_ts),
+        settings.chain_file_spot,
+        daily_close_spot(settings.data_dir / "nifty50_daily.csv"),
+    )
+
+
 class ChainFileSource:
-    """Yields one ``OptionChain`` per snapshot of the CSV (gzip OK), in file order.
+    """Yields one ``OptionChain`` per snapshot of the CSV (gzip OK), in file order; given a
+    folder, the chains of all its files in time order.
 
     ``speed`` > 0 paces snapshots by their time gaps (60 = 60x real time, each wait capped at
     ``max_gap_s``); a malformed row or snapshot is yielded as ``RejectedInput``.
@@ -90,13 +125,71 @@ class ChainFileSource:
         *,
         max_gap_s: float | None = None,
         stop: threading.Event | None = None,
+        context: FileContext | None = None,
     ) -> None:
         self.path = Path(path)
+        self.context = context or FileContext(None, None, lambda _: None)
         self.name = f"chain_file:{self.path.name}"
         self._stop = stop or threading.Event()
         self._pacer = Pacer(speed, max_gap_s, wait=self._stop.wait)
 
     def events(self) -> Iterator[SourceEvent | RejectedInput]:
+        if self.path.is_dir():
+            yield from self._folder()
+            return
+        try:
+            with _open_text(self.path) as handle:
+                head = chain_formats.read_rows(itertools.islice(handle, 2))
+            first, second = [*head, [], []][:2]
+            kind = chain_formats.detect(first, second)
+            if kind == "intraday":
+                yield from self._intraday()
+                return
+            chains = self._other(kind)
+        except (ChainFileError, OSError, UnicodeDecodeError, csv.Error) as exc:
+            log.warning("chain_file_rejected", path=str(self.path), reason=str(exc))
+            yield RejectedInput(f"chain file {self.path.name}: {exc}", str(self.path).encode())
+            return
+        for chain in chains:
+            if not self._pacer.pace(chain.snapshot_time):
+                return
+            yield chain
+            if self._stop.is_set():
+                return
+
+    def _folder(self) -> Iterator[SourceEvent | RejectedInput]:
+        """Every file of a folder (e.g. a month of bhavcopies), each read on its own, the
+        chains yielded in snapshot-time order and each unreadable file as one rejection."""
+        found: list[OptionChain] = []
+        for path in sorted(p for p in self.path.iterdir() if p.is_file()):
+            source = ChainFileSource(path, stop=self._stop, context=self.context)
+            for event in source.events():
+                if isinstance(event, OptionChain):
+                    found.append(event)
+                else:
+                    yield event
+        for chain in sorted(found, key=lambda c: (c.snapshot_time, c.expiry)):
+            if not self._pacer.pace(chain.snapshot_time):
+                return
+            yield chain
+            if self._stop.is_set():
+                return
+
+    def _other(self, kind: str) -> list[OptionChain]:
+        with _open_text(self.path) as handle:
+            if kind == "nse_export":
+                return [
+                    chain_formats.nse_export(
+                        chain_formats.read_rows(handle), self.path, self.context
+                    )
+                ]
+            reader = csv.DictReader(handle)
+            rows, fields = list(reader), list(reader.fieldnames or ())
+        if kind == "eod_table":
+            return chain_formats.eod_table(fields, rows, self.path, self.context)
+        return chain_formats.bhavcopy(fields, rows, self.path, self.context, kind)
+
+    def _intraday(self) -> Iterator[SourceEvent | RejectedInput]:
         last_time: int | None = None
         for rows, rejected in self._snapshots():
             yield from rejected
@@ -127,7 +220,7 @@ class ChainFileSource:
             reader = csv.DictReader(handle)
             missing = set(COLUMNS) - set(reader.fieldnames or ())
             if missing:
-                raise ValueError(f"{self.path} lacks columns {sorted(missing)}")
+                raise ChainFileError(f"lacks columns {sorted(missing)}")
             key: tuple[str, str] | None = None
             rows: list[dict[str, str]] = []
             rejected: list[RejectedInput] = []

@@ -172,14 +172,15 @@ class FileReplaySource:
         for event_time, _, event in self._merged():
             if self.stop.is_set():
                 return
-            if self._paced(event_time) and previous_event is not None:
+            if self.is_paced(event_time) and previous_event is not None:
                 wait = min((event_time - previous_event) / self.speed, self.max_gap_s)
                 if wait > 0 and self.stop.wait(wait):
                     return
             previous_event = event_time
             yield event
 
-    def _paced(self, event_time: int) -> bool:
+    def is_paced(self, event_time: int) -> bool:
+        """Whether the event at ``event_time`` is replayed at ``speed`` (not fast-forwarded)."""
         if self.resume_after_s is not None and event_time <= self.resume_after_s:
             return False
         return self.speed > 0 and (self.paced_from_s is None or event_time >= self.paced_from_s)

@@ -1,0 +1,3 @@
+from services.deadletters.cli import main
+
+raise SystemExit(main())

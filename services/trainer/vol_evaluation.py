@@ -1,0 +1,239 @@
+"""Scoring the volatility signals of a walk-forward run beside their strongest simple
+baselines, overall, per VIX regime and per days-to-expiry bucket, against the issue-9 floors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+from services.trainer import metrics as m
+from shared.calendar import TRADING_DAYS_PER_YEAR
+from shared.features import volatility as vol
+from shared.models.seller import SIGNALS
+
+DTE_BINS = ((0, 1, "0-1"), (2, 3, "2-3"), (4, 10_000, "4+"))
+BREACH_BIN_MIN = 100
+BREACH_BIN_TOLERANCE = 0.02
+
+
+def dte_bucket(days: pd.Series) -> pd.Series:
+    return days.map(lambda d: next(n for lo, hi, n in DTE_BINS if lo <= d <= hi))
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    ok = np.isfinite(score)
+    return float(roc_auc_score(y[ok], score[ok])) if len(np.unique(y[ok])) == 2 else math.nan
+
+
+def trap(s: pd.DataFrame) -> dict[str, Any]:
+    g = s.dropna(subset=["trap_actual", "trap_probability"])
+    y, p = g["trap_actual"].to_numpy(), g["trap_probability"].to_numpy()
+    report = m.binary_report(p, y, g["trap_base_rate"].to_numpy())
+    bins = m.reliability(p, y)
+    observed = [b["observed"] for b in bins if b["count"] >= 30]
+    return {
+        **report,
+        "auc": _auc(y, p),
+        "auc_sigma20_over_vix": _auc(y, (g["sigma20"] / g["vix"]).to_numpy()),
+        "auc_vix_level": _auc(y, g["vix"].to_numpy()),
+        "reliability": bins,
+        "reliability_monotone_n30": bool(np.all(np.diff(observed) >= 0)),
+        "floor_auc_068": report["samples"] > 0 and _auc(y, p) >= 0.68,
+        "floor_brier_skill_006": report["brier_skill"] >= 0.06,
+    }
+
+
+def stress(s: pd.DataFrame) -> dict[str, Any]:
+    g = s.dropna(subset=["rv_next5", "stress_score"])
+    rho = float(spearmanr(g["stress_score"], g["rv_next5"])[0])
+    rho_vix = float(spearmanr(g["vix"], g["rv_next5"])[0])
+    by = {
+        r: {
+            "spearman": float(spearmanr(x["stress_score"], x["rv_next5"])[0]),
+            "spearman_vix": float(spearmanr(x["vix"], x["rv_next5"])[0]),
+            "samples": len(x),
+        }
+        for r, x in g.groupby("regime")
+    }
+    return {
+        "spearman_rv5": rho,
+        "spearman_rv5_vix_level": rho_vix,
+        "spearman_rv5_regime_climatology": float(
+            spearmanr(g["stress_score_baseline"], g["rv_next5"])[0]
+        ),
+        "samples": len(g),
+        "by_regime": by,
+        "floor_beats_vix": rho > rho_vix,
+    }
+
+
+def _mae(g: pd.DataFrame) -> dict[str, Any]:
+    implied = g["implied_move"] * math.sqrt(2 / math.pi)
+    mae = float((g["predicted_move"] - g["actual_move"]).abs().mean())
+    mae_vix = float((implied - g["actual_move"]).abs().mean())
+    return {
+        "samples": len(g),
+        "mae_model": mae,
+        "mae_vix_implied": mae_vix,
+        "reduction": 1 - mae / mae_vix,
+    }
+
+
+def move(b: pd.DataFrame) -> dict[str, Any]:
+    g = b.dropna(subset=["actual_move", "implied_move", "predicted_move"])
+    g = g.assign(bucket=dte_bucket(g["days_to_expiry"]))
+    out = _mae(g)
+    out["by_regime"] = {r: _mae(x) for r, x in g.groupby("regime")}
+    out["by_dte"] = {k: _mae(x) for k, x in g.groupby("bucket")}
+    worst = min(x["reduction"] for x in (out, *out["by_regime"].values()))
+    out["floor_005_every_regime"] = worst >= 0.05
+    return out
+
+
+def _coverage(g: pd.DataFrame) -> dict[str, Any]:
+    spot, settle = g["spot"], g["expiry_close"]
+    width = np.log(g["safe_upper"] / g["safe_lower"])
+    # the VIX band at the model's realised coverage: VIX-scaled moves' quantiles, same sample
+    scale = np.log(g["vix_upper"] / spot).where(lambda x: x > 0)
+    u = np.log(settle / spot) / scale
+    cov = float(g["inside"].mean())
+    lo, hi = np.nanquantile(u, [(1 - cov) / 2, (1 + cov) / 2]) if len(g) else (np.nan, np.nan)
+    return {
+        "samples": len(g),
+        "coverage": cov,
+        "below": float((settle < g["safe_lower"]).mean()),
+        "above": float((settle > g["safe_upper"]).mean()),
+        "mean_width_log": float(width.mean()),
+        "vix_band_calibrated_coverage": float(g["inside_vix_band"].mean()),
+        "vix_band_calibrated_width_log": float(np.log(g["vix_upper"] / g["vix_lower"]).mean()),
+        "vix_band_same_coverage_width_log": float(((hi - lo) * scale).mean()),
+    }
+
+
+def safe_range(s: pd.DataFrame) -> dict[str, Any]:
+    g = s.dropna(subset=["inside"])
+    g = g.assign(bucket=dte_bucket(g["days_to_expiry"]))
+    out = _coverage(g)
+    out["by_regime"] = {r: _coverage(x) for r, x in g.groupby("regime")}
+    out["by_dte"] = {k: _coverage(x) for k, x in g.groupby("bucket")}
+    groups = (out, *out["by_regime"].values(), *out["by_dte"].values())
+    out["floor_coverage_088_092_everywhere"] = all(0.88 <= x["coverage"] <= 0.92 for x in groups)
+    out["floor_width_vs_vix_band"] = (
+        out["mean_width_log"] <= out["vix_band_same_coverage_width_log"]
+    )
+    return out
+
+
+def breach(br: pd.DataFrame) -> dict[str, Any]:
+    g = br.dropna(subset=["breached", "probability", "probability_lognormal"])
+    y, p, p_ln = (g[c].to_numpy() for c in ("breached", "probability", "probability_lognormal"))
+    brier, brier_ln = float(np.mean((p - y) ** 2)), float(np.mean((p_ln - y) ** 2))
+    bins = m.reliability(p, y)
+    big = [b for b in bins if b["count"] >= BREACH_BIN_MIN]
+    return {
+        "samples": len(g),
+        "brier": brier,
+        "brier_lognormal": brier_ln,
+        "reduction_vs_lognormal": 1 - brier / brier_ln,
+        "reliability": bins,
+        "reliability_lognormal": m.reliability(p_ln, y),
+        "floor_brier_003": 1 - brier / brier_ln >= 0.03,
+        "floor_bins_within_002": all(
+            abs(b["observed"] - b["forecast"]) <= BREACH_BIN_TOLERANCE for b in big
+        ),
+    }
+
+
+def summarise_volatility(
+    tables: dict[str, pd.DataFrame], rv_minute: pd.Series | None = None
+) -> dict[str, Any]:
+    s = tables["seller"]
+    live = {k: s[f"live_{k}"].value_counts().to_dict() for k in SIGNALS if f"live_{k}" in s}
+    return {
+        "trap": trap(s),
+        "stress": stress(s),
+        "move_to_expiry": move(tables["buyer"]),
+        "safe_range": safe_range(s),
+        "breach": breach(tables["breach"]),
+        "live_sessions": live,
+        "shipped": shipped(tables),
+        "minute_rv_target": minute_target(s, rv_minute) if rv_minute is not None else None,
+    }
+
+
+def minute_rv5(minutes: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+    """Annualised realised vol of sessions t+1..t+5 from 1-minute bars (sum of squared
+    1-minute log returns within each session, plus the squared overnight gap from the daily
+    bars), by session date t; NaN where a session of the five lacks minute bars."""
+    minutes = minutes.sort_values("open_time")
+    per_day = pd.Series(
+        vol.minute_realised_variance(
+            np.log(minutes["close"].to_numpy(float)), minutes["date"].to_numpy()
+        ),
+        index=pd.DatetimeIndex(minutes["date"].drop_duplicates()),
+    )
+    gap = np.log(frame["open"] / frame["close"].shift(1)) ** 2
+    daily = (per_day + gap.reindex(per_day.index)).reindex(frame.index)
+    ahead = daily.rolling(5).sum().shift(-5)
+    return np.sqrt(ahead * TRADING_DAYS_PER_YEAR / 5)
+
+
+def minute_target(s: pd.DataFrame, target: pd.Series) -> dict[str, Any]:
+    """The 5-session forecast against the less noisy 1-minute realised vol, beside VIX."""
+    g = s.assign(rv_minute=target.reindex(pd.DatetimeIndex(s["date"])).to_numpy())
+    g = g.dropna(subset=["rv_minute", "vol_forecast"])
+    if g.empty:
+        return {"samples": 0}
+    log_rv = np.log(g["rv_minute"])
+    return {
+        "samples": len(g),
+        "window": f"{g['date'].min():%Y-%m-%d}..{g['date'].max():%Y-%m-%d}",
+        "spearman_forecast": float(spearmanr(g["vol_forecast"], g["rv_minute"])[0]),
+        "spearman_vix": float(spearmanr(g["vix"], g["rv_minute"])[0]),
+        "spearman_sigma20": float(spearmanr(g["sigma20"], g["rv_minute"])[0]),
+        "log_mse_forecast": float(np.mean((np.log(g["vol_forecast"]) - log_rv) ** 2)),
+        "log_mse_vix": float(np.mean((np.log(g["vix"] / 100) - log_rv) ** 2)),
+    }
+
+
+def shipped(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The signals as the engine would have published them: the core where the fold's
+    validation chose it (``live_*`` = model), its baseline elsewhere."""
+    s = tables["seller"]
+    if "live_trap" not in s:
+        return {}
+    model = {k: s[f"live_{k}"] == "model" for k in SIGNALS}
+    out: dict[str, Any] = {}
+    g = s.assign(p=np.where(model["trap"], s["trap_probability"], s["trap_base_rate"]))
+    g = g.dropna(subset=["trap_actual"])
+    y = g["trap_actual"].to_numpy()
+    report = m.binary_report(g["p"].to_numpy(), y, g["trap_base_rate"].to_numpy())
+    out["trap"] = {"auc": _auc(y, g["p"].to_numpy()), "brier_skill": report["brier_skill"]}
+    r = s.assign(
+        inside_shipped=np.where(model["expiry_range"], s["inside"], s["inside_vix_band"]),
+        bucket=dte_bucket(s["days_to_expiry"]),
+    ).dropna(subset=["inside"])
+    out["safe_range_coverage"] = {
+        "ALL": float(r["inside_shipped"].mean()),
+        **{k: float(x["inside_shipped"].mean()) for k, x in r.groupby("regime")},
+        **{k: float(x["inside_shipped"].mean()) for k, x in r.groupby("bucket")},
+    }
+    b = tables["buyer"].merge(s[["date", "live_move"]], on="date")
+    b = b.dropna(subset=["actual_move", "implied_move", "predicted_move"])
+    implied = b["implied_move"] * math.sqrt(2 / math.pi)
+    move = np.where(b["live_move"] == "model", b["predicted_move"], implied)
+    out["move_mae_reduction"] = float(
+        1 - np.mean(np.abs(move - b["actual_move"])) / np.mean(np.abs(implied - b["actual_move"]))
+    )
+    br = tables["breach"].merge(s[["date", "live_expiry_range"]], on="date")
+    br = br.dropna(subset=["breached", "probability", "probability_lognormal"])
+    p = np.where(br["live_expiry_range"] == "model", br["probability"], br["probability_lognormal"])
+    ln = br["probability_lognormal"].to_numpy()
+    y = br["breached"].to_numpy()
+    out["breach_brier_reduction"] = float(1 - np.mean((p - y) ** 2) / np.mean((ln - y) ** 2))
+    return out

@@ -1,0 +1,109 @@
+"""What the seller and buyer engines see of the option chain for one feature snapshot: the
+freshest chain of the target expiry (or why there is none), the snapshot before it, and the
+ATM IV of every earlier kept snapshot (for its percentile)."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.calendar import daily_close_time, to_date
+from shared.schemas import FeatureSnapshot, OptionChain
+from shared.signals.chain import atm_iv, atm_ivs
+from shared.signals.skew import SECONDS_PER_YEAR
+
+if TYPE_CHECKING:  # the cache reads Redis; compute modules import this one for ChainView
+    from shared.engine import ChainCache
+
+
+def years_to_expiry(chain: OptionChain) -> float:
+    """Year fraction from the snapshot to the expiry day's 15:30 IST close."""
+    return (daily_close_time(to_date(chain.expiry)) - chain.snapshot_time) / SECONDS_PER_YEAR
+
+
+@dataclass(frozen=True)
+class ChainView:
+    chain: OptionChain | None  # fresh, of the target expiry; None with ``reason``
+    previous: OptionChain | None  # the kept snapshot of that expiry just before ``chain``
+    reason: str | None
+    age_s: int | None  # snapshot age at the feature snapshot's as_of
+    atm_iv: float | None  # of ``chain``
+    atm_iv_history: tuple[float, ...]  # earlier kept snapshots of any expiry, oldest first
+    history_from: int | None  # snapshot_time of the oldest one in the history
+    history_expiries: int
+
+
+class ChainViews:
+    """Builds ``ChainView``s from a ``ChainCache``. Keeps every kept snapshot's ATM IV on a
+    timeline sorted by snapshot time, extended with the snapshots new since the last view
+    (chains of one expiry arrive in time order: the sources reject older snapshots) and
+    bounded like the cache."""
+
+    def __init__(self, cache: ChainCache, max_age_s: int) -> None:
+        self.cache = cache
+        self.max_age_s = max_age_s
+        self._atm_iv: dict[tuple[str, int], float | None] = {}
+        self._timeline: list[tuple[int, str, float]] = []  # (snapshot_time, expiry, ATM IV)
+        self._limit = cache.max_per_expiry * cache.max_expiries
+
+    def atm_iv_of(self, chain: OptionChain) -> float | None:
+        key = (chain.expiry, chain.snapshot_time)
+        if key not in self._atm_iv:
+            self._atm_iv[key] = atm_iv(chain.quotes, chain.spot, years_to_expiry(chain))
+        return self._atm_iv[key]
+
+    def _sync(self) -> None:
+        new: list[OptionChain] = []
+        for expiry, rows in self.cache.by_expiry.items():
+            for taken, chain in reversed(rows):
+                if (expiry, taken) in self._atm_iv:
+                    break
+                new.append(chain)
+        ivs = atm_ivs([(c.quotes, c.spot, years_to_expiry(c)) for c in new])
+        for chain, iv in zip(new, ivs, strict=True):
+            self._atm_iv[(chain.expiry, chain.snapshot_time)] = iv
+            if iv is not None:
+                bisect.insort(self._timeline, (chain.snapshot_time, chain.expiry, iv))
+        for taken, expiry, _ in self._timeline[: max(0, len(self._timeline) - self._limit)]:
+            self._atm_iv.pop((expiry, taken), None)
+        del self._timeline[: max(0, len(self._timeline) - self._limit)]
+
+    def view(self, snapshot: FeatureSnapshot, refresh: bool = True) -> ChainView:
+        """``refresh=False`` when the caller has just refreshed the cache (one XREAD)."""
+        if refresh:
+            self.cache.refresh()
+        expiry, as_of = snapshot.next_expiry, snapshot.as_of
+        kept = self.cache.kept(expiry, as_of)
+        if not kept:
+            have = sorted(self.cache.by_expiry)
+            reason = (
+                f"no option chain of the target expiry {expiry} at or before this snapshot"
+                f" (chains held for: {', '.join(have) or 'none'})"
+            )
+            return ChainView(None, None, reason, None, None, (), None, 0)
+        chain, age = kept[-1], as_of - kept[-1].snapshot_time
+        if age > self.max_age_s:
+            reason = (
+                f"newest chain of {expiry} is {age} s old (limit AEGIS_CHAIN_MAX_AGE_S="
+                f"{self.max_age_s})"
+            )
+            return ChainView(None, None, reason, age, None, (), None, 0)
+        self._sync()
+        end = bisect.bisect_right(self._timeline, (as_of, "\uffff", math.inf))
+        earlier = [
+            row
+            for row in self._timeline[:end]
+            if not (row[0] == chain.snapshot_time and row[1] == chain.expiry)
+        ]
+        return ChainView(
+            chain=chain,
+            previous=kept[-2] if len(kept) > 1 else None,
+            reason=None,
+            age_s=age,
+            atm_iv=self.atm_iv_of(chain),
+            atm_iv_history=tuple(iv for _, _, iv in earlier),
+            history_from=earlier[0][0] if earlier else None,
+            history_expiries=len({e for _, e, _ in earlier}),
+        )

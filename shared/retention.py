@@ -1,0 +1,65 @@
+"""Trimming a group-read stream without losing an entry some group still needs.
+
+An entry may go once every consumer group on the stream has acknowledged it: it is older
+than each group's oldest pending entry and than each group's last-delivered id. A stream
+that no group reads yet is never trimmed. When unacknowledged entries alone exceed the
+length limit, nothing is dropped: the caller raises an alarm (health degraded) instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    trimmed: int  # entries removed by this call
+    length: int  # entries left
+    safe_id: str | None  # entries older than this were acknowledged by every group
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _after(entry_id: str) -> str:
+    ms, seq = _parse(entry_id)
+    return f"{ms}-{seq + 1}"
+
+
+def acknowledged_before(client: redis.Redis, stream: str) -> str | None:
+    """The oldest id some group still needs (every older entry is acknowledged by all
+    groups), or None when no group reads ``stream``."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:  # no such stream
+        return None
+    if not groups:
+        return None
+    needed: list[str] = []
+    for group in groups:
+        if group.get("pending"):
+            summary = client.xpending(stream, _text(group["name"]))
+            needed.append(_text(summary["min"]))
+        else:
+            needed.append(_after(_text(group["last-delivered-id"])))
+    return min(needed, key=_parse)
+
+
+def trim_acknowledged(client: redis.Redis, stream: str, maxlen: int) -> TrimResult:
+    """Above ``maxlen`` entries, remove every entry all groups acknowledged."""
+    length = client.xlen(stream)
+    if length <= maxlen:
+        return TrimResult(0, length, None)
+    safe_id = acknowledged_before(client, stream)
+    if safe_id is None:
+        return TrimResult(0, length, None)
+    trimmed = client.xtrim(stream, minid=safe_id, approximate=False)
+    return TrimResult(int(trimmed), length - int(trimmed), safe_id)

@@ -1,0 +1,83 @@
+"""A chain's quotes as numpy columns, built once per quotes tuple: every chain analytic of
+one block reads the same arrays instead of walking the pydantic quotes again."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shared.schemas import OptionQuote
+
+CACHE_SIZE = 32
+COLUMNS = (
+    "strike",
+    "ce_ltp",
+    "pe_ltp",
+    "ce_oi",
+    "pe_oi",
+    "ce_volume",
+    "pe_volume",
+    "ce_iv",
+    "pe_iv",
+    "ce_oi_change",
+    "pe_oi_change",
+)
+
+
+@dataclass
+class ChainArrays:
+    """Columns sorted by strike; None is NaN (LTP and IV of 0 too: "no value")."""
+
+    strike: np.ndarray
+    ce_ltp: np.ndarray
+    pe_ltp: np.ndarray
+    ce_oi: np.ndarray
+    pe_oi: np.ndarray
+    ce_volume: np.ndarray
+    pe_volume: np.ndarray
+    ce_iv: np.ndarray
+    pe_iv: np.ndarray
+    ce_oi_change: np.ndarray
+    pe_oi_change: np.ndarray
+    memo: dict[Any, Any] = field(default_factory=dict)  # derived values of this chain
+
+    @property
+    def forward(self) -> float | None:
+        """Put-call parity F = K + C - P at the strike where C and P are closest."""
+        if "forward" not in self.memo:
+            both = np.isfinite(self.ce_ltp) & np.isfinite(self.pe_ltp)
+            if not both.any():
+                self.memo["forward"] = None
+            else:
+                gap = np.where(both, np.abs(self.ce_ltp - self.pe_ltp), np.inf)
+                i = int(np.argmin(gap))
+                self.memo["forward"] = float(self.strike[i] + self.ce_ltp[i] - self.pe_ltp[i])
+        return self.memo["forward"]
+
+
+_cache: OrderedDict[int, tuple[Sequence[OptionQuote], ChainArrays]] = OrderedDict()
+
+
+def _column(quotes: Sequence[OptionQuote], name: str) -> np.ndarray:
+    values = np.array([getattr(q, name) for q in quotes], dtype=float)  # None -> nan
+    if name.endswith(("_ltp", "_iv")):
+        values[values <= 0] = np.nan
+    return values
+
+
+def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
+    """The columns of ``quotes`` (cached by identity while the quotes object is held)."""
+    hit = _cache.get(id(quotes))
+    if hit is not None and hit[0] is quotes:
+        _cache.move_to_end(id(quotes))
+        return hit[1]
+    rows = sorted(quotes, key=lambda q: q.strike)
+    arrays = ChainArrays(**{name: _column(rows, name) for name in COLUMNS})
+    _cache[id(quotes)] = (quotes, arrays)
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return arrays

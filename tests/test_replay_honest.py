@@ -1,0 +1,55 @@
+"""A replay is out of sample by construction: the stack trains (or picks from the registry)
+models whose training window ends before the first session a trader watches."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from services.stack import replay_train_end
+from services.trainer.pipeline import select_out_of_sample
+from shared.config import Settings
+from shared.models import registry
+from shared.models.loading import MODEL_NAMES
+
+
+def put(model_dir: Path, name: str, end: str) -> str:
+    version = f"v-{end}"
+
+    def write(directory: Path) -> None:
+        (directory / "params.json").write_text("{}")
+
+    manifest = {"training_window": {"start": "2015-01-01", "end": end}}
+    registry.publish(model_dir, name, version, write, manifest)
+    time.sleep(0.01)  # created_at orders versions; keep them distinct
+    return version
+
+
+def test_the_default_replay_trains_up_to_the_session_before_its_first_inputs() -> None:
+    # the default replay starts 2022-06-01 (Wed) from the daily features of 2022-05-31
+    assert replay_train_end(Settings()) == "2022-05-30"
+    monday = Settings(replay_intraday_from="2022-06-06", replay_paced_from="2022-06-06")
+    assert replay_train_end(monday) == "2022-06-02"  # Monday's inputs are Friday's
+    assert replay_train_end(Settings(source="yfinance")) is None  # live: every model as is
+    assert replay_train_end(Settings(train_end="2020-12-31")) == "2020-12-31"
+
+
+def test_a_replay_switches_to_kept_out_of_sample_versions_and_trains_the_rest(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(model_dir=tmp_path, train_end="2022-05-31")
+    early = {name: put(tmp_path, name, "2022-05-31") for name in MODEL_NAMES[1:]}
+    for name in MODEL_NAMES:
+        put(tmp_path, name, "2025-06-30")  # the live versions, current
+    assert select_out_of_sample(settings) == [MODEL_NAMES[0]]  # no fitting version: train
+    for name, version in early.items():
+        assert registry.current_version(tmp_path, name) == version
+    assert registry.current_version(tmp_path, MODEL_NAMES[0]) == "v-2025-06-30"
+
+
+def test_live_goes_back_to_the_newest_kept_version(tmp_path: Path) -> None:
+    name = MODEL_NAMES[0]
+    newest = put(tmp_path, name, "2025-06-30")
+    put(tmp_path, name, "2022-05-30")  # a replay made this one current
+    assert select_out_of_sample(Settings(model_dir=tmp_path)) == list(MODEL_NAMES[1:])
+    assert registry.current_version(tmp_path, name) == newest

@@ -1,0 +1,73 @@
+"""The volatility evaluation scores what it says: coverage per regime and days-to-expiry
+bucket, the VIX band at the same coverage, breach Brier against the lognormal, and the
+floors computed from those numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.trainer import vol_evaluation as ve
+
+
+def _seller(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    spot = np.full(n, 100.0)
+    move = rng.normal(0, 0.02, n)
+    dte = np.tile([1, 2, 3, 6], n // 4)
+    regime = np.repeat(["LOW", "HIGH"], n // 2)
+    return pd.DataFrame(
+        {
+            "date": pd.bdate_range("2020-01-01", periods=n),
+            "spot": spot,
+            "expiry_close": spot * np.exp(move),
+            "safe_lower": spot * np.exp(-0.033),  # ~90 % of N(0, 0.02)
+            "safe_upper": spot * np.exp(0.033),
+            "vix_lower": spot * np.exp(-0.05),  # wider: ~99 %
+            "vix_upper": spot * np.exp(0.05),
+            "days_to_expiry": dte,
+            "regime": regime,
+        }
+    ).assign(
+        inside=lambda f: (
+            (f.expiry_close >= f.safe_lower) & (f.expiry_close <= f.safe_upper)
+        ).astype(float),
+        inside_vix_band=lambda f: (
+            (f.expiry_close >= f.vix_lower) & (f.expiry_close <= f.vix_upper)
+        ).astype(float),
+    )
+
+
+def test_safe_range_coverage_by_regime_and_bucket() -> None:
+    s = _seller()
+    out = ve.safe_range(s)
+    assert out["coverage"] == pytest.approx(s["inside"].mean())
+    assert set(out["by_regime"]) == {"LOW", "HIGH"}
+    assert set(out["by_dte"]) == {"0-1", "2-3", "4+"}
+    assert out["by_dte"]["4+"]["samples"] == 100
+    # the VIX band shrunk to the model's coverage is about as wide as the model's range
+    assert out["vix_band_same_coverage_width_log"] == pytest.approx(0.066, rel=0.15)
+    assert out["vix_band_calibrated_width_log"] == pytest.approx(0.1)
+    assert out["floor_coverage_088_092_everywhere"] == all(
+        0.88 <= g["coverage"] <= 0.92
+        for g in (out, *out["by_regime"].values(), *out["by_dte"].values())
+    )
+
+
+def test_breach_floor_follows_the_brier_against_the_lognormal() -> None:
+    rng = np.random.default_rng(5)
+    p_true = rng.uniform(0.01, 0.5, 5000)
+    y = (rng.uniform(size=5000) < p_true).astype(float)
+    table = pd.DataFrame(
+        {"breached": y, "probability": p_true, "probability_lognormal": np.clip(p_true * 1.4, 0, 1)}
+    )
+    out = ve.breach(table)
+    assert out["brier"] < out["brier_lognormal"] and out["floor_brier_003"]
+    assert out["floor_bins_within_002"]
+    swapped = ve.breach(
+        table.rename(
+            columns={"probability": "probability_lognormal", "probability_lognormal": "probability"}
+        )
+    )
+    assert not swapped["floor_brier_003"] and not swapped["floor_bins_within_002"]

@@ -1,0 +1,233 @@
+"""The volatility core: range-based estimators, their look-ahead safety, the one predictive
+distribution (range and breach curve consistent by construction), and the per-signal choice
+between the core and its baseline as the seller engine publishes it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.seller.compute import breach_group, safe_range_group, stress_group, trap_group
+from services.trainer.data import TrainingData
+from services.trainer.profiles import FAST
+from services.trainer.seller import _choice, train_seller
+from services.trainer.vol import VolTargets, fit_core
+from shared.config import PROJECT_ROOT, Settings
+from shared.engine import EngineContext, ModelBook
+from shared.features import volatility as vol
+from shared.features.daily import compute_daily_features
+from shared.models.loading import load_model
+from shared.models.seller import HEAD_FILE, SIGNALS
+from shared.models.volatility import VolatilityCore
+from tests.engines_support import daily_snapshot
+from tests.models_support import short_data, trained_registry
+
+YEAR = 252
+
+
+def test_range_estimators_match_their_closed_forms() -> None:
+    o, h, lo, c = (np.array([x]) for x in (100.0, 110.0, 90.0, 104.0))
+    hl, co = math.log(110 / 90), math.log(104 / 100)
+    assert vol.parkinson_var(h, lo)[0] == pytest.approx(hl**2 / (4 * math.log(2)))
+    assert vol.garman_klass_var(o, h, lo, c)[0] == pytest.approx(
+        0.5 * hl**2 - (2 * math.log(2) - 1) * co**2
+    )
+    rs = math.log(110 / 104) * math.log(110 / 100) + math.log(90 / 104) * math.log(90 / 100)
+    assert vol.rogers_satchell_var(o, h, lo, c)[0] == pytest.approx(rs)
+
+
+def test_yang_zhang_is_its_three_components() -> None:
+    rng = np.random.default_rng(7)
+    n, window = 60, 20
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    o = np.concatenate([[100.0], c[:-1]]) * np.exp(rng.normal(0, 0.003, n))
+    h = np.maximum(o, c) * (1 + rng.uniform(0, 0.01, n))
+    lo = np.minimum(o, c) * (1 - rng.uniform(0, 0.01, n))
+    got = vol.yang_zhang_var(o, h, lo, c, window)[-1]
+    k = 0.34 / (1.34 + (window + 1) / (window - 1))
+    on = np.log(o[1:] / c[:-1])[-window:]
+    oc = np.log(c / o)[-window:]
+    rs = vol.rogers_satchell_var(o, h, lo, c)[-window:]
+    assert got == pytest.approx(on.var(ddof=1) + k * oc.var(ddof=1) + (1 - k) * rs.mean())
+    assert np.isnan(vol.yang_zhang_var(o, h, lo, c, window)[window - 1])  # first gap unknown
+
+
+def test_estimators_agree_on_real_history() -> None:
+    f = short_data().features.dropna(subset=["vol_gk_20", "vol_yz_20", "rv_20"])
+    for name in ("vol_pk_20", "vol_gk_20", "vol_rs_20", "vol_yz_20", "vol_har_m"):
+        ratio = (f[name] / f["rv_20"]).median()
+        assert 0.6 < ratio < 1.4, (name, ratio)  # same scale as close-to-close, not identical
+    assert not np.allclose(f["vol_gk_20"], f["vol_yz_20"])
+
+
+def test_volatility_features_ignore_future_rows() -> None:
+    frame = short_data().frame
+    cut = 400
+    base = compute_daily_features(frame.iloc[: cut + 1])
+    altered = frame.copy()
+    altered.iloc[cut + 1 :, :4] *= 1.3  # a crash after the cut
+    after = compute_daily_features(altered).iloc[: cut + 1]
+    cols = list(vol.VOLATILITY_FEATURE_NAMES)
+    pd.testing.assert_frame_equal(base[cols], after[cols])
+
+
+def test_minute_realised_variance_sums_squared_returns_within_sessions() -> None:
+    log_close = np.log(np.array([100.0, 101.0, 100.0, 200.0, 202.0]))
+    sessions = np.array([1, 1, 1, 2, 2])  # the 100 -> 200 gap is between sessions
+    got = vol.minute_realised_variance(log_close, sessions)
+    expected = [math.log(1.01) ** 2 + math.log(100 / 101) ** 2, math.log(1.01) ** 2]
+    assert got == pytest.approx(expected)
+
+
+def test_targets_of_a_cut_window_never_reach_past_it() -> None:
+    data = short_data()
+    cut = TrainingData(data.frame.iloc[:500])
+    t_cut, t_full = VolTargets.of(cut), VolTargets.of(data)
+    assert np.isnan(t_cut.log_rv5[-5:]).all()
+    known = np.isfinite(t_cut.log_rv5)
+    np.testing.assert_allclose(t_cut.log_rv5[known], t_full.log_rv5[:500][known])
+
+
+@pytest.fixture(scope="module")
+def core() -> VolatilityCore:
+    return VolatilityCore(fit_core(VolTargets.of(short_data())))
+
+
+def test_range_bounds_are_the_breach_curves_quantiles(core: VolatilityCore) -> None:
+    daily = {k: float(v) for k, v in short_data().features.iloc[-1].items()}
+    spot, coverage = 15000.0, 0.9
+    for sessions, days in ((1, 1), (3, 5), (5, 7)):
+        lower, upper = core.range_bounds(daily, spot, sessions, days, coverage)
+        assert lower < spot < upper
+        assert core.breach_probability(daily, spot, upper, sessions, days) == pytest.approx(0.05)
+        assert core.breach_probability(daily, spot, lower, sessions, days) == pytest.approx(0.05)
+        above = [
+            core.breach_probability(daily, spot, spot * (1 + d), sessions, days)
+            for d in (0.005, 0.01, 0.02, 0.03)
+        ]
+        assert above == sorted(above, reverse=True) and above[0] > above[-1]
+    probs = core.stress_probabilities(daily, 3)
+    assert sum(probs.values()) == pytest.approx(1) and min(probs.values()) >= 0
+
+
+def test_trap_rises_after_a_fall_the_leverage_effect(core: VolatilityCore) -> None:
+    daily = {k: float(v) for k, v in short_data().features.iloc[-1].items()}
+    calm = {**daily, "ret_1": 0.005, "ret_5": 0.01, "ret_20": 0.02}
+    fall = {**daily, "ret_1": -0.02, "ret_5": -0.05, "ret_20": -0.08}
+    assert core.trap_probability(fall) > core.trap_probability(calm)
+    assert core.log_vol(fall) > core.log_vol(calm)
+
+
+def test_choice_ships_the_baseline_unless_the_model_wins() -> None:
+    assert _choice("brier", 0.10, 0.12, True, 100, "trap")["live"] == "model"
+    assert _choice("brier", 0.13, 0.12, True, 100, "trap")["live"] == "baseline"
+    assert _choice("spearman_rv5", 0.4, 0.5, False, 100, "stress")["live"] == "baseline"
+    won = _choice("mae", 0.009, 0.010, True, 100, "move")
+    assert won["skill"] == pytest.approx(0.1) and "VIX" in won["baseline"]
+
+
+def test_trained_seller_publishes_its_selection_per_signal() -> None:
+    model = train_seller(short_data(), FAST)
+    selection = model.params["selection"]
+    assert set(selection) == set(SIGNALS)
+    for row in selection.values():
+        assert row["live"] in {"model", "baseline"} and row["samples"] > 50
+        assert math.isfinite(row["model_score"]) and math.isfinite(row["baseline_score"])
+    assert model.params["head_selection"]["live"] in {"har", "xgb"}
+
+
+def _context(live: str) -> EngineContext:
+    seller = load_model(trained_registry(), "seller")
+    stats = load_model(trained_registry(), "stats")
+    for row in seller.params["selection"].values():
+        row["live"] = live
+    return EngineContext(
+        settings=Settings(),
+        snapshot=daily_snapshot("2021-06-22"),  # a Tuesday: two sessions to expiry
+        models=ModelBook(loaded={"seller": seller, "stats": stats}),
+        sequence=None,
+        daily_cache={},
+    )
+
+
+def test_engine_publishes_the_model_where_it_won_and_says_so() -> None:
+    ctx = _context("model")
+    trap, rng, breach = trap_group(ctx), safe_range_group(ctx, "NORMAL"), breach_group(ctx)
+    assert trap["selection"]["live"] == "model" and "live=model" in trap["provenance"]["note"]
+    assert trap["provenance"]["source"] == "model"
+    upper_points = [p for p in breach["points"] if p["side"] == "above"]
+    assert [p["probability"] for p in upper_points] == sorted(
+        (p["probability"] for p in upper_points), reverse=True
+    )
+    assert rng["lower"] < ctx.snapshot.spot < rng["upper"]
+    assert rng["provenance"]["source"] == "model"
+
+
+def test_engine_falls_back_to_the_baseline_where_the_model_lost() -> None:
+    ctx = _context("baseline")
+    seller = ctx.models.loaded["seller"]
+    trap, stress, breach = trap_group(ctx), stress_group(ctx), breach_group(ctx)
+    assert trap["score"] == pytest.approx(seller.trap_base_rate(), abs=1e-4)
+    assert trap["provenance"]["source"] == "formula"
+    assert "live=baseline" in trap["provenance"]["note"]
+    assert stress["provenance"]["source"] == "formula"
+    assert "lognormal" in breach["provenance"]["formula"]
+    rng = safe_range_group(ctx, "NORMAL")
+    assert "z_lower" in rng and rng["selection"]["live"] == "baseline"
+
+
+def test_a_boosted_head_round_trips_through_the_registry(monkeypatch, tmp_path) -> None:
+    import services.trainer.seller as trainer_seller
+    from services.trainer.pipeline import publish_models
+
+    real = trainer_seller.compare_heads
+    monkeypatch.setattr(trainer_seller, "compare_heads", lambda *a: {**real(*a), "live": "xgb"})
+    data = short_data()
+    model = trainer_seller.train_seller(data, FAST)
+    assert HEAD_FILE in model.writers
+    publish_models([model], data, FAST, tmp_path, bus=None)
+    seller = load_model(tmp_path, "seller")
+    daily = {k: float(v) for k, v in data.features.iloc[-1].items()}
+    lower, upper = seller.range_bounds(daily, 15000.0, 0.9, 5, 3)
+    assert seller.breach_probability(daily, 15000.0, upper, 5, 3) == pytest.approx(0.05)
+    assert seller.breach_probability(daily, 15000.0, lower, 5, 3) == pytest.approx(0.05)
+    assert 0 < seller.trap_probability(daily) < 1
+    assert math.isfinite(seller.expected_abs_move(daily, 5, 3))
+
+
+def test_minute_realised_vol_tracks_close_to_close_on_real_bars() -> None:
+    from services.trainer.data import load_bundled
+    from services.trainer.vol_evaluation import minute_rv5
+    from shared.models import labels
+
+    data = load_bundled(PROJECT_ROOT / "data", "2023-01-31")
+    rv = minute_rv5(data.minutes, data.frame).dropna()
+    close_to_close = labels.forward_realized_vol(data.frame["close"], 5).reindex(rv.index)
+    assert len(rv) > 400  # the 1-minute file covers 2021-01..2023-01
+    assert 0.7 < rv.median() / close_to_close.median() < 1.4
+    assert rv.corr(close_to_close) > 0.5
+
+
+@pytest.mark.parametrize("live", ["model", "baseline"])
+def test_theta_edge_takes_the_move_from_the_core_or_its_baseline(live: str) -> None:
+    from services.buyer.compute import theta_edge
+    from shared.signals.chain import StraddleMove
+
+    ctx = _context(live)
+    ctx.models.loaded["buyer"] = load_model(trained_registry(), "buyer")
+    edge = theta_edge(ctx, float(ctx.snapshot.vix))
+    assert f"live={live}" in edge["provenance"]["note"]
+    if live == "baseline":  # the VIX-implied move against itself: no edge either way
+        assert edge["score"] == pytest.approx(0.5, abs=5e-3) and edge["label"] == "neutral"
+        assert edge["provenance"]["source"] == "formula"
+    else:
+        assert edge["provenance"]["source"] == "model"
+    tiny = StraddleMove(
+        strike=25_000, call=0.5, put=0.5, move_points=1.0, move_pct=0.004, one_sd_points=1.0
+    )
+    chain = theta_edge(ctx, float(ctx.snapshot.vix), tiny, "chain 15:25")
+    assert chain["implied_basis"] == "atm_straddle" and chain["score"] > 0.9
+    assert chain["implied_formula"].endswith("(chain 15:25)")
