@@ -108,6 +108,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 f"{P}:series:*",
                 f"{P}:digests:*",
                 streams.DEAD_LETTER,
+                streams.RUN,  # what the feed is doing, for the gateway's clock
                 HEALTH,
             ),
             commands=(
@@ -141,7 +142,14 @@ SERVICE_USERS: dict[str, AclUser] = {
         AclUser(
             "gateway",
             # series state: the newest input bar, which no block may be ahead of
-            keys=(*_BLOCKS, f"{P}:series:*", f"{P}:gateway:*", streams.DEAD_LETTER, HEALTH),
+            keys=(
+                *_BLOCKS,
+                f"{P}:series:*",
+                streams.RUN,
+                f"{P}:gateway:*",
+                streams.DEAD_LETTER,
+                HEALTH,
+            ),
             commands=(*_CLIENT, *_READ, *_HEALTHCHECK, "+xadd", "+set", "+get", "+del", "+hdel"),
         ),
         # rq uses many commands (lists, sorted sets, hashes, pub/sub, scripts) on its own keys;

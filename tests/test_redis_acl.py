@@ -75,7 +75,9 @@ def client_of(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url)
 
 
-def test_pipeline_runs_with_one_user_per_service(as_user: Callable[[str], Settings]) -> None:
+def test_pipeline_runs_with_one_user_per_service(
+    as_user: Callable[[str], Settings], capfd: pytest.CaptureFixture[str]
+) -> None:
     counts = ingest(as_user("ingest"))
     assert counts["published"] > 1500 and counts["dead_lettered"] == 0
     features = run_features(as_user("features"))
@@ -102,6 +104,9 @@ def test_pipeline_runs_with_one_user_per_service(as_user: Callable[[str], Settin
         doc = wait_for(document, 10, "the gateway to read every section as its own user")
         assert doc["market"]["as_of"] == doc["direction"]["as_of"]
         assert httpx.get(gateway.url + "/readyz").json()["redis"] is True
+    assert admin.exists(streams.RUN)  # ingest's run record, read by the gateway's clock
+    logged = capfd.readouterr()
+    assert "no permissions" not in logged.out + logged.err  # nothing refused on the way
 
 
 REFUSED: dict[str, Callable[[redis.Redis], object]] = {
