@@ -24,20 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.sections import write_section
+from services.buyer.main import BuyerWorker
+from services.direction.main import DirectionWorker
+from services.seller.main import SellerWorker
+from shared import streams
+from shared.codec import encode
+from shared.config import Settings
+from shared.logs import configure_logging
+from shared.redis_server import RedisServer
+from shared.worker import read_health
+from tests.engines_support import daily_snapshot, history
 
-from bench.sections import write_section  # noqa: E402
-from services.buyer.main import BuyerWorker  # noqa: E402
-from services.direction.main import DirectionWorker  # noqa: E402
-from services.seller.main import SellerWorker  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.codec import encode  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from shared.worker import read_health  # noqa: E402
-from tests.engines_support import daily_snapshot, history  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 WORKERS = {"direction": DirectionWorker, "seller": SellerWorker, "buyer": BuyerWorker}
 
@@ -190,7 +189,8 @@ def main() -> None:
         "(one replica, includes every Redis round trip). Throughput = N pre-built snapshots, "
         "first publish to N-th block, replicas as subprocesses on one consumer group.",
         "",
-        "| engine | latency p50 ms | p99 ms | max ms | compute only ms | blocks/s 1 replica | blocks/s 3 replicas |",
+        "| engine | latency p50 ms | p99 ms | max ms | compute only ms "
+        "| blocks/s 1 replica | blocks/s 3 replicas |",
         "|---|---|---|---|---|---|---|",
     ]
     for engine, lat, pure, one, three in rows:

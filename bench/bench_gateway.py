@@ -25,14 +25,13 @@ import httpx
 import orjson
 import websockets
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from shared.bus import Bus, connect
+from shared.config import PROJECT_ROOT, Settings
+from shared.redis_server import RedisServer
+from tests.block_factory import make_block
+from tests.gateway_harness import free_port
 
-from shared.bus import Bus, connect  # noqa: E402
-from shared.config import PROJECT_ROOT, Settings  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from tests.block_factory import make_block  # noqa: E402
-from tests.gateway_harness import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BASE_AS_OF = int(time.time()) - 3600  # in the past: the gateway refuses blocks ahead of the clock
 STARTUP_TIMEOUT_S = 30.0

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.sections import write_section
 from services.trainer.data import load_bundled
 from services.trainer.pipeline import run_training

@@ -34,13 +34,12 @@ from typing import TypeVar
 import msgpack
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.sections import write_section
+from shared import streams
+from shared.redis_server import RedisServer
+from shared.worker import read_health
 
-from bench.sections import write_section  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from shared.worker import read_health  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 WORKERS = ("features", "direction", "seller", "buyer")
 ENGINES = ("market", "direction", "seller", "buyer")

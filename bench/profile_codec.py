@@ -11,19 +11,17 @@ Usage: python bench/profile_codec.py
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from services.features.state import FeatureState
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
+from shared.codec import decode, encode, unpack
+from shared.schemas import Bar, FeatureSnapshot, Message
 
-from services.features.state import FeatureState  # noqa: E402
-from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
-from shared.codec import decode, encode, unpack  # noqa: E402
-from shared.schemas import Bar, FeatureSnapshot, Message  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REPEAT = 2000
 
