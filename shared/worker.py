@@ -109,9 +109,11 @@ class StreamWorker(ABC):
 
     def stage_extra(self, pipe: Any) -> None:
         """Queue extra commands in the batch transaction (e.g. a state checkpoint)."""
+        return None
 
     def on_reset(self) -> None:
         """Called after a failed batch: drop in-memory state not yet committed to Redis."""
+        return None
 
     def health_details(self) -> dict[str, Any]:
         """Service-specific health (models loaded, degraded reasons)."""
@@ -122,6 +124,7 @@ class StreamWorker(ABC):
 
     def on_idle(self) -> None:
         """Called when a blocking read returned nothing (e.g. to check for new models)."""
+        return None
 
     # The loop -----------------------------------------------------------------------------
     def run(self, max_idle_reads: int | None = None) -> None:
@@ -337,7 +340,7 @@ class StreamWorker(ABC):
                 return list(results)
             except (redis.ConnectionError, redis.TimeoutError):
                 raise  # Redis went away: reconnect and redeliver, this is no handler failure
-            except Exception as exc:  # noqa: BLE001 - redone one message at a time below
+            except Exception as exc:  # redone one message at a time below
                 self.stats["batch_fallbacks"] += 1
                 self.log.warning(
                     "batch_failed_one_by_one",

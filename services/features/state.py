@@ -132,12 +132,12 @@ class FeatureState:
         if revises_last and self.session_before_last_bar is not None:
             base = self.session_before_last_bar
         elif self.session is None or self.session.session_date != day:
-            o, h, l, c = self.nifty_daily[self.daily_as_of]
+            _, h, lo, c = self.nifty_daily[self.daily_as_of]
             base = IntradaySession(
                 session_date=day,
                 prev_close=c,
                 prior_high=h,
-                prior_low=l,
+                prior_low=lo,
                 atr_14=self.daily_features.get("atr_14"),
             )
         else:

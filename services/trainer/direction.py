@@ -175,7 +175,7 @@ def train_direction(
         }
     )
     writers = {LSTM_FILE: lambda p: direction_net.save(final.net, p)}
-    for h, booster in zip(HORIZON_KEYS, final.boosters):
+    for h, booster in zip(HORIZON_KEYS, final.boosters, strict=True):
         writers[booster_file(h)] = lambda p, b=booster: boosters.save(b, p)
     return TrainedModel(
         name="direction",

@@ -42,10 +42,10 @@ def session_samples(data: TrainingData, every_minutes: int) -> pd.DataFrame:
         )
         close_today = float(frame["close"].iloc[i])
         sigma = feats["sigma20_daily"].iloc[prev]
-        for open_time, o, h, l, c in bars[["open_time", "open", "high", "low", "close"]].itertuples(
-            index=False, name=None
-        ):
-            session.update(int(open_time), o, h, l, c)
+        for open_time, o, h, lo, c in bars[
+            ["open_time", "open", "high", "low", "close"]
+        ].itertuples(index=False, name=None):
+            session.update(int(open_time), o, h, lo, c)
             elapsed = session.minute + 1
             if elapsed % every_minutes or not 0 < elapsed < SESSION_MINUTES:
                 continue

@@ -92,21 +92,23 @@ def _check_header(path: Path, header: Any) -> dict[str, Any]:
     return header
 
 
-def read_recording(path: Path) -> Iterator[dict[str, Any] | Entry]:
-    """The header of a recording, then its entries, read lazily."""
-    with open(path, "rb") as handle:
-        unpacker = msgpack.Unpacker(handle, raw=False, strict_map_key=False)
-        yield _check_header(path, next(unpacker, None))
-        for stream, entry_id, fields in unpacker:
-            yield stream, entry_id, fields
+def _entry(item: list[Any]) -> Entry:
+    stream, entry_id, fields = item
+    return stream, entry_id, fields
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    reader = read_recording(path)
-    try:
-        return next(reader)  # type: ignore[return-value]
-    finally:
-        reader.close()
+    with open(path, "rb") as handle:
+        unpacker = msgpack.Unpacker(handle, raw=False, strict_map_key=False)
+        return _check_header(path, next(unpacker, None))
+
+
+def read_entries(path: Path) -> Iterator[Entry]:
+    """The entries of a recording after its (checked) header, read lazily."""
+    with open(path, "rb") as handle:
+        unpacker = msgpack.Unpacker(handle, raw=False, strict_map_key=False)
+        _check_header(path, next(unpacker, None))
+        yield from map(_entry, unpacker)
 
 
 class StreamFileSource:
@@ -137,9 +139,7 @@ class StreamFileSource:
 
     def events(self) -> Iterator[SourceEvent | RejectedInput]:
         skipped = 0
-        entries = read_recording(self.path)
-        next(entries)
-        for stream, entry_id, fields in entries:  # type: ignore[misc]
+        for stream, entry_id, fields in read_entries(self.path):
             if stream not in REPLAYED_STREAMS:
                 skipped += 1
                 continue
