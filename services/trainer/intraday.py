@@ -90,6 +90,7 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
     final = fit(x, y, head, profile)
     clim_all = [float(np.mean(y == k)) for k in range(3)]
     means = [float(ret[y == k].mean()) if np.any(y == k) else 0.0 for k in range(3)]
+    assert data.minutes is not None  # session_samples refused a history without minutes
     first, last = (f"{d:%Y-%m-%d}" for d in data.minutes["date"].iloc[[0, -1]])
     window = f"{first}..{last}"
     params = {

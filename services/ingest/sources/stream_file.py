@@ -20,7 +20,7 @@ import redis
 
 from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.pacing import Pacer, event_time
-from shared import streams
+from shared import replies, streams
 from shared.codec import DecodeError, decode, pack
 from shared.logs import get_logger
 from shared.schemas import SCHEMA_VERSION, Bar, OptionChain
@@ -44,7 +44,7 @@ def _read_stream(client: redis.Redis, stream: str) -> Iterator[Entry]:
     """Every entry of one stream, oldest first, in batches."""
     start = "-"
     while True:
-        batch = client.xrange(stream, min=start, max="+", count=_BATCH)
+        batch = replies.xrange(client, stream, min=start, max="+", count=_BATCH)
         for entry_id, fields in batch:
             yield stream, entry_id, fields
         if len(batch) < _BATCH:
@@ -166,6 +166,10 @@ class StreamFileSource:
                 entries=skipped,
                 reason="stream is not replayed",
             )
+
+    @property
+    def status(self) -> dict[str, object]:
+        return {"source": self.name, "path": str(self.path)}
 
     def close(self) -> None:
         self._stop.set()
