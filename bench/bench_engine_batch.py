@@ -27,7 +27,7 @@ from services.direction.main import DirectionWorker
 from services.features.state import FeatureState
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
 from services.seller.main import SellerWorker
-from shared import streams
+from shared import replies, streams
 from shared.codec import encode, pack
 from shared.config import Settings
 from shared.logs import configure_logging
@@ -104,7 +104,7 @@ def main() -> None:
         for snap in intraday:
             pipe.xadd(streams.FEATURES, encode(snap))
         pipe.execute()
-        entries = client.xrange(streams.FEATURES)
+        entries = replies.xrange(client, streams.FEATURES)
         for worker_cls in WORKERS:
             results[worker_cls.engine] = {
                 f"batch {args.batch}": run(worker_cls, settings, entries, args.batch),

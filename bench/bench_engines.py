@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from services.seller.main import SellerWorker
 from shared import streams
 from shared.codec import encode
 from shared.config import Settings
+from shared.engine import EngineWorker
 from shared.logs import configure_logging
 from shared.redis_server import RedisServer
 from shared.worker import read_health
@@ -38,7 +40,11 @@ from tests.engines_support import daily_snapshot, history
 
 ROOT = Path(__file__).resolve().parent.parent
 
-WORKERS = {"direction": DirectionWorker, "seller": SellerWorker, "buyer": BuyerWorker}
+WORKERS: dict[str, Callable[..., EngineWorker]] = {
+    "direction": DirectionWorker,
+    "seller": SellerWorker,
+    "buyer": BuyerWorker,
+}
 
 
 def free_port() -> int:

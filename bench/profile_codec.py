@@ -38,7 +38,8 @@ def per_call_us(fn: Callable[[], Any], repeat: int = REPEAT) -> float:
 
 
 def real_messages() -> dict[str, Message]:
-    state, found = FeatureState(), {}
+    state = FeatureState()
+    found: dict[str, Message] = {}
     window = ReplayWindow("2020-01-01", "2021-01-01", "2021-01-05")
     for event in FileReplaySource(ROOT / "data", window).events():
         if not isinstance(event, Bar):
@@ -102,7 +103,9 @@ def msgspec_row(message: Message, payload: bytes) -> dict[str, float]:
 
 def main() -> None:
     messages = real_messages()
-    messages["signal_block seller"] = seller_block(messages["snapshot intraday"])
+    snapshot = messages["snapshot intraday"]
+    assert isinstance(snapshot, FeatureSnapshot)
+    messages["signal_block seller"] = seller_block(snapshot)
     print(json.dumps({kind: profile(m) for kind, m in messages.items()}, indent=2))
 
 
