@@ -102,7 +102,7 @@ def main() -> None:
                 client.hset(streams.DAILY_FEATURES, snap.session_date, pack(snap.model_dump()))
         pipe = client.pipeline(transaction=False)
         for snap in intraday:
-            pipe.xadd(streams.FEATURES, encode(snap))
+            replies.xadd(pipe, streams.FEATURES, encode(snap))
         pipe.execute()
         entries = replies.xrange(client, streams.FEATURES)
         for worker_cls in WORKERS:

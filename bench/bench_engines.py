@@ -30,7 +30,7 @@ from services.buyer.main import BuyerWorker
 from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
 from shared import streams
-from shared.codec import encode
+from shared.codec import EncodedMessage, encode
 from shared.config import Settings
 from shared.engine import EngineWorker
 from shared.logs import configure_logging
@@ -53,12 +53,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def encoded_snapshots(count: int) -> list[dict]:
+def encoded_snapshots(count: int) -> list[EncodedMessage]:
     _, features = history()
     return [encode(daily_snapshot(d.date().isoformat())) for d in features.index[400 : 400 + count]]
 
 
-def latency(settings: Settings, engine: str, entries: list[dict]) -> dict[str, float]:
+def latency(settings: Settings, engine: str, entries: list[EncodedMessage]) -> dict[str, float]:
     client = client_for(settings)
     client.flushall()
     worker = WORKERS[engine](settings, consumer="bench")
@@ -98,7 +98,9 @@ def compute_ms(settings: Settings, engine: str, count: int) -> float:
     return (time.perf_counter() - start) * 1000 / count
 
 
-def throughput(settings: Settings, engine: str, entries: list[dict], replicas: int) -> float:
+def throughput(
+    settings: Settings, engine: str, entries: list[EncodedMessage], replicas: int
+) -> float:
     client = client_for(settings)
     client.flushall()
     env = {

@@ -8,9 +8,11 @@ call sites stay typed without ignores. Works with pipelines' clients too (any ``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
 import redis
+import redis.asyncio as aioredis
 
 Fields = dict[bytes, bytes]
 Entry = tuple[bytes, Fields]
@@ -78,9 +80,45 @@ def xpending_range(
     )
 
 
+def xadd(client: redis.Redis, stream: str, fields: Mapping[str, Any]) -> None:
+    """XADD ``fields`` (e.g. ``codec.encode``'s) to ``stream``; on a pipeline it is queued."""
+    client.xadd(stream, cast(dict[Any, Any], fields))
+
+
 def get_bytes(client: redis.Redis, key: str) -> bytes | None:
     return cast(bytes | None, client.get(key))
 
 
 def hget_bytes(client: redis.Redis, key: str, field: str) -> bytes | None:
     return cast(bytes | None, client.hget(key, field))
+
+
+# The gateway's asyncio client: the same shapes, awaited.
+async def xread_async(
+    client: aioredis.Redis,
+    stream: str,
+    last_id: str | bytes,
+    count: int | None = None,
+    block: int | None = None,
+) -> list[Entry]:
+    return _one_stream(await client.xread({stream: last_id}, count=count, block=block))
+
+
+async def xrange_async(
+    client: aioredis.Redis,
+    stream: str,
+    min: str | bytes = "-",
+    max: str | bytes = "+",
+    count: int | None = None,
+) -> list[Entry]:
+    return cast(list[Entry], await client.xrange(stream, min=min, max=max, count=count))
+
+
+async def xrevrange_async(
+    client: aioredis.Redis,
+    stream: str,
+    max: str | bytes = "+",
+    min: str | bytes = "-",
+    count: int | None = None,
+) -> list[Entry]:
+    return cast(list[Entry], await client.xrevrange(stream, max=max, min=min, count=count))
