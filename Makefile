@@ -4,21 +4,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test bench system-deps train evaluate clean
+.PHONY: run test lint bench system-deps train evaluate clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m services.stack
 
-test: $(STAMP) system-deps
+# The gate: lint, format check and type check with zero findings, then the tests.
+test: lint system-deps
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -30,7 +37,7 @@ evaluate: $(STAMP)
 	$(PY) -m services.trainer evaluate --nifty data/nifty50_daily.csv --vix data/india_vix_daily.csv --start 2019-01-01 --out docs/evaluation
 
 bench: $(STAMP)
-	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+	for b in bench/bench_*.py; do $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf var .pytest_cache

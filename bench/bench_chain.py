@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -22,22 +21,21 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.bench_engines import client_for, free_port
+from bench.sections import write_section
+from services.ingest.sources.chain_file import ChainFileSource
+from services.seller.compute import compute_seller
+from services.seller.main import SellerWorker
+from shared import streams
+from shared.calendar import daily_open_time, to_date
+from shared.codec import encode
+from shared.config import Settings
+from shared.logs import configure_logging
+from shared.redis_server import RedisServer
+from shared.schemas import FeatureSnapshot, OptionChain, OptionQuote
+from tests.engines_support import daily_snapshot
 
-from bench.bench_engines import client_for, free_port  # noqa: E402
-from bench.sections import write_section  # noqa: E402
-from services.ingest.sources.chain_file import ChainFileSource  # noqa: E402
-from services.seller.compute import compute_seller  # noqa: E402
-from services.seller.main import SellerWorker  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.calendar import daily_open_time, to_date  # noqa: E402
-from shared.codec import encode  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from shared.schemas import FeatureSnapshot, OptionChain, OptionQuote  # noqa: E402
-from tests.engines_support import daily_snapshot  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CHAIN_FILE = ROOT / "data" / "nifty_option_chain_intraday_2026-01-22_2026-02-05.csv.gz"
 SESSION, EXPIRIES = "2026-02-09", ("2026-02-10", "2026-02-17", "2026-02-24")

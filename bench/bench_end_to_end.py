@@ -25,16 +25,15 @@ import numpy as np
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.sections import write_section
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
+from shared.bus import Bus
+from shared.config import Settings
+from shared.logs import configure_logging
+from shared.redis_server import RedisServer
+from shared.schemas import Bar
 
-from bench.sections import write_section  # noqa: E402
-from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
-from shared.bus import Bus  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from shared.schemas import Bar  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ENGINES = ("market", "direction", "seller", "buyer")
 

@@ -17,26 +17,24 @@ import gc
 import json
 import os
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.sections import write_section
+from services.buyer.main import BuyerWorker
+from services.direction.main import DirectionWorker
+from services.features.state import FeatureState
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
+from services.seller.main import SellerWorker
+from shared import replies, streams
+from shared.codec import encode, pack
+from shared.config import Settings
+from shared.logs import configure_logging
+from shared.redis_server import RedisServer
+from shared.schemas import Bar, FeatureSnapshot
 
-from bench.sections import write_section  # noqa: E402
-from services.buyer.main import BuyerWorker  # noqa: E402
-from services.direction.main import DirectionWorker  # noqa: E402
-from services.features.state import FeatureState  # noqa: E402
-from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
-from services.seller.main import SellerWorker  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.codec import encode, pack  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from shared.schemas import Bar, FeatureSnapshot  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 WORKERS = (DirectionWorker, SellerWorker, BuyerWorker)
 
@@ -104,9 +102,9 @@ def main() -> None:
                 client.hset(streams.DAILY_FEATURES, snap.session_date, pack(snap.model_dump()))
         pipe = client.pipeline(transaction=False)
         for snap in intraday:
-            pipe.xadd(streams.FEATURES, encode(snap))
+            replies.xadd(pipe, streams.FEATURES, encode(snap))
         pipe.execute()
-        entries = client.xrange(streams.FEATURES)
+        entries = replies.xrange(client, streams.FEATURES)
         for worker_cls in WORKERS:
             results[worker_cls.engine] = {
                 f"batch {args.batch}": run(worker_cls, settings, entries, args.batch),

@@ -20,26 +20,31 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from bench.sections import write_section
+from services.buyer.main import BuyerWorker
+from services.direction.main import DirectionWorker
+from services.seller.main import SellerWorker
+from shared import streams
+from shared.codec import EncodedMessage, encode
+from shared.config import Settings
+from shared.engine import EngineWorker
+from shared.logs import configure_logging
+from shared.redis_server import RedisServer
+from shared.worker import read_health
+from tests.engines_support import daily_snapshot, history
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bench.sections import write_section  # noqa: E402
-from services.buyer.main import BuyerWorker  # noqa: E402
-from services.direction.main import DirectionWorker  # noqa: E402
-from services.seller.main import SellerWorker  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.codec import encode  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from shared.worker import read_health  # noqa: E402
-from tests.engines_support import daily_snapshot, history  # noqa: E402
-
-WORKERS = {"direction": DirectionWorker, "seller": SellerWorker, "buyer": BuyerWorker}
+WORKERS: dict[str, Callable[..., EngineWorker]] = {
+    "direction": DirectionWorker,
+    "seller": SellerWorker,
+    "buyer": BuyerWorker,
+}
 
 
 def free_port() -> int:
@@ -48,12 +53,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def encoded_snapshots(count: int) -> list[dict]:
+def encoded_snapshots(count: int) -> list[EncodedMessage]:
     _, features = history()
     return [encode(daily_snapshot(d.date().isoformat())) for d in features.index[400 : 400 + count]]
 
 
-def latency(settings: Settings, engine: str, entries: list[dict]) -> dict[str, float]:
+def latency(settings: Settings, engine: str, entries: list[EncodedMessage]) -> dict[str, float]:
     client = client_for(settings)
     client.flushall()
     worker = WORKERS[engine](settings, consumer="bench")
@@ -93,7 +98,9 @@ def compute_ms(settings: Settings, engine: str, count: int) -> float:
     return (time.perf_counter() - start) * 1000 / count
 
 
-def throughput(settings: Settings, engine: str, entries: list[dict], replicas: int) -> float:
+def throughput(
+    settings: Settings, engine: str, entries: list[EncodedMessage], replicas: int
+) -> float:
     client = client_for(settings)
     client.flushall()
     env = {
@@ -190,7 +197,8 @@ def main() -> None:
         "(one replica, includes every Redis round trip). Throughput = N pre-built snapshots, "
         "first publish to N-th block, replicas as subprocesses on one consumer group.",
         "",
-        "| engine | latency p50 ms | p99 ms | max ms | compute only ms | blocks/s 1 replica | blocks/s 3 replicas |",
+        "| engine | latency p50 ms | p99 ms | max ms | compute only ms "
+        "| blocks/s 1 replica | blocks/s 3 replicas |",
         "|---|---|---|---|---|---|---|",
     ]
     for engine, lat, pure, one, three in rows:

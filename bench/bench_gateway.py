@@ -20,19 +20,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import websockets
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from shared.bus import Bus, connect
+from shared.config import PROJECT_ROOT, Settings
+from shared.redis_server import RedisServer
+from tests.block_factory import make_block
+from tests.gateway_harness import free_port
 
-from shared.bus import Bus, connect  # noqa: E402
-from shared.config import PROJECT_ROOT, Settings  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from tests.block_factory import make_block  # noqa: E402
-from tests.gateway_harness import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BASE_AS_OF = int(time.time()) - 3600  # in the past: the gateway refuses blocks ahead of the clock
 STARTUP_TIMEOUT_S = 30.0
@@ -101,7 +101,7 @@ def wait_alive(base: str, gateway: subprocess.Popen[bytes], timeout_s: float) ->
     raise TimeoutError(f"gateway not alive at {base} after {timeout_s}s ({last})")
 
 
-def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, object]:
+def run(clients: int, blocks: int, interval_s: float, procs: int) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         RedisServer(free_port(), "bench", Path(tmp) / "redis", aof=False) as redis_server,
@@ -217,7 +217,7 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.clients, args.blocks, args.interval_ms / 1000, args.procs)
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    p99 = (result["latency_ms"] or {}).get("p99")  # type: ignore[union-attr]
+    p99 = (result["latency_ms"] or {}).get("p99")
     sys.exit(0 if p99 is not None and p99 <= 250 and not result["missed"] else 1)
 
 

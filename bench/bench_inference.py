@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.sections import write_section
 from services.trainer.data import load_bundled
 from services.trainer.pipeline import run_training
 from shared.config import Settings, get_settings
 from shared.models import registry
+from shared.models.direction import DirectionEnsemble
 from shared.models.loading import load_model
 
 BUDGET_P99_MS = 5.0
@@ -41,6 +40,7 @@ def main() -> int:
             Settings(model_dir=model_dir, redis_url="redis://127.0.0.1:1/0"), names=["direction"]
         )
     model = load_model(model_dir, "direction")
+    assert isinstance(model, DirectionEnsemble)
     data = load_bundled(settings.data_dir)
     rows = np.arange(len(data.frame) - 500, len(data.frame))
     snapshots = [

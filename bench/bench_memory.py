@@ -11,24 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.bench_throughput import ListSource, free_port
+from bench.sections import write_section
+from services.features.main import FeaturesWorker
+from services.ingest.main import IngestService
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
+from shared import streams
+from shared.config import Settings
+from shared.logs import configure_logging
+from shared.redis_server import RedisServer
 
-from bench.bench_throughput import ListSource, free_port  # noqa: E402
-from bench.sections import write_section  # noqa: E402
-from services.features.main import FeaturesWorker  # noqa: E402
-from services.ingest.main import IngestService  # noqa: E402
-from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BARS_PER_YEAR = 252 * 375
 UNBOUNDED = {

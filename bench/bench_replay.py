@@ -34,13 +34,12 @@ from typing import TypeVar
 import msgpack
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.sections import write_section
+from shared import replies, streams
+from shared.redis_server import RedisServer
+from shared.worker import read_health
 
-from bench.sections import write_section  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
-from shared.worker import read_health  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 WORKERS = ("features", "direction", "seller", "buyer")
 ENGINES = ("market", "direction", "seller", "buyer")
@@ -95,7 +94,10 @@ def train(model_dir: Path, env: dict[str, str]) -> None:
 
 
 def wait(
-    condition: Callable[[], T], what: str, timeout_s: float = TIMEOUT_S, every_s: float = 0.05
+    condition: Callable[[], T | None],
+    what: str,
+    timeout_s: float = TIMEOUT_S,
+    every_s: float = 0.05,
 ) -> T:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -111,7 +113,7 @@ def block_spans(client: redis.Redis) -> dict[str, tuple[int, float, float]]:
     spans: dict[str, list[float]] = {}
     last = "-"
     while True:
-        entries = client.xrange(streams.BLOCKS, min=last, count=5000)
+        entries = replies.xrange(client, streams.BLOCKS, min=last, count=5000)
         if last != "-":
             entries = entries[1:]
         if not entries:
@@ -127,13 +129,16 @@ def block_spans(client: redis.Redis) -> dict[str, tuple[int, float, float]]:
 
 
 def stream_span(client: redis.Redis, stream: str) -> tuple[int, float, float]:
-    first, last = client.xrange(stream, count=1), client.xrevrange(stream, count=1)
+    first, last = (
+        replies.xrange(client, stream, count=1),
+        replies.xrevrange(client, stream, count=1),
+    )
     return client.xlen(stream), id_seconds(first[0][0]), id_seconds(last[0][0])
 
 
 def last_snapshot(client: redis.Redis) -> tuple[int, bytes]:
     """(as_of, stream id) of the newest feature snapshot."""
-    raw_id, fields = client.xrevrange(streams.FEATURES, count=1)[0]
+    raw_id, fields = replies.xrevrange(client, streams.FEATURES, count=1)[0]
     return msgpack.unpackb(fields[b"d"], raw=False)["as_of"], raw_id
 
 
@@ -142,7 +147,7 @@ def first_intraday(client: redis.Redis) -> tuple[bytes, int]:
     before, last, count = b"0-0", "-", 0
     found = None
     while True:
-        entries = client.xrange(streams.FEATURES, min=last, count=5000)
+        entries = replies.xrange(client, streams.FEATURES, min=last, count=5000)
         if last != "-":
             entries = entries[1:]
         if not entries:
@@ -164,7 +169,7 @@ def seller_alone(client: redis.Redis, env: dict[str, str]) -> dict[str, float]:
     """One seller replica re-reads every intraday snapshot: its group is rewound once it is
     up (model loading excluded), timed until it has acknowledged the last one."""
     start_id, intraday = first_intraday(client)
-    last_id = client.xrevrange(streams.FEATURES, count=1)[0][0]
+    last_id = replies.xrevrange(client, streams.FEATURES, count=1)[0][0]
     client.xgroup_destroy(streams.FEATURES, "seller")
     client.xgroup_create(streams.FEATURES, "seller", id="$")
     client.delete(*client.keys(streams.HEALTH_PREFIX + "seller*"))

@@ -24,8 +24,6 @@ import httpx
 import orjson
 import websockets
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.bench_gateway import STARTUP_TIMEOUT_S, wait_alive
 from shared.bus import Bus, connect
 from shared.config import PROJECT_ROOT, Settings

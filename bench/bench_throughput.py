@@ -18,26 +18,28 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.sections import write_section
+from services.ingest.main import IngestService
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
+from shared import streams
+from shared.config import Settings
+from shared.logs import configure_logging
+from shared.redis_server import RedisServer
 
-from bench.sections import write_section  # noqa: E402
-from services.ingest.main import IngestService  # noqa: E402
-from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class ListSource:
     """Pre-parsed events, so the benchmark times the bus and the workers, not CSV parsing."""
 
     name = "bench"
-    status: dict[str, object] = {}
 
     def __init__(self, events: list) -> None:
         self._events = events
+
+    @property
+    def status(self) -> dict[str, object]:
+        return {}
 
     def events(self):
         return iter(self._events)
@@ -114,7 +116,8 @@ def main() -> None:
 
 def report(result: dict, args: argparse.Namespace) -> str:
     return (
-        f"`python bench/bench_throughput.py` on {result['cores']} cores, {time.strftime('%Y-%m-%d')}, "
+        f"`python bench/bench_throughput.py` on {result['cores']} cores, "
+        f"{time.strftime('%Y-%m-%d')}, "
         f"load average at start {result['load_average_at_start']}. Bundled NIFTY 50 "
         f"1-minute bars {args.intraday_from}..{args.end} with NIFTY 50 and India VIX daily bars "
         "from 2020 (warm-up included), "

@@ -13,8 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.sections import write_section
 from services.trainer.data import load_bundled
 from services.trainer.pipeline import publish_models, train_one
@@ -45,7 +43,8 @@ def main() -> int:
     total = time.perf_counter() - started
     lines = [
         f"Full retrain of all models (`python bench/bench_training.py`), profile `full`, "
-        f"data {data.start}..{data.end}, {os.cpu_count()} CPUs ({platform.processor() or 'x86_64'}), "
+        f"data {data.start}..{data.end}, {os.cpu_count()} CPUs "
+        f"({platform.processor() or 'x86_64'}), "
         f"LSTM on 1 torch thread, XGBoost nthread 1; load average at start "
         f"{os.getloadavg()[0]:.1f} (the machine is shared).",
         "",

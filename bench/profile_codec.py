@@ -11,19 +11,17 @@ Usage: python bench/profile_codec.py
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from services.features.state import FeatureState
+from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
+from shared.codec import decode, encode, unpack
+from shared.schemas import Bar, FeatureSnapshot, Message
 
-from services.features.state import FeatureState  # noqa: E402
-from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow  # noqa: E402
-from shared.codec import decode, encode, unpack  # noqa: E402
-from shared.schemas import Bar, FeatureSnapshot, Message  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REPEAT = 2000
 
@@ -40,7 +38,8 @@ def per_call_us(fn: Callable[[], Any], repeat: int = REPEAT) -> float:
 
 
 def real_messages() -> dict[str, Message]:
-    state, found = FeatureState(), {}
+    state = FeatureState()
+    found: dict[str, Message] = {}
     window = ReplayWindow("2020-01-01", "2021-01-01", "2021-01-05")
     for event in FileReplaySource(ROOT / "data", window).events():
         if not isinstance(event, Bar):
@@ -104,7 +103,9 @@ def msgspec_row(message: Message, payload: bytes) -> dict[str, float]:
 
 def main() -> None:
     messages = real_messages()
-    messages["signal_block seller"] = seller_block(messages["snapshot intraday"])
+    snapshot = messages["snapshot intraday"]
+    assert isinstance(snapshot, FeatureSnapshot)
+    messages["signal_block seller"] = seller_block(snapshot)
     print(json.dumps({kind: profile(m) for kind, m in messages.items()}, indent=2))
 
 

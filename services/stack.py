@@ -207,7 +207,7 @@ def main() -> None:
                     procs.pop(name)
             stop.wait(1.0)
     finally:
-        for name, proc in procs.items():
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for name, proc in procs.items():

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import redis
 import redis.asyncio
@@ -181,7 +181,8 @@ class Bus:
         results = []
         for raw in pipe.execute():
             outcome, detail, seq = (x.decode() if isinstance(x, bytes) else x for x in raw)
-            results.append(BarResult(outcome, detail, int(seq) if seq else None))
+            # the publish script answers one of BarOutcome
+            results.append(BarResult(cast(BarOutcome, outcome), detail, int(seq) if seq else None))
         return results
 
     def last_open_time(self, symbol: str, interval: str) -> int | None:

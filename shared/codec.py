@@ -7,7 +7,8 @@ envelope fields the publisher adds (``k`` identity, ``h`` digest, ``r`` revision
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 import msgpack
 from pydantic import ValidationError
@@ -23,11 +24,19 @@ def pack(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
-def unpack(data: bytes) -> Any:
+def unpack(data: bytes | bytearray) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 
-def encode(message: Message) -> dict[str, bytes | str | int]:
+class EncodedMessage(TypedDict):
+    """The fields of a stream entry as written."""
+
+    t: str
+    v: int
+    d: bytes
+
+
+def encode(message: Message) -> EncodedMessage:
     return {"t": message.TYPE, "v": SCHEMA_VERSION, "d": pack(message.model_dump(mode="python"))}
 
 
@@ -39,8 +48,9 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def decode(fields: dict[bytes | str, bytes | str]) -> Message:
-    """Turn stream entry fields back into a validated message, or raise DecodeError."""
+def decode(fields: Mapping[Any, Any]) -> Message:
+    """Turn stream entry fields back into a validated message, or raise DecodeError.
+    ``fields`` as read (bytes keys and values) or as encoded; every field is checked here."""
     norm = {_text(k): v for k, v in fields.items()}
     type_name = _text(norm.get("t"))
     cls = MESSAGE_TYPES.get(type_name or "")

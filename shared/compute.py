@@ -43,7 +43,7 @@ class ModelOutput:
     """A model's answer with its provenance, or the problem that prevented it."""
 
     value: Any
-    provenance: dict[str, Any] | None
+    provenance: dict[str, Any]  # empty when the model gave no answer
     problem: str | None
 
     @property
@@ -80,15 +80,15 @@ class EngineContext:
         """``call(model)`` with its provenance, or why there is no model output."""
         model = self.models.get(name)
         if model is None:
-            return ModelOutput(None, None, self.unavailable(name))
+            return ModelOutput(None, {}, self.unavailable(name))
         try:
             output = ModelOutput(call(model), self.model_provenance(name), None)
             self.succeeded.add(name)
             return output
-        except Exception as exc:  # noqa: BLE001 - a model bug is a fallback
+        except Exception as exc:  # a model bug is a fallback
             problem = f"model {name} failed: {type(exc).__name__}: {exc}"
             self.failures[name] = problem
-            return ModelOutput(None, None, problem)
+            return ModelOutput(None, {}, problem)
 
     def batch_output(
         self, key: str, name: str, call: Callable[[Any, list[EngineContext]], Sequence[Any]]
@@ -172,20 +172,20 @@ def run_batched(
     model = todo[0].models.get(name)
     if model is None:
         for ctx in todo:
-            ctx.batched[key] = ModelOutput(None, None, ctx.unavailable(name))
+            ctx.batched[key] = ModelOutput(None, {}, ctx.unavailable(name))
         return
     try:
         values = list(call(model, todo))
         if len(values) != len(todo):
             raise ValueError(f"{len(values)} answers for {len(todo)} snapshots")
-    except Exception as exc:  # noqa: BLE001 - a model bug is a fallback
+    except Exception as exc:  # a model bug is a fallback
         if len(todo) > 1:
             for ctx in todo:
                 run_batched([ctx], key, name, call)
             return
         problem = f"model {name} failed: {type(exc).__name__}: {exc}"
         todo[0].failures[name] = problem
-        todo[0].batched[key] = ModelOutput(None, None, problem)
+        todo[0].batched[key] = ModelOutput(None, {}, problem)
         return
     for ctx, value in zip(todo, values, strict=True):
         ctx.batched[key] = ModelOutput(value, ctx.model_provenance(name), None)

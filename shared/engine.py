@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import redis
 
-from shared import streams
+from shared import replies, streams
 from shared.blocks import build_block
 from shared.codec import DecodeError, decode, unpack
 from shared.compute import EngineContext, ModelBook, walk_provenance
@@ -88,8 +88,7 @@ class ChainCache:
 
     def refresh(self) -> None:
         while True:
-            reply = self.client.xread({streams.CHAINS: self.last_id}, count=1000)
-            entries = reply[0][1] if reply else []
+            entries = replies.xread(self.client, streams.CHAINS, self.last_id, count=1000)
             for raw_id, fields in entries:
                 self.last_id = raw_id.decode()
                 try:
@@ -249,7 +248,7 @@ class EngineWorker(StreamWorker):
             self._sequences.move_to_end(day)
             return self._sequences[day]
         else:
-            raw = self.client.hget(streams.DAILY_FEATURES, day)
+            raw = replies.hget_bytes(self.client, streams.DAILY_FEATURES, day)
             if raw is None:
                 return None  # not cached: a later snapshot will try again
             payload = unpack(raw)
@@ -303,8 +302,9 @@ class EngineWorker(StreamWorker):
             return
         self._last_reload_check = now
         wanted: set[str] = set()
-        reply = self.client.xread({streams.MODEL_EVENTS: self._models_cursor}, count=100)
-        for raw_id, fields in reply[0][1] if reply else []:
+        for raw_id, fields in replies.xread(
+            self.client, streams.MODEL_EVENTS, self._models_cursor, count=100
+        ):
             self._models_cursor = raw_id.decode()
             try:
                 event = decode(fields)
@@ -328,7 +328,7 @@ class EngineWorker(StreamWorker):
 
     def _stream_tail(self, stream: str) -> str:
         """The id of the newest entry of ``stream`` ("0-0" when empty): read from there on."""
-        newest = self.client.xrevrange(stream, count=1)
+        newest = replies.xrevrange(self.client, stream, count=1)
         return newest[0][0].decode() if newest else "0-0"
 
     def on_idle(self) -> None:

@@ -34,8 +34,9 @@ from typing import Any, ClassVar
 
 import orjson
 import redis
+from redis.typing import StreamIdT
 
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus, connect
 from shared.clock import Clock, make_clock
 from shared.codec import DecodeError, decode
@@ -45,7 +46,7 @@ from shared.retention import trim_acknowledged
 from shared.schemas import Message
 from shared.validation import Rejected
 
-Entry = tuple[bytes, dict[bytes, bytes]]
+Entry = replies.Entry
 
 
 class StreamWorker(ABC):
@@ -109,9 +110,11 @@ class StreamWorker(ABC):
 
     def stage_extra(self, pipe: Any) -> None:
         """Queue extra commands in the batch transaction (e.g. a state checkpoint)."""
+        return None
 
     def on_reset(self) -> None:
         """Called after a failed batch: drop in-memory state not yet committed to Redis."""
+        return None
 
     def health_details(self) -> dict[str, Any]:
         """Service-specific health (models loaded, degraded reasons)."""
@@ -122,6 +125,7 @@ class StreamWorker(ABC):
 
     def on_idle(self) -> None:
         """Called when a blocking read returned nothing (e.g. to check for new models)."""
+        return None
 
     # The loop -----------------------------------------------------------------------------
     def run(self, max_idle_reads: int | None = None) -> None:
@@ -190,15 +194,16 @@ class StreamWorker(ABC):
 
     def _drain_own_pending(self) -> None:
         """Entries delivered to this consumer name before a restart, not yet acknowledged."""
-        last_id = "0"
+        last_id: str | bytes = "0"
         while True:
-            reply = self.client.xreadgroup(
+            entries = replies.xreadgroup(
+                self.client,
                 self.group,
                 self.consumer,
-                {self.input_stream: last_id},
+                self.input_stream,
+                last_id,
                 count=self.settings.read_count,
             )
-            entries = reply[0][1] if reply else []
             if not entries:
                 return
             with self._lease.holding(entries):
@@ -238,14 +243,15 @@ class StreamWorker(ABC):
                 return
 
     def _read_new(self) -> bool:
-        reply = self.client.xreadgroup(
+        entries = replies.xreadgroup(
+            self.client,
             self.group,
             self.consumer,
-            {self.input_stream: ">"},
+            self.input_stream,
+            ">",
             count=self.settings.read_count,
             block=self.settings.block_ms,
         )
-        entries = reply[0][1] if reply else []
         if entries:
             with self._lease.holding(entries):
                 self._process(entries, redelivered=False)
@@ -274,20 +280,16 @@ class StreamWorker(ABC):
         self.stats["backlog"] = result.length
 
     def _delivery_counts(self, entries: list[Entry]) -> dict[bytes, int]:
-        rows = self.client.xpending_range(
+        rows = replies.xpending_range(
+            self.client,
             self.input_stream,
             self.group,
             min=entries[0][0],
             max=entries[-1][0],
             count=len(entries) * 2 + 10,
-            consumername=self.consumer,
+            consumer=self.consumer,
         )
-        return {
-            (
-                r["message_id"] if isinstance(r["message_id"], bytes) else r["message_id"].encode()
-            ): r["times_delivered"]
-            for r in rows
-        }
+        return {r["message_id"]: r["times_delivered"] for r in rows}
 
     def _process(self, entries: list[Entry], redelivered: bool) -> None:
         self.before_batch(entries)
@@ -337,7 +339,7 @@ class StreamWorker(ABC):
                 return list(results)
             except (redis.ConnectionError, redis.TimeoutError):
                 raise  # Redis went away: reconnect and redeliver, this is no handler failure
-            except Exception as exc:  # noqa: BLE001 - redone one message at a time below
+            except Exception as exc:  # redone one message at a time below
                 self.stats["batch_fallbacks"] += 1
                 self.log.warning(
                     "batch_failed_one_by_one",
@@ -498,15 +500,16 @@ class _Lease:
             if not ids:
                 continue
             try:
-                mine = [
+                mine: list[StreamIdT] = [
                     r["message_id"]
-                    for r in w.client.xpending_range(
+                    for r in replies.xpending_range(
+                        w.client,
                         w.input_stream,
                         w.group,
                         min=ids[0],  # a batch is in stream order
                         max=ids[-1],
                         count=len(ids),
-                        consumername=w.consumer,
+                        consumer=w.consumer,
                     )
                 ]
                 if mine:

@@ -17,10 +17,10 @@ def history() -> pd.DataFrame:
 
 
 def pandas_reference(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    c, h, l = frame["close"], frame["high"], frame["low"]
+    c, h, lo = frame["close"], frame["high"], frame["low"]
     r1 = np.log(c).diff()
     prev_c = c.shift(1)
-    true_range = pd.concat([h - l, (h - prev_c).abs(), (l - prev_c).abs()], axis=1).max(axis=1)
+    true_range = pd.concat([h - lo, (h - prev_c).abs(), (lo - prev_c).abs()], axis=1).max(axis=1)
     gains, losses = r1.clip(lower=0).rolling(14).mean(), (-r1.clip(upper=0)).rolling(14).mean()
     return {
         "ret_5": np.log(c).diff(5),

@@ -13,8 +13,8 @@ from services.gateway.assembler import (
     iso_ms,
     section,
 )
-from shared.document import document_json_schema
 from shared.clock import EventClock
+from shared.document import document_json_schema
 from tests.block_factory import AS_OF, all_blocks, make_block
 
 NOW = AS_OF * 1000
@@ -106,7 +106,7 @@ def test_same_blocks_give_the_same_document_bytes() -> None:
         clock = EventClock()
         state = DocumentState()
         state.set_health(health_section([], volatile=False), clock.now_ms(), publish=False)
-        for block in all_blocks() + [make_block("market", as_of=AS_OF + 60, spot=25_650.0)]:
+        for block in [*all_blocks(), make_block("market", as_of=AS_OF + 60, spot=25_650.0)]:
             clock.observe(block.as_of)
             state.offer(block, clock.now_ms())
         return orjson.dumps(state.document())
@@ -180,9 +180,9 @@ def ingest(
 
 def test_a_failing_feed_degrades_the_overall_status() -> None:
     assert health_section(WORKERS_OK, volatile=False)["status"] == "ok"
-    healthy = health_section(WORKERS_OK + [ingest()], volatile=False)
+    healthy = health_section([*WORKERS_OK, ingest()], volatile=False)
     assert healthy["status"] == "ok" and healthy["engines"]["ingest"]["replicas"] == 1
-    failing = health_section(WORKERS_OK + [ingest(reasons=("yfinance: HTTP 429",))], volatile=False)
+    failing = health_section([*WORKERS_OK, ingest(reasons=("yfinance: HTTP 429",))], volatile=False)
     assert failing["status"] == "degraded"
     assert failing["engines"]["ingest"]["status"] == "degraded"
     assert failing["engines"]["ingest"]["degraded_reasons"] == ["yfinance: HTTP 429"]
@@ -193,10 +193,10 @@ def test_a_feed_that_stops_reporting_while_running_is_down_but_a_finished_one_is
     assert watch.missing(WORKERS_OK) == []  # never seen (e.g. a replay that ended earlier)
     assert "ingest" not in health_section(WORKERS_OK, volatile=False)["engines"]
 
-    assert watch.missing(WORKERS_OK + [ingest("yfinance"), ingest("file")]) == []
-    missing = watch.missing(WORKERS_OK + [ingest("file")])  # yfinance's report expired
+    assert watch.missing([*WORKERS_OK, ingest("yfinance"), ingest("file")]) == []
+    missing = watch.missing([*WORKERS_OK, ingest("file")])  # yfinance's report expired
     assert missing == ["yfinance"]
-    dead = health_section(WORKERS_OK + [ingest("file")], volatile=False, missing_feeds=missing)
+    dead = health_section([*WORKERS_OK, ingest("file")], volatile=False, missing_feeds=missing)
     assert dead["status"] == "degraded"
     assert dead["engines"]["ingest"]["status"] == "degraded"  # "file" still reports
     assert dead["engines"]["ingest"]["degraded_reasons"] == ["no live report from source yfinance"]
@@ -204,14 +204,14 @@ def test_a_feed_that_stops_reporting_while_running_is_down_but_a_finished_one_is
     assert gone["engines"]["ingest"]["status"] == "down" and gone["status"] == "degraded"
 
     # a replay that finished: fine while its last report lives, and after it expires
-    assert watch.missing(WORKERS_OK + [ingest("file", finished=True)]) == ["yfinance"]
+    assert watch.missing([*WORKERS_OK, ingest("file", finished=True)]) == ["yfinance"]
     assert watch.missing(WORKERS_OK) == ["yfinance"]
     assert (
-        health_section(WORKERS_OK + [ingest("file", finished=True)], volatile=False)["status"]
+        health_section([*WORKERS_OK, ingest("file", finished=True)], volatile=False)["status"]
         == "ok"
     )
     # the dead source comes back
-    assert watch.missing(WORKERS_OK + [ingest("yfinance")]) == []
+    assert watch.missing([*WORKERS_OK, ingest("yfinance")]) == []
 
 
 def test_health_skips_reports_that_are_not_objects() -> None:

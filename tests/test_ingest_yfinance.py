@@ -6,6 +6,7 @@ responses built out of data/ (see build.py); one test runs the real yfinance HTT
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -192,7 +193,7 @@ def test_requests_respect_min_interval(tmp_path: Path) -> None:
     )
     times = [c[3] for c in fetcher.calls]
     assert len(times) >= 6
-    assert all(b - a >= 7.5 for a, b in zip(times, times[1:]))
+    assert all(b - a >= 7.5 for a, b in itertools.pairwise(times))
 
 
 def test_failing_feed_emits_nothing_and_says_why(tmp_path: Path) -> None:

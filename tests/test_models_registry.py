@@ -53,7 +53,7 @@ def test_tampered_artifact_is_refused_naming_sha256(model_dir: Path) -> None:
 def test_feature_mismatch_is_refused(model_dir: Path) -> None:
     path = _version_dir(model_dir, "seller") / registry.MANIFEST
     manifest = json.loads(path.read_text())
-    manifest["features"]["daily"] = manifest["features"]["daily"][:-1] + ["old_feature"]
+    manifest["features"]["daily"] = [*manifest["features"]["daily"][:-1], "old_feature"]
     path.write_text(json.dumps(manifest))  # manifest itself is not hashed: features checked
     with pytest.raises(ModelLoadError, match="feature names") as err:
         load_model(model_dir, "seller")

@@ -39,9 +39,10 @@ def prior_session(ctx: EngineContext) -> tuple[float, float, float]:
     """(high, low, close) of the session ``daily_as_of``: intraday features carry high and
     low; a daily snapshot rebuilds them from range_pct and close_location at its close."""
     snap, daily = ctx.snapshot, ctx.snapshot.daily
-    if snap.kind == "intraday" and snap.intraday and snap.intraday.get("prior_high"):
-        close = snap.prev_close or snap.spot
-        return float(snap.intraday["prior_high"]), float(snap.intraday["prior_low"]), close
+    intraday = snap.intraday or {}
+    high, low = intraday.get("prior_high"), intraday.get("prior_low")
+    if snap.kind == "intraday" and high and low:
+        return float(high), float(low), snap.prev_close or snap.spot
     close, width = snap.spot, (daily.get("range_pct") or 0.0) * snap.spot
     low = close - (daily.get("close_location") or 0.5) * width
     return low + width, low, close
@@ -76,7 +77,8 @@ def breakout_today(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]
             "broken": broken,
             "provenance": provenance.from_data(
                 window=f"session {snap.session_date} to {calendar.ist_date(snap.as_of)}",
-                note=f"session range already broke the prior {'high' if broken == 'up' else 'low'} by 0.25*ATR14",
+                note=f"session range already broke the prior "
+                f"{'high' if broken == 'up' else 'low'} by 0.25*ATR14",
             ),
         }
     out = ctx.once(
@@ -141,7 +143,7 @@ def breakout_next(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
     return {
         "days": [
             {"day_offset": k, "date": d.isoformat(), "score": round(s, 4)}
-            for k, (d, s) in enumerate(zip(dates, scores), start=1)
+            for k, (d, s) in enumerate(zip(dates, scores, strict=True), start=1)
         ],
         "provenance": prov,
     }
@@ -199,7 +201,9 @@ def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
 def fresh_straddle(view: ChainView | None) -> tuple[StraddleMove | None, str]:
     """The target expiry's ATM straddle from a fresh chain, or why the VIX is used instead."""
     if view is None or view.chain is None:
-        return None, view.reason if view is not None else "no option-chain source configured"
+        if view is None:
+            return None, "no option-chain source configured"
+        return None, view.reason or "no fresh option chain"
     move = straddle_move(view.chain.quotes, view.chain.spot)
     if move is None:
         return None, f"chain of {view.chain.expiry} has no priced ATM straddle"

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus, connect
 from shared.codec import DecodeError, decode, unpack
 from shared.config import Settings, get_settings
@@ -45,9 +45,9 @@ def _when(ms: int) -> str:
 
 def list_letters(client: redis.Redis, count: int, service: str | None) -> list[dict[str, Any]]:
     """The newest ``count`` letters (of ``service`` if given), newest first."""
-    rows = []
-    for raw_id, fields in client.xrevrange(
-        streams.DEAD_LETTER, count=count * 4 if service else count
+    rows: list[dict[str, Any]] = []
+    for raw_id, fields in replies.xrevrange(
+        client, streams.DEAD_LETTER, count=count * 4 if service else count
     ):
         try:
             letter = _letter(fields)
@@ -74,7 +74,7 @@ def list_letters(client: redis.Redis, count: int, service: str | None) -> list[d
 
 
 def get_letter(client: redis.Redis, letter_id: str) -> DeadLetter:
-    found = client.xrange(streams.DEAD_LETTER, min=letter_id, max=letter_id)
+    found = replies.xrange(client, streams.DEAD_LETTER, min=letter_id, max=letter_id)
     if not found:
         raise LetterError(f"no dead letter {letter_id}")
     return _letter(found[0][1])

@@ -61,7 +61,7 @@ def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
                 )
         else:
             why = (
-                out.problem
+                (out.problem or "")
                 if out is not None
                 else (
                     f"60-session sequence for {snap.daily_as_of} not found in aegis:features:daily"
@@ -115,7 +115,7 @@ def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str
     if out.ok:
         raw, prov = out.value, out.provenance
     else:
-        minute = snap.intraday.get("minute_of_session") or 0.0
+        minute = (snap.intraday or {}).get("minute_of_session") or 0.0
         left = max(0.0, SESSION_MINUTES - 1 - minute) / SESSION_MINUTES
         raw = fallbacks.random_walk_direction(snap.daily, max(left, 1 / SESSION_MINUTES))
         prov = provenance.heuristic(

@@ -20,7 +20,7 @@ from typing import Any
 
 from services.features.market import market_data, new_sparkline
 from services.features.state import FeatureState
-from shared import streams
+from shared import replies, streams
 from shared.blocks import build_block
 from shared.codec import pack, unpack
 from shared.config import Settings
@@ -120,7 +120,7 @@ class FeaturesWorker(StreamWorker):
         self._needs_restore = True
 
     def _restore(self) -> FeatureState:
-        raw = self.client.get(streams.checkpoint(self.service))
+        raw = replies.get_bytes(self.client, streams.checkpoint(self.service))
         self.sparkline = new_sparkline()
         if not raw:
             return FeatureState()

@@ -132,12 +132,12 @@ class FeatureState:
         if revises_last and self.session_before_last_bar is not None:
             base = self.session_before_last_bar
         elif self.session is None or self.session.session_date != day:
-            o, h, l, c = self.nifty_daily[self.daily_as_of]
+            _, h, lo, c = self.nifty_daily[self.daily_as_of]
             base = IntradaySession(
                 session_date=day,
                 prev_close=c,
                 prior_high=h,
-                prior_low=l,
+                prior_low=lo,
                 atr_14=self.daily_features.get("atr_14"),
             )
         else:
@@ -210,6 +210,7 @@ class FeatureState:
         if kind == "daily":
             prev_close = self.nifty_daily[nifty_days[-2]][3] if len(nifty_days) > 1 else None
         else:
+            assert self.daily_as_of is not None  # minutes are dropped before the first session
             prev_close = self.nifty_daily[self.daily_as_of][3]
         vix_days = sorted(self.vix_daily)
         i = bisect.bisect_right(vix_days, day)
@@ -249,7 +250,7 @@ class FeatureState:
     @classmethod
     def from_checkpoint(cls, data: dict[str, Any]) -> FeatureState:
         state = cls()
-        state.nifty_daily = {k: tuple(v) for k, v in data["nifty_daily"].items()}  # type: ignore[misc]
+        state.nifty_daily = {k: tuple(v) for k, v in data["nifty_daily"].items()}
         state.vix_daily = dict(data["vix_daily"])
         state.last_seen = {k: (v[0], v[1]) for k, v in data["last_seen"].items()}
         state.accepted = {(s, i): (t, c) for s, i, t, c in data.get("accepted", [])}

@@ -188,7 +188,7 @@ class DocumentState:
         if verdict in ("duplicate", "older"):
             return verdict, None
         self.blocks[block.engine] = block
-        changed = {block.engine: section(block, now_ms)}
+        changed: dict[str, dict[str, Any]] = {block.engine: section(block, now_ms)}
         changed.update(self._restale(now_ms, skip=block.engine))
         return verdict, self._commit(changed, now_ms)
 

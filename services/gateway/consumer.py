@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import Any, cast
+from typing import Any
 
 import redis
 
@@ -27,7 +27,7 @@ from services.gateway.core import Gateway
 from services.gateway.guard import Rejection, bar_close_s, check_block
 from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus, connect, connect_async
 from shared.codec import DecodeError, decode, unpack
 from shared.config import Settings
@@ -142,16 +142,13 @@ class BlockConsumer:
         """The engine's newest block on the stream the guard admits (bounded scan)."""
         upper, scanned = before_id, 0
         while scanned < FALLBACK_SCAN_ENTRIES and upper != "0-0":
-            page = cast(
-                list[tuple[bytes, dict[bytes, bytes]]],
-                await self.client.xrevrange(streams.BLOCKS, max=upper, count=500),
-            )
+            page = await replies.xrevrange_async(self.client, streams.BLOCKS, max=upper, count=500)
             if not page:
                 return None
             for raw_id, fields in page:
                 scanned += 1
                 try:
-                    message = decode(fields)  # type: ignore[arg-type]  # bytes keys and values
+                    message = decode(fields)
                 except DecodeError:
                     continue
                 if (
@@ -197,15 +194,17 @@ class BlockConsumer:
 
     async def _read(self) -> None:
         assert self.last_id is not None
-        reply = await self.client.xread(
-            {streams.BLOCKS: self.last_id},
+        entries = await replies.xread_async(
+            self.client,
+            streams.BLOCKS,
+            self.last_id,
             count=self.settings.read_count,
             block=self.settings.block_ms,
         )
-        if not reply:
+        if not entries:
             return
         received_at = time.time()
-        for raw_id, fields in reply[0][1]:
+        for raw_id, fields in entries:
             entry_id = raw_id.decode()
             self.metrics.consumed.inc()
             try:

@@ -20,7 +20,7 @@ import redis
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, params
 
-from shared import streams
+from shared import replies, streams
 from shared.codec import DecodeError, decode
 from shared.logs import get_logger
 from shared.schemas import SignalBlock
@@ -152,7 +152,9 @@ class HistoryReader:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = []
         upper: bytes | str = "+"
         while len(entries) < self.max_backfill:
-            chunk = await self.client.xrevrange(streams.BLOCKS, max=upper, count=READ_CHUNK)
+            chunk = await replies.xrevrange_async(
+                self.client, streams.BLOCKS, max=upper, count=READ_CHUNK
+            )
             if not chunk:
                 break
             entries.extend(chunk)
@@ -166,8 +168,8 @@ class HistoryReader:
     async def _follow(self) -> None:
         while True:
             assert self.last_id is not None
-            chunk = await self.client.xrange(
-                streams.BLOCKS, min=b"(" + self.last_id, count=READ_CHUNK
+            chunk = await replies.xrange_async(
+                self.client, streams.BLOCKS, min=b"(" + self.last_id, count=READ_CHUNK
             )
             if not chunk:
                 return

@@ -42,7 +42,7 @@ class HoleRepairingPublisher:
 
     def publish(self, bars: list[Bar]) -> list[BarResult]:
         """Repair any hole, then publish ``bars``; idempotent, so safe to retry whole."""
-        new = sorted({(b.symbol, b.interval) for b in bars} - self.seq.keys())
+        new: list[Series] = sorted({(b.symbol, b.interval) for b in bars} - self.seq.keys())
         if new:
             self.resume(new)
         self._repair()

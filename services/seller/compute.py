@@ -179,6 +179,7 @@ def trap_group(ctx: EngineContext) -> dict[str, Any]:
     live, selection, note = core_selection(ctx, "trap")
     call = (lambda m: m.trap_probability(daily)) if live else (lambda m: m.trap_base_rate())
     out = ctx.once(f"seller.trap.{live}", lambda: ctx.run_model("seller", call))
+    score: float | None
     if out.ok and live:
         score = float(out.value)
         prov = {**out.provenance, "formula": f"P(RV5 > VIX/100) from the {CORE_FORMULA}"}
@@ -301,7 +302,7 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
             "side": s.side,
             "probability": round(p, 4),
         }
-        for s, p in zip(strikes, probs)
+        for s, p in zip(strikes, probs, strict=True)
     ]
     return {"points": points, "selection": selection, "provenance": prov}
 
@@ -403,7 +404,9 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
         },
         "atm_iv": {
             "value": atm,
-            "percentile": chain_signals.percentile_rank(history, atm) if enough else None,
+            "percentile": (
+                chain_signals.percentile_rank(history, atm) if enough and atm is not None else None
+            ),
             "history_snapshots": len(history),
             "reason": None if enough else f"{len(history)} earlier snapshots (< {MIN_IV_HISTORY})",
             "provenance": {

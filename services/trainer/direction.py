@@ -5,8 +5,10 @@ constant, or worse calibrated) gets weight 0: it publishes climatology and says 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import xgboost as xgb
@@ -174,9 +176,11 @@ def train_direction(
             "temperature": params["temperature"],
         }
     )
-    writers = {LSTM_FILE: lambda p: direction_net.save(final.net, p)}
-    for h, booster in zip(HORIZON_KEYS, final.boosters):
-        writers[booster_file(h)] = lambda p, b=booster: boosters.save(b, p)
+    writers: dict[str, Callable[[Path], None]] = {
+        LSTM_FILE: lambda p: direction_net.save(final.net, p)
+    }
+    for h, booster in zip(HORIZON_KEYS, final.boosters, strict=True):
+        writers[booster_file(h)] = functools.partial(boosters.save, booster)
     return TrainedModel(
         name="direction",
         feature_sets=("daily", "sequence"),

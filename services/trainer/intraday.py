@@ -42,10 +42,10 @@ def session_samples(data: TrainingData, every_minutes: int) -> pd.DataFrame:
         )
         close_today = float(frame["close"].iloc[i])
         sigma = feats["sigma20_daily"].iloc[prev]
-        for open_time, o, h, l, c in bars[["open_time", "open", "high", "low", "close"]].itertuples(
-            index=False, name=None
-        ):
-            session.update(int(open_time), o, h, l, c)
+        for open_time, o, h, lo, c in bars[
+            ["open_time", "open", "high", "low", "close"]
+        ].itertuples(index=False, name=None):
+            session.update(int(open_time), o, h, lo, c)
             elapsed = session.minute + 1
             if elapsed % every_minutes or not 0 < elapsed < SESSION_MINUTES:
                 continue
@@ -90,6 +90,7 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
     final = fit(x, y, head, profile)
     clim_all = [float(np.mean(y == k)) for k in range(3)]
     means = [float(ret[y == k].mean()) if np.any(y == k) else 0.0 for k in range(3)]
+    assert data.minutes is not None  # session_samples refused a history without minutes
     first, last = (f"{d:%Y-%m-%d}" for d in data.minutes["date"].iloc[[0, -1]])
     window = f"{first}..{last}"
     params = {

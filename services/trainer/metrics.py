@@ -1,24 +1,33 @@
-"""Scores for probabilistic forecasts: log loss, Brier, skill, ECE, reliability bins."""
+"""Scores for probabilistic forecasts: log loss, Brier, skill, ECE, reliability bins.
+
+Log loss, Brier score, accuracy and balanced accuracy are scikit-learn's; ECE and the
+reliability table (with their counts per bin) are written here, scikit-learn has no ECE.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn import metrics as skm
 
-EPS = 1e-6
+EPS = 1e-6  # a forecast of 0 for what happened costs log(1e-6), not infinity
 
 
 def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], EPS, 1))))
+    """Mean negative log probability of the observed class (``y`` as class indices)."""
+    clipped = np.clip(probs, EPS, 1)
+    labels = np.arange(probs.shape[1])
+    return float(skm.log_loss(y, clipped / clipped.sum(1, keepdims=True), labels=labels))
 
 
 def brier(probs: np.ndarray, y: np.ndarray) -> float:
-    onehot = np.eye(probs.shape[1])[y]
-    return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+    """Multi-class Brier score (sum over classes, range 0..2)."""
+    labels = np.arange(probs.shape[1])
+    return float(skm.brier_score_loss(y, probs, labels=labels, scale_by_half=False))
 
 
-def balanced_accuracy(pred: np.ndarray, y: np.ndarray, n_classes: int) -> float:
-    recalls = [np.mean(pred[y == k] == k) for k in range(n_classes) if np.any(y == k)]
-    return float(np.mean(recalls))
+def balanced_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean recall over the classes that occur in ``y``."""
+    return float(skm.balanced_accuracy_score(y, pred))
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -56,13 +65,13 @@ def multiclass_report(probs: np.ndarray, y: np.ndarray, clim: np.ndarray) -> dic
     b, b_clim = brier(probs, y), brier(clim, y)
     return {
         "samples": len(y),
-        "accuracy": float(np.mean(pred == y)),
-        "balanced_accuracy": balanced_accuracy(pred, y, probs.shape[1]),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "balanced_accuracy": balanced_accuracy(pred, y),
         "log_loss": log_loss(probs, y),
         "brier": b,
         "ece": ece(probs.max(1), (pred == y).astype(float)),
-        "accuracy_majority": float(np.mean(majority == y)),
-        "balanced_accuracy_majority": balanced_accuracy(majority, y, probs.shape[1]),
+        "accuracy_majority": float(skm.accuracy_score(y, majority)),
+        "balanced_accuracy_majority": balanced_accuracy(majority, y),
         "log_loss_climatology": log_loss(clim, y),
         "brier_climatology": b_clim,
         "brier_skill_vs_climatology": 1 - b / b_clim,

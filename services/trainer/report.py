@@ -29,7 +29,7 @@ def _reliability_plot(tables: dict[str, pd.DataFrame]) -> str:
     d = tables["direction"].dropna(subset=["actual"])
     horizons = list(dict.fromkeys(d["horizon"]))
     fig, axes = plt.subplots(1, len(horizons), figsize=(3 * len(horizons), 3), sharey=True)
-    for ax, h in zip(np.atleast_1d(axes), horizons):
+    for ax, h in zip(np.atleast_1d(axes), horizons, strict=True):
         g = d[d["horizon"] == h]
         for c in DIRECTION_CLASSES:
             bins = reliability(g[f"p_{c}"].to_numpy(), (g["actual"] == c).to_numpy(float))

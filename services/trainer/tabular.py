@@ -81,7 +81,7 @@ def holdout_then_refit(
     test = order >= boundary
     booster = fit(x[train], y[train], head, profile)
     base = base_rate(y[train], head)
-    base_pred = np.broadcast_to(base, (test.sum(),) + base.shape)
+    base_pred = np.broadcast_to(base, (int(test.sum()), *base.shape))
     metrics = score(boosters.predict(booster, x[test]), y[test], base_pred, head)
     metrics.update(samples=int(test.sum()), training_samples=int(train.sum()))
     return fit(x, y, head, profile), metrics

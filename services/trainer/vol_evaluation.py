@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 from services.trainer import metrics as m
 from shared.calendar import TRADING_DAYS_PER_YEAR
@@ -74,8 +74,8 @@ def stress(s: pd.DataFrame) -> dict[str, Any]:
 
 def _mae(g: pd.DataFrame) -> dict[str, Any]:
     implied = g["implied_move"] * math.sqrt(2 / math.pi)
-    mae = float((g["predicted_move"] - g["actual_move"]).abs().mean())
-    mae_vix = float((implied - g["actual_move"]).abs().mean())
+    mae = float(mean_absolute_error(g["actual_move"], g["predicted_move"]))
+    mae_vix = float(mean_absolute_error(g["actual_move"], implied))
     return {
         "samples": len(g),
         "mae_model": mae,

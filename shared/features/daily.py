@@ -127,7 +127,7 @@ def compute_daily_features(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"daily frame lacks columns {missing}")
-    o, h, l, c, vix = (frame[col].to_numpy(dtype=float) for col in INPUT_COLUMNS)
+    o, h, lo, c, vix = (frame[col].to_numpy(dtype=float) for col in INPUT_COLUMNS)
     f: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         log_c = np.log(c)
@@ -136,16 +136,16 @@ def compute_daily_features(frame: pd.DataFrame) -> pd.DataFrame:
         for n in (1, 2, 3, 5, 10, 20):
             f[f"ret_{n}"] = log_c - _lag(log_c, n)
         f["gap_pct"] = o / prev_c - 1
-        f["range_pct"] = (h - l) / c
-        f["close_location"] = np.where(h > l, (c - l) / (h - l), 0.5)
+        f["range_pct"] = (h - lo) / c
+        f["close_location"] = np.where(h > lo, (c - lo) / (h - lo), 0.5)
         for n in (5, 10, 20, 60):
             f[f"rv_{n}"] = _rolling_std(r1, n) * np.sqrt(TRADING_DAYS)
         f["parkinson_10"] = np.sqrt(
-            _rolling(np.log(h / l) ** 2, 10, np.mean) / (4 * np.log(2)) * TRADING_DAYS
+            _rolling(np.log(h / lo) ** 2, 10, np.mean) / (4 * np.log(2)) * TRADING_DAYS
         )
         f["sigma20_daily"] = _rolling_std(r1, 20)
         # max over the three ranges, skipping the unknown previous close of the first row
-        true_range = np.fmax(np.fmax(h - l, np.abs(h - prev_c)), np.abs(l - prev_c))
+        true_range = np.fmax(np.fmax(h - lo, np.abs(h - prev_c)), np.abs(lo - prev_c))
         f["atr_14"] = _rolling(true_range, 14, np.mean)
         f["atr_14_pct"] = f["atr_14"] / c
         log_vix = np.log(vix)
@@ -163,14 +163,16 @@ def compute_daily_features(frame: pd.DataFrame) -> pd.DataFrame:
         mean20, std20 = _rolling(c, 20, np.mean), _rolling_std(c, 20)
         f["bollinger_b_20"] = (c - (mean20 - 2 * std20)) / (4 * std20)
         f["dist_high_20"] = c / _rolling(h, 20, np.max) - 1
-        f["dist_low_20"] = c / _rolling(l, 20, np.min) - 1
+        f["dist_low_20"] = c / _rolling(lo, 20, np.min) - 1
         f["trend_strength_20"] = np.abs(f["ret_20"]) / _rolling(np.abs(r1), 20, np.sum)
-        f.update(volatility_features(o, h, l, c, vix, TRADING_DAYS))
+        f.update(volatility_features(o, h, lo, c, vix, TRADING_DAYS))
     index = frame.index
     dates = index.date if isinstance(index, pd.DatetimeIndex) else map(calendar.to_date, index)
     rows = [_calendar_row(d) for d in dates]
     f["day_of_week"], f["days_to_expiry"], f["sessions_to_expiry"] = (
-        (np.array(column, dtype=float) for column in zip(*rows)) if rows else (np.array([]),) * 3
+        (np.array(column, dtype=float) for column in zip(*rows, strict=True))
+        if rows
+        else (np.array([]),) * 3
     )
     table = np.column_stack([f[name] for name in FEATURE_NAMES]).astype(float)
     table[~np.isfinite(table)] = np.nan

@@ -48,14 +48,14 @@ class IntradaySession:
     sum_sq_returns: float = 0.0
     minute: int = 0
 
-    def update(self, open_time: int, o: float, h: float, l: float, c: float) -> None:
+    def update(self, open_time: int, o: float, h: float, lo: float, c: float) -> None:
         if self.bars == 0:
             self.open = o
         else:
             r = math.log(c / self.last)
             self.sum_sq_returns += r * r
         self.high = max(self.high, h)
-        self.low = min(self.low, l)
+        self.low = min(self.low, lo)
         self.last = c
         self.bars += 1
         self.minute = minute_of_session(open_time)

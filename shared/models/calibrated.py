@@ -20,4 +20,7 @@ def finish(raw: np.ndarray, head: Mapping[str, Any]) -> np.ndarray:
 
 def as_dict(probs: np.ndarray, head: Mapping[str, Any]) -> dict[str, float]:
     expected = float(np.dot(probs, head["class_mean_return"]))
-    return {**{c: float(p) for c, p in zip(DIRECTION_CLASSES, probs)}, "expected_return": expected}
+    return {
+        **{c: float(p) for c, p in zip(DIRECTION_CLASSES, probs, strict=True)},
+        "expected_return": expected,
+    }

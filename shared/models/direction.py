@@ -77,4 +77,6 @@ class DirectionEnsemble(ArtifactModel):
         return "model" if self.params["shrink_weight"][horizon] > 0 else "climatology"
 
     def climatology(self, horizon: str) -> dict[str, float]:
-        return dict(zip(DIRECTION_CLASSES, map(float, self.params["climatology"][horizon])))
+        return dict(
+            zip(DIRECTION_CLASSES, map(float, self.params["climatology"][horizon]), strict=True)
+        )

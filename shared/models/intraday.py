@@ -34,8 +34,10 @@ def intraday_vector(intraday: Mapping[str, float | None]) -> np.ndarray:
     out = []
     for name in _LEVELS:
         level = intraday.get(name)
-        ok = level is not None and last is not None and level > 0 and last > 0
-        out.append(math.log(level / last) if ok else math.nan)
+        if level is not None and last is not None and level > 0 and last > 0:
+            out.append(math.log(level / last))
+        else:
+            out.append(math.nan)
     for name in _AS_IS:
         v = intraday.get(name)
         out.append(math.nan if v is None else v)

@@ -81,4 +81,4 @@ def load_model(model_dir: Path, name: str, version: str | None = None) -> Loaded
     except Exception as exc:  # a corrupt artifact of any kind is a load error, named
         raise _refuse(name, f"version {version} artifacts unreadable: {exc}") from exc
     log.info("model_loaded", model=name, version=version)
-    return model  # type: ignore[return-value]
+    return model

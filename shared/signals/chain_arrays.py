@@ -76,7 +76,8 @@ def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
         _cache.move_to_end(id(quotes))
         return hit[1]
     rows = sorted(quotes, key=lambda q: q.strike)
-    arrays = ChainArrays(**{name: _column(rows, name) for name in COLUMNS})
+    columns: dict[str, Any] = {name: _column(rows, name) for name in COLUMNS}
+    arrays = ChainArrays(**columns)
     _cache[id(quotes)] = (quotes, arrays)
     while len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)

@@ -18,6 +18,7 @@ stale), and nothing at all outside market hours.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -134,7 +135,7 @@ class ChainPollSource:
         today = datetime.fromtimestamp(now, IST).date()
         failed, stale = [], []
         for expiry in select_expiries(listed, today, self.settings.chain_weekly_expiries):
-            chain = self._attempt(f"chain {expiry}", lambda e=expiry: self.feed.chain(e))
+            chain = self._attempt(f"chain {expiry}", functools.partial(self.feed.chain, expiry))
             if chain is None:
                 failed.append(expiry.isoformat())
                 continue

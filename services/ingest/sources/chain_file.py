@@ -210,6 +210,10 @@ class ChainFileSource:
             if self._stop.is_set():
                 return
 
+    @property
+    def status(self) -> dict[str, object]:
+        return {"source": self.name, "path": str(self.path)}
+
     def close(self) -> None:
         self._stop.set()
 

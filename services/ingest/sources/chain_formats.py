@@ -225,7 +225,7 @@ def eod_table(
                 quote[f"{side}_iv"] = _iv(values[f"{side}_iv"])
                 for name in ("ltp", "bid", "ask"):
                     quote[f"{side}_{name}"] = _positive(values[f"{side}_{name}"])
-            by_expiry[expiry].append(OptionQuote(**quote))  # type: ignore[arg-type]
+            by_expiry[expiry].append(OptionQuote(**quote))
         except (ValueError, KeyError) as exc:
             raise ChainFileError(f"{path.name} line {line}: {exc}") from exc
     return [
@@ -296,7 +296,7 @@ def bhavcopy(
         spot = ctx.spot_for(moment, f"bhavcopy {path.name}")
     return [
         _chain(
-            (OptionQuote(strike=k, **v) for k, v in strikes.items()),  # type: ignore[arg-type]
+            (OptionQuote(strike=k, **v) for k, v in strikes.items()),
             expiry,
             moment,
             spot,

@@ -52,13 +52,13 @@ def daily_events(
         frame = frame[frame["date"] <= end]
     source = f"file:{path.name}"
     order = rank("1d", symbol)
-    for date_text, o, h, l, c in _rows(frame[["date", "open", "high", "low", "close"]]):
+    for date_text, o, h, lo, c in _rows(frame[["date", "open", "high", "low", "close"]]):
         day = calendar.to_date(date_text)
         event_time = calendar.daily_close_time(day)
-        values = (o, h, l, c)
+        values = (o, h, lo, c)
         if any(isinstance(v, float) and math.isnan(v) for v in values[:3]) and not math.isnan(c):
             # NSE published 0/blank open-high-low on a few VIX days: keep the close only.
-            o = h = l = c
+            o = h = lo = c
         try:
             bar = Bar(
                 symbol=symbol,
@@ -66,12 +66,12 @@ def daily_events(
                 open_time=calendar.daily_open_time(day),
                 open=o,
                 high=h,
-                low=l,
+                low=lo,
                 close=c,
                 source=source,
             )
         except ValueError as exc:
-            raw = f"{path.name},{date_text},{o},{h},{l},{c}".encode()
+            raw = f"{path.name},{date_text},{o},{h},{lo},{c}".encode()
             yield event_time, order, RejectedInput(f"{date_text}: {exc}", raw)
             continue
         yield event_time, order, bar
@@ -91,14 +91,14 @@ def minute_events(path: Path, start: str | None, end: str | None) -> Iterator[Ti
     source = f"file:{path.name}"
     values = frame[["open", "high", "low", "close"]].to_numpy(dtype=float)
     order = rank("1m", "NIFTY")
-    for t, (o, h, l, c) in zip(open_times.tolist(), values.tolist(), strict=True):
+    for t, (o, h, lo, c) in zip(open_times.tolist(), values.tolist(), strict=True):
         bar = Bar.model_construct(
             symbol="NIFTY",
             interval="1m",
             open_time=t,
             open=o,
             high=h,
-            low=l,
+            low=lo,
             close=c,
             volume=None,
             final=True,

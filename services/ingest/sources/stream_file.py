@@ -20,7 +20,7 @@ import redis
 
 from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.pacing import Pacer, event_time
-from shared import streams
+from shared import replies, streams
 from shared.codec import DecodeError, decode, pack
 from shared.logs import get_logger
 from shared.schemas import SCHEMA_VERSION, Bar, OptionChain
@@ -44,7 +44,7 @@ def _read_stream(client: redis.Redis, stream: str) -> Iterator[Entry]:
     """Every entry of one stream, oldest first, in batches."""
     start = "-"
     while True:
-        batch = client.xrange(stream, min=start, max="+", count=_BATCH)
+        batch = replies.xrange(client, stream, min=start, max="+", count=_BATCH)
         for entry_id, fields in batch:
             yield stream, entry_id, fields
         if len(batch) < _BATCH:
@@ -92,21 +92,23 @@ def _check_header(path: Path, header: Any) -> dict[str, Any]:
     return header
 
 
-def read_recording(path: Path) -> Iterator[dict[str, Any] | Entry]:
-    """The header of a recording, then its entries, read lazily."""
-    with open(path, "rb") as handle:
-        unpacker = msgpack.Unpacker(handle, raw=False, strict_map_key=False)
-        yield _check_header(path, next(unpacker, None))
-        for stream, entry_id, fields in unpacker:
-            yield stream, entry_id, fields
+def _entry(item: list[Any]) -> Entry:
+    stream, entry_id, fields = item
+    return stream, entry_id, fields
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    reader = read_recording(path)
-    try:
-        return next(reader)  # type: ignore[return-value]
-    finally:
-        reader.close()
+    with open(path, "rb") as handle:
+        unpacker = msgpack.Unpacker(handle, raw=False, strict_map_key=False)
+        return _check_header(path, next(unpacker, None))
+
+
+def read_entries(path: Path) -> Iterator[Entry]:
+    """The entries of a recording after its (checked) header, read lazily."""
+    with open(path, "rb") as handle:
+        unpacker = msgpack.Unpacker(handle, raw=False, strict_map_key=False)
+        _check_header(path, next(unpacker, None))
+        yield from map(_entry, unpacker)
 
 
 class StreamFileSource:
@@ -137,9 +139,7 @@ class StreamFileSource:
 
     def events(self) -> Iterator[SourceEvent | RejectedInput]:
         skipped = 0
-        entries = read_recording(self.path)
-        next(entries)
-        for stream, entry_id, fields in entries:  # type: ignore[misc]
+        for stream, entry_id, fields in read_entries(self.path):
             if stream not in REPLAYED_STREAMS:
                 skipped += 1
                 continue
@@ -166,6 +166,10 @@ class StreamFileSource:
                 entries=skipped,
                 reason="stream is not replayed",
             )
+
+    @property
+    def status(self) -> dict[str, object]:
+        return {"source": self.name, "path": str(self.path)}
 
     def close(self) -> None:
         self._stop.set()
