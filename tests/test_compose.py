@@ -9,6 +9,7 @@ import re
 import yaml
 
 from shared.config import PROJECT_ROOT
+from shared.redis_acl import SERVICE_USERS
 
 
 def test_compose_services_run_real_modules() -> None:
@@ -27,7 +28,8 @@ def test_compose_services_run_real_modules() -> None:
     for name, spec in services.items():
         if name == "redis":
             command = " ".join(spec["command"])
-            assert "--appendonly yes" in command and "--requirepass" in command
+            assert "--appendonly yes" in command and "--aclfile" in command
+            assert "--maxmemory-policy noeviction" in command
             continue
         modules = re.findall(r"-m\s+([\w.]+)", " ".join(spec["command"]))
         assert modules, name
@@ -36,7 +38,15 @@ def test_compose_services_run_real_modules() -> None:
     assert "AEGIS_API_TOKEN" in str(services["gateway"]["environment"])
     # secrets are required, never silently defaulted
     raw = (PROJECT_ROOT / "docker-compose.yml").read_text()
-    assert "${AEGIS_REDIS_PASSWORD:?" in raw and "${AEGIS_API_TOKEN:?" in raw
-    assert ":-change-me" not in raw
+    assert "${AEGIS_API_TOKEN:?" in raw and ":-change-me" not in raw
+    for user in SERVICE_USERS:  # one required password per Redis user, none defaulted
+        assert f"${{AEGIS_REDIS_PASSWORD_{user.upper()}:?" in raw, user
+    for name, spec in services.items():  # every service connects as its own Redis user
+        if name not in ("redis", "redis-acl"):
+            env = spec["environment"]
+            assert env["AEGIS_REDIS_USER"] in SERVICE_USERS, name
+            assert env["AEGIS_REDIS_PASSWORD"].startswith(
+                f"${{AEGIS_REDIS_PASSWORD_{env['AEGIS_REDIS_USER'].upper()}:?"
+            ), name
     trainer = " ".join(services["trainer"]["command"])
     assert trainer.index("services.trainer ensure") < trainer.index("services.trainer worker")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from shared.config import PROJECT_ROOT
+from shared.redis_acl import SERVICE_USERS
 from tests.conftest import free_port
 from tests.waiting import wait_for
 
@@ -40,7 +41,10 @@ def compose_env() -> Iterator[dict[str, str]]:
     subprocess.run(["bash", str(SCRIPTS / "build-images.sh")], check=True, timeout=1800)
     env = {
         **os.environ,
-        "AEGIS_REDIS_PASSWORD": secrets.token_urlsafe(16) + "/+@:",  # must survive the URL
+        **{  # one password per Redis ACL user; they must survive being put into a URL
+            f"AEGIS_REDIS_PASSWORD_{user.upper()}": secrets.token_urlsafe(16) + "/+@:"
+            for user in SERVICE_USERS
+        },
         "AEGIS_API_TOKEN": secrets.token_urlsafe(24),
         "AEGIS_PUBLISH": f"127.0.0.1:{free_port()}",
         "COMPOSE_PROJECT_NAME": f"aegissmoke{secrets.token_hex(3)}",
