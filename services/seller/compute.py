@@ -280,10 +280,9 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
     sessions = sessions_to_expiry(ctx)
     out = ctx.run_model(
         "seller",
-        lambda m: [
-            float(m.breach_probability(snap.daily, snap.spot, s.strike, days, sessions))
-            for s in strikes
-        ],
+        lambda m: m.breach_probabilities(
+            snap.daily, snap.spot, [s.strike for s in strikes], days, sessions
+        ),
     )
     if out.ok and live:  # the survival function of the distribution the range is cut from
         probs = out.value
