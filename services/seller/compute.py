@@ -249,20 +249,10 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
                 },
             }
     if ctx.sequence is not None:
-        returns = ctx.sequence[:, SEQUENCE_FEATURES.index("ret_1")].tolist()
-        skew = return_distribution_skew(returns)
-        if skew is not None:
-            window = f"{len(returns)} sessions to {ctx.snapshot.daily_as_of}"
-            return {
-                "put": skew.put,
-                "call": skew.call,
-                "net": skew.net,
-                "method": "return_distribution",
-                "provenance": {
-                    **provenance.from_data(window=window),
-                    "formula": RETURN_SKEW_FORMULA,
-                },
-            }
+        # the daily sequence is the session's: computed once per daily_as_of
+        group = ctx.once("seller.return_skew", lambda: _return_skew_group(ctx))
+        if group is not None:
+            return {**group, "provenance": dict(group["provenance"])}
     reason = "no usable option chain and no 60-session return sequence"
     return {
         "put": None,
@@ -270,6 +260,22 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
         "net": None,
         "method": None,
         "provenance": provenance.from_data(note=reason),
+    }
+
+
+def _return_skew_group(ctx: EngineContext) -> dict[str, Any] | None:
+    assert ctx.sequence is not None
+    returns = ctx.sequence[:, SEQUENCE_FEATURES.index("ret_1")].tolist()
+    skew = return_distribution_skew(returns)
+    if skew is None:
+        return None
+    window = f"{len(returns)} sessions to {ctx.snapshot.daily_as_of}"
+    return {
+        "put": skew.put,
+        "call": skew.call,
+        "net": skew.net,
+        "method": "return_distribution",
+        "provenance": {**provenance.from_data(window=window), "formula": RETURN_SKEW_FORMULA},
     }
 
 
