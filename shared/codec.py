@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import msgpack
+import msgspec
 from pydantic import ValidationError
 
-from shared.schemas import MESSAGE_TYPES, SCHEMA_VERSION, Message
+from shared.schemas import MESSAGE_TYPES, SCHEMA_VERSION, Message, SignalBlock
 
 
 class DecodeError(ValueError):
@@ -24,8 +25,12 @@ def pack(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
+_DECODER = msgspec.msgpack.Decoder()  # untyped: the same objects as msgpack.unpackb, ~2x faster
+
+
 def unpack(data: bytes | bytearray) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    """msgpack bytes -> Python objects (str keys or not); raises on malformed or trailing data."""
+    return _DECODER.decode(data)
 
 
 class EncodedMessage(TypedDict):
@@ -37,7 +42,16 @@ class EncodedMessage(TypedDict):
 
 
 def encode(message: Message) -> EncodedMessage:
-    return {"t": message.TYPE, "v": SCHEMA_VERSION, "d": pack(message.model_dump(mode="python"))}
+    payload = _block_payload(message) if type(message) is SignalBlock else message.model_dump()
+    return {"t": message.TYPE, "v": SCHEMA_VERSION, "d": pack(payload)}
+
+
+def _block_payload(block: SignalBlock) -> dict[str, Any]:
+    """What ``model_dump()`` gives for a block, without copying its ``data`` (plain values,
+    as validated): every engine encodes one block per snapshot."""
+    payload = {name: getattr(block, name) for name in SignalBlock.model_fields}
+    payload["models"] = [m.model_dump() for m in block.models]
+    return payload
 
 
 def digest(payload: bytes) -> str:

@@ -136,24 +136,42 @@ class EngineContext:
 
 def walk_provenance(data: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
     """Every (dotted path, provenance) pair inside a block's data, in document order."""
-    found: list[tuple[str, dict[str, Any]]] = []
-    _walk(data, path, found)
-    return found
+    found: list[tuple[Any, dict[str, Any]]] = []
+    _walk(data, None, found)
+    return [(_dotted(trail, path), prov) for trail, prov in found]
 
 
-def _walk(data: Any, path: str, found: list[tuple[str, dict[str, Any]]]) -> None:
-    # One plain recursion into a list (no generator chain): stamping every block walks it.
+_CONTAINERS = (dict, list)
+
+
+def _walk(data: Any, trail: Any, found: list[tuple[Any, dict[str, Any]]]) -> None:
+    # One plain recursion into a list (no generator chain): stamping every block walks it. The
+    # way down is a linked (parent, key, is_index) trail; only found paths become text.
     if isinstance(data, dict):
         prov = data.get("provenance")
         if isinstance(prov, dict):
-            found.append((path, prov))
+            found.append((trail, prov))
         for key, value in data.items():
-            if key != "provenance" and isinstance(value, dict | list):
-                _walk(value, f"{path}.{key}" if path else str(key), found)
+            if key != "provenance" and isinstance(value, _CONTAINERS):
+                _walk(value, (trail, key, False), found)
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            if isinstance(value, dict | list):
-                _walk(value, f"{path}[{i}]", found)
+            if isinstance(value, _CONTAINERS):
+                _walk(value, (trail, i, True), found)
+
+
+def _dotted(trail: Any, root: str) -> str:
+    steps = []
+    while trail is not None:
+        trail, key, is_index = trail
+        steps.append((key, is_index))
+    path = root
+    for key, is_index in reversed(steps):
+        if is_index:
+            path = f"{path}[{key}]"
+        else:
+            path = f"{path}.{key}" if path else str(key)
+    return path
 
 
 def run_batched(

@@ -258,3 +258,51 @@ def test_document_matches_its_json_schema() -> None:
         "buyer",
         "health",
     ]
+
+
+def test_a_read_batch_gives_the_document_and_verdicts_of_one_by_one_offers() -> None:
+    """The gateway applies a whole read batch at once: newest block per engine, one change;
+    the verdicts, sections, stale flags, sequence and generated_at equal those of offering
+    the blocks one at a time (an update, a duplicate, an older block, a stale flip inside)."""
+    daily = make_block("seller", kind="daily", freshness_limit_s=3 * 3600)
+    next_close = 1_751_364_000  # 2025-07-01 15:30 IST, the session after AS_OF's
+    later = next_close + 3 * 3600 + 1  # the daily seller block is stale from here
+    start = [make_block("market"), daily, make_block("buyer")]
+    batch = [
+        make_block("market", as_of=AS_OF + 60, spot=25_650.0),
+        make_block("market", as_of=AS_OF + 60, spot=25_650.0),  # duplicate in the batch
+        make_block("market", as_of=AS_OF + 60, spot=25_660.0),  # update of the batch's own
+        make_block("buyer"),  # duplicate of the current one
+        make_block("direction", as_of=later),
+        make_block("market", as_of=AS_OF + 120, spot=25_670.0),
+        make_block("direction", as_of=later - 60),  # older than the batch's own
+    ]
+
+    def fresh() -> tuple[EventClock, DocumentState]:
+        clock, state = EventClock(), DocumentState()
+        for block in start:
+            clock.observe(block.as_of)
+            state.offer(block, clock.now_ms())
+        return clock, state
+
+    clock, one_by_one = fresh()
+    verdicts = []
+    for block in batch:
+        clock.observe(block.as_of)
+        verdicts.append(one_by_one.offer(block, clock.now_ms())[0])
+    assert verdicts == ["new", "duplicate", "update", "duplicate", "new", "new", "older"]
+
+    clock, batched = fresh()
+    for block in batch:
+        clock.observe(block.as_of)
+    before = batched.sequence
+    batch_verdicts, change = batched.offer_batch(batch, clock.now_ms())
+    assert batch_verdicts == verdicts
+    assert batched.sequence == before + 4 == one_by_one.sequence
+    assert change is not None  # the winners, and the stale flips of the others
+    assert set(change["blocks"]) == {"market", "direction", "seller", "buyer"}
+    assert change["blocks"]["seller"]["stale"] is change["blocks"]["buyer"]["stale"] is True
+    assert change["blocks"]["market"]["spot"] == 25_670.0
+    assert orjson.dumps(batched.document()) == orjson.dumps(one_by_one.document())
+    again = ["older"] * 3 + ["duplicate"] * 3 + ["older"]  # the batch read a second time
+    assert batched.offer_batch(batch, clock.now_ms()) == (again, None)

@@ -113,6 +113,24 @@ def test_range_bounds_are_the_breach_curves_quantiles(core: VolatilityCore) -> N
     assert sum(probs.values()) == pytest.approx(1) and min(probs.values()) >= 0
 
 
+def test_breach_curve_in_one_call_is_the_per_strike_probabilities_exactly(
+    core: VolatilityCore,
+) -> None:
+    """The engine asks for all strikes at once (one scale, one table); the numbers are the
+    same floats as one call per strike, on a fresh core and on one that remembers m."""
+    daily = {k: float(v) for k, v in short_data().features.iloc[-1].items()}
+    spot = 15000.0
+    strikes = [spot * (1 + d) for d in (-0.04, -0.02, -0.005, 0.0, 0.005, 0.02, 0.04)]
+    for sessions, days in ((1, 1), (3, 5)):
+        one_by_one = [core.breach_probability(daily, spot, k, sessions, days) for k in strikes]
+        fresh = VolatilityCore(core.params)
+        assert fresh.breach_probabilities(daily, spot, strikes, sessions, days) == one_by_one
+        assert core.breach_probabilities(daily, spot, strikes, sessions, days) == one_by_one
+    moved = {**daily, "ret_1": daily["ret_1"] - 0.01}  # another row: m is not reused
+    assert core.log_vol(moved) != core.log_vol(daily)
+    assert core.log_vol(moved) == VolatilityCore(core.params).log_vol(moved)
+
+
 def test_trap_rises_after_a_fall_the_leverage_effect(core: VolatilityCore) -> None:
     daily = {k: float(v) for k, v in short_data().features.iloc[-1].items()}
     calm = {**daily, "ret_1": 0.005, "ret_5": 0.01, "ret_20": 0.02}

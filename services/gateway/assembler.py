@@ -6,7 +6,7 @@ seen with the event clock (so a replay gives the same document byte for byte).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -184,13 +184,33 @@ class DocumentState:
 
     def offer(self, block: SignalBlock, now_ms: int) -> tuple[Offer, dict[str, Any] | None]:
         """Take a block if it is newer; returns its classification and the change."""
-        verdict = classify(self.blocks.get(block.engine), block)
-        if verdict in ("duplicate", "older"):
-            return verdict, None
-        self.blocks[block.engine] = block
-        changed: dict[str, dict[str, Any]] = {block.engine: section(block, now_ms)}
-        changed.update(self._restale(now_ms, skip=block.engine))
-        return verdict, self._commit(changed, now_ms)
+        verdicts, change = self.offer_batch([block], now_ms)
+        return verdicts[0], change
+
+    def offer_batch(
+        self, blocks: Sequence[SignalBlock], now_ms: int
+    ) -> tuple[list[Offer], dict[str, Any] | None]:
+        """Offer a read batch at once: the same verdicts, sections, stale flags and
+        ``sequence`` as offering its blocks one by one (``now_ms`` is the batch's newest time),
+        folded into one change; ``sequence`` moves by the number of blocks taken. A block is
+        taken if it is newer than the engine's current one or the batch's earlier one."""
+        verdicts: list[Offer] = []
+        winners: dict[str, SignalBlock] = {}
+        for block in blocks:
+            verdict = classify(winners.get(block.engine) or self.blocks.get(block.engine), block)
+            verdicts.append(verdict)
+            if verdict in ("new", "update"):
+                winners[block.engine] = block
+        accepted = sum(v in ("new", "update") for v in verdicts)
+        if not accepted:
+            return verdicts, None
+        self.blocks.update(winners)
+        changed: dict[str, dict[str, Any]] = {
+            engine: section(block, now_ms) for engine, block in winners.items()
+        }
+        changed.update(self._restale(now_ms, skip=winners))
+        self.sequence += accepted - 1  # _commit adds the last one
+        return verdicts, self._commit(changed, now_ms)
 
     def restale(self, now_ms: int) -> dict[str, Any] | None:
         """Re-evaluate stale flags against ``now_ms``; a flip is a change."""
@@ -217,10 +237,10 @@ class DocumentState:
             "health": self.health,
         }
 
-    def _restale(self, now_ms: int, skip: str | None = None) -> dict[str, dict[str, Any]]:
+    def _restale(self, now_ms: int, skip: Collection[str] = ()) -> dict[str, dict[str, Any]]:
         changed = {}
         for engine, block in self.blocks.items():
-            if engine == skip:
+            if engine in skip:
                 continue
             stale = is_stale(block, now_ms)
             if self.sections[engine]["stale"] != stale:

@@ -9,7 +9,9 @@ dead-lettered with its reason and counted by reason. A refused entry of the late
 also removed from it, if unchanged (otherwise its far as_of would keep every later block out
 of the hash), and the engine's newest admissible block is looked up on the stream instead.
 A valid entry whose processing raises is counted, logged and skipped: one odd block never
-stops the stream.
+stops the stream. The admitted blocks of one XREAD batch are applied together (Gateway.
+on_blocks): one document change, one update, one serialisation per batch, not per block - a
+live batch holds one block, a replay's burst hundreds.
 Only connection errors are retried here; anything else ends the task, which the app's
 BackgroundTasks reports (background_task_failed, /readyz and /healthz 503).
 """
@@ -204,31 +206,39 @@ class BlockConsumer:
         if not entries:
             return
         received_at = time.time()
+        admitted: list[SignalBlock] = []
         for raw_id, fields in entries:
             entry_id = raw_id.decode()
             self.metrics.consumed.inc()
             try:
-                await self.handle_entry(entry_id, fields, received_at)
+                block = await self.admit_entry(entry_id, fields)
+                if block is not None:
+                    self.gateway.check_json(block)
+                    admitted.append(block)
             except Exception as exc:  # skip the entry; the stream goes on
                 self._entry_failed(streams.BLOCKS, entry_id, exc)
-            self.last_id = entry_id
-            await asyncio.sleep(0)  # let client senders drain between the updates of a burst
+        if admitted:
+            try:
+                self.gateway.on_blocks(admitted, received_at)
+            except Exception as exc:  # skip the batch; the stream goes on
+                self._entry_failed(streams.BLOCKS, entry_id, exc)
+        self.last_id = entry_id
 
-    async def handle_entry(
-        self, entry_id: str, fields: dict[bytes, bytes], received_at: float
-    ) -> None:
+    async def admit_entry(self, entry_id: str, fields: dict[bytes, bytes]) -> SignalBlock | None:
+        """The entry's block if the guard admits it; a malformed entry is rejected and a
+        refused block dead-lettered (None for both)."""
         try:
             message = decode(fields)
             if not isinstance(message, SignalBlock):
                 raise DecodeError(f"{message.TYPE} on the block stream")
         except DecodeError as exc:
             await self._reject(streams.BLOCKS, entry_id, fields.get(b"d", b""), str(exc))
-            return
+            return None
         rejection = await self._admit(message)
         if rejection is not None:
             await self._refuse(streams.BLOCKS, entry_id, fields.get(b"d", b""), message, rejection)
-            return
-        self.gateway.on_block(message, received_at)
+            return None
+        return message
 
     def _entry_failed(self, origin: str, origin_id: str, exc: Exception) -> None:
         self.metrics.block_errors.inc()

@@ -59,37 +59,52 @@ class Gateway:
         self.metrics.epoch.set(self.state.epoch)
 
     def on_block(self, block: SignalBlock, received_at: float) -> str:
-        """Apply one valid block; returns new | update | duplicate | older.
+        """Apply one block (see ``check_json`` and ``on_blocks``)."""
+        self.check_json(block)
+        return self.on_blocks([block], received_at)[0]
 
-        Raises ValueError, before anything changes, for data the JSON document cannot hold
-        (msgpack allows bytes, integer keys, 128-bit integers): committed, such a section
-        would make every later document, update and file write fail."""
+    @staticmethod
+    def check_json(block: SignalBlock) -> None:
+        """Raises ValueError for data the JSON document cannot hold (msgpack allows bytes,
+        integer keys, 128-bit integers): committed, such a section would make every later
+        document, update and file write fail. Call it before ``on_blocks``."""
         try:
             orjson.dumps(block.data)
         except orjson.JSONEncodeError as exc:
             raise ValueError(f"{block.engine} block data is not JSON-serialisable: {exc}") from exc
-        self.clock.observe(block.as_of)
-        verdict, change = self.state.offer(block, self.clock.now_ms())
-        if verdict == "duplicate":
-            self.metrics.duplicates.labels(block.engine).inc()
-        elif verdict == "older":
-            self.metrics.older.labels(block.engine).inc()
-        else:
-            self.metrics.accepted.labels(block.engine, block.kind).inc()
-            self.metrics.last_as_of.labels(block.engine).set(block.as_of)
-            self.metrics.last_computed.labels(block.engine).set(block.computed_at / 1000)
-            self.metrics.last_received.labels(block.engine).set(received_at)
-            if not self.event_clock:
-                self.metrics.block_delay.observe(max(received_at - block.computed_at / 1000, 0))
+
+    def on_blocks(self, blocks: list[SignalBlock], received_at: float) -> list[str]:
+        """Apply a read batch of valid blocks as one change (one update, one document
+        serialisation, however many blocks); returns each block's verdict: new | update |
+        duplicate | older. The document and the counters end as if applied one by one."""
+        for block in blocks:
+            self.clock.observe(block.as_of)
+        first_sequence = self.state.sequence + 1
+        verdicts, change = self.state.offer_batch(blocks, self.clock.now_ms())
+        taken: dict[str, SignalBlock] = {}
+        for block, verdict in zip(blocks, verdicts, strict=True):
+            if verdict == "duplicate":
+                self.metrics.duplicates.labels(block.engine).inc()
+            elif verdict == "older":
+                self.metrics.older.labels(block.engine).inc()
+            else:
+                taken[block.engine] = block
+                self.metrics.accepted.labels(block.engine, block.kind).inc()
+                if not self.event_clock:
+                    self.metrics.block_delay.observe(max(received_at - block.computed_at / 1000, 0))
+        for engine, block in taken.items():
+            self.metrics.last_as_of.labels(engine).set(block.as_of)
+            self.metrics.last_computed.labels(engine).set(block.computed_at / 1000)
+            self.metrics.last_received.labels(engine).set(received_at)
         if change is not None:
-            self._emit(change, received_at)
-        return verdict
+            self._emit(change, received_at, first_sequence)
+        return list(verdicts)
 
     def tick(self) -> None:
         """Flip stale flags as (wall) time passes."""
         change = self.state.restale(self.clock.now_ms())
         if change is not None:
-            self._emit(change, time.time())
+            self._emit(change, time.time(), self.state.sequence)
 
     def on_health(self, reports: list[dict[str, Any]]) -> None:
         self.missing_feeds = self.feeds.missing(reports)
@@ -99,7 +114,7 @@ class Gateway:
         )
         change = self.state.set_health(health, self.clock.now_ms(), publish=not self.event_clock)
         if change is not None:
-            self._emit(change, time.time())
+            self._emit(change, time.time(), self.state.sequence)
 
     # Outputs -----------------------------------------------------------------------------
     def document(self) -> tuple[dict[str, Any], bytes]:
@@ -156,15 +171,23 @@ class Gateway:
         for source in self.missing_feeds:
             self.metrics.feed_up.labels(source).set(0)
 
-    def _emit(self, change: dict[str, Any], received_at: float) -> None:
+    def _emit(self, change: dict[str, Any], received_at: float, first_sequence: int) -> None:
+        """One update for the changes ``first_sequence``..``sequence`` (one live, a batch's in
+        a burst): metrics, the websocket update (serialised only if a client listens) and the
+        output file."""
         seq = self.state.sequence
-        self.metrics.changes.inc()
+        self.metrics.changes.inc(seq - first_sequence + 1)
         self.metrics.sequence.set(seq)
         for engine, section in change["blocks"].items():
             self.metrics.block_stale.labels(engine).set(1 if section.get("stale") else 0)
-        clock = clock_section(self.clock)
-        text = orjson.dumps(
-            {"type": "update", "epoch": self.state.epoch, "sequence": seq, **change, "clock": clock}
-        ).decode()
-        self.hub.publish(seq, text, received_at)
+        if self.hub.clients:
+            update = {
+                "type": "update",
+                "epoch": self.state.epoch,
+                "first_sequence": first_sequence,
+                "sequence": seq,
+                **change,
+                "clock": clock_section(self.clock),
+            }
+            self.hub.publish(seq, orjson.dumps(update).decode(), received_at)
         self.writer.submit(self.document()[1])

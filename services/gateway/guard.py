@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from shared import calendar
 from shared.schemas import SignalBlock
@@ -37,24 +38,9 @@ def check_block(
     block: SignalBlock, *, wall_now_s: float, newest_input_s: int | None, tolerance_s: int
 ) -> Rejection | None:
     """None when the block may enter the document, else why not."""
-    sessions = calendar.sessions()
-    first, last = sessions[0], sessions[-1]
-    day = calendar.ist_date(block.as_of - 1)  # as_of is a close: 15:30 belongs to its day
-    if not first <= day <= last:
-        return Rejection(
-            "outside_calendar",
-            f"as_of {calendar.ist_date(block.as_of)} is outside the NSE calendar ({first}..{last})",
-        )
-    try:
-        session_day = date.fromisoformat(block.session_date)
-    except ValueError:
-        return Rejection("outside_calendar", f"session_date {block.session_date!r} is no date")
-    if not calendar.is_session(session_day):
-        return Rejection("outside_calendar", f"session_date {session_day} is no NSE session")
-    try:
-        calendar.next_bar_due(block.kind, block.as_of)
-    except ValueError as exc:  # the calendar ends before the next session
-        return Rejection("outside_calendar", str(exc))
+    rejection = calendar_rejection(block.kind, block.as_of, block.session_date)
+    if rejection is not None:
+        return rejection
     if block.as_of > wall_now_s + tolerance_s:
         return Rejection(
             "ahead_of_clock",
@@ -67,6 +53,30 @@ def check_block(
             f"as_of {block.as_of} is {block.as_of - newest_input_s} s after the close of the"
             f" newest input bar (tolerance {tolerance_s} s)",
         )
+    return None
+
+
+@lru_cache(maxsize=4096)  # the calendar is fixed; a replay asks for the same bar 3-4 times
+def calendar_rejection(kind: str, as_of: int, session_date: str) -> Rejection | None:
+    """``outside_calendar`` when the calendar cannot place the block, else None."""
+    sessions = calendar.sessions()
+    first, last = sessions[0], sessions[-1]
+    day = calendar.ist_date(as_of - 1)  # as_of is a close: 15:30 belongs to its day
+    if not first <= day <= last:
+        return Rejection(
+            "outside_calendar",
+            f"as_of {calendar.ist_date(as_of)} is outside the NSE calendar ({first}..{last})",
+        )
+    try:
+        session_day = date.fromisoformat(session_date)
+    except ValueError:
+        return Rejection("outside_calendar", f"session_date {session_date!r} is no date")
+    if not calendar.is_session(session_day):
+        return Rejection("outside_calendar", f"session_date {session_day} is no NSE session")
+    try:
+        calendar.next_bar_due(kind, as_of)
+    except ValueError as exc:  # the calendar ends before the next session
+        return Rejection("outside_calendar", str(exc))
     return None
 
 

@@ -3,9 +3,11 @@ client only ever delays itself: when its queue is full the queue is dropped and 
 one "snapshot" marker (drop-and-resync); the sender then sends the current full document.
 
 Messages (JSON text): ``snapshot {epoch, sequence, document}`` on connect and after a resync,
-``update {epoch, sequence, blocks, generated_at[, health]}`` per change (sequence + 1 each
-time), ``heartbeat {epoch, sequence, server_time_ms}``. A client sends ``{"type": "resync"}``
-when it sees a gap and receives a snapshot.
+``update {epoch, first_sequence, sequence, blocks, generated_at[, health]}`` per change
+(first_sequence = the previous update's sequence + 1; a burst read in one batch is one update
+folding its changes first_sequence..sequence), ``heartbeat {epoch, sequence,
+server_time_ms}``. A client sends ``{"type": "resync"}`` when it sees a gap and receives a
+snapshot.
 
 Limits: a client gets at most one snapshot per ``resync_interval_s`` and resync requests made
 while one is pending are folded into it (counted, not logged), so a flood of requests costs

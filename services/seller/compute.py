@@ -250,20 +250,10 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
                 },
             }
     if ctx.sequence is not None:
-        returns = ctx.sequence[:, SEQUENCE_FEATURES.index("ret_1")].tolist()
-        skew = return_distribution_skew(returns)
-        if skew is not None:
-            window = f"{len(returns)} sessions to {ctx.snapshot.daily_as_of}"
-            return {
-                "put": skew.put,
-                "call": skew.call,
-                "net": skew.net,
-                "method": "return_distribution",
-                "provenance": {
-                    **provenance.from_data(window=window),
-                    "formula": RETURN_SKEW_FORMULA,
-                },
-            }
+        # the daily sequence is the session's: computed once per daily_as_of
+        group = ctx.once("seller.return_skew", lambda: _return_skew_group(ctx))
+        if group is not None:
+            return {**group, "provenance": dict(group["provenance"])}
     reason = "no usable option chain and no 60-session return sequence"
     return {
         "put": None,
@@ -274,6 +264,22 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
     }
 
 
+def _return_skew_group(ctx: EngineContext) -> dict[str, Any] | None:
+    assert ctx.sequence is not None
+    returns = ctx.sequence[:, SEQUENCE_FEATURES.index("ret_1")].tolist()
+    skew = return_distribution_skew(returns)
+    if skew is None:
+        return None
+    window = f"{len(returns)} sessions to {ctx.snapshot.daily_as_of}"
+    return {
+        "put": skew.put,
+        "call": skew.call,
+        "net": skew.net,
+        "method": "return_distribution",
+        "provenance": {**provenance.from_data(window=window), "formula": RETURN_SKEW_FORMULA},
+    }
+
+
 def breach_group(ctx: EngineContext) -> dict[str, Any]:
     snap, vix, days = ctx.snapshot, current_vix(ctx), ctx.days_to_expiry
     strikes = breach_strikes(snap.spot)
@@ -281,10 +287,9 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
     sessions = sessions_to_expiry(ctx)
     out = ctx.run_model(
         "seller",
-        lambda m: [
-            float(m.breach_probability(snap.daily, snap.spot, s.strike, days, sessions))
-            for s in strikes
-        ],
+        lambda m: m.breach_probabilities(
+            snap.daily, snap.spot, [s.strike for s in strikes], days, sessions
+        ),
     )
     if out.ok and live:  # the survival function of the distribution the range is cut from
         probs = out.value

@@ -76,6 +76,17 @@ class SellerModels(ArtifactModel):
         sessions = _sessions(daily) if sessions_to_expiry is None else sessions_to_expiry
         return self.core.breach_probability(daily, spot, strike, sessions, days_to_expiry)
 
+    def breach_probabilities(
+        self,
+        daily: DailyFeatures,
+        spot: float,
+        strikes: list[float],
+        days_to_expiry: float,
+        sessions_to_expiry: float | None = None,
+    ) -> list[float]:
+        sessions = _sessions(daily) if sessions_to_expiry is None else sessions_to_expiry
+        return self.core.breach_probabilities(daily, spot, strikes, sessions, days_to_expiry)
+
     def range_bounds(
         self,
         daily: DailyFeatures,

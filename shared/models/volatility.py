@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -91,14 +92,22 @@ class VolatilityCore:
     def __init__(self, params: Mapping[str, Any], head: Any | None = None) -> None:
         self.params = params
         self.head = head
+        self._coef = np.asarray(params["har"]["coef"], dtype=float) if "har" in params else None
+        # one snapshot asks for m a dozen times, and a session's snapshots share their daily
+        # features: remembered per HAR input row (the same arithmetic, done once)
+        self._har_log_vol = lru_cache(maxsize=64)(self._har_log_vol_of)
 
     # the centre -------------------------------------------------------------------------
     def log_vol(self, daily: Mapping[str, Any]) -> float:
         """m = forecast E[ln RV5] (annualised); NaN when an input is missing."""
         if self.head is not None:
             return float(self.head(daily))
-        coef = np.asarray(self.params["har"]["coef"], dtype=float)
-        return float(har_design(daily)[0] @ coef)
+        return self._har_log_vol(tuple(daily.get(k) for k in HAR_INPUTS))
+
+    def _har_log_vol_of(self, inputs: tuple[Any, ...]) -> float:
+        if self._coef is None:
+            raise ValueError("volatility core has no HAR coefficients")
+        return float(har_design(dict(zip(HAR_INPUTS, inputs, strict=True)))[0] @ self._coef)
 
     def sigma(self, daily: Mapping[str, Any]) -> float:
         """exp(m): the forecast annualised volatility scale."""
@@ -178,6 +187,21 @@ class VolatilityCore:
         x = math.log(strike / spot) / scale
         p_above = float(survival(x, q))
         return p_above if strike > spot else 1 - p_above
+
+    def breach_probabilities(
+        self,
+        daily: Mapping[str, Any],
+        spot: float,
+        strikes: Sequence[float],
+        sessions_to_expiry: float,
+        days_to_expiry: float,
+    ) -> list[float]:
+        """``breach_probability`` of each strike (one scale and table for all of them)."""
+        scale = self.move_scale(daily, sessions_to_expiry)
+        q = self._u_table(_num(daily.get("vix")), days_to_expiry)
+        x = np.array([math.log(strike / spot) / scale for strike in strikes], dtype=float)
+        p_above = survival(x, q).tolist()
+        return [p if k > spot else 1 - p for k, p in zip(strikes, p_above, strict=True)]
 
     def expected_abs_move(
         self, daily: Mapping[str, Any], sessions_to_expiry: float, days_to_expiry: float

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from shared.schemas import Provenance
 
 
 def _dump(**fields: Any) -> dict[str, Any]:
-    return Provenance(**fields).model_dump(exclude_none=True)
+    # every block stamps a dozen provenances, nearly all seen before: validated once each
+    return dict(_validated(tuple(fields.items())))
+
+
+@lru_cache(maxsize=1024)
+def _validated(fields: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return Provenance(**dict(fields)).model_dump(exclude_none=True)
 
 
 def from_model(

@@ -311,7 +311,9 @@
       renderAll();
     } else if (msg.type === "update") {
       if (state.awaitingSnapshot || msg.sequence <= state.sequence) return;
-      if (msg.sequence !== state.sequence + 1 || !state.doc) { resync(); return; }
+      // an update folds the changes first_sequence..sequence (a burst read in one batch)
+      const first = msg.first_sequence ?? msg.sequence;
+      if (first !== state.sequence + 1 || !state.doc) { resync(); return; }
       Object.assign(state.doc, msg.blocks);
       if (msg.health) state.doc.health = msg.health;
       if (msg.clock) state.doc.clock = msg.clock;
