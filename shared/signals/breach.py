@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-
 STRIKE_STEP_POINTS = 50.0
 DISTANCES_PCT: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 LOGNORMAL_BREACH_FORMULA = "P = 1 - Phi(|ln(K/S)| / (VIX/100*sqrt(T/365)))  (driftless lognormal)"
