@@ -21,6 +21,17 @@ import redis
 from shared.redis_acl import acl_file_text, write_private
 
 
+def terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a server process and reap it; SIGKILL when it takes longer than 10 s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class RedisServerError(RuntimeError):
     pass
 
@@ -138,13 +149,7 @@ class RedisServer:
         raise RedisServerError(f"redis-server did not answer on port {self.port} in {timeout_s}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def kill(self) -> None:
@@ -257,13 +262,7 @@ class RedisSentinel:
         return str(host), int(port)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def __enter__(self) -> RedisSentinel:

@@ -243,10 +243,10 @@ def test_a_killed_features_worker_s_bars_move_within_5_s(
 ) -> None:
     """Finding 14: two features processes (ordered: they take turns); one is SIGKILLed while
     it holds bars; with the default claim idle the other has claimed them less than 5 s
-    later, and the dead consumer then leaves the group."""
+    later, and the dead consumer then leaves the group. The standby is paused while the bars
+    arrive, so the victim is the one holding them (otherwise either may take them all)."""
     from tests.test_replay_pipeline import features_process
 
-    Bus(redis_client, settings).publish_bars(real_bars())
     claim_idle_ms = Settings().claim_idle_ms
     victim = features_process(settings, "features-a", claim_idle_ms=claim_idle_ms)
     standby = features_process(settings, "features-b", claim_idle_ms=claim_idle_ms)
@@ -258,6 +258,8 @@ def test_a_killed_features_worker_s_bars_move_within_5_s(
             timeout_s=120,
             message="both started",
         )
+        standby.send_signal(signal.SIGSTOP)
+        Bus(redis_client, settings).publish_bars(real_bars())
 
         def killed_holding() -> bool:
             victim.send_signal(signal.SIGSTOP)
@@ -272,6 +274,7 @@ def test_a_killed_features_worker_s_bars_move_within_5_s(
 
         wait_for(killed_holding, timeout_s=60, interval_s=0.005, message="a holding bars")
         killed = time.monotonic()
+        standby.send_signal(signal.SIGCONT)
         wait_for(
             lambda: (
                 not redis_client.xpending_range(
