@@ -1,18 +1,30 @@
-"""Test fixtures: a real redis-server process (never a fake), flushed around each test."""
+"""Test fixtures: a real redis-server process (never a fake), flushed around each test, and
+a real headless Chromium (Debian's) for the browser tests."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from playwright.async_api import Browser, async_playwright
 
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_server import RedisServer
 
 DATA_DIR = PROJECT_ROOT / "data"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def free_port() -> int:
@@ -53,3 +65,11 @@ def settings(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Pat
         clock="event",
         log_json=True,
     )
+
+
+@pytest.fixture()
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()

@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 import redis
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from shared import streams
 from shared.config import PROJECT_ROOT, Settings
@@ -27,16 +26,6 @@ from tests.gateway_harness import RunningGateway, publish
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 TABS = {
     "direction": [
         "dir-today",
@@ -87,14 +76,6 @@ TABS = {
 }
 PICTURES = {"dir-price", "dir-history", "sel-price", "buy-price"}
 WAIT_MS = 10_000
-
-
-@pytest.fixture()
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 def live_health(client: redis.Redis, degraded: str | None = None) -> None:

@@ -23,12 +23,9 @@ from tests.test_chain_file import CHAIN_FILE
 from tests.test_dashboard_browser import (
     ARTIFACTS,
     WAIT_MS,
-    browser,
     live_health,
     open_dashboard,
 )
-
-__all__ = ["browser"]  # the fixture, imported
 
 
 def chain_data(chain: OptionChain, previous: OptionChain | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from the bundled assets with no request leaving the gateway's origin."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +14,6 @@ from playwright.async_api import (
     Dialog,
     Page,
     Request,
-    async_playwright,
     expect,
 )
 
@@ -26,23 +25,6 @@ pytestmark = pytest.mark.browser
 
 TOKEN = "browser-s3cret"
 WAIT_MS = 10_000
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture()
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture()
