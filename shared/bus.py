@@ -3,12 +3,9 @@ dead letters. Consuming lives in ``shared.worker``."""
 
 from __future__ import annotations
 
-import random
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
 import redis
 import redis.asyncio
@@ -123,7 +120,6 @@ end
 return id
 """
 
-T = TypeVar("T")
 BarOutcome = Literal["published", "duplicate", "out_of_order", "conflict"]
 
 
@@ -280,36 +276,3 @@ STREAM_OF: dict[type[Message], str] = {
 }
 # Streams consumed by consumer groups: trimmed by acknowledgement, never by length.
 GROUP_READ = frozenset({streams.BARS, streams.FEATURES})
-
-
-def call_with_reconnect(
-    fn: Callable[[], T],
-    stop: threading.Event,
-    log: Any,
-    max_backoff_s: float = 5.0,
-    what: str = "redis call",
-) -> T | None:
-    """Call ``fn``, retrying while Redis is unavailable (backing off with jitter).
-
-    ``fn`` is always tried at least once, even when ``stop`` is set already (a final flush
-    at shutdown); only the retrying gives up once ``stop`` is set, logging ``what`` was not
-    written and returning None. Only for idempotent calls (bar publishing is: a retried
-    duplicate is recognised)."""
-    backoff = 0.2
-    while True:
-        try:
-            return fn()
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            if stop.is_set():
-                log.error(
-                    "redis_write_abandoned",
-                    what=what,
-                    error=str(exc),
-                    reason="stopping while Redis is unavailable",
-                )
-                return None
-            log.warning(
-                "redis_unavailable", what=what, error=str(exc), retry_in_s=round(backoff, 2)
-            )
-            stop.wait(backoff * (1 + random.random()))
-            backoff = min(backoff * 2, max_backoff_s)

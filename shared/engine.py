@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import gc
-import signal
 import time
 from abc import abstractmethod
 from collections import OrderedDict
@@ -341,12 +340,6 @@ class EngineWorker(StreamWorker):
 
     def on_idle(self) -> None:
         self._check_for_new_models()
-
-    def serve(self) -> None:
-        """Run until SIGTERM / SIGINT (docker stop, Ctrl-C), then finish the batch and exit."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
-        self.run()
 
     # Health -------------------------------------------------------------------------------
     def degraded_reasons(self) -> list[str]:

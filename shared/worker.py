@@ -9,7 +9,7 @@ resume this consumer's own pending entries, claim entries that a dead replica le
 the inputs in one MULTI/EXEC, so an entry is acknowledged only together with its results.
 An entry that cannot be decoded, that the handler rejects (``Rejected``), or whose handler
 keeps failing, goes to the dead-letter stream with the reason. Redis going away means back
-off, reconnect, recreate the group.
+off, reconnect, recreate the group (``shared.lifecycle``: reconnect, health report).
 
 Recovery: entries idle for ``claim_idle_ms`` are claimed by another replica; while a batch is
 being processed, a lease thread keeps its entries' idle time low (and the health report
@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import gc
 import os
-import random
 import socket
 import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -41,6 +39,7 @@ from shared.bus import Bus, connect
 from shared.clock import Clock, make_clock
 from shared.codec import DecodeError, decode
 from shared.config import Settings
+from shared.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped
 from shared.logs import get_logger
 from shared.retention import trim_acknowledged
 from shared.schemas import Message
@@ -84,14 +83,11 @@ class StreamWorker(ABC):
             "last_error": None,
             "started_at": int(time.time() * 1000),
         }
-        self._last_health = 0.0
         self._last_claim = 0.0
         self._last_maintenance = 0.0
-        # (processed, dead-lettered + errors) at each health write of the recent window
-        self._health_samples: deque[tuple[int, int]] = deque(
-            maxlen=max(2, settings.health_reject_window_s)
-        )
-        self._health_samples.append((0, 0))
+        self.health = HealthReporter(self.client, settings, self.service, self.consumer)
+        self._rejects = RejectWindow(settings)  # processed vs dead-lettered + errors
+        self._pending_first = True  # resume this consumer's own pending entries first
         self._lease = _Lease(self)
 
     # What a service writes ----------------------------------------------------------------
@@ -135,43 +131,33 @@ class StreamWorker(ABC):
         # the collector from walking them all again whenever a batch's objects survive a
         # young collection (measured: a third of an engine's CPU time on large batches).
         gc.freeze()
-        pending_first = True
+        reconnect = Reconnect(
+            self.log,
+            Backoff.from_settings(self.settings),
+            stop=self.stop_event,
+            on_retry=self._redis_lost,
+        )
+        self._pending_first = True
         idle_reads = 0
-        backoff = 0.2
         while not self.stop_event.is_set():
             try:
-                self._ensure_group()
-                if pending_first:
-                    self._drain_own_pending()
-                    pending_first = False
-                self._claim_abandoned()
-                self._maintain_group()
-                if self.ordered and self._others_pending():
-                    self._write_health()
-                    self.stop_event.wait(self.settings.block_ms / 1000)
-                    continue
-                got = self._read_new()
-                self._write_health()
-                backoff = 0.2
-                idle_reads = 0 if got else idle_reads + 1
-                if not got:
-                    self.on_idle()
-                if max_idle_reads is not None and idle_reads >= max_idle_reads:
-                    break
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-                self.stats["reconnects"] += 1
-                self.log.warning("redis_unavailable", error=str(exc), retry_in_s=round(backoff, 2))
-                self.on_reset()
-                pending_first = True
-                self.stop_event.wait(backoff * (1 + random.random()))
-                backoff = min(backoff * 2, 5.0)
+                got = reconnect.call(self._step, what=self.input_stream)
+            except Stopped:
+                break
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     self.log.warning("group_missing_recreating", error=str(exc))
                     self.on_reset()
-                    pending_first = True
+                    self._pending_first = True
                     continue
                 raise
+            if got is None:
+                continue
+            idle_reads = 0 if got else idle_reads + 1
+            if not got:
+                self.on_idle()
+            if max_idle_reads is not None and idle_reads >= max_idle_reads:
+                break
         self._lease.close()
         try:
             self._write_health(force=True)
@@ -180,6 +166,29 @@ class StreamWorker(ABC):
         self.log.info(
             "worker_stopped", **{k: v for k, v in self.stats.items() if k != "last_error"}
         )
+
+    def _step(self) -> bool | None:
+        """One turn of the loop: whether new entries were read (None: an ordered worker
+        waits for another consumer's pending entries)."""
+        self._ensure_group()
+        if self._pending_first:
+            self._drain_own_pending()
+            self._pending_first = False
+        self._claim_abandoned()
+        self._maintain_group()
+        if self.ordered and self._others_pending():
+            self._write_health()
+            self.stop_event.wait(self.settings.block_ms / 1000)
+            return None
+        got = self._read_new()
+        self._write_health()
+        return got
+
+    def _redis_lost(self, exc: BaseException) -> None:
+        """Redis went away mid-step: count it, drop what was not committed, resume."""
+        self.stats["reconnects"] += 1
+        self.on_reset()
+        self._pending_first = True
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -394,10 +403,8 @@ class StreamWorker(ABC):
 
     # Health -------------------------------------------------------------------------------
     def _write_health(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_health < 1.0:
+        if not self.health.due(force):
             return
-        self._last_health = now
         reasons = self.degraded_reasons() + self._bus_degraded_reasons()
         lag = pending = None
         try:
@@ -406,38 +413,27 @@ class StreamWorker(ABC):
                     lag, pending = group.get("lag"), group.get("pending")
         except redis.ResponseError:
             pass
-        report = {
-            "service": self.service,
-            "consumer": self.consumer,
-            "status": "degraded" if reasons else "ok",
-            "degraded_reasons": reasons,
-            "stream": self.input_stream,
-            "lag": lag,
-            "pending": pending,
-            "reported_at": int(time.time() * 1000),
-            **self.stats,
-            **self.health_details(),
-        }
-        self.client.set(
-            streams.health(self.service, self.consumer),
-            orjson.dumps(report, default=str),
-            ex=self.settings.health_ttl_s,
+        self.health.write(
+            reasons,
+            {
+                "stream": self.input_stream,
+                "lag": lag,
+                "pending": pending,
+                **self.stats,
+                **self.health_details(),
+            },
         )
 
     def _bus_degraded_reasons(self) -> list[str]:
         """Too many rejections or errors lately; a backlog no trim may remove."""
         reasons = []
         bad_now = self.stats["dead_lettered"] + self.stats["errors"]
-        self._health_samples.append((self.stats["processed"], bad_now))
-        processed, bad = (
-            now - then
-            for now, then in zip(self._health_samples[-1], self._health_samples[0], strict=True)
-        )
-        ratio = self.settings.health_reject_ratio
-        if bad > ratio * max(processed + bad, MIN_HEALTH_SAMPLE):
+        too_many = self._rejects.add(self.stats["processed"], bad_now)
+        if too_many is not None:
+            processed, bad = too_many
             reasons.append(
                 f"{bad} rejections or errors against {processed} processed in the last "
-                f"{len(self._health_samples)} reports (threshold {ratio:.0%})"
+                f"{len(self._rejects)} reports (threshold {self._rejects.ratio:.0%})"
             )
         backlog = self.stats["backlog"]
         if backlog is not None and backlog > self.settings.stream_maxlen:
@@ -446,11 +442,6 @@ class StreamWorker(ABC):
                 f"(AEGIS_STREAM_MAXLEN {self.settings.stream_maxlen}); none is trimmed unread"
             )
         return reasons
-
-
-# Below this many recent inputs, the reject ratio counts against this many (a handful of
-# rejections at start-up is no reason to report degraded).
-MIN_HEALTH_SAMPLE = 100
 
 
 class _Lease:
@@ -517,7 +508,7 @@ class _Lease:
                         w.input_stream, w.group, w.consumer, 0, message_ids=mine, justid=True
                     )
                     self.renewals += 1
-                w.client.expire(streams.health(w.service, w.consumer), w.settings.health_ttl_s)
+                w.health.refresh()
             except redis.RedisError as exc:
                 w.log.warning("lease_renewal_failed", error=str(exc))
 

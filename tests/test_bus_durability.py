@@ -94,8 +94,7 @@ def test_a_loss_beyond_the_buffer_is_dead_lettered_and_degrades_ingest(
     assert ingest.publisher.unrecoverable == 50 and ingest.publisher.republished == 50
     letter = decode(redis_client.xrange(streams.DEAD_LETTER)[0][1])
     assert "lost 100 entries" in letter.reason and "replay the source" in letter.reason
-    ingest._last_health = 0
-    ingest._write_health()
+    ingest._write_health(force=True)
     report = next(r for r in read_health(redis_client) if r["service"] == "ingest")
     assert report["status"] == "degraded" and report["lost_unrecoverable"] == 50
 

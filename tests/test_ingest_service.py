@@ -20,9 +20,9 @@ from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.feed_status import FeedStatus
 from services.ingest.sources.yfinance_source import Series, YFinanceSource
-from shared import streams
-from shared.bus import call_with_reconnect
+from shared import lifecycle, streams
 from shared.config import Settings
+from shared.lifecycle import call_with_reconnect
 from shared.logs import get_logger
 from shared.schemas import Bar
 from shared.worker import read_health
@@ -267,7 +267,7 @@ def test_sigterm_during_chain_ingest_stops_it_and_skips_the_main_source(
     monkeypatch.setattr(
         entry, "get_settings", lambda: settings.model_copy(update={"chain_file": path})
     )
-    monkeypatch.setattr(entry, "configure_logging", lambda *args, **kwargs: None)
+    monkeypatch.setattr(lifecycle, "configure_logging", lambda *args, **kwargs: None)
     built: list[Settings] = []
     monkeypatch.setattr(entry, "build_source", lambda s, stop: built.append(s) or StubSource())
     chain = ChainFileSource._chain

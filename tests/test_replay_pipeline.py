@@ -102,9 +102,9 @@ def features_process(
         [
             sys.executable,
             "-c",
-            "from services.runner import run_worker;"
+            "from shared.lifecycle import serve;"
             "from services.features.main import FeaturesWorker;"
-            f"run_worker(FeaturesWorker, consumer={consumer!r})",
+            f"serve(FeaturesWorker, consumer={consumer!r})",
         ],
         env=env,
         cwd=PROJECT_ROOT,

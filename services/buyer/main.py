@@ -8,9 +8,9 @@ from typing import Any
 
 from services.buyer.compute import compute_buyer
 from shared.chain_view import ChainViews
-from shared.config import Settings, get_settings
+from shared.config import Settings
 from shared.engine import ChainCache, EngineContext, EngineWorker
-from shared.logs import configure_logging
+from shared.lifecycle import serve
 
 
 class BuyerWorker(EngineWorker):
@@ -30,6 +30,4 @@ class BuyerWorker(EngineWorker):
 
 
 def main(settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    BuyerWorker(settings).serve()
+    serve(BuyerWorker, settings)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.direction.compute import compute_direction, compute_direction_batch
-from shared.config import Settings, get_settings
+from shared.config import Settings
 from shared.engine import EngineContext, EngineWorker
-from shared.logs import configure_logging
+from shared.lifecycle import serve
 
 
 class DirectionWorker(EngineWorker):
@@ -24,6 +24,4 @@ class DirectionWorker(EngineWorker):
 
 
 def main(settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    DirectionWorker(settings).serve()
+    serve(DirectionWorker, settings)

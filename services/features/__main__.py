@@ -1,4 +1,4 @@
 from services.features.main import FeaturesWorker
-from services.runner import run_worker
+from shared.lifecycle import serve
 
-run_worker(FeaturesWorker)
+serve(FeaturesWorker)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import uvicorn
 
 from services.gateway.app import create_app
-from shared.config import get_settings
-from shared.logs import configure_logging
+from shared.lifecycle import prepare
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 
 
 def main() -> None:
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    settings = prepare()  # uvicorn turns SIGTERM/SIGINT into a graceful shutdown
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,

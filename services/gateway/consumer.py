@@ -12,8 +12,9 @@ A valid entry whose processing raises is counted, logged and skipped: one odd bl
 stops the stream. The admitted blocks of one XREAD batch are applied together (Gateway.
 on_blocks): one document change, one update, one serialisation per batch, not per block - a
 live batch holds one block, a replay's burst hundreds.
-Only connection errors are retried here; anything else ends the task, which the app's
-BackgroundTasks reports (background_task_failed, /readyz and /healthz 503).
+Only connection errors are retried here (shared.lifecycle: backoff with full jitter); anything
+else ends the task, which the app's BackgroundTasks reports (background_task_failed, /readyz
+and /healthz 503).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shared import replies, streams
 from shared.bus import Bus, connect, connect_async
 from shared.codec import DecodeError, decode, unpack
 from shared.config import Settings
+from shared.lifecycle import REDIS_UNAVAILABLE, Backoff, Reconnect
 from shared.logs import get_logger
 from shared.schemas import SignalBlock
 from shared.worker import read_health
@@ -86,19 +88,24 @@ class BlockConsumer:
 
     # Block stream ------------------------------------------------------------------------
     async def run(self) -> None:
-        backoff = 0.2
+        """Follow the block stream until the task is cancelled (the app's shutdown)."""
+        reconnect = Reconnect(
+            log,
+            Backoff.from_settings(self.settings),
+            on_retry=self._redis_lost,
+            retry_on=(*REDIS_UNAVAILABLE, OSError),  # asyncio's socket errors as well
+        )
         while True:
-            try:
-                if self.last_id is None:
-                    await self._load_latest()
-                await self._read()
-                backoff = 0.2
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                self.metrics.redis_errors.inc()
-                self.last_id = None  # resume from the latest hash: it holds all that matters
-                log.warning("redis_unavailable", error=str(exc), retry_in_s=round(backoff, 2))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            await reconnect.call_async(self._step, what=streams.BLOCKS)
+
+    async def _step(self) -> None:
+        if self.last_id is None:
+            await self._load_latest()
+        await self._read()
+
+    def _redis_lost(self, exc: BaseException) -> None:
+        self.metrics.redis_errors.inc()
+        self.last_id = None  # resume from the latest hash: it holds all that matters
 
     async def _load_latest(self) -> None:
         await self.refresh_newest_input()

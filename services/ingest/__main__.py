@@ -7,7 +7,6 @@ whichever ingest is running (its final batch is still written) and skip what is 
 
 from __future__ import annotations
 
-import signal
 import threading
 
 from services.ingest.main import IngestService
@@ -15,7 +14,8 @@ from services.ingest.sources.base import Source
 from services.ingest.sources.file_replay import FileReplaySource
 from shared.bus import Bus, connect
 from shared.config import Settings, get_settings
-from shared.logs import configure_logging, get_logger
+from shared.lifecycle import serve
+from shared.logs import get_logger
 
 log = get_logger("ingest")
 
@@ -63,7 +63,7 @@ class Runner:
         self._running: IngestService | None = None
         self._chain_feed: IngestService | None = None
 
-    def stop(self, signum: int | None = None, frame: object = None) -> None:
+    def stop(self) -> None:
         # Runs in the main thread between bytecodes: no locks, no logging (stderr writes
         # are not reentrant); the services log their own shutdown.
         self.stop_event.set()
@@ -112,12 +112,7 @@ class Runner:
 
 
 def main() -> None:
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    runner = Runner(settings)
-    signal.signal(signal.SIGTERM, runner.stop)
-    signal.signal(signal.SIGINT, runner.stop)
-    runner.run()
+    serve(Runner, get_settings())
 
 
 if __name__ == "__main__":

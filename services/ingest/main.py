@@ -13,7 +13,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -27,16 +26,16 @@ from services.ingest.sources.base import RejectedInput, Source, SourceEvent
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.pacing import event_time
 from shared import calendar, streams, validation
-from shared.bus import Bus, call_with_reconnect, connect
+from shared.bus import Bus, connect
 from shared.clock import RunInfo
 from shared.codec import encode
 from shared.config import Settings
+from shared.lifecycle import Backoff, HealthReporter, RejectWindow, call_with_reconnect
 from shared.logs import get_logger
 from shared.schemas import Bar, OptionChain
 from shared.validation import describe as _describe
 
 SERVICE = "ingest"
-MIN_HEALTH_SAMPLE = 100  # the reject ratio counts against at least this many bars
 BATCH_SIZE = 512
 FLUSH_AFTER_S = 0.05
 PROGRESS_EVERY_S = 10.0  # a replay logs one progress line (replayed date, bars/s) this often
@@ -68,11 +67,10 @@ class IngestService:
         self.publisher = HoleRepairingPublisher(
             self.bus, settings.republish_buffer, self._unrecoverable
         )
-        self._recent: deque[tuple[int, int]] = deque(
-            [(0, 0)], maxlen=settings.health_reject_window_s
-        )
+        self.backoff = Backoff.from_settings(settings)
+        self.health = HealthReporter(self.client, settings, SERVICE, source.name)
+        self._rejects = RejectWindow(settings)  # bars published vs rejected
         self._last_daily: dict[str, date] = {}
-        self._last_health = 0.0
         self.finished = False
         self.stream_time_s: int | None = None  # event time of the newest bar published
         self._stream_at_ms = 0
@@ -128,6 +126,7 @@ class IngestService:
             self.stop_event,
             self.log,
             what="series positions",
+            backoff=self.backoff,
         )
         for (symbol, interval), pos in (held or {}).items():
             if pos.close is not None:
@@ -201,6 +200,7 @@ class IngestService:
             self.stop_event,
             self.log,
             what=f"{len(batch)} bars up to {_describe(batch[-1])}",
+            backoff=self.backoff,
         )
         if results is None:  # stopped while Redis was away; the source replays on restart
             return
@@ -244,24 +244,19 @@ class IngestService:
             fn()
             return True
 
-        return bool(call_with_reconnect(attempt, self.stop_event, self.log, what=what))
+        return bool(
+            call_with_reconnect(attempt, self.stop_event, self.log, what, backoff=self.backoff)
+        )
 
     def _write_health(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_health < 1.0:
+        if not self.health.due(force):
             return
-        self._last_health = now
         source_status = getattr(self.source, "status", {}) or {}
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []
         degraded += self._bus_problems()
-        report = {
-            "service": SERVICE,
-            "consumer": self.source.name,
-            "status": "degraded" if degraded else "ok",
-            "degraded_reasons": degraded,
+        fields = {
             "finished": self.finished,
-            "reported_at": int(time.time() * 1000),
             "source": source_status,
             **self.counts,
             "rejected": self.rejected,
@@ -270,11 +265,7 @@ class IngestService:
             "lost_unrecoverable": self.publisher.unrecoverable,
         }
         try:
-            self.client.set(
-                streams.health(SERVICE, self.source.name),
-                orjson.dumps(report, default=str),
-                ex=self.settings.health_ttl_s,
-            )
+            self.health.write(degraded, fields)
             self.client.set(streams.RUN, orjson.dumps(self.run_info().to_json()))
         except redis.RedisError as exc:
             self.log.warning("health_write_failed", error=str(exc))
@@ -339,13 +330,15 @@ class IngestService:
         """Degraded when rejections exceed the configured share of recent bars, or when
         Redis lost bars that could not be re-published."""
         problems = []
-        bad_now = sum(self.rejected.values())
-        self._recent.append((self.counts["published"] + self.counts["duplicate"], bad_now))
-        good = self._recent[-1][0] - self._recent[0][0]
-        bad = self._recent[-1][1] - self._recent[0][1]
-        ratio = self.settings.health_reject_ratio
-        if bad > ratio * max(good + bad, MIN_HEALTH_SAMPLE):
-            problems.append(f"{bad} of the last {good + bad} bars rejected (threshold {ratio:.0%})")
+        too_many = self._rejects.add(
+            self.counts["published"] + self.counts["duplicate"], sum(self.rejected.values())
+        )
+        if too_many is not None:
+            good, bad = too_many
+            problems.append(
+                f"{bad} of the last {good + bad} bars rejected "
+                f"(threshold {self._rejects.ratio:.0%})"
+            )
         if self.publisher.unrecoverable:
             problems.append(
                 f"Redis lost {self.publisher.unrecoverable} bars beyond the re-publish buffer"

@@ -7,9 +7,9 @@ from typing import Any
 
 from services.seller.compute import compute_seller
 from shared.chain_view import ChainViews
-from shared.config import Settings, get_settings
+from shared.config import Settings
 from shared.engine import ChainCache, EngineContext, EngineWorker
-from shared.logs import configure_logging
+from shared.lifecycle import serve
 
 
 class SellerWorker(EngineWorker):
@@ -31,6 +31,4 @@ class SellerWorker(EngineWorker):
 
 
 def main(settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    SellerWorker(settings).serve()
+    serve(SellerWorker, settings)

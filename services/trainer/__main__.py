@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from shared.config import get_settings
-from shared.logs import configure_logging
+from shared.lifecycle import prepare
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fast", action="store_true")
     p.set_defaults(func=_evaluate)
     args = parser.parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    prepare()
     return args.func(args)
 
 

@@ -1,0 +1,269 @@
+"""How every service lives: start, health heartbeat, reconnect, graceful stop.
+
+- ``prepare`` / ``serve``: a service process loads its settings, configures logging, turns
+  SIGTERM (docker stop, the stack) and SIGINT (Ctrl-C) into its ``stop()`` and runs; ``run``
+  returns once the service has finished what it holds.
+- ``Reconnect``: a Redis step retried while Redis is unavailable (connection refused or
+  reset, timeout, loading its data), with exponential backoff and full jitter (tenacity's
+  ``wait_random_exponential``: each wait is uniform in [0, min(cap, initial x 2^(n-1))]), so
+  replicas that lost Redis together do not come back in step. Each retry is a structured
+  ``redis_unavailable`` warning with its wait, and calls the service's reset hook (count the
+  reconnect, drop state not committed to Redis). A stop ends a wait at once: ``Stopped``.
+- ``HealthReporter``: the one writer of a process's health report (``aegis:health:<service>:
+  <consumer>``, JSON, expiring after ``health_ttl_s``), at most once a second unless forced.
+  ``RejectWindow`` is the recent share of rejected inputs that makes a report degraded.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import orjson
+import redis
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_never,
+    wait_random_exponential,
+)
+
+from shared import streams
+from shared.config import Settings, get_settings
+from shared.logs import configure_logging
+
+T = TypeVar("T")
+# Redis is away or not ready (BusyLoadingError, a ConnectionError, is named for the reader).
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+)
+
+
+# Start and stop -----------------------------------------------------------------------------
+class Service(Protocol):
+    def run(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def prepare(settings: Settings | None = None) -> Settings:
+    """A service process's settings (the environment's unless given), logging configured."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT call ``stop`` (which must only set events: it runs between the
+    main thread's bytecodes, so no locks and no logging)."""
+
+    def handler(signum: int, frame: object) -> None:
+        stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def serve(factory: Callable[..., Service], settings: Settings | None = None, **kwargs: Any) -> None:
+    """Run a service process: ``factory(settings, **kwargs)`` builds it, a signal stops it."""
+    settings = prepare(settings)
+    service = factory(settings, **kwargs)
+    stop_on_signals(service.stop)
+    service.run()
+
+
+# Reconnect ----------------------------------------------------------------------------------
+class Stopped(Exception):
+    """The stop event ended the retrying; ``error`` is the last Redis error."""
+
+    def __init__(self, what: str, error: BaseException | None) -> None:
+        super().__init__(f"stopped while retrying {what}: {error}")
+        self.what = what
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The first wait's ceiling and the cap of every wait, in seconds."""
+
+    initial_s: float = 0.2
+    max_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backoff:
+        return cls(settings.reconnect_initial_s, settings.reconnect_max_s)
+
+
+class Reconnect:
+    """Calls a Redis step, retrying it while Redis is unavailable.
+
+    ``on_retry(exc)`` runs after each failed attempt (also the one a stop ends): the
+    service counts the reconnect and resets what it held. The attempt counter, hence the
+    backoff, starts again with each ``call``: a service calls it once per loop step."""
+
+    def __init__(
+        self,
+        log: Any,
+        backoff: Backoff,
+        *,
+        stop: threading.Event | None = None,
+        on_retry: Callable[[BaseException], None] | None = None,
+        retry_on: tuple[type[BaseException], ...] = REDIS_UNAVAILABLE,
+    ) -> None:
+        self.log = log
+        self.stop = stop or threading.Event()
+        self.on_retry = on_retry
+        self.retry_on = retry_on
+        self.wait = wait_random_exponential(multiplier=backoff.initial_s, max=backoff.max_s)
+
+    def call(self, fn: Callable[[], T], what: str = "redis call") -> T:
+        """``fn()``, tried at least once even when stopped already (a final flush); raises
+        ``Stopped`` when a stop ends the retrying."""
+        lost: list[BaseException] = []  # the last error of this call
+
+        def sleep(seconds: float) -> None:
+            if self.stop.wait(seconds):
+                raise Stopped(what, lost[-1] if lost else None)
+
+        retrying = Retrying(
+            sleep=sleep, stop=lambda _: self.stop.is_set(), **self._policy(what, lost)
+        )
+        return retrying(fn)
+
+    async def call_async(self, fn: Callable[[], Awaitable[T]], what: str = "redis call") -> T:
+        """The asyncio twin of ``call``: retries until Redis answers; cancelling the task is
+        the stop (it ends a wait at once)."""
+        retrying = AsyncRetrying(stop=stop_never, **self._policy(what, []))
+        return await retrying(fn)
+
+    def _policy(self, what: str, lost: list[BaseException]) -> dict[str, Any]:
+        def failed(state: RetryCallState) -> BaseException | None:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None:
+                lost[:] = [exc]
+                if self.on_retry is not None:
+                    self.on_retry(exc)
+            return exc
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = failed(state)
+            self.log.warning(
+                "redis_unavailable",
+                what=what,
+                error=str(exc),
+                attempt=state.attempt_number,
+                retry_in_s=round(state.upcoming_sleep, 3),
+            )
+
+        def gave_up(state: RetryCallState) -> Any:
+            raise Stopped(what, failed(state))
+
+        return {
+            "retry": retry_if_exception_type(self.retry_on),
+            "wait": self.wait,
+            "before_sleep": before_sleep,
+            "retry_error_callback": gave_up,
+            "reraise": True,
+        }
+
+
+def call_with_reconnect(
+    fn: Callable[[], T],
+    stop: threading.Event,
+    log: Any,
+    what: str = "redis call",
+    backoff: Backoff = Backoff(),
+) -> T | None:
+    """``fn()`` retried while Redis is unavailable; None (logged as ``redis_write_abandoned``
+    with ``what``) when a stop ends the retrying. Only for idempotent calls (bar publishing
+    is: a retried duplicate is recognised)."""
+    try:
+        return Reconnect(log, backoff, stop=stop).call(fn, what)
+    except Stopped as exc:
+        log.error(
+            "redis_write_abandoned",
+            what=what,
+            error=str(exc.error),
+            reason="stopping while Redis is unavailable",
+        )
+        return None
+
+
+# Health -------------------------------------------------------------------------------------
+class HealthReporter:
+    """Writes one process's health report: service, consumer, status (``degraded`` when
+    there is a reason), the reasons, when, and the service's own fields."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: Settings,
+        service: str,
+        consumer: str,
+        interval_s: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.ttl_s = settings.health_ttl_s
+        self.service = service
+        self.consumer = consumer
+        self.key = streams.health(service, consumer)
+        self.interval_s = interval_s
+        self._last = 0.0
+
+    def due(self, force: bool = False) -> bool:
+        """Whether a report is to be written now (and if so, counts it as written)."""
+        now = time.monotonic()
+        if not force and now - self._last < self.interval_s:
+            return False
+        self._last = now
+        return True
+
+    def write(self, reasons: list[str], fields: dict[str, Any]) -> None:
+        report = {
+            "service": self.service,
+            "consumer": self.consumer,
+            "status": "degraded" if reasons else "ok",
+            "degraded_reasons": reasons,
+            "reported_at": int(time.time() * 1000),
+            **fields,
+        }
+        self.client.set(self.key, orjson.dumps(report, default=str), ex=self.ttl_s)
+
+    def refresh(self) -> None:
+        """Keep the last report alive (a long batch in hand)."""
+        self.client.expire(self.key, self.ttl_s)
+
+
+# Below this many recent inputs, the reject ratio counts against this many (a handful of
+# rejections at start-up is no reason to report degraded).
+MIN_HEALTH_SAMPLE = 100
+
+
+class RejectWindow:
+    """Inputs and rejections over the last ``health_reject_window_s`` reports."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.ratio = settings.health_reject_ratio
+        self._samples: deque[tuple[int, int]] = deque(
+            [(0, 0)], maxlen=max(2, settings.health_reject_window_s)
+        )
+
+    def add(self, good_total: int, bad_total: int) -> tuple[int, int] | None:
+        """Record the running totals; (good, bad) over the window when the bad exceed the
+        ratio, else None."""
+        self._samples.append((good_total, bad_total))
+        good = good_total - self._samples[0][0]
+        bad = bad_total - self._samples[0][1]
+        return (good, bad) if bad > self.ratio * max(good + bad, MIN_HEALTH_SAMPLE) else None
+
+    def __len__(self) -> int:
+        return len(self._samples)
