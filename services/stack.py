@@ -23,8 +23,9 @@ from datetime import timedelta
 import redis
 
 from shared import calendar, streams
-from shared.config import PROJECT_ROOT, Settings, get_settings
-from shared.logs import configure_logging, get_logger
+from shared.config import PROJECT_ROOT, Settings
+from shared.lifecycle import prepare, stop_on_signals
+from shared.logs import get_logger
 from shared.redis_acl import load_or_create_passwords, service_env
 from shared.redis_memory import watch_memory
 from shared.redis_server import RedisServer, is_reachable
@@ -142,8 +143,7 @@ def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, st
 
 
 def main() -> None:
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    settings = prepare()
     server: RedisServer | None = None
     passwords: dict[str, str] | None = None
     if settings.embedded_redis:
@@ -159,16 +159,11 @@ def main() -> None:
         env.pop("AEGIS_REDIS_PASSWORD", None)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
-
     try:
         settings = ensure_models(settings)  # Ctrl-C here: KeyboardInterrupt, nothing started
         if settings.train_end:  # the trainer worker retrains on the same window
             env["AEGIS_TRAIN_END"] = settings.train_end
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
+        stop_on_signals(stop.set)
         client = redis.Redis.from_url(settings.redis_url)
         threading.Thread(
             target=watch_memory, args=(client, settings, stop), name="redis-memory", daemon=True

@@ -128,6 +128,10 @@ class Reconnect:
     def call(self, fn: Callable[[], T], what: str = "redis call") -> T:
         """``fn()``, tried at least once even when stopped already (a final flush); raises
         ``Stopped`` when a stop ends the retrying."""
+        try:  # the healthy path costs one try (tenacity's machinery about 10 µs a call)
+            return fn()
+        except self.retry_on as exc:
+            first = exc
         lost: list[BaseException] = []  # the last error of this call
 
         def sleep(seconds: float) -> None:
@@ -137,13 +141,24 @@ class Reconnect:
         retrying = Retrying(
             sleep=sleep, stop=lambda _: self.stop.is_set(), **self._policy(what, lost)
         )
-        return retrying(fn)
+        return retrying(_failed_once(first, fn))
 
     async def call_async(self, fn: Callable[[], Awaitable[T]], what: str = "redis call") -> T:
         """The asyncio twin of ``call``: retries until Redis answers; cancelling the task is
         the stop (it ends a wait at once)."""
+        try:
+            return await fn()
+        except self.retry_on as exc:
+            first = exc
+        pending = [first]
+
+        async def attempt() -> T:  # tenacity awaits only a coroutine function
+            if pending:
+                raise pending.pop()
+            return await fn()
+
         retrying = AsyncRetrying(stop=stop_never, **self._policy(what, []))
-        return await retrying(fn)
+        return await retrying(attempt)
 
     def _policy(self, what: str, lost: list[BaseException]) -> dict[str, Any]:
         def failed(state: RetryCallState) -> BaseException | None:
@@ -174,6 +189,19 @@ class Reconnect:
             "retry_error_callback": gave_up,
             "reraise": True,
         }
+
+
+def _failed_once(error: BaseException, fn: Callable[[], T]) -> Callable[[], T]:
+    """``fn`` whose first attempt (made already, outside tenacity) raised ``error``: tenacity
+    counts it as attempt 1 and backs off before calling ``fn`` again."""
+    pending = [error]
+
+    def attempt() -> T:
+        if pending:
+            raise pending.pop()
+        return fn()
+
+    return attempt
 
 
 def call_with_reconnect(
@@ -227,7 +255,8 @@ class HealthReporter:
         self._last = now
         return True
 
-    def write(self, reasons: list[str], fields: dict[str, Any]) -> None:
+    def write(self, reasons: list[str], fields: dict[str, Any]) -> dict[str, Any]:
+        """Store the report (and return it)."""
         report = {
             "service": self.service,
             "consumer": self.consumer,
@@ -237,6 +266,7 @@ class HealthReporter:
             **fields,
         }
         self.client.set(self.key, orjson.dumps(report, default=str), ex=self.ttl_s)
+        return report
 
     def refresh(self) -> None:
         """Keep the last report alive (a long batch in hand)."""

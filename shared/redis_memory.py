@@ -10,22 +10,20 @@ command: the stack runs it (``python -m shared.redis_memory`` runs it alone, e.g
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
-import orjson
 import redis
 
-from shared import streams
-from shared.config import Settings, get_settings
-from shared.logs import configure_logging, get_logger
+from shared.config import Settings
+from shared.lifecycle import HealthReporter, prepare, stop_on_signals
+from shared.logs import get_logger
 
 SERVICE = "redis"
 log = get_logger("redis-memory")
 
 
-def memory_report(info: dict[str, Any], settings: Settings, consumer: str) -> dict[str, Any]:
-    """A health report from the fields of INFO memory."""
+def memory_state(info: dict[str, Any], settings: Settings) -> tuple[list[str], dict[str, Any]]:
+    """The degraded reasons and the report's fields from the fields of INFO memory."""
     used = int(info["used_memory"])
     cap = int(info.get("maxmemory", 0))
     policy = str(info.get("maxmemory_policy", ""))
@@ -40,31 +38,21 @@ def memory_report(info: dict[str, Any], settings: Settings, consumer: str) -> di
         )
     if policy != "noeviction":
         reasons.append(f"maxmemory-policy {policy} may evict stream entries; want noeviction")
-    return {
-        "service": SERVICE,
-        "consumer": consumer,
-        "status": "degraded" if reasons else "ok",
-        "degraded_reasons": reasons,
+    return reasons, {
         "used_memory": used,
         "maxmemory": cap,
         "maxmemory_policy": policy,
         "source": "redis INFO memory",
-        "reported_at": int(time.time() * 1000),
     }
 
 
 def check_memory(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     """Read INFO memory, log an alarm when it is due, store the health report; return it."""
     consumer = settings.redis_address.split("//", 1)[-1].split("/", 1)[0]
-    report = memory_report(client.info("memory"), settings, consumer)
-    if report["degraded_reasons"]:
-        log.warning("redis_memory_alarm", reasons=report["degraded_reasons"])
-    client.set(
-        streams.health(SERVICE, consumer),
-        orjson.dumps(report),
-        ex=settings.health_ttl_s,
-    )
-    return report
+    reasons, fields = memory_state(client.info("memory"), settings)
+    if reasons:
+        log.warning("redis_memory_alarm", reasons=reasons)
+    return HealthReporter(client, settings, SERVICE, consumer).write(reasons, fields)
 
 
 def watch_memory(
@@ -82,6 +70,7 @@ def watch_memory(
 if __name__ == "__main__":
     from shared.bus import connect
 
-    current = get_settings()
-    configure_logging(current.log_level, current.log_json)
-    watch_memory(connect(current), current, threading.Event())
+    current = prepare()
+    stopped = threading.Event()
+    stop_on_signals(stopped.set)
+    watch_memory(connect(current), current, stopped)

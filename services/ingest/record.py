@@ -10,8 +10,7 @@ from pathlib import Path
 
 from services.ingest.sources.stream_file import REPLAYED_STREAMS, record_streams
 from shared.bus import connect
-from shared.config import get_settings
-from shared.logs import configure_logging
+from shared.lifecycle import prepare
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", nargs="+", default=list(REPLAYED_STREAMS))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    settings = prepare()
     client = connect(settings)
     try:
         record_streams(client, args.streams, args.out)
