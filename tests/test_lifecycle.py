@@ -9,6 +9,7 @@ import signal
 import statistics
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -20,6 +21,9 @@ from shared import lifecycle, streams
 from shared.config import Settings
 from shared.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped, serve
 from shared.logs import get_logger
+from shared.schemas import Message
+from shared.worker import StreamWorker
+from tests.waiting import wait_for
 
 BACKOFF = Backoff(initial_s=0.2, max_s=5.0)
 
@@ -227,3 +231,36 @@ def test_serve_builds_runs_and_stops_on_sigterm(
     [service] = built
     assert service.name == "features-a" and service.stopped.is_set()
     assert configured == [(settings.log_level, settings.log_json)]
+
+
+class Echo(StreamWorker):
+    service = "echo"
+    input_stream = "aegis:test:echo"
+
+    def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
+        return [message]
+
+
+def test_worker_without_redis_backs_off_resets_and_stops_promptly(settings: Settings) -> None:
+    gone = settings.model_copy(
+        update={
+            "redis_url": "redis://127.0.0.1:1/0",  # nothing listens: refused at once
+            "reconnect_initial_s": 0.01,
+            "reconnect_max_s": 0.05,
+        }
+    )
+    with capture_logs() as logs:
+        worker = Echo(gone, consumer="c1")
+        resets: list[int] = []
+        worker.on_reset = lambda: resets.append(1)  # type: ignore[method-assign]
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        wait_for(lambda: worker.stats["reconnects"] >= 3, message="three reconnect attempts")
+        worker.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert len(resets) == worker.stats["reconnects"]  # the reset hook ran for every loss
+    retries = [x for x in logs if x["event"] == "redis_unavailable"]
+    assert retries and all(0 <= r["retry_in_s"] <= 0.05 for r in retries)
+    assert retries[0]["what"] == "aegis:test:echo" and retries[0]["attempt"] == 1
+    assert any(x["event"] == "final_health_not_written" for x in logs)
