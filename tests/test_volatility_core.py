@@ -180,6 +180,16 @@ def test_trap_link_is_monotone_in_the_forecast_gap_and_fitted_on_the_event(
     assert p.min() < 0.5 * y[rows].mean() < 2 * y[rows].mean() < p.max()  # it discriminates
 
 
+def test_a_core_without_the_link_or_blend_is_refused_with_a_clear_error(
+    core: VolatilityCore,
+) -> None:
+    """Parameters written by older code (residual tables, no trap link, no move blend) are
+    refused when the model is built, naming what is missing."""
+    old = {k: v for k, v in core.params.items() if k not in ("trap_link", "move_blend")}
+    with pytest.raises(ValueError, match=r"lack \['move_blend', 'trap_link'\]"):
+        VolatilityCore({**old, "trap_residuals": {"ALL": [0.0] * 105}})
+
+
 def test_trap_rises_after_a_fall_the_leverage_effect(core: VolatilityCore) -> None:
     daily = {k: float(v) for k, v in short_data().features.iloc[-1].items()}
     calm = {**daily, "ret_1": 0.005, "ret_5": 0.01, "ret_20": 0.02}

@@ -50,6 +50,14 @@ QUANTILE_LEVELS: tuple[float, ...] = tuple(
 POOLED = "ALL"
 DTE_BUCKETS: tuple[tuple[str, int, int], ...] = (("0-1", 0, 1), ("2-3", 2, 3), ("4+", 4, 10_000))
 STRESS_CLASSES = ("low", "medium", "high")
+REQUIRED_PARAMS = (
+    "trap_link",
+    "move_blend",
+    "expiry_residuals",
+    "stress_terciles_rv",
+    "move_u",
+    "move_abs_u",
+)
 
 
 def dte_bucket(days_to_expiry: float) -> str:
@@ -109,6 +117,9 @@ class VolatilityCore:
     (``None`` for a HAR head, else a callable on the feature mapping)."""
 
     def __init__(self, params: Mapping[str, Any], head: Any | None = None) -> None:
+        missing = sorted(set(REQUIRED_PARAMS) - set(params))
+        if missing:  # e.g. a version trained by older code: refuse at load, not per signal
+            raise ValueError(f"volatility core parameters lack {missing}; retrain the model")
         self.params = params
         self.head = head
         self._coef = np.asarray(params["har"]["coef"], dtype=float) if "har" in params else None
