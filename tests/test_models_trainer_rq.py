@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from shared.config import PROJECT_ROOT, Settings
 from shared.models import registry
 from shared.models.loading import MODEL_NAMES
 from tests.models_support import trained_registry
+from tests.processes import kill_tree
 from tests.waiting import wait_for
 
 
@@ -68,8 +68,7 @@ def test_killed_job_leaves_current_untouched(settings: Settings, redis_client: r
 
         wait_for(training_started, 60, "the job to start training")
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse
-        worker.wait()
+        kill_tree(worker)  # the worker, its work horse (own group)
     assert {n: registry.current_version(settings.model_dir, n) for n in MODEL_NAMES} == before
     after = sorted(p.relative_to(settings.model_dir) for p in Path(settings.model_dir).rglob("*"))
     assert after == listing

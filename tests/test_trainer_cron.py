@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from shared.models import registry
 from shared.schemas import ModelPublished
 from tests.engines_support import intraday_snapshot
 from tests.models_support import WINDOW, trained_registry
+from tests.processes import kill_tree
 from tests.test_engines import blocks, running
 from tests.waiting import wait_for
 
@@ -77,8 +77,7 @@ def training_worker(settings: Settings) -> Iterator[subprocess.Popen]:
     try:
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker, its work horse and the scheduler
-        proc.wait()
+        kill_tree(proc)  # worker, scheduler and work horse
 
 
 def test_cron_fires_publishes_and_engine_hot_reloads_losing_nothing(

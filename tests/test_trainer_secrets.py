@@ -5,7 +5,6 @@ its log nor any value of any rq key holds a Redis password or the API token."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import zlib
@@ -23,6 +22,7 @@ from shared.config import PROJECT_ROOT, Settings
 from shared.redis_acl import load_or_create_passwords
 from shared.redis_server import RedisServer
 from tests.conftest import free_port
+from tests.processes import kill_tree
 from tests.waiting import wait_for
 
 API_TOKEN = "tok-Zq8#never-in-redis"
@@ -113,8 +113,7 @@ def test_no_secret_in_job_arguments_hashes_or_worker_logs(
 
         wait_for(weekly_training, 240, "the weekly job to start training after the first")
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+        kill_tree(worker)
 
     by_hand.refresh()
     assert by_hand.is_finished, by_hand.latest_result()

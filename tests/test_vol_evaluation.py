@@ -20,6 +20,7 @@ def _seller(n: int = 400, seed: int = 3) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": pd.bdate_range("2020-01-01", periods=n),
+            "expiry": np.arange(n) // 5,  # five sessions target each expiry
             "spot": spot,
             "expiry_close": spot * np.exp(move),
             "safe_lower": spot * np.exp(-0.033),  # ~90 % of N(0, 0.02)
@@ -53,6 +54,21 @@ def test_safe_range_coverage_by_regime_and_bucket() -> None:
         0.88 <= g["coverage"] <= 0.92
         for g in (out, *out["by_regime"].values(), *out["by_dte"].values())
     )
+
+
+def test_coverage_noise_counts_an_expiry_once_not_once_per_session() -> None:
+    """Sessions targeting one expiry share its settlement: when they all agree, the standard
+    error is that of one draw per expiry (sqrt(5) larger than treating them as independent);
+    with one session per expiry it is the plain binomial one."""
+    x = pd.Series(np.repeat(np.resize([1.0] * 9 + [0.0], 80), 5))  # 90 % covered, by expiry
+    clusters = pd.Series(np.arange(400) // 5)
+    p = x.mean()
+    assert ve.cluster_se(x, clusters) == pytest.approx(np.sqrt(p * (1 - p) / 80))
+    singles = pd.Series(np.arange(400))
+    assert ve.cluster_se(x, singles) == pytest.approx(np.sqrt(p * (1 - p) / 400))
+    out = ve.safe_range(_seller())
+    assert out["expiries"] == 80 and out["by_regime"]["LOW"]["expiries"] == 40
+    assert out["coverage_se_by_expiry"] > 0
 
 
 def test_breach_floor_follows_the_brier_against_the_lognormal() -> None:

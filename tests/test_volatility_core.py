@@ -19,9 +19,10 @@ from shared.config import PROJECT_ROOT, Settings
 from shared.engine import EngineContext, ModelBook
 from shared.features import volatility as vol
 from shared.features.daily import compute_daily_features
+from shared.models.api import vix_regime
 from shared.models.loading import load_model
 from shared.models.seller import HEAD_FILE, SIGNALS
-from shared.models.volatility import VolatilityCore
+from shared.models.volatility import VolatilityCore, dte_bucket
 from tests.engines_support import daily_snapshot
 from tests.models_support import short_data, trained_registry
 
@@ -129,6 +130,64 @@ def test_breach_curve_in_one_call_is_the_per_strike_probabilities_exactly(
     moved = {**daily, "ret_1": daily["ret_1"] - 0.01}  # another row: m is not reused
     assert core.log_vol(moved) != core.log_vol(daily)
     assert core.log_vol(moved) == VolatilityCore(core.params).log_vol(moved)
+
+
+def test_move_is_the_fitted_blend_of_the_core_and_vix_and_the_distributions_mean(
+    core: VolatilityCore,
+) -> None:
+    """The move scale is w_core * exp(m) * sqrt(n/252) + w_vix * VIX/100 * sqrt(T/365) with
+    weights fitted on the window, and the move is that scale times the calibration sample's
+    mean |u|: refitting the same window gives the same weights, a cut window other ones."""
+    data = short_data()
+    blend = core.params["move_blend"]
+    assert blend == fit_core(VolTargets.of(data))["move_blend"]
+    assert blend != fit_core(VolTargets.of(TrainingData(data.frame.iloc[:600])))["move_blend"]
+    assert blend["core"] + blend["vix"] > 0
+    daily = {k: float(v) for k, v in data.features.iloc[-1].items()}
+    sessions, days = 3.0, 5.0
+    expected_scale = blend["core"] * core.sigma(daily) * math.sqrt(sessions / YEAR) + blend[
+        "vix"
+    ] * daily["vix"] / 100 * math.sqrt(days / 365)
+    assert core.move_scale(daily, sessions, days) == pytest.approx(expected_scale)
+    key = next(
+        k
+        for k in (f"{vix_regime(daily['vix'])}|{dte_bucket(days)}", vix_regime(daily["vix"]), "ALL")
+        if k in core.params["move_abs_u"]
+    )
+    assert core.expected_abs_move(daily, sessions, days) == pytest.approx(
+        expected_scale * core.params["move_abs_u"][key]
+    )
+    with pytest.raises(ValueError, match="vix"):
+        core.move_scale({**daily, "vix": None}, sessions, days)
+
+
+def test_trap_link_is_monotone_in_the_forecast_gap_and_fitted_on_the_event(
+    core: VolatilityCore,
+) -> None:
+    """P(RV5 > VIX) rises with m - ln(VIX/100) (b > 0 on real history), and on the window it
+    was fitted on its mean forecast matches the event's frequency (a logistic MLE with an
+    intercept reproduces the base rate)."""
+    assert core.params["trap_link"][1] > 0
+    data = short_data()
+    t = VolTargets.of(data)
+    y = t.trap()
+    rows = np.flatnonzero(np.isfinite(y) & np.isfinite(t.har_x).all(axis=1))
+    p = np.array([core.trap_probability(d) for d in t.inputs(rows)])
+    assert p.mean() == pytest.approx(y[rows].mean(), abs=1e-3)
+    gaps = np.array([core.log_vol(d) - math.log(d["vix"] / 100) for d in t.inputs(rows)])
+    order = np.argsort(gaps)
+    assert np.all(np.diff(p[order]) >= -1e-12)
+    assert p.min() < 0.5 * y[rows].mean() < 2 * y[rows].mean() < p.max()  # it discriminates
+
+
+def test_a_core_without_the_link_or_blend_is_refused_with_a_clear_error(
+    core: VolatilityCore,
+) -> None:
+    """Parameters written by older code (residual tables, no trap link, no move blend) are
+    refused when the model is built, naming what is missing."""
+    old = {k: v for k, v in core.params.items() if k not in ("trap_link", "move_blend")}
+    with pytest.raises(ValueError, match=r"lack \['move_blend', 'trap_link'\]"):
+        VolatilityCore({**old, "trap_residuals": {"ALL": [0.0] * 105}})
 
 
 def test_trap_rises_after_a_fall_the_leverage_effect(core: VolatilityCore) -> None:

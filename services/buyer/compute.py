@@ -211,7 +211,10 @@ def fresh_straddle(view: ChainView | None) -> tuple[StraddleMove | None, str]:
     return move, f"chain of {view.chain.expiry} at {taken} ({view.chain.source})"
 
 
-CORE_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = exp(LHAR ln RV5 forecast)*sqrt(n/252)*mean|u|"
+CORE_MOVE_FORMULA = (
+    "E|ln(C_expiry/C_t)| = (w_core*exp(LHAR ln RV5 forecast)*sqrt(n/252) "
+    "+ w_vix*VIX/100*sqrt(T/365))*mean|u|, weights fitted on the training window"
+)
 VIX_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = VIX/100*sqrt(T/365)*sqrt(2/pi)"
 
 

@@ -38,7 +38,9 @@ from shared.signals.skew import (
 SKEW_WING = 0.02  # OTM distance of the skew strikes, as a fraction of the forward
 CORE_FORMULA = (
     "LHAR forecast of ln RV5 (ln vol_har_d/w/m, ln VIX, returns and their negative parts) "
-    "with empirical residual / scaled-move quantiles per VIX regime and days-to-expiry bucket"
+    "blended with India VIX by weights fitted on the training window; trap = logistic link of "
+    "the forecast gap; range/breach = empirical scaled-move quantiles per VIX regime and "
+    "days-to-expiry bucket"
 )
 TRAP_BASELINE_FORMULA = "training base rate of RV5 > VIX (climatology)"
 STRESS_BASELINE_FORMULA = "training frequencies of the RV-to-expiry terciles in this VIX regime"

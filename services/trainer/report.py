@@ -128,7 +128,8 @@ def _volatility_section(vol: dict[str, Any]) -> str:
             "baseline name": "VIX lognormal",
         },
     }
-    cov_cols = ["samples", "coverage", "below", "above", "mean_width_log"]
+    cov_cols = ["samples", "expiries", "coverage", "coverage_se_by_expiry", "below", "above"]
+    cov_cols += ["mean_width_log"]
     cov_cols += ["vix_band_calibrated_coverage", "vix_band_same_coverage_width_log"]
     mae_cols = ["samples", "mae_model", "mae_vix_implied", "reduction"]
     floors = {

@@ -1,8 +1,11 @@
 """Fitting the volatility core (shared/models/volatility.py) on one training window.
 
-``fit_core`` fits the HAR head by least squares and measures every empirical distribution
-the core needs from the same window; ``VolTargets`` holds the labels, each NaN where its
-horizon runs past the window (so a cut window never sees beyond its own end).
+``fit_core`` fits the HAR head by least squares, the blend of the head with India VIX that
+scales the move to expiry (least squares on |ln(C_expiry/C_t)|), the trap's logistic link
+(maximum likelihood on the trap event) and measures every empirical distribution the core
+needs, all from the same window; ``VolTargets`` holds the labels, each NaN where its horizon
+runs past the window (so a cut window never sees beyond its own end). Nothing here has a
+tuning knob: every weight is fitted on the window's own past.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from services.trainer.data import TrainingData
-from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.models import labels
 from shared.models.api import vix_regime
 from shared.models.volatility import (
@@ -21,6 +24,7 @@ from shared.models.volatility import (
     HAR_INPUTS,
     POOLED,
     QUANTILE_LEVELS,
+    blend_scale,
     dte_bucket,
     har_design,
 )
@@ -112,10 +116,48 @@ def _tables(values: np.ndarray, keys: list[np.ndarray], reduce: Any = _quantiles
     return out
 
 
-def scaled_expiry_move(t: VolTargets, m: np.ndarray) -> np.ndarray:
-    """u = ln(C_expiry/C_t) / (exp(m) * sqrt(n/252)); NaN on expiry day and past the data."""
+def _legs(t: VolTargets, m: np.ndarray) -> np.ndarray:
+    """(rows, 2): the core's and India VIX's move scales to expiry (``blend_scale`` with
+    unit weights on one leg each); NaN on expiry day and past the data."""
     n = np.where(t.sessions_to_expiry >= 1, t.sessions_to_expiry, np.nan)
-    return t.expiry_return / (np.exp(m) * np.sqrt(n / TRADING_DAYS_PER_YEAR))
+    args = (np.exp(m), t.vix, n, t.days_to_expiry)
+    return np.column_stack(
+        [
+            blend_scale({"core": 1.0, "vix": 0.0}, *args),
+            blend_scale({"core": 0.0, "vix": 1.0}, *args),
+        ]
+    )
+
+
+def fit_move_blend(t: VolTargets, m: np.ndarray) -> dict[str, float]:
+    """Weights (w_core, w_vix) of the two move scales whose sum best predicts
+    |ln(C_expiry/C_t)| in least squares: a forecast combination of the core with the
+    market's implied move, fitted on the window."""
+    x, y = _legs(t, m), np.abs(t.expiry_return)
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    if ok.sum() < 50:
+        raise ValueError(f"move blend needs at least 50 settled expiries, got {int(ok.sum())}")
+    w = np.linalg.lstsq(x[ok], y[ok], rcond=None)[0]
+    return {"core": float(w[0]), "vix": float(w[1])}
+
+
+def scaled_expiry_move(t: VolTargets, m: np.ndarray, blend: dict[str, float]) -> np.ndarray:
+    """u = ln(C_expiry/C_t) / the blended move scale."""
+    return t.expiry_return / (_legs(t, m) @ np.array([blend["core"], blend["vix"]]))
+
+
+def fit_trap_link(t: VolTargets, m: np.ndarray) -> list[float]:
+    """(a, b) of P(RV5 > VIX) = 1 / (1 + exp(-(a + b * (m - ln(VIX/100))))): the residual
+    distribution of ln RV5 around m taken as logistic, fitted by maximum likelihood on the
+    trap event itself (monotone in the forecast gap by construction when b > 0)."""
+    y = t.trap()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = m - np.log(t.vix / 100)
+    ok = np.isfinite(y) & np.isfinite(gap)
+    if len(np.unique(y[ok])) < 2:
+        raise ValueError("trap link needs both outcomes in the window")
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(gap[ok, None], y[ok])
+    return [float(model.intercept_[0]), float(model.coef_[0, 0])]
 
 
 def fit_core(t: VolTargets, head_pred: np.ndarray | None = None) -> dict[str, Any]:
@@ -126,13 +168,15 @@ def fit_core(t: VolTargets, head_pred: np.ndarray | None = None) -> dict[str, An
     buckets = np.asarray([dte_bucket(d) if np.isfinite(d) else "" for d in t.days_to_expiry])
     with np.errstate(divide="ignore"):
         log_rv_exp = np.log(np.where(t.rv_expiry > 0, t.rv_expiry, np.nan))
-    u = scaled_expiry_move(t, m)
+    blend = fit_move_blend(t, m)
+    u = scaled_expiry_move(t, m, blend)
     regime_bucket = np.char.add(np.char.add(t.regime.astype(str), "|"), buckets)
     rv_exp = t.rv_expiry[np.isfinite(t.rv_expiry)]
     return {
         "har": {"inputs": list(HAR_INPUTS), "coef": coef.tolist()},
         "quantile_levels": list(QUANTILE_LEVELS),
-        "trap_residuals": _tables(t.log_rv5 - m, [t.regime]),
+        "trap_link": fit_trap_link(t, m),
+        "move_blend": blend,
         "expiry_residuals": _tables(log_rv_exp - m, [buckets]),
         "stress_terciles_rv": [float(q) for q in np.quantile(rv_exp, [1 / 3, 2 / 3])],
         "move_u": _tables(u, [t.regime, regime_bucket]),

@@ -95,6 +95,16 @@ def move(b: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def cluster_se(x: pd.Series, clusters: pd.Series) -> float:
+    """Standard error of the mean of ``x`` with rows of one cluster (sessions targeting the
+    same expiry share its settlement) summed before squaring: the sampling noise of a
+    coverage rate, which counting each session as independent would understate."""
+    if len(x) < 2:
+        return math.nan
+    sums = (x - x.mean()).groupby(clusters.to_numpy()).sum()
+    return float(np.sqrt((sums**2).sum()) / len(x))
+
+
 def _coverage(g: pd.DataFrame) -> dict[str, Any]:
     spot, settle = g["spot"], g["expiry_close"]
     width = np.log(g["safe_upper"] / g["safe_lower"])
@@ -106,6 +116,8 @@ def _coverage(g: pd.DataFrame) -> dict[str, Any]:
     return {
         "samples": len(g),
         "coverage": cov,
+        "coverage_se_by_expiry": cluster_se(g["inside"], g["expiry"]),
+        "expiries": int(g["expiry"].nunique()),
         "below": float((settle < g["safe_lower"]).mean()),
         "above": float((settle > g["safe_upper"]).mean()),
         "mean_width_log": float(width.mean()),

@@ -5,14 +5,18 @@ signals are all derived (pure; parameters are plain JSON written by services/tra
   close-to-close) from ln vol_har_d/w/m and ln(VIX/100) (the variance risk premium
   ln VIX - ln vol_m is spanned by these). Trainer may ship an XGBoost head instead when it
   wins out of sample (``head.kind``).
-- Empirical residual quantiles of ln RV5 - m per VIX regime -> the trap P(RV5 > VIX).
+- The trap P(RV5 > VIX): the residual ln RV5 - m taken as logistic, i.e.
+  sigmoid(a + b * (m - ln(VIX/100))), (a, b) fitted by maximum likelihood on the event.
 - Empirical residual quantiles of ln RV_to_expiry - m per sessions-to-expiry bucket -> the
   expiry-stress class probabilities.
-- Empirical quantiles of u = ln(C_expiry/C_t) / (exp(m) * sqrt(n/252)) per VIX regime and
-  days-to-expiry bucket, lower and upper tails from the same sample (negative skew kept) ->
-  the safe range (two quantiles), the breach curve (its survival function) and the expected
-  move to expiry (its mean |u|). Range bounds are quantiles of the distribution the breach
-  curve integrates, so P(breach at a bound) is the bound's tail share by construction.
+- The move scale sigma_b * sqrt(n/252), sigma_b = w_core * exp(m) + w_vix * VIX/100 (a
+  least-squares combination of the forecast with the implied volatility, fitted on the
+  window), and the empirical quantiles of u = ln(C_expiry/C_t) / that scale per VIX regime
+  and days-to-expiry bucket, lower and upper tails from the same sample (negative skew
+  kept) -> the safe range (two quantiles), the breach curve (its survival function) and the
+  expected move to expiry (scale * mean |u|). Range bounds are quantiles of the
+  distribution the breach curve integrates, so P(breach at a bound) is the bound's tail
+  share by construction, and the move is the mean of the same distribution.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.calendar import TRADING_DAYS_PER_YEAR
+from shared.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR
 from shared.models.api import vix_regime
 
 HAR_INPUTS: tuple[str, ...] = (
@@ -46,6 +50,14 @@ QUANTILE_LEVELS: tuple[float, ...] = tuple(
 POOLED = "ALL"
 DTE_BUCKETS: tuple[tuple[str, int, int], ...] = (("0-1", 0, 1), ("2-3", 2, 3), ("4+", 4, 10_000))
 STRESS_CLASSES = ("low", "medium", "high")
+REQUIRED_PARAMS = (
+    "trap_link",
+    "move_blend",
+    "expiry_residuals",
+    "stress_terciles_rv",
+    "move_u",
+    "move_abs_u",
+)
 
 
 def dte_bucket(days_to_expiry: float) -> str:
@@ -69,6 +81,21 @@ def har_design(values: Mapping[str, Any] | np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(raw)), logs, returns, np.minimum(returns, 0.0)])
 
 
+def blend_scale(
+    blend: Mapping[str, float],
+    sigma: float | np.ndarray,
+    vix: float | np.ndarray,
+    sessions: float | np.ndarray,
+    days: float | np.ndarray,
+) -> Any:
+    """w_core * sigma * sqrt(n/252) + w_vix * VIX/100 * sqrt(T/365): the core's forecast
+    over sessions, the implied volatility over calendar days (it prices weekends too)."""
+    minute = 1 / SESSION_MINUTES
+    core = sigma * np.sqrt(np.maximum(sessions, minute) / TRADING_DAYS_PER_YEAR)
+    implied = vix / 100 * np.sqrt(np.maximum(days, minute) / 365)
+    return blend["core"] * core + blend["vix"] * implied
+
+
 def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
@@ -90,6 +117,9 @@ class VolatilityCore:
     (``None`` for a HAR head, else a callable on the feature mapping)."""
 
     def __init__(self, params: Mapping[str, Any], head: Any | None = None) -> None:
+        missing = sorted(set(REQUIRED_PARAMS) - set(params))
+        if missing:  # e.g. a version trained by older code: refuse at load, not per signal
+            raise ValueError(f"volatility core parameters lack {missing}; retrain the model")
         self.params = params
         self.head = head
         self._coef = np.asarray(params["har"]["coef"], dtype=float) if "har" in params else None
@@ -127,8 +157,8 @@ class VolatilityCore:
         m = self.log_vol(daily)
         if not (math.isfinite(m) and vix > 0):
             raise ValueError("trap needs vix and the HAR inputs")
-        q = self._table("trap_residuals", vix_regime(vix))
-        return float(survival(math.log(vix / 100) - m, q))
+        a, b = self.params["trap_link"]
+        return 1.0 / (1.0 + math.exp(-(a + b * (m - math.log(vix / 100)))))
 
     def stress_probabilities(
         self, daily: Mapping[str, Any], days_to_expiry: float
@@ -151,11 +181,19 @@ class VolatilityCore:
                 return rows[key]
         return rows[POOLED]
 
-    def move_scale(self, daily: Mapping[str, Any], sessions_to_expiry: float) -> float:
-        """exp(m) * sqrt(n/252): the log-return scale to expiry (n >= one session minute)."""
-        return self.sigma(daily) * math.sqrt(
-            max(sessions_to_expiry, 1 / 375) / TRADING_DAYS_PER_YEAR
-        )
+    def move_scale(
+        self, daily: Mapping[str, Any], sessions_to_expiry: float, days_to_expiry: float
+    ) -> float:
+        """The log-return scale to expiry, w_core * exp(m) * sqrt(n/252) + w_vix * VIX/100 *
+        sqrt(T/365) (n sessions, T calendar days, each at least one session minute)."""
+        vix = _num(daily.get("vix"))
+        if not vix > 0:
+            raise ValueError("the move scale needs vix")
+        blend = self.params["move_blend"]
+        scale = blend_scale(blend, self.sigma(daily), vix, sessions_to_expiry, days_to_expiry)
+        if not scale > 0:
+            raise ValueError(f"move scale {scale:.4g} is not positive")
+        return scale
 
     def range_bounds(
         self,
@@ -166,7 +204,7 @@ class VolatilityCore:
         coverage: float,
     ) -> tuple[float, float]:
         """(lower, upper): the (1-c)/2 and (1+c)/2 quantiles of the expiry close."""
-        scale = self.move_scale(daily, sessions_to_expiry)
+        scale = self.move_scale(daily, sessions_to_expiry, days_to_expiry)
         q = self._u_table(_num(daily.get("vix")), days_to_expiry)
         tail = (1 - coverage) / 2
         return spot * math.exp(quantile(tail, q) * scale), spot * math.exp(
@@ -182,7 +220,7 @@ class VolatilityCore:
         days_to_expiry: float,
     ) -> float:
         """P(expiry close beyond ``strike``: above it for a strike above spot, else below)."""
-        scale = self.move_scale(daily, sessions_to_expiry)
+        scale = self.move_scale(daily, sessions_to_expiry, days_to_expiry)
         q = self._u_table(_num(daily.get("vix")), days_to_expiry)
         x = math.log(strike / spot) / scale
         p_above = float(survival(x, q))
@@ -197,7 +235,7 @@ class VolatilityCore:
         days_to_expiry: float,
     ) -> list[float]:
         """``breach_probability`` of each strike (one scale and table for all of them)."""
-        scale = self.move_scale(daily, sessions_to_expiry)
+        scale = self.move_scale(daily, sessions_to_expiry, days_to_expiry)
         q = self._u_table(_num(daily.get("vix")), days_to_expiry)
         x = np.array([math.log(strike / spot) / scale for strike in strikes], dtype=float)
         p_above = survival(x, q).tolist()
@@ -212,4 +250,4 @@ class VolatilityCore:
         key = next(
             (k for k in (f"{regime}|{dte_bucket(days_to_expiry)}", regime) if k in rows), POOLED
         )
-        return self.move_scale(daily, sessions_to_expiry) * float(rows[key])
+        return self.move_scale(daily, sessions_to_expiry, days_to_expiry) * float(rows[key])
