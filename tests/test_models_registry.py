@@ -60,6 +60,15 @@ def test_feature_mismatch_is_refused(model_dir: Path) -> None:
     assert "seller" in str(err.value) and "old_feature" in str(err.value)
 
 
+def test_a_version_in_an_older_artifact_format_is_refused(model_dir: Path) -> None:
+    path = _version_dir(model_dir, "seller") / registry.MANIFEST
+    manifest = json.loads(path.read_text())
+    assert manifest["format"] == 2  # the trainer records the format it wrote
+    path.write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(ModelLoadError, match="artifact format 1, this code reads format 2"):
+        load_model(model_dir, "seller")
+
+
 def test_missing_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="no CURRENT"):
         load_model(tmp_path, "buyer")

@@ -10,16 +10,19 @@ from services.stack import replay_train_end
 from services.trainer.pipeline import select_out_of_sample
 from shared.config import Settings
 from shared.models import registry
-from shared.models.loading import MODEL_NAMES
+from shared.models.loading import MODEL_CLASSES, MODEL_NAMES
 
 
-def put(model_dir: Path, name: str, end: str) -> str:
-    version = f"v-{end}"
+def put(model_dir: Path, name: str, end: str, artifact_format: int | None = None) -> str:
+    """A placeholder version (selection reads manifests only) in this code's format unless
+    ``artifact_format`` is given."""
+    fmt = MODEL_CLASSES[name].FORMAT if artifact_format is None else artifact_format
+    version = f"v-{end}-f{fmt}"
 
     def write(directory: Path) -> None:
         (directory / "params.json").write_text("{}")
 
-    manifest = {"training_window": {"start": "2015-01-01", "end": end}}
+    manifest = {"training_window": {"start": "2015-01-01", "end": end}, "format": fmt}
     registry.publish(model_dir, name, version, write, manifest)
     time.sleep(0.01)  # created_at orders versions; keep them distinct
     return version
@@ -44,7 +47,7 @@ def test_a_replay_switches_to_kept_out_of_sample_versions_and_trains_the_rest(
     assert select_out_of_sample(settings) == [MODEL_NAMES[0]]  # no fitting version: train
     for name, version in early.items():
         assert registry.current_version(tmp_path, name) == version
-    assert registry.current_version(tmp_path, MODEL_NAMES[0]) == "v-2025-06-30"
+    assert registry.current_version(tmp_path, MODEL_NAMES[0]) == "v-2025-06-30-f1"
 
 
 def test_live_goes_back_to_the_newest_kept_version(tmp_path: Path) -> None:
@@ -53,3 +56,17 @@ def test_live_goes_back_to_the_newest_kept_version(tmp_path: Path) -> None:
     put(tmp_path, name, "2022-05-30")  # a replay made this one current
     assert select_out_of_sample(Settings(model_dir=tmp_path)) == list(MODEL_NAMES[1:])
     assert registry.current_version(tmp_path, name) == newest
+
+
+def test_versions_written_by_older_code_are_retrained_not_served(tmp_path: Path) -> None:
+    """A seller version from before the volatility core's format 2 (no trap link, no move
+    blend) is never selected, live or in a replay: it counts as missing and is retrained."""
+    current_format = MODEL_CLASSES["seller"].FORMAT
+    assert current_format > 1
+    for name in MODEL_NAMES:
+        put(tmp_path, name, "2022-05-31", artifact_format=1 if name == "seller" else None)
+    assert select_out_of_sample(Settings(model_dir=tmp_path)) == ["seller"]
+    assert select_out_of_sample(Settings(model_dir=tmp_path, train_end="2022-05-31")) == ["seller"]
+    put(tmp_path, "seller", "2022-05-31")
+    assert select_out_of_sample(Settings(model_dir=tmp_path)) == []
+    assert registry.current_version(tmp_path, "seller") == f"v-2022-05-31-f{current_format}"

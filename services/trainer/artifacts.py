@@ -18,7 +18,7 @@ import xgboost
 
 from shared.config import PROJECT_ROOT
 from shared.models.base import PARAMS_FILE
-from shared.models.loading import RUNNING_FEATURES
+from shared.models.loading import MODEL_CLASSES, RUNNING_FEATURES
 
 # Source that decides what a model is: a change here yields a new version id.
 _CODE_DIRS = ("shared/features", "shared/models", "services/trainer")
@@ -46,6 +46,7 @@ class TrainedModel:
             "metrics": to_json(self.metrics),
             "profile": profile,
             "data_sha256": data_fingerprint,
+            "format": MODEL_CLASSES[self.name].FORMAT,
         }
 
 

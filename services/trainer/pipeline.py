@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -24,7 +25,7 @@ from shared.bus import Bus, connect
 from shared.config import Settings
 from shared.logs import get_logger
 from shared.models import registry
-from shared.models.loading import MODEL_NAMES
+from shared.models.loading import MODEL_NAMES, usable
 
 log = get_logger("trainer")
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -109,15 +110,30 @@ def run_training(
     return results
 
 
+def usable_versions(model_dir: Path, name: str) -> list[dict[str, Any]]:
+    """The kept versions of ``name`` in the artifact format this code reads (one written by
+    older code counts as absent: it is retrained, never served)."""
+    versions = registry.list_versions(model_dir, name)
+    for v in versions:
+        if not usable(name, v):
+            log.warning("model_version_outdated", model=name, version=v["version"])
+    return [v for v in versions if usable(name, v)]
+
+
 def missing_models(settings: Settings) -> list[str]:
-    return [n for n in MODEL_NAMES if registry.current_version(settings.model_dir, n) is None]
+    return [
+        n
+        for n in MODEL_NAMES
+        if registry.current_version(settings.model_dir, n)
+        not in {v["version"] for v in usable_versions(settings.model_dir, n)}
+    ]
 
 
 def fitting_version(model_dir: Path, name: str, train_end: str) -> str | None:
-    """The kept version of ``name`` trained latest while still ending by ``train_end``."""
+    """The usable version of ``name`` trained latest while still ending by ``train_end``."""
     fits = [
         v
-        for v in registry.list_versions(model_dir, name)
+        for v in usable_versions(model_dir, name)
         if (v.get("training_window") or {}).get("end", "9999") <= train_end
     ]
     return max(fits, key=lambda v: v["training_window"]["end"])["version"] if fits else None
@@ -130,7 +146,7 @@ def select_out_of_sample(settings: Settings) -> list[str]:
     models the registry lacks."""
     if settings.train_end is None:  # live: the newest kept version (a replay may have
         for name in MODEL_NAMES:  # pointed CURRENT at an older window)
-            versions = registry.list_versions(settings.model_dir, name)
+            versions = usable_versions(settings.model_dir, name)
             ends = [v for v in versions if (v.get("training_window") or {}).get("end")]
             newest = max(ends, key=lambda v: v["training_window"]["end"], default=None)
             if newest and not newest["current"]:

@@ -12,7 +12,17 @@ PARAMS_FILE = "params.json"
 
 
 class ArtifactModel:
-    """A model loaded from one verified registry version directory."""
+    """A model loaded from one verified registry version directory.
+
+    ``FORMAT`` is the artifact layout this code reads; a trainer change that alters what a
+    version holds raises it, so versions written before are retrained, never loaded."""
+
+    FORMAT = 1
+
+    @staticmethod
+    def format_of(manifest: dict[str, Any]) -> int:
+        """The artifact format a version was written in (1 before formats were recorded)."""
+        return int(manifest.get("format", 1))
 
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         self.directory = directory

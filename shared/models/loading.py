@@ -58,6 +58,12 @@ def check_features(name: str, manifest: dict[str, Any]) -> None:
             )
 
 
+def usable(name: str, manifest: dict[str, Any]) -> bool:
+    """Whether this code reads the version's artifact format (else it must be retrained)."""
+    cls = MODEL_CLASSES.get(name)
+    return cls is not None and cls.format_of(manifest) == cls.FORMAT
+
+
 def load_model(model_dir: Path, name: str, version: str | None = None) -> LoadedModel:
     """The current (or given) version of ``name``, sha256- and feature-verified."""
     cls = MODEL_CLASSES.get(name)
@@ -75,6 +81,12 @@ def load_model(model_dir: Path, name: str, version: str | None = None) -> Loaded
     manifest = registry.read_manifest(directory)
     if manifest.get("name") != name:
         raise _refuse(name, f"manifest names model {manifest.get('name')!r}")
+    if cls.format_of(manifest) != cls.FORMAT:
+        raise _refuse(
+            name,
+            f"version {version} holds artifact format {cls.format_of(manifest)}, this code "
+            f"reads format {cls.FORMAT}: retrain it",
+        )
     check_features(name, manifest)
     try:
         model = cls(directory, manifest)

@@ -88,6 +88,7 @@ def list_versions(model_dir: Path, name: str) -> list[dict[str, Any]]:
                 "version": child.name,
                 "created_at": manifest.get("created_at"),
                 "training_window": manifest.get("training_window"),
+                "format": manifest.get("format", 1),
                 "current": child.name == live,
             }
         )

@@ -40,6 +40,8 @@ def head_input(daily: DailyFeatures) -> np.ndarray:
 
 
 class SellerModels(ArtifactModel):
+    FORMAT = 2  # 2: the volatility core's trap link and move blend
+
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         super().__init__(directory, manifest)
         head = None
