@@ -286,5 +286,4 @@ def percentile_rank(history: Sequence[float], value: float) -> float | None:
     """Share of ``history`` at or below ``value``; None for an empty history."""
     if not history:
         return None
-    at_or_below = int(np.count_nonzero(np.asarray(history, dtype=float) <= value))
-    return round(at_or_below / len(history), 4)
+    return round(sum(1 for h in history if h <= value) / len(history), 4)
