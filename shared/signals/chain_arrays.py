@@ -79,7 +79,8 @@ def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
     priced = table[_NO_VALUE_IF_ZERO]
     priced[priced <= 0] = np.nan
     table[_NO_VALUE_IF_ZERO] = priced
-    arrays = ChainArrays(**dict(zip(COLUMNS, table, strict=True)))
+    columns: dict[str, Any] = dict(zip(COLUMNS, table, strict=True))
+    arrays = ChainArrays(**columns)
     _cache[id(quotes)] = (quotes, arrays)
     while len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)
