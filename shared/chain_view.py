@@ -5,6 +5,7 @@ ATM IV of every earlier kept snapshot (for its percentile)."""
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,7 @@ class ChainViews:
         self._keys: list[tuple[int, str]] = []  # (snapshot_time, expiry), sorted
         self._ivs: list[float] = []  # the ATM IV of each key
         self._expiries: list[str] = []  # the expiry of each key
+        self._rows_of: Counter[str] = Counter()  # rows per expiry on the timeline
         self._limit = cache.max_per_expiry * cache.max_expiries
 
     def atm_iv_of(self, chain: OptionChain) -> float | None:
@@ -72,9 +74,13 @@ class ChainViews:
                 self._keys.insert(i, key)
                 self._ivs.insert(i, iv)
                 self._expiries.insert(i, chain.expiry)
+                self._rows_of[chain.expiry] += 1
         drop = max(0, len(self._keys) - self._limit)
         for taken, expiry in self._keys[:drop]:
             self._atm_iv.pop((expiry, taken), None)
+            self._rows_of[expiry] -= 1
+            if not self._rows_of[expiry]:
+                del self._rows_of[expiry]
         for column in (self._keys, self._ivs, self._expiries):
             del column[:drop]
 
@@ -102,13 +108,15 @@ class ChainViews:
         # the earlier snapshots: every key up to as_of but the chain's own
         end = bisect.bisect_right(self._keys, (as_of, "\uffff"))
         own = bisect.bisect_left(self._keys, (chain.snapshot_time, chain.expiry), hi=end)
-        if own < end and self._keys[own] == (chain.snapshot_time, chain.expiry):
-            ivs = self._ivs[:own] + self._ivs[own + 1 : end]
-            expiries = set(self._expiries[:own]) | set(self._expiries[own + 1 : end])
-            first = self._keys[1] if own == 0 and end > 1 else self._keys[0] if own else None
+        mine = own < end and self._keys[own] == (chain.snapshot_time, chain.expiry)
+        skip = own if mine else end
+        ivs = self._ivs[:skip] + self._ivs[skip + 1 : end]
+        first = self._keys[0] if skip else self._keys[1] if end > 1 else None
+        if end == len(self._keys):  # the live case: the whole timeline is at or before as_of
+            alone = mine and self._rows_of[chain.expiry] == 1
+            expiries = len(self._rows_of) - int(alone)
         else:
-            ivs, expiries = self._ivs[:end], set(self._expiries[:end])
-            first = self._keys[0] if end else None
+            expiries = len(set(self._expiries[:skip]) | set(self._expiries[skip + 1 : end]))
         return ChainView(
             chain=chain,
             previous=kept[-2] if len(kept) > 1 else None,
@@ -117,5 +125,5 @@ class ChainViews:
             atm_iv=self.atm_iv_of(chain),
             atm_iv_history=tuple(ivs),
             history_from=first[0] if first else None,
-            history_expiries=len(expiries),
+            history_expiries=expiries,
         )
