@@ -88,3 +88,23 @@ def test_recent_is_the_tail_of_kept(arrivals: list[OptionChain]) -> None:
         for count in (1, 2, 5):
             assert cache.recent(expiry, as_of, count) == cache.kept(expiry, as_of)[-count:]
     assert cache.recent("2030-01-01", times[-1], 2) == []
+
+
+def test_a_new_expiry_is_not_in_its_own_history(arrivals: list[OptionChain]) -> None:
+    cache = ChainCache(None)  # type: ignore[arg-type]  # no Redis
+    weekly = [c for c in arrivals if c.expiry == arrivals[0].expiry][:5]
+    for chain in weekly:
+        cache.add(chain)
+    first_of_new = weekly[-1].model_copy(
+        update={"expiry": "2026-03-31", "snapshot_time": weekly[-1].snapshot_time + 60}
+    )
+    cache.add(first_of_new)
+    priced = [c for c in weekly if atm_iv(c.quotes, c.spot, years_to_expiry(c)) is not None]
+    assert weekly[-1] in priced and len(priced) > 2
+    views = ChainViews(cache, max_age_s=10**9)
+    view = views.view(snapshot_at(first_of_new.snapshot_time, "2026-03-31"), refresh=False)
+    assert view.chain is first_of_new
+    assert len(view.atm_iv_history) == len(priced) and view.history_expiries == 1
+    view = views.view(snapshot_at(first_of_new.snapshot_time, weekly[0].expiry), refresh=False)
+    assert view.chain is weekly[-1]
+    assert len(view.atm_iv_history) == len(priced) and view.history_expiries == 2
