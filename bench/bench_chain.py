@@ -139,6 +139,13 @@ class SellerRun:
             self.thread.start()
         return self
 
+    def check(self) -> None:
+        """Raise if the seller is gone (a bench waiting for its block would wait forever)."""
+        if self.mode == "process" and self.proc.poll() is not None:
+            raise RuntimeError(f"seller exited with {self.proc.returncode}")
+        if self.mode == "thread" and not self.thread.is_alive():
+            raise RuntimeError("seller thread ended")
+
     def cpu(self) -> float:
         if self.mode == "process":
             return cpu_seconds(self.proc.pid)
@@ -178,7 +185,7 @@ def latency(
                 client.xadd(streams.CHAINS, fields)
             client.xadd(streams.FEATURES, snap_fields)
             while not (reply := client.xread({streams.BLOCKS: cursor}, block=5000, count=1)):
-                pass
+                seller.check()
             ms.append((time.perf_counter() - start) * 1000)
             cursor = reply[0][1][-1][0]
         cpu_ms = (seller.cpu() - cpu_start) * 1000 / (count - WARMUP)
