@@ -211,8 +211,9 @@ class Bus:
         keep a bounded number of entries; chains and model events ``stream_maxlen``."""
         fields = encode(message)
         if isinstance(message, SignalBlock):
-            # EVAL, not a registered script: a pipeline holding one first asks SCRIPT EXISTS in
-            # a round trip of its own, on every engine's snapshot -> block path
+            # EVAL, not the registered script: a pipeline holding a script first asks Redis
+            # whether it is loaded (SCRIPT EXISTS, one more round trip per batch, on the live
+            # path); the script's text costs no round trip, and Redis caches it compiled.
             pipe.eval(
                 _PUBLISH_BLOCK,
                 3,
