@@ -12,9 +12,11 @@ timing client and the worker do not share a GIL. ``--worker thread`` runs it in 
 this process instead (how this bench measured before 2026-11-29; the client then waits for
 the GIL whenever the worker is in Python code). Besides wall time, the worker's CPU time per
 sample (from /proc/PID/stat of its process, or this process's CPU time for a thread) is
-reported: load on the host disturbs it much less. Also the pure ``ChainViews.view`` +
-``compute_seller`` time in this process. Writes the "Chain" section of BENCHMARKS.md.
-Usage: python -m bench.bench_chain [--samples 300] [--worker process|thread]
+reported: load on the host disturbs it much less. Also, in this process: the pure
+``ChainViews.view`` + ``compute_seller`` time, and the view + ATM IV percentile with the
+chain cache at its bound (12 expiries x 2,000 snapshots). Writes the "Chain" section of
+BENCHMARKS.md (``--no-write``: print only).
+Usage: python -m bench.bench_chain [--samples 300] [--worker process|thread] [--no-write]
 """
 
 from __future__ import annotations
