@@ -36,13 +36,24 @@ def snapshot_at(as_of: int, expiry: str) -> FeatureSnapshot:
     return daily_snapshot("2025-06-27").model_copy(update=update)
 
 
-def plain_history(seen: list[OptionChain], chain: OptionChain, as_of: int) -> list[tuple]:
+def atm_ivs_of(chains: list[OptionChain]) -> dict[tuple[int, str], float | None]:
+    return {
+        (c.snapshot_time, c.expiry): atm_iv(c.quotes, c.spot, years_to_expiry(c)) for c in chains
+    }
+
+
+def plain_history(
+    seen: list[OptionChain],
+    ivs: dict[tuple[int, str], float | None],
+    chain: OptionChain,
+    as_of: int,
+) -> list[tuple]:
     """(snapshot_time, expiry, ATM IV) of every snapshot seen up to ``as_of`` but ``chain``,
     oldest first, within the view's bound (the newest cache-capacity rows)."""
     rows = sorted(
         (c.snapshot_time, c.expiry, iv)
         for c in seen
-        if (iv := atm_iv(c.quotes, c.spot, years_to_expiry(c))) is not None
+        if (iv := ivs[(c.snapshot_time, c.expiry)]) is not None
     )[-MAX_PER_EXPIRY * MAX_EXPIRIES :]
     return [
         r for r in rows if r[0] <= as_of and (r[0], r[1]) != (chain.snapshot_time, chain.expiry)
@@ -52,6 +63,7 @@ def plain_history(seen: list[OptionChain], chain: OptionChain, as_of: int) -> li
 def test_history_is_a_plain_scan_of_the_kept_snapshots(arrivals: list[OptionChain]) -> None:
     cache = ChainCache(None, MAX_PER_EXPIRY, MAX_EXPIRIES)  # type: ignore[arg-type]  # no Redis
     views = ChainViews(cache, max_age_s=10**9)
+    ivs = atm_ivs_of(arrivals)
     checked = 0
     for n, chain in enumerate(arrivals, start=1):
         cache.add(chain)
@@ -65,7 +77,7 @@ def test_history_is_a_plain_scan_of_the_kept_snapshots(arrivals: list[OptionChai
                 (rows[-1], rows[0], rows[len(rows) // 2]), (0, 30)
             ):
                 view = views.view(snapshot_at(taken + late, own.expiry), refresh=False)
-                expected = plain_history(seen, own, taken + late)
+                expected = plain_history(seen, ivs, own, taken + late)
                 assert view.chain is own
                 assert view.atm_iv_history == tuple(r[2] for r in expected)
                 assert view.history_from == (expected[0][0] if expected else None)
