@@ -5,7 +5,7 @@ ATM IV of every earlier kept snapshot (for its percentile)."""
 from __future__ import annotations
 
 import bisect
-import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,15 +37,19 @@ class ChainView:
 
 class ChainViews:
     """Builds ``ChainView``s from a ``ChainCache``. Keeps every kept snapshot's ATM IV on a
-    timeline sorted by snapshot time, extended with the snapshots new since the last view
-    (chains of one expiry arrive in time order: the sources reject older snapshots) and
-    bounded like the cache."""
+    timeline sorted by (snapshot time, expiry), extended with the snapshots new since the last
+    view (chains of one expiry arrive in time order: the sources reject older snapshots) and
+    bounded like the cache. The timeline is three parallel lists, so a view slices them (C
+    speed) instead of walking up to 24,000 rows in Python."""
 
     def __init__(self, cache: ChainCache, max_age_s: int) -> None:
         self.cache = cache
         self.max_age_s = max_age_s
         self._atm_iv: dict[tuple[str, int], float | None] = {}
-        self._timeline: list[tuple[int, str, float]] = []  # (snapshot_time, expiry, ATM IV)
+        self._keys: list[tuple[int, str]] = []  # (snapshot_time, expiry), sorted
+        self._ivs: list[float] = []  # the ATM IV of each key
+        self._expiries: list[str] = []  # the expiry of each key
+        self._rows_of: Counter[str] = Counter()  # rows per expiry on the timeline
         self._limit = cache.max_per_expiry * cache.max_expiries
 
     def atm_iv_of(self, chain: OptionChain) -> float | None:
@@ -65,17 +69,27 @@ class ChainViews:
         for chain, iv in zip(new, ivs, strict=True):
             self._atm_iv[(chain.expiry, chain.snapshot_time)] = iv
             if iv is not None:
-                bisect.insort(self._timeline, (chain.snapshot_time, chain.expiry, iv))
-        for taken, expiry, _ in self._timeline[: max(0, len(self._timeline) - self._limit)]:
+                key = (chain.snapshot_time, chain.expiry)
+                i = bisect.bisect_right(self._keys, key)
+                self._keys.insert(i, key)
+                self._ivs.insert(i, iv)
+                self._expiries.insert(i, chain.expiry)
+                self._rows_of[chain.expiry] += 1
+        drop = max(0, len(self._keys) - self._limit)
+        for taken, expiry in self._keys[:drop]:
             self._atm_iv.pop((expiry, taken), None)
-        del self._timeline[: max(0, len(self._timeline) - self._limit)]
+            self._rows_of[expiry] -= 1
+            if not self._rows_of[expiry]:
+                del self._rows_of[expiry]
+        for column in (self._keys, self._ivs, self._expiries):
+            del column[:drop]
 
     def view(self, snapshot: FeatureSnapshot, refresh: bool = True) -> ChainView:
         """``refresh=False`` when the caller has just refreshed the cache (one XREAD)."""
         if refresh:
             self.cache.refresh()
         expiry, as_of = snapshot.next_expiry, snapshot.as_of
-        kept = self.cache.kept(expiry, as_of)
+        kept = self.cache.recent(expiry, as_of, 2)
         if not kept:
             have = sorted(self.cache.by_expiry)
             reason = (
@@ -91,19 +105,25 @@ class ChainViews:
             )
             return ChainView(None, None, reason, age, None, (), None, 0)
         self._sync()
-        end = bisect.bisect_right(self._timeline, (as_of, "\uffff", math.inf))
-        earlier = [
-            row
-            for row in self._timeline[:end]
-            if not (row[0] == chain.snapshot_time and row[1] == chain.expiry)
-        ]
+        # the earlier snapshots: every key up to as_of but the chain's own
+        end = bisect.bisect_right(self._keys, (as_of, "\uffff"))
+        own = bisect.bisect_left(self._keys, (chain.snapshot_time, chain.expiry), hi=end)
+        mine = own < end and self._keys[own] == (chain.snapshot_time, chain.expiry)
+        skip = own if mine else end
+        ivs = self._ivs[:skip] + self._ivs[skip + 1 : end]
+        first = self._keys[0] if skip else self._keys[1] if end > 1 else None
+        if end == len(self._keys):  # the live case: the whole timeline is at or before as_of
+            alone = mine and self._rows_of[chain.expiry] == 1
+            expiries = len(self._rows_of) - int(alone)
+        else:
+            expiries = len(set(self._expiries[:skip]) | set(self._expiries[skip + 1 : end]))
         return ChainView(
             chain=chain,
             previous=kept[-2] if len(kept) > 1 else None,
             reason=None,
             age_s=age,
             atm_iv=self.atm_iv_of(chain),
-            atm_iv_history=tuple(iv for _, _, iv in earlier),
-            history_from=earlier[0][0] if earlier else None,
-            history_expiries=len({e for _, e, _ in earlier}),
+            atm_iv_history=tuple(ivs),
+            history_from=first[0] if first else None,
+            history_expiries=expiries,
         )

@@ -140,6 +140,12 @@ class ChainCache:
         rows = self.by_expiry.get(expiry, [])
         return [c for _, c in rows[: bisect.bisect_right(rows, as_of, key=lambda r: r[0])]]
 
+    def recent(self, expiry: str, as_of: int, count: int) -> list[OptionChain]:
+        """The last ``count`` of ``kept(expiry, as_of)``, oldest first, without copying all."""
+        rows = self.by_expiry.get(expiry, [])
+        end = bisect.bisect_right(rows, as_of, key=lambda r: r[0])
+        return [c for _, c in rows[max(0, end - count) : end]]
+
 
 def _neg(expiry: str) -> int:
     return -date.fromisoformat(expiry).toordinal()

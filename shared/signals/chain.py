@@ -286,4 +286,5 @@ def percentile_rank(history: Sequence[float], value: float) -> float | None:
     """Share of ``history`` at or below ``value``; None for an empty history."""
     if not history:
         return None
-    return round(sum(1 for h in history if h <= value) / len(history), 4)
+    at_or_below = np.count_nonzero(np.fromiter(history, float, len(history)) <= value)
+    return round(int(at_or_below) / len(history), 4)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -62,11 +63,8 @@ class ChainArrays:
 _cache: OrderedDict[int, tuple[Sequence[OptionQuote], ChainArrays]] = OrderedDict()
 
 
-def _column(quotes: Sequence[OptionQuote], name: str) -> np.ndarray:
-    values = np.array([getattr(q, name) for q in quotes], dtype=float)  # None -> nan
-    if name.endswith(("_ltp", "_iv")):
-        values[values <= 0] = np.nan
-    return values
+_ROW = attrgetter(*COLUMNS)
+_NO_VALUE_IF_ZERO = [i for i, name in enumerate(COLUMNS) if name.endswith(("_ltp", "_iv"))]
 
 
 def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
@@ -75,8 +73,13 @@ def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
     if hit is not None and hit[0] is quotes:
         _cache.move_to_end(id(quotes))
         return hit[1]
-    rows = sorted(quotes, key=lambda q: q.strike)
-    columns: dict[str, Any] = {name: _column(rows, name) for name in COLUMNS}
+    # one pass over the quotes: a (strikes x columns) table, None -> NaN
+    table = np.array([_ROW(q) for q in quotes], dtype=float).reshape(-1, len(COLUMNS))
+    table = table[np.argsort(table[:, 0], kind="stable")].T.copy()  # a row per column
+    priced = table[_NO_VALUE_IF_ZERO]
+    priced[priced <= 0] = np.nan
+    table[_NO_VALUE_IF_ZERO] = priced
+    columns: dict[str, Any] = dict(zip(COLUMNS, table, strict=True))
     arrays = ChainArrays(**columns)
     _cache[id(quotes)] = (quotes, arrays)
     while len(_cache) > CACHE_SIZE:

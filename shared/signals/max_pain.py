@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.schemas import OptionQuote
+from shared.signals.chain_arrays import as_arrays
 
 MAX_PAIN_FORMULA = (
     "argmin over strikes P of sum_K ce_oi(K)*max(P-K,0) + pe_oi(K)*max(K-P,0); "
@@ -33,11 +34,19 @@ def writers_payout(
 
 
 def compute_max_pain(quotes: Sequence[OptionQuote], tolerance: float = 0.02) -> MaxPain | None:
-    """Max pain over the chain's strikes, or None when the chain carries no open interest."""
-    rows = sorted(quotes, key=lambda q: q.strike)
-    strikes = np.array([q.strike for q in rows], dtype=float)
-    ce_oi = np.array([q.ce_oi for q in rows], dtype=float)
-    pe_oi = np.array([q.pe_oi for q in rows], dtype=float)
+    """Max pain over the chain's strikes, or None when the chain carries no open interest.
+    Remembered per chain: the seller's max-pain and chain groups ask for the same one."""
+    a = as_arrays(quotes)
+    key = ("max_pain", tolerance)
+    if key not in a.memo:
+        a.memo[key] = _max_pain(a.strike, a.ce_oi, a.pe_oi, tolerance)
+    result: MaxPain | None = a.memo[key]
+    return result
+
+
+def _max_pain(
+    strikes: np.ndarray, ce_oi: np.ndarray, pe_oi: np.ndarray, tolerance: float
+) -> MaxPain | None:
     if strikes.size == 0 or (ce_oi.sum() + pe_oi.sum()) <= 0:
         return None
     payout = writers_payout(strikes, ce_oi, pe_oi, strikes)

@@ -1,0 +1,39 @@
+"""Publishing a block on a real Redis: one MULTI/EXEC round trip (no SCRIPT EXISTS before
+it), and it keeps working after Redis lost its script cache (a restart, SCRIPT FLUSH)."""
+
+from __future__ import annotations
+
+import redis
+
+from shared import streams
+from shared.bus import Bus
+from shared.codec import decode
+from shared.config import Settings
+from tests.block_factory import AS_OF, make_block
+
+
+def calls(client: redis.Redis, command: str) -> int:
+    stats = client.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_a_block_is_published_in_one_round_trip(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    bus = Bus(redis_client, settings)
+    redis_client.config_resetstat()
+    first = make_block("seller", as_of=AS_OF)
+    bus.publish(first)
+    assert calls(redis_client, "script|exists") == 0
+    assert calls(redis_client, "exec") == 1
+    [(_, fields)] = redis_client.xrange(streams.BLOCKS)
+    assert decode(fields) == first
+
+    redis_client.script_flush()  # what a restarted Redis holds: no scripts
+    newer = make_block("seller", as_of=AS_OF + 60, spot=25_700.0)
+    bus.publish(newer)
+    older = make_block("seller", as_of=AS_OF - 60, spot=25_500.0)
+    bus.publish(older)  # on the stream, but the latest stays the newest as_of
+    assert [decode(f) for _, f in redis_client.xrange(streams.BLOCKS)] == [first, newer, older]
+    latest = redis_client.hget(streams.LATEST_BLOCKS, "seller")
+    assert latest is not None and decode({"t": "signal_block", "v": "1", "d": latest}) == newer
