@@ -145,7 +145,8 @@ class StreamWorker(ABC):
             except Stopped:
                 break
             except redis.ResponseError as exc:
-                if "NOGROUP" in str(exc):
+                # the group is gone, or the stream was deleted under a blocked read
+                if str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     self.log.warning("group_missing_recreating", error=str(exc))
                     self.on_reset()
                     self._pending_first = True
@@ -170,8 +171,8 @@ class StreamWorker(ABC):
     def _step(self) -> bool | None:
         """One turn of the loop: whether new entries were read (None: an ordered worker
         waits for another consumer's pending entries)."""
-        self._ensure_group()
-        if self._pending_first:
+        if self._pending_first:  # at start, after Redis came back or lost the group
+            self._ensure_group()
             self._drain_own_pending()
             self._pending_first = False
         self._claim_abandoned()

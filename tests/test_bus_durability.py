@@ -296,3 +296,25 @@ def test_a_killed_features_worker_s_bars_move_within_5_s(
                 proc.kill()
             proc.wait()
     assert took < 5.0, took
+
+
+def test_a_lost_group_is_recreated_and_the_new_entries_processed(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """The group is created once at start, not before every read; when the stream and its
+    group vanish (deleted, or a Redis that lost its data), the worker recreates them and goes
+    on with what arrives."""
+    worker = SlowWorker(settings, "w1", delay_s=0.0)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        events(redis_client, 3)
+        wait_for(lambda: len(worker.handled) == 3, message="first entries")
+        redis_client.delete(SlowWorker.input_stream)
+        events(redis_client, 2)  # a new stream, without the group
+        wait_for(lambda: len(worker.handled) == 5, message="entries after the group was lost")
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+    groups = redis_client.xinfo_groups(SlowWorker.input_stream)
+    assert [g["name"] for g in groups] == [SlowWorker.service.encode()]
