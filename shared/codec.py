@@ -235,14 +235,14 @@ def _struct(cls: type[BaseModel]) -> tuple[Any, tuple[tuple[str, type[BaseModel]
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     nested = []
     for name, info in cls.model_fields.items():
-        annotation = info.annotation
+        annotation: Any = info.annotation
         args = get_args(annotation)
         if get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
             item = args[0]
             if isinstance(item, type) and issubclass(item, BaseModel):
                 if any(_has_float(f.annotation) for f in item.model_fields.values()):
                     raise TypeError(f"{item.__name__} has float fields")
-                annotation = tuple[_struct(item)[0], ...]  # type: ignore[misc]
+                annotation = tuple[_struct(item)[0], ...]
                 nested.append((name, item))
         if info.default_factory is not None:
             raise TypeError(f"{cls.__name__}.{name} has a default factory")
