@@ -242,7 +242,8 @@ def _struct(cls: type[BaseModel]) -> tuple[Any, tuple[tuple[str, type[BaseModel]
             if isinstance(item, type) and issubclass(item, BaseModel):
                 if any(_has_float(f.annotation) for f in item.model_fields.values()):
                     raise TypeError(f"{item.__name__} has float fields")
-                annotation = tuple[_struct(item)[0], ...]
+                # tuple[<the item's struct>, ...], built at run time
+                annotation = tuple.__class_getitem__((_struct(item)[0], ...))
                 nested.append((name, item))
         if info.default_factory is not None:
             raise TypeError(f"{cls.__name__}.{name} has a default factory")
