@@ -18,7 +18,7 @@ import signal
 import time
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import date
 from typing import Any, ClassVar
 
@@ -28,7 +28,8 @@ import redis
 from shared import replies, streams
 from shared.blocks import build_block
 from shared.codec import DecodeError, decode, unpack
-from shared.compute import EngineContext, ModelBook, walk_provenance
+from shared.compute import EngineContext, ModelBook, provenance_summary
+from shared.compute import walk_provenance as walk_provenance  # re-exported for the tests
 from shared.config import Settings
 from shared.schemas import (
     Engine,
@@ -164,7 +165,7 @@ class EngineWorker(StreamWorker):
         self._models_cursor = self._stream_tail(streams.MODEL_EVENTS)
         self._last_reload_check = time.monotonic()
         self._sequences: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._daily_outputs: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._daily_outputs: OrderedDict[tuple[Any, ...], dict[Hashable, Any]] = OrderedDict()
         for name in self.model_names:
             if not self._load(name):
                 self._failed_versions[name] = _registry_version(settings, name)
@@ -230,12 +231,7 @@ class EngineWorker(StreamWorker):
 
     def stamp(self, snapshot: FeatureSnapshot, data: dict[str, Any]) -> SignalBlock:
         """The block for ``data``: stamps, models used, degraded reasons, digest of data."""
-        used, degraded = set(), []
-        for path, prov in walk_provenance(data):
-            if prov.get("source") in ("model", "climatology"):  # a base rate is a model's too
-                used.add(prov["model"])
-            elif prov.get("source") == "heuristic":
-                degraded.append(f"{path}: {prov.get('note')}")
+        used, degraded = provenance_summary(data)
         refs: list[ModelRef] = [self.models.loaded[n].ref for n in sorted(used)]
         return build_block(
             self.engine,

@@ -60,7 +60,12 @@ def selection_summary(selection: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 def core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
     """(whether the seller model is live for ``signal``, its selection, a provenance note);
-    without a seller model: (False, None, why)."""
+    without a seller model: (False, None, why). Once per daily_as_of (the model's choice
+    is fixed; shared read-only by the session's blocks)."""
+    return ctx.once(("seller.selection", signal), lambda: _core_selection(ctx, signal))
+
+
+def _core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
     out = ctx.run_model("seller", lambda m: m.selection(signal))
     if not out.ok:
         return False, None, out.problem or ""
