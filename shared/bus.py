@@ -150,7 +150,6 @@ class Bus:
         self.client = client
         self.settings = settings
         self._publish_bar = client.register_script(_PUBLISH_BAR)
-        self._publish_block = client.register_script(_PUBLISH_BLOCK)
 
     # Bars ---------------------------------------------------------------------------------
     def publish_bars(self, bars: list[Bar]) -> list[BarResult]:
@@ -212,17 +211,21 @@ class Bus:
         keep a bounded number of entries; chains and model events ``stream_maxlen``."""
         fields = encode(message)
         if isinstance(message, SignalBlock):
-            self._publish_block(
-                keys=[streams.BLOCKS, streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of"],
-                args=[
-                    message.engine,
-                    fields["t"],
-                    fields["v"],
-                    fields["d"],
-                    self.settings.blocks_maxlen,
-                    message.as_of,
-                ],
-                client=pipe,
+            # EVAL, not the registered script: a pipeline holding a script first asks Redis
+            # whether it is loaded (SCRIPT EXISTS, one more round trip per batch, on the live
+            # path); the script's text costs no round trip, and Redis caches it compiled.
+            pipe.eval(
+                _PUBLISH_BLOCK,
+                3,
+                streams.BLOCKS,
+                streams.LATEST_BLOCKS,
+                streams.LATEST_BLOCKS + ":as_of",
+                message.engine,
+                fields["t"],
+                fields["v"],
+                fields["d"],
+                self.settings.blocks_maxlen,
+                message.as_of,
             )
             return
         stream = STREAM_OF.get(type(message))
