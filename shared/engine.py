@@ -195,7 +195,6 @@ class EngineWorker(StreamWorker):
             if not isinstance(message, FeatureSnapshot):
                 raise TypeError(f"{self.service} expects feature_snapshot, got {message.TYPE}")
             snapshots.append(message)
-        self._check_for_new_models()
         self.refresh_inputs()
         contexts = [self.context(snapshot) for snapshot in snapshots]
         sections = self.compute_batch(contexts)
@@ -300,7 +299,7 @@ class EngineWorker(StreamWorker):
 
     def _check_for_new_models(self, force: bool = False) -> None:
         """Cheap: one non-blocking XREAD of aegis:models plus one small file read per model,
-        at most every RELOAD_CHECK_S. Loads happen between snapshots, so no block is missed."""
+        at most every RELOAD_CHECK_S. Loads happen between batches, so no block is missed."""
         now = time.monotonic()
         if not force and now - self._last_reload_check < RELOAD_CHECK_S:
             return
@@ -336,6 +335,11 @@ class EngineWorker(StreamWorker):
         return newest[0][0].decode() if newest else "0-0"
 
     def on_idle(self) -> None:
+        self._check_for_new_models()
+
+    def after_batch(self) -> None:
+        # after the blocks are out, not before: the check's Redis read and file reads (once a
+        # second) stay off the live path; a new version serves from the next batch on
         self._check_for_new_models()
 
     def serve(self) -> None:
