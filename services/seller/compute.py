@@ -134,7 +134,10 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
 def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
     """The baseline range: the VIX band with the stats model's calibrated z per side."""
     snap, days = ctx.snapshot, ctx.days_to_expiry
-    out = ctx.run_model("stats", lambda m: m.safe_range_z(regime))
+    out = ctx.once(
+        ("seller.safe_range_z", regime),
+        lambda: ctx.run_model("stats", lambda m: m.safe_range_z(regime)),
+    )
     if out.ok:
         z_lower, z_upper, coverage = out.value
         prov = {**out.provenance, "formula": SAFE_RANGE_FORMULA}
