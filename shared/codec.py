@@ -166,7 +166,7 @@ class _FastDecoder:
     def decode(self, raw: bytes | bytearray) -> Message | None:
         try:
             values = asdict(self.decoder.decode(raw))
-        except Exception:  # invalid (msgspec.ValidationError) or malformed: pydantic's way says
+        except Exception:  # invalid or malformed: the pydantic way gives the error
             return None
         for name in self.float_fields:
             if not _finite(values[name]):
