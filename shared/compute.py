@@ -123,7 +123,9 @@ class EngineContext:
         }
 
     def once(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """A daily-model output, computed once per daily_as_of (intraday snapshots reuse it)."""
+        """A value of the session's daily data and the models (a daily model's output, a model's
+        fixed choice or rate), computed once per daily_as_of and ``key`` (which holds anything
+        else it depends on); the session's snapshots reuse it, read-only."""
         if key not in self.daily_cache:
             self.daily_cache[key] = compute()
         return self.daily_cache[key]
