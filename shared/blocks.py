@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shared.clock import Clock
-from shared.codec import digest, pack
+from shared.codec import block_digest
 from shared.config import Settings
 from shared.schemas import Engine, FeatureSnapshot, ModelRef, SignalBlock
 
@@ -26,9 +26,9 @@ def build_block(
     degraded: Iterable[str] = (),
 ) -> SignalBlock:
     """Stamp ``data`` as ``engine``'s block for the bar ``snapshot`` reflects. The digest
-    covers the content only, so a redelivered snapshot yields an identical digest."""
+    covers the content only, so a redelivered snapshot yields an identical digest; the data
+    is packed once for the digest and the block's encoding (``shared.codec.block_digest``)."""
     models, degraded = tuple(models), tuple(degraded)
-    content = pack([data, [m.model_dump() for m in models], list(degraded)])
     return SignalBlock(
         engine=engine,
         as_of=snapshot.as_of,
@@ -39,5 +39,5 @@ def build_block(
         models=models,
         degraded=degraded,
         data=data,
-        digest=digest(content),
+        digest=block_digest(data, models, degraded),
     )

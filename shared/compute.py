@@ -9,7 +9,7 @@ snapshot its own row of the answer, so a batch computes exactly what one-by-one 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -59,7 +59,7 @@ class EngineContext:
     snapshot: FeatureSnapshot
     models: ModelBook
     sequence: np.ndarray | None  # (60, len(SEQUENCE_FEATURES)) of the daily_as_of session
-    daily_cache: dict[str, Any]  # shared by every snapshot with this daily_as_of and models
+    daily_cache: dict[Hashable, Any]  # shared by every snapshot with this daily_as_of, models
     failures: dict[str, str] = field(default_factory=dict)  # model name -> runtime error
     succeeded: set[str] = field(default_factory=set)  # models whose call returned
     batched: dict[str, ModelOutput] = field(default_factory=dict)  # see ``run_batched``
@@ -101,7 +101,13 @@ class EngineContext:
 
     def measured_rate(self, statistic: str, regime: str) -> dict[str, Any]:
         """A rate the ``stats`` model measured from data (``hit_rate``, ``spike_rate``) with
-        its window and sample count; without that model, no rate at all (none invented)."""
+        its window and sample count; without that model, no rate at all (none invented).
+        Once per daily_as_of and regime (the snapshots of a session share it)."""
+        return self.once(
+            ("measured_rate", statistic, regime), lambda: self._measured_rate(statistic, regime)
+        )
+
+    def _measured_rate(self, statistic: str, regime: str) -> dict[str, Any]:
         out = self.run_model("stats", lambda m: getattr(m, statistic)(regime))
         if out.ok:
             return {
@@ -116,8 +122,10 @@ class EngineContext:
             "provenance": provenance.heuristic(f"{out.problem}; no measured rate, none invented"),
         }
 
-    def once(self, key: str, compute: Callable[[], T]) -> T:
-        """A daily-model output, computed once per daily_as_of (intraday snapshots reuse it)."""
+    def once(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """A value of the session's daily data and the models (a daily model's output, a model's
+        fixed choice or rate), computed once per daily_as_of and ``key`` (which holds anything
+        else it depends on); the session's snapshots reuse it, read-only."""
         if key not in self.daily_cache:
             self.daily_cache[key] = compute()
         return self.daily_cache[key]
@@ -141,7 +149,25 @@ def walk_provenance(data: Any, path: str = "") -> list[tuple[str, dict[str, Any]
     return [(_dotted(trail, path), prov) for trail, prov in found]
 
 
-_CONTAINERS = (dict, list)
+def provenance_summary(data: Any) -> tuple[set[str], list[str]]:
+    """What a block's stamps need of its provenances: the models its values came from
+    (``model`` and ``climatology`` sources: a base rate is a model's too) and, in document
+    order, ``path: note`` of every heuristic value (only those paths are spelled out)."""
+    found: list[tuple[Any, dict[str, Any]]] = []
+    _walk(data, None, found)
+    used: set[str] = set()
+    degraded: list[str] = []
+    for trail, prov in found:
+        source = prov.get("source")
+        if source == "model" or source == "climatology":
+            used.add(prov["model"])
+        elif source == "heuristic":
+            degraded.append(f"{_dotted(trail, '')}: {prov.get('note')}")
+    return used, degraded
+
+
+# Values that hold no provenance: skipped without an isinstance call (most values are these).
+_SCALARS = frozenset({float, int, str, bool, type(None)})
 
 
 def _walk(data: Any, trail: Any, found: list[tuple[Any, dict[str, Any]]]) -> None:
@@ -152,12 +178,19 @@ def _walk(data: Any, trail: Any, found: list[tuple[Any, dict[str, Any]]]) -> Non
         if isinstance(prov, dict):
             found.append((trail, prov))
         for key, value in data.items():
-            if key != "provenance" and isinstance(value, _CONTAINERS):
-                _walk(value, (trail, key, False), found)
+            if value.__class__ not in _SCALARS and key != "provenance":
+                if isinstance(value, dict):
+                    _walk(value, (trail, key, False), found)
+                elif isinstance(value, list):
+                    _walk_list(value, (trail, key, False), found)
     elif isinstance(data, list):
-        for i, value in enumerate(data):
-            if isinstance(value, _CONTAINERS):
-                _walk(value, (trail, i, True), found)
+        _walk_list(data, trail, found)
+
+
+def _walk_list(items: list[Any], trail: Any, found: list[tuple[Any, dict[str, Any]]]) -> None:
+    for i, value in enumerate(items):
+        if value.__class__ not in _SCALARS and isinstance(value, dict | list):
+            _walk(value, (trail, i, True), found)
 
 
 def _dotted(trail: Any, root: str) -> str:

@@ -17,7 +17,7 @@ import gc
 import time
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import date
 from typing import Any, ClassVar
 
@@ -27,7 +27,8 @@ import redis
 from shared import replies, streams
 from shared.blocks import build_block
 from shared.codec import DecodeError, decode, unpack
-from shared.compute import EngineContext, ModelBook, walk_provenance
+from shared.compute import EngineContext, ModelBook, provenance_summary
+from shared.compute import walk_provenance as walk_provenance  # re-exported for the tests
 from shared.config import Settings
 from shared.schemas import (
     Engine,
@@ -169,7 +170,7 @@ class EngineWorker(StreamWorker):
         self._models_cursor = self._stream_tail(streams.MODEL_EVENTS)
         self._last_reload_check = time.monotonic()
         self._sequences: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._daily_outputs: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._daily_outputs: OrderedDict[tuple[Any, ...], dict[Hashable, Any]] = OrderedDict()
         for name in self.model_names:
             if not self._load(name):
                 self._failed_versions[name] = _registry_version(settings, name)
@@ -199,7 +200,6 @@ class EngineWorker(StreamWorker):
             if not isinstance(message, FeatureSnapshot):
                 raise TypeError(f"{self.service} expects feature_snapshot, got {message.TYPE}")
             snapshots.append(message)
-        self._check_for_new_models()
         self.refresh_inputs()
         contexts = [self.context(snapshot) for snapshot in snapshots]
         sections = self.compute_batch(contexts)
@@ -235,12 +235,7 @@ class EngineWorker(StreamWorker):
 
     def stamp(self, snapshot: FeatureSnapshot, data: dict[str, Any]) -> SignalBlock:
         """The block for ``data``: stamps, models used, degraded reasons, digest of data."""
-        used, degraded = set(), []
-        for path, prov in walk_provenance(data):
-            if prov.get("source") in ("model", "climatology"):  # a base rate is a model's too
-                used.add(prov["model"])
-            elif prov.get("source") == "heuristic":
-                degraded.append(f"{path}: {prov.get('note')}")
+        used, degraded = provenance_summary(data)
         refs: list[ModelRef] = [self.models.loaded[n].ref for n in sorted(used)]
         return build_block(
             self.engine,
@@ -309,7 +304,7 @@ class EngineWorker(StreamWorker):
 
     def _check_for_new_models(self, force: bool = False) -> None:
         """Cheap: one non-blocking XREAD of aegis:models plus one small file read per model,
-        at most every RELOAD_CHECK_S. Loads happen between snapshots, so no block is missed."""
+        at most every RELOAD_CHECK_S. Loads happen between batches, so no block is missed."""
         now = time.monotonic()
         if not force and now - self._last_reload_check < RELOAD_CHECK_S:
             return
@@ -345,6 +340,11 @@ class EngineWorker(StreamWorker):
         return newest[0][0].decode() if newest else "0-0"
 
     def on_idle(self) -> None:
+        self._check_for_new_models()
+
+    def after_batch(self) -> None:
+        # after the blocks are out, not before: the check's Redis read and file reads (once a
+        # second) stay off the live path; a new version serves from the next batch on
         self._check_for_new_models()
 
     # Health -------------------------------------------------------------------------------

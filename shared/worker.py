@@ -108,6 +108,10 @@ class StreamWorker(ABC):
         """Queue extra commands in the batch transaction (e.g. a state checkpoint)."""
         return None
 
+    def after_batch(self) -> None:
+        """Called once a batch's outputs are published (housekeeping off the live path)."""
+        return None
+
     def on_reset(self) -> None:
         """Called after a failed batch: drop in-memory state not yet committed to Redis."""
         return None
@@ -334,6 +338,7 @@ class StreamWorker(ABC):
             self.on_reset()
             raise
         self.stats["last_message_at"] = int(time.time() * 1000)
+        self.after_batch()
 
     def _handle_all(
         self, todo: list[tuple[Message, str, bytes]], pipe: Any

@@ -6,9 +6,13 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from shared.codec import DecodeError, decode, encode, pack, unpack
-from shared.schemas import SCHEMA_VERSION, Bar
-from tests.block_factory import make_block
+from shared.blocks import build_block
+from shared.clock import make_clock
+from shared.codec import DecodeError, decode, digest, encode, pack, unpack
+from shared.config import Settings
+from shared.schemas import SCHEMA_VERSION, Bar, FeatureSnapshot, Message
+from tests.block_factory import DIRECTION_MODEL, make_block
+from tests.engines_support import daily_snapshot, intraday_snapshot
 
 
 def reference_unpack(data: bytes) -> object:
@@ -65,3 +69,74 @@ def test_a_bar_round_trips() -> None:
         k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in encode(bar).items()
     }
     assert decode(fields) == bar  # the fields as Redis hands them back
+
+
+def _entry(payload: bytes, type_name: str) -> dict[bytes, bytes]:
+    return {b"t": type_name.encode(), b"v": str(SCHEMA_VERSION).encode(), b"d": payload}
+
+
+def _validated(cls: type[Message], payload: bytes) -> Message:
+    """What decoding gave before the typed path: unpack, then pydantic validation."""
+    return cls.model_validate(reference_unpack(payload))
+
+
+def test_a_built_block_is_packed_once_to_the_bytes_of_its_model_dump() -> None:
+    data = make_block("direction").data
+    block = build_block(
+        "direction",
+        daily_snapshot("2024-06-28"),
+        data,
+        clock=make_clock("event"),
+        settings=Settings(),
+        models=(DIRECTION_MODEL,),
+        degraded=("direction.today: model not loaded",),
+    )
+    content = pack([data, [DIRECTION_MODEL.model_dump()], list(block.degraded)])
+    assert block.digest == digest(content)
+    first = encode(block)["d"]  # the data's bytes kept by build_block
+    assert first == pack(block.model_dump(mode="python"))
+    assert encode(block)["d"] == first  # packed from the data this time
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        daily_snapshot("2024-06-28"),  # with its 60-session sequence
+        intraday_snapshot("2024-06-28", 45),
+        make_block("seller", degraded=("seller.trap: no model",)),
+        make_block("market"),
+        Bar(
+            symbol="VIX", interval="1d", open_time=1, open=1, high=2, low=0.5, close=1.5, source="x"
+        ),
+    ],
+    ids=["daily", "intraday", "seller", "market", "bar"],
+)
+def test_typed_decoding_gives_what_validation_gives(message: Message) -> None:
+    payload = encode(message)["d"]
+    decoded = decode(_entry(payload, message.TYPE))
+    expected = _validated(type(message), payload)
+    assert decoded == expected == message
+    assert decoded.model_dump() == expected.model_dump()
+    for name, value in expected.__dict__.items():  # same types too (tuples, floats, models)
+        assert type(decoded.__dict__[name]) is type(value), name
+
+
+def test_payloads_the_typed_path_refuses_decode_as_validation_does() -> None:
+    raw = intraday_snapshot("2024-06-28", 45).model_dump()
+    # NaN features become None (the snapshot's own validator), as before
+    nan_feature = pack({**raw, "daily": {**raw["daily"], "atr_14": float("nan")}})
+    decoded = decode(_entry(nan_feature, "feature_snapshot"))
+    assert isinstance(decoded, FeatureSnapshot) and decoded.daily["atr_14"] is None
+    assert decoded == _validated(FeatureSnapshot, nan_feature)
+    # a lax value pydantic coerces (an integral float for an int) is coerced, as before
+    lax = decode(_entry(pack({**raw, "as_of": float(raw["as_of"])}), "feature_snapshot"))
+    assert isinstance(lax, FeatureSnapshot)
+    assert lax.as_of == raw["as_of"] and type(lax.as_of) is int
+    # what validation refuses is refused with validation's reason
+    for bad, reason in (
+        ({**raw, "spot": float("inf")}, "spot: Input should be a finite number"),
+        ({**raw, "surprise": 1}, "surprise: Extra inputs are not permitted"),
+        ({**raw, "kind": "weekly"}, "kind: Input should be 'daily' or 'intraday'"),
+    ):
+        with pytest.raises(DecodeError, match=reason):
+            decode(_entry(pack(bad), "feature_snapshot"))

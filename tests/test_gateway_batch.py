@@ -53,7 +53,7 @@ def test_a_batch_is_one_update_with_exact_counters(tmp_path: Path) -> None:
     assert counter(metrics.accepted, "market", "intraday") == 3
     assert metrics.changes._value.get() == 6  # type: ignore[attr-defined]
     assert counter(metrics.last_as_of, "market") == AS_OF + 60
-    document = orjson.loads(writer._pending or b"")  # the file gets the batch's document
+    document = orjson.loads(writer.pending() or b"")  # the file gets the batch's document
     assert document["sequence"] == 6 and document["market"]["spot"] == 25_660.0
     # same as_of, another digest than the one before it: an update each, two changes
     assert gateway.on_blocks(batch[1:3], 3.0) == ["update", "update"]

@@ -182,6 +182,11 @@ def spike_bias(ctx: EngineContext) -> dict[str, Any]:
 
 
 def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
+    """The stats model's measured rates per half hour (the same all session: built once)."""
+    return ctx.once("buyer.gamma_windows", lambda: _gamma_windows(ctx))
+
+
+def _gamma_windows(ctx: EngineContext) -> dict[str, Any]:
     out = ctx.run_model("stats", lambda m: m.gamma_windows())
     if out.ok:
         rows = {row["block"]: row for row in out.value}
@@ -224,7 +229,9 @@ def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
     the buyer model, else a formula."""
     snap = ctx.snapshot
     sessions = snap.sessions_to_expiry + (session_left(ctx) if snap.kind == "intraday" else 0.0)
-    chosen = ctx.run_model("seller", lambda m: m.selection("move"))
+    chosen = ctx.once(
+        "buyer.move_selection", lambda: ctx.run_model("seller", lambda m: m.selection("move"))
+    )
     note = None
     if chosen.ok:
         sel = chosen.value

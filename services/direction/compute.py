@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from shared.calendar import SESSION_MINUTES
-from shared.compute import EngineContext, run_batched
+from shared.compute import EngineContext, ModelOutput, run_batched
 from shared.models import calibrated
 from shared.models.api import DIRECTION_CLASSES, HORIZONS
 from shared.models.intraday import model_input
@@ -31,6 +31,20 @@ def _move_points(spot: float, log_return: float) -> float:
 
 def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
     """Per horizon from the ``direction`` model (once per daily_as_of), else a random walk."""
+    return _horizons(ctx, daily_parts(ctx, model_answer(ctx)))
+
+
+def _horizons(ctx: EngineContext, parts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    spot = ctx.snapshot.spot
+    return {
+        key: {**head, "expected_move_points": _move_points(spot, ret), **tail}
+        for key, (head, ret, tail) in parts["horizons"].items()
+    }
+
+
+def model_answer(ctx: EngineContext) -> ModelOutput | None:
+    """The ``direction`` model's answer for the snapshot's session (once per daily_as_of);
+    None while the session's sequence is not found."""
     snap = ctx.snapshot
 
     if ctx.sequence is None and ctx.model("direction") is not None:
@@ -50,7 +64,32 @@ def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
                 ),
             ),
         )
-    result: dict[str, dict[str, Any]] = {}
+    return out
+
+
+HorizonParts = dict[str, tuple[dict[str, Any], float, dict[str, Any]]]
+
+
+def daily_parts(ctx: EngineContext, out: ModelOutput | None) -> dict[str, Any]:
+    """What is a function of the daily features and the model's answer alone (everything but
+    the moves in points and today's bias): built once per session's features. The key holds
+    the features themselves, so snapshots of one daily_as_of with other values get their own."""
+    return ctx.once(
+        ("direction.daily_parts", out is None, tuple(ctx.snapshot.daily.items())),
+        lambda: _daily_parts(ctx, out),
+    )
+
+
+def _daily_parts(ctx: EngineContext, out: ModelOutput | None) -> dict[str, Any]:
+    horizons = _horizon_parts(ctx, out)
+    head_t5 = horizons["t5"][0]
+    return {"horizons": horizons, **_risk_and_regime(ctx, head_t5["probabilities"]["down"])}
+
+
+def _horizon_parts(ctx: EngineContext, out: ModelOutput | None) -> HorizonParts:
+    """Per horizon: the fields before the expected move, its log return, the fields after."""
+    snap = ctx.snapshot
+    parts: HorizonParts = {}
     for key, sessions in HORIZONS.items():
         if out is not None and out.ok:
             preds, checks, window = out.value
@@ -71,17 +110,19 @@ def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
             clim = fallbacks.random_walk_direction({**snap.daily, "ret_20": 0.0}, sessions)
             beats, prov = False, provenance.heuristic(why, fallbacks.RANDOM_WALK_FORMULA)
         direction, conviction = labels.direction_call(raw)
-        result[key] = {
+        head = {
             "label": HORIZON_LABELS[key],
             "direction": direction,
             "conviction": round(float(conviction), 4),
             "probabilities": _probabilities(raw),
-            "expected_move_points": _move_points(snap.spot, float(raw["expected_return"])),
+        }
+        tail = {
             "beats_climatology": beats,
             "climatology": _probabilities(clim),
             "provenance": prov,
         }
-    return result
+        parts[key] = (head, float(raw["expected_return"]), tail)
+    return parts
 
 
 TODAY = "direction.today"  # key of the batched intraday-model answer of a snapshot
@@ -133,13 +174,20 @@ def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str
 
 
 def compute_direction(ctx: EngineContext) -> dict[str, Any]:
-    by_horizon = horizons(ctx)
-    risk, components = labels.risk_score(
-        ctx.snapshot.daily, by_horizon["t5"]["probabilities"]["down"]
-    )
+    parts = daily_parts(ctx, model_answer(ctx))
+    by_horizon = _horizons(ctx, parts)
     return {
         "today": today(ctx, by_horizon),
         "horizons": by_horizon,
+        "risk_score": parts["risk_score"],
+        "regime": parts["regime"],
+    }
+
+
+def _risk_and_regime(ctx: EngineContext, p_down_t5: float) -> dict[str, Any]:
+    """Risk score and market regime: functions of the daily features (and t5's down)."""
+    risk, components = labels.risk_score(ctx.snapshot.daily, p_down_t5)
+    return {
         "risk_score": {
             "value": risk,
             "components": components,

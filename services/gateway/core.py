@@ -48,6 +48,7 @@ class Gateway:
         metrics.epoch.set(self.state.epoch)
         self._doc_cache: tuple[int, dict[str, Any], bytes] | None = None
         self._snapshot_cache: tuple[int, str] | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     # Inputs ------------------------------------------------------------------------------
     def open_epoch(self, newest_as_of_s: int) -> None:
@@ -84,18 +85,18 @@ class Gateway:
         taken: dict[str, SignalBlock] = {}
         for block, verdict in zip(blocks, verdicts, strict=True):
             if verdict == "duplicate":
-                self.metrics.duplicates.labels(block.engine).inc()
+                self._child(self.metrics.duplicates, block.engine).inc()
             elif verdict == "older":
-                self.metrics.older.labels(block.engine).inc()
+                self._child(self.metrics.older, block.engine).inc()
             else:
                 taken[block.engine] = block
-                self.metrics.accepted.labels(block.engine, block.kind).inc()
+                self._child(self.metrics.accepted, block.engine, block.kind).inc()
                 if not self.event_clock:
                     self.metrics.block_delay.observe(max(received_at - block.computed_at / 1000, 0))
         for engine, block in taken.items():
-            self.metrics.last_as_of.labels(engine).set(block.as_of)
-            self.metrics.last_computed.labels(engine).set(block.computed_at / 1000)
-            self.metrics.last_received.labels(engine).set(received_at)
+            self._child(self.metrics.last_as_of, engine).set(block.as_of)
+            self._child(self.metrics.last_computed, engine).set(block.computed_at / 1000)
+            self._child(self.metrics.last_received, engine).set(received_at)
         if change is not None:
             self._emit(change, received_at, first_sequence)
         return list(verdicts)
@@ -116,6 +117,14 @@ class Gateway:
         if change is not None:
             self._emit(change, time.time(), self.state.sequence)
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once (several per block otherwise)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     # Outputs -----------------------------------------------------------------------------
     def document(self) -> tuple[dict[str, Any], bytes]:
         """The current document and its file bytes (cached per sequence)."""
@@ -124,6 +133,9 @@ class Gateway:
             doc = {**self.state.document(), "clock": clock_section(self.clock)}
             self._doc_cache = (seq, doc, orjson.dumps(doc, option=FILE_OPTIONS))
         return self._doc_cache[1], self._doc_cache[2]
+
+    def _document_bytes(self) -> bytes:
+        return self.document()[1]
 
     def snapshot_message(self) -> tuple[int, str]:
         seq = self.state.sequence
@@ -179,7 +191,7 @@ class Gateway:
         self.metrics.changes.inc(seq - first_sequence + 1)
         self.metrics.sequence.set(seq)
         for engine, section in change["blocks"].items():
-            self.metrics.block_stale.labels(engine).set(1 if section.get("stale") else 0)
+            self._child(self.metrics.block_stale, engine).set(1 if section.get("stale") else 0)
         if self.hub.clients:
             update = {
                 "type": "update",
@@ -190,4 +202,4 @@ class Gateway:
                 "clock": clock_section(self.clock),
             }
             self.hub.publish(seq, orjson.dumps(update).decode(), received_at)
-        self.writer.submit(self.document()[1])
+        self.writer.submit(self._document_bytes)

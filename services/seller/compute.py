@@ -62,7 +62,12 @@ def selection_summary(selection: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 def core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
     """(whether the seller model is live for ``signal``, its selection, a provenance note);
-    without a seller model: (False, None, why)."""
+    without a seller model: (False, None, why). Once per daily_as_of (the model's choice
+    is fixed; shared read-only by the session's blocks)."""
+    return ctx.once(("seller.selection", signal), lambda: _core_selection(ctx, signal))
+
+
+def _core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
     out = ctx.run_model("seller", lambda m: m.selection(signal))
     if not out.ok:
         return False, None, out.problem or ""
@@ -131,7 +136,10 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
 def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
     """The baseline range: the VIX band with the stats model's calibrated z per side."""
     snap, days = ctx.snapshot, ctx.days_to_expiry
-    out = ctx.run_model("stats", lambda m: m.safe_range_z(regime))
+    out = ctx.once(
+        ("seller.safe_range_z", regime),
+        lambda: ctx.run_model("stats", lambda m: m.safe_range_z(regime)),
+    )
     if out.ok:
         z_lower, z_upper, coverage = out.value
         prov = {**out.provenance, "formula": SAFE_RANGE_FORMULA}
