@@ -3,6 +3,7 @@ dead letters. Consuming lives in ``shared.worker``."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -145,40 +146,52 @@ class Bus:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self._publish_bar = client.register_script(_PUBLISH_BAR)
+        self._publish_bar_sha = hashlib.sha1(_PUBLISH_BAR.encode()).hexdigest()
 
     # Bars ---------------------------------------------------------------------------------
     def publish_bars(self, bars: list[Bar]) -> list[BarResult]:
-        """Publish bars idempotently in one round trip; results are in input order."""
-        pipe = self.client.pipeline(transaction=False)
-        for bar in bars:
-            fields = encode(bar)
-            self._publish_bar(
-                keys=[
-                    streams.BARS,
-                    streams.series_state(bar.symbol, bar.interval),
-                    streams.series_digests(
-                        bar.symbol, bar.interval, calendar.ist_date(bar.open_time).isoformat()
-                    ),
-                ],
-                args=[
-                    bar.open_time,
-                    digest(fields["d"]),
-                    int(bar.final),
-                    fields["t"],
-                    fields["v"],
-                    fields["d"],
-                    self.settings.digest_ttl_s,
-                    repr(bar.close),
-                ],
-                client=pipe,
-            )
+        """Publish bars idempotently in one round trip; results are in input order.
+
+        EVALSHA, not redis-py's registered script (whose pipeline first asks SCRIPT EXISTS:
+        one more round trip per live bar); a Redis that does not hold the script (restarted,
+        flushed) answers NOSCRIPT to every bar and changes nothing, so the script is loaded
+        and the batch sent again."""
+        calls = [self._bar_call(bar) for bar in bars]
+        try:
+            replies = self._run_bar_calls(calls)
+        except redis.exceptions.NoScriptError:
+            self.client.script_load(_PUBLISH_BAR)
+            replies = self._run_bar_calls(calls)
         results = []
-        for raw in pipe.execute():
+        for raw in replies:
             outcome, detail, seq = (x.decode() if isinstance(x, bytes) else x for x in raw)
             # the publish script answers one of BarOutcome
             results.append(BarResult(cast(BarOutcome, outcome), detail, int(seq) if seq else None))
         return results
+
+    def _bar_call(self, bar: Bar) -> tuple[Any, ...]:
+        """The publish script's keys and arguments for one bar."""
+        fields = encode(bar)
+        day = calendar.ist_date(bar.open_time).isoformat()
+        return (
+            streams.BARS,
+            streams.series_state(bar.symbol, bar.interval),
+            streams.series_digests(bar.symbol, bar.interval, day),
+            bar.open_time,
+            digest(fields["d"]),
+            int(bar.final),
+            fields["t"],
+            fields["v"],
+            fields["d"],
+            self.settings.digest_ttl_s,
+            repr(bar.close),
+        )
+
+    def _run_bar_calls(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for call in calls:
+            pipe.evalsha(self._publish_bar_sha, 3, *call)
+        return list(pipe.execute())
 
     def last_open_time(self, symbol: str, interval: str) -> int | None:
         """Open time of the newest bar published on a series, None if none was."""

@@ -10,6 +10,7 @@ from shared.bus import Bus
 from shared.codec import decode
 from shared.config import Settings
 from tests.block_factory import AS_OF, make_block
+from tests.test_bus_trust import real_bars
 
 
 def calls(client: redis.Redis, command: str) -> int:
@@ -37,3 +38,22 @@ def test_a_block_is_published_in_one_round_trip(
     assert [decode(f) for _, f in redis_client.xrange(streams.BLOCKS)] == [first, newer, older]
     latest = redis_client.hget(streams.LATEST_BLOCKS, "seller")
     assert latest is not None and decode({"t": "signal_block", "v": "1", "d": latest}) == newer
+
+
+def test_bars_are_published_without_asking_for_the_script_and_survive_a_flush(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """EVALSHA straight away (no SCRIPT EXISTS round trip per live bar); a Redis without the
+    script answers NOSCRIPT, the bus loads it and sends the batch again, nothing doubled."""
+    bars = [b for b in real_bars() if b.interval == "1m"][:3]
+    bus = Bus(redis_client, settings)
+    redis_client.script_flush()
+    redis_client.config_resetstat()
+    assert [r.outcome for r in bus.publish_bars(bars[:2])] == ["published", "published"]
+    assert calls(redis_client, "script|exists") == 0
+    assert calls(redis_client, "script|load") == 1  # after the NOSCRIPT answers
+    assert [r.outcome for r in bus.publish_bars(bars[1:])] == ["duplicate", "published"]
+    assert calls(redis_client, "script|load") == 1 and calls(redis_client, "evalsha") == 6
+    assert [decode(f).open_time for _, f in redis_client.xrange(streams.BARS)] == [
+        b.open_time for b in bars
+    ]
