@@ -10,7 +10,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict, get_args, get_origin
+from typing import Any, TypedDict, cast, get_args, get_origin
 
 import msgpack
 import msgspec
@@ -227,15 +227,18 @@ def _plain_model(cls: type[BaseModel]) -> bool:
     )
 
 
-def _struct(cls: type[BaseModel]) -> tuple[Any, tuple[tuple[str, type[BaseModel]], ...]]:
+def _struct(
+    cls: type[BaseModel], unread: tuple[str, ...] = ()
+) -> tuple[Any, tuple[tuple[str, type[BaseModel]], ...]]:
     """A msgspec struct of ``cls``'s fields (same names, types, defaults; unknown fields
-    refused) and its tuple-of-model fields; TypeError if msgspec cannot type one."""
+    refused) and its tuple-of-model fields; TypeError if msgspec cannot type one. Fields in
+    ``unread`` are kept as their msgpack bytes (``msgspec.Raw``: parsed, not built)."""
     if not _plain_model(cls):
         raise TypeError(f"{cls.__name__} has validation the fast path would skip")
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     nested = []
     for name, info in cls.model_fields.items():
-        annotation: Any = info.annotation
+        annotation: Any = msgspec.Raw if name in unread else info.annotation
         args = get_args(annotation)
         if get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
             item = args[0]
@@ -267,3 +270,35 @@ def _fast_decoder(cls: type[Message]) -> _FastDecoder:
 _FAST: dict[type[Message], _FastDecoder] = {
     cls: _fast_decoder(cls) for cls in (Bar, FeatureSnapshot, SignalBlock)
 }
+
+
+# Block headers: a block superseded within a read batch needs no data ----------------------------
+_BLOCK_HEAD_STRUCT, _BLOCK_NESTED = _struct(SignalBlock, unread=("data",))
+_BLOCK_HEAD = _FastDecoder(
+    SignalBlock, msgspec.msgpack.Decoder(_BLOCK_HEAD_STRUCT), (), _BLOCK_NESTED
+)
+_MSGPACK_MAP_FIRST_BYTES = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))
+
+
+def decode_block_head(fields: Mapping[Any, Any]) -> SignalBlock | None:
+    """A signal-block entry read for everything but its data: the block's fields with
+    ``data`` left empty (the data's msgpack is parsed to its end and must be a map, nothing
+    is built). For a block the reader will not show (a later one of the same engine in the
+    same read batch supersedes it); ``decode`` gives the whole block. None when the entry is
+    no well-formed block header: ``decode`` then gives the error."""
+    norm = {_text(k): v for k, v in fields.items()}
+    raw = norm.get("d")
+    if (
+        _text(norm.get("t")) != SignalBlock.TYPE
+        or _text(norm.get("v")) != str(SCHEMA_VERSION)
+        or not isinstance(raw, bytes | bytearray)
+    ):
+        return None
+    head = cast(SignalBlock | None, _BLOCK_HEAD.decode(raw))
+    if head is None:
+        return None
+    first = memoryview(cast(msgspec.Raw, head.data))[:1].tobytes()
+    if not first or first[0] not in _MSGPACK_MAP_FIRST_BYTES:
+        return None
+    object.__setattr__(head, "data", {})  # not read: the block is shown by a later one
+    return head
