@@ -249,6 +249,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--worker", choices=("process", "thread"), default="process")
     parser.add_argument("--no-write", action="store_true", help="print only, keep BENCHMARKS.md")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="trained models for the seller (default: none, labelled heuristics)",
+    )
     args = parser.parse_args()
     if args.samples <= WARMUP:
         parser.error(f"--samples must exceed the {WARMUP} warm-up samples")
@@ -266,7 +272,7 @@ def main() -> None:
                 redis_port=server.port,
                 redis_password="bench",
                 embedded_redis=False,
-                model_dir=Path(tmp) / "models",
+                model_dir=args.model_dir or Path(tmp) / "models",
                 block_ms=100,
                 clock="event",
                 log_level="WARNING",
@@ -288,13 +294,19 @@ def main() -> None:
     body = "\n".join(
         [
             f"`.venv/bin/python -m bench.bench_chain --samples {args.samples} --worker "
-            f"{args.worker}` on {os.cpu_count()} cores, "
+            f"{args.worker}{' --model-dir DIR' if args.model_dir else ''}` on "
+            f"{os.cpu_count()} cores, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at start "
             f"{' '.join(load)} ({'busy: rerun on a quiet box' if busy else 'quiet'}).",
             "A sample = 3 new chains (150 strikes each, 3 weekly expiries) + 1 feature snapshot "
             "XADDed, until the seller block is readable (one replica in "
             f"{'its own process' if args.worker == 'process' else 'a thread of the bench'}, "
-            "models absent: labelled heuristics elsewhere in the block). History: "
+            + (
+                "trained models (`python -m services.trainer train`)"
+                if args.model_dir
+                else "models absent: labelled heuristics elsewhere in the block"
+            )
+            + "). History: "
             f"{len(history)} real snapshots. Host speed: `sum(range(10**6))` took "
             f"{reference_ms:.0f} ms at start (compare on the rerun). The first sample computes "
             f"the ATM IV of every kept snapshot once; the first {WARMUP} are left out.",

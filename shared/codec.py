@@ -113,8 +113,11 @@ def _map_header(size: int) -> bytes:
     return msgpack.Packer().pack_map_header(size)
 
 
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: bytes | str | int | None) -> str | None:
+    """A field as text: read (bytes) or as encoded (str, or the int schema version)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value) if isinstance(value, int) else value
 
 
 def decode(fields: Mapping[Any, Any]) -> Message:
