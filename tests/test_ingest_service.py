@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from shared.schemas import Bar
 from shared.worker import read_health
 from tests.test_chain_file import HEADER
 from tests.test_ingest_yfinance import FakeClock, RecordedFrames, ist
+from tests.waiting import RecordingStop
 
 
 class StubSource:
@@ -162,20 +162,8 @@ def test_failing_yahoo_feed_reports_degraded_ingest(
 
 
 # -- writes once stopped ---------------------------------------------------------------------
-class InstantStop(threading.Event):
-    """A stop event whose waits return at once (no real backoff sleeping)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waits: list[float] = []
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.waits.append(timeout or 0.0)
-        return self.is_set()
-
-
 def test_call_happens_once_even_when_already_stopped() -> None:
-    stop = InstantStop()
+    stop = RecordingStop()
     stop.set()
     calls: list[int] = []
     assert call_with_reconnect(lambda: calls.append(1) or "done", stop, get_logger("t")) == "done"
@@ -183,7 +171,7 @@ def test_call_happens_once_even_when_already_stopped() -> None:
 
 
 def test_stopped_call_is_not_retried_and_says_what_was_lost() -> None:
-    stop = InstantStop()
+    stop = RecordingStop()
     stop.set()
     calls: list[int] = []
 
@@ -199,7 +187,7 @@ def test_stopped_call_is_not_retried_and_says_what_was_lost() -> None:
 
 
 def test_unstopped_call_retries_until_redis_answers() -> None:
-    stop = InstantStop()
+    stop = RecordingStop()
     outcomes: list[Exception | str] = [
         redis.ConnectionError("down"),
         redis.TimeoutError("slow"),

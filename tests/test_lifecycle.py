@@ -23,21 +23,9 @@ from shared.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, S
 from shared.logs import get_logger
 from shared.schemas import Message
 from shared.worker import StreamWorker
-from tests.waiting import wait_for
+from tests.waiting import RecordingStop, wait_for
 
 BACKOFF = Backoff(initial_s=0.2, max_s=5.0)
-
-
-class RecordingStop(threading.Event):
-    """A stop event whose waits return at once and are recorded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waits: list[float] = []
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.waits.append(timeout or 0.0)
-        return self.is_set()
 
 
 def failing(times: int, error: Exception | None = None) -> Any:

@@ -69,16 +69,16 @@ def superseded(blocks: dict[int, SignalBlock]) -> set[int]:
     taken instead, as ``DocumentState.offer_batch`` decides). Their data never reaches the
     document, so it need not be built."""
     out: set[int] = set()
-    later: dict[str, list[SignalBlock]] = {}
+    newest: dict[str, tuple[int, set[str]]] = {}  # engine: later blocks' newest as_of, digests
     for index in sorted(blocks, reverse=True):
         block = blocks[index]
-        after = later.setdefault(block.engine, [])
-        if any(
-            b.as_of > block.as_of or (b.as_of == block.as_of and b.digest != block.digest)
-            for b in after
-        ):
+        as_of, digests = newest.get(block.engine, (-1, set()))
+        if as_of > block.as_of or (as_of == block.as_of and digests - {block.digest}):
             out.add(index)
-        after.append(block)
+        if block.as_of > as_of:
+            newest[block.engine] = (block.as_of, {block.digest})
+        elif block.as_of == as_of:
+            digests.add(block.digest)
     return out
 
 
@@ -278,12 +278,8 @@ class BlockConsumer:
     async def _whole(self, entry_id: str, fields: dict[bytes, bytes]) -> SignalBlock | None:
         """An admitted header's whole block, checked for the JSON document; None (rejected,
         or counted and skipped) if it is not one."""
-        try:
-            message = decode(fields)
-            if not isinstance(message, SignalBlock):
-                raise DecodeError(f"{message.TYPE} on the block stream")
-        except DecodeError as exc:
-            await self._reject(streams.BLOCKS, entry_id, fields.get(b"d", b""), str(exc))
+        message = await self._decode_block(entry_id, fields)
+        if message is None:
             return None
         try:
             self.gateway.check_json(message)
@@ -295,6 +291,13 @@ class BlockConsumer:
     async def admit_entry(self, entry_id: str, fields: dict[bytes, bytes]) -> SignalBlock | None:
         """The entry's block if the guard admits it; a malformed entry is rejected and a
         refused block dead-lettered (None for both)."""
+        message = await self._decode_block(entry_id, fields)
+        if message is None:
+            return None
+        return await self.admit_head(entry_id, fields, message)
+
+    async def _decode_block(self, entry_id: str, fields: dict[bytes, bytes]) -> SignalBlock | None:
+        """The entry's whole block, or None when it is none (rejected: dead-lettered)."""
         try:
             message = decode(fields)
             if not isinstance(message, SignalBlock):
@@ -302,7 +305,7 @@ class BlockConsumer:
         except DecodeError as exc:
             await self._reject(streams.BLOCKS, entry_id, fields.get(b"d", b""), str(exc))
             return None
-        return await self.admit_head(entry_id, fields, message)
+        return message
 
     async def admit_head(
         self, entry_id: str, fields: dict[bytes, bytes], block: SignalBlock
