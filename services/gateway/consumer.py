@@ -9,7 +9,9 @@ dead-lettered with its reason and counted by reason. A refused entry of the late
 also removed from it, if unchanged (otherwise its far as_of would keep every later block out
 of the hash), and the engine's newest admissible block is looked up on the stream instead.
 A valid entry whose processing raises is counted, logged and skipped: one odd block never
-stops the stream. The admitted blocks of one XREAD batch are applied together (Gateway.
+stops the stream. A block that a later admitted block of its engine supersedes within the
+read batch is judged by its header only (its data parsed, not built: it never reaches the
+document), so its data's validity is not checked; the blocks shown are decoded whole. The admitted blocks of one XREAD batch are applied together (Gateway.
 on_blocks): one document change, one update, one serialisation per batch, not per block - a
 live batch holds one block, a replay's burst hundreds.
 Only connection errors are retried here (shared.lifecycle: backoff with full jitter); anything
