@@ -11,9 +11,10 @@ of the hash), and the engine's newest admissible block is looked up on the strea
 A valid entry whose processing raises is counted, logged and skipped: one odd block never
 stops the stream. A block that a later admitted block of its engine supersedes within the
 read batch is judged by its header only (its data parsed, not built: it never reaches the
-document), so its data's validity is not checked; the blocks shown are decoded whole. The admitted blocks of one XREAD batch are applied together (Gateway.
-on_blocks): one document change, one update, one serialisation per batch, not per block - a
-live batch holds one block, a replay's burst hundreds.
+document), so its data's validity is not checked; the blocks shown are decoded whole.
+The admitted blocks of one XREAD batch are applied together (Gateway.on_blocks): one
+document change, one update, one serialisation per batch, not per block - a live batch holds
+one block, a replay's burst hundreds.
 Only connection errors are retried here (shared.lifecycle: backoff with full jitter); anything
 else ends the task, which the app's BackgroundTasks reports (background_task_failed, /readyz
 and /healthz 503).
