@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_engines import client_for, free_port
+from bench.bench_engines import client_for
 from bench.sections import write_section
 from services.ingest.sources.chain_file import ChainFileSource
 from services.seller.compute import compute_seller
@@ -51,6 +51,7 @@ from shared.schemas import FeatureSnapshot, OptionChain, OptionQuote
 from shared.signals.chain import percentile_rank
 from shared.worker import read_health
 from tests.engines_support import daily_snapshot
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,16 +31,11 @@ from shared.config import Settings
 from shared.logs import configure_logging
 from shared.redis_server import RedisServer
 from shared.schemas import Bar
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 ENGINES = ("market", "direction", "seller", "buyer")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def as_epoch(value: str) -> int:

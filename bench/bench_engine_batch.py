@@ -16,7 +16,6 @@ import argparse
 import gc
 import json
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -33,16 +32,11 @@ from shared.config import Settings
 from shared.logs import configure_logging
 from shared.redis_server import RedisServer
 from shared.schemas import Bar, FeatureSnapshot
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 WORKERS = (DirectionWorker, SellerWorker, BuyerWorker)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_snapshots(args: argparse.Namespace) -> list[FeatureSnapshot]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from shared.logs import configure_logging
 from shared.redis_server import RedisServer
 from shared.worker import read_health
 from tests.engines_support import daily_snapshot, history
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,12 +45,6 @@ WORKERS: dict[str, Callable[..., EngineWorker]] = {
     "seller": SellerWorker,
     "buyer": BuyerWorker,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def encoded_snapshots(count: int) -> list[EncodedMessage]:

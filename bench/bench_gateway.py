@@ -30,7 +30,7 @@ from shared.bus import Bus, connect
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_server import RedisServer
 from tests.block_factory import make_block
-from tests.gateway_harness import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.bench_throughput import ListSource, free_port
+from bench.bench_throughput import ListSource
 from bench.sections import write_section
 from services.features.main import FeaturesWorker
 from services.ingest.main import IngestService
@@ -25,6 +25,7 @@ from shared import streams
 from shared.config import Settings
 from shared.logs import configure_logging
 from shared.redis_server import RedisServer
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from bench.sections import write_section
 from shared import replies, streams
 from shared.redis_server import RedisServer
 from shared.worker import read_health
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,12 +45,6 @@ WORKERS = ("features", "direction", "seller", "buyer")
 ENGINES = ("market", "direction", "seller", "buyer")
 TIMEOUT_S = 1800
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def id_seconds(entry_id: bytes | str) -> float:

@@ -29,7 +29,7 @@ from shared.bus import Bus, connect
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_server import RedisServer
 from tests.block_factory import all_blocks
-from tests.gateway_harness import free_port
+from tests.ports import free_port
 
 REQUEST = orjson.dumps({"type": "resync"}).decode()
 

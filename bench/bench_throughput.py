@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from shared import streams
 from shared.config import Settings
 from shared.logs import configure_logging
 from shared.redis_server import RedisServer
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,12 +46,6 @@ class ListSource:
 
     def close(self) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

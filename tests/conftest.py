@@ -3,7 +3,6 @@ a real headless Chromium (Debian's) for the browser tests."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from playwright.async_api import Browser, async_playwright
 
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_server import RedisServer
+from tests.ports import free_port
 
 DATA_DIR = PROJECT_ROOT / "data"
 CHROMIUM_ARGS = [
@@ -25,12 +25,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

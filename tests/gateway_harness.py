@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
@@ -12,13 +11,8 @@ from services.gateway.app import create_app
 from shared.bus import Bus, connect
 from shared.config import Settings
 from shared.schemas import SignalBlock
+from tests.ports import free_port
 from tests.waiting import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RunningGateway:

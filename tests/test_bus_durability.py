@@ -21,8 +21,8 @@ from shared.config import Settings
 from shared.redis_server import RedisServer
 from shared.schemas import Message, ModelPublished
 from shared.worker import StreamWorker, read_health
-from tests.conftest import free_port
 from tests.pipeline import feature_payloads, run_features
+from tests.ports import free_port
 from tests.test_bus_trust import real_bars
 from tests.test_ingest_service import StubSource
 from tests.waiting import wait_for

@@ -15,7 +15,7 @@ import pytest
 
 from shared.config import PROJECT_ROOT
 from shared.redis_acl import SERVICE_USERS
-from tests.conftest import free_port
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.compose

@@ -294,7 +294,7 @@ class Stack:
     """``python -m services.stack`` as a newcomer's ``make run`` starts it, on free ports."""
 
     def __init__(self, var_dir: Path) -> None:
-        from tests.gateway_harness import free_port
+        from tests.ports import free_port
 
         self.port = free_port()
         self.log_path = var_dir / "stack.log"

@@ -24,9 +24,9 @@ from shared.redis_acl import SERVICE_USERS, SERVICES, load_or_create_passwords
 from shared.redis_memory import check_memory
 from shared.redis_server import RedisServer
 from shared.worker import read_health
-from tests.conftest import free_port
 from tests.gateway_harness import RunningGateway
 from tests.pipeline import ingest, run_features
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 SECTIONS = ("market", "direction", "seller", "buyer")

@@ -27,8 +27,8 @@ from shared.bus import connect_async
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_acl import load_or_create_passwords
 from shared.redis_server import RedisSentinel, RedisServer, RedisServerError, find_redis_server
-from tests.conftest import free_port
 from tests.pipeline import SHORT_WINDOW, feature_payloads, ingest, run_features
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 MASTER = "aegis"

@@ -17,8 +17,8 @@ from shared import streams
 from shared.codec import decode
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_server import RedisServer
-from tests.conftest import free_port
 from tests.pipeline import DATA_DIR, feature_payloads, ingest, run_features, stream_payloads
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 

@@ -21,7 +21,7 @@ from services.trainer.worker import register_weekly
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_acl import load_or_create_passwords
 from shared.redis_server import RedisServer
-from tests.conftest import free_port
+from tests.ports import free_port
 from tests.processes import kill_tree
 from tests.waiting import wait_for
 

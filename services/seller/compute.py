@@ -12,7 +12,7 @@ from shared.chain_view import ChainView, years_to_expiry
 from shared.compute import EngineContext
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
-from shared.schemas import OptionChain
+from shared.schemas import FeatureSnapshot, OptionChain
 from shared.signals import chain as chain_signals
 from shared.signals import fallbacks, labels, provenance
 from shared.signals.breach import (
@@ -115,14 +115,15 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
             lower, upper = out.value
             vix_scale = current_vix(ctx) / 100 * math.sqrt(ctx.days_to_expiry / 365)
             return {
-                "lower": round(lower, 2),
-                "upper": round(upper, 2),
-                "coverage_target": coverage,
-                "expiry": snap.next_expiry,
-                "days_to_expiry": snap.days_to_expiry,
                 # the same bounds in VIX-implied sigmas, comparable with the baseline band's z
-                "z_lower": round(-math.log(lower / snap.spot) / vix_scale, 4),
-                "z_upper": round(math.log(upper / snap.spot) / vix_scale, 4),
+                **range_section(
+                    snap,
+                    lower,
+                    upper,
+                    coverage,
+                    -math.log(lower / snap.spot) / vix_scale,
+                    math.log(upper / snap.spot) / vix_scale,
+                ),
                 "selection": selection,
                 "provenance": {**out.provenance, "formula": CORE_FORMULA, "note": note},
             }
@@ -151,14 +152,28 @@ def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
         )
     lower, upper = safe_range(snap.spot, current_vix(ctx), days, z_lower, z_upper)
     return {
+        **range_section(snap, lower, upper, coverage, float(z_lower), float(z_upper)),
+        "provenance": prov,
+    }
+
+
+def range_section(
+    snap: FeatureSnapshot,
+    lower: float,
+    upper: float,
+    coverage: float,
+    z_lower: float,
+    z_upper: float,
+) -> dict[str, Any]:
+    """A safe range's fields (bounds, target, expiry, the bounds in VIX-implied sigmas)."""
+    return {
         "lower": round(lower, 2),
         "upper": round(upper, 2),
         "coverage_target": coverage,
         "expiry": snap.next_expiry,
         "days_to_expiry": snap.days_to_expiry,
-        "z_lower": round(float(z_lower), 4),
-        "z_upper": round(float(z_upper), 4),
-        "provenance": prov,
+        "z_lower": round(z_lower, 4),
+        "z_upper": round(z_upper, 4),
     }
 
 
