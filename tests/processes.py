@@ -1,15 +1,33 @@
-"""Stop a process tree for good: an rq worker's work horse leaves the worker's process group
-(rq calls setpgrp in it), so killing the group alone leaves the horse training and
-publishing after the test has moved on."""
+"""Start the trainer's rq worker, and stop a process tree for good: an rq worker's work
+horse leaves the worker's process group (rq calls setpgrp in it), so killing the group alone
+leaves the horse training and publishing after the test has moved on."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
+from typing import IO, Any
 
+from shared.config import PROJECT_ROOT
 from tests.waiting import wait_for
+
+
+def trainer_worker(
+    env: dict[str, str], *args: str, output: IO[Any] | int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """``python -m services.trainer worker *args`` in its own session (stop it with
+    ``kill_tree``), stdout and stderr to ``output``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.trainer", "worker", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _parents() -> dict[int, int]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import redis
@@ -15,11 +13,11 @@ from rq import Queue, SimpleWorker
 from services.trainer.jobs import enqueue_training, redis_for_rq
 from shared import streams
 from shared.codec import decode
-from shared.config import PROJECT_ROOT, Settings
+from shared.config import Settings
 from shared.models import registry
 from shared.models.loading import MODEL_NAMES
 from tests.models_support import trained_registry
-from tests.processes import kill_tree
+from tests.processes import kill_tree, trainer_worker
 from tests.waiting import wait_for
 
 
@@ -52,14 +50,7 @@ def test_killed_job_leaves_current_untouched(settings: Settings, redis_client: r
         "AEGIS_EMBEDDED_REDIS": "false",
         "AEGIS_TRAINING_QUEUE": settings.training_queue,
     }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "services.trainer", "worker", "--burst"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = trainer_worker(env, "--burst")
     try:
 
         def training_started() -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,12 +22,12 @@ from services.trainer.worker import CRON_JOB_NAME, cron_schedule
 from shared import calendar, streams
 from shared.bus import Bus
 from shared.codec import decode
-from shared.config import PROJECT_ROOT, Settings
+from shared.config import Settings
 from shared.models import registry
 from shared.schemas import ModelPublished
 from tests.engines_support import intraday_snapshot
 from tests.models_support import WINDOW, trained_registry
-from tests.processes import kill_tree
+from tests.processes import kill_tree, trainer_worker
 from tests.test_engines import blocks, running
 from tests.waiting import wait_for
 
@@ -66,14 +65,7 @@ def training_worker(settings: Settings) -> Iterator[subprocess.Popen]:
         "AEGIS_TRAINING_SCHEDULE_PROFILE": "fast",
         "AEGIS_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.trainer", "worker"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = trainer_worker(env)
     try:
         yield proc
     finally:

@@ -5,8 +5,6 @@ its log nor any value of any rq key holds a Redis password or the API token."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +16,11 @@ from rq.job import Job
 
 from services.trainer.jobs import enqueue_training, job_settings, settings_payload
 from services.trainer.worker import register_weekly
-from shared.config import PROJECT_ROOT, Settings
+from shared.config import Settings
 from shared.redis_acl import load_or_create_passwords
 from shared.redis_server import RedisServer
 from tests.ports import free_port
-from tests.processes import kill_tree
+from tests.processes import kill_tree, trainer_worker
 from tests.waiting import wait_for
 
 API_TOKEN = "tok-Zq8#never-in-redis"
@@ -97,14 +95,7 @@ def test_no_secret_in_job_arguments_hashes_or_worker_logs(
     }
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "services.trainer", "worker", "--burst"],
-            cwd=PROJECT_ROOT,
-            env=worker_env,
-            start_new_session=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        worker = trainer_worker(worker_env, "--burst", output=log)
     try:
 
         def weekly_training() -> bool:
