@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from services.stack import replay_train_end
 from services.trainer.pipeline import select_out_of_sample
 from shared.config import Settings
@@ -65,7 +67,10 @@ def test_versions_written_by_older_code_are_retrained_not_served(tmp_path: Path)
     assert current_format > 1
     for name in MODEL_NAMES:
         put(tmp_path, name, "2022-05-31", artifact_format=1 if name == "seller" else None)
-    assert select_out_of_sample(Settings(model_dir=tmp_path)) == ["seller"]
+    with capture_logs() as logs:
+        assert select_out_of_sample(Settings(model_dir=tmp_path)) == ["seller"]
+    outdated = [e for e in logs if e["event"] == "model_version_outdated"]
+    assert [(e["model"], e["version"]) for e in outdated] == [("seller", "v-2022-05-31-f1")]
     assert select_out_of_sample(Settings(model_dir=tmp_path, train_end="2022-05-31")) == ["seller"]
     put(tmp_path, "seller", "2022-05-31")
     assert select_out_of_sample(Settings(model_dir=tmp_path)) == []

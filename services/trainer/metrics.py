@@ -20,8 +20,10 @@ def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
 
 
 def brier(probs: np.ndarray, y: np.ndarray) -> float:
-    """Multi-class Brier score (sum over classes, range 0..2)."""
+    """Multi-class Brier score (sum over classes, range 0..2). Rows are renormalised: float32
+    model outputs sum to 1 only to about 1e-7, which sklearn warns about."""
     labels = np.arange(probs.shape[1])
+    probs = probs / probs.sum(1, keepdims=True)
     return float(skm.brier_score_loss(y, probs, labels=labels, scale_by_half=False))
 
 

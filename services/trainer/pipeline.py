@@ -113,11 +113,15 @@ def run_training(
 def usable_versions(model_dir: Path, name: str) -> list[dict[str, Any]]:
     """The kept versions of ``name`` in the artifact format this code reads (one written by
     older code counts as absent: it is retrained, never served)."""
-    versions = registry.list_versions(model_dir, name)
-    for v in versions:
-        if not usable(name, v):
-            log.warning("model_version_outdated", model=name, version=v["version"])
-    return [v for v in versions if usable(name, v)]
+    return [v for v in registry.list_versions(model_dir, name) if usable(name, v)]
+
+
+def warn_outdated(model_dir: Path) -> None:
+    """One warning per kept version that this code will not read."""
+    for name in MODEL_NAMES:
+        for v in registry.list_versions(model_dir, name):
+            if not usable(name, v):
+                log.warning("model_version_outdated", model=name, version=v["version"])
 
 
 def missing_models(settings: Settings) -> list[str]:
@@ -144,6 +148,7 @@ def select_out_of_sample(settings: Settings) -> list[str]:
     data up to it; returns the models with no such version (they must be trained). Without
     it (live): point CURRENT at the kept version trained on the newest data; returns the
     models the registry lacks."""
+    warn_outdated(settings.model_dir)
     if settings.train_end is None:  # live: the newest kept version (a replay may have
         for name in MODEL_NAMES:  # pointed CURRENT at an older window)
             versions = usable_versions(settings.model_dir, name)
