@@ -76,14 +76,58 @@ def test_breach_floor_follows_the_brier_against_the_lognormal() -> None:
     p_true = rng.uniform(0.01, 0.5, 5000)
     y = (rng.uniform(size=5000) < p_true).astype(float)
     table = pd.DataFrame(
-        {"breached": y, "probability": p_true, "probability_lognormal": np.clip(p_true * 1.4, 0, 1)}
+        {
+            "breached": y,
+            "probability": p_true,
+            "probability_lognormal": np.clip(p_true * 1.4, 0, 1),
+            "regime": np.repeat(["LOW", "NORMAL"], 2500),
+            "days_to_expiry": np.tile([0, 3, 6, 6], 1250),
+        }
     )
     out = ve.breach(table)
     assert out["brier"] < out["brier_lognormal"] and out["floor_brier_003"]
     assert out["floor_bins_within_002"]
+    by_dte = {k: v["samples"] for k, v in out["by_dte"].items()}
+    assert by_dte == {"0-1": 1250, "2-3": 1250, "4+": 2500}
+    low = table[table["regime"] == "LOW"]
+    assert out["by_regime"]["LOW"]["brier"] == pytest.approx(
+        np.mean((low["probability"] - low["breached"]) ** 2)
+    )
     swapped = ve.breach(
         table.rename(
             columns={"probability": "probability_lognormal", "probability_lognormal": "probability"}
         )
     )
     assert not swapped["floor_brier_003"] and not swapped["floor_bins_within_002"]
+
+
+def test_trap_and_stress_are_scored_per_regime_and_bucket_beside_their_baselines() -> None:
+    rng = np.random.default_rng(7)
+    n = 2000
+    vix = rng.uniform(10, 30, n)
+    p = rng.uniform(0.05, 0.6, n)
+    table = pd.DataFrame(
+        {
+            "trap_actual": (rng.uniform(size=n) < p).astype(float),
+            "trap_probability": p,
+            "trap_base_rate": 0.25,
+            "sigma20": rng.uniform(0.05, 0.3, n),
+            "vix": vix,
+            "regime": np.where(vix < 13, "LOW", np.where(vix < 20, "NORMAL", "HIGH")),
+            "days_to_expiry": np.tile([1, 2, 5, 6], n // 4),
+            "rv_next5": vix / 100 * rng.lognormal(0, 0.3, n),
+            "stress_score": vix + rng.normal(0, 5, n),
+            "stress_score_baseline": vix,
+        }
+    )
+    trap = ve.trap(table)
+    assert set(trap["by_regime"]) == {"LOW", "NORMAL", "HIGH"}
+    assert set(trap["by_dte"]) == {"0-1", "2-3", "4+"}
+    assert sum(g["samples"] for g in trap["by_dte"].values()) == n
+    assert trap["auc"] > 0.6 > trap["auc_vix_level"]  # p carries the outcome, VIX does not
+    assert all(g["auc"] > 0.55 for g in trap["by_regime"].values())
+    stress = ve.stress(table)
+    assert stress["by_dte"]["4+"]["samples"] == n // 2
+    # the noisy score ranks worse than the VIX level it was made from, in every group
+    assert stress["spearman_rv5"] < stress["spearman_rv5_vix_level"]
+    assert all(g["spearman"] < g["spearman_vix"] for g in stress["by_dte"].values())

@@ -132,6 +132,10 @@ def _volatility_section(vol: dict[str, Any]) -> str:
     cov_cols += ["mean_width_log"]
     cov_cols += ["vix_band_calibrated_coverage", "vix_band_same_coverage_width_log"]
     mae_cols = ["samples", "mae_model", "mae_vix_implied", "reduction"]
+    trap_cols = ["samples", "auc", "auc_sigma20_over_vix", "auc_vix_level", "brier_skill", "ece"]
+    trap_cols += ["observed_rate"]
+    stress_cols = ["samples", "spearman", "spearman_vix"]
+    breach_cols = ["samples", "brier", "brier_lognormal", "reduction_vs_lognormal"]
     floors = {
         k: {"met": v}
         for sig in (trap, stress, move, rng, breach)
@@ -145,7 +149,12 @@ def _volatility_section(vol: dict[str, Any]) -> str:
 <h3>Safe range by days to expiry</h3>{_table(rng["by_dte"], cov_cols)}
 <h3>Move to expiry by VIX regime</h3>{_table(move["by_regime"], mae_cols)}
 <h3>Move to expiry by days to expiry</h3>{_table(move["by_dte"], mae_cols)}
-<h3>Stress by VIX regime</h3>{_table(stress["by_regime"], ["samples", "spearman", "spearman_vix"])}
+<h3>Trap by VIX regime</h3>{_table(trap["by_regime"], trap_cols)}
+<h3>Trap by days to expiry</h3>{_table(trap["by_dte"], trap_cols)}
+<h3>Stress by VIX regime</h3>{_table(stress["by_regime"], stress_cols)}
+<h3>Stress by days to expiry</h3>{_table(stress["by_dte"], stress_cols)}
+<h3>Breach curve by VIX regime</h3>{_table(breach["by_regime"], breach_cols)}
+<h3>Breach curve by days to expiry</h3>{_table(breach["by_dte"], breach_cols)}
 <h3>Reliability</h3>{_vol_reliability_plot(vol)}
 <p>Sessions on which each signal shipped the model or its baseline (the trainer's choice on
 each fold's validation window): {html.escape(str(vol["live_sessions"]))}. As shipped (core

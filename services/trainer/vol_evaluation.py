@@ -4,6 +4,7 @@ baselines, overall, per VIX regime and per days-to-expiry bucket, against the is
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,45 +31,62 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y[ok], score[ok])) if len(np.unique(y[ok])) == 2 else math.nan
 
 
-def trap(s: pd.DataFrame) -> dict[str, Any]:
-    g = s.dropna(subset=["trap_actual", "trap_probability"])
+def splits(g: pd.DataFrame, score: Callable[[pd.DataFrame], dict[str, Any]]) -> dict[str, Any]:
+    """``score`` per VIX regime and per days-to-expiry bucket (diagnostics beside a pooled
+    floor, or the groups a per-group floor is checked in)."""
+    return {
+        "by_regime": {str(r): score(x) for r, x in g.groupby("regime")},
+        "by_dte": {str(k): score(x) for k, x in g.groupby(dte_bucket(g["days_to_expiry"]))},
+    }
+
+
+def _trap_scores(g: pd.DataFrame) -> dict[str, Any]:
+    """The trap forecast against the training base rate, and the ranking baselines' AUCs."""
     y, p = g["trap_actual"].to_numpy(), g["trap_probability"].to_numpy()
     report = m.binary_report(p, y, g["trap_base_rate"].to_numpy())
-    bins = m.reliability(p, y)
-    observed = [b["observed"] for b in bins if b["count"] >= 30]
     return {
         **report,
         "auc": _auc(y, p),
         "auc_sigma20_over_vix": _auc(y, (g["sigma20"] / g["vix"]).to_numpy()),
         "auc_vix_level": _auc(y, g["vix"].to_numpy()),
+    }
+
+
+def trap(s: pd.DataFrame) -> dict[str, Any]:
+    g = s.dropna(subset=["trap_actual", "trap_probability"])
+    out = _trap_scores(g)
+    bins = m.reliability(g["trap_probability"].to_numpy(), g["trap_actual"].to_numpy())
+    observed = [b["observed"] for b in bins if b["count"] >= 30]
+    return {
+        **out,
         "reliability": bins,
         "reliability_monotone_n30": bool(np.all(np.diff(observed) >= 0)),
-        "floor_auc_068": report["samples"] > 0 and _auc(y, p) >= 0.68,
-        "floor_brier_skill_006": report["brier_skill"] >= 0.06,
+        **splits(g, _trap_scores),
+        "floor_auc_068": out["samples"] > 0 and out["auc"] >= 0.68,
+        "floor_brier_skill_006": out["brier_skill"] >= 0.06,
+    }
+
+
+def _stress_scores(g: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "spearman": float(spearmanr(g["stress_score"], g["rv_next5"])[0]),
+        "spearman_vix": float(spearmanr(g["vix"], g["rv_next5"])[0]),
+        "samples": len(g),
     }
 
 
 def stress(s: pd.DataFrame) -> dict[str, Any]:
     g = s.dropna(subset=["rv_next5", "stress_score"])
-    rho = float(spearmanr(g["stress_score"], g["rv_next5"])[0])
-    rho_vix = float(spearmanr(g["vix"], g["rv_next5"])[0])
-    by = {
-        r: {
-            "spearman": float(spearmanr(x["stress_score"], x["rv_next5"])[0]),
-            "spearman_vix": float(spearmanr(x["vix"], x["rv_next5"])[0]),
-            "samples": len(x),
-        }
-        for r, x in g.groupby("regime")
-    }
+    pooled = _stress_scores(g)
     return {
-        "spearman_rv5": rho,
-        "spearman_rv5_vix_level": rho_vix,
+        "spearman_rv5": pooled["spearman"],
+        "spearman_rv5_vix_level": pooled["spearman_vix"],
         "spearman_rv5_regime_climatology": float(
             spearmanr(g["stress_score_baseline"], g["rv_next5"])[0]
         ),
         "samples": len(g),
-        "by_regime": by,
-        "floor_beats_vix": rho > rho_vix,
+        **splits(g, _stress_scores),
+        "floor_beats_vix": pooled["spearman"] > pooled["spearman_vix"],
     }
 
 
@@ -86,10 +104,7 @@ def _mae(g: pd.DataFrame) -> dict[str, Any]:
 
 def move(b: pd.DataFrame) -> dict[str, Any]:
     g = b.dropna(subset=["actual_move", "implied_move", "predicted_move"])
-    g = g.assign(bucket=dte_bucket(g["days_to_expiry"]))
-    out = _mae(g)
-    out["by_regime"] = {r: _mae(x) for r, x in g.groupby("regime")}
-    out["by_dte"] = {k: _mae(x) for k, x in g.groupby("bucket")}
+    out = {**_mae(g), **splits(g, _mae)}
     worst = min(x["reduction"] for x in (out, *out["by_regime"].values()))
     out["floor_005_every_regime"] = worst >= 0.05
     return out
@@ -129,10 +144,7 @@ def _coverage(g: pd.DataFrame) -> dict[str, Any]:
 
 def safe_range(s: pd.DataFrame) -> dict[str, Any]:
     g = s.dropna(subset=["inside"])
-    g = g.assign(bucket=dte_bucket(g["days_to_expiry"]))
-    out = _coverage(g)
-    out["by_regime"] = {r: _coverage(x) for r, x in g.groupby("regime")}
-    out["by_dte"] = {k: _coverage(x) for k, x in g.groupby("bucket")}
+    out = {**_coverage(g), **splits(g, _coverage)}
     groups = (out, *out["by_regime"].values(), *out["by_dte"].values())
     out["floor_coverage_088_092_everywhere"] = all(0.88 <= x["coverage"] <= 0.92 for x in groups)
     out["floor_width_vs_vix_band"] = (
@@ -141,20 +153,29 @@ def safe_range(s: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def breach(br: pd.DataFrame) -> dict[str, Any]:
-    g = br.dropna(subset=["breached", "probability", "probability_lognormal"])
+def _breach_scores(g: pd.DataFrame) -> dict[str, Any]:
     y, p, p_ln = (g[c].to_numpy() for c in ("breached", "probability", "probability_lognormal"))
     brier, brier_ln = float(np.mean((p - y) ** 2)), float(np.mean((p_ln - y) ** 2))
-    bins = m.reliability(p, y)
-    big = [b for b in bins if b["count"] >= BREACH_BIN_MIN]
     return {
         "samples": len(g),
         "brier": brier,
         "brier_lognormal": brier_ln,
         "reduction_vs_lognormal": 1 - brier / brier_ln,
+    }
+
+
+def breach(br: pd.DataFrame) -> dict[str, Any]:
+    g = br.dropna(subset=["breached", "probability", "probability_lognormal"])
+    y, p, p_ln = (g[c].to_numpy() for c in ("breached", "probability", "probability_lognormal"))
+    out = _breach_scores(g)
+    bins = m.reliability(p, y)
+    big = [b for b in bins if b["count"] >= BREACH_BIN_MIN]
+    return {
+        **out,
         "reliability": bins,
         "reliability_lognormal": m.reliability(p_ln, y),
-        "floor_brier_003": 1 - brier / brier_ln >= 0.03,
+        **splits(g, _breach_scores),
+        "floor_brier_003": out["reduction_vs_lognormal"] >= 0.03,
         "floor_bins_within_002": all(
             abs(b["observed"] - b["forecast"]) <= BREACH_BIN_TOLERANCE for b in big
         ),
