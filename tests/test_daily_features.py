@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from shared.features.daily import TRADING_DAYS, compute_daily_features
-from shared.features.history import load_history
+from shared.features.history import load_daily_csv, load_daily_csvs, load_history
 from tests.pipeline import DATA_DIR
 
 
@@ -45,3 +47,17 @@ def test_unknown_values_are_nan_not_inf(history: pd.DataFrame) -> None:
     features = compute_daily_features(history.head(30))
     assert np.isfinite(features.to_numpy()[~features.isna().to_numpy()]).all()
     assert features["sma_ratio_200"].isna().all() and features["ret_1"].iloc[1:].notna().all()
+
+
+def test_the_later_daily_files_continue_the_bundled_history(tmp_path: Path) -> None:
+    """The bars shipped beside the option chain start where the bundled history ends, so the
+    two read as one series; a date in two files is refused, not silently doubled."""
+    files = [DATA_DIR / "nifty50_daily.csv", DATA_DIR / "nifty50_daily_2025-07_2026-02.csv"]
+    both = load_daily_csvs(files[::-1])
+    assert both.index.is_monotonic_increasing
+    assert len(both) == sum(len(load_daily_csv(f)) for f in files)
+    assert f"{both.index[-1]:%Y-%m-%d}" == "2026-02-06"
+    overlap = tmp_path / "overlap.csv"
+    load_daily_csv(files[1]).iloc[:3].to_csv(overlap)
+    with pytest.raises(ValueError, match="2025-07-01"):
+        load_daily_csvs([files[1], overlap])

@@ -42,7 +42,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for label, alter in (("original", None), ("altered", CHANGE_AT)):
         tmp = tmp_path_factory.mktemp(label)
         nifty, vix = _csvs(tmp, alter)
-        run_evaluation(nifty, vix, START, tmp / "out", retrain_every=63, fast=True)
+        run_evaluation([nifty], [vix], START, tmp / "out", retrain_every=63, fast=True)
         out[label] = tmp / "out"
     return out
 

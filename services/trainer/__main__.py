@@ -89,8 +89,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from services.trainer.evaluation import run_evaluation
 
     run_evaluation(
-        Path(args.nifty),
-        Path(args.vix),
+        [Path(p) for p in args.nifty],
+        [Path(p) for p in args.vix],
         args.start,
         Path(args.out),
         retrain_every=args.retrain_every,
@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to")
     p.set_defaults(func=_rollback)
     p = sub.add_parser("evaluate", help="walk-forward evaluation")
-    p.add_argument("--nifty", required=True)
-    p.add_argument("--vix", required=True)
+    p.add_argument("--nifty", required=True, nargs="+", help="daily CSVs, in any order")
+    p.add_argument("--vix", required=True, nargs="+", help="daily CSVs, in any order")
     p.add_argument("--start", default="2019-01-01")
     p.add_argument("--end")
     p.add_argument("--out", required=True)

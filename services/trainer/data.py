@@ -4,6 +4,7 @@ the recorded 1-minute bars. Fingerprinted so a version id names exactly what it 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from shared.features.daily import SEQUENCE_FEATURES, SEQUENCE_LENGTH, compute_daily_features
-from shared.features.history import load_daily_csv, merge_nifty_vix
+from shared.features.history import load_daily_csvs, merge_nifty_vix
 
 MINUTE_FILE = "nifty50_1min_2021-01_2023-01.csv.gz"
 
@@ -75,9 +76,13 @@ def load_minutes(path: Path) -> pd.DataFrame:
 
 
 def load_training_data(
-    nifty_csv: Path, vix_csv: Path, minute_csv: Path | None, end: str | None = None
+    nifty_csvs: Sequence[Path],
+    vix_csvs: Sequence[Path],
+    minute_csv: Path | None,
+    end: str | None = None,
 ) -> TrainingData:
-    frame = merge_nifty_vix(load_daily_csv(nifty_csv), load_daily_csv(vix_csv))
+    """The daily history of the given files (one series each, in any number of periods)."""
+    frame = merge_nifty_vix(load_daily_csvs(nifty_csvs), load_daily_csvs(vix_csvs))
     minutes = load_minutes(minute_csv) if minute_csv and minute_csv.exists() else None
     data = TrainingData(frame, minutes)
     return data.cut(end) if end else data
@@ -85,8 +90,8 @@ def load_training_data(
 
 def load_bundled(data_dir: Path, end: str | None = None) -> TrainingData:
     return load_training_data(
-        data_dir / "nifty50_daily.csv",
-        data_dir / "india_vix_daily.csv",
+        [data_dir / "nifty50_daily.csv"],
+        [data_dir / "india_vix_daily.csv"],
         data_dir / MINUTE_FILE,
         end,
     )

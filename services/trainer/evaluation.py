@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,8 @@ def _base_rates(train: TrainingData) -> dict[str, Any]:
 
 
 def run_evaluation(
-    nifty_csv: Path,
-    vix_csv: Path,
+    nifty_csvs: Sequence[Path],
+    vix_csvs: Sequence[Path],
     start: str,
     out_dir: Path,
     retrain_every: int = 126,
@@ -92,7 +93,7 @@ def run_evaluation(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     coverage = (settings or Settings()).coverage_target
-    full = load_training_data(nifty_csv, vix_csv, None, end)
+    full = load_training_data(nifty_csvs, vix_csvs, None, end)
     frame, feats = full.frame, full.features
     x_daily = feats.to_numpy(dtype=np.float32)
     records = feats.to_dict("records")
@@ -274,7 +275,7 @@ def run_evaluation(
             out_dir / f"{name}.csv", index=False, float_format="%.6g", date_format="%Y-%m-%d"
         )
     summary = summarise(tables, start=start, retrain_every=retrain_every, fast=fast)
-    minute_csv = Path(nifty_csv).parent / MINUTE_FILE
+    minute_csv = Path(nifty_csvs[0]).parent / MINUTE_FILE
     if minute_csv.exists():  # the 5-session forecast against 1-minute realised vol
         rv_minute = minute_rv5(load_minutes(minute_csv), frame)
         summary["volatility"]["minute_rv_target"] = minute_target(tables["seller"], rv_minute)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,16 @@ def load_daily_csv(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path, parse_dates=["date"]).set_index("date").sort_index()
     if frame.index.has_duplicates:
         raise ValueError(f"{path} has duplicate dates")
+    return frame
+
+
+def load_daily_csvs(paths: Sequence[Path]) -> pd.DataFrame:
+    """Several daily CSVs of one series (e.g. the bundled history and a later period) as one
+    frame in date order; a date in two files is refused."""
+    frame = pd.concat([load_daily_csv(path) for path in paths]).sort_index()
+    if frame.index.has_duplicates:
+        dates = sorted({f"{d:%Y-%m-%d}" for d in frame.index[frame.index.duplicated()]})
+        raise ValueError(f"dates in more than one of {[str(p) for p in paths]}: {dates[:5]}")
     return frame
 
 
