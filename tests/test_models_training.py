@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from services.trainer.artifacts import version_id
 from services.trainer.pipeline import ensure_models, missing_models
@@ -119,3 +120,32 @@ def test_ensure_models_trains_only_missing(tmp_path: Path, monkeypatch) -> None:
     assert missing_models(settings) == []
     assert {n: registry.current_version(md, n) for n in before} == before
     assert np.isfinite(load_model(md, "stats").safe_range_z("HIGH")[0])
+
+
+def test_the_published_direction_model_is_the_one_validated() -> None:
+    """Its base models, temperature and fitted weight reproduce, on the validation fold, the
+    log loss recorded when it was gated: what was gated is what ships (a model refitted on the
+    whole window would not, and its calibration would be another model's)."""
+    from services.trainer.direction import MAX_HORIZON, targets, usable_rows
+    from services.trainer.splits import purged_folds
+    from shared.models import calibration
+    from shared.models.direction import combine
+
+    model = load_model(trained_registry(), "direction")
+    data = short_data()
+    y, _ = targets(data)
+    rows = usable_rows(data)
+    rows = rows[~np.isnan(y[rows, 0])]
+    validate = purged_folds(rows, MAX_HORIZON).validate
+    recorded = model.manifest["metrics"]["validation"]
+    gated = {  # each horizon shrunk by its fitted weight toward the climatology it was gated on
+        **model.params,
+        "shrink_weight": {h: v["fitted_shrink_weight"] for h, v in recorded.items()},
+        "climatology": {h: v["climatology"] for h, v in recorded.items()},
+    }
+    x = data.features.to_numpy(dtype=np.float32)[validate]
+    probs = combine(*model.raw_batch(x, data.sequences[validate]), gated)
+    for j, h in enumerate(model.horizons):
+        known = ~np.isnan(y[validate, j])
+        loss = calibration.log_loss(probs[known, j], y[validate[known], j].astype(int))
+        assert loss == pytest.approx(recorded[h]["log_loss"], abs=1e-5), h

@@ -40,7 +40,8 @@ def move_samples(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
 def train_spike(data: TrainingData, profile: Profile) -> tuple[xgb.Booster, dict, dict]:
     """P(up | next session is a spike): a booster on the spike sessions, shrunk toward the
     training base rate by a Brier-optimal weight fitted on a calibration fold and kept only
-    if a later validation fold shows significant skill; else the base rate is published."""
+    if a later validation fold shows significant skill; else the base rate is published.
+    The booster published is the one weighted and gated (not a refit on every spike)."""
     x = data.features.to_numpy(dtype=np.float32)
     spike, up = labels.next_session_spike(data.frame["close"], data.features["sigma20_daily"])
     y = up.to_numpy()
@@ -69,7 +70,7 @@ def train_spike(data: TrainingData, profile: Profile) -> tuple[xgb.Booster, dict
         "spike_shrink_weight": weight if gate.live else 0.0,  # 0: the base rate is published
     }
     metrics = {"fitted_shrink_weight": weight, "base_rate_train": base, "gate": gate.to_dict()}
-    return fit(x[rows], y[rows], Head("binary"), profile), params, metrics
+    return held, params, metrics
 
 
 def train_buyer(data: TrainingData, profile: Profile) -> TrainedModel:

@@ -1,7 +1,12 @@
-"""Training the ``direction`` ensemble (BiLSTM + XGBoost per horizon): temperature and the
-weight toward climatology fitted on a calibration fold, then gated on a later validation
-fold. A horizon whose shrunk forecast does not beat climatology there significantly (or is
-constant, or worse calibrated) gets weight 0: it publishes climatology and says so."""
+"""Training the ``direction`` ensemble (BiLSTM + XGBoost per horizon): base models fitted on
+the training fold, temperature and the weight toward climatology fitted on a calibration
+fold, then gated on a later validation fold. A horizon whose shrunk forecast does not beat
+climatology there significantly (or is constant, or worse calibrated) gets weight 0: it
+publishes climatology and says so.
+
+The published base models are the ones calibrated and gated. They are not refitted on the
+whole window: a refit is another model, whose outputs the temperature and weight were
+never fitted to and the gate never saw."""
 
 from __future__ import annotations
 
@@ -146,6 +151,7 @@ def train_direction(
         params["shrink_weight"][h] = weight if gate.live else 0.0  # 0: the horizon is climatology
         params["beats_climatology"][h] = gate.live
         metrics["validation"][h] = {
+            "climatology": clim.tolist(),  # the baseline gated against: the training fold's
             "log_loss": calibration.log_loss(shrunk_v, yv),
             "log_loss_climatology": calibration.log_loss(clim_v, yv),
             "accuracy": float(np.mean(shrunk_v.argmax(1) == yv)),
@@ -156,16 +162,14 @@ def train_direction(
             f"{data.frame.index[folds.validate[known_v][-1]]:%Y-%m-%d}",
         }
 
-    progress("direction: refit on the whole window")
-    final = fit_base(data, rows, y, profile)
     clim_all, class_means = class_stats(y, r, rows)
     params.update(
         {
             "climatology": clim_all,
             "class_mean_return": class_means,
-            "sequence_mean": final.seq_mean,
-            "sequence_std": final.seq_std,
-            "net": final.net.config.to_dict(),
+            "sequence_mean": held_out.seq_mean,
+            "sequence_std": held_out.seq_std,
+            "net": held_out.net.config.to_dict(),
         }
     )
     metrics.update(
@@ -177,9 +181,9 @@ def train_direction(
         }
     )
     writers: dict[str, Callable[[Path], None]] = {
-        LSTM_FILE: lambda p: direction_net.save(final.net, p)
+        LSTM_FILE: lambda p: direction_net.save(held_out.net, p)
     }
-    for h, booster in zip(HORIZON_KEYS, final.boosters, strict=True):
+    for h, booster in zip(HORIZON_KEYS, held_out.boosters, strict=True):
         writers[booster_file(h)] = functools.partial(boosters.save, booster)
     return TrainedModel(
         name="direction",

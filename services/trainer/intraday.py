@@ -87,7 +87,6 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
     ll_clim = calibration.log_loss(np.tile(clim, (len(yv), 1)), yv)
     weight = calibration.fit_shrink_weight(cal_v, yv, clim)
 
-    final = fit(x, y, head, profile)
     clim_all = [float(np.mean(y == k)) for k in range(3)]
     means = [float(ret[y == k].mean()) if np.any(y == k) else 0.0 for k in range(3)]
     assert data.minutes is not None  # session_samples refused a history without minutes
@@ -121,5 +120,5 @@ def train_intraday(data: TrainingData, profile: Profile) -> TrainedModel:
         # it learns from the 1-minute sessions only: that is what in_sample must compare with
         metrics=metrics,
         training_window={"start": first, "end": last},
-        writers={BOOSTER_FILE: lambda p: boosters.save(final, p)},
+        writers={BOOSTER_FILE: lambda p: boosters.save(held, p)},
     )

@@ -49,13 +49,16 @@ class DirectionEnsemble(ArtifactModel):
         self.seq_std = np.asarray(p["sequence_std"], dtype=np.float32)
         self.class_returns = np.asarray([p["class_mean_return"][h] for h in self.horizons])
 
-    def predict_batch(self, daily: np.ndarray, sequences: np.ndarray) -> np.ndarray:
-        """(n, horizons, 3) probabilities for daily feature rows and raw sequence windows."""
+    def raw_batch(self, daily: np.ndarray, sequences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The BiLSTM's and the boosters' (n, horizons, 3) probabilities, before ``combine``."""
         lstm = direction_net.predict_proba(
             self.net, normalise_sequences(sequences, self.seq_mean, self.seq_std)
         )
-        xgb = np.stack([boosters.predict(b, daily) for b in self.boosters], axis=1)
-        return combine(lstm, xgb, self.params)
+        return lstm, np.stack([boosters.predict(b, daily) for b in self.boosters], axis=1)
+
+    def predict_batch(self, daily: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+        """(n, horizons, 3) probabilities for daily feature rows and raw sequence windows."""
+        return combine(*self.raw_batch(daily, sequences), self.params)
 
     def predict(self, daily: DailyFeatures, sequence: np.ndarray) -> dict[str, dict[str, float]]:
         probs = self.predict_batch(daily_vector(daily), np.asarray(sequence, dtype=np.float32))[0]
