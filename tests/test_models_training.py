@@ -138,6 +138,9 @@ def test_the_published_direction_model_is_the_one_validated() -> None:
     rows = rows[~np.isnan(y[rows, 0])]
     validate = purged_folds(rows, MAX_HORIZON).validate
     recorded = model.manifest["metrics"]["validation"]
+    for h, gate in recorded.items():  # a live horizon shrinks toward what it was gated with
+        if gate["gate"]["live"]:
+            assert model.params["climatology"][h] == gate["climatology"]
     gated = {  # each horizon shrunk by its fitted weight toward the climatology it was gated on
         **model.params,
         "shrink_weight": {h: v["fitted_shrink_weight"] for h, v in recorded.items()},

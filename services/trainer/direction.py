@@ -163,9 +163,15 @@ def train_direction(
         }
 
     clim_all, class_means = class_stats(y, r, rows)
+    # A live horizon shrinks toward the climatology it was gated with (the training fold's),
+    # so its forecast is the gated one exactly; a climatology horizon publishes the whole
+    # window's class frequencies.
+    shrink_target = {
+        h: clim_train[h] if params["beats_climatology"][h] else clim_all[h] for h in HORIZON_KEYS
+    }
     params.update(
         {
-            "climatology": clim_all,
+            "climatology": shrink_target,
             "class_mean_return": class_means,
             "sequence_mean": held_out.seq_mean,
             "sequence_std": held_out.seq_std,
