@@ -66,7 +66,9 @@ def train_spike(data: TrainingData, profile: Profile) -> tuple[xgb.Booster, dict
     )
     params = {
         "spike_sessions": len(rows),
-        "spike_base_rate": float(np.mean(y[rows])),
+        # live: the base rate it was gated with (the training fold's), so the published
+        # forecast is the gated one; else the base rate of every spike session
+        "spike_base_rate": base if gate.live else float(np.mean(y[rows])),
         "spike_shrink_weight": weight if gate.live else 0.0,  # 0: the base rate is published
     }
     metrics = {"fitted_shrink_weight": weight, "base_rate_train": base, "gate": gate.to_dict()}
