@@ -49,7 +49,8 @@ def test_a_replay_switches_to_kept_out_of_sample_versions_and_trains_the_rest(
     assert select_out_of_sample(settings) == [MODEL_NAMES[0]]  # no fitting version: train
     for name, version in early.items():
         assert registry.current_version(tmp_path, name) == version
-    assert registry.current_version(tmp_path, MODEL_NAMES[0]) == "v-2025-06-30-f1"
+    fmt = MODEL_CLASSES[MODEL_NAMES[0]].FORMAT
+    assert registry.current_version(tmp_path, MODEL_NAMES[0]) == f"v-2025-06-30-f{fmt}"
 
 
 def test_live_goes_back_to_the_newest_kept_version(tmp_path: Path) -> None:

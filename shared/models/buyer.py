@@ -32,6 +32,8 @@ def move_input(daily: DailyFeatures, days_to_expiry: int) -> np.ndarray:
 
 
 class BuyerModels(ArtifactModel):
+    FORMAT = 2  # 2: the gated spike booster (before: a refit on every spike session)
+
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         super().__init__(directory, manifest)
         self.breakout = boosters.load(directory / BREAKOUT_FILE)

@@ -38,6 +38,8 @@ def combine(lstm_probs: np.ndarray, xgb_probs: np.ndarray, params: Mapping[str, 
 
 
 class DirectionEnsemble(ArtifactModel):
+    FORMAT = 2  # 2: the gated base models and their climatology (before: a refit)
+
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         super().__init__(directory, manifest)
         torch.set_num_threads(direction_net.TORCH_THREADS)  # one snapshot at a time

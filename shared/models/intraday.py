@@ -49,6 +49,8 @@ def model_input(daily: DailyFeatures, intraday: Mapping[str, float | None]) -> n
 
 
 class IntradayDirection(ArtifactModel):
+    FORMAT = 2  # 2: the calibrated booster (before: a refit on every session)
+
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         super().__init__(directory, manifest)
         self.booster = boosters.load(directory / BOOSTER_FILE)
