@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -152,3 +153,61 @@ def test_the_published_direction_model_is_the_one_validated() -> None:
         known = ~np.isnan(y[validate, j])
         loss = calibration.log_loss(probs[known, j], y[validate[known], j].astype(int))
         assert loss == pytest.approx(recorded[h]["log_loss"], abs=1e-5), h
+
+
+def _gate_forced_open(*args: object, **kwargs: object) -> object:
+    from services.trainer.skill import skill_gate
+
+    return dataclasses.replace(skill_gate(*args, **kwargs), live=True, reason="forced (test)")
+
+
+def test_a_live_horizon_publishes_the_gated_forecast_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the gate forced open at every horizon, the published model's forecast on the
+    validation fold is the one that was gated: same base models, temperature, weight and
+    climatology (the training fold's), so it scores the recorded log loss."""
+    from services.trainer import direction as trainer_direction
+    from services.trainer.pipeline import publish_models
+    from services.trainer.splits import purged_folds
+    from shared.models import calibration
+
+    monkeypatch.setattr(trainer_direction, "skill_gate", _gate_forced_open)
+    data = short_data()
+    publish_models([trainer_direction.train_direction(data, FAST)], data, FAST, tmp_path, None)
+    model = load_model(tmp_path, "direction")
+    y, _ = trainer_direction.targets(data)
+    rows = trainer_direction.usable_rows(data)
+    rows = rows[~np.isnan(y[rows, 0])]
+    validate = purged_folds(rows, trainer_direction.MAX_HORIZON).validate
+    x = data.features.to_numpy(dtype=np.float32)[validate]
+    probs = model.predict_batch(x, data.sequences[validate])
+    recorded = model.manifest["metrics"]["validation"]
+    for j, h in enumerate(model.horizons):
+        assert model.source(h) == "model"
+        known = ~np.isnan(y[validate, j])
+        loss = calibration.log_loss(probs[known, j], y[validate[known], j].astype(int))
+        assert loss == pytest.approx(recorded[h]["log_loss"], abs=1e-9), h
+
+
+def test_a_live_spike_model_is_the_gated_booster_and_base_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.trainer import buyer as trainer_buyer
+    from services.trainer.splits import purged_folds
+    from services.trainer.tabular import Head, fit
+    from shared.models import boosters, labels
+
+    monkeypatch.setattr(trainer_buyer, "skill_gate", _gate_forced_open)
+    data = short_data()
+    booster, params, metrics = trainer_buyer.train_spike(data, FAST)
+    assert params["spike_shrink_weight"] == metrics["fitted_shrink_weight"]
+    assert params["spike_base_rate"] == metrics["base_rate_train"]  # what it was gated with
+    # the booster fitted on the training fold (training is deterministic), not a refit
+    spike, up = labels.next_session_spike(data.frame["close"], data.features["sigma20_daily"])
+    y = up.to_numpy()
+    rows = np.flatnonzero((spike == 1).to_numpy() & ~np.isnan(y))
+    train = purged_folds(rows, 1).train
+    x = data.features.to_numpy(dtype=np.float32)
+    again = fit(x[train], y[train], Head("binary"), FAST)
+    assert np.array_equal(boosters.predict(booster, x[rows]), boosters.predict(again, x[rows]))
