@@ -28,7 +28,6 @@ from shared import replies, streams
 from shared.blocks import build_block
 from shared.codec import DecodeError, decode, unpack
 from shared.compute import EngineContext, ModelBook, provenance_summary
-from shared.compute import walk_provenance as walk_provenance  # re-exported for the tests
 from shared.config import Settings
 from shared.schemas import (
     Engine,

@@ -20,8 +20,9 @@ from services.seller.main import SellerWorker
 from shared import streams
 from shared.bus import Bus
 from shared.codec import decode, pack
+from shared.compute import walk_provenance
 from shared.config import Settings
-from shared.engine import EngineWorker, walk_provenance
+from shared.engine import EngineWorker
 from shared.features.daily import FEATURE_NAMES
 from shared.models import registry
 from shared.schemas import FeatureSnapshot, SignalBlock

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from shared.bus import Bus
+from shared.compute import walk_provenance
 from shared.config import PROJECT_ROOT, Settings
-from shared.engine import walk_provenance
 from tests.engines_support import daily_snapshot, intraday_snapshot
 from tests.test_engines import ENGINES, health, running, wait_blocks
 from tests.waiting import wait_for
