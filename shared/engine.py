@@ -135,13 +135,9 @@ class ChainCache:
                 best = (taken, expiry, chain)
         return best[2] if best else None
 
-    def kept(self, expiry: str, as_of: int) -> list[OptionChain]:
-        """The kept snapshots of ``expiry`` taken at or before ``as_of``, oldest first."""
-        rows = self.by_expiry.get(expiry, [])
-        return [c for _, c in rows[: bisect.bisect_right(rows, as_of, key=lambda r: r[0])]]
-
     def recent(self, expiry: str, as_of: int, count: int) -> list[OptionChain]:
-        """The last ``count`` of ``kept(expiry, as_of)``, oldest first, without copying all."""
+        """The last ``count`` kept snapshots of ``expiry`` taken at or before ``as_of``,
+        oldest first."""
         rows = self.by_expiry.get(expiry, [])
         end = bisect.bisect_right(rows, as_of, key=lambda r: r[0])
         return [c for _, c in rows[max(0, end - count) : end]]

@@ -90,7 +90,9 @@ def test_history_is_a_plain_scan_of_the_kept_snapshots(arrivals: list[OptionChai
     assert final.history_from > arrivals[0].snapshot_time  # the bound dropped the oldest
 
 
-def test_recent_is_the_tail_of_kept(arrivals: list[OptionChain]) -> None:
+def test_recent_is_the_tail_of_the_kept_snapshots_up_to_as_of(
+    arrivals: list[OptionChain],
+) -> None:
     cache = ChainCache(None)  # type: ignore[arg-type]  # no Redis
     for chain in arrivals:
         cache.add(chain)
@@ -98,7 +100,8 @@ def test_recent_is_the_tail_of_kept(arrivals: list[OptionChain]) -> None:
     times = [t for t, _ in cache.by_expiry[expiry]]
     for as_of in (times[0] - 1, times[0], times[5], times[5] + 1, times[-1] + 10**6):
         for count in (1, 2, 5):
-            assert cache.recent(expiry, as_of, count) == cache.kept(expiry, as_of)[-count:]
+            kept = [c for t, c in cache.by_expiry[expiry] if t <= as_of]
+            assert cache.recent(expiry, as_of, count) == kept[-count:]
     assert cache.recent("2030-01-01", times[-1], 2) == []
 
 
