@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.schemas import Engine, ModelRef, Provenance
 
@@ -38,8 +38,11 @@ class Label(Group):
     label: str | None = Field(description="null while the history is too short to classify")
 
 
+Price = Annotated[float, Field(gt=0, description="index points")]
+
+
 class Market(Stamps):
-    spot: float
+    spot: Price
     spot_change: float | None = None
     spot_change_pct: float | None = None
     prev_close: float | None = None
@@ -106,8 +109,24 @@ class Rate(Group):
     samples: int | None = None
 
 
+class SafeRange(Group):
+    lower: Price
+    upper: Price
+    coverage_target: Prob
+    expiry: str
+    days_to_expiry: int = Field(ge=0, description="calendar days; the expiry day counts as 0")
+    z_lower: float
+    z_upper: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SafeRange:
+        if self.lower > self.upper:
+            raise ValueError(f"lower {self.lower} is above upper {self.upper}")
+        return self
+
+
 class Seller(Stamps):
-    safe_range: Group
+    safe_range: SafeRange
     max_pain: Group
     trap: Score
     skew: Group

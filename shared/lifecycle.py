@@ -40,11 +40,14 @@ from shared.config import Settings, get_settings
 from shared.logs import configure_logging
 
 T = TypeVar("T")
-# Redis is away or not ready (BusyLoadingError, a ConnectionError, is named for the reader).
+# Redis is away, not ready (BusyLoadingError, a ConnectionError, is named for the reader), or
+# full: at maxmemory with noeviction a write is refused (OOM); writers wait with backoff as
+# for an outage (a refused MULTI/EXEC wrote nothing) and resume once memory frees.
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.BusyLoadingError,
+    redis.exceptions.OutOfMemoryError,
 )
 
 

@@ -34,7 +34,7 @@ import orjson
 import redis
 from redis.typing import StreamIdT
 
-from shared import replies, streams
+from shared import held, replies, streams
 from shared.bus import Bus, connect
 from shared.clock import Clock, make_clock
 from shared.codec import DecodeError, decode
@@ -411,7 +411,7 @@ class StreamWorker(ABC):
     def _write_health(self, force: bool = False) -> None:
         if not self.health.due(force):
             return
-        reasons = self.degraded_reasons() + self._bus_degraded_reasons()
+        reasons = self.degraded_reasons() + self._bus_degraded_reasons() + held.degraded_reasons()
         lag = pending = None
         try:
             for group in self.client.xinfo_groups(self.input_stream):

@@ -50,8 +50,12 @@ def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(settings: 
         assert doc["market"]["as_of"] == iso_ms((AS_OF + 120) * 1000)
         assert doc["market"]["stale"] is False  # the odd block did not move the event clock
         assert doc["buyer"] is None and doc["direction"] is not None
-        assert (
-            metric(gw, "aegis_gateway_block_errors_total") == "aegis_gateway_block_errors_total 2.0"
+        # both odd blocks break the contract (not JSON): refused and counted, not errors
+        refused = 'aegis_gateway_rejected_blocks_total{engine="%s",reason="contract"} 1.0'
+        assert metric(gw, refused.split("}")[0] % "buyer") == refused % "buyer"
+        assert metric(gw, refused.split("}")[0] % "market") == refused % "market"
+        assert metric(gw, "aegis_gateway_block_errors_total") == (
+            "aegis_gateway_block_errors_total 0.0"
         )
         ready = httpx.get(gw.url + "/readyz")
         assert ready.status_code == 200 and ready.json()["failed_tasks"] == []

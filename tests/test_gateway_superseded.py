@@ -106,7 +106,7 @@ def test_superseded_blocks_are_not_built_and_the_document_is_as_if_all_were(
             ref_metrics.accepted, engine, kind
         )
     assert counter(metrics.rejected, "market", "outside_calendar") == 1
-    assert metrics.block_errors._value.get() == 1  # type: ignore[attr-defined]
+    assert counter(metrics.rejected, "market", "contract") == 1  # the non-JSON one
     assert consumer.last_id == redis_client.xrevrange(streams.BLOCKS, count=1)[0][0].decode()
     assert isinstance(gateway.state.blocks["market"], SignalBlock)
     assert gateway.state.blocks["market"].data == shown.data

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from services.gateway.contract_check import contract_rejection
 from services.gateway.core import Gateway
 from services.gateway.guard import Rejection, bar_close_s, check_block
 from services.gateway.loglimit import LogLimiter
@@ -37,6 +38,7 @@ from shared import replies, streams
 from shared.bus import Bus, connect, connect_async
 from shared.codec import DecodeError, decode, decode_block_head, unpack
 from shared.config import Settings
+from shared.held import held_int
 from shared.lifecycle import REDIS_UNAVAILABLE, Backoff, Reconnect
 from shared.logs import get_logger
 from shared.schemas import SignalBlock
@@ -145,7 +147,9 @@ class BlockConsumer:
             except DecodeError as exc:
                 await self._reject(streams.LATEST_BLOCKS, engine, raw, str(exc))
                 continue
-            rejection = await self._admit(block)
+            rejection = await self._admit(block) or contract_rejection(
+                block, self.settings.block_max_bytes, int(received_at * 1000)
+            )
             if rejection is None:
                 admitted.append(block)
                 continue
@@ -186,11 +190,17 @@ class BlockConsumer:
                     isinstance(message, SignalBlock)
                     and message.engine == engine
                     and await self._admit(message) is None
+                    and self._shows(message)
                 ):
                     log.info("latest_block_from_stream", engine=engine, entry_id=raw_id.decode())
                     return message
             upper = "(" + page[-1][0].decode()
         return None
+
+    def _shows(self, block: SignalBlock) -> bool:
+        """The contract admits ``block`` (its data decoded whole)."""
+        now_ms = int(time.time() * 1000)
+        return contract_rejection(block, self.settings.block_max_bytes, now_ms) is None
 
     async def _admit(self, block: SignalBlock) -> Rejection | None:
         """The guard's verdict; a block ahead of the known input re-reads the input first
@@ -215,9 +225,10 @@ class BlockConsumer:
                 pipe.hget(streams.series_state(symbol, interval), "open_time")
             replies = await pipe.execute()
         closes = [
-            bar_close_s(interval, int(raw))
-            for (_, interval), raw in zip(INPUT_SERIES, replies, strict=True)
-            if raw is not None
+            bar_close_s(interval, open_time)
+            for (symbol, interval), raw in zip(INPUT_SERIES, replies, strict=True)
+            if (open_time := held_int(streams.series_state(symbol, interval), "open_time", raw))
+            is not None
         ]
         self.newest_input_s = max(closes) if closes else None
         if self.newest_input_s is not None:
@@ -284,10 +295,9 @@ class BlockConsumer:
         message = await self._decode_block(entry_id, fields)
         if message is None:
             return None
-        try:
-            self.gateway.check_json(message)
-        except Exception as exc:  # skip the entry; the stream goes on
-            self._entry_failed(streams.BLOCKS, entry_id, exc)
+        broken = contract_rejection(message, self.settings.block_max_bytes, int(time.time() * 1000))
+        if broken is not None:
+            await self._refuse(streams.BLOCKS, entry_id, fields.get(b"d", b""), message, broken)
             return None
         return message
 

@@ -91,7 +91,8 @@ class GatewayMetrics:
         # Reliability (issues 10 and 13): refusals, staleness, feeds, output file, websockets
         self.rejected = Counter(
             "aegis_gateway_rejected_blocks",
-            "valid blocks refused: outside the calendar or ahead of the clock or input",
+            "valid blocks refused: outside the calendar, ahead of the clock or input, or "
+            "breaking the document contract (reason contract)",
             ["engine", "reason"],
             registry=r,
         )
