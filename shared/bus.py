@@ -16,13 +16,16 @@ import redis.sentinel
 from shared import calendar, streams
 from shared.codec import digest, encode
 from shared.config import Settings
+from shared.held import held_float, held_int
 from shared.schemas import (
     Bar,
     DeadLetter,
     FeatureSnapshot,
+    FuturesDay,
     Message,
     ModelPublished,
     OptionChain,
+    ParticipantPositions,
     SignalBlock,
 )
 
@@ -84,7 +87,9 @@ _PUBLISH_BAR = """
 local t = tonumber(ARGV[1])
 local prev = redis.call('HGET', KEYS[3], ARGV[1])
 if prev == ARGV[2] then return {'duplicate', '', ''} end
-local last_t = tonumber(redis.call('HGET', KEYS[2], 'open_time') or '-1')
+-- a field a writer corrupted (not a number) counts as absent and is overwritten below:
+-- one poisoned key must not refuse every later bar of the series
+local last_t = tonumber(redis.call('HGET', KEYS[2], 'open_time')) or -1
 local rev = 0
 if prev then
   if t ~= last_t then
@@ -94,10 +99,13 @@ if prev then
   if redis.call('HGET', KEYS[2], 'final') == '1' then
     return {'conflict', 'this bar was already published as closed with other values', ''}
   end
-  rev = tonumber(redis.call('HGET', KEYS[2], 'revision')) + 1
+  rev = (tonumber(redis.call('HGET', KEYS[2], 'revision')) or 0) + 1
 elseif t <= last_t then
   return {'out_of_order',
     'older than or as old as the last published bar (open_time ' .. last_t .. ')', ''}
+end
+if not tonumber(redis.call('HGET', KEYS[2], 'seq') or '0') then
+  redis.call('HDEL', KEYS[2], 'seq')
 end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local id = redis.call('XADD', KEYS[1], '*',
@@ -113,7 +121,7 @@ return {'published', id, tostring(seq)}
 _PUBLISH_BLOCK = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*',
   't', ARGV[2], 'v', ARGV[3], 'd', ARGV[4])
-local current = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '-1')
+local current = tonumber(redis.call('HGET', KEYS[3], ARGV[1])) or -1  -- corrupt: absent
 if tonumber(ARGV[6]) >= current then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
   redis.call('HSET', KEYS[3], ARGV[1], ARGV[6])
@@ -194,9 +202,10 @@ class Bus:
         return list(pipe.execute())
 
     def last_open_time(self, symbol: str, interval: str) -> int | None:
-        """Open time of the newest bar published on a series, None if none was."""
-        raw = self.client.hget(streams.series_state(symbol, interval), "open_time")
-        return int(raw) if raw is not None else None
+        """Open time of the newest bar published on a series, None if none was (or if the
+        field is corrupt: see ``held_int``)."""
+        key = streams.series_state(symbol, interval)
+        return held_int(key, "open_time", self.client.hget(key, "open_time"))
 
     def positions(self, series: list[tuple[str, str]]) -> dict[tuple[str, str], SeriesPosition]:
         """What Redis holds of each series (absent: nothing published), in one round trip."""
@@ -204,10 +213,12 @@ class Bus:
         for symbol, interval in series:
             pipe.hmget(streams.series_state(symbol, interval), "seq", "open_time", "close")
         held = {}
-        for key, (seq, open_time, close) in zip(series, pipe.execute(), strict=True):
-            if open_time is not None:
-                held[key] = SeriesPosition(
-                    int(seq or 0), int(open_time), float(close) if close else None
+        for (symbol, interval), (seq, open_time, close) in zip(series, pipe.execute(), strict=True):
+            key = streams.series_state(symbol, interval)
+            at = held_int(key, "open_time", open_time)
+            if at is not None:
+                held[(symbol, interval)] = SeriesPosition(
+                    held_int(key, "seq", seq) or 0, at, held_float(key, "close", close)
                 )
         return held
 
@@ -287,6 +298,8 @@ class Bus:
 STREAM_OF: dict[type[Message], str] = {
     FeatureSnapshot: streams.FEATURES,
     OptionChain: streams.CHAINS,
+    ParticipantPositions: streams.CHAINS,  # the option market's daily context rides with it
+    FuturesDay: streams.CHAINS,
     ModelPublished: streams.MODEL_EVENTS,
     DeadLetter: streams.DEAD_LETTER,
 }

@@ -190,3 +190,8 @@ def to_date(value: str | date | pd.Timestamp) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     return pd.Timestamp(value).date()
+
+
+def ist_iso(epoch_s: int) -> str:
+    """A market time (epoch seconds) as ISO 8601 in IST, e.g. 2026-01-22T10:15:00+05:30."""
+    return datetime.fromtimestamp(epoch_s, IST).isoformat()

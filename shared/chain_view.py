@@ -7,12 +7,15 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from shared.calendar import daily_close_time, to_date
+from shared.calendar import daily_close_time, daily_open_time, to_date
 from shared.schemas import FeatureSnapshot, OptionChain
 from shared.signals.chain import atm_iv, atm_ivs
 from shared.signals.skew import SECONDS_PER_YEAR
+
+TERM_MAX_DAYS = 95  # expiries in the term structure: within about three months
 
 if TYPE_CHECKING:  # the cache reads Redis; compute modules import this one for ChainView
     from shared.engine import ChainCache
@@ -33,6 +36,11 @@ class ChainView:
     atm_iv_history: tuple[float, ...]  # earlier kept snapshots of any expiry, oldest first
     history_from: int | None  # snapshot_time of the oldest one in the history
     history_expiries: int
+    # the newest fresh snapshot of every other listed expiry (term structure), by expiry
+    other_expiries: tuple[OptionChain, ...] = ()
+    # the last snapshot of ``chain``'s expiry before this session opened (build-up since
+    # the previous close); None when the cache holds none
+    previous_close: OptionChain | None = None
 
 
 class ChainViews:
@@ -42,9 +50,10 @@ class ChainViews:
     bounded like the cache. The timeline is three parallel lists, so a view slices them (C
     speed) instead of walking up to 24,000 rows in Python."""
 
-    def __init__(self, cache: ChainCache, max_age_s: int) -> None:
+    def __init__(self, cache: ChainCache, max_age_s: int, spot_band: float = 0.03) -> None:
         self.cache = cache
         self.max_age_s = max_age_s
+        self.spot_band = spot_band  # |chain spot / bar spot - 1| beyond this: not this market
         self._atm_iv: dict[tuple[str, int], float | None] = {}
         self._keys: list[tuple[int, str]] = []  # (snapshot_time, expiry), sorted
         self._ivs: list[float] = []  # the ATM IV of each key
@@ -104,6 +113,14 @@ class ChainViews:
                 f"{self.max_age_s})"
             )
             return ChainView(None, None, reason, age, None, (), None, 0)
+        gap = chain.spot / snapshot.spot - 1
+        if abs(gap) > self.spot_band:
+            reason = (
+                f"chain of {expiry} at {chain.snapshot_time} has spot {chain.spot:g}, "
+                f"{gap:+.1%} from the bar stream's {snapshot.spot:g} (limit "
+                f"AEGIS_CHAIN_SPOT_BAND={self.spot_band:g})"
+            )
+            return ChainView(None, None, reason, age, None, (), None, 0)
         self._sync()
         # the earlier snapshots: every key up to as_of but the chain's own
         end = bisect.bisect_right(self._keys, (as_of, "\uffff"))
@@ -126,4 +143,25 @@ class ChainViews:
             atm_iv_history=tuple(ivs),
             history_from=first[0] if first else None,
             history_expiries=expiries,
+            other_expiries=self._other_expiries(snapshot, expiry),
+            previous_close=self._previous_close(snapshot, expiry),
         )
+
+    def _other_expiries(self, snapshot: FeatureSnapshot, expiry: str) -> tuple[OptionChain, ...]:
+        """The newest snapshot at or before as_of of each other unexpired expiry up to
+        ``TERM_MAX_DAYS`` away (the weeklies and the next monthlies: far expiries' quotes are
+        too thin for an IV), within the age limit, in expiry order."""
+        out = []
+        horizon = (to_date(snapshot.session_date) + timedelta(days=TERM_MAX_DAYS)).isoformat()
+        for other in sorted(self.cache.by_expiry):
+            if other == expiry or not snapshot.session_date <= other <= horizon:
+                continue
+            kept = self.cache.recent(other, snapshot.as_of, 1)
+            if kept and snapshot.as_of - kept[-1].snapshot_time <= self.max_age_s:
+                out.append(kept[-1])
+        return tuple(out)
+
+    def _previous_close(self, snapshot: FeatureSnapshot, expiry: str) -> OptionChain | None:
+        opened = daily_open_time(to_date(snapshot.session_date))
+        kept = self.cache.recent(expiry, opened - 1, 1)
+        return kept[-1] if kept else None

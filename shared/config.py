@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     chain_max_age_s: int = Field(
         1800, description="a chain older than this at a snapshot's as_of is not used"
     )
+    participant_oi_file: Path | None = Field(
+        PROJECT_ROOT / "data" / "nse_participant_oi_daily_2024-09_2026-02.csv",
+        description="NSE participant-wise OI: raw reports' folder, one report, or the nets "
+        "history; published before the bars (positioning); None = off",
+    )
+    futures_file: Path | None = Field(
+        PROJECT_ROOT / "data" / "nifty_futures_daily_2024-09_2026-02.csv",
+        description="near-month future end-of-day rows (positioning, future build-up)",
+    )
+    chain_spot_band: float = Field(
+        0.03, gt=0, description="a chain whose spot is further than this from the bars' is refused"
+    )
     chain_file_snapshot_ts: str | None = Field(
         None, description="snapshot time (ISO, with offset) for chain files that lack one"
     )
@@ -138,6 +150,9 @@ class Settings(BaseSettings):
     ws_queue_size: int = 64
     ws_heartbeat_s: float = 15.0
     # Gateway reliability (issue 10/13): block admission, websocket limits
+    block_max_bytes: int = Field(
+        262_144, gt=0, description="largest block (as JSON) the gateway shows; larger: refused"
+    )
     block_future_tolerance_s: int = Field(
         300, description="a block may lead the wall clock or the newest input bar by this"
     )
@@ -154,8 +169,26 @@ class Settings(BaseSettings):
     training_interval_s: int | None = Field(None, ge=1, description="replaces the cron")
     training_schedule_profile: Literal["full", "fast"] = "full"
 
+    # Alerts (services/alerts, docs/ALERTS.md): rules, where they go, delivery retries
+    alerts_rules: Path | None = Field(None, description="rules TOML; None = the shipped defaults")
+    alerts_urls: str = Field("", exclude=True, repr=False, description="Apprise URLs (secret)")
+    alerts_urls_file: Path | None = Field(None, description="file of Apprise URLs (a secret)")
+    alerts_send_attempts: int = Field(5, ge=1, description="tries of one send, then dead letter")
+    alerts_backoff_initial_s: float = Field(1.0, gt=0, description="first wait between tries")
+    alerts_backoff_max_s: float = Field(60.0, gt=0, description="longest wait between tries")
+    alerts_claim_ttl_s: int = Field(14 * 86400, ge=60, description="life of a send claim")
+    alerts_lease_ms: int = Field(10_000, ge=500, description="leader lease of one replica")
+    alerts_maxlen: int = Field(10_000, description="alerts kept in aegis:alerts")
+    public_url: str = Field("", description="dashboard address in alert links")
+
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON lines; None = JSON unless a terminal")
+
+    @field_validator("chain_file", "participant_oi_file", "futures_file", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        """An optional input file set to an empty string is switched off (not ``.``)."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _redis_url_credentials(self) -> Settings:

@@ -26,20 +26,28 @@ import redis
 
 from shared import replies, streams
 from shared.blocks import build_block
+from shared.calendar import ist_date
+from shared.chain_validation import chain_problems
+from shared.chain_validation import describe as describe_chain
 from shared.codec import DecodeError, decode, unpack
 from shared.compute import EngineContext, ModelBook, provenance_summary
 from shared.config import Settings
+from shared.logs import get_logger
+from shared.participant_oi import ParticipantOIDay, from_message
 from shared.schemas import (
     Engine,
     FeatureSnapshot,
+    FuturesDay,
     Message,
     ModelPublished,
     ModelRef,
     OptionChain,
+    ParticipantPositions,
     SignalBlock,
 )
 from shared.worker import StreamWorker
 
+log = get_logger("engine")
 RELOAD_CHECK_S = 1.0  # how often (at most) an engine polls for new model versions
 DAILY_CACHE_SIZE = 8
 
@@ -85,6 +93,13 @@ class ChainCache:
         self.last_id = "0-0"
         self.by_expiry: dict[str, list[tuple[int, OptionChain]]] = {}
         self.rejected = 0
+        self.last_rejection: str | None = None
+        self._newest = 0  # newest snapshot time held
+        self.max_daily_records = 400  # sessions of participant OI and futures rows kept
+        self.participants: dict[str, ParticipantPositions] = {}
+        self._participant_days: dict[str, ParticipantOIDay] = {}
+        self.futures: dict[str, FuturesDay] = {}
+        self._timelines: tuple[list[tuple[int, str]], list[tuple[int, str]]] | None = None
 
     def refresh(self) -> None:
         added = False
@@ -95,11 +110,19 @@ class ChainCache:
                 self.last_id = raw_id.decode()
                 try:
                     chain = decode(fields)
-                except DecodeError:
-                    self.rejected += 1  # the ingest side dead-letters bad input; skip here
+                except DecodeError as exc:
+                    self._reject(raw_id, str(exc))
                     continue
-                if isinstance(chain, OptionChain):
-                    self.add(chain)
+                if isinstance(chain, ParticipantPositions | FuturesDay):
+                    self._add_daily(raw_id, chain)
+                    continue
+                if not isinstance(chain, OptionChain):
+                    continue
+                problems = chain_problems(chain)
+                if problems:  # never enters the cache, so never displaces a valid chain
+                    self._reject(raw_id, f"{describe_chain(chain)}: {'; '.join(problems)}")
+                    continue
+                self.add(chain)
             if len(entries) < 1000:
                 break
         if added:
@@ -107,6 +130,49 @@ class ChainCache:
             # reference counting when evicted): out of the cyclic collector's scans, whose
             # full passes over them were 80-170 ms stalls of the seller (bench_chain p99).
             gc.freeze()
+
+    def _add_daily(self, raw_id: bytes, record: ParticipantPositions | FuturesDay) -> None:
+        """A session's participant OI or future row; a re-published session replaces it."""
+        held: dict[str, Any] = (
+            self.participants if isinstance(record, ParticipantPositions) else self.futures
+        )
+        if isinstance(record, ParticipantPositions):
+            try:
+                self._participant_days[record.session_date] = from_message(record)
+            except ValueError as exc:
+                self._reject(raw_id, f"{record.TYPE} {record.session_date}: {exc}")
+                return
+        held[record.session_date] = record
+        for old in sorted(held)[: -self.max_daily_records]:
+            del held[old]
+            self._participant_days.pop(old, None)
+        self._timelines = None
+
+    def daily_known_at(
+        self, as_of: int, count: int
+    ) -> tuple[list[ParticipantOIDay], list[FuturesDay]]:
+        """The last ``count`` participant records and futures rows known at ``as_of``
+        (``available_at`` at or before it), oldest first. Two bisects per snapshot: the
+        timelines are rebuilt only when a record arrives."""
+        if self._timelines is None:
+            self._timelines = (
+                sorted((r.available_at, d) for d, r in self.participants.items()),
+                sorted((r.available_at, d) for d, r in self.futures.items()),
+            )
+        people, futures = self._timelines
+        i = bisect.bisect_right(people, (as_of, "\uffff"))
+        j = bisect.bisect_right(futures, (as_of, "\uffff"))
+        return (
+            [self._participant_days[d] for _, d in people[max(0, i - count) : i]],
+            [self.futures[d] for _, d in futures[max(0, j - count) : j]],
+        )
+
+    def _reject(self, raw_id: bytes, reason: str) -> None:
+        """Every replica reads every chain, so a refused one is counted and logged here (and
+        shown in health), while the producer that wrote it dead-letters it."""
+        self.rejected += 1
+        self.last_rejection = f"{raw_id.decode()}: {reason}"
+        log.warning("chain_refused", entry=raw_id.decode(), reason=reason)
 
     def add(self, chain: OptionChain) -> None:
         """A snapshot already held (a re-ingested chain file) replaces its earlier copy."""
@@ -117,8 +183,15 @@ class ChainCache:
             return
         rows.insert(i, (chain.snapshot_time, chain))
         del rows[: max(0, len(rows) - self.max_per_expiry)]
-        for expiry in sorted(self.by_expiry)[: -self.max_expiries]:  # memory stays bounded
-            del self.by_expiry[expiry]
+        self._newest = max(self._newest, chain.snapshot_time)
+        if len(self.by_expiry) > self.max_expiries:  # memory stays bounded:
+            # expired expiries go first, then the farthest (a bhavcopy lists 18, to 2030)
+            today = ist_date(self._newest).isoformat()
+            held = sorted(self.by_expiry)
+            expired = [e for e in held if e < today][: len(held) - self.max_expiries]
+            live = [e for e in held if e not in expired]
+            for expiry in expired + live[self.max_expiries :]:
+                del self.by_expiry[expiry]
 
     def for_snapshot(self, snapshot: FeatureSnapshot) -> OptionChain | None:
         """The newest chain taken at or before ``as_of`` whose expiry has not passed; the
@@ -166,6 +239,7 @@ class EngineWorker(StreamWorker):
         self._last_reload_check = time.monotonic()
         self._sequences: OrderedDict[str, np.ndarray] = OrderedDict()
         self._daily_outputs: OrderedDict[tuple[Any, ...], dict[Hashable, Any]] = OrderedDict()
+        self.chains: ChainCache | None = None  # engines that read aegis:chains set it
         for name in self.model_names:
             if not self._load(name):
                 self._failed_versions[name] = _registry_version(settings, name)
@@ -361,4 +435,11 @@ class EngineWorker(StreamWorker):
             ],
             "model_errors": dict(self.models.errors),
             "reload_errors": dict(self.reload_errors),
-        }
+        } | (
+            {}
+            if self.chains is None
+            else {
+                "chains_refused": self.chains.rejected,
+                "last_chain_refused": self.chains.last_rejection,
+            }
+        )

@@ -187,7 +187,46 @@ class ModelPublished(Message):
     path: str
 
 
+class ParticipantPositions(Message):
+    """NSE's participant-wise open interest of one session (contracts): per participant
+    (fii, dii, client, pro) its long and short columns as NSE publishes them
+    (``shared.participant_oi.RAW_COLUMNS`` order) or, from a history of nets, its nets only.
+    ``available_at`` is when the report can be known (the session's evening, after the
+    close): consumers use a record only at or after it, so a replay sees no later report."""
+
+    TYPE: ClassVar[str] = "participant_positions"
+    session_date: str
+    available_at: int  # epoch seconds
+    nets: dict[str, dict[str, int]]  # participant -> NET_FIELDS name -> contracts
+    long_short: dict[str, tuple[int, ...]] | None = None  # participant -> RAW_COLUMNS values
+    source: str
+
+
+class FuturesDay(Message):
+    """The near-month NIFTY future at one session's close (NSE F&O bhavcopy): price, open
+    interest in units, and its basis to the index; known from ``available_at`` on."""
+
+    TYPE: ClassVar[str] = "futures_day"
+    session_date: str
+    available_at: int  # epoch seconds
+    expiry: str
+    close: float
+    oi_units: float
+    oi_change_units: float | None = None
+    basis_pct: float | None = None  # (future - spot) / spot, a fraction
+    source: str
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
-    for cls in (Bar, OptionChain, FeatureSnapshot, SignalBlock, DeadLetter, ModelPublished)
+    for cls in (
+        Bar,
+        OptionChain,
+        FeatureSnapshot,
+        SignalBlock,
+        DeadLetter,
+        ModelPublished,
+        ParticipantPositions,
+        FuturesDay,
+    )
 }

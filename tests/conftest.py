@@ -58,6 +58,8 @@ def settings(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Pat
         claim_idle_ms=1000,
         clock="event",
         log_json=True,
+        participant_oi_file=None,  # positioning off unless a test turns it on (positioning)
+        futures_file=None,
     )
 
 

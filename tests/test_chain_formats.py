@@ -8,10 +8,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.chain_file import ChainFileSource, daily_close_spot
-from services.ingest.sources.chain_formats import FileContext, lot_size, number
+from services.ingest.sources.chain_formats import (
+    FileContext,
+    detect_oi_unit,
+    eod_columns,
+    lot_size,
+    number,
+)
 from shared.schemas import OptionChain
 from tests.conftest import DATA_DIR
 from tests.fixtures.nse import recorded
@@ -183,7 +190,9 @@ def test_a_real_udiff_bhavcopy_extract_keeps_only_nifty_index_options() -> None:
     assert {c.lot_size for c in chains} == {75}
     (put,) = chains[1].quotes
     assert (put.strike, put.pe_ltp, put.pe_oi) == (24100.0, 18.55, 1678575.0)
-    assert (put.pe_oi_change, put.pe_volume, put.ce_ltp) == (778050.0, 140322.0, None)
+    # TtlTradgVol 140322 is in contracts: TtlTrfVal 253797776433.75 / (24100 + premium)
+    # is about 10.52 million units, 75 a contract; the loader turns it into units
+    assert (put.pe_oi_change, put.pe_volume, put.ce_ltp) == (778050.0, 140322.0 * 75, None)
     (call,) = chains[0].quotes
     assert (call.strike, call.ce_ltp, call.ce_oi_change) == (22600.0, 1997.45, -4950.0)
 
@@ -220,3 +229,79 @@ def test_a_real_nse_option_chain_export_loads_with_its_time_and_spot_from_settin
     assert (empty.ce_ltp, empty.ce_oi, empty.pe_bid, empty.pe_ltp) == (None, 0.0, 54.05, None)
     (no_time,) = load(path, FileContext(None, 22_900.0, BARS))
     assert isinstance(no_time, RejectedInput) and "AEGIS_CHAIN_FILE_SNAPSHOT_TS" in no_time.reason
+
+
+EOD_HEAD = "expiry,strike,ce_oi,{change},pe_oi,pe_oi_change,ce_ltp,pe_ltp"
+EOD_ROWS = (
+    "2022-03-31,16900,{a},-{c},{b},{c},160,40\n2022-03-31,17000,{b},{c},{a},-{c},90,70\n"
+    "2022-03-31,17100,{a},0,{a},{c},40,120\n"
+)
+
+
+def eod(change: str, a: int = 5100, b: int = 2550, c: int = 150, extra: str = "") -> str:
+    return EOD_HEAD.format(change=change) + extra + "\n" + EOD_ROWS.format(a=a, b=b, c=c)
+
+
+def test_change_in_oi_aliases_are_mapped_and_unknown_columns_reported(tmp_path: Path) -> None:
+    ctx = FileContext(SNAPSHOT, 17022.5, BARS)
+    for alias in ("ce_chng_in_oi", "ce_oi_chg", "CE_Change_In_OI"):
+        (chain,) = load(write(tmp_path, "eod.csv", eod(alias)), ctx)
+        assert isinstance(chain, OptionChain)
+        assert [q.ce_oi_change for q in chain.quotes] == [-150.0, 150.0, 0.0]
+    with capture_logs() as logs:
+        (chain,) = load(write(tmp_path, "eod.csv", eod("ce_coi_x", extra=",foo")), ctx)
+    assert isinstance(chain, OptionChain)
+    assert all(q.ce_oi_change is None for q in chain.quotes)  # not loaded under a guess...
+    (warning,) = [e for e in logs if e["event"] == "chain_file_unknown_columns"]
+    assert warning["columns"] == ["ce_coi_x", "foo"]  # ...and not silently: named
+    assert eod_columns(["expiry", "strike", "pe_oi_chng", "x"]) == (
+        {"expiry": "expiry", "strike": "strike", "pe_oi_change": "pe_oi_chng"},
+        ["x"],
+    )
+    (both,) = load(write(tmp_path, "eod.csv", eod("ce_oi_change", extra=",ce_oi_chg")), ctx)
+    assert isinstance(both, RejectedInput) and "both give ce_oi_change" in both.reason
+
+
+def test_eod_oi_unit_is_declared_or_detected_never_assumed(tmp_path: Path) -> None:
+    ctx = FileContext(SNAPSHOT, 17022.5, BARS)
+    # every non-zero OI a multiple of the 2022 lot (50): detected as units, kept as is
+    (units,) = load(write(tmp_path, "u.csv", eod("ce_oi_change")), ctx)
+    assert isinstance(units, OptionChain) and units.quotes[0].ce_oi == 5100
+    # contract counts (not lot multiples), undeclared: rejected with how to declare
+    counts = eod("ce_oi_change", a=102, b=51, c=3)
+    (undeclared,) = load(write(tmp_path, "c.csv", counts), ctx)
+    assert isinstance(undeclared, RejectedInput)
+    assert "oi_unit" in undeclared.reason and "line 2" in undeclared.reason
+    # declared by the caller (FileContext.oi_unit) or a column: turned into units
+    declared = FileContext(SNAPSHOT, 17022.5, BARS, oi_unit="contracts")
+    (chain,) = load(write(tmp_path, "c.csv", counts), declared)
+    assert isinstance(chain, OptionChain)
+    assert (chain.quotes[0].ce_oi, chain.quotes[0].ce_oi_change) == (102 * 50, -3 * 50)
+    column = counts.replace("pe_ltp\n", "pe_ltp,oi_unit\n").replace(",120\n", ",120,lots\n")
+    column = column.replace(",40\n", ",40,contracts\n").replace(",70\n", ",70,contracts\n")
+    (chain,) = load(write(tmp_path, "d.csv", column), ctx)
+    assert isinstance(chain, OptionChain) and chain.quotes[2].pe_oi == 102 * 50
+    (bad,) = load(write(tmp_path, "e.csv", column.replace("lots", "crores")), ctx)
+    assert isinstance(bad, RejectedInput) and "line 4: oi_unit 'crores'" in bad.reason
+    wrong = FileContext(SNAPSHOT, 17022.5, BARS, oi_unit="bales")
+    (bad_ctx,) = load(write(tmp_path, "c.csv", counts), wrong)
+    assert isinstance(bad_ctx, RejectedInput) and "FileContext.oi_unit" in bad_ctx.reason
+    # too few non-zero values to tell units from contracts: declare
+    assert detect_oi_unit([(date(2022, 3, 31), 5100.0)] * 4) is None
+    assert detect_oi_unit([(date(2022, 3, 31), 5100.0)] * 5) == "units"
+    assert detect_oi_unit([(date(2026, 1, 6), 130.0)] * 4 + [(date(2026, 1, 6), 150.0)]) is None
+
+
+def test_bhavcopy_without_a_change_in_oi_column_says_so(tmp_path: Path) -> None:
+    text = (NSE_FIXTURES / "BhavCopy_NSE_FO_0_0_0_20250902_F_0000.csv").read_text()
+    cut = "\n".join(
+        ",".join(c for i, c in enumerate(line.split(",")) if i != 23) for line in text.splitlines()
+    )
+    assert "ChngInOpnIntrst" not in cut
+    with capture_logs() as logs:
+        chains = load(write(tmp_path, "BhavCopy_NSE_FO_0_0_0_20250902_F_0000.csv", cut))
+    assert all(isinstance(c, OptionChain) for c in chains)
+    assert all(q.pe_oi_change is None and q.ce_oi_change is None for c in chains for q in c.quotes)  # type: ignore[union-attr]
+    assert [e["expected"] for e in logs if e["event"] == "chain_file_no_oi_change"] == [
+        "ChngInOpnIntrst"
+    ]

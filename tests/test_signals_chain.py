@@ -101,7 +101,10 @@ def test_straddle_refuses_an_unpriced_atm_strike() -> None:
 def test_smile_uses_published_iv_first_and_implies_the_rest() -> None:
     quotes = [q.model_copy(update={"pe_iv": 0.123}) if q.strike == 25300 else q for q in QUOTES]
     smile = chain_smile(quotes, SPOT, YEARS)
-    assert smile is not None and smile.forward_from_parity and smile.forward == 25417.65
+    # the parity forward is the median of K + C - P at the 3 strikes nearest the min |C - P|
+    # strike 25400: 25350 + 184.35 - 115.1, 25400 + 152.65 - 135.0, 25450 + 126.25 - 157.0
+    #   = 25419.25, 25417.65, 25419.25 -> 25419.25
+    assert smile is not None and smile.forward_from_parity and smile.forward == 25419.25
     by_strike = {p.strike: p for p in smile.points}
     assert by_strike[25300].iv == 0.123 and by_strike[25300].published
     assert by_strike[25300].side == "put" and by_strike[25450].side == "call"
@@ -138,9 +141,22 @@ def test_delta_skew_picks_the_25_delta_wings() -> None:
 
 
 def test_atm_iv_and_percentile() -> None:
-    assert atm_iv([QUOTES[3].model_copy(update={"ce_iv": 0.1, "pe_iv": 0.12})], SPOT, YEARS) == 0.11
+    # one strike, 25400 < F = 25400 + 152.65 - 135.0 = 25417.65: its out-of-the-money side is
+    # the put, so the ATM IV is the put's published 0.12 (within 0.5 vol point of the 0.118165
+    # its LTP implies on that F); the in-the-money call's IV is not averaged in
+    one = [QUOTES[3].model_copy(update={"ce_iv": 0.1, "pe_iv": 0.12})]
+    assert atm_iv(one, SPOT, YEARS) == 0.12
+    # a published IV the LTP contradicts (0.2 vs 0.118165) is not used: the LTP's IV is
+    far_off = [QUOTES[3].model_copy(update={"pe_iv": 0.2})]
+    assert atm_iv(far_off, SPOT, YEARS) == atm_iv(QUOTES[3:4], SPOT, YEARS) == 0.118165
     implied = atm_iv(QUOTES, SPOT, YEARS)
-    assert implied is not None and 0.05 < implied < 0.3
+    # between the 25400 put (0.118793) and the 25450 call (0.115941) at F = 25419.25
+    assert implied == round(0.118793 + (0.115941 - 0.118793) * 19.25 / 50, 6) == 0.117695
+    # one ATM IV: the delta-skew tile reports the same number
+    smile = chain_smile(QUOTES, SPOT, YEARS)
+    assert smile is not None
+    skew = delta_skew(smile, YEARS)
+    assert skew is not None and skew.atm_iv == implied
     assert percentile_rank([0.1, 0.12, 0.14, 0.16], 0.13) == 0.5
     assert percentile_rank([], 0.13) is None
 
@@ -151,7 +167,12 @@ def test_batched_atm_ivs_match_one_by_one() -> None:
         (QUOTES, SPOT, YEARS * 2),
         ([q.model_copy(update={"ce_iv": 0.2}) for q in QUOTES], SPOT, YEARS),
         (QUOTES, SPOT, 0.0),
+        ([q.model_copy(update={"ce_iv": 0.116}) for q in QUOTES], SPOT, YEARS),
     ]
     batched = atm_ivs(variants)
     assert batched == [atm_iv(*v) for v in variants]
-    assert batched[2] == 0.2 and batched[3] is None and batched[1] != batched[0]
+    assert batched[3] is None and batched[1] != batched[0]
+    # call IVs of 0.2 contradict the call LTPs (about 0.115): not used
+    assert batched[2] == batched[0]
+    # 0.116 agrees with the 25450 call's LTP (0.115941): used, between the put and that call
+    assert batched[4] == round(0.118793 + (0.116 - 0.118793) * 19.25 / 50, 6)

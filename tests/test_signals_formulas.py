@@ -9,12 +9,12 @@ import pytest
 
 from shared.signals import fallbacks, labels, regimes
 from shared.signals.breach import breach_strikes, lognormal_breach_probability
+from shared.signals.forward import parity_forward
 from shared.signals.safe_range import implied_move_points, safe_range, symmetric_normal_z
 from shared.signals.skew import (
     black76_price,
     chain_skew,
     implied_vol,
-    parity_forward,
     return_distribution_skew,
 )
 from tests.engines_support import chains, daily_snapshot
@@ -51,9 +51,9 @@ def test_implied_vol_round_trip() -> None:
 
 def test_chain_skew_on_real_chain_shows_put_skew() -> None:
     chain = chains(limit=1)[0]
-    forward = parity_forward(chain.quotes)
+    forward = parity_forward(chain.quotes, chain.spot)
     assert forward is not None and abs(forward / chain.spot - 1) < 0.01
-    skew = chain_skew(chain.quotes, years_to_expiry=4.5 / 365)
+    skew = chain_skew(chain.quotes, chain.spot, years_to_expiry=4.5 / 365)
     assert skew is not None and 0.03 < skew.atm_iv < 0.5
     assert skew.put > skew.call  # index options: OTM puts carry the richer vol
 

@@ -20,7 +20,10 @@ class BuyerWorker(EngineWorker):
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         super().__init__(settings, consumer)
-        self.chain_views = ChainViews(ChainCache(self.client), settings.chain_max_age_s)
+        self.chains = ChainCache(self.client)
+        self.chain_views = ChainViews(
+            self.chains, settings.chain_max_age_s, settings.chain_spot_band
+        )
 
     def refresh_inputs(self) -> None:
         self.chain_views.cache.refresh()

@@ -99,6 +99,13 @@ class Runner:
             chain_feed.join()
 
     def _run_sources(self) -> None:
+        participants, futures = self.settings.participant_oi_file, self.settings.futures_file
+        if participants is not None or futures is not None:
+            from services.ingest.sources.positioning_file import PositioningFileSource
+
+            self._run(PositioningFileSource(participants, futures, stop=self.stop_event))
+        if self.stop_event.is_set():
+            return
         if self.settings.chain_file is not None:
             from services.ingest.sources.chain_file import ChainFileSource, file_context
 

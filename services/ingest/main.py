@@ -25,14 +25,16 @@ from services.ingest.quality import session_gap
 from services.ingest.sources.base import RejectedInput, Source, SourceEvent
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.pacing import event_time
-from shared import calendar, streams, validation
+from shared import calendar, held, streams, validation
 from shared.bus import Bus, connect
+from shared.chain_validation import chain_problems
+from shared.chain_validation import describe as describe_chain
 from shared.clock import RunInfo
 from shared.codec import encode
 from shared.config import Settings
 from shared.lifecycle import Backoff, HealthReporter, RejectWindow, call_with_reconnect
 from shared.logs import get_logger
-from shared.schemas import Bar, OptionChain
+from shared.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
 from shared.validation import describe as _describe
 
 SERVICE = "ingest"
@@ -59,6 +61,7 @@ class IngestService:
             "dead_lettered": 0,
             "gap_sessions": 0,
             "chains": 0,
+            "positioning": 0,
             "outside_calendar": 0,
         }
         self.rejected: dict[str, int] = {}  # label -> dead-lettered bars
@@ -152,12 +155,26 @@ class IngestService:
         if isinstance(event, RejectedInput):
             self._dead_letter(event.reason, event.raw)
         elif isinstance(event, OptionChain):
+            problems = chain_problems(event, now_s=time.time())
+            if problems:
+                reason = f"{describe_chain(event)}: " + "; ".join(problems)
+                self._dead_letter(reason, encode(event)["d"], "invalid")
+                return
             self._flush(batch)
             if self._write(
                 lambda: self.bus.publish(event),
                 f"option chain {event.expiry} at {event.snapshot_time}",
             ):
                 self.counts["chains"] += 1
+        elif isinstance(event, ParticipantPositions | FuturesDay):
+            ahead = event.available_at - time.time()
+            if ahead > self.settings.validation_max_future_s:
+                reason = f"{event.TYPE} {event.session_date}: known only {ahead:.0f} s from now"
+                self._dead_letter(reason, encode(event)["d"], "invalid")
+                return
+            self._flush(batch)
+            if self._write(lambda: self.bus.publish(event), f"{event.TYPE} {event.session_date}"):
+                self.counts["positioning"] += 1
         elif isinstance(event, Bar):
             ref = validation.reference(self.accepted, event)
             problems = validation.bar_problems(
@@ -254,7 +271,7 @@ class IngestService:
         source_status = getattr(self.source, "status", {}) or {}
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []
-        degraded += self._bus_problems()
+        degraded += self._bus_problems() + held.degraded_reasons()
         fields = {
             "finished": self.finished,
             "source": source_status,

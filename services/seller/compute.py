@@ -4,22 +4,25 @@ seller flag, measured hit rate (pure)."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
-from shared.calendar import IST, daily_close_time, to_date
+from services.seller.chain_depth import depth_groups
+from services.seller.positioning import positioning_group
+from shared.calendar import daily_close_time, ist_iso, to_date
 from shared.chain_view import ChainView, years_to_expiry
 from shared.compute import EngineContext
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
-from shared.schemas import FeatureSnapshot, OptionChain
+from shared.participant_oi import ParticipantOIDay
+from shared.schemas import FeatureSnapshot, FuturesDay, OptionChain
 from shared.signals import chain as chain_signals
-from shared.signals import fallbacks, labels, provenance
+from shared.signals import fallbacks, labels, provenance, term_structure
 from shared.signals.breach import (
     LOGNORMAL_BREACH_FORMULA,
     breach_strikes,
     lognormal_breach_probability,
 )
+from shared.signals.greeks import ATM_IV_FORMULA
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
 from shared.signals.safe_range import (
     SAFE_RANGE_FORMULA,
@@ -35,6 +38,7 @@ from shared.signals.skew import (
     return_distribution_skew,
 )
 
+DailyRecords = tuple[list[ParticipantOIDay], list[FuturesDay]]  # known at the snapshot
 SKEW_WING = 0.02  # OTM distance of the skew strikes, as a fraction of the forward
 CORE_FORMULA = (
     "LHAR forecast of ln RV5 (ln vol_har_d/w/m, ln VIX, returns and their negative parts) "
@@ -82,10 +86,6 @@ def _baseline_provenance(
     if selection is None:
         return provenance.heuristic(note, formula)
     return {**ctx.model_provenance("seller", formula=formula), "source": "formula", "note": note}
-
-
-def iso(epoch_s: int) -> str:
-    return datetime.fromtimestamp(epoch_s, IST).isoformat()
 
 
 def current_vix(ctx: EngineContext) -> float:
@@ -184,16 +184,16 @@ def max_pain_group(chain: OptionChain | None) -> dict[str, Any]:
     tolerance = 0.02
     result = compute_max_pain(chain.quotes, tolerance=tolerance)
     if result is None:
-        reason = f"option chain of {iso(chain.snapshot_time)} carries no open interest"
+        reason = f"option chain of {ist_iso(chain.snapshot_time)} carries no open interest"
         return {"strike": None, "reason": reason, "provenance": provenance.from_data(note=reason)}
     return {
         "strike": result.strike,
         "lower": result.lower,
         "upper": result.upper,
-        "chain_as_of": iso(chain.snapshot_time),
+        "chain_as_of": ist_iso(chain.snapshot_time),
         "expiry": chain.expiry,
         "provenance": {
-            **provenance.from_data(window=f"chain {iso(chain.snapshot_time)}"),
+            **provenance.from_data(window=f"chain {ist_iso(chain.snapshot_time)}"),
             "formula": MAX_PAIN_FORMULA.format(tolerance=tolerance),
         },
     }
@@ -261,7 +261,7 @@ def stress_group(ctx: EngineContext) -> dict[str, Any]:
 def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
     if chain is not None:
         years = (daily_close_time(to_date(chain.expiry)) - chain.snapshot_time) / SECONDS_PER_YEAR
-        skew = chain_skew(chain.quotes, years, wing=SKEW_WING)
+        skew = chain_skew(chain.quotes, chain.spot, years, wing=SKEW_WING)
         if skew is not None:
             return {
                 "put": skew.put,
@@ -270,7 +270,7 @@ def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
                 "atm_iv": skew.atm_iv,
                 "method": "chain_iv",
                 "provenance": {
-                    **provenance.from_data(window=f"chain {iso(chain.snapshot_time)}"),
+                    **provenance.from_data(window=f"chain {ist_iso(chain.snapshot_time)}"),
                     "formula": CHAIN_SKEW_FORMULA.format(d=SKEW_WING),
                 },
             }
@@ -364,7 +364,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
             "provenance": provenance.from_data(note=reason),
         }
     chain, years = view.chain, years_to_expiry(view.chain)
-    window = f"chain {iso(chain.snapshot_time)} ({chain.source}), expiry {chain.expiry}"
+    window = f"chain {ist_iso(chain.snapshot_time)} ({chain.source}), expiry {chain.expiry}"
     data = provenance.from_data(window=window)
     pcr = chain_signals.put_call_ratio(chain.quotes, chain.spot, near=PCR_NEAR)
     previous = view.previous.quotes if view.previous is not None else None
@@ -373,7 +373,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
     skew = chain_signals.delta_skew(smile, years) if smile is not None else None
     straddle = chain_signals.straddle_move(chain.quotes, chain.spot)
     atm, history = view.atm_iv, view.atm_iv_history
-    start = iso(view.history_from) if view.history_from else "-"
+    start = ist_iso(view.history_from) if view.history_from else "-"
     enough = len(history) >= MIN_IV_HISTORY and atm is not None
     has_vix = ctx.snapshot.vix is not None or ctx.snapshot.daily.get("vix") is not None
     # the VIX one-sd move over the same time to expiry, beside the straddle's
@@ -388,7 +388,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
     return {
         "status": "fresh",
         "expiry": chain.expiry,
-        "chain_as_of": iso(chain.snapshot_time),
+        "chain_as_of": ist_iso(chain.snapshot_time),
         "age_s": view.age_s,
         "spot": chain.spot,
         "source": chain.source,
@@ -403,7 +403,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
         "walls": {
             "calls": [_wall(w) for w in calls],
             "puts": [_wall(w) for w in puts],
-            "previous_as_of": iso(view.previous.snapshot_time) if view.previous else None,
+            "previous_as_of": ist_iso(view.previous.snapshot_time) if view.previous else None,
             "provenance": {**data, "formula": chain_signals.WALLS_FORMULA.format(count=3)},
         },
         "smile": {
@@ -437,14 +437,16 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
             "percentile": (
                 chain_signals.percentile_rank(history, atm) if enough and atm is not None else None
             ),
+            "rank": term_structure.iv_rank(history, atm) if enough and atm is not None else None,
             "history_snapshots": len(history),
             "reason": None if enough else f"{len(history)} earlier snapshots (< {MIN_IV_HISTORY})",
             "provenance": {
                 **provenance.from_data(
                     window=f"{len(history)} snapshots of {view.history_expiries} expiries from "
-                    f"{start} to {iso(chain.snapshot_time)}"
+                    f"{start} to {ist_iso(chain.snapshot_time)}"
                 ),
-                "formula": chain_signals.ATM_IV_PERCENTILE_FORMULA,
+                "formula": f"{chain_signals.ATM_IV_PERCENTILE_FORMULA}; "
+                f"{term_structure.IV_RANK_FORMULA}; ATM IV: {ATM_IV_FORMULA}",
             },
         },
         "max_pain": {
@@ -463,12 +465,16 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
             }
             for q in band
         ],
+        **depth_groups(view, CHART_BAND),
         "provenance": data,
     }
 
 
 def compute_seller(
-    ctx: EngineContext, chain: OptionChain | None, chain_view: ChainView | None = None
+    ctx: EngineContext,
+    chain: OptionChain | None,
+    chain_view: ChainView | None = None,
+    daily: DailyRecords = ([], []),
 ) -> dict[str, Any]:
     regime = vix_regime(current_vix(ctx))
     trap, stress = trap_group(ctx), stress_group(ctx)
@@ -493,6 +499,7 @@ def compute_seller(
         },
         "historical_hit_rate": ctx.measured_rate("hit_rate", regime),
         "chain": chain_group(ctx, chain_view),
+        "positioning": positioning_group(ctx.snapshot, *daily),
         "regime": {
             "label": regime,
             "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH"),

@@ -10,6 +10,7 @@ from shared.chain_view import ChainViews
 from shared.config import Settings
 from shared.engine import ChainCache, EngineContext, EngineWorker
 from shared.lifecycle import serve
+from shared.signals.positioning import TREND_SESSIONS
 
 
 class SellerWorker(EngineWorker):
@@ -20,14 +21,21 @@ class SellerWorker(EngineWorker):
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         super().__init__(settings, consumer)
         self.chains = ChainCache(self.client)
-        self.chain_views = ChainViews(self.chains, settings.chain_max_age_s)
+        self.chain_views = ChainViews(
+            self.chains, settings.chain_max_age_s, settings.chain_spot_band
+        )
 
     def refresh_inputs(self) -> None:
-        self.chains.refresh()
+        self.chain_views.cache.refresh()
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        newest = self.chains.for_snapshot(ctx.snapshot)  # refresh_inputs read the stream
-        return compute_seller(ctx, newest, self.chain_views.view(ctx.snapshot, refresh=False))
+        cache = self.chain_views.cache  # refreshed by refresh_inputs
+        return compute_seller(
+            ctx,
+            cache.for_snapshot(ctx.snapshot),
+            self.chain_views.view(ctx.snapshot, refresh=False),
+            cache.daily_known_at(ctx.snapshot.as_of, TREND_SESSIONS + 1),
+        )
 
 
 def main(settings: Settings | None = None) -> None:

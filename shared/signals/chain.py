@@ -11,7 +11,9 @@ import numpy as np
 
 from shared.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
-from shared.signals.skew import implied_vol
+from shared.signals.forward import parity_forward_of
+from shared.signals.greeks import ATM_IV_FORMULA, atm_windows, chain_greeks, smile_ivs
+from shared.signals.greeks import interpolated_atm_iv as _interpolated_atm_iv
 
 PCR_FORMULA = (
     "oi = sum(pe_oi)/sum(ce_oi), volume = sum(pe_volume)/sum(ce_volume); "
@@ -22,12 +24,13 @@ WALLS_FORMULA = (
     "pe_oi strikes below; change = OI now - OI at the previous snapshot of the same expiry"
 )
 SMILE_FORMULA = (
-    "out-of-the-money IV per strike (puts below F, calls at and above): published IV, else "
-    "Black-76 implied from LTP; F from put-call parity (spot if no pair)"
+    "out-of-the-money IV per strike (puts below F, calls at and above): the published IV when "
+    "within 0.5 vol point of the Black-76 IV of the LTP, else that IV (greeks.GREEKS_FORMULA); "
+    "F = the parity forward (forward.FORWARD_FORMULA; spot if no pair)"
 )
 DELTA_SKEW_FORMULA = (
     "Black-76 delta at each strike's own IV; rr25 = IV(put with delta nearest -{d:.2f}) - "
-    "IV(call with delta nearest {d:.2f}); atm = IV at the strike nearest F"
+    "IV(call with delta nearest {d:.2f}); atm: " + ATM_IV_FORMULA
 )
 STRADDLE_FORMULA = (
     "move = ce_ltp + pe_ltp at the listed strike nearest F (the market's expected |S_T - K|); "
@@ -126,45 +129,43 @@ class Smile:
 
 
 def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smile | None:
-    """Out-of-the-money IVs by strike; None when the time to expiry is not positive.
-    Remembered per chain and ``years``: the seller's skew and chain groups share it."""
+    """Out-of-the-money IVs by strike (``SMILE_FORMULA``, the IVs of ``greeks.chain_greeks``);
+    None when the time to expiry is not positive. Remembered per chain, spot and ``years``:
+    the seller's skew and chain groups share it."""
     if years <= 0 or not quotes:
         return None
     a = as_arrays(quotes)
-    key = ("smile", spot if a.forward is None else None, years)
+    key = ("smile", spot, years)
     if key in a.memo:
         return a.memo[key]
-    forward = a.forward if a.forward is not None else spot
-    is_call = a.strike >= forward
-    given = np.where(is_call, a.ce_iv, a.pe_iv)
-    prices = np.nan_to_num(np.where(is_call, a.ce_ltp, a.pe_ltp))
-    need = ~np.isfinite(given)
-    computed = np.full(a.strike.shape, np.nan)
-    if need.any():
-        computed[need] = implied_vol(prices[need], forward, a.strike[need], years, is_call[need])
-    ivs = np.where(np.isfinite(given), given, computed)
-    keep = np.isfinite(ivs) & (ivs > 0)
+    greeks = chain_greeks(quotes, spot, years)
+    forward = greeks.forward
     points = tuple(
         SmilePoint(
             strike=k,
             log_moneyness=round(math.log(k / forward), 6),
             iv=round(v, 6),
-            side="call" if c else "put",
+            side="call" if k >= forward else "put",
             published=p,
         )
-        for k, v, c, p in zip(
-            a.strike[keep].tolist(),
-            ivs[keep].tolist(),
-            is_call[keep].tolist(),
-            (~need)[keep].tolist(),
-            strict=True,
-        )
+        for k, v, p in zip(greeks.strikes, smile_ivs(greeks), greeks.call.iv_published, strict=True)
+        if v is not None
     )
     smile = Smile(
-        forward=round(forward, 2), forward_from_parity=a.forward is not None, points=points
+        forward=round(forward, 2), forward_from_parity=greeks.forward_from_parity, points=points
     )
     a.memo[key] = smile
     return smile
+
+
+def smile_atm_iv(smile: Smile) -> float | None:
+    """THE ATM IV of a chain (``ATM_IV_FORMULA``, see ``greeks.interpolated_atm_iv`` for why
+    this definition): every tile (ATM IV, its percentile, delta skew, term structure) reads
+    this one. None for a smile without points."""
+    iv = _interpolated_atm_iv(
+        [p.strike for p in smile.points], [p.iv for p in smile.points], smile.forward
+    )
+    return None if iv is None else round(iv, 6)
 
 
 @dataclass(frozen=True)
@@ -197,9 +198,10 @@ def delta_skew(smile: Smile, years: float, delta: float = 0.25) -> DeltaSkew | N
         return None
     put = min(puts, key=lambda p: abs((call_delta(p) - 1) + delta))
     call = min(calls, key=lambda p: abs(call_delta(p) - delta))
-    atm = min(smile.points, key=lambda p: abs(p.strike - f))
+    atm = smile_atm_iv(smile)
+    assert atm is not None  # the smile has points
     return DeltaSkew(
-        atm_iv=atm.iv,
+        atm_iv=atm,
         put_strike=put.strike,
         put_iv=put.iv,
         call_strike=call.strike,
@@ -224,7 +226,8 @@ def straddle_move(quotes: Sequence[OptionQuote], spot: float) -> StraddleMove | 
     if not quotes:
         return None
     a = as_arrays(quotes)
-    forward = a.forward if a.forward is not None else spot
+    parity = parity_forward_of(a, spot)
+    forward = parity if parity is not None else spot
     i = int(np.argmin(np.abs(a.strike - forward)))
     call, put = float(a.ce_ltp[i]), float(a.pe_ltp[i])
     if not (math.isfinite(call) and math.isfinite(put)):
@@ -241,44 +244,25 @@ def straddle_move(quotes: Sequence[OptionQuote], spot: float) -> StraddleMove | 
 
 
 def atm_iv(quotes: Sequence[OptionQuote], spot: float, years: float) -> float | None:
-    """IV at the strike nearest the forward: the mean of the published call and put IVs
-    there, else Black-76 implied from the two LTPs (one side if only one is priced)."""
+    """THE ATM IV of one expiry's quotes: ``smile_atm_iv`` of ``chain_smile``; None when the
+    time to expiry is not positive or no strike has an IV."""
     return atm_ivs([(quotes, spot, years)])[0]
 
 
 def atm_ivs(chains: Sequence[tuple[Sequence[OptionQuote], float, float]]) -> list[float | None]:
-    """``atm_iv`` of many (quotes, spot, years) at once: one vectorised inversion for all
-    the prices that need one (a restarted engine fills its history in one pass)."""
-    out: list[float | None] = [None] * len(chains)
-    rows: list[tuple[int, float, float, float, float, bool]] = []  # i, price, F, K, T, call
-    for n, (quotes, spot, years) in enumerate(chains):
-        if years <= 0 or not quotes:
-            continue
-        a = as_arrays(quotes)
-        forward = a.forward if a.forward is not None else spot
-        i = int(np.argmin(np.abs(a.strike - forward)))
-        published = [v for v in (float(a.ce_iv[i]), float(a.pe_iv[i])) if math.isfinite(v)]
-        if published:
-            out[n] = round(sum(published) / len(published), 6)
-            continue
-        for price, is_call in ((float(a.ce_ltp[i]), True), (float(a.pe_ltp[i]), False)):
-            if math.isfinite(price):
-                rows.append((n, price, forward, float(a.strike[i]), years, is_call))
-    if rows:
-        cols = list(zip(*rows, strict=True))
-        ivs = implied_vol(
-            np.array(cols[1]),
-            np.array(cols[2]),
-            np.array(cols[3]),
-            np.array(cols[4]),
-            np.array(cols[5], dtype=bool),
-        )
-        found: dict[int, list[float]] = {}
-        for n, iv in zip(cols[0], ivs.tolist(), strict=True):
-            if math.isfinite(iv):
-                found.setdefault(n, []).append(iv)
-        for n, values in found.items():
-            out[n] = round(sum(values) / len(values), 6)
+    """``atm_iv`` of many (quotes, spot, years) at once: one vectorised IV solve of the few
+    strikes around each forward (a restarted engine fills its history in one pass); the whole
+    smile only for a chain whose strikes next to F have no IV."""
+    out: list[float | None] = []
+    windows = atm_windows([(q, s, y) if y > 0 else ((), s, y) for q, s, y in chains])
+    for (quotes, spot, years), window in zip(chains, windows, strict=True):
+        if window is not None and window.decisive:
+            ivs = [None if v is None else round(v, 6) for v in window.ivs]
+            iv = _interpolated_atm_iv(window.strikes, ivs, round(window.forward, 2))
+            out.append(None if iv is None else round(iv, 6))
+        else:
+            smile = chain_smile(quotes, spot, years)
+            out.append(None if smile is None else smile_atm_iv(smile))
     return out
 
 

@@ -46,19 +46,6 @@ class ChainArrays:
     pe_oi_change: np.ndarray
     memo: dict[Any, Any] = field(default_factory=dict)  # derived values of this chain
 
-    @property
-    def forward(self) -> float | None:
-        """Put-call parity F = K + C - P at the strike where C and P are closest."""
-        if "forward" not in self.memo:
-            both = np.isfinite(self.ce_ltp) & np.isfinite(self.pe_ltp)
-            if not both.any():
-                self.memo["forward"] = None
-            else:
-                gap = np.where(both, np.abs(self.ce_ltp - self.pe_ltp), np.inf)
-                i = int(np.argmin(gap))
-                self.memo["forward"] = float(self.strike[i] + self.ce_ltp[i] - self.pe_ltp[i])
-        return self.memo["forward"]
-
 
 _cache: OrderedDict[int, tuple[Sequence[OptionQuote], ChainArrays]] = OrderedDict()
 

@@ -12,7 +12,6 @@ from scipy.special import ndtr
 
 from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.schemas import OptionQuote
-from shared.signals.chain_arrays import as_arrays
 
 SECONDS_PER_YEAR = 365 * 86400
 CHAIN_SKEW_FORMULA = (
@@ -91,31 +90,29 @@ def implied_vol(
     return out
 
 
-def parity_forward(quotes: Sequence[OptionQuote]) -> float | None:
-    """F = K + C - P at the strike where call and put prices are closest."""
-    return as_arrays(quotes).forward
-
-
 def chain_skew(
-    quotes: Sequence[OptionQuote], years_to_expiry: float, wing: float = 0.02
+    quotes: Sequence[OptionQuote], spot: float, years_to_expiry: float, wing: float = 0.02
 ) -> Skew | None:
-    """Skew from out-of-the-money implied vols (the chain's smile: published IV, else
-    implied from the LTP); None when the chain has no parity forward or < 3 usable IVs."""
-    from shared.signals.chain import chain_smile  # chain.py imports implied_vol from here
+    """Skew from the chain's out-of-the-money smile (``chain.chain_smile``: its parity
+    forward and IVs) around THE ATM IV (``chain.smile_atm_iv``); None when the chain has no
+    parity forward or < 3 usable IVs."""
+    from shared.signals.chain import chain_smile, smile_atm_iv  # chain.py imports this module
 
-    forward = parity_forward(quotes)
-    if forward is None or years_to_expiry <= 0:
+    if years_to_expiry <= 0:
         return None
-    smile = chain_smile(quotes, forward, years_to_expiry)
-    if smile is None or len(smile.points) < 3:
+    smile = chain_smile(quotes, spot, years_to_expiry)
+    if smile is None or not smile.forward_from_parity or len(smile.points) < 3:
         return None
+    forward = smile.forward
     k_ok = np.array([p.strike for p in smile.points])
     iv_ok = np.array([p.iv for p in smile.points])
 
     def iv_near(target: float) -> float:
         return float(iv_ok[int(np.argmin(np.abs(k_ok - target)))])
 
-    atm = iv_near(forward)
+    atm = smile_atm_iv(smile)
+    if atm is None:
+        return None
     put, call = iv_near(forward * (1 - wing)) - atm, iv_near(forward * (1 + wing)) - atm
     return Skew(
         put=round(put, 6), call=round(call, 6), net=round(put - call, 6), atm_iv=round(atm, 6)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from shared.schemas import Bar, OptionChain
+from shared.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
 
-SourceEvent = Bar | OptionChain
+SourceEvent = Bar | OptionChain | ParticipantPositions | FuturesDay
 
 
 class RejectedInput(Exception):

@@ -6,12 +6,18 @@
   Indian thousands separators inside quotes, ``-`` for an empty cell; OI in contracts, IV in
   percent. The expiry comes from the file name (``option-chain-ED-NIFTY-30-Mar-2026.csv``).
 - ``eod_table``: one row per strike, ``expiry,strike`` plus any of ``ce_oi, ce_oi_change,
-  ce_volume, ce_iv, ce_ltp, ce_bid, ce_ask`` (and ``pe_*``); OI in units unless
-  ``oi_unit`` says ``contracts``; IV in percent.
+  ce_volume, ce_iv, ce_ltp, ce_bid, ce_ask`` (and ``pe_*``; known other names such as
+  ``ce_chng_in_oi`` or ``ce_oi_chg`` are mapped, see ``EOD_ALIASES``; any other column is
+  reported in a ``chain_file_unknown_columns`` warning, never silently used or dropped); IV
+  in percent. The OI unit (of OI, change in OI and volume) is declared by an ``oi_unit``
+  column (``units``/``shares`` or ``contracts``/``lots``) or by ``FileContext.oi_unit``;
+  undeclared, it is detected as units only when every non-zero OI is a multiple of the
+  expiry's lot (``detect_oi_unit``), otherwise the file is rejected, never assumed.
 - ``udiff_bhavcopy`` / ``classic_bhavcopy``: NSE's end-of-day F&O bhavcopy (the UDiFF
   ``BhavCopy_NSE_FO_*.csv`` since 2024-07, the classic ``foDDMONYYYYbhav.csv`` before); the
   NIFTY index-option rows, one chain per expiry at 15:30 IST of the trade date, LTP = the
-  closing price, OI in units.
+  closing price, OI in units as published; the UDiFF ``TtlTradgVol`` is in contracts and is
+  turned into units with the row's ``NewBrdLotQty`` (the expiry's lot without one).
 
 A file the parser cannot read raises ``ChainFileError`` naming what is missing; the caller
 rejects that file only. Snapshot time and spot a file lacks come from ``FileContext``.
@@ -29,7 +35,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 from shared.calendar import IST, daily_close_time
+from shared.logs import get_logger
 from shared.schemas import OptionChain, OptionQuote
+
+log = get_logger("ingest.chain_formats")
 
 # NIFTY market lot by contract expiry: (first expiry with this lot, lot). Sources: NSE via
 # Zerodha bulletin 2024-04-02 (50 -> 25 for every contract expiring after 2024-04-26, first
@@ -51,6 +60,20 @@ EXPORT_COLUMNS = (
 ).split(",")
 EXPORT_NAME = re.compile(r"option-chain-[A-Z]+-NIFTY-(\d{2}-[A-Za-z]{3}-\d{4})", re.I)
 EOD_SIDES = ("oi", "oi_change", "volume", "iv", "ltp", "bid", "ask")
+# other names of an end-of-day table's per-side columns (after the ``ce_`` / ``pe_`` prefix)
+EOD_ALIASES = {
+    "chng_in_oi": "oi_change",
+    "chg_in_oi": "oi_change",
+    "change_in_oi": "oi_change",
+    "oi_chg": "oi_change",
+    "oi_chng": "oi_change",
+    "oichange": "oi_change",
+    "open_interest": "oi",
+    "vol": "volume",
+    "last_price": "ltp",
+}
+OI_UNITS = {"units": "units", "shares": "units", "contracts": "contracts", "lots": "contracts"}
+MIN_DETECT_VALUES = 5  # non-zero OIs needed before "all are lot multiples" says units
 UDIFF_NEED = ("TradDt", "FinInstrmTp", "TckrSymb", "XpryDt", "StrkPric", "OptnTp", "OpnIntrst")
 CLASSIC_NEED = ("INSTRUMENT", "SYMBOL", "EXPIRY_DT", "STRIKE_PR", "OPTION_TYP", "OPEN_INT")
 
@@ -86,11 +109,13 @@ def _iv(percent: float | None) -> float | None:
 @dataclass(frozen=True)
 class FileContext:
     """What a file may lack: its snapshot time and the spot then. ``spot_at(epoch_s)`` reads
-    the bars (None when they have no close at that time)."""
+    the bars (None when they have no close at that time). ``oi_unit`` declares the OI unit
+    (``units`` or ``contracts``) of end-of-day tables without an ``oi_unit`` column."""
 
     snapshot_time: int | None
     spot: float | None
     spot_at: Callable[[int], float | None]
+    oi_unit: str | None = None
 
     def time(self, what: str) -> int:
         if self.snapshot_time is None:
@@ -194,44 +219,115 @@ def nse_export(rows: list[list[str]], path: Path, ctx: FileContext) -> OptionCha
     return _chain(quotes, expiry, moment, spot, f"nse_export:{path.name}", lot)
 
 
+def eod_columns(fields: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """(canonical name -> the file's column, unknown columns) of an end-of-day table's
+    header; two columns meaning one field raise ChainFileError."""
+    known: dict[str, str] = {}
+    unknown: list[str] = []
+    for field in fields:
+        name = (field or "").strip()
+        key = name.lower()
+        side, _, rest = key.partition("_")
+        if key in ("expiry", "strike", "oi_unit"):
+            canonical = key
+        elif side in ("ce", "pe") and (rest in EOD_SIDES or rest in EOD_ALIASES):
+            canonical = f"{side}_{EOD_ALIASES.get(rest, rest)}"
+        else:
+            if name:
+                unknown.append(name)
+            continue
+        if canonical in known:
+            raise ChainFileError(
+                f"columns {known[canonical]!r} and {field!r} both give {canonical}"
+            )
+        known[canonical] = field
+    return known, unknown
+
+
+def detect_oi_unit(ois: Iterable[tuple[date, float]]) -> str | None:
+    """``units`` when at least MIN_DETECT_VALUES non-zero OIs are all multiples of their
+    expiry's lot (exchange OI in units always is; contract counts almost never all are),
+    else None: the unit cannot be told and must be declared."""
+    values = [(e, v) for e, v in ois if v]
+    if len(values) < MIN_DETECT_VALUES:
+        return None
+    return "units" if all(v % lot_size(e) == 0 for e, v in values) else None
+
+
+def _declared_unit(text: str | None, what: str) -> str | None:
+    if text is None or not text.strip():
+        return None
+    unit = OI_UNITS.get(text.strip().lower())
+    if unit is None:
+        raise ValueError(f"{what} {text.strip()!r} is not one of {sorted(OI_UNITS)}")
+    return unit
+
+
 def eod_table(
     fields: list[str], rows: list[dict[str, str]], path: Path, ctx: FileContext
 ) -> list[OptionChain]:
-    """A plain end-of-day table, one chain per expiry; needs at least one OI column."""
-    if not set(fields) & {"ce_oi", "pe_oi"}:
+    """A plain end-of-day table, one chain per expiry; needs at least one OI column. The OI
+    unit comes from an ``oi_unit`` column, else ``ctx.oi_unit``, else ``detect_oi_unit``."""
+    columns, unknown = eod_columns(fields)
+    if unknown:
+        log.warning("chain_file_unknown_columns", path=str(path), columns=unknown)
+    if not set(columns) & {"ce_oi", "pe_oi"}:
         raise ChainFileError(f"{path.name}: no ce_oi or pe_oi column")
+    try:
+        declared = _declared_unit(ctx.oi_unit, "FileContext.oi_unit")
+    except ValueError as exc:
+        raise ChainFileError(f"{path.name}: {exc}") from exc
     moment = ctx.time(f"end-of-day table {path.name}")
     spot = ctx.spot_for(moment, f"end-of-day table {path.name}")
-    by_expiry: dict[date, list[OptionQuote]] = defaultdict(list)
+    parsed: list[tuple[int, date, str | None, float, dict[str, float | None]]] = []
     for line, row in enumerate(rows, start=2):
         try:
-            expiry = date.fromisoformat(row["expiry"].strip())
-            contracts = (row.get("oi_unit") or "units").strip() == "contracts"
-            scale = lot_size(expiry) if contracts else 1
+            expiry = date.fromisoformat(row[columns["expiry"]].strip())
+            unit = _declared_unit(row.get(columns.get("oi_unit", "")), "oi_unit")
             values = {
-                f"{side}_{name}": number(row.get(f"{side}_{name}"))
+                f"{side}_{name}": number(row.get(columns.get(f"{side}_{name}", "")))
                 for side in ("ce", "pe")
                 for name in EOD_SIDES
             }
-            strike = number(row["strike"])
+            strike = number(row[columns["strike"]])
             if strike is None or strike <= 0:
                 raise ValueError("strike must be positive")
-            quote: dict[str, float | None] = {"strike": strike}
-            for side in ("ce", "pe"):
-                for name in ("oi", "oi_change", "volume"):
-                    v = values[f"{side}_{name}"]
-                    quote[f"{side}_{name}"] = None if v is None else v * scale
-                quote[f"{side}_oi"] = quote[f"{side}_oi"] or 0.0
-                quote[f"{side}_iv"] = _iv(values[f"{side}_iv"])
-                for name in ("ltp", "bid", "ask"):
-                    quote[f"{side}_{name}"] = _positive(values[f"{side}_{name}"])
-            by_expiry[expiry].append(OptionQuote(**quote))
+            parsed.append((line, expiry, unit or declared, strike, values))
         except (ValueError, KeyError) as exc:
+            raise ChainFileError(f"{path.name} line {line}: {exc}") from exc
+    undeclared = [(e, v) for _, e, u, _, vs in parsed if u is None for v in _ois(vs)]
+    detected = detect_oi_unit(undeclared) if undeclared else None
+    by_expiry: dict[date, list[OptionQuote]] = defaultdict(list)
+    for line, expiry, unit, strike, values in parsed:
+        if unit is None and detected is None:
+            raise ChainFileError(
+                f"{path.name} line {line}: OI unit not declared and not detectable (OI not "
+                f"all multiples of the lot {lot_size(expiry)}, or fewer than "
+                f"{MIN_DETECT_VALUES} non-zero values): add an oi_unit column (units or "
+                "contracts) or set FileContext.oi_unit"
+            )
+        scale = lot_size(expiry) if (unit or detected) == "contracts" else 1
+        quote: dict[str, float | None] = {"strike": strike}
+        for side in ("ce", "pe"):
+            for name in ("oi", "oi_change", "volume"):
+                v = values[f"{side}_{name}"]
+                quote[f"{side}_{name}"] = None if v is None else v * scale
+            quote[f"{side}_oi"] = quote[f"{side}_oi"] or 0.0
+            quote[f"{side}_iv"] = _iv(values[f"{side}_iv"])
+            for name in ("ltp", "bid", "ask"):
+                quote[f"{side}_{name}"] = _positive(values[f"{side}_{name}"])
+        try:
+            by_expiry[expiry].append(OptionQuote(**quote))
+        except ValueError as exc:
             raise ChainFileError(f"{path.name} line {line}: {exc}") from exc
     return [
         _chain(q, e, moment, spot, f"eod_table:{path.name}", lot_size(e))
         for e, q in sorted(by_expiry.items())
     ]
+
+
+def _ois(values: dict[str, float | None]) -> list[float]:
+    return [v for v in (values["ce_oi"], values["pe_oi"]) if v is not None]
 
 
 def _bhav_date(text: str) -> date:
@@ -253,6 +349,9 @@ def bhavcopy(
     missing = [c for c in need if c not in fields]
     if missing:
         raise ChainFileError(f"bhavcopy {path.name} lacks columns {missing}")
+    change_column = "ChngInOpnIntrst" if udiff else "CHG_IN_OI"
+    if change_column not in fields:
+        log.warning("chain_file_no_oi_change", path=str(path), expected=change_column)
     legs: dict[date, dict[float, dict[str, float | None]]] = defaultdict(dict)
     trade_day: date | None = None
     underlying: float | None = None
@@ -276,6 +375,8 @@ def bhavcopy(
             oi = number(row["OpnIntrst" if udiff else "OPEN_INT"]) or 0.0
             change = number(row.get("ChngInOpnIntrst" if udiff else "CHG_IN_OI"))
             volume = number(row.get("TtlTradgVol")) if udiff else None
+            if volume is not None:  # contracts in the UDiFF file: units with the row's lot
+                volume *= number(row.get("NewBrdLotQty")) or lot_size(expiry)
             if udiff and row.get("UndrlygPric"):
                 underlying = number(row["UndrlygPric"])
             legs[expiry].setdefault(strike, {}).update(

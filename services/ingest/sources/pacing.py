@@ -6,17 +6,20 @@ import threading
 import time
 from collections.abc import Callable
 
+from services.ingest.sources.base import SourceEvent
 from shared.calendar import daily_close_time, ist_date
-from shared.schemas import Bar, OptionChain
+from shared.schemas import FuturesDay, OptionChain, ParticipantPositions
 
 BAR_SECONDS = {"1m": 60, "5m": 300}
 
 
-def event_time(message: Bar | OptionChain) -> int:
+def event_time(message: SourceEvent) -> int:
     """When a message became known: a bar's end (a daily bar's session close), a chain's
-    snapshot time."""
+    snapshot time, a daily report's publication."""
     if isinstance(message, OptionChain):
         return message.snapshot_time
+    if isinstance(message, ParticipantPositions | FuturesDay):
+        return message.available_at
     if message.interval == "1d":
         return daily_close_time(ist_date(message.open_time))
     return message.open_time + BAR_SECONDS[message.interval]

@@ -23,7 +23,13 @@ from services.ingest.sources.pacing import Pacer, event_time
 from shared import replies, streams
 from shared.codec import DecodeError, decode, pack
 from shared.logs import get_logger
-from shared.schemas import SCHEMA_VERSION, Bar, OptionChain
+from shared.schemas import (
+    SCHEMA_VERSION,
+    Bar,
+    FuturesDay,
+    OptionChain,
+    ParticipantPositions,
+)
 
 FORMAT = "aegis-streams"
 FORMAT_VERSION = 1
@@ -148,7 +154,7 @@ class StreamFileSource:
             except DecodeError as exc:
                 yield RejectedInput(f"{stream} {entry_id.decode()}: {exc}", pack(fields))
                 continue
-            if not isinstance(message, Bar | OptionChain):
+            if not isinstance(message, Bar | OptionChain | ParticipantPositions | FuturesDay):
                 yield RejectedInput(
                     f"{stream} {entry_id.decode()}: a {message.TYPE} does not belong there",
                     pack(fields),

@@ -1,0 +1,223 @@
+"""The chain's depth for the seller's chain group (pure): IV and Greeks by strike, dealer
+gamma exposure and the zero-gamma level, OI build-up (since the previous snapshot and since
+the previous session's last snapshot), the IV term structure across the listed expiries and
+the synthetic forward's basis. Per-strike rows cover the strikes within ``band`` of spot,
+like the OI chart. Computed once per set of chains (the chains are immutable), so the
+minutes between two snapshots cost a dictionary look-up."""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from typing import Any
+
+from shared.calendar import ist_iso
+from shared.chain_view import ChainView, years_to_expiry
+from shared.schemas import OptionChain
+from shared.signals import provenance
+from shared.signals.buildup import BUILDUP_FORMULA, ChainBuildup, buildup_between
+from shared.signals.exposure import (
+    GEX_FORMULA,
+    ZERO_GAMMA_FORMULA,
+    ZERO_GAMMA_RANGE,
+    ZERO_GAMMA_STEP,
+    gamma_exposure,
+    zero_gamma_level,
+)
+from shared.signals.greeks import GREEKS_FORMULA, ChainGreeks, chain_greeks
+from shared.signals.term_structure import (
+    BASIS_FORMULA,
+    SYNTHETIC_FORWARD_FORMULA,
+    TERM_STRUCTURE_FORMULA,
+    synthetic_forward,
+    term_structure,
+)
+
+MEMO_SIZE = 64
+_memo: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+
+
+def _when(chain: OptionChain | None) -> int | None:
+    return None if chain is None else chain.snapshot_time
+
+
+def _in_band(strikes: tuple[float, ...], spot: float, band: float) -> list[int]:
+    return [i for i, k in enumerate(strikes) if abs(k / spot - 1) <= band]
+
+
+def greeks_group(g: ChainGreeks, rows: list[int], window: str) -> dict[str, Any]:
+    return {
+        "forward": round(g.forward, 2),
+        "forward_from_parity": g.forward_from_parity,
+        "years_to_expiry": round(g.years, 6),
+        "reason": g.reason,
+        "strikes": [
+            {
+                "strike": g.strikes[i],
+                "iv": g.call.iv[i],
+                "iv_published": g.call.iv_published[i],
+                "call_delta": g.call.delta[i],
+                "put_delta": g.put.delta[i],
+                "gamma_per_point": g.call.gamma_per_point[i],
+                "vega_points_per_vol_point": g.call.vega_points_per_vol_point[i],
+                "theta_points_per_day": g.call.theta_points_per_day[i],
+                "reason": g.call.reason[i],
+            }
+            for i in rows
+        ],
+        "provenance": provenance.from_formula(GREEKS_FORMULA, window=window),
+    }
+
+
+def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str) -> dict[str, Any]:
+    gex = gamma_exposure(g, chain.quotes)
+    zero = zero_gamma_level([(g, chain.quotes)])
+    total = gex.total_gex_rupees_per_1pct
+    return {
+        "total_rupees_per_1pct": round(total, 0),
+        "regime": "positive" if total > 0 else "negative" if total < 0 else None,
+        "zero_gamma_level": None if zero.level is None else round(zero.level, 2),
+        "zero_gamma_reason": zero.reason,
+        "zero_gamma_range_pct": round(100 * zero.range_pct, 2),
+        "call_oi_without_gamma_units": gex.call_oi_without_gamma_units,
+        "put_oi_without_gamma_units": gex.put_oi_without_gamma_units,
+        "by_strike": [
+            {
+                "strike": gex.strikes[i],
+                "call_rupees_per_1pct": _round(gex.call_gex_rupees_per_1pct[i]),
+                "put_rupees_per_1pct": _round(gex.put_gex_rupees_per_1pct[i]),
+                "net_rupees_per_1pct": _round(gex.net_gex_rupees_per_1pct[i]),
+            }
+            for i in rows
+        ],
+        "sign_convention": "dealers assumed long calls (+) and short puts (-)",
+        "provenance": provenance.from_formula(
+            GEX_FORMULA
+            + "; zero gamma: "
+            + ZERO_GAMMA_FORMULA.format(pct=ZERO_GAMMA_RANGE, step=ZERO_GAMMA_STEP),
+            window=window,
+        ),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 0)
+
+
+def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> dict[str, Any]:
+    counts = {
+        side: dict(Counter(str(x) for x in getattr(b, side).buildup if x is not None))
+        for side in ("call", "put")
+    }
+    return {
+        "since": ist_iso(since.snapshot_time),
+        "counts": counts,
+        "by_strike": [
+            {
+                "strike": b.strikes[i],
+                "call": None if b.call.buildup[i] is None else str(b.call.buildup[i]),
+                "put": None if b.put.buildup[i] is None else str(b.put.buildup[i]),
+                "call_oi_change_units": b.call.oi_change_units[i],
+                "put_oi_change_units": b.put.oi_change_units[i],
+                "call_price_change_points": _two(b.call.price_change_points[i]),
+                "put_price_change_points": _two(b.put.price_change_points[i]),
+            }
+            for i in rows
+        ],
+    }
+
+
+def _two(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def buildup_group(view: ChainView, rows: list[int], window: str) -> dict[str, Any]:
+    chain = view.chain
+    assert chain is not None
+    since_close = view.previous_close
+    return {
+        "since_previous": None
+        if view.previous is None
+        else buildup_side(buildup_between(chain.quotes, view.previous.quotes), rows, view.previous),
+        "since_close": None
+        if since_close is None
+        else buildup_side(buildup_between(chain.quotes, since_close.quotes), rows, since_close),
+        "since_close_reason": None
+        if since_close is not None
+        else "no snapshot of this expiry from an earlier session is held",
+        "provenance": provenance.from_formula(
+            BUILDUP_FORMULA
+            + "; since the close = against the last snapshot of the previous session held",
+            window=window,
+        ),
+    }
+
+
+def term_group(view: ChainView) -> dict[str, Any]:
+    chain = view.chain
+    assert chain is not None
+    chains = [chain, *view.other_expiries]
+    points = term_structure(chains)
+    taken = {c.expiry: c.snapshot_time for c in chains}
+    return {
+        "expiries": [
+            {
+                "expiry": p.expiry,
+                "days_to_expiry": round(p.days_to_expiry, 3),
+                "atm_iv": p.atm_iv,
+                "risk_reversal_25d": p.risk_reversal_25d,
+                "butterfly_25d": p.butterfly_25d,
+                "chain_as_of": ist_iso(taken[p.expiry]),
+                "reason": p.reason,
+            }
+            for p in points
+        ],
+        "provenance": provenance.from_formula(
+            TERM_STRUCTURE_FORMULA,
+            window=f"{len(points)} expiries, chains at or before the snapshot",
+        ),
+    }
+
+
+def forward_group(chain: OptionChain, window: str) -> dict[str, Any]:
+    found = synthetic_forward(chain.quotes, chain.spot)
+    return {
+        "forward": None if found is None else round(found.forward, 2),
+        "basis_points": None if found is None else found.basis_points,
+        "basis_percent": None if found is None else found.basis_pct,
+        "parity_strikes": [] if found is None else list(found.strikes),
+        "reason": None if found is not None else "no strike priced on both sides",
+        "provenance": provenance.from_formula(
+            f"{SYNTHETIC_FORWARD_FORMULA}; {BASIS_FORMULA}", window=window
+        ),
+    }
+
+
+def depth_groups(view: ChainView, band: float) -> dict[str, Any]:
+    """The depth groups of ``view``'s chain (which must be fresh)."""
+    chain = view.chain
+    assert chain is not None
+    key = (
+        id(chain),
+        _when(view.previous),
+        _when(view.previous_close),
+        tuple((c.expiry, c.snapshot_time) for c in view.other_expiries),
+        band,
+    )
+    hit = _memo.get(key)
+    if hit is not None and hit["_chain"] is chain:
+        _memo.move_to_end(key)
+        return hit["groups"]
+    g = chain_greeks(chain.quotes, chain.spot, years_to_expiry(chain))
+    rows = _in_band(g.strikes, chain.spot, band)
+    window = f"chain {ist_iso(chain.snapshot_time)} ({chain.source}), expiry {chain.expiry}"
+    groups = {
+        "greeks": greeks_group(g, rows, window),
+        "gamma_exposure": gamma_group(g, chain, rows, window),
+        "buildup": buildup_group(view, rows, window),
+        "term_structure": term_group(view),
+        "forward": forward_group(chain, window),
+    }
+    _memo[key] = {"_chain": chain, "groups": groups}
+    while len(_memo) > MEMO_SIZE:
+        _memo.popitem(last=False)
+    return groups

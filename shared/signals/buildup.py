@@ -1,0 +1,189 @@
+"""OI build-up: what the change in price and open interest together say traders did, per
+strike and side of a chain (between two snapshots, or since the previous close) and for the
+near-month future."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+
+from shared.schemas import OptionQuote
+from shared.signals.chain_arrays import as_arrays
+
+BUILDUP_FORMULA = (
+    "price up & OI up = long build-up; price down & OI up = short build-up; price up & OI down "
+    "= short covering; price down & OI down = long unwinding; price or OI unchanged (|change| "
+    "<= the threshold, 0 by default) = neutral. Options: price = LTP, OI in units; between two "
+    "snapshots both changes are now - before; since the close the OI change is the exchange's "
+    "published change and the price change is LTP - previous close"
+)
+
+
+class Buildup(StrEnum):
+    LONG_BUILDUP = "long_buildup"
+    SHORT_BUILDUP = "short_buildup"
+    SHORT_COVERING = "short_covering"
+    LONG_UNWINDING = "long_unwinding"
+    NEUTRAL = "neutral"
+
+
+# [sign(price change) + 1][sign(OI change) + 1]
+_TABLE = (
+    (Buildup.LONG_UNWINDING, Buildup.NEUTRAL, Buildup.SHORT_BUILDUP),
+    (Buildup.NEUTRAL, Buildup.NEUTRAL, Buildup.NEUTRAL),
+    (Buildup.SHORT_COVERING, Buildup.NEUTRAL, Buildup.LONG_BUILDUP),
+)
+
+
+def _sign(change: float, threshold: float) -> int:
+    return 0 if abs(change) <= threshold else (1 if change > 0 else -1)
+
+
+def classify_buildup(
+    price_change: float,
+    oi_change: float,
+    min_price_change: float = 0.0,
+    min_oi_change: float = 0.0,
+) -> Buildup:
+    """``BUILDUP_FORMULA`` for one instrument's price and OI changes."""
+    return _TABLE[_sign(price_change, min_price_change) + 1][_sign(oi_change, min_oi_change) + 1]
+
+
+def future_buildup(
+    price: float,
+    previous_price: float,
+    oi: float,
+    previous_oi: float,
+    min_price_change: float = 0.0,
+    min_oi_change: float = 0.0,
+) -> Buildup:
+    """``BUILDUP_FORMULA`` for the near-month future (price now vs before, OI now vs before)."""
+    return classify_buildup(
+        price - previous_price, oi - previous_oi, min_price_change, min_oi_change
+    )
+
+
+@dataclass(frozen=True)
+class SideBuildup:
+    """One side of a chain per strike (``ChainBuildup.strikes`` order); ``buildup`` is None
+    with a ``reason`` when a price or OI change is not known."""
+
+    buildup: tuple[Buildup | None, ...]
+    price_change_points: tuple[float | None, ...]
+    oi_change_units: tuple[float | None, ...]
+    reason: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class ChainBuildup:
+    strikes: tuple[float, ...]  # ascending: the strikes of the current chain
+    basis: Literal["snapshots", "previous_close"]
+    call: SideBuildup
+    put: SideBuildup
+
+
+def _side(
+    name: str,
+    price_change: np.ndarray,
+    oi_change: np.ndarray,
+    why_price: str,
+    why_oi: str,
+    min_price_change: float,
+    min_oi_change: float,
+) -> SideBuildup:
+    dp, doi = np.nan_to_num(price_change), np.nan_to_num(oi_change)
+    sp = np.where(np.abs(dp) <= min_price_change, 0, np.sign(dp)).astype(int)
+    so = np.where(np.abs(doi) <= min_oi_change, 0, np.sign(doi)).astype(int)
+    known_p, known_oi = np.isfinite(price_change), np.isfinite(oi_change)
+    labels: list[Buildup | None] = []
+    reasons: list[str | None] = []
+    for p, o, kp, ko in zip(
+        sp.tolist(), so.tolist(), known_p.tolist(), known_oi.tolist(), strict=True
+    ):
+        if kp and ko:
+            labels.append(_TABLE[p + 1][o + 1])
+            reasons.append(None)
+        else:
+            labels.append(None)
+            reasons.append(f"{name}: {why_price if not kp else why_oi}")
+    return SideBuildup(
+        buildup=tuple(labels),
+        price_change_points=tuple(
+            None if v != v else v for v in np.where(known_p, dp, np.nan).tolist()
+        ),
+        oi_change_units=tuple(
+            None if v != v else v for v in np.where(known_oi, doi, np.nan).tolist()
+        ),
+        reason=tuple(reasons),
+    )
+
+
+def buildup_between(
+    now: Sequence[OptionQuote],
+    before: Sequence[OptionQuote],
+    min_price_change: float = 0.0,
+    min_oi_change: float = 0.0,
+) -> ChainBuildup:
+    """``BUILDUP_FORMULA`` per strike and side from ``before`` to ``now`` (two snapshots of
+    one expiry). A strike missing from ``before``, or unpriced in either, has no build-up."""
+    a, b = as_arrays(now), as_arrays(before)
+    where = {k: i for i, k in enumerate(b.strike.tolist())}
+    idx = np.array([where.get(k, -1) for k in a.strike.tolist()], dtype=int)
+    found = idx >= 0
+    pick = np.where(found, idx, 0)
+
+    def earlier(column: np.ndarray) -> np.ndarray:
+        return np.where(found, column[pick] if column.size else np.nan, np.nan)
+
+    sides = []
+    for name in ("call", "put"):
+        prefix = "ce" if name == "call" else "pe"
+        ltp_now, ltp_before = getattr(a, f"{prefix}_ltp"), earlier(getattr(b, f"{prefix}_ltp"))
+        oi_change = getattr(a, f"{prefix}_oi") - earlier(getattr(b, f"{prefix}_oi"))
+        sides.append(
+            _side(
+                name,
+                ltp_now - ltp_before,
+                oi_change,
+                "no LTP in one of the two snapshots (or strike not in the earlier one)",
+                "strike not in the earlier snapshot",
+                min_price_change,
+                min_oi_change,
+            )
+        )
+    return ChainBuildup(tuple(a.strike.tolist()), "snapshots", sides[0], sides[1])
+
+
+def buildup_since_close(
+    quotes: Sequence[OptionQuote],
+    call_previous_close: Mapping[float, float],
+    put_previous_close: Mapping[float, float],
+    min_price_change: float = 0.0,
+    min_oi_change: float = 0.0,
+) -> ChainBuildup:
+    """``BUILDUP_FORMULA`` per strike and side since the previous session's close: the
+    published change in OI (``ce_oi_change``/``pe_oi_change``) and LTP minus the previous
+    close price of that strike and side (``{strike: price}``)."""
+    a = as_arrays(quotes)
+    strikes = a.strike.tolist()
+    sides = []
+    for name, closes in (("call", call_previous_close), ("put", put_previous_close)):
+        prefix = "ce" if name == "call" else "pe"
+        close = np.array([closes.get(k, np.nan) for k in strikes], dtype=float)
+        close[close <= 0] = np.nan
+        sides.append(
+            _side(
+                name,
+                getattr(a, f"{prefix}_ltp") - close,
+                getattr(a, f"{prefix}_oi_change"),
+                "no LTP or no previous close",
+                "no published change in OI",
+                min_price_change,
+                min_oi_change,
+            )
+        )
+    return ChainBuildup(tuple(strikes), "previous_close", sides[0], sides[1])

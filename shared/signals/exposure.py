@@ -1,0 +1,140 @@
+"""Dealer gamma exposure (GEX) by strike and in total, and the zero-gamma level: the spot at
+which the total would change sign, each strike's IV held where it is now."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.schemas import OptionQuote
+from shared.signals.chain_arrays import as_arrays
+from shared.signals.greeks import ChainGreeks, black76_gamma
+
+GEX_FORMULA = (
+    "GEX = sign x gamma x OI x spot^2 x 0.01, in rupees of dealer delta change per 1% move of "
+    "spot (gamma: Black-76 per index point, OI in units = contracts x lot size); sign +1 for "
+    "calls, -1 for puts: ASSUMES dealers are long the calls and short the puts (customers "
+    "write calls and buy puts) - an assumption about positioning, not a fact the chain shows. "
+    "Strikes whose gamma is None (see greeks.py) are left out; their OI is reported"
+)
+ZERO_GAMMA_FORMULA = (
+    "the spot S' in spot x [1 - {pct:.0%}, 1 + {pct:.0%}] (grid step {step:.2%}) where total GEX "
+    "crosses zero, linear between grid points, the crossing nearest spot; at S' each forward "
+    "is F x S'/spot and each strike keeps its IV, T and OI"
+)
+ZERO_GAMMA_RANGE = 0.05
+ZERO_GAMMA_STEP = 0.001
+
+
+@dataclass(frozen=True)
+class GammaExposure:
+    """One expiry's GEX per strike (``strikes`` order) and in total. A side's value is None
+    where its gamma is None; ``net`` is None where either side is."""
+
+    spot: float
+    strikes: tuple[float, ...]
+    call_gex_rupees_per_1pct: tuple[float | None, ...]  # >= 0 (dealers assumed long calls)
+    put_gex_rupees_per_1pct: tuple[float | None, ...]  # <= 0 (dealers assumed short puts)
+    net_gex_rupees_per_1pct: tuple[float | None, ...]
+    total_gex_rupees_per_1pct: float  # over the valued sides
+    call_oi_without_gamma_units: float  # OI of strikes left out (no IV / expiry day)
+    put_oi_without_gamma_units: float
+
+
+@dataclass(frozen=True)
+class ZeroGamma:
+    level: float | None  # the spot where total GEX crosses zero; None with ``reason``
+    reason: str | None
+    total_gex_at_spot_rupees_per_1pct: float
+    range_pct: float  # searched spot x (1 +- range_pct)
+
+
+def _oi(greeks: ChainGreeks, quotes: Sequence[OptionQuote]) -> tuple[np.ndarray, np.ndarray]:
+    a = as_arrays(quotes)
+    if tuple(a.strike.tolist()) != greeks.strikes:
+        raise ValueError("greeks and quotes are of different chains (strikes differ)")
+    return a.ce_oi, a.pe_oi
+
+
+def _values(column: tuple[float | None, ...]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in column], dtype=float)
+
+
+def _optional(values: np.ndarray) -> tuple[float | None, ...]:
+    return tuple(None if v != v else v for v in values.tolist())
+
+
+def gamma_exposure(greeks: ChainGreeks, quotes: Sequence[OptionQuote]) -> GammaExposure:
+    """``GEX_FORMULA`` per strike of one expiry at the chain's spot. ``greeks`` must be of
+    ``quotes`` (``chain_greeks(quotes, spot, years)``)."""
+    ce_oi, pe_oi = _oi(greeks, quotes)
+    scale = greeks.spot * greeks.spot * 0.01
+    call = _values(greeks.call.gamma_per_point) * ce_oi * scale
+    put = -_values(greeks.put.gamma_per_point) * pe_oi * scale
+    return GammaExposure(
+        spot=greeks.spot,
+        strikes=greeks.strikes,
+        call_gex_rupees_per_1pct=_optional(call),
+        put_gex_rupees_per_1pct=_optional(put),
+        net_gex_rupees_per_1pct=_optional(call + put),
+        total_gex_rupees_per_1pct=float(np.nansum(call) + np.nansum(put)),
+        call_oi_without_gamma_units=float(ce_oi[np.isnan(call)].sum()),
+        put_oi_without_gamma_units=float(pe_oi[np.isnan(put)].sum()),
+    )
+
+
+def total_gex_at(
+    chains: Sequence[tuple[ChainGreeks, Sequence[OptionQuote]]],
+    spots: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """Total GEX (rupees per 1% move, all expiries) at each hypothetical spot in ``spots``:
+    forwards move with spot (F x S'/spot), each strike's IV, T and OI held."""
+    grid = np.asarray(spots, dtype=float)
+    total = np.zeros(grid.shape)
+    for greeks, quotes in chains:
+        ce_oi, pe_oi = _oi(greeks, quotes)
+        strikes = np.asarray(greeks.strikes, dtype=float)
+        forwards = greeks.forward * grid[:, None] / greeks.spot
+        for ivs, oi, sign in ((greeks.call.iv, ce_oi, 1.0), (greeks.put.iv, pe_oi, -1.0)):
+            iv = _values(ivs)
+            keep = np.isfinite(iv) & (oi > 0)
+            if not keep.any():
+                continue
+            gamma = black76_gamma(forwards, strikes[keep], greeks.years, iv[keep])
+            total += sign * (gamma * oi[keep]).sum(axis=1)
+    return total * grid * grid * 0.01
+
+
+def zero_gamma_level(
+    chains: Sequence[tuple[ChainGreeks, Sequence[OptionQuote]]],
+    range_pct: float = ZERO_GAMMA_RANGE,
+    step_pct: float = ZERO_GAMMA_STEP,
+) -> ZeroGamma:
+    """``ZERO_GAMMA_FORMULA`` over one or more expiries of one moment (same spot)."""
+    if not chains:
+        return ZeroGamma(None, "no chains", 0.0, range_pct)
+    spot = chains[0][0].spot
+    steps = round(range_pct / step_pct)
+    grid = spot * (1 + step_pct * np.arange(-steps, steps + 1))
+    total = total_gex_at(chains, grid)
+    at_spot = float(total[steps])
+    if not np.any(total):
+        return ZeroGamma(None, "no open interest with a gamma (no IVs)", at_spot, range_pct)
+    exact = np.flatnonzero(total == 0)
+    crossings = np.flatnonzero(np.sign(total[:-1]) * np.sign(total[1:]) < 0)
+    levels = [float(grid[i]) for i in exact]
+    for i in crossings.tolist():
+        lo, hi = float(total[i]), float(total[i + 1])
+        levels.append(float(grid[i] + (grid[i + 1] - grid[i]) * lo / (lo - hi)))
+    if not levels:
+        side = "positive" if at_spot > 0 else "negative"
+        return ZeroGamma(
+            None,
+            f"total GEX stays {side} for spot within ±{range_pct:.0%} "
+            f"({grid[0]:.2f} to {grid[-1]:.2f})",
+            at_spot,
+            range_pct,
+        )
+    return ZeroGamma(min(levels, key=lambda s: abs(s - spot)), None, at_spot, range_pct)
