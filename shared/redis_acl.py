@@ -136,6 +136,18 @@ SERVICE_USERS: dict[str, AclUser] = {
             ),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
         ),
+        AclUser(
+            "alerts",  # services.alerts: its group on the blocks, its own keys, the run clock
+            keys=(
+                streams.BLOCKS,
+                streams.ALERTS,
+                f"{streams.ALERTS_PREFIX}*",
+                streams.RUN,
+                streams.DEAD_LETTER,
+                HEALTH,
+            ),
+            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK, "+pexpire", "+del"),
+        ),
         _engine("direction"),
         _engine("seller"),
         _engine("buyer"),
@@ -146,6 +158,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 *_BLOCKS,
                 f"{P}:series:*",
                 streams.RUN,
+                streams.ALERTS,  # read only: GET /api/v1/alerts
                 f"{P}:gateway:*",
                 streams.DEAD_LETTER,
                 HEALTH,
@@ -187,7 +200,7 @@ SERVICE_USERS: dict[str, AclUser] = {
         ),
     )
 }
-SERVICES = ("ingest", "features", "direction", "seller", "buyer", "gateway", "trainer")
+SERVICES = ("ingest", "features", "direction", "seller", "buyer", "gateway", "trainer", "alerts")
 
 
 def acl_rules(user: AclUser, password: str) -> str:

@@ -14,6 +14,8 @@ MODEL_EVENTS = f"{PREFIX}:models"
 LATEST_BLOCKS = f"{PREFIX}:blocks:latest"
 DAILY_FEATURES = f"{PREFIX}:features:daily"
 HEALTH_PREFIX = f"{PREFIX}:health:"
+ALERTS = f"{PREFIX}:alerts"  # alert records (JSON), bounded; services.alerts writes them
+ALERTS_PREFIX = f"{PREFIX}:alerts:"  # the alerts service's own keys: state, lease, claims
 RUN = f"{PREFIX}:run"  # what the feed is doing: shared.clock.RunInfo as JSON, written by ingest
 
 

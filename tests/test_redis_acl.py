@@ -133,6 +133,7 @@ FOREIGN = {
     "buyer": "rq:queue:aegis-training",
     "gateway": streams.BARS,
     "trainer": streams.BLOCKS,
+    "alerts": streams.FEATURES,
 }
 
 

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from services.gateway.alerts_api import alerts_router
 from services.gateway.auth import (
     COOKIE,
     QUERY_TOKEN_HINT,
@@ -209,6 +210,7 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         return JSONResponse(document_json_schema())
 
     app.include_router(history_router(consumer.client, api))
+    app.include_router(alerts_router(consumer.client, api))
 
     @app.post("/api/v1/login")
     def login(body: Login, request: Request) -> JSONResponse:
