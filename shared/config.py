@@ -179,6 +179,9 @@ class Settings(BaseSettings):
     alerts_claim_ttl_s: int = Field(14 * 86400, ge=60, description="life of a send claim")
     alerts_lease_ms: int = Field(10_000, ge=500, description="leader lease of one replica")
     alerts_maxlen: int = Field(10_000, description="alerts kept in aegis:alerts")
+    alerts_nice: int = Field(
+        19, ge=0, le=19, description="CPU niceness added to the alerts service (below the engines)"
+    )
     public_url: str = Field("", description="dashboard address in alert links")
 
     log_level: str = "INFO"

@@ -35,7 +35,7 @@ import redis
 from redis.typing import StreamIdT
 
 from shared import held, replies, streams
-from shared.bus import Bus, connect
+from shared.bus import GROUP_READ, Bus, connect
 from shared.clock import Clock, make_clock
 from shared.codec import DecodeError, decode
 from shared.config import Settings
@@ -289,6 +289,8 @@ class StreamWorker(ABC):
                 self.client.xgroup_delconsumer(self.input_stream, self.group, name)
                 self.stats["consumers_removed"] += 1
                 self.log.info("dead_consumer_removed", removed=name)
+        if self.input_stream not in GROUP_READ:
+            return  # capped where it is written (blocks: MAXLEN), read by XREAD too: not ours
         result = trim_acknowledged(self.client, self.input_stream, self.settings.stream_maxlen)
         self.stats["trimmed"] += result.trimmed
         self.stats["backlog"] = result.length

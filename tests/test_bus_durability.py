@@ -21,6 +21,8 @@ from shared.config import Settings
 from shared.redis_server import RedisServer
 from shared.schemas import Message, ModelPublished
 from shared.worker import StreamWorker, read_health
+from tests.block_factory import AS_OF, make_block
+from tests.gateway_harness import publish
 from tests.pipeline import feature_payloads, run_features
 from tests.ports import free_port
 from tests.test_bus_trust import real_bars
@@ -318,3 +320,29 @@ def test_a_lost_group_is_recreated_and_the_new_entries_processed(
         thread.join(timeout=10)
     groups = redis_client.xinfo_groups(SlowWorker.input_stream)
     assert [g["name"] for g in groups] == [SlowWorker.service.encode()]
+
+
+class BlockReader(StreamWorker):
+    """A consumer group on the block stream, as the alerts service has."""
+
+    service = "block-reader"
+    input_stream = streams.BLOCKS
+
+    def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
+        return []
+
+
+def test_a_group_on_the_block_stream_never_trims_it(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """aegis:blocks is capped where it is written (AEGIS_BLOCKS_MAXLEN) and read with plain
+    XREAD by the gateway and the history API: a consumer group on it (alerts) must not trim
+    it to AEGIS_STREAM_MAXLEN once it has acknowledged, as a year replay's blocks showed."""
+    small = settings.model_copy(update={"stream_maxlen": 2})
+    publish(small, *(make_block("market", as_of=AS_OF + 60 * i) for i in range(20)))
+    worker = BlockReader(small, consumer="r1")
+    worker.run(max_idle_reads=1)
+    assert worker.stats["processed"] == 20
+    worker._last_maintenance = 0.0
+    worker._maintain_group()
+    assert redis_client.xlen(streams.BLOCKS) == 20

@@ -20,6 +20,7 @@ aegis:alerts for the gateway. docs/ALERTS.md says it in full; in short:
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -373,6 +374,11 @@ def main(settings: Settings | None = None) -> int:
         log.error("alert_rules_refused", error=str(exc))
         print(exc, file=sys.stderr)
         return 2
+    # Alerts are not on the document's path: below the engines in CPU priority, so a replay
+    # flood on a small box is not slowed by them (they catch up after); live, the block rate
+    # leaves the CPU idle and they keep pace (docs/ALERTS.md "Cost").
+    niceness = os.nice(settings.alerts_nice)
+    log.info("alerts_priority", nice=niceness)
     stop_on_signals(worker.stop)
     worker.run()
     return 0

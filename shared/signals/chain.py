@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from shared.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
@@ -140,17 +141,21 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
         return a.memo[key]
     greeks = chain_greeks(quotes, spot, years)
     forward = greeks.forward
-    points = tuple(
-        SmilePoint(
-            strike=k,
-            log_moneyness=round(math.log(k / forward), 6),
-            iv=round(v, 6),
-            side="call" if k >= forward else "put",
-            published=p,
+    ivs = np.array([np.nan if v is None else v for v in smile_ivs(greeks)], dtype=float)
+    keep = np.isfinite(ivs)
+    strikes = np.asarray(greeks.strikes, dtype=float)[keep]
+    published = np.asarray(greeks.call.iv_published, dtype=bool)[keep]
+    points = tuple(  # rounded as arrays: one pass, not two round() calls per strike
+        SmilePoint(strike=k, log_moneyness=m, iv=v, side="call" if k >= forward else "put",
+                   published=p)
+        for k, m, v, p in zip(
+            strikes.tolist(),
+            np.round(np.log(strikes / forward), 6).tolist(),
+            np.round(ivs[keep], 6).tolist(),
+            published.tolist(),
+            strict=True,
         )
-        for k, v, p in zip(greeks.strikes, smile_ivs(greeks), greeks.call.iv_published, strict=True)
-        if v is not None
-    )
+    )  # fmt: skip
     smile = Smile(
         forward=round(forward, 2), forward_from_parity=greeks.forward_from_parity, points=points
     )
@@ -178,26 +183,21 @@ class DeltaSkew:
     risk_reversal: float  # put IV - call IV: > 0 means downside protection costs more
 
 
-def _norm_cdf(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-
 def delta_skew(smile: Smile, years: float, delta: float = 0.25) -> DeltaSkew | None:
-    """The 25-delta risk reversal from the smile; None without an OTM put and call."""
+    """The 25-delta risk reversal from the smile; None without an OTM put and call. The
+    smile's points at once (numpy): Black-76 call delta N(d1) at each point's own IV."""
     if years <= 0 or len(smile.points) < 3:
         return None
-    f, root = smile.forward, math.sqrt(years)
-
-    def call_delta(p: SmilePoint) -> float:
-        sd = p.iv * root
-        return _norm_cdf((math.log(f / p.strike) + 0.5 * sd * sd) / sd)
-
-    puts = [p for p in smile.points if p.side == "put"]
-    calls = [p for p in smile.points if p.side == "call"]
-    if not puts or not calls:
+    strikes = np.fromiter((p.strike for p in smile.points), float, len(smile.points))
+    ivs = np.fromiter((p.iv for p in smile.points), float, len(smile.points))
+    is_put = np.fromiter((p.side == "put" for p in smile.points), bool, len(smile.points))
+    if is_put.all() or not is_put.any():
         return None
-    put = min(puts, key=lambda p: abs((call_delta(p) - 1) + delta))
-    call = min(calls, key=lambda p: abs(call_delta(p) - delta))
+    sd = ivs * math.sqrt(years)
+    call_delta = ndtr((np.log(smile.forward / strikes) + 0.5 * sd * sd) / sd)
+    puts, calls = np.flatnonzero(is_put), np.flatnonzero(~is_put)
+    put = smile.points[puts[np.argmin(np.abs(call_delta[puts] - 1 + delta))]]
+    call = smile.points[calls[np.argmin(np.abs(call_delta[calls] - delta))]]
     atm = smile_atm_iv(smile)
     assert atm is not None  # the smile has points
     return DeltaSkew(
