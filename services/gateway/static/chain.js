@@ -7,27 +7,11 @@
 (() => {
   const root = document.getElementById("chain-panel");
   if (!root) return;
-  const ok = (v) => typeof v === "number" && Number.isFinite(v);
-  const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => (
-    { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-  const num = (v, d = 0) => (ok(v) ? v.toLocaleString("en-IN", { minimumFractionDigits: d, maximumFractionDigits: d }) : "—");
-  const pct = (v, d = 1) => (ok(v) ? `${(v * 100).toFixed(d)}%` : "—");
+  const { ok, esc, num, pct, tile } = window.aegisChainKit;
   const big = (v) => (!ok(v) ? "—" : Math.abs(v) >= 1e7 ? `${(v / 1e7).toFixed(2)} cr`
     : Math.abs(v) >= 1e5 ? `${(v / 1e5).toFixed(2)} L` : num(v));
   const signed = (v) => (ok(v) ? `${v >= 0 ? "+" : "−"}${big(Math.abs(v))}` : "n/a");
   let shown = -1;
-
-  function prov(group) {
-    const p = (group && group.provenance) || {};
-    return [p.source, p.formula, p.window].filter(Boolean).join(" · ");
-  }
-
-  function tile(id, title, body, group) {
-    return `<article class="tile chain-tile" data-testid="tile-${id}" title="${esc(prov(group))}">
-      <header><h3>${esc(title)}</h3></header>
-      <div class="body" data-testid="${id}-value">${body}</div>
-      <footer><span class="prov">${esc((group && group.provenance && group.provenance.source) || "")}</span></footer></article>`;
-  }
 
   /** OI by strike: call bars up, put bars down, change since the previous snapshot as an
       outline; dashed lines at spot and max pain. */

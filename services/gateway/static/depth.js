@@ -8,28 +8,12 @@
 (() => {
   const root = document.getElementById("depth-panel");
   if (!root) return;
-  const ok = (v) => typeof v === "number" && Number.isFinite(v);
-  const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => (
-    { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-  const num = (v, d = 0) => (ok(v) ? v.toLocaleString("en-IN", { minimumFractionDigits: d, maximumFractionDigits: d }) : "—");
-  const pct = (v, d = 1) => (ok(v) ? `${(v * 100).toFixed(d)}%` : "—");
+  const { ok, esc, num, pct, tile } = window.aegisChainKit;
   const crore = (v) => (ok(v) ? `₹${(v / 1e7).toLocaleString("en-IN", { maximumFractionDigits: 0 })} cr` : "—");
   const signed = (v, fmt = num) => (ok(v) ? `${v >= 0 ? "+" : "−"}${fmt(Math.abs(v))}` : "—");
   const words = { long_buildup: "long build-up", short_buildup: "short build-up",
     short_covering: "short covering", long_unwinding: "long unwinding", neutral: "neutral" };
   let shown = -1;
-
-  function prov(group) {
-    const p = (group && group.provenance) || {};
-    return [p.source, p.formula, p.window, p.note].filter(Boolean).join(" · ");
-  }
-
-  function tile(id, title, body, group, size = "") {
-    return `<article class="tile chain-tile${size ? ` depth-${size}` : ""}" data-testid="tile-${id}" title="${esc(prov(group))}">
-      <header><h3>${esc(title)}</h3></header>
-      <div class="body" data-testid="${id}-value">${body}</div>
-      <footer><span class="prov">${esc((group && group.provenance && group.provenance.source) || "")}</span></footer></article>`;
-  }
 
   /** Bars up or down from a middle axis per strike; marks as [{at, cls, label}]. */
   function barChart(testid, rows, value, cls, marks, legend) {

@@ -1,0 +1,25 @@
+/* What the option-chain sections (chain.js, depth.js) share: number formats and the tile. */
+"use strict";
+
+window.aegisChainKit = (() => {
+  const ok = (v) => typeof v === "number" && Number.isFinite(v);
+  const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => (
+    { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const num = (v, d = 0) => (ok(v) ? v.toLocaleString("en-IN", { minimumFractionDigits: d, maximumFractionDigits: d }) : "—");
+  const pct = (v, d = 1) => (ok(v) ? `${(v * 100).toFixed(d)}%` : "—");
+
+  function prov(group) {
+    const p = (group && group.provenance) || {};
+    return [p.source, p.formula, p.window, p.note].filter(Boolean).join(" · ");
+  }
+
+  /** A chain tile; ``size`` "wide" (the whole row) or "half" (two columns on wide screens). */
+  function tile(id, title, body, group, size = "") {
+    return `<article class="tile chain-tile${size ? ` depth-${size}` : ""}" data-testid="tile-${id}" title="${esc(prov(group))}">
+      <header><h3>${esc(title)}</h3></header>
+      <div class="body" data-testid="${id}-value">${body}</div>
+      <footer><span class="prov">${esc((group && group.provenance && group.provenance.source) || "")}</span></footer></article>`;
+  }
+
+  return { ok, esc, num, pct, prov, tile };
+})();
