@@ -210,8 +210,7 @@ def compute_only(settings: Settings, history: list[OptionChain], count: int) -> 
     start = time.perf_counter()
     for snap in snaps:
         ctx = worker.context(snap)
-        newest = worker.chain_views.cache.for_snapshot(snap)
-        data = compute_seller(ctx, newest, worker.chain_views.view(snap, refresh=False))
+        data = compute_seller(ctx, worker.chain_views.view(snap, refresh=False))
         assert data["chain"]["status"] == "fresh", data["chain"]
     client.close()
     return (time.perf_counter() - start) * 1000 / count

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from shared.calendar import daily_close_time, daily_open_time, to_date
+from shared.calendar import daily_close_time, daily_open_time, ist_iso, to_date
 from shared.schemas import FeatureSnapshot, OptionChain
 from shared.signals.chain import atm_iv, atm_ivs
 from shared.signals.skew import SECONDS_PER_YEAR
@@ -100,11 +100,18 @@ class ChainViews:
         expiry, as_of = snapshot.next_expiry, snapshot.as_of
         kept = self.cache.recent(expiry, as_of, 2)
         if not kept:
-            have = sorted(self.cache.by_expiry)
-            reason = (
-                f"no option chain of the target expiry {expiry} at or before this snapshot"
-                f" (chains held for: {', '.join(have) or 'none'})"
-            )
+            rows = self.cache.by_expiry.get(expiry)
+            if rows:  # held, but only from later: say so, not "held for: ..., <expiry>"
+                reason = (
+                    f"the first {expiry} chain held ({ist_iso(rows[0][0])}) is after this "
+                    f"snapshot ({ist_iso(as_of)})"
+                )
+            else:
+                have = sorted(self.cache.by_expiry)
+                reason = (
+                    f"no option chain of the target expiry {expiry} is held"
+                    f" (chains held for: {', '.join(have) or 'none'})"
+                )
             return ChainView(None, None, reason, None, None, (), None, 0)
         chain, age = kept[-1], as_of - kept[-1].snapshot_time
         if age > self.max_age_s:

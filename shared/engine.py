@@ -18,7 +18,6 @@ import time
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
-from datetime import date
 from typing import Any, ClassVar
 
 import numpy as np
@@ -193,31 +192,12 @@ class ChainCache:
             for expiry in expired + live[self.max_expiries :]:
                 del self.by_expiry[expiry]
 
-    def for_snapshot(self, snapshot: FeatureSnapshot) -> OptionChain | None:
-        """The newest chain taken at or before ``as_of`` whose expiry has not passed; the
-        nearest expiry among equally new ones (among the chains read by ``refresh``)."""
-        best: tuple[int, str, OptionChain] | None = None
-        for expiry, rows in self.by_expiry.items():
-            if expiry < snapshot.session_date:
-                continue
-            i = bisect.bisect_right(rows, snapshot.as_of, key=lambda r: r[0])
-            if i == 0:
-                continue
-            taken, chain = rows[i - 1]
-            if best is None or (taken, _neg(expiry)) > (best[0], _neg(best[1])):
-                best = (taken, expiry, chain)
-        return best[2] if best else None
-
     def recent(self, expiry: str, as_of: int, count: int) -> list[OptionChain]:
         """The last ``count`` kept snapshots of ``expiry`` taken at or before ``as_of``,
         oldest first."""
         rows = self.by_expiry.get(expiry, [])
         end = bisect.bisect_right(rows, as_of, key=lambda r: r[0])
         return [c for _, c in rows[max(0, end - count) : end]]
-
-
-def _neg(expiry: str) -> int:
-    return -date.fromisoformat(expiry).toordinal()
 
 
 # The worker ---------------------------------------------------------------------------------

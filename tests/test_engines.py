@@ -252,8 +252,9 @@ def test_intraday_snapshot_uses_daily_sequence_and_detects_breakout(
 
 
 def test_seller_max_pain_from_real_chains(settings: Settings, redis_client: redis.Redis) -> None:
-    """Chains arrive on aegis:chains; a snapshot uses the newest one at or before its as_of
-    with an unexpired expiry; before any chain, max pain is null with the reason."""
+    """Chains arrive on aegis:chains; max pain, the chain skew and the chain group all read
+    the target expiry's fresh chain at or before the snapshot (one chain per block); before
+    any chain, or for an expiry no chain is held of, max pain is null with the reason."""
     bus = Bus(redis_client, settings)
     real = chains(limit=40)
     for chain in real:
@@ -261,25 +262,26 @@ def test_seller_max_pain_from_real_chains(settings: Settings, redis_client: redi
     base = daily_snapshot("2025-06-27")
     picked = real[25]
 
-    def at(epoch_s: int, session: str) -> FeatureSnapshot:
-        return base.model_copy(update={"as_of": epoch_s, "session_date": session})
+    def at(epoch_s: int, session: str, expiry: str) -> FeatureSnapshot:
+        update = {"as_of": epoch_s, "session_date": session, "next_expiry": expiry}
+        return base.model_copy(update=update)
 
-    bus.publish(at(picked.snapshot_time, "2026-01-22"))
-    bus.publish(at(real[0].snapshot_time - 60, "2026-01-22"))
-    bus.publish(at(picked.snapshot_time, "2026-03-01"))  # every chain's expiry has passed
+    bus.publish(at(picked.snapshot_time, "2026-01-22", picked.expiry))
+    bus.publish(at(real[0].snapshot_time - 60, "2026-01-22", picked.expiry))
+    bus.publish(at(picked.snapshot_time, "2026-01-22", "2026-03-03"))  # none held of it
     with running(SellerWorker, settings):
-        with_chain, before, expired = wait_blocks(redis_client, "seller", 3)
-    newest = max(
-        (c for c in real if c.snapshot_time <= picked.snapshot_time),
-        key=lambda c: (c.snapshot_time, -int(c.expiry.replace("-", ""))),
-    )
-    expected = compute_max_pain(newest.quotes)
+        with_chain, before, other = wait_blocks(redis_client, "seller", 3)
+    expected = compute_max_pain(picked.quotes)
     assert with_chain.data["max_pain"]["strike"] == expected.strike  # type: ignore[union-attr]
-    assert with_chain.data["max_pain"]["expiry"] == newest.expiry
+    assert with_chain.data["max_pain"]["expiry"] == picked.expiry
+    assert with_chain.data["chain"]["max_pain"]["strike"] == expected.strike  # type: ignore[union-attr]
     assert with_chain.data["skew"]["method"] == "chain_iv"
     assert with_chain.data["max_pain"]["provenance"]["source"] == "data"
-    for block in (before, expired):
-        assert block.data["max_pain"]["strike"] is None and block.data["max_pain"]["reason"]
+    assert "is after this snapshot" in before.data["max_pain"]["reason"]
+    assert "no option chain of the target expiry 2026-03-03" in other.data["max_pain"]["reason"]
+    for block in (before, other):
+        assert block.data["max_pain"]["strike"] is None
+        assert block.data["chain"]["reason"] == block.data["max_pain"]["reason"]
 
 
 def test_a_model_call_failure_clears_once_the_model_works_again(

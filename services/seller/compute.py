@@ -177,9 +177,11 @@ def range_section(
     }
 
 
-def max_pain_group(chain: OptionChain | None) -> dict[str, Any]:
+def max_pain_group(chain: OptionChain | None, missing: str | None = None) -> dict[str, Any]:
+    """Max pain of the target expiry's fresh chain (the chain group's); ``missing`` says why
+    there is none."""
     if chain is None:
-        reason = "no option chain at or before this snapshot for an unexpired weekly expiry"
+        reason = missing or "no option-chain source configured"
         return {"strike": None, "reason": reason, "provenance": provenance.from_data(note=reason)}
     tolerance = 0.02
     result = compute_max_pain(chain.quotes, tolerance=tolerance)
@@ -471,11 +473,12 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
 
 
 def compute_seller(
-    ctx: EngineContext,
-    chain: OptionChain | None,
-    chain_view: ChainView | None = None,
-    daily: DailyRecords = ([], []),
+    ctx: EngineContext, chain_view: ChainView | None = None, daily: DailyRecords = ([], [])
 ) -> dict[str, Any]:
+    """Every chain-derived value (max pain, chain skew, the chain group) reads the one chain
+    of ``chain_view``: the target expiry's, fresh by one rule, or none with one reason."""
+    chain = chain_view.chain if chain_view is not None else None
+    missing = chain_view.reason if chain_view is not None else None
     regime = vix_regime(current_vix(ctx))
     trap, stress = trap_group(ctx), stress_group(ctx)
     flag, reasons = (
@@ -487,7 +490,7 @@ def compute_seller(
     )
     return {
         "safe_range": safe_range_group(ctx, regime),
-        "max_pain": max_pain_group(chain),
+        "max_pain": max_pain_group(chain, missing),
         "trap": trap,
         "skew": skew_group(ctx, chain),
         "expiry_stress": stress,

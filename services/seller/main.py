@@ -29,12 +29,10 @@ class SellerWorker(EngineWorker):
         self.chain_views.cache.refresh()
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        cache = self.chain_views.cache  # refreshed by refresh_inputs
-        return compute_seller(
+        return compute_seller(  # the cache was refreshed by refresh_inputs
             ctx,
-            cache.for_snapshot(ctx.snapshot),
             self.chain_views.view(ctx.snapshot, refresh=False),
-            cache.daily_known_at(ctx.snapshot.as_of, TREND_SESSIONS + 1),
+            self.chain_views.cache.daily_known_at(ctx.snapshot.as_of, TREND_SESSIONS + 1),
         )
 
 
