@@ -33,11 +33,17 @@ _FIRST = "2005-01-01"
 _LAST = f"{date.today().year + 2}-12-31"
 
 
+# Full weekend sessions NSE held that the calendar library does not list: the Union Budget
+# days (2025-02-01 a Saturday, 2026-02-01 a Sunday; data/SOURCES.md §7 has the 1-minute bars
+# of the latter). They move no expiry (the weekly expiry is a weekday).
+SPECIAL_SESSIONS = frozenset({date(2025, 2, 1), date(2026, 2, 1)})
+
+
 @lru_cache(maxsize=1)
 def sessions() -> tuple[date, ...]:
-    """Every regular NSE session date the calendar library knows."""
-    days = mcal.get_calendar("NSE").valid_days(_FIRST, _LAST)
-    return tuple(d.date() for d in days)
+    """Every NSE session date: the calendar library's, plus ``SPECIAL_SESSIONS``."""
+    days = {d.date() for d in mcal.get_calendar("NSE").valid_days(_FIRST, _LAST)}
+    return tuple(sorted(days | SPECIAL_SESSIONS))
 
 
 @lru_cache(maxsize=1)

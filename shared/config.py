@@ -57,15 +57,18 @@ class Settings(BaseSettings):
     # Ingest
     source: Literal["file", "stream", "yfinance"] = "file"
     replay_speed: float = Field(60.0, description="0 = as fast as possible, 60 = 60x real time")
+    # The default replay: the fortnight of 2026-01-22..02-06 with the intraday option chain
+    # (1-minute bars from 2026-01-01, chain snapshots from 01-22 09:39); the 2021-2022 minutes
+    # are one setting away (README "Useful variations").
     replay_daily_from: IsoDate | None = Field(
-        "2020-09-01",  # ~430 sessions before the paced start: the 300-row feature look-back + 60
+        "2024-07-01",  # ~390 sessions before the paced start: the 300-row feature look-back + 60
         description="first daily bar replayed",
     )
     replay_intraday_from: IsoDate | None = Field(
-        "2022-06-01", description="first 1-minute bar replayed"
+        "2026-01-22", description="first 1-minute bar replayed"
     )
     replay_paced_from: IsoDate | None = Field(
-        "2022-06-01", description="bars before this replay as fast as possible, later ones paced"
+        "2026-01-22", description="bars before this replay as fast as possible, later ones paced"
     )
     replay_end: IsoDate | None = None
     replay_max_gap_s: float = Field(1.0, description="longest wall wait between two replayed bars")
@@ -77,7 +80,8 @@ class Settings(BaseSettings):
 
     # Engines
     chain_file: Path | None = Field(
-        None, description="option-chain CSV for max pain; None = no chain"
+        PROJECT_ROOT / "data" / "nifty_option_chain_intraday_2026-01-22_2026-02-05.csv.gz",
+        description="option-chain file or folder ingested before the bars; empty = none",
     )
     coverage_target: float = 0.90
     # A block is stale once newer data was due (NSE calendar) longer ago than this

@@ -60,6 +60,7 @@ def settings(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Pat
         log_json=True,
         participant_oi_file=None,  # positioning off unless a test turns it on (positioning)
         futures_file=None,
+        chain_file=None,  # likewise the bundled option chain
     )
 
 

@@ -61,11 +61,20 @@ def test_target_expiry_during_session_and_at_close(
 
 
 def test_a_close_never_targets_a_settled_expiry() -> None:
-    """From every close in 2019..2026 the target is a later expiry, at most 5 sessions on."""
+    """From every close in 2019..2026 the target is a later expiry, at most 5 sessions on
+    (6 across a weekend special session such as a Budget day)."""
     for day in calendar.sessions():
         if D("2019-01-01") <= day <= D("2026-12-31"):
             expiry, days, sessions = calendar.days_to_expiry(day, at_close=True)
-            assert expiry > day and days >= 1 and 1 <= sessions <= 5, day
+            special = sum(day < s <= expiry for s in calendar.SPECIAL_SESSIONS)
+            assert expiry > day and days >= 1 and 1 <= sessions <= 5 + special, day
+
+
+def test_budget_weekend_sessions_are_sessions_and_move_no_expiry() -> None:
+    assert calendar.is_session(D("2026-02-01")) and calendar.is_session(D("2025-02-01"))
+    assert calendar.next_weekly_expiry(D("2026-01-30")) == D("2026-02-03")  # Tuesday
+    assert calendar.next_weekly_expiry(D("2025-01-31")) == D("2025-02-06")  # Thursday
+    assert calendar.previous_session(D("2026-02-01")) == D("2026-02-01")
 
 
 def test_daily_feature_rows_and_labels_roll_at_an_expiry_close() -> None:

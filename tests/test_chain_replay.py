@@ -1,15 +1,12 @@
-"""A replay of real daily bars (extended to 2026-02, scripts/chain_replay_data.py) together
-with the real intraday chain file that overlaps them: every chain tile of the seller and
+"""A replay of the bundled real daily bars (the history and its continuation to 2026-02)
+together with the real intraday chain file that overlaps them: every chain tile of the seller and
 buyer blocks is filled where a fresh chain of the target expiry exists, and says why not
 where none does."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import redis
 
-from scripts.chain_replay_data import build
 from services.buyer.main import BuyerWorker
 from services.ingest.main import IngestService
 from services.ingest.sources.chain_file import ChainFileSource
@@ -25,17 +22,16 @@ WINDOW = ReplayWindow(daily_from="2025-01-01", end="2026-02-05", include_intrada
 
 
 def test_replayed_bars_and_chain_fill_every_chain_tile(
-    settings: Settings, redis_client: redis.Redis, tmp_path: Path
+    settings: Settings, redis_client: redis.Redis
 ) -> None:
     # daily blocks are stamped at the 15:30 close; the file's last snapshots of a day are
     # mid-afternoon, so a daily replay accepts chains up to three hours old
     settings = settings.model_copy(update={"chain_max_age_s": 3 * 3600})
-    data_dir = build(tmp_path / "data")
     assert (
         IngestService(settings, ChainFileSource(CHAIN_FILE), client=redis_client).run()["chains"]
         == 411
     )
-    IngestService(settings, FileReplaySource(data_dir, WINDOW), client=redis_client).run()
+    IngestService(settings, FileReplaySource(settings.data_dir, WINDOW), client=redis_client).run()
     run_features(settings)
     count = len(feature_payloads(redis_client))
     assert count > 200

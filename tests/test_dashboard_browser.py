@@ -369,7 +369,7 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
         await page.goto(stack.url)
         run = page.get_by_test_id("run-status")
         await expect(run).to_have_text(
-            re.compile(r"^REPLAY 2022-\d\d-\d\d · 60×$"), timeout=WAIT_MS
+            re.compile(r"^REPLAY 2026-\d\d-\d\d · 60×$"), timeout=WAIT_MS
         )
         await expect(page.get_by_test_id("conn-status")).not_to_have_class(re.compile(r"good"))
 
@@ -381,7 +381,7 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
                 await expect(page.get_by_test_id(f"{tile}-meaning")).not_to_be_empty()
                 if not tile.endswith("help"):
                     fresh = page.get_by_test_id(f"{tile}-fresh")
-                    await expect(fresh).to_contain_text("2022")  # the stamp has its year
+                    await expect(fresh).to_contain_text("2026")  # the stamp has its year
                     await expect(fresh).to_contain_text("(replay time)")
                     await expect(fresh).not_to_contain_text(" d ago")
             assert await page.locator(".tile.in-sample").count() == 0
@@ -408,7 +408,31 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
         await source.locator("summary").focus()
         await page.keyboard.press("Enter")
         await expect(source.locator(".source-body")).to_contain_text("model direction")
-        await expect(source.locator(".source-body")).to_contain_text("..2022-05-30")
+        # the model's training window ends before the replay's first inputs (out of sample)
+        (model,) = [m for m in doc["direction"]["models"] if m["name"] == "direction"]
+        window = model["training_window"]
+        assert window.split("..")[1] < "2026-01-21", window
+        await expect(source.locator(".source-body")).to_contain_text(window.split("..")[1])
+
+        # the option chain of the fortnight: fresh, drawn, every chain tile naming its expiry
+        while ((stack.document() or {}).get("seller") or {}).get("chain", {}).get("status") != (
+            "fresh"
+        ):
+            assert time.monotonic() < deadline, "no fresh option chain in the default replay"
+            await asyncio.sleep(1.0)
+        await page.get_by_test_id("tab-sellers").click()
+        chain = page.get_by_test_id("chain-status")
+        await expect(chain).to_have_attribute("data-status", "fresh", timeout=WAIT_MS)
+        expiry = (stack.document() or {})["seller"]["chain"]["expiry"]
+        await expect(chain).to_contain_text(expiry)
+        await expect(page.get_by_test_id("chain-oi-chart")).to_be_visible()
+        for tile in ("chain-pcr", "chain-walls", "chain-straddle", "chain-smile"):
+            await expect(page.get_by_test_id(f"{tile}-value")).not_to_contain_text("—")
+        for tile in ("depth-gex", "depth-buildup", "depth-greeks", "depth-forward"):
+            await expect(page.get_by_test_id(f"tile-{tile}")).to_contain_text(expiry)
+        await expect(page.get_by_test_id("depth-positioning-status")).to_have_attribute(
+            "data-status", "fresh"
+        )
 
         # screenshots: three tabs, both themes, desktop and phone width
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -432,6 +456,8 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
                 0, timeout=WAIT_MS
             )
             await phone.screenshot(path=ARTIFACTS / f"replay-{tab}-phone.png", full_page=True)
+            width = await phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{tab}: {width} px wide at {PHONE['width']} px"
         print(f"screenshots: {sorted(p.name for p in ARTIFACTS.glob('replay-*.png'))}")
         assert errors == []
     finally:

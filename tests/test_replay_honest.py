@@ -31,8 +31,8 @@ def put(model_dir: Path, name: str, end: str, artifact_format: int | None = None
 
 
 def test_the_default_replay_trains_up_to_the_session_before_its_first_inputs() -> None:
-    # the default replay starts 2022-06-01 (Wed) from the daily features of 2022-05-31
-    assert replay_train_end(Settings()) == "2022-05-30"
+    # the default replay starts 2026-01-22 (Thu) from the daily features of 2026-01-21
+    assert replay_train_end(Settings()) == "2026-01-20"
     monday = Settings(replay_intraday_from="2022-06-06", replay_paced_from="2022-06-06")
     assert replay_train_end(monday) == "2022-06-02"  # Monday's inputs are Friday's
     assert replay_train_end(Settings(source="yfinance")) is None  # live: every model as is

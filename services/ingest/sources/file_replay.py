@@ -9,9 +9,10 @@ nights and weekends do not stall a 60x replay).
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,13 @@ from shared import calendar
 from shared.config import Settings
 from shared.schemas import Bar
 
-DAILY_FILES = {"NIFTY": "nifty50_daily.csv", "VIX": "india_vix_daily.csv"}
-MINUTE_FILE = "nifty50_1min_2021-01_2023-01.csv.gz"
+# Per series, the bundled files in time order: a later file adds only the dates after the
+# earlier ones' last (data/SOURCES.md: the history, then its 2025-07..2026-02 continuation).
+DAILY_FILES = {
+    "NIFTY": ("nifty50_daily.csv", "nifty50_daily_2025-07_2026-02.csv"),
+    "VIX": ("india_vix_daily.csv", "india_vix_daily_2025-07_2026-02.csv"),
+}
+MINUTE_FILES = ("nifty50_1min_2021-01_2023-01.csv.gz", "nifty50_1min_2026-01-01_2026-02-06.csv.gz")
 # (event time, tie-break rank, event), merged on the first two (see ``ordering``).
 TimedEvent = tuple[int, Rank, SourceEvent | RejectedInput]
 
@@ -42,10 +48,31 @@ def _rows(frame: pd.DataFrame) -> Iterator[tuple]:
     return frame.itertuples(index=False, name=None)
 
 
-def daily_events(
-    path: Path, symbol: str, start: str | None, end: str | None
+def daily_series_events(
+    paths: Sequence[Path], symbol: str, start: str | None, end: str | None
 ) -> Iterator[TimedEvent]:
-    frame = pd.read_csv(path, dtype={"date": str})
+    """One series from several files in time order; a file's dates up to the last date of
+    the files before it are left out (a continuation may repeat the boundary)."""
+    last = ""
+    for path in paths:
+        if path.exists():
+            frame = pd.read_csv(path, dtype={"date": str})
+            newer = frame[frame["date"] > last]
+            if len(frame):
+                last = max(last, str(frame["date"].max()))
+            yield from daily_events(path, symbol, start, end, newer)
+
+
+def daily_events(
+    path: Path,
+    symbol: str,
+    start: str | None,
+    end: str | None,
+    frame: pd.DataFrame | None = None,
+) -> Iterator[TimedEvent]:
+    """The daily bars of ``path`` (``frame``: its rows already read)."""
+    if frame is None:
+        frame = pd.read_csv(path, dtype={"date": str})
     if start:
         frame = frame[frame["date"] >= start]
     if end:
@@ -160,11 +187,17 @@ class FileReplaySource:
         ending at the close comes before that session's daily bars."""
         w = self.window
         streams = [
-            daily_events(self.data_dir / f, sym, w.daily_from, w.end)
-            for sym, f in DAILY_FILES.items()
+            daily_series_events([self.data_dir / f for f in files], sym, w.daily_from, w.end)
+            for sym, files in DAILY_FILES.items()
         ]
-        if w.include_intraday:
-            streams.append(minute_events(self.data_dir / MINUTE_FILE, w.intraday_from, w.end))
+        if w.include_intraday:  # disjoint periods in order: chained, still in time order
+            streams.append(
+                itertools.chain.from_iterable(
+                    minute_events(self.data_dir / f, w.intraday_from, w.end)
+                    for f in MINUTE_FILES
+                    if (self.data_dir / f).exists()
+                )
+            )
         return heapq.merge(*streams, key=lambda e: (e[0], e[1]))
 
     def events(self) -> Iterator[SourceEvent | RejectedInput]:
