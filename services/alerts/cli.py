@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from services.alerts.evaluate import Evaluator, empty_state, ist
 from services.alerts.rules import RulesError, load_rules
@@ -26,6 +27,17 @@ from shared.schemas import SignalBlock
 CHUNK = 2000
 
 
+def signal_blocks(entries: Iterable[Mapping[Any, Any]]) -> Iterator[SignalBlock]:
+    """The signal blocks among stream entries' fields; undecodable entries are skipped."""
+    for fields in entries:
+        try:
+            message = decode(fields)
+        except DecodeError:
+            continue
+        if isinstance(message, SignalBlock):
+            yield message
+
+
 def blocks_from_redis(settings_redis: object) -> Iterator[SignalBlock]:
     import redis
 
@@ -33,14 +45,9 @@ def blocks_from_redis(settings_redis: object) -> Iterator[SignalBlock]:
     last = "-"
     while True:
         entries = replies.xrange(settings_redis, streams.BLOCKS, last, "+", count=CHUNK)
-        for raw_id, fields in entries:
-            last = "(" + raw_id.decode()
-            try:
-                message = decode(fields)
-            except DecodeError:
-                continue
-            if isinstance(message, SignalBlock):
-                yield message
+        if entries:
+            last = "(" + entries[-1][0].decode()
+        yield from signal_blocks(fields for _, fields in entries)
         if len(entries) < CHUNK:
             return
 
@@ -48,15 +55,9 @@ def blocks_from_redis(settings_redis: object) -> Iterator[SignalBlock]:
 def blocks_from_file(path: Path) -> Iterator[SignalBlock]:
     from services.ingest.sources.stream_file import read_entries
 
-    for stream, _, fields in read_entries(path):
-        if stream != streams.BLOCKS:
-            continue
-        try:
-            message = decode(fields)
-        except DecodeError:
-            continue
-        if isinstance(message, SignalBlock):
-            yield message
+    yield from signal_blocks(
+        fields for stream, _, fields in read_entries(path) if stream == streams.BLOCKS
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

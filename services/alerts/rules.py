@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 DEFAULT_RULES = Path(__file__).with_name("rules.default.toml")
 EngineName = Literal["market", "direction", "seller", "buyer"]
@@ -49,6 +56,14 @@ def parse_quiet(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _checked_quiet(value: str) -> str:
+    parse_quiet(value)  # raises ValueError naming the problem
+    return value
+
+
+QuietHours = Annotated[str, AfterValidator(_checked_quiet)]
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,15 +72,10 @@ class _Rule(BaseModel):
     severity: Severity = "warning"
     cooldown_s: int = Field(0, ge=0, description="block-time seconds between two alerts")
     hysteresis: float = Field(0.0, ge=0)
-    quiet_hours: str | None = Field(None, description="HH:MM-HH:MM IST: recorded, not pushed")
+    quiet_hours: QuietHours | None = Field(
+        None, description="HH:MM-HH:MM IST: recorded, not pushed"
+    )
     label: str | None = Field(None, description="what the value is, in words")
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_quiet(value)
-        return value
 
     def reads(self) -> frozenset[str]:
         """Engines whose blocks this rule looks at (it is evaluated on their blocks only)."""
@@ -214,15 +224,8 @@ AnyRule = BandRule | BreachRule | LabelRule | ShiftRule | FallbackRule | StaleRu
 class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     cooldown_s: int | None = Field(None, ge=0)
-    quiet_hours: str | None = None
+    quiet_hours: QuietHours | None = None
     severity: Severity | None = None
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_quiet(value)
-        return value
 
 
 class RulesFile(BaseModel):

@@ -7,11 +7,10 @@
 (() => {
   const root = document.getElementById("chain-panel");
   if (!root) return;
-  const { ok, esc, num, pct, tile } = window.aegisChainKit;
+  const { ok, esc, num, pct, tile, onDocument } = window.aegisChainKit;
   const big = (v) => (!ok(v) ? "—" : Math.abs(v) >= 1e7 ? `${(v / 1e7).toFixed(2)} cr`
     : Math.abs(v) >= 1e5 ? `${(v / 1e5).toFixed(2)} L` : num(v));
   const signed = (v) => (ok(v) ? `${v >= 0 ? "+" : "−"}${big(Math.abs(v))}` : "n/a");
-  let shown = -1;
 
   /** OI by strike: call bars up, put bars down, change since the previous snapshot as an
       outline; dashed lines at spot and max pain. */
@@ -90,13 +89,6 @@
       </div>`;
   }
 
-  function tick() {
-    const state = window.aegis;
-    if (state && state.doc && state.sequence !== shown) {
-      shown = state.sequence;
-      render(state.doc);
-    }
-  }
-  setInterval(tick, 250);
+  onDocument(render);
   window.aegisChain = { render };
 })();

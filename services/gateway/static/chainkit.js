@@ -1,4 +1,5 @@
-/* What the option-chain sections (chain.js, depth.js) share: number formats and the tile. */
+/* What the option-chain sections (chain.js, depth.js) share: number formats, the tile, and
+   re-rendering on each new document. */
 "use strict";
 
 window.aegisChainKit = (() => {
@@ -21,5 +22,17 @@ window.aegisChainKit = (() => {
       <footer><span class="prov">${esc((group && group.provenance && group.provenance.source) || "")}</span></footer></article>`;
   }
 
-  return { ok, esc, num, pct, prov, tile };
+  /** Calls ``render(doc)`` whenever app.js (window.aegis) holds a newer document. */
+  function onDocument(render) {
+    let shown = -1;
+    setInterval(() => {
+      const state = window.aegis;
+      if (state && state.doc && state.sequence !== shown) {
+        shown = state.sequence;
+        render(state.doc);
+      }
+    }, 250);
+  }
+
+  return { ok, esc, num, pct, prov, tile, onDocument };
 })();

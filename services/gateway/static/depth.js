@@ -8,12 +8,11 @@
 (() => {
   const root = document.getElementById("depth-panel");
   if (!root) return;
-  const { ok, esc, num, pct, tile } = window.aegisChainKit;
+  const { ok, esc, num, pct, tile, onDocument } = window.aegisChainKit;
   const crore = (v) => (ok(v) ? `₹${(v / 1e7).toLocaleString("en-IN", { maximumFractionDigits: 0 })} cr` : "—");
   const signed = (v, fmt = num) => (ok(v) ? `${v >= 0 ? "+" : "−"}${fmt(Math.abs(v))}` : "—");
   const words = { long_buildup: "long build-up", short_buildup: "short build-up",
     short_covering: "short covering", long_unwinding: "long unwinding", neutral: "neutral" };
-  let shown = -1;
 
   /** Bars up or down from a middle axis per strike; marks as [{at, cls, label}]. */
   function barChart(testid, rows, value, cls, marks, legend) {
@@ -146,13 +145,6 @@
     root.innerHTML = `<div class="grid depth-grid">${parts.join("")}</div>`;
   }
 
-  function tick() {
-    const state = window.aegis;
-    if (state && state.doc && state.sequence !== shown) {
-      shown = state.sequence;
-      render(state.doc);
-    }
-  }
-  setInterval(tick, 250);
+  onDocument(render);
   window.aegisDepth = { render };
 })();
