@@ -7,14 +7,15 @@ repaired: a chain with one impossible strike cannot be trusted for max pain or w
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+
 from shared.calendar import ist_date
-from shared.schemas import OptionChain, OptionQuote
+from shared.schemas import OptionChain
+from shared.signals.chain_arrays import quote_columns
 
 MAX_NAMED = 3  # strikes named per problem
 
@@ -47,53 +48,51 @@ def _expiry_problems(chain: OptionChain, limits: ChainLimits) -> list[str]:
     return []
 
 
-def _bad(quotes: tuple[OptionQuote, ...], test: str) -> list[float]:
-    return [q.strike for q in quotes if _check(q, test)]
-
-
-def _check(q: OptionQuote, test: str) -> bool:
-    if test == "negative":
-        values = (q.ce_oi, q.pe_oi, q.ce_ltp, q.pe_ltp, q.ce_volume, q.pe_volume)
-        return any(v is not None and v < 0 for v in values)
-    if test == "crossed":
-        return any(
-            b is not None and a is not None and b > 0 and a > 0 and b > a
-            for b, a in ((q.ce_bid, q.ce_ask), (q.pe_bid, q.pe_ask))
-        )
-    return False
+def _at(strikes: np.ndarray, mask: np.ndarray) -> list[float]:
+    return strikes[mask].tolist()
 
 
 def _quote_problems(chain: OptionChain, limits: ChainLimits) -> list[str]:
+    """Every check is a column comparison (NaN, a missing value, compares False)."""
     quotes = chain.quotes
     if not quotes:
         return ["the chain has no strikes"]
+    c = quote_columns(quotes)
+    strikes = c["strike"]
     problems = []
-    strikes = [q.strike for q in quotes]
-    if any(k <= 0 for k in strikes):
-        problems.append(f"non-positive strike(s) {_named([k for k in strikes if k <= 0])}")
-    if len(set(strikes)) < len(strikes):
-        duplicates = sorted(k for k, n in Counter(strikes).items() if n > 1)
-        problems.append(f"duplicate strike(s) {_named(duplicates)}")
-    elif any(b <= a for a, b in itertools.pairwise(strikes)):
+    if (strikes <= 0).any():
+        problems.append(f"non-positive strike(s) {_named(_at(strikes, strikes <= 0))}")
+    unique, counts = np.unique(strikes, return_counts=True)
+    if unique.size < strikes.size:
+        problems.append(f"duplicate strike(s) {_named(unique[counts > 1].tolist())}")
+    elif (np.diff(strikes) <= 0).any():
         problems.append("strikes out of order (must rise)")
     low, high = limits.strike_band
-    far = [k for k in strikes if k > 0 and not low <= k / chain.spot <= high]
-    if far:
-        problems.append(f"strike(s) {_named(far)} outside {low:g}-{high:g} x spot")
-    if negative := _bad(quotes, "negative"):
-        problems.append(f"negative OI, price or volume at {_named(negative)}")
-    huge = [q.strike for q in quotes if max(q.ce_oi, q.pe_oi) > limits.max_oi_units]
-    if huge:
-        problems.append(f"OI above {limits.max_oi_units:.0e} units at {_named(huge)}")
-    wild = [
-        q.strike
-        for q in quotes
-        if any(v is not None and not 0 <= v <= limits.max_iv for v in (q.ce_iv, q.pe_iv))
-    ]
-    if wild:
-        problems.append(f"IV outside 0-{limits.max_iv:g} (annualised fraction) at {_named(wild)}")
-    if crossed := _bad(quotes, "crossed"):
-        problems.append(f"crossed quotes (bid > ask) at {_named(crossed)}")
+    moneyness = strikes / chain.spot
+    far = (strikes > 0) & ((moneyness < low) | (moneyness > high))
+    if far.any():
+        problems.append(f"strike(s) {_named(_at(strikes, far))} outside {low:g}-{high:g} x spot")
+    negative = np.zeros(strikes.size, dtype=bool)
+    for name in ("ce_oi", "pe_oi", "ce_ltp", "pe_ltp", "ce_volume", "pe_volume"):
+        negative |= c[name] < 0
+    if negative.any():
+        problems.append(f"negative OI, price or volume at {_named(_at(strikes, negative))}")
+    huge = (c["ce_oi"] > limits.max_oi_units) | (c["pe_oi"] > limits.max_oi_units)
+    if huge.any():
+        problems.append(f"OI above {limits.max_oi_units:.0e} units at {_named(_at(strikes, huge))}")
+    wild = np.zeros(strikes.size, dtype=bool)
+    for name in ("ce_iv", "pe_iv"):
+        wild |= (c[name] < 0) | (c[name] > limits.max_iv)
+    if wild.any():
+        problems.append(
+            f"IV outside 0-{limits.max_iv:g} (annualised fraction) at {_named(_at(strikes, wild))}"
+        )
+    crossed = np.zeros(strikes.size, dtype=bool)
+    for side in ("ce", "pe"):
+        bid, ask = c[f"{side}_bid"], c[f"{side}_ask"]
+        crossed |= (bid > 0) & (ask > 0) & (bid > ask)
+    if crossed.any():
+        problems.append(f"crossed quotes (bid > ask) at {_named(_at(strikes, crossed))}")
     return problems
 
 

@@ -86,6 +86,16 @@ class ChainBuildup:
     put: SideBuildup
 
 
+_LABELS = np.array([label for row in _TABLE for label in row] + [None], dtype=object)
+_UNKNOWN = len(_LABELS) - 1  # the None at the end
+
+
+def _optional(values: np.ndarray, known: np.ndarray) -> tuple[float | None, ...]:
+    out = values.astype(object)
+    out[~known] = None
+    return tuple(out.tolist())
+
+
 def _side(
     name: str,
     price_change: np.ndarray,
@@ -95,30 +105,22 @@ def _side(
     min_price_change: float,
     min_oi_change: float,
 ) -> SideBuildup:
+    """Every strike of one side at once: the table looked up by both signs (numpy)."""
     dp, doi = np.nan_to_num(price_change), np.nan_to_num(oi_change)
     sp = np.where(np.abs(dp) <= min_price_change, 0, np.sign(dp)).astype(int)
     so = np.where(np.abs(doi) <= min_oi_change, 0, np.sign(doi)).astype(int)
     known_p, known_oi = np.isfinite(price_change), np.isfinite(oi_change)
-    labels: list[Buildup | None] = []
-    reasons: list[str | None] = []
-    for p, o, kp, ko in zip(
-        sp.tolist(), so.tolist(), known_p.tolist(), known_oi.tolist(), strict=True
-    ):
-        if kp and ko:
-            labels.append(_TABLE[p + 1][o + 1])
-            reasons.append(None)
-        else:
-            labels.append(None)
-            reasons.append(f"{name}: {why_price if not kp else why_oi}")
+    known = known_p & known_oi
+    labels = _LABELS[np.where(known, (sp + 1) * 3 + so + 1, _UNKNOWN)]
+    reasons = np.where(
+        known, None, np.where(known_p, f"{name}: {why_oi}", f"{name}: {why_price}")
+    ).astype(object)
+    reasons[known] = None
     return SideBuildup(
-        buildup=tuple(labels),
-        price_change_points=tuple(
-            None if v != v else v for v in np.where(known_p, dp, np.nan).tolist()
-        ),
-        oi_change_units=tuple(
-            None if v != v else v for v in np.where(known_oi, doi, np.nan).tolist()
-        ),
-        reason=tuple(reasons),
+        buildup=tuple(labels.tolist()),
+        price_change_points=_optional(dp, known_p),
+        oi_change_units=_optional(doi, known_oi),
+        reason=tuple(reasons.tolist()),
     )
 
 

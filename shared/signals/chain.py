@@ -13,7 +13,13 @@ from scipy.special import ndtr
 from shared.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.forward import parity_forward_of
-from shared.signals.greeks import ATM_IV_FORMULA, atm_windows, chain_greeks, smile_ivs
+from shared.signals.greeks import (
+    ATM_IV_FORMULA,
+    atm_windows,
+    chain_greeks,
+    chains_greeks,
+    smile_ivs,
+)
 from shared.signals.greeks import interpolated_atm_iv as _interpolated_atm_iv
 
 PCR_FORMULA = (
@@ -249,10 +255,19 @@ def atm_iv(quotes: Sequence[OptionQuote], spot: float, years: float) -> float | 
     return atm_ivs([(quotes, spot, years)])[0]
 
 
+WHOLE_CHAINS_MAX = 16  # up to this many chains: value every strike (one solve, remembered)
+
+
 def atm_ivs(chains: Sequence[tuple[Sequence[OptionQuote], float, float]]) -> list[float | None]:
-    """``atm_iv`` of many (quotes, spot, years) at once: one vectorised IV solve of the few
-    strikes around each forward (a restarted engine fills its history in one pass); the whole
-    smile only for a chain whose strikes next to F have no IV."""
+    """``atm_iv`` of many (quotes, spot, years) at once. A few chains (a live poll's new
+    snapshots) are valued whole in one vectorised solve, remembered for the Greeks, smile and
+    term structure of the same block. Many (a restarted engine's history) value only the
+    strikes around each forward; the whole smile only for a chain whose strikes next to F
+    have no IV."""
+    if len(chains) <= WHOLE_CHAINS_MAX:
+        chains_greeks([(q, s, y) for q, s, y in chains if q and y > 0])
+        smiles = [chain_smile(q, s, y) for q, s, y in chains]
+        return [None if smile is None else smile_atm_iv(smile) for smile in smiles]
     out: list[float | None] = []
     windows = atm_windows([(q, s, y) if y > 0 else ((), s, y) for q, s, y in chains])
     for (quotes, spot, years), window in zip(chains, windows, strict=True):

@@ -47,28 +47,51 @@ class ChainArrays:
     memo: dict[Any, Any] = field(default_factory=dict)  # derived values of this chain
 
 
-_cache: OrderedDict[int, tuple[Sequence[OptionQuote], ChainArrays]] = OrderedDict()
-
-
-_ROW = attrgetter(*COLUMNS)
+QUOTE_FIELDS = (*COLUMNS, "ce_bid", "ce_ask", "pe_bid", "pe_ask")
+_ROW = attrgetter(*QUOTE_FIELDS)
 _NO_VALUE_IF_ZERO = [i for i, name in enumerate(COLUMNS) if name.endswith(("_ltp", "_iv"))]
 
 
-def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
-    """The columns of ``quotes`` (cached by identity while the quotes object is held)."""
+@dataclass
+class _Held:
+    quotes: Sequence[OptionQuote]
+    table: np.ndarray  # (QUOTE_FIELDS x strikes) as given, None -> NaN
+    arrays: ChainArrays | None = None
+
+
+_cache: OrderedDict[int, _Held] = OrderedDict()
+
+
+def _held(quotes: Sequence[OptionQuote]) -> _Held:
+    """The quotes' table, built in one pass and cached by identity while ``quotes`` is held
+    (the validator and every analytic of a block read the same one)."""
     hit = _cache.get(id(quotes))
-    if hit is not None and hit[0] is quotes:
+    if hit is not None and hit.quotes is quotes:
         _cache.move_to_end(id(quotes))
-        return hit[1]
-    # one pass over the quotes: a (strikes x columns) table, None -> NaN
-    table = np.array([_ROW(q) for q in quotes], dtype=float).reshape(-1, len(COLUMNS))
-    table = table[np.argsort(table[:, 0], kind="stable")].T.copy()  # a row per column
-    priced = table[_NO_VALUE_IF_ZERO]
-    priced[priced <= 0] = np.nan
-    table[_NO_VALUE_IF_ZERO] = priced
-    columns: dict[str, Any] = dict(zip(COLUMNS, table, strict=True))
-    arrays = ChainArrays(**columns)
-    _cache[id(quotes)] = (quotes, arrays)
+        return hit
+    table = np.array([_ROW(q) for q in quotes], dtype=float).reshape(-1, len(QUOTE_FIELDS)).T
+    held = _cache[id(quotes)] = _Held(quotes, table)
     while len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)
-    return arrays
+    return held
+
+
+def quote_columns(quotes: Sequence[OptionQuote]) -> dict[str, np.ndarray]:
+    """Every ``QUOTE_FIELDS`` column in the quotes' own order, values as given (None -> NaN):
+    what a validator checks. Read-only views of the cached table."""
+    table = _held(quotes).table
+    return {name: table[i] for i, name in enumerate(QUOTE_FIELDS)}
+
+
+def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
+    """The analytic columns of ``quotes``, sorted by strike (cached like the table)."""
+    held = _held(quotes)
+    if held.arrays is None:
+        table = held.table[: len(COLUMNS)]
+        table = table[:, np.argsort(table[0], kind="stable")]  # a copy: a row per column
+        priced = table[_NO_VALUE_IF_ZERO]
+        priced[priced <= 0] = np.nan
+        table[_NO_VALUE_IF_ZERO] = priced
+        columns: dict[str, Any] = dict(zip(COLUMNS, table, strict=True))
+        held.arrays = ChainArrays(**columns)
+    return held.arrays

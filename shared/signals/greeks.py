@@ -182,16 +182,25 @@ def _leg_ivs(legs: _Legs) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     use_pub = has_pub & (~np.isfinite(legs.price) | close)
     iv = np.where(use_pub, legs.published, solved)
     reasons: list[str | None] = [None] * n
-    for k in np.flatnonzero(~np.isfinite(iv)).tolist():
+    unpriced = ~np.isfinite(legs.price)
+    for k in np.flatnonzero(~np.isfinite(iv) & ~unpriced).tolist():
         reasons[k] = _why_no_iv(legs, k)
+    for k in np.flatnonzero(~np.isfinite(iv) & unpriced & legs.is_call).tolist():
+        reasons[k] = _NO_PRICE["call"]
+    for k in np.flatnonzero(~np.isfinite(iv) & unpriced & ~legs.is_call).tolist():
+        reasons[k] = _NO_PRICE["put"]
     return iv, use_pub, reasons
 
 
+_NO_PRICE = {
+    side: f"no {side} price (zero or missing LTP) and no published IV" for side in ("call", "put")
+}
+
+
 def _why_no_iv(legs: _Legs, k: int) -> str:
+    """Why priced leg ``k`` has no IV."""
     side, price = _side(bool(legs.is_call[k])), float(legs.price[k])
     f, strike = float(legs.forward[k]), float(legs.strike[k])
-    if not math.isfinite(price):
-        return f"no {side} price (zero or missing LTP) and no published IV"
     intrinsic = max(f - strike, 0.0) if legs.is_call[k] else max(strike - f, 0.0)
     if price <= intrinsic:
         return f"{side} LTP {_fmt(price)} at or below intrinsic {_fmt(intrinsic)} on F {_fmt(f)}"

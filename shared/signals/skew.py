@@ -55,9 +55,11 @@ def implied_vol(
     iterations: int = 60,
 ) -> np.ndarray:
     """Black-76 implied vol by vectorised Newton steps kept inside a bisection bracket (a
-    step leaving the bracket, or with no vega, bisects instead); stops once every vol moves
-    less than 1e-8. ``forward`` and ``years`` may be per option (arrays). NaN where the price
-    is outside the no-arbitrage bounds (below intrinsic or above the underlying)."""
+    step leaving the bracket, or with no vega, bisects instead); an option leaves the
+    iteration once its vol moves less than 1e-8, so its IV does not depend on which other
+    options are solved with it. ``forward`` and ``years`` may be per option (arrays). NaN
+    where the price is outside the no-arbitrage bounds (below intrinsic or above the
+    underlying)."""
     fwd = np.broadcast_to(np.asarray(forward, dtype=float), price.shape)
     yrs = np.broadcast_to(np.asarray(years, dtype=float), price.shape)
     intrinsic = np.where(is_call, np.maximum(fwd - strike, 0), np.maximum(strike - fwd, 0))
@@ -65,28 +67,33 @@ def implied_vol(
     out = np.full(price.shape, np.nan)
     if not valid.any():
         return out
-    price, strike, is_call = price[valid], strike[valid], is_call[valid]
-    fwd, root = fwd[valid], np.sqrt(yrs[valid])
-    lo, hi = np.full(price.shape, low), np.full(price.shape, high)
+    where = np.flatnonzero(valid)  # the options still iterating, as positions in ``out``
+    strike, fwd, root = strike[where], fwd[where], np.sqrt(yrs[where])
+    target = np.where(is_call[where], price[where], price[where] + fwd - strike)  # as a call
+    lo, hi = np.full(where.size, low), np.full(where.size, high)
     # start near the ATM approximation price ~ 0.4*F*vol*sqrt(T)
-    vol = np.clip(price / (0.4 * fwd * root), 0.05, 2.0)
+    vol = np.clip(price[where] / (0.4 * fwd * root), 0.05, 2.0)
     log_fk = np.log(fwd / strike)
+    vega_scale = fwd * root / math.sqrt(2 * math.pi)
     for _ in range(iterations):
         sd = vol * root
-        d1 = (log_fk + 0.5 * sd * sd) / sd
-        call = fwd * ndtr(d1) - strike * ndtr(d1 - sd)
-        diff = np.where(is_call, call, call - fwd + strike) - price
-        hi = np.where(diff > 0, vol, hi)
-        lo = np.where(diff > 0, lo, vol)
-        vega = fwd * np.exp(-0.5 * d1 * d1) * (root / math.sqrt(2 * math.pi))
+        d1 = log_fk / sd + 0.5 * sd
+        diff = fwd * ndtr(d1) - strike * ndtr(d1 - sd) - target
+        above = diff > 0
+        hi = np.where(above, vol, hi)
+        lo = np.where(above, lo, vol)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            step = vol - diff / vega
+            step = vol - diff / (vega_scale * np.exp(-0.5 * d1 * d1))
         new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        moved = float(np.max(np.abs(new - vol)))
+        out[where] = new
+        moving = np.abs(new - vol) >= 1e-8
+        if not moving.all():
+            if not moving.any():
+                break
+            keep = np.flatnonzero(moving)
+            where, strike, fwd, root, target = (a[keep] for a in (where, strike, fwd, root, target))
+            lo, hi, log_fk, vega_scale, new = (a[keep] for a in (lo, hi, log_fk, vega_scale, new))
         vol = new
-        if moved < 1e-8:
-            break
-    out[valid] = vol
     return out
 
 
