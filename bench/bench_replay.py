@@ -33,6 +33,7 @@ from typing import TypeVar
 import msgpack
 import redis
 
+from bench import bench_alerts
 from bench.sections import write_section
 from shared import replies, streams
 from shared.redis_server import RedisServer
@@ -200,6 +201,12 @@ def main() -> None:
     parser.add_argument(
         "--alerts", action="store_true", help="run the alerts service (default rules) too"
     )
+    parser.add_argument(
+        "--alert-rules",
+        choices=("default", "bench"),
+        default="default",
+        help="with --alerts: the shipped rules, or bench_alerts' 20 rules of every kind",
+    )
     args = parser.parse_args()
     load_at_start = Path("/proc/loadavg").read_text().strip()
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,6 +249,10 @@ def replay(
         # keep every block: the per-engine spans are read back from the block stream
         "AEGIS_BLOCKS_MAXLEN": "2000000",
     }
+    if args.alerts and args.alert_rules == "bench":
+        rules = Path(server.data_dir) / "rules.toml"
+        rules.write_text(bench_alerts.RULES)
+        env["AEGIS_ALERTS_RULES"] = str(rules)
     client = server.client()
     procs = {
         name: subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, cwd=ROOT)

@@ -11,6 +11,8 @@ from services.alerts.evaluate import (
     empty_state,
     in_quiet_hours,
     next_zone,
+    path_tree,
+    project,
     run,
 )
 from services.alerts.rules import DEFAULT_RULES, RulesError, load_rules, parse_rules
@@ -224,6 +226,26 @@ def test_scenario_is_deterministic_and_older_blocks_are_ignored() -> None:
     again = run(evaluator(RULES), blocks)
     assert [a.key for a in again] == [a.key for a in first]  # same stream, same alerts
     assert len({a.id for a in first}) == len(first)
+
+
+def test_the_state_keeps_only_what_rules_read_and_alerts_are_unchanged() -> None:
+    """Each engine's newest block is kept projected onto the rules' paths (a smaller state
+    to write per batch); the alerts equal those of a state holding every block whole."""
+    blocks, expected = scenario()
+    ev, whole = evaluator(RULES), evaluator(RULES)
+    whole.kept = dict.fromkeys(("market", "direction", "seller", "buyer"), True)
+    state = empty_state()
+    alerts = run(ev, blocks, state)
+    assert [a.key for a in alerts] == [a.key for a in run(whole, blocks)]
+    assert [(a.rule, *a.transition, a.as_of) for a in alerts] == expected
+    seller = state["latest"]["seller"]["data"]
+    assert set(seller) <= {"safe_range", "breach_probabilities", "trap", "seller_flag", "max_pain"}
+    assert set(seller["safe_range"]) == {"lower", "upper"}
+    assert path_tree([("a", "b", "c"), ("a", "b"), ("a", "d", 0, "e"), ("f",)]) == {
+        "a": {"b": True, "d": True},
+        "f": True,
+    }
+    assert project({"a": {"b": 1, "x": 2}, "f": [1]}, {"a": {"b": True}}) == {"a": {"b": 1}}
 
 
 def test_evaluate_leaves_the_given_state_alone() -> None:

@@ -13,9 +13,11 @@ caller can deliver first and commit after (services.alerts.main).
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from services.alerts.rules import (
@@ -196,6 +198,9 @@ def contemporaneous(engines: Iterable[str], times: Mapping[str, tuple[int, int]]
     return max(stamps) - min(stamps) <= max(limit for _, limit in known)
 
 
+BREACH_POINTS = ("seller", "breach_probabilities", "points")
+
+
 class Compiled:
     """A rule with its paths split once (the hot path only looks values up)."""
 
@@ -209,6 +214,35 @@ class Compiled:
             text = getattr(rule, attr, None)
             if text:
                 self.paths[attr] = split_path(text)
+        # what it looks up in the world (the newest block of every engine)
+        self.world_paths = [*self.paths.values(), *([BREACH_POINTS] * (rule.kind == "breach"))]
+
+
+Tree = dict[str, Any]  # a key's subtree is kept whole where the tree holds True
+
+
+def path_tree(paths: Iterable[tuple[str | int, ...]]) -> Tree:
+    """The keys along ``paths`` (to their first list index: that list is kept whole)."""
+    tree: Tree = {}
+    for path in paths:
+        node = tree
+        keys = [str(p) for p in itertools.takewhile(lambda p: isinstance(p, str), path)]
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if child is True:
+                break
+            node = child
+        else:
+            if keys:
+                node[keys[-1]] = True
+    return tree
+
+
+def project(data: Any, tree: Tree | bool) -> Any:
+    """``data`` with only the keys of ``tree`` (the values rules read of it)."""
+    if isinstance(tree, bool) or not isinstance(data, dict):
+        return data
+    return {k: project(data[k], sub) for k, sub in tree.items() if k in data}
 
 
 def _band(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> list[Change]:
@@ -389,7 +423,7 @@ def _stale(
         newest = latest.get(engine)
         if newest is None or before == "stale":
             continue
-        due = next_bar_due(newest["kind"], newest["as_of"]) + newest["limit"]
+        due = _next_bar_due(newest["kind"], newest["as_of"]) + newest["limit"]
         # ... and overdue in processing time too (the blocks' computed_at): in a replay run
         # as fast as possible one engine may be hours of data ahead of another, not stale
         lag_ms = block.computed_at - newest.get("computed_at", block.computed_at)
@@ -402,6 +436,9 @@ def _stale(
             record = {"zone": "stale", "last_as_of": newest["as_of"]}
             out.append(Change(subject, record, ("fresh", "stale"), newest["as_of"], text))
     return out
+
+
+_next_bar_due = lru_cache(maxsize=64)(next_bar_due)  # the same few newest blocks, every block
 
 
 def stale_at(
@@ -429,10 +466,14 @@ class Evaluator:
     def __init__(self, rules: Iterable[AnyRule]) -> None:
         self.rules = tuple(rules)
         self.by_engine: dict[str, list[Compiled]] = {e: [] for e in ENGINES}
+        paths: list[tuple[str | int, ...]] = []
         for rule in self.rules:
             compiled = Compiled(rule)
+            paths.extend(compiled.world_paths)
             for engine in compiled.reads:
                 self.by_engine[engine].append(compiled)
+        # the state keeps of each engine's newest block only what the rules read of it
+        self.kept = path_tree(paths)
 
     def evaluate(self, state: State, block: SignalBlock) -> Evaluation:
         """The alerts of ``block`` after ``state`` (unchanged) and the state changes."""
@@ -445,7 +486,7 @@ class Evaluator:
             "kind": block.kind,
             "limit": block.freshness_limit_s,
             "computed_at": block.computed_at,
-            "data": block.data,
+            "data": project(block.data, self.kept.get(block.engine, {})),
         }
         world = {e: v["data"] for e, v in latest.items()}
         world[block.engine] = block.data

@@ -139,6 +139,7 @@ class AlertsWorker(StreamWorker):
         self.state: State = empty_state()
         self.last_id: str | None = None
         self._batch_last: str | None = None
+        self._committed: str | None = None  # last_id of the state this replica committed
         self._records: list[bytes] = []
         self._leader = False
         self._last_watch = 0.0
@@ -194,6 +195,13 @@ class AlertsWorker(StreamWorker):
 
     # State --------------------------------------------------------------------------------
     def load_state(self) -> None:
+        """The committed state. The one in memory is it when Redis holds the id this
+        replica committed last (states are deterministic in that id): then only that id
+        is read, not the whole state."""
+        held = cast(bytes | None, self.client.hget(STATE, "last_id"))
+        if held is not None and self._committed is not None and held.decode() == self._committed:
+            self.last_id = self._committed
+            return
         pipe = self.client.pipeline(transaction=True)  # both fields of one commit
         pipe.hget(STATE, "last_id")
         pipe.hget(STATE, "state")
@@ -206,9 +214,15 @@ class AlertsWorker(StreamWorker):
         self._records = []
         self._batch_last = entries[-1][0].decode() if entries else None
 
+    def after_batch(self) -> None:
+        super().after_batch()
+        # committed, unless a newer commit was there (then the ids differ on the next load)
+        self._committed = self._batch_last or self._committed
+
     def on_reset(self) -> None:
         self._records = []
         self._batch_last = None
+        self._committed = None  # the state in memory may hold a dropped batch's changes
 
     def stage_extra(self, pipe: Any) -> None:
         if self._batch_last is None:
