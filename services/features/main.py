@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.features.market import market_data, new_sparkline
+from services.features.sequencing import HeldBar, admit, series_of
 from services.features.state import FeatureState
 from shared import replies, streams
 from shared.blocks import build_block
-from shared.codec import pack, unpack
+from shared.codec import encode, pack, unpack
 from shared.config import Settings
 from shared.schemas import Bar, FeatureSnapshot, Message
 from shared.validation import Limits, Rejected, describe
@@ -48,6 +49,8 @@ class FeaturesWorker(StreamWorker):
         self._latest_snapshot: FeatureSnapshot | None = None
         self.holes: deque[dict[str, Any]] = deque(maxlen=HOLES_SHOWN)
         self.missing_entries = 0
+        self._refused: dict[str, tuple[HeldBar, str]] = {}  # held bars refused this batch
+        self.refused_out_of_sequence = 0
 
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
         if not isinstance(message, Bar):
@@ -58,15 +61,22 @@ class FeaturesWorker(StreamWorker):
         missing = self.state.note_sequence(message, self._seqs.get(entry_id))
         if missing:
             self._note_hole(message, entry_id, missing)
-        outputs: list[Message] = []
         revision = self._revisions.get(entry_id, 0)
-        for snapshot in self.state.apply(message, revision):
-            self.clock.observe(snapshot.as_of)
-            self.sparkline.append((snapshot.as_of, snapshot.spot))
-            outputs.append(snapshot)
-            self._latest_snapshot = snapshot
-            if snapshot.kind == "daily":
-                self._daily_to_store.append(snapshot)
+        admission = admit(message, revision, entry_id, self.state.held, self.state.clock_s)
+        for held, why in admission.refused:
+            self._refused[held.entry_id] = (held, why)
+        if not admission.ready:
+            self.log.warning("bar_held", reason=admission.held[series_of(message)].why)
+        outputs: list[Message] = []
+        for bar, bar_revision in admission.ready:
+            for snapshot in self.state.apply(bar, bar_revision):
+                self.clock.observe(snapshot.as_of)
+                self.sparkline.append((snapshot.as_of, snapshot.spot))
+                outputs.append(snapshot)
+                self._latest_snapshot = snapshot
+                if snapshot.kind == "daily":
+                    self._daily_to_store.append(snapshot)
+        self.state.held = admission.held  # last: a retried bar sees the held bars as before
         return outputs
 
     def _note_hole(self, bar: Bar, entry_id: str, missing: int) -> None:
@@ -96,8 +106,12 @@ class FeaturesWorker(StreamWorker):
         }
         self._daily_to_store = []
         self._latest_snapshot = None
+        self._refused = {}
 
     def stage_extra(self, pipe: Any) -> None:
+        for held, why in self._refused.values():
+            self.refused_out_of_sequence += 1
+            self._dead_letter(pipe, held.entry_id, encode(held.bar)["d"], why)
         if self._latest_snapshot is not None:
             snap = self._latest_snapshot
             block = build_block(
@@ -135,6 +149,8 @@ class FeaturesWorker(StreamWorker):
             "dropped": self.state.dropped,
             "missing_entries": self.missing_entries,
             "recent_holes": list(self.holes),
+            "held_bars": [h.why for h in self.state.held.values()],
+            "refused_out_of_sequence": self.refused_out_of_sequence,
         }
 
     def degraded_reasons(self) -> list[str]:
@@ -143,4 +159,4 @@ class FeaturesWorker(StreamWorker):
         return [
             f"{h['missing']} entries of {h['series']} missing before {h['before_entry']}"
             for h in recent
-        ]
+        ] + [f"held until its series' next bar: {h.why}" for h in self.state.held.values()]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.features.sequencing import HeldBar
 from shared import calendar, validation
 from shared.features.daily import WINDOW_ROWS, compute_daily_features, sequence_window
 from shared.features.intraday import IntradaySession
@@ -39,6 +40,8 @@ class FeatureState:
         self.accepted: validation.Accepted = {}  # series -> (open_time, close) last accepted
         self.last_seq: dict[str, int] = {}  # series -> bus sequence number last folded in
         self.dropped: dict[str, int] = {}  # label -> bars that produced nothing
+        self.clock_s: int | None = None  # the newest bar applied, any series (sequencing)
+        self.held: dict[str, HeldBar] = {}  # series -> a bar waiting for its next (sequencing)
 
     @property
     def duplicates(self) -> int:
@@ -89,6 +92,7 @@ class FeatureState:
                 snapshots = self._drop("series_not_used")
             self.last_seen = {**self.last_seen, series: (bar.open_time, revision)}
             self.accepted = validation.accept(self.accepted, bar)
+            self.clock_s = max(self.clock_s or 0, bar.open_time)
             return snapshots
         except Exception:
             self.__dict__.update(before)
@@ -245,6 +249,8 @@ class FeatureState:
             "session_before_last_bar": (
                 asdict(self.session_before_last_bar) if self.session_before_last_bar else None
             ),
+            "clock_s": self.clock_s,
+            "held": {k: v.to_checkpoint() for k, v in self.held.items()},
         }
 
     @classmethod
@@ -261,6 +267,8 @@ class FeatureState:
         state.session = IntradaySession(**data["session"]) if data["session"] else None
         before = data["session_before_last_bar"]
         state.session_before_last_bar = IntradaySession(**before) if before else None
+        state.clock_s = data.get("clock_s")
+        state.held = {k: HeldBar.from_checkpoint(v) for k, v in data.get("held", {}).items()}
         return state
 
 

@@ -112,9 +112,7 @@ def _side(
     known_p, known_oi = np.isfinite(price_change), np.isfinite(oi_change)
     known = known_p & known_oi
     labels = _LABELS[np.where(known, (sp + 1) * 3 + so + 1, _UNKNOWN)]
-    reasons = np.where(
-        known, None, np.where(known_p, f"{name}: {why_oi}", f"{name}: {why_price}")
-    ).astype(object)
+    reasons = np.where(known_p, f"{name}: {why_oi}", f"{name}: {why_price}").astype(object)
     reasons[known] = None
     return SideBuildup(
         buildup=tuple(labels.tolist()),
