@@ -16,6 +16,6 @@ COPY services ./services
 COPY data ./data
 # The models volume is mounted on /app/var/models: it must exist, owned by the service user,
 # so a fresh named volume is created writable for the trainer.
-RUN useradd --create-home aegis && mkdir -p /app/var/models && chown -R aegis /app/var
+RUN useradd --create-home aegis && mkdir -p /app/var/models /app/var/history && chown -R aegis /app/var
 USER aegis
 CMD ["python", "-m", "services.stack"]

@@ -31,7 +31,7 @@ from shared.redis_memory import watch_memory
 from shared.redis_server import RedisServer, is_reachable
 from shared.worker import read_health
 
-WORKERS = ("features", "direction", "seller", "buyer", "alerts")
+WORKERS = ("features", "direction", "seller", "buyer", "alerts", "history")
 log = get_logger("stack")
 
 

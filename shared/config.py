@@ -173,6 +173,14 @@ class Settings(BaseSettings):
     training_interval_s: int | None = Field(None, ge=1, description="replaces the cron")
     training_schedule_profile: Literal["full", "fast"] = "full"
 
+    # History (services/history, docs/HISTORY.md): where the signal history is kept
+    history_url: str = Field(
+        "",
+        exclude=True,
+        repr=False,  # a PostgreSQL URL may carry a password
+        description="history database: postgresql+psycopg://...; empty = var/history.sqlite3",
+    )
+
     # Alerts (services/alerts, docs/ALERTS.md): rules, where they go, delivery retries
     alerts_rules: Path | None = Field(None, description="rules TOML; None = the shipped defaults")
     alerts_urls: str = Field("", exclude=True, repr=False, description="Apprise URLs (secret)")
@@ -208,6 +216,13 @@ class Settings(BaseSettings):
             userinfo = f"{quote(self.redis_user, safe='')}:{quote(self.redis_password, safe='')}"
             url = urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
         object.__setattr__(self, "redis_url", url)
+        return self
+
+    @model_validator(mode="after")
+    def _history_in_var(self) -> Settings:
+        """The embedded history database lives in ``var_dir`` unless a URL is given."""
+        if not self.history_url:
+            object.__setattr__(self, "history_url", f"sqlite:///{self.var_dir / 'history.sqlite3'}")
         return self
 
     @property

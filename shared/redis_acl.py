@@ -148,6 +148,11 @@ SERVICE_USERS: dict[str, AclUser] = {
             ),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK, "+pexpire", "+del"),
         ),
+        AclUser(
+            "history",  # services.history: its group on the blocks (writes go to its database)
+            keys=(streams.BLOCKS, streams.DEAD_LETTER, HEALTH),
+            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
+        ),
         _engine("direction"),
         _engine("seller"),
         _engine("buyer"),
@@ -200,7 +205,17 @@ SERVICE_USERS: dict[str, AclUser] = {
         ),
     )
 }
-SERVICES = ("ingest", "features", "direction", "seller", "buyer", "gateway", "trainer", "alerts")
+SERVICES = (
+    "ingest",
+    "features",
+    "direction",
+    "seller",
+    "buyer",
+    "gateway",
+    "trainer",
+    "alerts",
+    "history",
+)
 
 
 def acl_rules(user: AclUser, password: str) -> str:

@@ -134,6 +134,7 @@ FOREIGN = {
     "gateway": streams.BARS,
     "trainer": streams.BLOCKS,
     "alerts": streams.FEATURES,
+    "history": streams.FEATURES,
 }
 
 

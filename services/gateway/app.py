@@ -49,6 +49,7 @@ from services.gateway.security import (
     origin_allowed,
 )
 from services.gateway.tasks import BackgroundTasks
+from services.gateway.timeline_api import timeline_router
 from shared.clock import RunClock, make_clock
 from shared.config import Settings
 from shared.document import ENGINES, Document, document_json_schema
@@ -211,6 +212,7 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
 
     app.include_router(history_router(consumer.client, api))
     app.include_router(alerts_router(consumer.client, api))
+    app.include_router(timeline_router(settings.history_url, api))
 
     @app.post("/api/v1/login")
     def login(body: Login, request: Request) -> JSONResponse:

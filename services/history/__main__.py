@@ -1,0 +1,3 @@
+from services.history.main import main
+
+main()

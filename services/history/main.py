@@ -1,0 +1,56 @@
+"""History: consume signal blocks (aegis:blocks, consumer group ``history``) -> write each
+block whole and its typed series (shared.history.series) to the history database -> then
+acknowledge. A crash between the database commit and the acknowledgement redelivers the
+batch, whose rows are written again with the same values (upserts): nothing is lost or
+doubled, and replicas share the group like every worker. The database away is treated like
+Redis away: nothing acknowledged, back off, retry (never a dead letter)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+from sqlalchemy.exc import OperationalError
+
+from shared import streams
+from shared.config import Settings
+from shared.history.store import HistoryStore, migrate, open_engine
+from shared.lifecycle import serve
+from shared.schemas import Message, SignalBlock
+from shared.worker import StreamWorker
+
+
+class StoreUnavailable(redis.ConnectionError):
+    """The history database did not answer: the batch stays unacknowledged and is redone
+    after a backoff (the worker loop's reconnect path)."""
+
+
+class HistoryWorker(StreamWorker):
+    service = "history"
+    input_stream = streams.BLOCKS
+    batched = True
+
+    def __init__(self, settings: Settings, consumer: str | None = None) -> None:
+        super().__init__(settings, consumer)
+        self.store = HistoryStore(open_engine(settings.history_url))
+        migrate(self.store.engine)
+        self.stats.update(blocks_written=0)
+
+    def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
+        return self.handle_batch([(message, entry_id)])[0]
+
+    def handle_batch(self, batch: list[tuple[Message, str]]) -> list[list[Message]]:
+        blocks = [m for m, _ in batch if isinstance(m, SignalBlock)]
+        try:
+            self.stats["blocks_written"] += self.store.write(blocks)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"history database: {exc.orig}") from exc
+        return [[] for _ in batch]
+
+    def health_details(self) -> dict[str, Any]:
+        return {"database": self.store.engine.dialect.name}
+
+
+def main(settings: Settings | None = None) -> None:
+    serve(HistoryWorker, settings)
