@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     alerts_claim_ttl_s: int = Field(14 * 86400, ge=60, description="life of a send claim")
     alerts_lease_ms: int = Field(10_000, ge=500, description="leader lease of one replica")
     alerts_maxlen: int = Field(10_000, description="alerts kept in aegis:alerts")
+    alerts_idle_cpu_in_replay: bool = Field(
+        True,
+        description="in a replay (source file or stream), run the alerts on idle CPU only "
+        "(Linux SCHED_IDLE): they catch up after the flood; live, the niceness alone",
+    )
     alerts_nice: int = Field(
         19, ge=0, le=19, description="CPU niceness added to the alerts service (below the engines)"
     )
@@ -224,6 +229,11 @@ class Settings(BaseSettings):
         if not self.history_url:
             object.__setattr__(self, "history_url", f"sqlite:///{self.var_dir / 'history.sqlite3'}")
         return self
+
+    @property
+    def live(self) -> bool:
+        """The feed is live market data (not a replay of files or a recorded stream)."""
+        return self.source == "yfinance"
 
     @property
     def redis_address(self) -> str:

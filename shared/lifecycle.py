@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -31,13 +32,14 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_never,
     wait_random_exponential,
 )
 
 from shared import streams
 from shared.config import Settings, get_settings
-from shared.logs import configure_logging
+from shared.logs import configure_logging, get_logger
 
 T = TypeVar("T")
 # Redis is away, not ready (BusyLoadingError, a ConnectionError, is named for the reader), or
@@ -49,6 +51,40 @@ REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.BusyLoadingError,
     redis.exceptions.OutOfMemoryError,
 )
+
+
+# Refused credentials: a configuration error, not an outage -------------------------------------
+EXIT_CREDENTIALS = 78  # EX_CONFIG (sysexits.h): restarting will not help until it is fixed
+
+
+def credentials_refused(settings: Settings, exc: BaseException) -> SystemExit:
+    """One line saying whose credentials Redis refused and where to fix them (logged and on
+    stderr), and the exit that ends the process with ``EXIT_CREDENTIALS``."""
+    user = settings.redis_user or "default"
+    text = (
+        f"Redis at {settings.redis_address} refused user {user!r}: {exc}. Set "
+        "AEGIS_REDIS_USER and AEGIS_REDIS_PASSWORD (under make run they are in "
+        "var/redis/credentials.json)"
+    )
+    get_logger("lifecycle").error("redis_credentials_refused", user=user, reason=text)
+    print(text, file=sys.stderr)
+    return SystemExit(EXIT_CREDENTIALS)
+
+
+def check_credentials(settings: Settings) -> None:
+    """Fail fast on a wrong user or password (one PING); Redis merely unreachable is left to
+    the service's own retrying."""
+    from shared.bus import connect  # the bus imports this module's settings helpers
+
+    client = connect(settings)
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise credentials_refused(settings, exc) from None
+    except REDIS_UNAVAILABLE:
+        pass
+    finally:
+        client.close()
 
 
 # Start and stop -----------------------------------------------------------------------------
@@ -79,9 +115,13 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 def serve(factory: Callable[..., Service], settings: Settings | None = None, **kwargs: Any) -> None:
     """Run a service process: ``factory(settings, **kwargs)`` builds it, a signal stops it."""
     settings = prepare(settings)
-    service = factory(settings, **kwargs)
-    stop_on_signals(service.stop)
-    service.run()
+    check_credentials(settings)
+    try:
+        service = factory(settings, **kwargs)
+        stop_on_signals(service.stop)
+        service.run()
+    except redis.AuthenticationError as exc:  # e.g. the password changed while running
+        raise credentials_refused(settings, exc) from None
 
 
 # Reconnect ----------------------------------------------------------------------------------
@@ -133,6 +173,8 @@ class Reconnect:
         ``Stopped`` when a stop ends the retrying."""
         try:  # a healthy step costs one try; tenacity only after a failure (BENCHMARKS.md)
             return fn()
+        except redis.AuthenticationError:
+            raise  # wrong credentials: retrying cannot fix them (credentials_refused)
         except self.retry_on as exc:
             first = exc
         lost: list[BaseException] = []  # the last error of this call
@@ -151,6 +193,8 @@ class Reconnect:
         the stop (it ends a wait at once)."""
         try:
             return await fn()
+        except redis.AuthenticationError:
+            raise
         except self.retry_on as exc:
             first = exc
         pending = [first]
@@ -186,7 +230,8 @@ class Reconnect:
             raise Stopped(what, failed(state))
 
         return {
-            "retry": retry_if_exception_type(self.retry_on),
+            "retry": retry_if_exception_type(self.retry_on)
+            & retry_if_not_exception_type(redis.AuthenticationError),
             "wait": self.wait,
             "before_sleep": before_sleep,
             "retry_error_callback": gave_up,

@@ -3,6 +3,9 @@ kind's transitions, determinism, and a rules file refused with its line and fiel
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from services.alerts.evaluate import (
@@ -287,3 +290,14 @@ def test_other_mistakes_are_refused_with_their_place(text: str, wanted: str) -> 
     with pytest.raises(RulesError) as refused:
         parse_rules(text, "r.toml")
     assert wanted in str(refused.value)
+
+
+def test_in_a_replay_the_alerts_run_on_idle_cpu_only() -> None:
+    """SCHED_IDLE in its own process (it would slow this one): scheduled only when nothing
+    else wants the CPU, below any niceness."""
+    code = (
+        "import os; from services.alerts.main import idle_cpu; "
+        "print(idle_cpu(), os.sched_getscheduler(0) == os.SCHED_IDLE)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True"]

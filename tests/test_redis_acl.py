@@ -20,6 +20,7 @@ from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
 from shared import streams
 from shared.config import PROJECT_ROOT, Settings
+from shared.lifecycle import EXIT_CREDENTIALS
 from shared.redis_acl import SERVICE_USERS, SERVICES, load_or_create_passwords
 from shared.redis_memory import check_memory
 from shared.redis_server import RedisServer
@@ -256,3 +257,31 @@ def test_transactions_survive_a_restart(tmp_path: Path) -> None:
         assert admin.xlen(streams.FEATURES) == 1
         assert admin.get(streams.checkpoint("features")) == b"state"
         assert b"CRITICAL" not in (server.data_dir / "redis.log").read_bytes()
+
+
+@pytest.mark.parametrize("service", ["ingest", "features", "seller", "gateway", "alerts"])
+def test_wrong_credentials_end_a_service_in_one_line_with_exit_78(
+    service: str, acl_server: RedisServer, tmp_path: Path
+) -> None:
+    """One behaviour for every service: no retrying forever as "unreachable", no traceback;
+    a line naming the user and where credentials come from, and EX_CONFIG for the supervisor."""
+    env = {
+        **os.environ,
+        "AEGIS_REDIS_URL": acl_server.address,
+        "AEGIS_REDIS_USER": service,
+        "AEGIS_REDIS_PASSWORD": "not-the-password",
+        "AEGIS_EMBEDDED_REDIS": "false",
+        "AEGIS_VAR_DIR": str(tmp_path / "var"),
+        "AEGIS_MODEL_DIR": str(tmp_path / "models"),
+        "AEGIS_GATEWAY_PORT": str(free_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", f"services.{service}"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == EXIT_CREDENTIALS, done.stderr[-2000:]
+    assert f"refused user '{service}'" in done.stderr and "Traceback" not in done.stderr

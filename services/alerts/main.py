@@ -54,7 +54,7 @@ from shared import streams
 from shared.clock import RunClock, RunInfo
 from shared.codec import pack, unpack
 from shared.config import Settings
-from shared.lifecycle import prepare, stop_on_signals
+from shared.lifecycle import check_credentials, prepare, stop_on_signals
 from shared.logs import get_logger
 from shared.replies import Entry
 from shared.schemas import Message, SignalBlock
@@ -379,8 +379,19 @@ class AlertsWorker(StreamWorker):
         return {"rules": len(self.rules), "targets": [t.scheme for t in self.targets]}
 
 
+def idle_cpu() -> bool:
+    """Linux SCHED_IDLE for this process: scheduled only when no other task wants the CPU
+    (below any niceness). Not for live use: a long training run would hold alerts back."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def main(settings: Settings | None = None) -> int:
     settings = prepare(settings)
+    check_credentials(settings)
     log = get_logger("alerts")
     try:
         worker = AlertsWorker(settings)
@@ -392,7 +403,8 @@ def main(settings: Settings | None = None) -> int:
     # flood on a small box is not slowed by them (they catch up after); live, the block rate
     # leaves the CPU idle and they keep pace (docs/ALERTS.md "Cost").
     niceness = os.nice(settings.alerts_nice)
-    log.info("alerts_priority", nice=niceness)
+    idle = settings.alerts_idle_cpu_in_replay and not settings.live and idle_cpu()
+    log.info("alerts_priority", nice=niceness, idle_cpu_only=idle)
     stop_on_signals(worker.stop)
     worker.run()
     return 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uvicorn
 
 from services.gateway.app import create_app
-from shared.lifecycle import prepare
+from shared.lifecycle import check_credentials, prepare
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 
 
 def main() -> None:
     settings = prepare()  # uvicorn turns SIGTERM/SIGINT into a graceful shutdown
+    check_credentials(settings)  # wrong ones: one line and exit 78, not retrying forever
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,

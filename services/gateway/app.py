@@ -223,12 +223,12 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         if token is None:
             return JSONResponse({"authenticated": True, "auth_required": False})
         peer = request.client.host if request.client else ""
-        wait_s = login_limiter.retry_after_s(peer)
-        if wait_s > 0:
-            raise HTTPException(
-                429, "too many failed logins", headers={"Retry-After": str(int(wait_s) + 1)}
-            )
-        if not token_matches(body.token, token):
+        if not token_matches(body.token, token):  # the right token is never locked out
+            wait_s = login_limiter.retry_after_s(peer)
+            if wait_s > 0:
+                raise HTTPException(
+                    429, "too many failed logins", headers={"Retry-After": str(int(wait_s) + 1)}
+                )
             login_limiter.failed(peer)
             if (left_out := log_limit.allow("login_refused")) is not None:
                 log.warning("login_refused", peer=peer, left_out=left_out)

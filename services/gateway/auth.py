@@ -56,7 +56,11 @@ def token_in_query(conn: HTTPConnection) -> bool:
 
 class LoginLimiter:
     """Slows token guessing: at most ``LOGIN_FAILURES_ALLOWED`` failed logins per client
-    address per ``LOGIN_WINDOW_S``. Memory is bounded by the addresses that failed lately."""
+    address per ``LOGIN_WINDOW_S``, then wrong tokens get 429 until the window passes. The
+    right token is always accepted: behind a shared proxy one user's typos must not lock
+    everyone out, and a token made as the README says (128 random bits) cannot be guessed at
+    any rate: the limit keeps failed attempts cheap and quiet, the token is the lock.
+    Memory is bounded by the addresses that failed lately."""
 
     def __init__(
         self, failures_allowed: int = LOGIN_FAILURES_ALLOWED, window_s: float = LOGIN_WINDOW_S
