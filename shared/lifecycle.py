@@ -38,6 +38,7 @@ from tenacity import (
 )
 
 from shared import streams
+from shared.bus import connect
 from shared.config import Settings, get_settings
 from shared.logs import configure_logging, get_logger
 
@@ -74,8 +75,6 @@ def credentials_refused(settings: Settings, exc: BaseException) -> SystemExit:
 def check_credentials(settings: Settings) -> None:
     """Fail fast on a wrong user or password (one PING); Redis merely unreachable is left to
     the service's own retrying."""
-    from shared.bus import connect  # the bus imports this module's settings helpers
-
     client = connect(settings)
     try:
         client.ping()
