@@ -33,6 +33,7 @@ from services.alerts.rules import (
     split_path,
 )
 from shared.calendar import next_bar_due
+from shared.paths import value_at
 from shared.schemas import SignalBlock
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -113,18 +114,6 @@ def in_quiet_hours(span: str | None, epoch_s: int) -> bool:
     start, end = parse_quiet(span)
     minute = (epoch_s + 19_800) // 60 % 1440
     return start <= minute < end if start < end else minute >= start or minute < end
-
-
-def lookup(world: Mapping[str, Any], path: tuple[str | int, ...]) -> Any:
-    node: Any = world
-    for part in path:
-        if isinstance(part, int):
-            node = node[part] if isinstance(node, list | tuple) and part < len(node) else None
-        else:
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return None
-    return node
 
 
 def number(value: Any) -> float | None:
@@ -248,9 +237,10 @@ def project(data: Any, tree: Tree | bool) -> Any:
 def _band(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> list[Change]:
     rule = c.rule
     assert isinstance(rule, BandRule)
-    value = number(lookup(world, c.paths["value"]))
-    low = rule.low if "low_path" not in c.paths else number(lookup(world, c.paths["low_path"]))
-    high = rule.high if "high_path" not in c.paths else number(lookup(world, c.paths["high_path"]))
+    value = number(value_at(world, c.paths["value"]))
+    paths = c.paths
+    low = rule.low if "low_path" not in paths else number(value_at(world, paths["low_path"]))
+    high = rule.high if "high_path" not in paths else number(value_at(world, paths["high_path"]))
     if value is None or (low is None and high is None):
         return []
     before = prev.get("zone")
@@ -277,7 +267,7 @@ def _band(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> lis
 def _breach(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> list[Change]:
     rule = c.rule
     assert isinstance(rule, BreachRule)
-    points = lookup(world, ("seller", "breach_probabilities", "points"))
+    points = value_at(world, ("seller", "breach_probabilities", "points"))
     if not isinstance(points, list):
         return []
     side = [p for p in points if isinstance(p, dict) and p.get("side") == rule.side]
@@ -310,7 +300,7 @@ def _breach(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> l
 def _label(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> list[Change]:
     rule = c.rule
     assert isinstance(rule, LabelRule)
-    raw = lookup(world, c.paths["path"])
+    raw = value_at(world, c.paths["path"])
     if raw is None or isinstance(raw, dict | list):
         return []
     record, accepted = debounce(prev, str(raw), int(rule.hysteresis))
@@ -319,7 +309,7 @@ def _label(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> li
         return [Change(rule.path, record)]
     text = f"{rule.label or rule.path} changed from {before} to {accepted}"
     if "detail_path" in c.paths:
-        detail = lookup(world, c.paths["detail_path"])
+        detail = value_at(world, c.paths["detail_path"])
         if isinstance(detail, list):
             detail = "; ".join(str(d) for d in detail)
         if detail:
@@ -330,7 +320,7 @@ def _label(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> li
 def _shift(c: Compiled, world: Mapping[str, Any], prev: Mapping[str, Any]) -> list[Change]:
     rule = c.rule
     assert isinstance(rule, ShiftRule)
-    value = number(lookup(world, c.paths["path"]))
+    value = number(value_at(world, c.paths["path"]))
     if value is None:
         return []
     ref = prev.get("ref")

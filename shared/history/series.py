@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
+from shared.paths import value_at
 from shared.schemas import SignalBlock
 
 
@@ -54,22 +54,11 @@ SERIES: tuple[Series, ...] = (
 BY_NAME = {s.name: s for s in SERIES}
 
 
-def _at(data: Any, path: tuple[str | int, ...]) -> Any:
-    for part in path:
-        if isinstance(part, int):
-            data = data[part] if isinstance(data, list) and part < len(data) else None
-        else:
-            data = data.get(part) if isinstance(data, dict) else None
-        if data is None:
-            return None
-    return data
-
-
 def points(block: SignalBlock) -> Iterator[tuple[str, float]]:
     """(series name, value) of every series this block carries."""
     for series in SERIES:
         if series.engine != block.engine:
             continue
-        value = _at(block.data, series.path)
+        value = value_at(block.data, series.path)
         if isinstance(value, int | float) and not isinstance(value, bool):
             yield series.name, float(value)
