@@ -68,6 +68,11 @@ class Call(Group):
 
 class Horizon(Call):
     label: str
+    forecast: bool = Field(
+        description="false when the probabilities are base rates (climatology, or a heuristic "
+        "without a model): no edge over them was shown out of sample, so `direction` is only "
+        "the base rates' most frequent class, not a forecast"
+    )
     beats_climatology: bool | None = None
     climatology: Probabilities | None = None
 

@@ -47,6 +47,17 @@ def heuristic(note: str) -> dict[str, Any]:
     return {"source": "heuristic", "note": note}
 
 
+def climatology() -> dict[str, Any]:
+    return {
+        "source": "climatology",
+        "model": DIRECTION_MODEL.name,
+        "version": DIRECTION_MODEL.version,
+        "window": DIRECTION_MODEL.training_window,
+        "formula": "class frequencies over the training window",
+        "note": "no significant out-of-sample skill at this horizon",
+    }
+
+
 def probs(up: float, neutral: float) -> dict[str, float]:
     return {"up": up, "neutral": neutral, "down": round(1 - up - neutral, 4)}
 
@@ -91,9 +102,10 @@ def direction_data(spot: float, heuristic_today: bool = False) -> dict[str, Any]
             "conviction": max(up, 0.33),
             "probabilities": probs(up, 0.33),
             "expected_move_points": round(spot * 0.0045 * n**0.5, 1),
+            "forecast": key != "t40",
             "beats_climatology": i % 2 == 0,
             "climatology": probs(0.41, 0.27),
-            "provenance": model(DIRECTION_MODEL),
+            "provenance": model(DIRECTION_MODEL) if key != "t40" else climatology(),
         }
     today = {
         "direction": "UP",

@@ -139,6 +139,10 @@ async def test_dashboard_live(
         )
         await today.hover()
         await expect(page.locator("#tooltip")).to_contain_text("model direction v20250630-ab12cd")
+        # a horizon whose probabilities are base rates is no forecast, not a coloured call
+        await expect(page.get_by_test_id("dir-t40-value")).to_have_text("no forecast")
+        await expect(page.get_by_test_id("tile-dir-t40")).to_contain_text("no edge over base")
+        await expect(page.get_by_test_id("dir-t20-value")).not_to_have_text("no forecast")
         await expect(page.get_by_test_id("disclaimer")).to_contain_text("educational use")
 
         # screenshots, dark then light; the choice is remembered across a reload

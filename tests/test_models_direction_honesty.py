@@ -104,7 +104,8 @@ def test_a_climatology_horizon_says_so_in_the_block() -> None:
     assert t20["provenance"]["window"] == model.ref.training_window
     assert "no significant out-of-sample skill" in t20["provenance"]["note"]
     assert t20["probabilities"] == t20["climatology"]
-    assert t1["provenance"]["source"] == "model"
+    assert t20["forecast"] is False  # the tile says "no forecast", not a coloured call
+    assert t1["provenance"]["source"] == "model" and t1["forecast"] is True
 
 
 def test_spike_direction_shrinks_to_its_base_rate() -> None:

@@ -117,6 +117,7 @@ def _horizon_parts(ctx: EngineContext, out: ModelOutput | None) -> HorizonParts:
             "probabilities": _probabilities(raw),
         }
         tail = {
+            "forecast": prov["source"] == "model",
             "beats_climatology": beats,
             "climatology": _probabilities(clim),
             "provenance": prov,

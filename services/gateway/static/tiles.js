@@ -73,6 +73,13 @@ const Tiles = (() => {
     render: (doc) => {
       const h = get(doc, `direction.horizons.${key}`);
       if (!h) return big(`dir-${key}`, "—");
+      const baseRates = () => Charts.probs(h.probabilities) +
+        sub(`base rates: up ${pct(get(h, "probabilities.up"))} · neutral ${pct(get(h, "probabilities.neutral"))} · down ${pct(get(h, "probabilities.down"))}`);
+      if (h.forecast === false) {
+        return big(`dir-${key}`, "no forecast", "neutral") +
+          sub(`<span class="chip warn">no edge over base rates</span> (${esc(get(h, "provenance.source") || "?")})`) +
+          sub(moveText(doc, HORIZON_SESSIONS[key], h.expected_move_points)) + baseRates();
+      }
       const inSample = get(h, "provenance.in_sample") === true;
       const clim = inSample ? ""
         : h.beats_climatology === false ? `<span class="chip warn">≈ climatology: no better than base rates</span>`
