@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint bench system-deps train evaluate evaluate-later clean
+.PHONY: run test lint bench system-deps train evaluate evaluate-later evaluate-chain clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ evaluate-later: $(STAMP)
 	$(PY) -m services.trainer evaluate --start 2025-07-01 --out docs/evaluation/later \
 		--nifty data/nifty50_daily.csv data/nifty50_daily_2025-07_2026-02.csv \
 		--vix data/india_vix_daily.csv data/india_vix_daily_2025-07_2026-02.csv
+
+# Both runs above scored where the option chain's daily history exists, beside the straddle.
+evaluate-chain: $(STAMP)
+	$(PY) -m services.trainer evaluate-chain --runs docs/evaluation docs/evaluation/later \
+		--chain data/nifty_chain_features_daily_2023-08_2026-02.csv --out docs/evaluation/chain
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) -m bench.$$(basename $$b .py) || exit 1; done

@@ -1,4 +1,4 @@
-"""``python -m services.trainer train|enqueue|worker|evaluate|ensure|list|rollback``."""
+"""``python -m services.trainer train|enqueue|worker|evaluate[-chain]|ensure|list|rollback``."""
 
 from __future__ import annotations
 
@@ -100,6 +100,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_chain(args: argparse.Namespace) -> int:
+    from services.trainer.chain_evaluation import run_chain_evaluation
+
+    result = run_chain_evaluation([Path(p) for p in args.runs], Path(args.chain))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(json.dumps(result, indent=1, default=float))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.trainer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retrain-every", type=int, default=126)
     p.add_argument("--fast", action="store_true")
     p.set_defaults(func=_evaluate)
+    p = sub.add_parser(
+        "evaluate-chain", help="score evaluation runs against the straddle where the chain exists"
+    )
+    p.add_argument("--runs", required=True, nargs="+", help="evaluate --out folders, oldest first")
+    p.add_argument("--chain", required=True, help="daily chain history CSV")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_evaluate_chain)
     args = parser.parse_args(argv)
     prepare()
     return args.func(args)

@@ -1,0 +1,338 @@
+"""The walk-forward volatility forecasts scored where the option chain's daily history exists
+(2023-08 onwards), beside the market's own priced move to the same expiry: the nearest weekly
+ATM straddle (``shared.features.option_chain``) as well as India VIX. Then the chain's inputs
+tried as corrections of the core, each fitted walk-forward on the chain days before the day it
+forecasts. Intervals are 90 % bootstrap intervals resampling whole expiries (the sessions that
+target one expiry share its settlement).
+
+Expiry days are left out: the history's straddle there is the expiring contract's, while the
+forecasts target the next expiry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import erfc
+from scipy.stats import spearmanr
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from services.trainer import metrics as m
+from services.trainer.vol_evaluation import dte_bucket
+from shared.features.option_chain import SIGMA_PER_MEAN_ABS
+
+TABLES = ("seller", "buyer", "breach")
+DRAWS = 1000
+REFIT_EVERY = 21  # sessions between refits of a walk-forward variant
+MIN_TRAINING = 150  # chain sessions before a variant's first forecast
+PURGE_DAYS = 10  # calendar days: a training row's expiry has settled before the forecast
+
+
+def load_runs(folders: Sequence[Path]) -> dict[str, pd.DataFrame]:
+    """The tables of several evaluation runs, one row per date (a later folder wins)."""
+    out = {}
+    for name in TABLES:
+        frames = [pd.read_csv(f / f"{name}.csv", parse_dates=["date"]) for f in folders]
+        rank = pd.concat([pd.Series(i, index=f.index) for i, f in enumerate(frames)])
+        table = pd.concat(frames).assign(_run=rank.to_numpy())
+        last = table.groupby("date")["_run"].transform("max")
+        out[name] = table[table["_run"] == last].drop(columns="_run").reset_index(drop=True)
+    return out
+
+
+def load_chain(path: Path) -> pd.DataFrame:
+    """The daily chain history on the days its expiry is the forecasts' (not expiry days)."""
+    chain = pd.read_csv(path, parse_dates=["date"])
+    chain = chain[chain["oc_is_expiry"] == 0].copy()
+    chain["chain_expiry"] = chain["date"] + pd.to_timedelta(chain["oc_dte_actual"], unit="D")
+    chain["straddle_move"] = chain["oc_straddle_pct"] / 100
+    chain["straddle_sigma"] = chain["straddle_move"] * SIGMA_PER_MEAN_ABS
+    chain["straddle_iv"] = chain["straddle_sigma"] / np.sqrt(chain["oc_dte_actual"] / 365)
+    return chain[["date", "chain_expiry", "straddle_move", "straddle_sigma", "straddle_iv"]]
+
+
+def with_chain(table: pd.DataFrame, chain: pd.DataFrame) -> pd.DataFrame:
+    """``table``'s rows whose expiry is the chain history's, with the straddle columns."""
+    g = table.merge(chain, on="date", how="inner")
+    same = pd.to_datetime(g["expiry"]) == g["chain_expiry"]
+    return g[same].sort_values("date").reset_index(drop=True)
+
+
+def interval(g: pd.DataFrame, stat: Callable[[pd.DataFrame], float]) -> list[float]:
+    """90 % bootstrap interval of ``stat``, resampling expiries with replacement."""
+    rng = np.random.default_rng(0)
+    rows = list(g.groupby("expiry").indices.values())
+    draws = []
+    for _ in range(DRAWS):
+        pick = rng.integers(0, len(rows), len(rows))
+        draws.append(stat(g.iloc[np.concatenate([rows[i] for i in pick])]))
+    lo, hi = np.nanquantile(draws, [0.05, 0.95])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
+def _mae(actual: pd.Series, forecast: pd.Series) -> float:
+    return float(np.mean(np.abs(actual - forecast)))
+
+
+def move(b: pd.DataFrame) -> dict[str, Any]:
+    """Move to expiry: the core's and the shipped mean |log move| against the VIX-implied and
+    the straddle-implied ones; the floor is 5 % below the better of the two."""
+    b = b.assign(
+        vix_move=b["implied_move"] * math.sqrt(2 / math.pi),
+        shipped=np.where(
+            b["live_move"] == "model",
+            b["predicted_move"],
+            b["implied_move"] * math.sqrt(2 / math.pi),
+        ),
+    )
+
+    def reduction(g: pd.DataFrame, column: str = "predicted_move") -> float:
+        better = min(
+            _mae(g["actual_move"], g["vix_move"]), _mae(g["actual_move"], g["straddle_move"])
+        )
+        return 1 - _mae(g["actual_move"], g[column]) / better
+
+    out: dict[str, Any] = {
+        "samples": len(b),
+        "mae_model": _mae(b["actual_move"], b["predicted_move"]),
+        "mae_shipped": _mae(b["actual_move"], b["shipped"]),
+        "mae_vix_implied": _mae(b["actual_move"], b["vix_move"]),
+        "mae_straddle_implied": _mae(b["actual_move"], b["straddle_move"]),
+        "reduction_vs_better_baseline": reduction(b),
+        "reduction_interval": interval(b, reduction),
+        "shipped_reduction_vs_better_baseline": reduction(b, "shipped"),
+        "by_dte": {
+            str(k): {"samples": len(x), "reduction_vs_better_baseline": reduction(x)}
+            for k, x in b.groupby(dte_bucket(b["days_to_expiry"]))
+        },
+    }
+    out["floor_005_below_better"] = out["reduction_vs_better_baseline"] >= 0.05
+    return out
+
+
+def _same_coverage_width(g: pd.DataFrame, scale: pd.Series, coverage: float) -> float:
+    """Mean log width of the band ``spot·exp(q·scale)`` whose quantiles q of the scaled move
+    give ``coverage`` on this same sample (the baseline's best case)."""
+    u = np.log(g["expiry_close"] / g["spot"]) / scale
+    lo, hi = np.nanquantile(u, [(1 - coverage) / 2, (1 + coverage) / 2])
+    return float(((hi - lo) * scale).mean())
+
+
+def _range_scores(g: pd.DataFrame, inside: str) -> dict[str, Any]:
+    coverage = float(g[inside].mean())
+    width = float(np.log(g["safe_upper"] / g["safe_lower"]).mean())
+    vix = _same_coverage_width(g, np.log(g["vix_upper"] / g["spot"]), coverage)
+    straddle = _same_coverage_width(g, g["straddle_sigma"], coverage)
+    return {
+        "samples": len(g),
+        "coverage": coverage,
+        "mean_width_log": width,
+        "vix_band_same_coverage_width_log": vix,
+        "straddle_band_same_coverage_width_log": straddle,
+        "width_reduction_vs_better_band": 1 - width / min(vix, straddle),
+    }
+
+
+def safe_range(s: pd.DataFrame) -> dict[str, Any]:
+    g = s.dropna(subset=["inside"]).assign(
+        inside_shipped=lambda x: np.where(
+            x["live_expiry_range"] == "model", x["inside"], x["inside_vix_band"]
+        )
+    )
+    out = {
+        **_range_scores(g, "inside"),
+        "coverage_interval": interval(g, lambda x: float(x["inside"].mean())),
+        "expiries": int(g["expiry"].nunique()),
+        "shipped_coverage": float(g["inside_shipped"].mean()),
+        "by_dte": {
+            str(k): {"samples": len(x), "coverage": float(x["inside"].mean())}
+            for k, x in g.groupby(dte_bucket(g["days_to_expiry"]))
+        },
+    }
+    covered = [out["coverage"], *(x["coverage"] for x in out["by_dte"].values())]
+    out["floor_coverage_088_092_everywhere"] = all(0.88 <= c <= 0.92 for c in covered)
+    out["floor_width_005_below_both"] = out["width_reduction_vs_better_band"] >= 0.05
+    return out
+
+
+def breach(br: pd.DataFrame) -> dict[str, Any]:
+    g = br.dropna(subset=["breached", "probability", "probability_lognormal"])
+    distance = np.abs(np.log1p(np.where(g["side"] == "above", 1, -1) * g["strike_pct"] / 100))
+    g = g.assign(probability_straddle=0.5 * erfc(distance / g["straddle_sigma"] / math.sqrt(2)))
+
+    def brier(x: pd.DataFrame, column: str) -> float:
+        return float(np.mean((x[column] - x["breached"]) ** 2))
+
+    def reduction(x: pd.DataFrame) -> float:
+        better = min(brier(x, "probability_lognormal"), brier(x, "probability_straddle"))
+        return 1 - brier(x, "probability") / better
+
+    out: dict[str, Any] = {
+        "samples": len(g),
+        "brier_model": brier(g, "probability"),
+        "brier_vix_lognormal": brier(g, "probability_lognormal"),
+        "brier_straddle_lognormal": brier(g, "probability_straddle"),
+        "reduction_vs_better_baseline": reduction(g),
+        "reduction_interval": interval(g, reduction),
+    }
+    out["floor_003_below_better"] = out["reduction_vs_better_baseline"] >= 0.03
+    return out
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else math.nan
+
+
+def trap(s: pd.DataFrame) -> dict[str, Any]:
+    g = s.dropna(subset=["trap_actual", "trap_probability"])
+    g = g.assign(
+        term_gap=np.log(g["straddle_iv"] / (g["vix"] / 100)),
+        shipped=np.where(g["live_trap"] == "model", g["trap_probability"], g["trap_base_rate"]),
+    )
+    y = g["trap_actual"].to_numpy()
+    base = g["trap_base_rate"].to_numpy()
+    out: dict[str, Any] = {
+        "samples": len(g),
+        "event_rate": float(y.mean()),
+        "auc_model": _auc(y, g["trap_probability"].to_numpy()),
+        "auc_interval": interval(
+            g, lambda x: _auc(x["trap_actual"].to_numpy(), x["trap_probability"].to_numpy())
+        ),
+        "auc_shipped": _auc(y, g["shipped"].to_numpy()),
+        "auc_straddle_iv_over_vix": _auc(y, g["term_gap"].to_numpy()),
+        "auc_sigma20_over_vix": _auc(y, (g["sigma20"] / g["vix"]).to_numpy()),
+        "auc_vix_level": _auc(y, g["vix"].to_numpy()),
+        "brier_skill_model": m.binary_report(g["trap_probability"].to_numpy(), y, base)[
+            "brier_skill"
+        ],
+        "brier_skill_shipped": m.binary_report(g["shipped"].to_numpy(), y, base)["brier_skill"],
+    }
+    out["floor_auc_075_skill_010"] = out["auc_model"] >= 0.75 and out["brier_skill_model"] >= 0.1
+    return out
+
+
+def stress(s: pd.DataFrame) -> dict[str, Any]:
+    g = s.dropna(subset=["rv_next5", "stress_score"])
+
+    def rho(column: str) -> float:
+        return float(spearmanr(g[column], g["rv_next5"])[0])
+
+    out = {
+        "samples": len(g),
+        "spearman_model": rho("stress_score"),
+        "spearman_vix": rho("vix"),
+        "spearman_sigma20": rho("sigma20"),
+        "spearman_straddle_iv": rho("straddle_iv"),
+    }
+    out["floor_above_vix_and_sigma20"] = out["spearman_model"] > max(
+        out["spearman_vix"], out["spearman_sigma20"]
+    )
+    return out
+
+
+def walk_forward(
+    g: pd.DataFrame, fit: Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]]
+) -> np.ndarray:
+    """Forecasts of a variant refitted every ``REFIT_EVERY`` rows on the rows whose expiry
+    settled at least ``PURGE_DAYS`` before; NaN until ``MIN_TRAINING`` such rows exist."""
+    out = np.full(len(g), np.nan)
+    for start in range(0, len(g), REFIT_EVERY):
+        past = g[g["date"] < g["date"].iloc[start] - pd.Timedelta(days=PURGE_DAYS)]
+        if len(past) >= MIN_TRAINING:
+            out[start : start + REFIT_EVERY] = fit(past)(g.iloc[start : start + REFIT_EVERY])
+    return out
+
+
+def _logistic(columns: list[str]) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]]:
+    def fit(past: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(past[columns], past["trap_actual"])
+        return lambda rows: model.predict_proba(rows[columns])[:, 1]
+
+    return fit
+
+
+def _least_squares(
+    columns: list[str],
+) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]]:
+    def fit(past: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+        w, *_ = np.linalg.lstsq(
+            past[columns].to_numpy(), past["actual_move"].to_numpy(), rcond=None
+        )
+        return lambda rows: rows[columns].to_numpy() @ w
+
+    return fit
+
+
+def variants(s: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:
+    """The chain's inputs as corrections of the core, each walk-forward, scored on the rows
+    every variant forecasts, beside the core there."""
+    t = s.dropna(subset=["trap_actual", "trap_probability"])
+    t = t.assign(
+        core_logit=np.log(t["trap_probability"] / (1 - t["trap_probability"])),
+        term_gap=np.log(t["straddle_iv"] / (t["vix"] / 100)),
+    ).reset_index(drop=True)
+    trap_fits = {
+        "core recalibrated (logit of the core)": ["core_logit"],
+        # the core's logit is linear in ln(forecast vol / VIX), so adding the straddle's
+        # premium over the forecast vol instead spans the same inputs: one variant, not two
+        "core + straddle IV / VIX": ["core_logit", "term_gap"],
+    }
+    trap_out = {}
+    forecasts = {name: walk_forward(t, _logistic(cols)) for name, cols in trap_fits.items()}
+    ok = np.all([np.isfinite(f) for f in forecasts.values()], axis=0)
+    y = t["trap_actual"].to_numpy()[ok]
+    base = np.array(
+        [
+            t.loc[t["date"] < d - pd.Timedelta(days=PURGE_DAYS), "trap_actual"].mean()
+            for d in t["date"][ok]
+        ]
+    )
+    for name, p in {**forecasts, "core": t["trap_probability"].to_numpy()}.items():
+        trap_out[name] = {
+            "samples": int(ok.sum()),
+            "auc": _auc(y, p[ok]),
+            "brier_skill_vs_trailing_rate": m.binary_report(p[ok], y, base)["brier_skill"],
+        }
+    mv = b.assign(vix_move=b["implied_move"] * math.sqrt(2 / math.pi)).reset_index(drop=True)
+    move_fits = {
+        "VIX-implied, scaled by least squares": ["vix_move"],
+        "straddle-implied, scaled": ["straddle_move"],
+        "core, scaled": ["predicted_move"],
+        "core + straddle": ["predicted_move", "straddle_move"],
+        "core + VIX + straddle": ["predicted_move", "vix_move", "straddle_move"],
+    }
+    moves = {name: walk_forward(mv, _least_squares(cols)) for name, cols in move_fits.items()}
+    ok = np.all([np.isfinite(f) for f in moves.values()], axis=0)
+    actual = mv["actual_move"].to_numpy()[ok]
+    move_out = {
+        name: {"samples": int(ok.sum()), "mae": float(np.mean(np.abs(f[ok] - actual)))}
+        for name, f in {**moves, "core": mv["predicted_move"].to_numpy()}.items()
+    }
+    return {"trap": trap_out, "move_to_expiry": move_out}
+
+
+def run_chain_evaluation(folders: Sequence[Path], chain_csv: Path) -> dict[str, Any]:
+    tables = load_runs(folders)
+    chain = load_chain(chain_csv)
+    seller = tables["seller"]
+    buyer = tables["buyer"].dropna(subset=["actual_move", "implied_move", "predicted_move"])
+    s = with_chain(seller, chain)
+    b = with_chain(buyer.merge(seller[["date", "expiry", "live_move"]], on="date"), chain)
+    br = with_chain(tables["breach"], chain)
+    return {
+        "window": f"{s['date'].min():%Y-%m-%d}..{s['date'].max():%Y-%m-%d}",
+        "sessions": len(s),
+        "note": "sessions with a chain history row for the forecasts' expiry (expiry days out)",
+        "move_to_expiry": move(b),
+        "safe_range": safe_range(s),
+        "breach": breach(br),
+        "trap": trap(s),
+        "stress": stress(s),
+        "variants": variants(s, b),
+    }
