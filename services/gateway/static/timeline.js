@@ -1,0 +1,154 @@
+/* Through the day: the chain's signals over one session, from the history store (GET
+   /api/v1/series/{name}, one point a minute): max pain and the OI walls against spot, the
+   put/call ratio, ATM IV and the straddle-implied move. Earlier sessions are one click away;
+   the live session refetches while it is shown. Text only (no markup from the data). */
+"use strict";
+
+(() => {
+  const EVERY_MS = 15000;
+  const DAY_S = 86400;
+  const LOOK_S = 14 * DAY_S; // how far back or forward "previous"/"next" look for a session
+  const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  const istDate = (epochS) => uPlot.tzDate(new Date(epochS * 1000), "Asia/Kolkata");
+  const CHARTS = [
+    { id: "levels", title: "Max pain and OI walls against spot (index points)",
+      lines: [["spot", "NIFTY", "--text"], ["max_pain", "max pain", "--accent"],
+        ["call_wall", "call wall", "--bad"], ["put_wall", "put wall", "--good"]] },
+    { id: "pcr", title: "Put/call ratio (open interest)", lines: [["pcr_oi", "PCR", "--accent"]] },
+    { id: "iv", title: "ATM implied volatility (%)", lines: [["atm_iv", "ATM IV", "--warn"]], scale: 100 },
+    { id: "straddle", title: "Straddle-implied move to expiry (index points)",
+      lines: [["straddle_move", "straddle", "--accent"]] },
+  ];
+  const state = { session: null, follow: true, plots: {}, fetched: 0 };
+  window.aegisTimeline = state; // for tests and debugging
+
+  const section = document.createElement("section");
+  section.className = "chain-section";
+  section.setAttribute("data-testid", "timeline-section");
+  const heading = document.createElement("h2");
+  heading.textContent = "Through the day (history)";
+  const nav = document.createElement("div");
+  nav.className = "timeline-nav";
+  const button = (label, testid) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = label; b.setAttribute("data-testid", testid);
+    return b;
+  };
+  const prev = button("◀ previous session", "timeline-prev");
+  const next = button("next session ▶", "timeline-next");
+  const live = button("live", "timeline-live");
+  const day = document.createElement("strong");
+  day.setAttribute("data-testid", "timeline-day");
+  const status = document.createElement("span");
+  status.className = "muted";
+  status.setAttribute("data-testid", "timeline-status");
+  nav.append(prev, day, next, live, status);
+  const grid = document.createElement("div");
+  grid.className = "timeline-grid";
+  const holders = {};
+  for (const chart of CHARTS) {
+    const box = document.createElement("figure");
+    box.className = "timeline-chart";
+    const caption = document.createElement("figcaption");
+    caption.textContent = chart.title;
+    const holder = document.createElement("div");
+    holder.setAttribute("data-testid", `timeline-${chart.id}`);
+    holder.dataset.points = "0";
+    box.append(caption, holder);
+    grid.appendChild(box);
+    holders[chart.id] = holder;
+  }
+  const note = document.createElement("p");
+  note.className = "muted";
+  note.textContent = "Each point is the value the engines published at that minute (history database, IST). " +
+    "Source: GET /api/v1/series/{spot, max_pain, call_wall, put_wall, pcr_oi, atm_iv, straddle_move}.";
+  section.append(heading, nav, grid, note);
+  const anchor = document.querySelector('[data-testid="depth-section"]');
+  if (anchor) anchor.after(section); else (document.querySelector("main") || document.body).appendChild(section);
+
+  /** 09:15 and 15:30 IST of an ISO date, epoch seconds. */
+  function span(session) {
+    const [y, m, d] = String(session).split("-").map(Number);
+    const open = Date.UTC(y, m - 1, d, 3, 45) / 1000;
+    return [open, open + 375 * 60];
+  }
+  const isoDay = (epochS) => new Date((epochS + 19800) * 1000).toISOString().slice(0, 10); // IST
+
+  async function series(name, start, end, step) {
+    const res = await fetch(`/api/v1/series/${name}?start=${start}&end=${end}&step=${step}`, { credentials: "same-origin" });
+    if (!res.ok) throw new Error(res.status === 503 ? "history store unavailable" : `HTTP ${res.status}`);
+    return (await res.json()).points;
+  }
+
+  /** The nearest session with spot points before (direction -1) or after (+1) ``session``. */
+  async function neighbour(session, direction) {
+    const [open, close] = span(session);
+    const range = direction < 0 ? [open - LOOK_S, open - 1] : [close + 1, close + LOOK_S];
+    const days = await series("spot", range[0], range[1], DAY_S); // one point per UTC day
+    if (!days.length) return null;
+    return isoDay((direction < 0 ? days[days.length - 1] : days[0])[0]);
+  }
+
+  function draw(chart, points) {
+    const holder = holders[chart.id];
+    const [open, close] = span(state.session);
+    const times = [...new Set([open, ...Object.values(points).flat().map((p) => p[0]), close])].sort((a, b) => a - b);
+    const at = (pts) => { const m = new Map(pts.map((p) => [p[0], p[1] * (chart.scale || 1)])); return times.map((t) => m.has(t) ? m.get(t) : null); };
+    const data = [times, ...chart.lines.map(([name]) => at(points[name] || []))];
+    const width = Math.max(240, holder.clientWidth || 300);
+    const key = `${document.documentElement.dataset.theme}|${width}`;
+    const known = state.plots[chart.id];
+    if (known && known.key === key) known.plot.setData(data);
+    else {
+      if (known) known.plot.destroy();
+      const axis = { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") } };
+      const plot = new uPlot({
+        width, height: 150, tzDate: istDate, cursor: { y: false }, legend: { live: false }, scales: { x: { time: true } },
+        axes: [axis, { ...axis, size: 56 }],
+        series: [{}, ...chart.lines.map(([, label, color], i) => ({ label, stroke: css(color), width: i ? 1.5 : 2, spanGaps: true, points: { show: false } }))],
+      }, data, holder);
+      state.plots[chart.id] = { plot, key };
+    }
+    holder.dataset.points = String(chart.lines.reduce((n, [name]) => n + (points[name] || []).length, 0));
+  }
+
+  async function refresh() {
+    const doc = window.aegis && window.aegis.doc;
+    const today = doc && doc.market && doc.market.session_date;
+    if (state.follow && today) state.session = today;
+    if (!state.session) { setTimeout(refresh, 1000); return; } // no document yet
+    day.textContent = state.session + (state.session === today ? " (live session)" : "");
+    live.disabled = state.follow;
+    const [open, close] = span(state.session);
+    const names = [...new Set(CHARTS.flatMap((c) => c.lines.map(([name]) => name)))];
+    try {
+      const got = await Promise.all(names.map((n) => series(n, open, close, 60)));
+      const points = Object.fromEntries(names.map((n, i) => [n, got[i]]));
+      for (const chart of CHARTS) draw(chart, points);
+      const chainPoints = (points.pcr_oi || []).length;
+      status.textContent = chainPoints ? "" : " · no option-chain values stored for this session";
+      state.fetched += 1;
+    } catch (e) {
+      status.textContent = ` · ${e.message}`;
+      if (state.follow) setTimeout(refresh, 2000); // not signed in yet, or the store is away
+    }
+  }
+
+  async function move(direction) {
+    if (!state.session) return;
+    try {
+      const target = await neighbour(state.session, direction);
+      if (!target) { status.textContent = ` · no ${direction < 0 ? "earlier" : "later"} session stored`; return; }
+      const today = window.aegis && window.aegis.doc && window.aegis.doc.market && window.aegis.doc.market.session_date;
+      state.follow = target === today;
+      state.session = target;
+      await refresh();
+    } catch (e) { status.textContent = ` · ${e.message}`; }
+  }
+
+  prev.onclick = () => move(-1);
+  next.onclick = () => move(1);
+  live.onclick = () => { state.follow = true; refresh(); };
+  setTimeout(refresh, 500);
+  setInterval(() => { if (state.follow) refresh(); }, EVERY_MS);
+})();

@@ -1,0 +1,81 @@
+"""The dashboard's "through the day" charts (services/gateway/static/timeline.js) in a real
+headless Chromium: the live session's chain signals from the history database, the session
+before one click away, under the page's CSP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from playwright.async_api import Browser, expect
+
+from shared.config import Settings
+from shared.history.store import HistoryStore, migrate, open_engine
+from shared.schemas import SignalBlock
+from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.gateway_harness import RunningGateway, publish
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parents[1] / "var" / "test-artifacts"
+WAIT_MS = 15_000
+FRIDAY = AS_OF - 3 * 86_400  # 2025-06-27 15:00 IST, the session before 2025-06-30
+
+
+def chain(pcr: float, spot: float) -> dict[str, Any]:
+    return {
+        "pcr": {"oi": pcr},
+        "max_pain": {"strike": 25_200.0},
+        "walls": {"calls": [{"strike": 25_500.0}], "puts": [{"strike": 25_000.0}]},
+        "atm_iv": {"value": 0.11},
+        "straddle": {"move_points": round(spot * 0.01, 2)},
+    }
+
+
+def minutes(start: int, count: int, pcr: float) -> list[SignalBlock]:
+    out = []
+    for i in range(count):
+        as_of, spot = start + 60 * i, 25_300.0 + i
+        out += [
+            make_block("market", as_of=as_of, spot=spot),
+            make_block("seller", as_of=as_of, spot=spot, extra={"chain": chain(pcr, spot)}),
+        ]
+    return out
+
+
+async def test_the_chain_through_the_day_and_the_session_before(
+    browser: Browser, settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    engine = open_engine(settings.history_url)
+    migrate(engine)
+    HistoryStore(engine).write(minutes(FRIDAY, 5, 0.8) + minutes(AS_OF - 540, 10, 1.1))
+    publish(settings, *all_blocks(as_of=AS_OF))
+    with RunningGateway(settings) as gw:
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(gw.url)
+        day, pcr = page.get_by_test_id("timeline-day"), page.get_by_test_id("timeline-pcr")
+        await expect(day).to_have_text("2025-06-30 (live session)", timeout=WAIT_MS)
+        await expect(pcr).to_have_attribute("data-points", "10", timeout=WAIT_MS)
+        # spot, max pain and both walls: four lines of ten minutes
+        await expect(page.get_by_test_id("timeline-levels")).to_have_attribute("data-points", "40")
+        drawn = "(id) => window.aegisTimeline.plots[id].plot.data[1].filter((v) => v !== null)"
+        assert await page.evaluate(drawn, "pcr") == [1.1] * 10
+        assert await page.evaluate(drawn, "iv") == [pytest.approx(11.0)] * 10  # percent
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await page.get_by_test_id("timeline-section").screenshot(path=ARTIFACTS / "timeline.png")
+
+        await page.get_by_test_id("timeline-prev").click()
+        await expect(day).to_have_text("2025-06-27", timeout=WAIT_MS)
+        await expect(pcr).to_have_attribute("data-points", "5", timeout=WAIT_MS)
+        assert await page.evaluate(drawn, "pcr") == [0.8] * 5
+        await page.get_by_test_id("timeline-prev").click()  # nothing stored before Friday
+        await expect(page.get_by_test_id("timeline-status")).to_contain_text("no earlier session")
+
+        await page.get_by_test_id("timeline-next").click()
+        await expect(day).to_have_text("2025-06-30 (live session)", timeout=WAIT_MS)
+        await expect(pcr).to_have_attribute("data-points", "10", timeout=WAIT_MS)
+        assert errors == []
