@@ -180,6 +180,12 @@ class Settings(BaseSettings):
         repr=False,  # a PostgreSQL URL may carry a password
         description="history database: postgresql+psycopg://...; empty = var/history.sqlite3",
     )
+    history_detail_days: int = Field(
+        30, ge=1, description="every block and point kept this many days of stream time"
+    )
+    history_downsample_s: int = Field(
+        900, ge=60, description="older than that: one block per engine and point per series each"
+    )
 
     # Alerts (services/alerts, docs/ALERTS.md): rules, where they go, delivery retries
     alerts_rules: Path | None = Field(None, description="rules TOML; None = the shipped defaults")

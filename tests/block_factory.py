@@ -3,6 +3,7 @@ bench. ``spot`` moves every value that depends on it, so a new block visibly cha
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from shared.codec import digest, pack
@@ -306,3 +307,19 @@ def make_block(
 
 def all_blocks(**kwargs: Any) -> list[SignalBlock]:
     return [make_block(engine, **kwargs) for engine in ("market", "direction", "seller", "buyer")]
+
+
+def closing_day(day: str, spot: float, vix: float, expiry: str) -> list[SignalBlock]:
+    """A session's last market and seller blocks (15:29 IST) with a 150-point safe range."""
+    as_of = int(datetime.fromisoformat(f"{day}T15:29:00+05:30").timestamp())
+    safe = {
+        "lower": spot - 150,
+        "upper": spot + 150,
+        "coverage_target": 0.9,
+        "expiry": expiry,
+        "days_to_expiry": (date.fromisoformat(expiry) - date.fromisoformat(day)).days,
+        "provenance": {"source": "model"},
+    }
+    market = make_block("market", as_of=as_of, spot=spot, extra={"vix": vix})
+    seller = make_block("seller", as_of=as_of, spot=spot, extra={"safe_range": safe})
+    return [b.model_copy(update={"session_date": day}) for b in (market, seller)]

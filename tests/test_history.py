@@ -8,15 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 import redis
+from scipy.stats import norm
 
 from services.history.main import HistoryWorker
 from shared import streams
 from shared.config import Settings
 from shared.history.store import HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
-from tests.block_factory import AS_OF, make_block
+from tests.block_factory import AS_OF, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.postgres_server import PostgresServer, binaries
 
@@ -75,6 +78,47 @@ def test_series_and_time_travel_on_both_databases(database_url: str) -> None:
     engine.dispose()
 
 
+def minutes(start: int, count: int) -> list[SignalBlock]:
+    """A market block a minute from ``start``, spot = its minute number."""
+    return [make_block("market", as_of=start + 60 * i, spot=float(i)) for i in range(count)]
+
+
+def test_old_detail_is_thinned_to_the_last_of_each_step_on_both_databases(
+    database_url: str,
+) -> None:
+    store = HistoryStore(open_engine(database_url))
+    migrate(store.engine)
+    start = AS_OF - AS_OF % 900  # a quarter-hour boundary
+    store.write(minutes(start, 60))
+    cutoff = start + 1800  # thin the first half hour; keep the second whole
+    assert store.downsample(0, cutoff, 900) == 3 * (30 - 2)  # blocks, spot and vix points
+    assert store.downsample(0, cutoff, 900) == 0  # once per step
+    spot = store.series("spot", start, start + 3600)
+    assert [p.value for p in spot] == [14.0, 29.0, *map(float, range(30, 60))]
+    assert len(store.series("vix", start, start + 3600)) == 32
+    assert store.blocks_at(start + 600) == {}  # time travel there: the step's last block is later
+    assert store.blocks_at(start + 900)["market"].data["spot"] == 14.0
+    assert store.span() == (start + 840, start + 3540, 32)
+    store.engine.dispose()
+
+
+def test_the_worker_keeps_the_detail_of_the_last_days_in_stream_time(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(
+        update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}", "history_detail_days": 1}
+    )
+    start = AS_OF - AS_OF % 900 - 2 * 86_400
+    old, recent = minutes(start, 30), minutes(start + 2 * 86_400, 30)
+    publish(settings, *old, *recent)
+    worker = HistoryWorker(settings, "history-1")
+    worker.run(max_idle_reads=2)
+    store = HistoryStore(open_engine(settings.history_url))
+    assert [p.value for p in store.series("spot", start, start + 1800)] == [14.0, 29.0]
+    assert len(store.series("spot", start + 2 * 86_400, start + 2 * 86_400 + 1800)) == 30
+    assert worker.stats["rows_thinned"] == 3 * 28
+
+
 def test_the_worker_writes_every_block_once_across_a_redelivery(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -110,3 +154,45 @@ def test_series_and_document_at_on_the_api(settings: Settings, tmp_path: Path) -
         doc = httpx.get(gw.url + "/api/v1/document/at", params={"t": AS_OF + 61}).json()
         assert doc["market"]["spot"] == 25_201.0 and doc["seller"]["stale"] is False
         assert "direction" not in doc
+
+
+def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    days = pd.bdate_range("2025-06-02", periods=16)
+    thursdays = [d for d in days if d.weekday() == 3]
+    rng = np.random.default_rng(7)
+    spots = 25_000 + np.cumsum(rng.normal(0, 160, len(days)))
+    vixes = rng.choice([11.5, 15.0, 21.0], len(days))
+    frame = pd.DataFrame({"session": days, "spot": spots, "vix": vixes})
+    frame["expiry"] = [
+        min(t for t in [*thursdays, days[-1] + pd.offsets.Week(weekday=3)] if t > d) for d in days
+    ]
+    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    store = HistoryStore(open_engine(settings.history_url))
+    migrate(store.engine)
+    for r in frame.itertuples():
+        store.write(closing_day(f"{r.session:%Y-%m-%d}", r.spot, r.vix, f"{r.expiry:%Y-%m-%d}"))
+
+    # offline: each close's range against the expiry's close, once a later session exists
+    close = frame.set_index("session")["spot"]
+    settled = frame[frame["expiry"] < days[-1]].copy()
+    settled["expiry_close"] = settled["expiry"].map(close)
+    settled["inside"] = (settled["spot"] - 150 <= settled["expiry_close"]) & (
+        settled["expiry_close"] <= settled["spot"] + 150
+    )
+    scale = settled["vix"] / 100 * np.sqrt((settled["expiry"] - settled["session"]).dt.days / 365)
+    z = norm.ppf(0.95)
+    band = (settled["expiry_close"] / settled["spot"]).apply(np.log).abs() <= z * scale
+    with RunningGateway(settings) as gw:
+        got = httpx.get(gw.url + "/api/v1/scorecard", params={"last": 5}).json()
+    card = got["safe_range"]
+    assert card["all"]["scored"] == len(settled) > 8
+    assert card["all"]["inside"] == int(settled["inside"].sum())
+    assert 0 < card["all"]["inside"] < len(settled)  # both hits and misses in this path
+    assert card["all"]["vix_band_inside"] == int(band.sum())
+    assert card["last"]["inside"] == int(settled["inside"].tail(5).sum())
+    assert [c["inside"] for c in got["closes"]] == settled["inside"].tail(5).tolist()
+    regimes = settled["vix"].map({11.5: "LOW", 15.0: "NORMAL", 21.0: "HIGH"})
+    for regime, rows in settled.groupby(regimes):
+        assert card["by_regime"][regime]["inside"] == int(rows["inside"].sum())

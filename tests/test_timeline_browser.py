@@ -4,6 +4,7 @@ before one click away, under the page's CSP."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from playwright.async_api import Browser, expect
 from shared.config import Settings
 from shared.history.store import HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
-from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.block_factory import AS_OF, all_blocks, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 
 pytestmark = pytest.mark.browser
@@ -62,6 +63,9 @@ async def test_the_chain_through_the_day_and_the_session_before(
         await expect(pcr).to_have_attribute("data-points", "10", timeout=WAIT_MS)
         # spot, max pain and both walls: four lines of ten minutes
         await expect(page.get_by_test_id("timeline-levels")).to_have_attribute("data-points", "40")
+        await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text(
+            "no expiry has settled", timeout=WAIT_MS
+        )
         drawn = "(id) => window.aegisTimeline.plots[id].plot.data[1].filter((v) => v !== null)"
         assert await page.evaluate(drawn, "pcr") == [1.1] * 10
         assert await page.evaluate(drawn, "iv") == [pytest.approx(11.0)] * 10  # percent
@@ -79,3 +83,28 @@ async def test_the_chain_through_the_day_and_the_session_before(
         await expect(day).to_have_text("2025-06-30 (live session)", timeout=WAIT_MS)
         await expect(pcr).to_have_attribute("data-points", "10", timeout=WAIT_MS)
         assert errors == []
+
+
+async def test_the_live_scorecard_counts_the_settled_closes(
+    browser: Browser, settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    engine = open_engine(settings.history_url)
+    migrate(engine)
+    store = HistoryStore(engine)
+    # two weeks of closes, every range 150 points a side, Thursday expiries; spot climbs 40 a day
+    days = ["2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06", "2025-06-09"]
+    for i, day in enumerate(days):
+        store.write(
+            closing_day(day, 25_000 + 40 * i, 15.0, "2025-06-05" if i < 3 else "2025-06-12")
+        )
+    publish(settings, *all_blocks(as_of=AS_OF))
+    with RunningGateway(settings) as gw:
+        page = await browser.new_page()
+        await page.goto(gw.url)
+        # the three closes before 06-05 target it: spot 25,120 there is inside all three ranges
+        await expect(page.get_by_test_id("timeline-scorecard")).to_have_text(
+            re.compile(r"^Live scorecard: 3 of the last 3 session closes' safe ranges held"),
+            timeout=WAIT_MS,
+        )
+        await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text("NORMAL 100 % of 3")

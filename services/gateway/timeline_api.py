@@ -1,6 +1,6 @@
 """The history database on the API (written by services.history): a typed series over a time
-range, and time travel, every engine's section as it was at time T. Same token as the
-document. Database calls run in a worker thread, off the event loop."""
+range, time travel (every engine's section as it was at time T) and the live scorecard. Same
+token as the document. Database calls run in a worker thread, off the event loop."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, params
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.gateway.assembler import iso_ms, section
+from shared.history.scorecard import VIX_BAND_FORMULA, Scored, closing_range, score, summarise
 from shared.history.series import BY_NAME
 from shared.history.store import HistoryStore, open_engine
 from shared.logs import get_logger
@@ -70,4 +71,53 @@ def timeline_router(history_url: str, dependencies: Sequence[params.Depends]) ->
             **{engine: section(block, t * 1000) for engine, block in blocks.items()},
         }
 
+    @router.get("/api/v1/scorecard", dependencies=list(dependencies))
+    async def get_scorecard(
+        days: int = Query(400, ge=1, le=5000, description="calendar days back from the newest"),
+        last: int = Query(20, ge=1, le=1000, description="the rolling window, in closes"),
+    ) -> dict[str, Any]:
+        """The live scorecard: the safe range live at each session's close, scored at its
+        expiry's close, beside the VIX lognormal band at the same target."""
+        rows = await ask(scored_closes, store, days)
+        return {
+            "safe_range": summarise(rows, last),
+            "closes": [
+                {
+                    "session": r.forecast.session,
+                    "expiry": r.forecast.expiry,
+                    "lower": r.forecast.lower,
+                    "upper": r.forecast.upper,
+                    "expiry_close": r.expiry_close,
+                    "inside": r.inside,
+                    "inside_vix_band": r.inside_vix_band,
+                    "source": r.forecast.source,
+                }
+                for r in rows[-last:]
+            ],
+            "provenance": {
+                "source": "data",
+                "note": "the seller block's safe range at each session's last block, scored at "
+                "the expiry session's last spot once a later session is stored (history "
+                f"database); beside it {VIX_BAND_FORMULA}",
+            },
+        }
+
     return router
+
+
+def scored_closes(store: HistoryStore, days: int) -> list[Scored]:
+    _, newest, _ = store.span()
+    if newest is None:
+        return []
+    start = newest - days * 86_400
+    markets = {b.session_date: b for b in store.closing_blocks("market", start, newest)}
+    closes = {
+        day: float(b.data["spot"])
+        for day, b in markets.items()
+        if isinstance(b.data.get("spot"), int | float)
+    }
+    forecasts = (
+        closing_range(b, markets.get(b.session_date))
+        for b in store.closing_blocks("seller", start, newest)
+    )
+    return score((f for f in forecasts if f is not None), closes)

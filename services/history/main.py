@@ -1,9 +1,10 @@
 """History: consume signal blocks (aegis:blocks, consumer group ``history``) -> write each
-block whole and its typed series (shared.history.series) to the history database -> then
-acknowledge. A crash between the database commit and the acknowledgement redelivers the
-batch, whose rows are written again with the same values (upserts): nothing is lost or
-doubled, and replicas share the group like every worker. The database away is treated like
-Redis away: nothing acknowledged, back off, retry (never a dead letter)."""
+block whole and its typed series (shared.history.series) to the history database -> thin what
+left the detail window (shared.history.retention) -> acknowledge. A crash between the
+database commit and the acknowledgement redelivers the batch, whose rows are written again
+with the same values (upserts): nothing is lost or doubled, and replicas share the group like
+every worker. The database away is treated like Redis away: nothing acknowledged, back off,
+retry (never a dead letter)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from shared import streams
 from shared.config import Settings
+from shared.history.retention import Retention
 from shared.history.store import HistoryStore, migrate, open_engine
 from shared.lifecycle import serve
 from shared.schemas import Message, SignalBlock
@@ -35,7 +37,10 @@ class HistoryWorker(StreamWorker):
         super().__init__(settings, consumer)
         self.store = HistoryStore(open_engine(settings.history_url))
         migrate(self.store.engine)
-        self.stats.update(blocks_written=0)
+        self.stats.update(blocks_written=0, rows_thinned=0)
+        self.retention = Retention(
+            settings.history_detail_days * 86_400, settings.history_downsample_s
+        )
 
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
         return self.handle_batch([(message, entry_id)])[0]
@@ -44,6 +49,9 @@ class HistoryWorker(StreamWorker):
         blocks = [m for m, _ in batch if isinstance(m, SignalBlock)]
         try:
             self.stats["blocks_written"] += self.store.write(blocks)
+            if blocks:
+                stream_time = max(b.as_of for b in blocks)
+                self.stats["rows_thinned"] += self.retention.advance(self.store, stream_time)
         except OperationalError as exc:
             raise StoreUnavailable(f"history database: {exc.orig}") from exc
         return [[] for _ in batch]

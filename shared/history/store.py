@@ -13,11 +13,11 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.history.schema import block, series_point
-from shared.history.series import points
+from shared.history.series import SERIES, points
 from shared.schemas import SignalBlock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -103,6 +103,23 @@ class HistoryStore:
                 )
         return len(rows)
 
+    def downsample(self, since: int, before: int, step_s: int) -> int:
+        """Thin the rows with ``since <= as_of < before`` to the last block per engine and
+        the last point per series of each ``step_s`` (``as_of // step_s``); the rows deleted.
+        Both bounds should be multiples of ``step_s``, so a step is thinned whole, once.
+        One statement per engine and series: each is a range seek on the primary key."""
+        deleted = 0
+        keyed = [(block, block.c.engine, name) for name in ENGINES] + [
+            (series_point, series_point.c.series, s.name) for s in SERIES
+        ]
+        with self.engine.begin() as conn:
+            for table, key, name in keyed:
+                rows = (key == name) & table.c.as_of.between(since, before - 1)
+                last = select(func.max(table.c.as_of)).where(rows).group_by(table.c.as_of // step_s)
+                gone = conn.execute(delete(table).where(rows).where(table.c.as_of.not_in(last)))
+                deleted += gone.rowcount
+        return deleted
+
     # Reads --------------------------------------------------------------------------------
     def series(self, name: str, start: int, end: int, step_s: int = 0) -> list[Point]:
         """The points of ``name`` with ``start <= as_of <= end``, oldest first; with
@@ -138,6 +155,16 @@ class HistoryStore:
                 if body is not None:
                     out[engine] = SignalBlock.model_validate(orjson.loads(body))
         return out
+
+    def closing_blocks(self, engine: str, start: int, end: int) -> list[SignalBlock]:
+        """``engine``'s last block of each day (UTC day: an NSE session lies inside one) with
+        ``start <= as_of <= end``, oldest first."""
+        rows = (block.c.engine == engine) & block.c.as_of.between(start, end)
+        last = select(func.max(block.c.as_of)).where(rows).group_by(block.c.as_of // 86_400)
+        query = select(block.c.body).where(rows).where(block.c.as_of.in_(last))
+        with self.engine.connect() as conn:
+            bodies = conn.execute(query.order_by(block.c.as_of)).scalars().all()
+        return [SignalBlock.model_validate(orjson.loads(body)) for body in bodies]
 
     def span(self) -> tuple[int | None, int | None, int]:
         """(first as_of, last as_of, blocks held)."""

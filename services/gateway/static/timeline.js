@@ -1,7 +1,8 @@
 /* Through the day: the chain's signals over one session, from the history store (GET
    /api/v1/series/{name}, one point a minute): max pain and the OI walls against spot, the
    put/call ratio, ATM IV and the straddle-implied move. Earlier sessions are one click away;
-   the live session refetches while it is shown. Text only (no markup from the data). */
+   the live session refetches while it is shown. Above them, the live scorecard (GET
+   /api/v1/scorecard). Text only (no markup from the data). */
 "use strict";
 
 (() => {
@@ -58,11 +59,13 @@
     grid.appendChild(box);
     holders[chart.id] = holder;
   }
+  const scorecard = document.createElement("p");
+  scorecard.setAttribute("data-testid", "timeline-scorecard");
   const note = document.createElement("p");
   note.className = "muted";
   note.textContent = "Each point is the value the engines published at that minute (history database, IST). " +
     "Source: GET /api/v1/series/{spot, max_pain, call_wall, put_wall, pcr_oi, atm_iv, straddle_move}.";
-  section.append(heading, nav, grid, note);
+  section.append(heading, scorecard, nav, grid, note);
   const anchor = document.querySelector('[data-testid="depth-section"]');
   if (anchor) anchor.after(section); else (document.querySelector("main") || document.body).appendChild(section);
 
@@ -146,9 +149,27 @@
     } catch (e) { status.textContent = ` · ${e.message}`; }
   }
 
+  const pct = (v) => `${Math.round(v * 100)} %`;
+  /** "live: 18 of the last 20 closes' ranges held at expiry", beside the VIX band's count. */
+  async function refreshScorecard() {
+    try {
+      const res = await fetch("/api/v1/scorecard?last=20", { credentials: "same-origin" });
+      if (!res.ok) return;
+      const card = (await res.json()).safe_range;
+      const { all, last } = card;
+      if (!all.scored) { scorecard.textContent = "Live scorecard: no expiry has settled in the stored history yet."; return; }
+      const regimes = Object.entries(card.by_regime).map(([k, r]) => `${k} ${pct(r.hit_rate)} of ${r.scored}`).join(" · ");
+      scorecard.textContent = `Live scorecard: ${last.inside} of the last ${last.scored} session closes' safe ranges held at their expiry ` +
+        `(target ${pct(card.coverage_target)}; VIX band at the same target: ${last.vix_band_inside} of ${last.vix_band_scored}). ` +
+        `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes}).`;
+    } catch (e) { /* the next poll tries again */ }
+  }
+
   prev.onclick = () => move(-1);
   next.onclick = () => move(1);
   live.onclick = () => { state.follow = true; refresh(); };
   setTimeout(refresh, 500);
+  setTimeout(refreshScorecard, 500);
+  setInterval(refreshScorecard, 60000);
   setInterval(() => { if (state.follow) refresh(); }, EVERY_MS);
 })();
