@@ -100,7 +100,7 @@ async def test_the_live_scorecard_counts_the_settled_closes(
         )
     publish(settings, *all_blocks(as_of=AS_OF))
     with RunningGateway(settings) as gw:
-        page = await browser.new_page()
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
         await page.goto(gw.url)
         # the three closes before 06-05 target it: spot 25,120 there is inside all three ranges
         await expect(page.get_by_test_id("timeline-scorecard")).to_have_text(
@@ -108,3 +108,12 @@ async def test_the_live_scorecard_counts_the_settled_closes(
             timeout=WAIT_MS,
         )
         await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text("NORMAL 100 % of 3")
+        # the weeks chart: six closes of spot and of each range bound, the settled expiry marked
+        await expect(page.get_by_test_id("timeline-weeks")).to_have_attribute(
+            "data-points", "19", timeout=WAIT_MS
+        )
+        marked = "() => window.aegisTimeline.plots.weeks.plot.data[4].filter((v) => v !== null)"
+        assert await page.evaluate(marked) == [25_120.0]
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "timeline-scorecard.png"
+        await page.get_by_test_id("timeline-section").screenshot(path=shot)

@@ -94,6 +94,10 @@ def timeline_router(history_url: str, dependencies: Sequence[params.Depends]) ->
                 }
                 for r in rows[-last:]
             ],
+            "expiries": [
+                {"expiry": expiry, "close": close}
+                for expiry, close in sorted({(r.forecast.expiry, r.expiry_close) for r in rows})
+            ],
             "provenance": {
                 "source": "data",
                 "note": "the seller block's safe range at each session's last block, scored at "

@@ -20,7 +20,10 @@
     { id: "straddle", title: "Straddle-implied move to expiry (index points)",
       lines: [["straddle_move", "straddle", "--accent"]] },
   ];
-  const state = { session: null, follow: true, plots: {}, fetched: 0 };
+  const WEEKS = { id: "weeks", title: "Safe range at each close against spot, last 8 weeks (settled expiry closes marked)",
+    lines: [["spot", "NIFTY close", "--text"], ["safe_lower", "safe range low", "--good"],
+      ["safe_upper", "safe range high", "--good"], ["expiry_close", "expiry close", "--bad", "marker"]] };
+  const state = { session: null, follow: true, plots: {}, fetched: 0, expiries: new Set() };
   window.aegisTimeline = state; // for tests and debugging
 
   const section = document.createElement("section");
@@ -47,9 +50,9 @@
   const grid = document.createElement("div");
   grid.className = "timeline-grid";
   const holders = {};
-  for (const chart of CHARTS) {
+  for (const chart of [...CHARTS, WEEKS]) {
     const box = document.createElement("figure");
-    box.className = "timeline-chart";
+    box.className = chart === WEEKS ? "timeline-chart wide" : "timeline-chart";
     const caption = document.createElement("figcaption");
     caption.textContent = chart.title;
     const holder = document.createElement("div");
@@ -64,7 +67,8 @@
   const note = document.createElement("p");
   note.className = "muted";
   note.textContent = "Each point is the value the engines published at that minute (history database, IST). " +
-    "Source: GET /api/v1/series/{spot, max_pain, call_wall, put_wall, pcr_oi, atm_iv, straddle_move}.";
+    "Source: GET /api/v1/series/{spot, max_pain, call_wall, put_wall, pcr_oi, atm_iv, straddle_move, safe_lower, safe_upper}; " +
+    "the weeks chart: each session's last value; expiry closes from GET /api/v1/scorecard.";
   section.append(heading, scorecard, nav, grid, note);
   const anchor = document.querySelector('[data-testid="depth-section"]');
   if (anchor) anchor.after(section); else (document.querySelector("main") || document.body).appendChild(section);
@@ -92,9 +96,8 @@
     return isoDay((direction < 0 ? days[days.length - 1] : days[0])[0]);
   }
 
-  function draw(chart, points) {
+  function draw(chart, points, [open, close]) {
     const holder = holders[chart.id];
-    const [open, close] = span(state.session);
     const times = [...new Set([open, ...Object.values(points).flat().map((p) => p[0]), close])].sort((a, b) => a - b);
     const at = (pts) => { const m = new Map(pts.map((p) => [p[0], p[1] * (chart.scale || 1)])); return times.map((t) => m.has(t) ? m.get(t) : null); };
     const data = [times, ...chart.lines.map(([name]) => at(points[name] || []))];
@@ -108,7 +111,9 @@
       const plot = new uPlot({
         width, height: 150, tzDate: istDate, cursor: { y: false }, legend: { live: false }, scales: { x: { time: true } },
         axes: [axis, { ...axis, size: 56 }],
-        series: [{}, ...chart.lines.map(([, label, color], i) => ({ label, stroke: css(color), width: i ? 1.5 : 2, spanGaps: true, points: { show: false } }))],
+        series: [{}, ...chart.lines.map(([, label, color, marker], i) => marker
+          ? { label, stroke: css(color), width: 0, points: { show: true, size: 9, fill: css(color) } }
+          : { label, stroke: css(color), width: i ? 1.5 : 2, spanGaps: true, points: { show: false } })],
       }, data, holder);
       state.plots[chart.id] = { plot, key };
     }
@@ -127,7 +132,12 @@
     try {
       const got = await Promise.all(names.map((n) => series(n, open, close, 60)));
       const points = Object.fromEntries(names.map((n, i) => [n, got[i]]));
-      for (const chart of CHARTS) draw(chart, points);
+      for (const chart of CHARTS) draw(chart, points, [open, close]);
+      const weeks = [close - 56 * DAY_S, close];
+      const daily = await Promise.all(["spot", "safe_lower", "safe_upper"].map((n) => series(n, ...weeks, DAY_S)));
+      const closes = { spot: daily[0], safe_lower: daily[1], safe_upper: daily[2] };
+      closes.expiry_close = daily[0].filter((p) => state.expiries.has(isoDay(p[0])));
+      draw(WEEKS, closes, weeks);
       const chainPoints = (points.pcr_oi || []).length;
       status.textContent = chainPoints ? "" : " · no option-chain values stored for this session";
       state.fetched += 1;
@@ -155,7 +165,9 @@
     try {
       const res = await fetch("/api/v1/scorecard?last=20", { credentials: "same-origin" });
       if (!res.ok) return;
-      const card = (await res.json()).safe_range;
+      const body = await res.json();
+      const card = body.safe_range;
+      state.expiries = new Set(body.expiries.map((e) => e.expiry));
       const { all, last } = card;
       if (!all.scored) { scorecard.textContent = "Live scorecard: no expiry has settled in the stored history yet."; return; }
       const regimes = Object.entries(card.by_regime).map(([k, r]) => `${k} ${pct(r.hit_rate)} of ${r.scored}`).join(" · ");
@@ -168,8 +180,7 @@
   prev.onclick = () => move(-1);
   next.onclick = () => move(1);
   live.onclick = () => { state.follow = true; refresh(); };
-  setTimeout(refresh, 500);
-  setTimeout(refreshScorecard, 500);
+  setTimeout(async () => { await refreshScorecard(); refresh(); }, 500); // expiries, then charts
   setInterval(refreshScorecard, 60000);
   setInterval(() => { if (state.follow) refresh(); }, EVERY_MS);
 })();
