@@ -82,6 +82,27 @@ async def test_the_chain_through_the_day_and_the_session_before(
         await page.get_by_test_id("timeline-next").click()
         await expect(day).to_have_text("2025-06-30 (live session)", timeout=WAIT_MS)
         await expect(pcr).to_have_attribute("data-points", "10", timeout=WAIT_MS)
+
+        # time travel: scrub to 14:55 and the whole dashboard shows that moment, marked past
+        spot = page.get_by_test_id("dir-spot-value")
+        live_spot = await spot.inner_text()
+        scrub = page.get_by_test_id("timeline-scrub")
+        await scrub.evaluate(
+            "(el, t) => { el.value = String(t); el.dispatchEvent(new Event('input')); }",
+            AS_OF - 300,
+        )
+        await expect(page.get_by_test_id("timeline-moment")).to_have_text("2025-06-30 14:55 IST")
+        await page.get_by_test_id("timeline-travel").click()
+        await expect(spot).to_have_text("25,304.00", timeout=WAIT_MS)  # minute 4 of the stored ten
+        await expect(page.get_by_test_id("banner-past")).to_contain_text("30 Jun 2025 14:55:00")
+        await expect(page.get_by_test_id("run-status")).to_contain_text("PAST")
+        await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("before the moment")
+        await page.get_by_test_id("past-back").click()
+        await expect(spot).to_have_text(live_spot, timeout=WAIT_MS)
+        await expect(page.get_by_test_id("banner-past")).to_be_hidden()
+        # an alert's link opens the dashboard at its moment
+        await page.evaluate(f"() => {{ location.hash = 'at={(AS_OF - 480) * 1000}'; }}")
+        await expect(spot).to_have_text("25,301.00", timeout=WAIT_MS)  # 14:52
         assert errors == []
 
 

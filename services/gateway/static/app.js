@@ -79,6 +79,7 @@
   /** Header: what the page shows — LIVE, REPLAY <date> · <speed>×, FEED DOWN, OFFLINE. */
   function runStatus(doc) {
     const c = state.clock;
+    if (state.past) return { text: `PAST ${istTime(new Date(state.past.atMs).toISOString())}`, cls: "warn" };
     if (state.conn !== "open") return { text: state.conn === "connecting" ? "CONNECTING" : "OFFLINE", cls: "bad" };
     if (feedDown(doc)) return { text: "FEED DOWN", cls: "bad" };
     if (c && c.mode === "replay") {
@@ -113,8 +114,8 @@
   function freshnessText(tile, doc) {
     const primary = tile.engines.length ? doc[tile.engines[0]] : null;
     if (!primary) return tile.engines.length ? "no data yet" : "";
-    const now = serverNow();
-    const age = now === null ? "" : `, ${ageText(now - Date.parse(primary.as_of))}`;
+    const now = state.past ? state.past.atMs : serverNow();
+    const age = now === null ? "" : `, ${ageText(now - Date.parse(primary.as_of))}${state.past ? " before the moment shown" : ""}`;
     const replay = state.clock && state.clock.mode !== "live" ? " (replay time)" : "";
     return `as of ${istTime(primary.as_of)}${age}${replay}`;
   }
@@ -141,9 +142,12 @@
   }
 
   // Rendering ------------------------------------------------------------------------------
+  /** What the tiles show: the live document, or the one time travel asked for. */
+  const shown = () => (state.past ? state.past.doc : state.doc);
+
   function renderTile(tile) {
     const n = nodes[tile.id];
-    const doc = state.doc;
+    const doc = shown();
     const st = tileStatus(tile, doc);
     const offline = state.conn !== "open";
     n.el.classList.toggle("empty", st.missing);
@@ -218,6 +222,12 @@
         if (doc[e] && doc[e].degraded && doc[e].degraded.length) degraded.push(`${e}: ${doc[e].degraded.join("; ")}`);
       }
     }
+    const past = document.getElementById("banner-past");
+    past.hidden = !state.past;
+    document.body.classList.toggle("past", !!state.past);
+    if (state.past) {
+      document.getElementById("past-text").textContent = `PAST: the tiles show the dashboard as it was at ${istTime(new Date(state.past.atMs).toISOString())} (history database); live updates continue underneath, and the charts below stay live.`;
+    }
     const degEl = document.getElementById("banner-degraded");
     degEl.hidden = !degraded.length;
     degEl.textContent = degraded.length ? `Degraded: ${[...new Set(degraded)].join(" · ")}` : "";
@@ -239,7 +249,7 @@
 
   /** Renders the tiles of the tab on screen (the others render when their tab opens). */
   function renderAll() {
-    if (state.doc) Tiles.all.filter((t) => t.tab === state.tab).forEach(renderTile);
+    if (shown()) Tiles.all.filter((t) => t.tab === state.tab).forEach(renderTile);
     renderBanners();
   }
 
@@ -252,11 +262,35 @@
   }
 
   function refreshFreshness() {
-    if (!state.doc) return;
+    if (!shown()) return;
     for (const tile of Tiles.all) {
-      if (tile.tab === state.tab) nodes[tile.id].fresh.textContent = freshnessText(tile, state.doc);
+      if (tile.tab === state.tab) nodes[tile.id].fresh.textContent = freshnessText(tile, shown());
     }
   }
+
+  // Time travel ------------------------------------------------------------------------------
+  /** The tiles show the document as it was at ``epochS`` (GET /api/v1/document/at, the history
+      database) until backToLive(); live updates keep arriving underneath. */
+  async function showAt(epochS) {
+    const res = await fetch(`/api/v1/document/at?t=${Math.floor(epochS)}`, { credentials: "same-origin" });
+    if (!res.ok) throw new Error(`time travel: HTTP ${res.status}`);
+    state.past = { doc: await res.json(), atMs: Math.floor(epochS) * 1000 };
+    renderAll();
+  }
+  function backToLive() {
+    state.past = null;
+    if (location.hash.startsWith("#at=")) history.replaceState(null, "", location.pathname + location.search);
+    renderAll();
+  }
+  /** An alert's link (#at=<epoch ms>) opens the dashboard at its moment. */
+  function travelFromHash() {
+    const at = /^#at=(\d+)$/.exec(location.hash);
+    if (at) showAt(Number(at[1]) / 1000).catch(() => { /* no history store: stay live */ });
+  }
+  state.showAt = showAt;
+  state.backToLive = backToLive;
+  window.addEventListener("hashchange", travelFromHash);
+  document.getElementById("past-back").addEventListener("click", backToLive);
 
   // Tooltip --------------------------------------------------------------------------------
   const tooltip = document.getElementById("tooltip");
@@ -276,9 +310,9 @@
   }
 
   function showTooltip(tile, el) {
-    if (!state.doc || !tile.engines.length) return;
-    const st = tileStatus(tile, state.doc);
-    tooltip.innerHTML = sourceLines(tile, state.doc, st).join("<br>");
+    if (!shown() || !tile.engines.length) return;
+    const st = tileStatus(tile, shown());
+    tooltip.innerHTML = sourceLines(tile, shown(), st).join("<br>");
     const r = el.getBoundingClientRect();
     tooltip.hidden = false;
     tooltip.style.left = `${Math.max(8, Math.min(window.innerWidth - tooltip.offsetWidth - 8, r.left))}px`;
@@ -416,5 +450,5 @@
   });
 
   renderBanners();
-  connect();
+  connect().then(travelFromHash);
 })();

@@ -2,7 +2,8 @@
    /api/v1/series/{name}, one point a minute): max pain and the OI walls against spot, the
    put/call ratio, ATM IV and the straddle-implied move. Earlier sessions are one click away;
    the live session refetches while it is shown. Above them, the live scorecard (GET
-   /api/v1/scorecard). Text only (no markup from the data). */
+   /api/v1/scorecard) and a time scrubber that shows the whole dashboard as it was at a
+   minute of the session (app.js showAt). Text only (no markup from the data). */
 "use strict";
 
 (() => {
@@ -47,6 +48,18 @@
   status.className = "muted";
   status.setAttribute("data-testid", "timeline-status");
   nav.append(prev, day, next, live, status);
+  // the scrubber: a minute of the shown session, then the whole dashboard as it was then
+  const scrub = document.createElement("div");
+  scrub.className = "timeline-nav";
+  const slider = document.createElement("input");
+  slider.type = "range"; slider.step = "60";
+  slider.setAttribute("data-testid", "timeline-scrub");
+  slider.setAttribute("aria-label", "moment of the session to travel to");
+  const moment = document.createElement("span");
+  moment.setAttribute("data-testid", "timeline-moment");
+  const travel = button("show the dashboard at this moment", "timeline-travel");
+  scrub.append("Time travel:", slider, moment, travel);
+  const hhmm = (epochS) => new Date((epochS + 19800) * 1000).toISOString().slice(11, 16);
   const grid = document.createElement("div");
   grid.className = "timeline-grid";
   const holders = {};
@@ -69,7 +82,7 @@
   note.textContent = "Each point is the value the engines published at that minute (history database, IST). " +
     "Source: GET /api/v1/series/{spot, max_pain, call_wall, put_wall, pcr_oi, atm_iv, straddle_move, safe_lower, safe_upper}; " +
     "the weeks chart: each session's last value; expiry closes from GET /api/v1/scorecard.";
-  section.append(heading, scorecard, nav, grid, note);
+  section.append(heading, scorecard, nav, scrub, grid, note);
   const anchor = document.querySelector('[data-testid="depth-section"]');
   if (anchor) anchor.after(section); else (document.querySelector("main") || document.body).appendChild(section);
 
@@ -128,6 +141,10 @@
     day.textContent = state.session + (state.session === today ? " (live session)" : "");
     live.disabled = state.follow;
     const [open, close] = span(state.session);
+    if (Number(slider.min) !== open) {
+      slider.min = String(open); slider.max = String(close - 60); slider.value = String(close - 60);
+      moment.textContent = `${state.session} ${hhmm(close - 60)} IST`;
+    }
     const names = [...new Set(CHARTS.flatMap((c) => c.lines.map(([name]) => name)))];
     try {
       const got = await Promise.all(names.map((n) => series(n, open, close, 60)));
@@ -177,6 +194,8 @@
     } catch (e) { /* the next poll tries again */ }
   }
 
+  slider.oninput = () => { moment.textContent = `${state.session} ${hhmm(Number(slider.value))} IST`; };
+  travel.onclick = () => window.aegis.showAt(Number(slider.value)).catch((e) => { status.textContent = ` · ${e.message}`; });
   prev.onclick = () => move(-1);
   next.onclick = () => move(1);
   live.onclick = () => { state.follow = true; refresh(); };
