@@ -323,3 +323,17 @@ def closing_day(day: str, spot: float, vix: float, expiry: str) -> list[SignalBl
     market = make_block("market", as_of=as_of, spot=spot, extra={"vix": vix})
     seller = make_block("seller", as_of=as_of, spot=spot, extra={"safe_range": safe})
     return [b.model_copy(update={"session_date": day}) for b in (market, seller)]
+
+
+def chain_minute(as_of: int, oi: float, expiry: str = "2025-07-03") -> SignalBlock:
+    """A seller block whose fresh chain has three strikes, OI growing with ``oi``."""
+    rows = [{"strike": k, "ce_oi": oi + k / 100, "pe_oi": 2 * oi} for k in (25_200, 25_250, 25_300)]
+    chain = {
+        "status": "fresh",
+        "expiry": expiry,
+        "spot": 25_260.0,
+        "oi_by_strike": rows,
+        "provenance": data(f"chain at {as_of}"),
+    }
+    block = make_block("seller", as_of=as_of, extra={"chain": chain})
+    return block.model_copy(update={"session_date": "2025-06-30"})

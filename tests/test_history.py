@@ -19,7 +19,7 @@ from shared import streams
 from shared.config import Settings
 from shared.history.store import HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
-from tests.block_factory import AS_OF, closing_day, make_block
+from tests.block_factory import AS_OF, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.postgres_server import PostgresServer, binaries
 
@@ -196,3 +196,35 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     regimes = settled["vix"].map({11.5: "LOW", 15.0: "NORMAL", 21.0: "HIGH"})
     for regime, rows in settled.groupby(regimes):
         assert card["by_regime"][regime]["inside"] == int(rows["inside"].sum())
+
+
+def test_the_chain_at_a_moment_and_its_oi_change_since_the_open(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    store = HistoryStore(open_engine(settings.history_url))
+    migrate(store.engine)
+    open_s = AS_OF - (5 * 3600 + 45 * 60)  # 09:15 IST
+    yesterday = chain_minute(open_s - 18 * 3600, 50.0)
+    no_chain = make_block("seller", as_of=open_s + 60).model_copy(
+        update={"session_date": "2025-06-30"}
+    )
+    minutes = [chain_minute(open_s + 60 * i, 100.0 + 10 * i) for i in range(2, 8)]
+    store.write([yesterday, no_chain, *minutes])
+    with RunningGateway(settings) as gw:
+        got = httpx.get(gw.url + "/api/v1/chain/at", params={"t": open_s + 300 + 30}).json()
+        assert got["at"] == "2025-06-30T03:50:00.000Z"  # 09:20 IST: the newest chain at or before t
+        assert got["since"] == "2025-06-30T03:47:00.000Z"  # 09:17 IST: the session's first chain
+        assert [r["ce_change"] for r in got["strikes"]] == [30.0, 30.0, 30.0]
+        assert [r["pe_change"] for r in got["strikes"]] == [60.0, 60.0, 60.0]
+        since = httpx.get(
+            gw.url + "/api/v1/chain/at", params={"t": open_s + 420, "since": open_s + 240}
+        ).json()
+        assert [r["ce_change"] for r in since["strikes"]] == [30.0, 30.0, 30.0]
+        # a chain of another expiry is not compared
+        store.write([chain_minute(open_s + 480, 500.0, expiry="2025-07-10")])
+        rolled = httpx.get(gw.url + "/api/v1/chain/at", params={"t": open_s + 480}).json()
+        assert rolled["expiry"] == "2025-07-10"
+        assert {r["ce_change"] for r in rolled["strikes"]} == {None}
+        early = httpx.get(gw.url + "/api/v1/chain/at", params={"t": open_s - 86_400})
+        assert early.status_code == 404

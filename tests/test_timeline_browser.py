@@ -15,7 +15,7 @@ from playwright.async_api import Browser, expect
 from shared.config import Settings
 from shared.history.store import HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
-from tests.block_factory import AS_OF, all_blocks, closing_day, make_block
+from tests.block_factory import AS_OF, all_blocks, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 
 pytestmark = pytest.mark.browser
@@ -138,3 +138,32 @@ async def test_the_live_scorecard_counts_the_settled_closes(
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "timeline-scorecard.png"
         await page.get_by_test_id("timeline-section").screenshot(path=shot)
+
+
+async def test_the_chain_panel_shows_oi_change_since_the_open_and_the_past(
+    browser: Browser, settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    engine = open_engine(settings.history_url)
+    migrate(engine)
+    open_s = AS_OF - (5 * 3600 + 45 * 60)  # 09:15 IST
+    minutes = [chain_minute(open_s + 60 * i, 100.0 + 10 * i) for i in range(2, 8)]  # 09:17..22
+    HistoryStore(engine).write(minutes)
+    others = [b for b in all_blocks(as_of=open_s + 420) if b.engine != "seller"]
+    publish(settings, *others, minutes[-1])
+    with RunningGateway(settings) as gw:
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(gw.url)
+        chart = page.get_by_test_id("chain-oi-chart")
+        await expect(chart).to_have_attribute("data-since", "previous", timeout=WAIT_MS)
+        await page.get_by_test_id("chain-oi-since").click()
+        await expect(chart).to_have_attribute("data-since", "open", timeout=WAIT_MS)
+        call = chart.locator("rect.oi-ce title").first
+        await expect(call).to_have_text("25200 CE OI 422 (+50)")  # 09:22 against 09:17
+        await expect(page.get_by_test_id("chain-oi-since")).to_contain_text("first chain, 03:47")
+        # time travel takes the chain panel along: the chain as it was at 09:19
+        await page.evaluate(f"() => window.aegis.showAt({open_s + 270})")
+        await expect(call).to_have_text("25200 CE OI 392 (+20)", timeout=WAIT_MS)
+        assert errors == []

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, params
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.gateway.assembler import iso_ms, section
+from shared.calendar import daily_open_time
+from shared.history.chain_change import fresh_chain, oi_change
 from shared.history.scorecard import VIX_BAND_FORMULA, Scored, closing_range, score, summarise
 from shared.history.series import BY_NAME
 from shared.history.store import HistoryStore, open_engine
@@ -19,6 +22,7 @@ from shared.logs import get_logger
 
 log = get_logger("gateway")
 MAX_POINTS = 20_000
+OPEN_SCAN = 400  # seller blocks read from the open to find the session's first fresh chain
 
 
 def timeline_router(history_url: str, dependencies: Sequence[params.Depends]) -> APIRouter:
@@ -106,7 +110,48 @@ def timeline_router(history_url: str, dependencies: Sequence[params.Depends]) ->
             },
         }
 
+    @router.get("/api/v1/chain/at", dependencies=list(dependencies))
+    async def get_chain_at(
+        t: int = Query(..., description="epoch seconds"),
+        since: int | None = Query(
+            None, description="epoch seconds; default: the first chain of t's session (the open)"
+        ),
+    ) -> dict[str, Any]:
+        """The chain by strike as it was at ``t`` (the newest seller block with a fresh chain at
+        or before it) and each strike's OI change since ``since``."""
+        found = await ask(chain_at, store, t, since)
+        if found is None:
+            raise HTTPException(404, "no fresh option chain stored at or before t")
+        return found
+
     return router
+
+
+def chain_at(store: HistoryStore, t: int, since: int | None) -> dict[str, Any] | None:
+    now_block = store.blocks_at(t).get("seller")
+    now = fresh_chain(now_block)
+    if now_block is None or now is None:
+        return None
+    if since is None:
+        open_s = daily_open_time(date.fromisoformat(now_block.session_date))
+        candidates = store.blocks_between("seller", open_s, now_block.as_of, OPEN_SCAN)
+        base_block = next((b for b in candidates if fresh_chain(b) is not None), None)
+    else:
+        base_block = store.blocks_at(since).get("seller")
+    base = fresh_chain(base_block)
+    return {
+        "at": iso_ms(now_block.as_of * 1000),
+        "since": iso_ms(base_block.as_of * 1000) if base is not None and base_block else None,
+        "expiry": now.get("expiry"),
+        "spot": now.get("spot"),
+        "chain_as_of": now.get("chain_as_of"),
+        "strikes": oi_change(now, base),
+        "provenance": {
+            "source": "data",
+            "note": "the seller block's chain.oi_by_strike at t, its change since the chain at "
+            "since of the same expiry (history database); null where that chain lacks the strike",
+        },
+    }
 
 
 def scored_closes(store: HistoryStore, days: int) -> list[Scored]:

@@ -156,6 +156,19 @@ class HistoryStore:
                     out[engine] = SignalBlock.model_validate(orjson.loads(body))
         return out
 
+    def blocks_between(self, engine: str, start: int, end: int, limit: int) -> list[SignalBlock]:
+        """Up to ``limit`` of ``engine``'s blocks with ``start <= as_of <= end``, oldest first."""
+        query = (
+            select(block.c.body)
+            .where(block.c.engine == engine)
+            .where(block.c.as_of.between(start, end))
+            .order_by(block.c.as_of)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            bodies = conn.execute(query).scalars().all()
+        return [SignalBlock.model_validate(orjson.loads(body)) for body in bodies]
+
     def closing_blocks(self, engine: str, start: int, end: int) -> list[SignalBlock]:
         """``engine``'s last block of each day (UTC day: an NSE session lies inside one) with
         ``start <= as_of <= end``, oldest first."""

@@ -226,7 +226,7 @@
     past.hidden = !state.past;
     document.body.classList.toggle("past", !!state.past);
     if (state.past) {
-      document.getElementById("past-text").textContent = `PAST: the tiles show the dashboard as it was at ${istTime(new Date(state.past.atMs).toISOString())} (history database); live updates continue underneath, and the charts below stay live.`;
+      document.getElementById("past-text").textContent = `PAST: the tiles show the dashboard as it was at ${istTime(new Date(state.past.atMs).toISOString())} (history database); live updates continue underneath; the charts of the day below stay live.`;
     }
     const degEl = document.getElementById("banner-degraded");
     degEl.hidden = !degraded.length;

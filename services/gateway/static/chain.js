@@ -1,5 +1,5 @@
 /* The option-chain section: open interest by strike (calls vs puts, change since the previous
-   snapshot, spot and max pain marked), PCR and OI-wall tiles, the straddle-implied move beside
+   snapshot or since the session's first chain, spot and max pain marked), PCR and OI-wall tiles, the straddle-implied move beside
    the model's, and the IV smile. Reads the document app.js keeps in window.aegis; bundled, no
    CDN. A missing or stale chain shows its reason, never old numbers as current. */
 "use strict";
@@ -14,7 +14,7 @@
 
   /** OI by strike: call bars up, put bars down, change since the previous snapshot as an
       outline; dashed lines at spot and max pain. */
-  function oiChart(rows, spot, maxPain) {
+  function oiChart(rows, spot, maxPain, since) {
     const W = 760, H = 260, mid = H / 2, pad = 28;
     if (!rows.length) return "";
     const lo = rows[0].strike, hi = rows[rows.length - 1].strike, span = Math.max(1, hi - lo);
@@ -35,7 +35,7 @@
     const mark = (k, cls, label, ty) => (ok(k) && k >= lo && k <= hi
       ? `<line class="${cls}" x1="${x(k).toFixed(1)}" x2="${x(k).toFixed(1)}" y1="8" y2="${H - 16}"/><text class="${cls}-label" x="${(x(k) + 3).toFixed(1)}" y="${ty}">${esc(label)}</text>` : "");
     return `<svg viewBox="0 0 ${W} ${H}" class="chart oi-chart" role="img" aria-label="open interest by strike"
-      data-testid="chain-oi-chart" data-strikes="${rows.length}" data-spot="${ok(spot) ? spot : ""}">
+      data-testid="chain-oi-chart" data-strikes="${rows.length}" data-spot="${ok(spot) ? spot : ""}" data-since="${since}">
       <line class="axis" x1="${pad}" x2="${W - pad}" y1="${mid}" y2="${mid}"/>${bars}
       ${mark(spot, "mk-spot", `spot ${num(spot, 1)}`, 16)}${mark(maxPain, "mk-pain", `max pain ${num(maxPain)}`, H - 20)}
       <text class="tick" x="${pad}" y="${H - 2}">${num(lo)}</text><text class="tick" x="${W - pad - 40}" y="${H - 2}">${num(hi)}</text>
@@ -62,7 +62,34 @@
       <span class="muted">${signed(w.change_since_previous)}</span></div>`).join("");
   }
 
+  // OI change since the previous snapshot (in the block), or since the session's first chain
+  // (GET /api/v1/chain/at, the history database), per seller block
+  let since = "previous", lastDoc = null;
+  const fromOpen = new Map();
+  const epochOf = (doc) => Math.floor(Date.parse(doc.seller.as_of) / 1000);
+  async function loadFromOpen(t) {
+    if (fromOpen.has(t)) return;
+    fromOpen.set(t, null);
+    if (fromOpen.size > 50) fromOpen.delete(fromOpen.keys().next().value);
+    try {
+      const res = await fetch(`/api/v1/chain/at?t=${t}`, { credentials: "same-origin" });
+      if (res.ok) { fromOpen.set(t, await res.json()); render(lastDoc); }
+    } catch (e) { /* no history store: the toggle says so */ }
+  }
+  root.addEventListener("click", (event) => {
+    if (event.target.dataset.testid !== "chain-oi-since") return;
+    since = since === "open" ? "previous" : "open";
+    render(lastDoc);
+  });
+  function sinceLabel(doc) {
+    if (since !== "open") return "the previous snapshot";
+    const found = fromOpen.get(epochOf(doc));
+    if (!found) return "the open (loading from the history…)";
+    return found.since ? `the session's first chain, ${found.since.slice(11, 16)} UTC` : "the open (no earlier chain stored)";
+  }
+
   function render(doc) {
+    lastDoc = doc;
     const seller = doc && doc.seller, chain = seller && seller.chain;
     const edge = doc && doc.buyer && doc.buyer.theta_edge;
     if (!chain) { root.innerHTML = `<div class="muted" data-testid="chain-status">no option-chain data yet</div>`; return; }
@@ -72,10 +99,14 @@
       return;
     }
     const mp = chain.max_pain && chain.max_pain.strike;  // of this chain's expiry
+    if (since === "open") loadFromOpen(epochOf(doc));
+    const opened = since === "open" ? fromOpen.get(epochOf(doc)) : null;
+    const rows = opened ? opened.strikes : chain.oi_by_strike || [];
     const pcr = chain.pcr || {}, st = chain.straddle || {}, atm = chain.atm_iv || {}, rr = chain.delta_skew || {};
     root.innerHTML = `<div class="chain-status" data-testid="chain-status" data-status="fresh">
-        chain ${esc(chain.expiry)} · as of ${esc(chain.chain_as_of)} · ${esc(chain.source)} · age ${num(chain.age_s)} s</div>
-      <div class="chain-chart">${oiChart(chain.oi_by_strike || [], chain.spot, mp)}</div>
+        chain ${esc(chain.expiry)} · as of ${esc(chain.chain_as_of)} · ${esc(chain.source)} · age ${num(chain.age_s)} s
+        · <button type="button" data-testid="chain-oi-since">OI change since ${esc(sinceLabel(doc))}</button></div>
+      <div class="chain-chart">${oiChart(rows, chain.spot, mp, opened ? "open" : "previous")}</div>
       <div class="grid">
         ${tile("chain-pcr", "Put-call ratio", `<div class="big">${num(pcr.oi, 2)}</div>
           <div class="muted">by volume ${num(pcr.volume, 2)} · near ATM ${num(pcr.oi_near_atm, 2)} (${num(pcr.near_strikes)} strikes)</div>`, pcr)}

@@ -22,14 +22,17 @@ window.aegisChainKit = (() => {
       <footer><span class="prov">${esc((group && group.provenance && group.provenance.source) || "")}</span></footer></article>`;
   }
 
-  /** Calls ``render(doc)`` whenever app.js (window.aegis) holds a newer document. */
+  /** Calls ``render(doc)`` whenever app.js (window.aegis) shows another document: a newer
+      live one, or the past one time travel asked for. */
   function onDocument(render) {
-    let shown = -1;
+    let shown = null;
     setInterval(() => {
       const state = window.aegis;
-      if (state && state.doc && state.sequence !== shown) {
-        shown = state.sequence;
-        render(state.doc);
+      const doc = state && (state.past ? state.past.doc : state.doc);
+      const key = state && (state.past ? `past ${state.past.atMs}` : state.sequence);
+      if (doc && key !== shown) {
+        shown = key;
+        render(doc);
       }
     }, 250);
   }
