@@ -310,7 +310,8 @@ def all_blocks(**kwargs: Any) -> list[SignalBlock]:
 
 
 def closing_day(day: str, spot: float, vix: float, expiry: str) -> list[SignalBlock]:
-    """A session's last market and seller blocks (15:29 IST) with a 150-point safe range."""
+    """A session's last market and seller blocks (15:29 IST) with a 150-point safe range and
+    breach probabilities of 0.3 at 100 points and 0.1 at 200 points either side."""
     as_of = int(datetime.fromisoformat(f"{day}T15:29:00+05:30").timestamp())
     safe = {
         "lower": spot - 150,
@@ -321,7 +322,15 @@ def closing_day(day: str, spot: float, vix: float, expiry: str) -> list[SignalBl
         "provenance": {"source": "model"},
     }
     market = make_block("market", as_of=as_of, spot=spot, extra={"vix": vix})
-    seller = make_block("seller", as_of=as_of, spot=spot, extra={"safe_range": safe})
+    breach = {
+        "points": [
+            {"strike": spot + sign * gap, "side": side, "probability": p}
+            for sign, side in ((1, "above"), (-1, "below"))
+            for gap, p in ((100, 0.3), (200, 0.1))
+        ]
+    }
+    extra = {"safe_range": safe, "breach_probabilities": breach}
+    seller = make_block("seller", as_of=as_of, spot=spot, extra=extra)
     return [b.model_copy(update={"session_date": day}) for b in (market, seller)]
 
 

@@ -77,7 +77,9 @@ class PostgresServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(lambda: self._connect("postgres"), 60, "PostgreSQL to accept").close()
+        ready = wait_for(lambda: self._connect("postgres"), 60, "PostgreSQL to accept")
+        if ready is not None:
+            ready.close()
         return self
 
     def stop(self) -> None:

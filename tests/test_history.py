@@ -186,6 +186,7 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     band = (settled["expiry_close"] / settled["spot"]).apply(np.log).abs() <= z * scale
     with RunningGateway(settings) as gw:
         got = httpx.get(gw.url + "/api/v1/scorecard", params={"last": 5}).json()
+        exported = httpx.get(gw.url + "/metrics").text
     card = got["safe_range"]
     assert card["all"]["scored"] == len(settled) > 8
     assert card["all"]["inside"] == int(settled["inside"].sum())
@@ -193,6 +194,23 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     assert card["all"]["vix_band_inside"] == int(band.sum())
     assert card["last"]["inside"] == int(settled["inside"].tail(5).sum())
     assert [c["inside"] for c in got["closes"]] == settled["inside"].tail(5).tolist()
+    # breach: each close's four strikes against the expiry close, beside the VIX lognormal
+    model, lognormal = [], []
+    for r in settled.itertuples():
+        scale = r.vix / 100 * np.sqrt((r.expiry - r.session).days / 365)
+        for gap, p in ((100, 0.3), (200, 0.1)):
+            for strike in (r.spot + gap, r.spot - gap):
+                hit = r.expiry_close > strike if strike > r.spot else r.expiry_close < strike
+                model.append((p - hit) ** 2)
+                lognormal.append((norm.sf(abs(np.log(strike / r.spot)) / scale) - hit) ** 2)
+    # /metrics exports the same figures
+    hit_rate = settled["inside"].mean()
+    line = 'aegis_scorecard_safe_range_hit_rate{range="published",window="all"} '
+    assert float(exported.split(line)[1].split()[0]) == pytest.approx(hit_rate, abs=1e-4)
+    breach = card["breach"]["all"]
+    assert breach["strikes"] == 4 * len(settled)
+    assert breach["brier"] == pytest.approx(np.mean(model), abs=1e-5)
+    assert breach["brier_lognormal"] == pytest.approx(np.mean(lognormal), abs=1e-5)
     regimes = settled["vix"].map({11.5: "LOW", 15.0: "NORMAL", 21.0: "HIGH"})
     for regime, rows in settled.groupby(regimes):
         assert card["by_regime"][regime]["inside"] == int(rows["inside"].sum())

@@ -129,6 +129,7 @@ async def test_the_live_scorecard_counts_the_settled_closes(
             timeout=WAIT_MS,
         )
         await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text("NORMAL 100 % of 3")
+        await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text("(12 strikes)")
         # the weeks chart: six closes of spot and of each range bound, the settled expiry marked
         await expect(page.get_by_test_id("timeline-weeks")).to_have_attribute(
             "data-points", "19", timeout=WAIT_MS

@@ -49,10 +49,11 @@ from services.gateway.security import (
     origin_allowed,
 )
 from services.gateway.tasks import BackgroundTasks
-from services.gateway.timeline_api import timeline_router
+from services.gateway.timeline_api import ScorecardGauges, timeline_router
 from shared.clock import RunClock, make_clock
 from shared.config import Settings
 from shared.document import ENGINES, Document, document_json_schema
+from shared.history.store import HistoryStore, open_engine
 from shared.logs import get_logger
 
 log = get_logger("gateway")
@@ -212,7 +213,9 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
 
     app.include_router(history_router(consumer.client, api))
     app.include_router(alerts_router(consumer.client, api))
-    app.include_router(timeline_router(settings.history_url, api))
+    history_store = HistoryStore(open_engine(settings.history_url))
+    scorecard_gauges = ScorecardGauges(history_store, metrics)
+    app.include_router(timeline_router(history_store, api))
 
     @app.post("/api/v1/login")
     def login(body: Login, request: Request) -> JSONResponse:
@@ -311,6 +314,7 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
 
     @app.get("/metrics", include_in_schema=False, dependencies=api)
     def get_metrics() -> Response:
+        scorecard_gauges.refresh()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=api)

@@ -147,3 +147,22 @@ class GatewayMetrics:
             "client resync requests folded into a snapshot already pending",
             registry=r,
         )
+        # The live scorecard (history database), recomputed at most once a minute on a scrape
+        self.scorecard_closes = Gauge(
+            "aegis_scorecard_closes",
+            "session closes whose safe range was scored at its expiry",
+            ["window"],
+            registry=r,
+        )
+        self.scorecard_hit_rate = Gauge(
+            "aegis_scorecard_safe_range_hit_rate",
+            "share of scored closes whose safe range held at expiry",
+            ["window", "range"],
+            registry=r,
+        )
+        self.scorecard_brier = Gauge(
+            "aegis_scorecard_breach_brier",
+            "Brier score of the breach probabilities live at each close",
+            ["window", "curve"],
+            registry=r,
+        )

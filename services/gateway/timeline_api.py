@@ -5,6 +5,8 @@ token as the document. Database calls run in a worker thread, off the event loop
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -13,11 +15,12 @@ from fastapi import APIRouter, HTTPException, Query, params
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.gateway.assembler import iso_ms, section
+from services.gateway.metrics import GatewayMetrics
 from shared.calendar import daily_open_time
 from shared.history.chain_change import fresh_chain, oi_change
 from shared.history.scorecard import VIX_BAND_FORMULA, Scored, closing_range, score, summarise
 from shared.history.series import BY_NAME
-from shared.history.store import HistoryStore, open_engine
+from shared.history.store import HistoryStore
 from shared.logs import get_logger
 
 log = get_logger("gateway")
@@ -25,9 +28,8 @@ MAX_POINTS = 20_000
 OPEN_SCAN = 400  # seller blocks read from the open to find the session's first fresh chain
 
 
-def timeline_router(history_url: str, dependencies: Sequence[params.Depends]) -> APIRouter:
+def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends]) -> APIRouter:
     router = APIRouter()
-    store = HistoryStore(open_engine(history_url))
 
     async def ask(fn: Any, *args: Any) -> Any:
         try:
@@ -152,6 +154,38 @@ def chain_at(store: HistoryStore, t: int, since: int | None) -> dict[str, Any] |
             "since of the same expiry (history database); null where that chain lacks the strike",
         },
     }
+
+
+class ScorecardGauges:
+    """The live scorecard on /metrics: recomputed on a scrape, at most once a minute."""
+
+    EVERY_S = 60.0
+
+    def __init__(self, store: HistoryStore, metrics: GatewayMetrics) -> None:
+        self.store, self.metrics = store, metrics
+        self.at = -math.inf
+
+    def refresh(self) -> None:
+        if time.monotonic() - self.at < self.EVERY_S:
+            return
+        self.at = time.monotonic()
+        try:
+            card = summarise(scored_closes(self.store, 400))
+        except SQLAlchemyError as exc:  # no database yet, or it is away: gauges keep their last
+            log.warning("scorecard_failed", error=str(exc).splitlines()[0])
+            return
+        m = self.metrics
+        for window in ("all", "last"):
+            rates, breach = card[window], card["breach"][window]
+            m.scorecard_closes.labels(window).set(rates["scored"])
+            if rates["scored"]:
+                m.scorecard_hit_rate.labels(window, "published").set(rates["hit_rate"])
+            if rates["vix_band_scored"]:
+                share = rates["vix_band_inside"] / rates["vix_band_scored"]
+                m.scorecard_hit_rate.labels(window, "vix_band").set(share)
+            if breach["strikes"]:
+                m.scorecard_brier.labels(window, "published").set(breach["brier"])
+                m.scorecard_brier.labels(window, "vix_lognormal").set(breach["brier_lognormal"])
 
 
 def scored_closes(store: HistoryStore, days: int) -> list[Scored]:

@@ -1,6 +1,7 @@
-"""The live scorecard (pure): the safe range that was live at each session's close, scored at
-its expiry's close, beside a VIX lognormal band at the same coverage target, from what the
-history stored. A replay stores the same blocks, so it scores the same.
+"""The live scorecard (pure): the safe range and the breach probabilities that were live at
+each session's close, scored at their expiry's close, beside the VIX lognormal band at the
+same coverage target and the VIX lognormal breach curve, from what the history stored. A
+replay stores the same blocks, so it scores the same.
 
 An expiry is scored once a later session is stored (its close is then final); a forecast
 made on its own expiry day is not scored (its "expiry close" is that same close)."""
@@ -33,6 +34,7 @@ class ClosingRange:
     vix: float | None
     days_to_expiry: int
     source: str  # the range's provenance source: model, formula, heuristic
+    breach: tuple[tuple[float, str, float], ...] = ()  # (strike, "above"|"below", probability)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Scored:
     expiry_close: float
     inside: bool
     inside_vix_band: bool | None
+    # per breach strike: (the published probability, the VIX lognormal's, breached 0/1)
+    breach: tuple[tuple[float, float | None, int], ...] = ()
 
 
 def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRange | None:
@@ -60,6 +64,12 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
         vix=float(m["vix"]) if isinstance(m.get("vix"), int | float) else None,
         days_to_expiry=int(r.get("days_to_expiry") or 0),
         source=str((r.get("provenance") or {}).get("source", "?")),
+        breach=tuple(
+            (float(b["strike"]), str(b["side"]), float(b["probability"]))
+            for b in (seller.data.get("breach_probabilities") or {}).get("points") or []
+            if isinstance(b.get("strike"), int | float)
+            and isinstance(b.get("probability"), int | float)
+        ),
     )
 
 
@@ -69,6 +79,14 @@ def vix_band(f: ClosingRange) -> tuple[float, float] | None:
     z = NormalDist().inv_cdf((1 + f.coverage_target) / 2)
     scale = f.vix / 100 * math.sqrt(max(f.days_to_expiry, 1) / 365)
     return f.spot * math.exp(-z * scale), f.spot * math.exp(z * scale)
+
+
+def lognormal_breach(f: ClosingRange, strike: float) -> float | None:
+    """P(expiry close beyond ``strike``) under a driftless lognormal at VIX (the baseline)."""
+    if f.vix is None or f.vix <= 0:
+        return None
+    scale = f.vix / 100 * math.sqrt(max(f.days_to_expiry, 1) / 365)
+    return 0.5 * math.erfc(abs(math.log(strike / f.spot)) / scale / math.sqrt(2))
 
 
 def score(forecasts: Iterable[ClosingRange], closes: Mapping[str, float]) -> list[Scored]:
@@ -86,6 +104,10 @@ def score(forecasts: Iterable[ClosingRange], closes: Mapping[str, float]) -> lis
                 expiry_close=close,
                 inside=f.lower <= close <= f.upper,
                 inside_vix_band=None if band is None else band[0] <= close <= band[1],
+                breach=tuple(
+                    (p, lognormal_breach(f, k), int(close > k if side == "above" else close < k))
+                    for k, side, p in f.breach
+                ),
             )
         )
     return out
@@ -103,6 +125,21 @@ def _rates(rows: list[Scored]) -> dict[str, Any]:
     }
 
 
+def _brier(rows: list[Scored]) -> dict[str, Any]:
+    """Brier of the published breach probabilities and of the VIX lognormal's, same strikes."""
+    pairs = [b for r in rows for b in r.breach if b[1] is not None]
+    if not pairs:
+        return {"strikes": 0, "brier": None, "brier_lognormal": None, "reduction": None}
+    model = sum((p - y) ** 2 for p, _, y in pairs) / len(pairs)
+    baseline = sum((q - y) ** 2 for _, q, y in pairs if q is not None) / len(pairs)
+    return {
+        "strikes": len(pairs),
+        "brier": round(model, 5),
+        "brier_lognormal": round(baseline, 5),
+        "reduction": round(1 - model / baseline, 4) if baseline > 0 else None,
+    }
+
+
 def summarise(rows: list[Scored], last: int = 20) -> dict[str, Any]:
     """Hit rates overall, over the last ``last`` scored closes, and by VIX regime."""
     regimes: dict[str, list[Scored]] = {}
@@ -114,5 +151,6 @@ def summarise(rows: list[Scored], last: int = 20) -> dict[str, Any]:
         "all": _rates(rows),
         "last": {"closes": last, **_rates(rows[-last:])},
         "by_regime": {k: _rates(v) for k, v in sorted(regimes.items())},
+        "breach": {"all": _brier(rows), "last": _brier(rows[-last:])},
         "window": f"{rows[0].forecast.session}..{rows[-1].forecast.session}" if rows else None,
     }

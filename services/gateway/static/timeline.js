@@ -190,7 +190,8 @@
       const regimes = Object.entries(card.by_regime).map(([k, r]) => `${k} ${pct(r.hit_rate)} of ${r.scored}`).join(" · ");
       scorecard.textContent = `Live scorecard: ${last.inside} of the last ${last.scored} session closes' safe ranges held at their expiry ` +
         `(target ${pct(card.coverage_target)}; VIX band at the same target: ${last.vix_band_inside} of ${last.vix_band_scored}). ` +
-        `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes}).`;
+        `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes}).` +
+        (card.breach.all.strikes ? ` Breach probabilities: Brier ${card.breach.all.brier.toFixed(4)} against the VIX lognormal's ${card.breach.all.brier_lognormal.toFixed(4)} (${card.breach.all.strikes} strikes).` : "");
     } catch (e) { /* the next poll tries again */ }
   }
 
