@@ -192,7 +192,8 @@ def main() -> None:
 group), written a session per batch through the history's own write and retention code, \
 stream time advancing as in a replay. Then 200 one-session reads of a random series in the \
 detail window and 200 documents at a random moment of the year (time travel), timed in \
-process (the API adds its HTTP round trip).
+process (the API adds its HTTP round trip). SQLite: the embedded default (WAL, synchronous \
+NORMAL); PostgreSQL: the tests' server (tests/postgres_server.py, fsync off), bodies TOASTed.
 
 | backend | blocks written (series points included) | thinning | kept | size \
 | a day of a series p50 / p99 | the document at T p50 / p99 |
