@@ -4,8 +4,12 @@ nothing); the series and time-travel API through the real gateway."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -13,15 +17,18 @@ import pandas as pd
 import pytest
 import redis
 from scipy.stats import norm
+from sqlalchemy import select
 
 from services.history.main import HistoryWorker
 from shared import streams
-from shared.config import Settings
+from shared.config import PROJECT_ROOT, Settings
+from shared.history.schema import block, series_point
 from shared.history.store import HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.postgres_server import PostgresServer, binaries
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +253,104 @@ def test_the_chain_at_a_moment_and_its_oi_change_since_the_open(
         assert {r["ce_change"] for r in rolled["strikes"]} == {None}
         early = httpx.get(gw.url + "/api/v1/chain/at", params={"t": open_s - 86_400})
         assert early.status_code == 404
+
+
+def history_service(settings: Settings, url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "AEGIS_REDIS_URL": settings.redis_url,
+        "AEGIS_EMBEDDED_REDIS": "false",
+        "AEGIS_HISTORY_URL": url,
+        "AEGIS_READ_COUNT": "40",
+        "AEGIS_BLOCK_MS": "100",
+        "AEGIS_CLAIM_IDLE_MS": "500",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.history"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stored(store: HistoryStore) -> tuple[list[Any], list[Any]]:
+    with store.engine.connect() as conn:
+        blocks = conn.execute(select(block).order_by(block.c.engine, block.c.as_of)).all()
+        points = conn.execute(
+            select(series_point).order_by(series_point.c.series, series_point.c.as_of)
+        ).all()
+    return [tuple(r) for r in blocks], [tuple(r) for r in points]
+
+
+def test_a_history_service_sigkilled_mid_stream_stores_what_a_clean_run_stores(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path, database_url: str
+) -> None:
+    blocks = [
+        make_block(engine, as_of=AS_OF + 60 * i, spot=25_000.0 + i)
+        for i in range(1_500)
+        for engine in ("market", "seller")
+    ]
+    publish(settings, *blocks)
+    store = HistoryStore(open_engine(database_url))
+    migrate(store.engine)
+    procs = [history_service(settings, database_url, tmp_path / "victim.log")]
+    try:
+        wait_for(lambda: store.span()[2] >= 400, 60, "the first batches to be stored")
+        procs[0].kill()  # SIGKILL: whatever it read and had not acknowledged is pending
+        procs[0].wait(timeout=10)
+        assert store.span()[2] < len(blocks)  # killed mid-stream
+        procs.append(history_service(settings, database_url, tmp_path / "survivor.log"))
+        wait_for(
+            lambda: (
+                store.span()[2] == len(blocks)
+                and redis_client.xpending(streams.BLOCKS, "history")["pending"] == 0
+            ),
+            120,
+            "every block stored and acknowledged",
+        )
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)
+    clean = HistoryStore(open_engine(f"sqlite:///{tmp_path / 'clean.sqlite3'}"))
+    migrate(clean.engine)
+    clean.write(blocks)
+    assert stored(store) == stored(clean)  # every row, once, with the same values
+    store.engine.dispose()
+
+
+def test_a_postgresql_restart_under_load_loses_nothing(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = postgres.new_database()
+    blocks = [make_block("market", as_of=AS_OF + 60 * i, spot=25_000.0 + i) for i in range(3_000)]
+    store = HistoryStore(open_engine(url))
+    migrate(store.engine)
+    service = history_service(settings, url, tmp_path / "history.log")
+    try:
+        publish(settings, *blocks)
+        wait_for(lambda: store.span()[2] >= 300, 60, "the first batches to be stored")
+        postgres.restart()  # the service's connections are cut mid-stream
+        assert store.span()[2] < len(blocks)
+        wait_for(
+            lambda: (
+                store.span()[2] == len(blocks)
+                and redis_client.xpending(streams.BLOCKS, "history")["pending"] == 0
+            ),
+            120,
+            "every block stored after the restart",
+        )
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+    assert [p.value for p in store.series("spot", AS_OF, AS_OF + 60 * 3_000)] == [
+        25_000.0 + i for i in range(3_000)
+    ]
+    log = (tmp_path / "history.log").read_text()
+    assert "history database" in log  # the outage was seen and retried, not dead-lettered
+    assert redis_client.xlen(streams.DEAD_LETTER) == 0
+    store.engine.dispose()
