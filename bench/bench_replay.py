@@ -207,6 +207,11 @@ def main() -> None:
         default="default",
         help="with --alerts: the shipped rules, or bench_alerts' 20 rules of every kind",
     )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="run the history service (SQLite, the embedded default) too",
+    )
     args = parser.parse_args()
     load_at_start = Path("/proc/loadavg").read_text().strip()
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,7 +229,7 @@ def main() -> None:
     result["load_average_at_start"] = load_at_start
     result["cores"] = os.cpu_count()
     print(json.dumps(result, indent=2))
-    if args.alerts:  # the comparison run: printed, the section keeps the plain replay
+    if args.alerts or args.history:  # comparison runs: printed, the section keeps the plain
         print(report(result, args))
     else:
         write_section("Replay", report(result, args))
@@ -253,10 +258,13 @@ def replay(
         rules = Path(server.data_dir) / "rules.toml"
         rules.write_text(bench_alerts.RULES)
         env["AEGIS_ALERTS_RULES"] = str(rules)
+    if args.history:
+        env["AEGIS_HISTORY_URL"] = f"sqlite:///{Path(server.data_dir) / 'history.sqlite3'}"
+    extras = (*(("alerts",) if args.alerts else ()), *(("history",) if args.history else ()))
     client = server.client()
     procs = {
         name: subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, cwd=ROOT)
-        for name in (*WORKERS, "gateway", *(("alerts",) if args.alerts else ()))
+        for name in (*WORKERS, "gateway", *extras)
     }
     try:
         wait(
@@ -291,6 +299,15 @@ def replay(
             all_blocks_in, "the gateway to hold the last block of every engine", every_s=0.5
         )
         end_s = max(gauges[e]["received_seconds"] for e in ENGINES)
+        if args.history:  # its own finish: every block written and acknowledged
+
+            def history_done() -> float | None:
+                groups = {g["name"]: g for g in client.xinfo_groups(streams.BLOCKS)}
+                group = groups.get(b"history")
+                done = group is not None and group["pending"] == 0 and group.get("lag") == 0
+                return time.time() if done else None
+
+            history_end_s = wait(history_done, "the history service to catch up", every_s=0.5)
         document = gateway_document(port)
         cpu = {name: cpu_seconds(p.pid) for name, p in procs.items() if name != "ingest"}
         spans = block_spans(client)
@@ -309,6 +326,10 @@ def replay(
             ),
         }
         services["features"]["market_blocks"] = spans["market"][0]
+        if args.history:  # it writes every block the gateway received
+            services["history"] = _rate(
+                sum(n for n, _, _ in spans.values()), first_bar_s, history_end_s, cpu["history"]
+            )
         if args.alerts:  # its rules read every block the gateway received
             services["alerts"] = _rate(
                 sum(n for n, _, _ in spans.values()), first_bar_s, end_s, cpu["alerts"]
