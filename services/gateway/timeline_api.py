@@ -106,9 +106,10 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
             ],
             "provenance": {
                 "source": "data",
-                "note": "the seller block's safe range at each session's last block, scored at "
-                "the expiry session's last spot once a later session is stored (history "
-                f"database); beside it {VIX_BAND_FORMULA}",
+                "note": "the seller block's safe range and breach probabilities at each "
+                "session's last block, scored at the expiry session's last spot once a later "
+                f"session is stored (history database); beside them {VIX_BAND_FORMULA}, and "
+                "the VIX lognormal breach curve",
             },
         }
 

@@ -74,7 +74,7 @@ class HistoryStore:
         rows: list[dict[str, Any]] = []
         pts: list[dict[str, Any]] = []
         for b in blocks:
-            body = orjson.dumps(b.model_dump(mode="json")).decode()
+            body = b.model_dump_json()
             rows.append({"engine": b.engine, "as_of": b.as_of, "kind": b.kind, "body": body})
             pts.extend({"series": n, "as_of": b.as_of, "value": v} for n, v in points(b))
         rows, pts = (
