@@ -183,6 +183,11 @@ class Settings(BaseSettings):
     history_detail_days: int = Field(
         30, ge=1, description="every block and point kept this many days of stream time"
     )
+    history_idle_cpu_in_replay: bool = Field(
+        True,
+        description="in a replay, write the history on idle CPU only (Linux SCHED_IDLE): it "
+        "catches up after the flood instead of slowing the engines",
+    )
     history_downsample_s: int = Field(
         900, ge=60, description="older than that: one block per engine and point per series each"
     )

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -109,6 +110,18 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
+
+
+def idle_cpu() -> bool:
+    """Linux SCHED_IDLE for this process: scheduled only when no other task wants the CPU
+    (below any niceness). For work off the document's path during a replay (alerts,
+    history), which catches up after the flood; not live, where a long training run could
+    hold it back."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 def serve(factory: Callable[..., Service], settings: Settings | None = None, **kwargs: Any) -> None:

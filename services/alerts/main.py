@@ -54,7 +54,7 @@ from shared import streams
 from shared.clock import RunClock, RunInfo
 from shared.codec import pack, unpack
 from shared.config import Settings
-from shared.lifecycle import check_credentials, prepare, stop_on_signals
+from shared.lifecycle import check_credentials, idle_cpu, prepare, stop_on_signals
 from shared.logs import get_logger
 from shared.replies import Entry
 from shared.schemas import Message, SignalBlock
@@ -377,16 +377,6 @@ class AlertsWorker(StreamWorker):
     # Health -------------------------------------------------------------------------------
     def health_details(self) -> dict[str, Any]:
         return {"rules": len(self.rules), "targets": [t.scheme for t in self.targets]}
-
-
-def idle_cpu() -> bool:
-    """Linux SCHED_IDLE for this process: scheduled only when no other task wants the CPU
-    (below any niceness). Not for live use: a long training run would hold alerts back."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        return False
-    return True
 
 
 def main(settings: Settings | None = None) -> int:

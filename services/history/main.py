@@ -18,7 +18,8 @@ from shared import streams
 from shared.config import Settings
 from shared.history.retention import Retention
 from shared.history.store import HistoryStore, migrate, open_engine
-from shared.lifecycle import serve
+from shared.lifecycle import idle_cpu, prepare, serve
+from shared.logs import get_logger
 from shared.schemas import Message, SignalBlock
 from shared.worker import StreamWorker
 
@@ -61,4 +62,8 @@ class HistoryWorker(StreamWorker):
 
 
 def main(settings: Settings | None = None) -> None:
+    settings = prepare(settings)
+    # off the document's path: in a replay it yields the CPU to the engines and catches up
+    idle = settings.history_idle_cpu_in_replay and not settings.live and idle_cpu()
+    get_logger("history").info("history_priority", idle_cpu_only=idle)
     serve(HistoryWorker, settings)

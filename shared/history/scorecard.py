@@ -30,7 +30,7 @@ class ClosingRange:
     lower: float
     upper: float
     coverage_target: float
-    spot: float
+    spot: float | None  # the market block's, at the same close
     vix: float | None
     days_to_expiry: int
     source: str  # the range's provenance source: model, formula, heuristic
@@ -60,7 +60,7 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
         lower=float(r["lower"]),
         upper=float(r["upper"]),
         coverage_target=float(r["coverage_target"]),
-        spot=float(spot) if spot is not None else (float(r["lower"]) + float(r["upper"])) / 2,
+        spot=float(spot) if spot is not None else None,
         vix=float(m["vix"]) if isinstance(m.get("vix"), int | float) else None,
         days_to_expiry=int(r.get("days_to_expiry") or 0),
         source=str((r.get("provenance") or {}).get("source", "?")),
@@ -74,7 +74,7 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
 
 
 def vix_band(f: ClosingRange) -> tuple[float, float] | None:
-    if f.vix is None or f.vix <= 0:
+    if f.vix is None or f.vix <= 0 or f.spot is None:
         return None
     z = NormalDist().inv_cdf((1 + f.coverage_target) / 2)
     scale = f.vix / 100 * math.sqrt(max(f.days_to_expiry, 1) / 365)
@@ -83,7 +83,7 @@ def vix_band(f: ClosingRange) -> tuple[float, float] | None:
 
 def lognormal_breach(f: ClosingRange, strike: float) -> float | None:
     """P(expiry close beyond ``strike``) under a driftless lognormal at VIX (the baseline)."""
-    if f.vix is None or f.vix <= 0:
+    if f.vix is None or f.vix <= 0 or f.spot is None:
         return None
     scale = f.vix / 100 * math.sqrt(max(f.days_to_expiry, 1) / 365)
     return 0.5 * math.erfc(abs(math.log(strike / f.spot)) / scale / math.sqrt(2))
