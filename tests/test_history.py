@@ -321,7 +321,7 @@ def test_a_history_service_sigkilled_mid_stream_stores_what_a_clean_run_stores(
     clean.write(blocks)
     assert stored(store) == stored(clean)  # every row, once, with the same values
     # a replay's history yields the CPU to the engines (SCHED_IDLE) and catches up after
-    assert "idle_cpu_only=True" in (tmp_path / "victim.log").read_text()
+    assert '"idle_cpu_only": true' in (tmp_path / "victim.log").read_text()
     store.engine.dispose()
 
 
