@@ -163,7 +163,9 @@ async def test_the_chain_panel_shows_oi_change_since_the_open_and_the_past(
         await expect(chart).to_have_attribute("data-since", "open", timeout=WAIT_MS)
         call = chart.locator("rect.oi-ce title").first
         await expect(call).to_have_text("25200 CE OI 422 (+50)")  # 09:22 against 09:17
-        await expect(page.get_by_test_id("chain-oi-since")).to_contain_text("first chain, 03:47")
+        await expect(page.get_by_test_id("chain-oi-since")).to_contain_text(
+            "first chain, 09:17 IST"
+        )
         # time travel takes the chain panel along: the chain as it was at 09:19
         await page.evaluate(f"() => window.aegis.showAt({open_s + 270})")
         await expect(call).to_have_text("25200 CE OI 392 (+20)", timeout=WAIT_MS)

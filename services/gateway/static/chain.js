@@ -1,6 +1,6 @@
 /* The option-chain section: open interest by strike (calls vs puts, change since the previous
-   snapshot or since the session's first chain, spot and max pain marked), PCR and OI-wall tiles, the straddle-implied move beside
-   the model's, and the IV smile. Reads the document app.js keeps in window.aegis; bundled, no
+   snapshot or since the session's first chain, spot and max pain marked), PCR and OI-wall
+   tiles, the straddle-implied move beside the model's, and the IV smile. Reads the document app.js keeps in window.aegis; bundled, no
    CDN. A missing or stale chain shows its reason, never old numbers as current. */
 "use strict";
 
@@ -12,8 +12,8 @@
     : Math.abs(v) >= 1e5 ? `${(v / 1e5).toFixed(2)} L` : num(v));
   const signed = (v) => (ok(v) ? `${v >= 0 ? "+" : "−"}${big(Math.abs(v))}` : "n/a");
 
-  /** OI by strike: call bars up, put bars down, change since the previous snapshot as an
-      outline; dashed lines at spot and max pain. */
+  /** OI by strike: call bars up, put bars down, the change (since the previous snapshot, or
+      since the open: ``since``) as an outline; dashed lines at spot and max pain. */
   function oiChart(rows, spot, maxPain, since) {
     const W = 760, H = 260, mid = H / 2, pad = 28;
     if (!rows.length) return "";
@@ -71,10 +71,13 @@
     if (fromOpen.has(t)) return;
     fromOpen.set(t, null);
     if (fromOpen.size > 50) fromOpen.delete(fromOpen.keys().next().value);
+    let found = { unavailable: true };
     try {
       const res = await fetch(`/api/v1/chain/at?t=${t}`, { credentials: "same-origin" });
-      if (res.ok) { fromOpen.set(t, await res.json()); render(lastDoc); }
+      if (res.ok) found = await res.json();
     } catch (e) { /* no history store: the toggle says so */ }
+    fromOpen.set(t, found);
+    render(lastDoc);
   }
   root.addEventListener("click", (event) => {
     if (event.target.dataset.testid !== "chain-oi-since") return;
@@ -85,7 +88,9 @@
     if (since !== "open") return "the previous snapshot";
     const found = fromOpen.get(epochOf(doc));
     if (!found) return "the open (loading from the history…)";
-    return found.since ? `the session's first chain, ${found.since.slice(11, 16)} UTC` : "the open (no earlier chain stored)";
+    if (found.unavailable) return "the open: no history of this chain stored";
+    const ist = (iso) => new Date(iso).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour: "2-digit", minute: "2-digit" });
+    return found.since ? `the session's first chain, ${ist(found.since)} IST` : "the open (no earlier chain stored)";
   }
 
   function render(doc) {
@@ -100,7 +105,8 @@
     }
     const mp = chain.max_pain && chain.max_pain.strike;  // of this chain's expiry
     if (since === "open") loadFromOpen(epochOf(doc));
-    const opened = since === "open" ? fromOpen.get(epochOf(doc)) : null;
+    const found = since === "open" ? fromOpen.get(epochOf(doc)) : null;
+    const opened = found && !found.unavailable ? found : null;
     const rows = opened ? opened.strikes : chain.oi_by_strike || [];
     const pcr = chain.pcr || {}, st = chain.straddle || {}, atm = chain.atm_iv || {}, rr = chain.delta_skew || {};
     root.innerHTML = `<div class="chain-status" data-testid="chain-status" data-status="fresh">
