@@ -169,8 +169,8 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     days = pd.bdate_range("2025-06-02", periods=16)
     thursdays = [d for d in days if d.weekday() == 3]
     rng = np.random.default_rng(7)
-    spots = 25_000 + np.cumsum(rng.normal(0, 160, len(days)))
-    vixes = rng.choice([11.5, 15.0, 21.0], len(days))
+    spots = 25_000 + np.cumsum(rng.normal(0, 250, len(days)))
+    vixes = np.resize([9.0, 15.0, 21.0], len(days))
     frame = pd.DataFrame({"session": days, "spot": spots, "vix": vixes})
     frame["expiry"] = [
         min(t for t in [*thursdays, days[-1] + pd.offsets.Week(weekday=3)] if t > d) for d in days
@@ -218,7 +218,15 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     assert breach["strikes"] == 4 * len(settled)
     assert breach["brier"] == pytest.approx(np.mean(model), abs=1e-5)
     assert breach["brier_lognormal"] == pytest.approx(np.mean(lognormal), abs=1e-5)
-    regimes = settled["vix"].map({11.5: "LOW", 15.0: "NORMAL", 21.0: "HIGH"})
+    # trap: the published 0.31 against RV of the next 5 closes above VIX at the close
+    r = np.log(frame["spot"]).diff()
+    rv5 = np.sqrt((r**2).rolling(5).sum().shift(-5) * 252 / 5)
+    event = (rv5 > frame["vix"] / 100)[rv5.notna()].astype(int)
+    trap = got["trap"]["all"]
+    assert trap["scored"] == len(event) == len(days) - 5 and 0 < event.mean() < 1
+    assert trap["event_rate"] == pytest.approx(event.mean(), abs=1e-4)
+    assert trap["brier"] == pytest.approx(((0.31 - event) ** 2).mean(), abs=1e-5)
+    regimes = settled["vix"].map({9.0: "LOW", 15.0: "NORMAL", 21.0: "HIGH"})
     for regime, rows in settled.groupby(regimes):
         assert card["by_regime"][regime]["inside"] == int(rows["inside"].sum())
 

@@ -18,7 +18,15 @@ from services.gateway.assembler import iso_ms, section
 from services.gateway.metrics import GatewayMetrics
 from shared.calendar import daily_open_time
 from shared.history.chain_change import fresh_chain, oi_change
-from shared.history.scorecard import VIX_BAND_FORMULA, Scored, closing_range, score, summarise
+from shared.history.scorecard import (
+    VIX_BAND_FORMULA,
+    Scored,
+    closing_range,
+    score,
+    summarise,
+    trap_outcomes,
+    trap_scores,
+)
 from shared.history.series import BY_NAME
 from shared.history.store import HistoryStore
 from shared.logs import get_logger
@@ -84,9 +92,10 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
     ) -> dict[str, Any]:
         """The live scorecard: the safe range live at each session's close, scored at its
         expiry's close, beside the VIX lognormal band at the same target."""
-        rows = await ask(scored_closes, store, days)
+        rows, traps = await ask(scored_closes, store, days)
         return {
             "safe_range": summarise(rows, last),
+            "trap": {"all": trap_scores(traps), "last": trap_scores(traps[-last:])},
             "closes": [
                 {
                     "session": r.forecast.session,
@@ -171,7 +180,7 @@ class ScorecardGauges:
             return
         self.at = time.monotonic()
         try:
-            card = summarise(scored_closes(self.store, 400))
+            card = summarise(scored_closes(self.store, 400)[0])
         except SQLAlchemyError as exc:  # no database yet, or it is away: gauges keep their last
             log.warning("scorecard_failed", error=str(exc).splitlines()[0])
             return
@@ -189,10 +198,11 @@ class ScorecardGauges:
                 m.scorecard_brier.labels(window, "vix_lognormal").set(breach["brier_lognormal"])
 
 
-def scored_closes(store: HistoryStore, days: int) -> list[Scored]:
+def scored_closes(store: HistoryStore, days: int) -> tuple[list[Scored], list[tuple[float, int]]]:
+    """The scored safe ranges and breach curves, and the (trap, outcome) pairs."""
     _, newest, _ = store.span()
     if newest is None:
-        return []
+        return [], []
     start = newest - days * 86_400
     markets = {b.session_date: b for b in store.closing_blocks("market", start, newest)}
     closes = {
@@ -200,8 +210,9 @@ def scored_closes(store: HistoryStore, days: int) -> list[Scored]:
         for day, b in markets.items()
         if isinstance(b.data.get("spot"), int | float)
     }
-    forecasts = (
-        closing_range(b, markets.get(b.session_date))
+    forecasts = [
+        f
         for b in store.closing_blocks("seller", start, newest)
-    )
-    return score((f for f in forecasts if f is not None), closes)
+        if (f := closing_range(b, markets.get(b.session_date))) is not None
+    ]
+    return score(forecasts, closes), trap_outcomes(forecasts, closes)

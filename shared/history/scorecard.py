@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from statistics import NormalDist
 from typing import Any
 
@@ -35,6 +36,7 @@ class ClosingRange:
     days_to_expiry: int
     source: str  # the range's provenance source: model, formula, heuristic
     breach: tuple[tuple[float, str, float], ...] = ()  # (strike, "above"|"below", probability)
+    trap: float | None = None  # P(RV of the next 5 sessions > VIX/100), as published
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,12 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
             if isinstance(b.get("strike"), int | float)
             and isinstance(b.get("probability"), int | float)
         ),
+        trap=_number((seller.data.get("trap") or {}).get("score")),
     )
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def vix_band(f: ClosingRange) -> tuple[float, float] | None:
@@ -111,6 +118,43 @@ def score(forecasts: Iterable[ClosingRange], closes: Mapping[str, float]) -> lis
             )
         )
     return out
+
+
+TRAP_SESSIONS = 5
+
+
+def trap_outcomes(
+    forecasts: Iterable[ClosingRange], closes: Mapping[str, float]
+) -> list[tuple[float, int]]:
+    """(published trap probability, 1 if the realised vol of the next 5 stored sessions'
+    closes, annualised, exceeded VIX/100 at the forecast's close) for every forecast with 5
+    later closes stored."""
+    days = sorted(closes)
+    position = {day: i for i, day in enumerate(days)}
+    out = []
+    for f in forecasts:
+        i = position.get(f.session)
+        if f.trap is None or f.vix is None or i is None or i + TRAP_SESSIONS >= len(days):
+            continue
+        path = [closes[d] for d in days[i : i + TRAP_SESSIONS + 1]]
+        squares = sum(math.log(b / a) ** 2 for a, b in pairwise(path))
+        realised = math.sqrt(squares * 252 / TRAP_SESSIONS)
+        out.append((f.trap, int(realised > f.vix / 100)))
+    return out
+
+
+def trap_scores(pairs: list[tuple[float, int]]) -> dict[str, Any]:
+    """Brier of the published trap probability, beside a constant forecast at the rate the
+    same sessions turned out to have (an in-sample climatology: the hardest constant)."""
+    if not pairs:
+        return {"scored": 0, "event_rate": None, "brier": None, "brier_observed_rate": None}
+    rate = sum(y for _, y in pairs) / len(pairs)
+    return {
+        "scored": len(pairs),
+        "event_rate": round(rate, 4),
+        "brier": round(sum((p - y) ** 2 for p, y in pairs) / len(pairs), 5),
+        "brier_observed_rate": round(sum((rate - y) ** 2 for _, y in pairs) / len(pairs), 5),
+    }
 
 
 def _rates(rows: list[Scored]) -> dict[str, Any]:
