@@ -309,7 +309,9 @@ def all_blocks(**kwargs: Any) -> list[SignalBlock]:
     return [make_block(engine, **kwargs) for engine in ("market", "direction", "seller", "buyer")]
 
 
-def closing_day(day: str, spot: float, vix: float, expiry: str) -> list[SignalBlock]:
+def closing_day(
+    day: str, spot: float, vix: float, expiry: str, stress: float = 0.5
+) -> list[SignalBlock]:
     """A session's last market and seller blocks (15:29 IST) with a 150-point safe range and
     breach probabilities of 0.3 at 100 points and 0.1 at 200 points either side."""
     as_of = int(datetime.fromisoformat(f"{day}T15:29:00+05:30").timestamp())
@@ -329,7 +331,11 @@ def closing_day(day: str, spot: float, vix: float, expiry: str) -> list[SignalBl
             for gap, p in ((100, 0.3), (200, 0.1))
         ]
     }
-    extra = {"safe_range": safe, "breach_probabilities": breach}
+    extra = {
+        "safe_range": safe,
+        "breach_probabilities": breach,
+        "expiry_stress": {"score": stress, "provenance": model(SELLER_MODEL)},
+    }
     seller = make_block("seller", as_of=as_of, spot=spot, extra=extra)
     return [b.model_copy(update={"session_date": day}) for b in (market, seller)]
 

@@ -172,6 +172,7 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     spots = 25_000 + np.cumsum(rng.normal(0, 250, len(days)))
     vixes = np.resize([9.0, 15.0, 21.0], len(days))
     frame = pd.DataFrame({"session": days, "spot": spots, "vix": vixes})
+    frame["stress"] = rng.uniform(0, 1, len(days)).round(3)
     frame["expiry"] = [
         min(t for t in [*thursdays, days[-1] + pd.offsets.Week(weekday=3)] if t > d) for d in days
     ]
@@ -179,7 +180,8 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     store = HistoryStore(open_engine(settings.history_url))
     migrate(store.engine)
     for r in frame.itertuples():
-        store.write(closing_day(f"{r.session:%Y-%m-%d}", r.spot, r.vix, f"{r.expiry:%Y-%m-%d}"))
+        day, expiry = f"{r.session:%Y-%m-%d}", f"{r.expiry:%Y-%m-%d}"
+        store.write(closing_day(day, r.spot, r.vix, expiry, stress=r.stress))
 
     # offline: each close's range against the expiry's close, once a later session exists
     close = frame.set_index("session")["spot"]
@@ -226,6 +228,17 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     assert trap["scored"] == len(event) == len(days) - 5 and 0 < event.mean() < 1
     assert trap["event_rate"] == pytest.approx(event.mean(), abs=1e-4)
     assert trap["brier"] == pytest.approx(((0.31 - event) ** 2).mean(), abs=1e-5)
+    # stress: rank correlation with the realised vol from each close to its expiry's close
+    position = {d: i for i, d in enumerate(days)}
+    log_close = np.log(frame["spot"].to_numpy())
+    realised = [
+        np.sqrt(np.sum(np.diff(log_close[position[s] : position[e] + 1]) ** 2) * 252 / n)
+        for s, e in zip(settled["session"], settled["expiry"], strict=True)
+        if (n := position[e] - position[s])
+    ]
+    rho = pd.Series(settled["stress"].to_numpy()).corr(pd.Series(realised), method="spearman")
+    assert got["stress"]["all"]["scored"] == len(settled)
+    assert got["stress"]["all"]["spearman"] == pytest.approx(rho, abs=1e-4)
     regimes = settled["vix"].map({9.0: "LOW", 15.0: "NORMAL", 21.0: "HIGH"})
     for regime, rows in settled.groupby(regimes):
         assert card["by_regime"][regime]["inside"] == int(rows["inside"].sum())

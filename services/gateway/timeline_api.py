@@ -23,6 +23,8 @@ from shared.history.scorecard import (
     Scored,
     closing_range,
     score,
+    stress_outcomes,
+    stress_scores,
     summarise,
     trap_outcomes,
     trap_scores,
@@ -92,10 +94,11 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
     ) -> dict[str, Any]:
         """The live scorecard: the safe range live at each session's close, scored at its
         expiry's close, beside the VIX lognormal band at the same target."""
-        rows, traps = await ask(scored_closes, store, days)
+        rows, traps, stresses = await ask(scored_closes, store, days)
         return {
             "safe_range": summarise(rows, last),
             "trap": {"all": trap_scores(traps), "last": trap_scores(traps[-last:])},
+            "stress": {"all": stress_scores(stresses)},
             "closes": [
                 {
                     "session": r.forecast.session,
@@ -198,11 +201,15 @@ class ScorecardGauges:
                 m.scorecard_brier.labels(window, "vix_lognormal").set(breach["brier_lognormal"])
 
 
-def scored_closes(store: HistoryStore, days: int) -> tuple[list[Scored], list[tuple[float, int]]]:
-    """The scored safe ranges and breach curves, and the (trap, outcome) pairs."""
+Outcomes = tuple[list[Scored], list[tuple[float, int]], list[tuple[float, float, float]]]
+
+
+def scored_closes(store: HistoryStore, days: int) -> Outcomes:
+    """The scored safe ranges and breach curves, the (trap, outcome) pairs and the (stress,
+    VIX, realised vol to expiry) triples."""
     _, newest, _ = store.span()
     if newest is None:
-        return [], []
+        return [], [], []
     start = newest - days * 86_400
     markets = {b.session_date: b for b in store.closing_blocks("market", start, newest)}
     closes = {
@@ -215,4 +222,8 @@ def scored_closes(store: HistoryStore, days: int) -> tuple[list[Scored], list[tu
         for b in store.closing_blocks("seller", start, newest)
         if (f := closing_range(b, markets.get(b.session_date))) is not None
     ]
-    return score(forecasts, closes), trap_outcomes(forecasts, closes)
+    return (
+        score(forecasts, closes),
+        trap_outcomes(forecasts, closes),
+        stress_outcomes(forecasts, closes),
+    )

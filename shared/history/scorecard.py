@@ -15,6 +15,8 @@ from itertools import pairwise
 from statistics import NormalDist
 from typing import Any
 
+import pandas as pd
+
 from shared.models.api import vix_regime
 from shared.schemas import SignalBlock
 
@@ -37,6 +39,7 @@ class ClosingRange:
     source: str  # the range's provenance source: model, formula, heuristic
     breach: tuple[tuple[float, str, float], ...] = ()  # (strike, "above"|"below", probability)
     trap: float | None = None  # P(RV of the next 5 sessions > VIX/100), as published
+    stress: float | None = None  # the expiry-stress score, as published
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
             and isinstance(b.get("probability"), int | float)
         ),
         trap=_number((seller.data.get("trap") or {}).get("score")),
+        stress=_number((seller.data.get("expiry_stress") or {}).get("score")),
     )
 
 
@@ -154,6 +158,37 @@ def trap_scores(pairs: list[tuple[float, int]]) -> dict[str, Any]:
         "event_rate": round(rate, 4),
         "brier": round(sum((p - y) ** 2 for p, y in pairs) / len(pairs), 5),
         "brier_observed_rate": round(sum((rate - y) ** 2 for _, y in pairs) / len(pairs), 5),
+    }
+
+
+def stress_outcomes(
+    forecasts: Iterable[ClosingRange], closes: Mapping[str, float]
+) -> list[tuple[float, float, float]]:
+    """(published stress score, VIX at the close, realised vol from the close to the expiry's
+    close, annualised) for every forecast whose expiry has a final close."""
+    days = sorted(closes)
+    position = {day: i for i, day in enumerate(days)}
+    out = []
+    for f in forecasts:
+        i, j = position.get(f.session), position.get(f.expiry)
+        if f.stress is None or f.vix is None or i is None or j is None or not i < j < len(days) - 1:
+            continue
+        path = [closes[d] for d in days[i : j + 1]]
+        squares = sum(math.log(b / a) ** 2 for a, b in pairwise(path))
+        out.append((f.stress, f.vix, math.sqrt(squares * 252 / (j - i))))
+    return out
+
+
+def stress_scores(triples: list[tuple[float, float, float]]) -> dict[str, Any]:
+    """Rank correlation of the stress score with the realised vol to expiry, beside VIX's."""
+    if len(triples) < 3:
+        return {"scored": len(triples), "spearman": None, "spearman_vix": None}
+    frame = pd.DataFrame(triples, columns=["stress", "vix", "realised"])
+    rho = frame.corr(method="spearman")["realised"]
+    return {
+        "scored": len(triples),
+        "spearman": round(float(rho["stress"]), 4),
+        "spearman_vix": round(float(rho["vix"]), 4),
     }
 
 

@@ -183,7 +183,7 @@
       const res = await fetch("/api/v1/scorecard?last=20", { credentials: "same-origin" });
       if (!res.ok) return;
       const body = await res.json();
-      const card = body.safe_range, trap = body.trap.all;
+      const card = body.safe_range, trap = body.trap.all, stress = body.stress.all;
       state.expiries = new Set(body.expiries.map((e) => e.expiry));
       const { all, last } = card;
       if (!all.scored) { scorecard.textContent = "Live scorecard: no expiry has settled in the stored history yet."; return; }
@@ -192,7 +192,8 @@
         `(target ${pct(card.coverage_target)}; VIX band at the same target: ${last.vix_band_inside} of ${last.vix_band_scored}). ` +
         `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes}).` +
         (card.breach.all.strikes ? ` Breach probabilities: Brier ${card.breach.all.brier.toFixed(4)} against the VIX lognormal's ${card.breach.all.brier_lognormal.toFixed(4)} (${card.breach.all.strikes} strikes).` : "") +
-        (trap.scored ? ` Trap: Brier ${trap.brier.toFixed(4)} against ${trap.brier_observed_rate.toFixed(4)} for the observed rate ${pct(trap.event_rate)} (${trap.scored} closes).` : "");
+        (trap.scored ? ` Trap: Brier ${trap.brier.toFixed(4)} against ${trap.brier_observed_rate.toFixed(4)} for the observed rate ${pct(trap.event_rate)} (${trap.scored} closes).` : "") +
+        (stress.spearman !== null ? ` Stress: rank correlation with the realised vol to expiry ${stress.spearman.toFixed(2)}, VIX's ${stress.spearman_vix.toFixed(2)}.` : "");
     } catch (e) { /* the next poll tries again */ }
   }
 
