@@ -23,6 +23,7 @@ from services.history.main import HistoryWorker
 from shared import streams
 from shared.config import PROJECT_ROOT, Settings
 from shared.history.schema import block, series_point
+from shared.history.scorecard import direction_scores, score_history
 from shared.history.store import HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, chain_minute, closing_day, make_block
@@ -377,3 +378,39 @@ def test_a_postgresql_restart_under_load_loses_nothing(
     assert "history database" in log  # the outage was seen and retried, not dead-lettered
     assert redis_client.xlen(streams.DEAD_LETTER) == 0
     store.engine.dispose()
+
+
+def test_the_scorecard_scores_direction_against_the_blocks_own_climatology(
+    settings: Settings, tmp_path: Path
+) -> None:
+    days = pd.bdate_range("2025-05-01", periods=40)
+    spots = 25_000 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.008, len(days))))
+    store = HistoryStore(open_engine(f"sqlite:///{tmp_path / 'h.sqlite3'}"))
+    migrate(store.engine)
+    for d, spot in zip(days, spots, strict=True):
+        day = f"{d:%Y-%m-%d}"
+        market, seller = closing_day(day, float(spot), 14.0, "2030-01-03")
+        direction = make_block("direction", as_of=market.as_of, spot=float(spot))
+        store.write([market, seller, direction.model_copy(update={"session_date": day})])
+    card = score_history(
+        *(store.closing_blocks(e, 0, 2**40) for e in ("market", "seller", "direction"))
+    )
+    scores = direction_scores(card.directions)
+    # offline: the class of each h-session return against 0.25·σ20·√h, Brier per horizon
+    r = np.diff(np.log(spots))
+    horizons = make_block("direction", as_of=AS_OF).data["horizons"]
+    for key, h in {"t1": 1, "t3": 3, "t5": 5, "t10": 10}.items():
+        p = np.array([horizons[key]["probabilities"][c] for c in ("up", "neutral", "down")])
+        c = np.array([horizons[key]["climatology"][k] for k in ("up", "neutral", "down")])
+        model, clim = [], []
+        for i in range(20, len(days) - h):
+            sigma = np.std(r[i - 20 : i], ddof=1)
+            move = np.log(spots[i + h] / spots[i])
+            band = 0.25 * sigma * np.sqrt(h)
+            y = np.eye(3)[0 if move >= band else 2 if move <= -band else 1]
+            model.append(np.sum((p - y) ** 2))
+            clim.append(np.sum((c - y) ** 2))
+        assert scores[key]["scored"] == len(days) - 20 - h
+        assert scores[key]["brier"] == pytest.approx(np.mean(model), abs=1e-5)
+        assert scores[key]["brier_climatology"] == pytest.approx(np.mean(clim), abs=1e-5)
+    assert "t40" not in scores  # no 40 later closes stored

@@ -20,13 +20,11 @@ from shared.calendar import daily_open_time
 from shared.history.chain_change import fresh_chain, oi_change
 from shared.history.scorecard import (
     VIX_BAND_FORMULA,
-    Scored,
-    closing_range,
-    score,
-    stress_outcomes,
+    Outcomes,
+    direction_scores,
+    score_history,
     stress_scores,
     summarise,
-    trap_outcomes,
     trap_scores,
 )
 from shared.history.series import BY_NAME
@@ -94,11 +92,13 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
     ) -> dict[str, Any]:
         """The live scorecard: the safe range live at each session's close, scored at its
         expiry's close, beside the VIX lognormal band at the same target."""
-        rows, traps, stresses = await ask(scored_closes, store, days)
+        found: Outcomes = await ask(scored_closes, store, days)
+        rows, traps = found.ranges, found.traps
         return {
             "safe_range": summarise(rows, last),
             "trap": {"all": trap_scores(traps), "last": trap_scores(traps[-last:])},
-            "stress": {"all": stress_scores(stresses)},
+            "stress": {"all": stress_scores(found.stresses)},
+            "direction": direction_scores(found.directions),
             "closes": [
                 {
                     "session": r.forecast.session,
@@ -183,7 +183,7 @@ class ScorecardGauges:
             return
         self.at = time.monotonic()
         try:
-            card = summarise(scored_closes(self.store, 400)[0])
+            card = summarise(scored_closes(self.store, 400).ranges)
         except SQLAlchemyError as exc:  # no database yet, or it is away: gauges keep their last
             log.warning("scorecard_failed", error=str(exc).splitlines()[0])
             return
@@ -201,29 +201,12 @@ class ScorecardGauges:
                 m.scorecard_brier.labels(window, "vix_lognormal").set(breach["brier_lognormal"])
 
 
-Outcomes = tuple[list[Scored], list[tuple[float, int]], list[tuple[float, float, float]]]
-
-
 def scored_closes(store: HistoryStore, days: int) -> Outcomes:
-    """The scored safe ranges and breach curves, the (trap, outcome) pairs and the (stress,
-    VIX, realised vol to expiry) triples."""
+    """The closing blocks of the last ``days`` (market, seller, direction), scored."""
     _, newest, _ = store.span()
     if newest is None:
-        return [], [], []
+        return score_history([], [], [])
     start = newest - days * 86_400
-    markets = {b.session_date: b for b in store.closing_blocks("market", start, newest)}
-    closes = {
-        day: float(b.data["spot"])
-        for day, b in markets.items()
-        if isinstance(b.data.get("spot"), int | float)
-    }
-    forecasts = [
-        f
-        for b in store.closing_blocks("seller", start, newest)
-        if (f := closing_range(b, markets.get(b.session_date))) is not None
-    ]
-    return (
-        score(forecasts, closes),
-        trap_outcomes(forecasts, closes),
-        stress_outcomes(forecasts, closes),
+    return score_history(
+        *(store.closing_blocks(e, start, newest) for e in ("market", "seller", "direction"))
     )

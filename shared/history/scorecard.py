@@ -192,6 +192,95 @@ def stress_scores(triples: list[tuple[float, float, float]]) -> dict[str, Any]:
     }
 
 
+DIRECTION_HORIZONS = {"t1": 1, "t3": 3, "t5": 5, "t10": 10, "t20": 20, "t40": 40}
+DIRECTION_CLASSES = ("up", "neutral", "down")
+NEUTRAL_BAND_SIGMA = 0.25  # as the models' labels: NEUTRAL when |r| < 0.25·σ20·√h
+SIGMA_SESSIONS = 20
+
+
+@dataclass(frozen=True)
+class DirectionCall:
+    session: str
+    horizon: str
+    probabilities: tuple[float, ...]  # up, neutral, down
+    climatology: tuple[float, ...] | None
+    forecast: bool
+
+
+def direction_calls(block: SignalBlock) -> list[DirectionCall]:
+    """Every horizon of a direction block with its probabilities and climatology."""
+    calls = []
+    for horizon, h in (block.data.get("horizons") or {}).items():
+        p, c = h.get("probabilities") or {}, h.get("climatology") or {}
+        if horizon not in DIRECTION_HORIZONS or any(
+            _number(p.get(k)) is None for k in DIRECTION_CLASSES
+        ):
+            continue
+        calls.append(
+            DirectionCall(
+                session=block.session_date,
+                horizon=horizon,
+                probabilities=tuple(float(p[k]) for k in DIRECTION_CLASSES),
+                climatology=(
+                    tuple(float(c[k]) for k in DIRECTION_CLASSES)
+                    if all(_number(c.get(k)) is not None for k in DIRECTION_CLASSES)
+                    else None
+                ),
+                forecast=bool(h.get("forecast", True)),
+            )
+        )
+    return calls
+
+
+def direction_outcomes(
+    calls: Iterable[DirectionCall], closes: Mapping[str, float]
+) -> list[tuple[DirectionCall, int]]:
+    """(call, class index of the h-session return: UP, NEUTRAL within 0.25·σ20·√h, DOWN) for
+    every call with 20 earlier and h later closes stored (σ20: the sample standard deviation
+    of the 20 daily log returns to the close, as the models' daily features)."""
+    days = sorted(closes)
+    position = {day: i for i, day in enumerate(days)}
+    out = []
+    for call in calls:
+        i, h = position.get(call.session), DIRECTION_HORIZONS[call.horizon]
+        if i is None or i < SIGMA_SESSIONS or i + h >= len(days):
+            continue
+        window = [
+            math.log(closes[days[k]] / closes[days[k - 1]])
+            for k in range(i - SIGMA_SESSIONS + 1, i + 1)
+        ]
+        mean = sum(window) / len(window)
+        sigma = math.sqrt(sum((r - mean) ** 2 for r in window) / (len(window) - 1))
+        band = NEUTRAL_BAND_SIGMA * sigma * math.sqrt(h)
+        r = math.log(closes[days[i + h]] / closes[days[i]])
+        out.append((call, 0 if r >= band else 2 if r <= -band else 1))
+    return out
+
+
+def direction_scores(pairs: list[tuple[DirectionCall, int]]) -> dict[str, Any]:
+    """Per horizon: the multi-class Brier of the published probabilities and of the block's
+    own climatology, on the same calls, and the skill (1 - one over the other)."""
+    out: dict[str, Any] = {}
+    for horizon in DIRECTION_HORIZONS:
+        rows = [(c, y) for c, y in pairs if c.horizon == horizon and c.climatology is not None]
+        if not rows:
+            continue
+
+        def brier(probs: tuple[float, ...], y: int) -> float:
+            return sum((p - (k == y)) ** 2 for k, p in enumerate(probs))
+
+        model = sum(brier(c.probabilities, y) for c, y in rows) / len(rows)
+        clim = sum(brier(c.climatology or (), y) for c, y in rows) / len(rows)
+        out[horizon] = {
+            "scored": len(rows),
+            "forecasts": sum(c.forecast for c, _ in rows),
+            "brier": round(model, 5),
+            "brier_climatology": round(clim, 5),
+            "skill": round(1 - model / clim, 4) if clim > 0 else None,
+        }
+    return out
+
+
 def _rates(rows: list[Scored]) -> dict[str, Any]:
     banded = [r for r in rows if r.inside_vix_band is not None]
     return {
@@ -233,3 +322,31 @@ def summarise(rows: list[Scored], last: int = 20) -> dict[str, Any]:
         "breach": {"all": _brier(rows), "last": _brier(rows[-last:])},
         "window": f"{rows[0].forecast.session}..{rows[-1].forecast.session}" if rows else None,
     }
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    ranges: list[Scored]
+    traps: list[tuple[float, int]]
+    stresses: list[tuple[float, float, float]]
+    directions: list[tuple[DirectionCall, int]]
+
+
+def score_history(
+    markets: Iterable[SignalBlock],
+    sellers: Iterable[SignalBlock],
+    directions: Iterable[SignalBlock],
+) -> Outcomes:
+    """Every signal of each session's closing blocks against what the later closes did."""
+    by_day = {b.session_date: b for b in markets}
+    closes = {day: s for day, b in by_day.items() if (s := _number(b.data.get("spot"))) is not None}
+    forecasts = [
+        f for b in sellers if (f := closing_range(b, by_day.get(b.session_date))) is not None
+    ]
+    calls = [c for b in directions for c in direction_calls(b)]
+    return Outcomes(
+        ranges=score(forecasts, closes),
+        traps=trap_outcomes(forecasts, closes),
+        stresses=stress_outcomes(forecasts, closes),
+        directions=direction_outcomes(calls, closes),
+    )
