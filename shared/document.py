@@ -115,6 +115,8 @@ class Rate(Group):
 
 
 class SafeRange(Group):
+    spot: Price | None = Field(None, description="the spot the range was computed at")
+    vix: float | None = Field(None, gt=0, description="the India VIX it was computed with")
     lower: Price
     upper: Price
     coverage_target: Prob

@@ -316,6 +316,8 @@ def closing_day(
     breach probabilities of 0.3 at 100 points and 0.1 at 200 points either side."""
     as_of = int(datetime.fromisoformat(f"{day}T15:29:00+05:30").timestamp())
     safe = {
+        "spot": spot,
+        "vix": vix,
         "lower": spot - 150,
         "upper": spot + 150,
         "coverage_target": 0.9,

@@ -437,6 +437,11 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
         await expect(page.get_by_test_id("depth-positioning-status")).to_have_attribute(
             "data-status", "fresh"
         )
+        # the day's PCR and max pain, drawn from the history store the default run fills
+        for chart in ("timeline-pcr", "timeline-levels"):
+            await expect(page.get_by_test_id(chart)).to_have_attribute(
+                "data-points", re.compile(r"^[1-9]"), timeout=WAIT_MS
+            )
 
         # screenshots: three tabs, both themes, desktop and phone width
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

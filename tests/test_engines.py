@@ -129,6 +129,10 @@ def test_corrupt_model_degrades_and_valid_one_is_used(
     assert any("stats" in r and "sha256" in r for r in report["degraded_reasons"])
     assert block.data["safe_range"]["provenance"]["source"] == "heuristic"
     assert block.data["historical_hit_rate"]["value"] is None  # no rate invented
+    # the range carries what it was made at: the history's scorecard scores it from these
+    snapshot = daily_snapshot("2024-03-15")
+    assert block.data["safe_range"]["spot"] == round(snapshot.spot, 2)
+    assert block.data["safe_range"]["vix"] == round(snapshot.daily["vix"], 4)
 
 
 def test_stats_model_path_and_hot_reload(settings: Settings, redis_client: redis.Redis) -> None:

@@ -414,3 +414,21 @@ def test_the_scorecard_scores_direction_against_the_blocks_own_climatology(
         assert scores[key]["brier"] == pytest.approx(np.mean(model), abs=1e-5)
         assert scores[key]["brier_climatology"] == pytest.approx(np.mean(clim), abs=1e-5)
     assert "t40" not in scores  # no 40 later closes stored
+    # the closes come from the seller blocks: a replay conflates the market blocks
+    sellers = store.closing_blocks("seller", 0, 2**40)
+    directions = store.closing_blocks("direction", 0, 2**40)
+    alone = score_history([], sellers, directions)
+    assert direction_scores(alone.directions) == scores and alone.traps == card.traps
+
+
+def test_in_sample_forecasts_are_left_out_of_the_scorecard_but_their_closes_count() -> None:
+    days = ["2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06"]
+    sellers = [
+        closing_day(d, 25_000.0 + 100 * i, 14.0, "2025-06-05")[1] for i, d in enumerate(days)
+    ]
+    seen = sellers[0].data["safe_range"] | {"provenance": {"source": "model", "in_sample": True}}
+    sellers[0] = sellers[0].model_copy(update={"data": {**sellers[0].data, "safe_range": seen}})
+    found = score_history([], sellers, [])
+    assert found.in_sample_left_out == 1
+    assert [r.forecast.session for r in found.ranges] == ["2025-06-03", "2025-06-04"]
+    assert found.ranges[0].expiry_close == 25_300.0  # the 06-05 close, from its seller block

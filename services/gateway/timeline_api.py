@@ -99,6 +99,7 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
             "trap": {"all": trap_scores(traps), "last": trap_scores(traps[-last:])},
             "stress": {"all": stress_scores(found.stresses)},
             "direction": direction_scores(found.directions),
+            "in_sample_left_out": found.in_sample_left_out,
             "closes": [
                 {
                     "session": r.forecast.session,

@@ -118,6 +118,7 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
                 # the same bounds in VIX-implied sigmas, comparable with the baseline band's z
                 **range_section(
                     snap,
+                    current_vix(ctx),
                     lower,
                     upper,
                     coverage,
@@ -152,21 +153,27 @@ def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
         )
     lower, upper = safe_range(snap.spot, current_vix(ctx), days, z_lower, z_upper)
     return {
-        **range_section(snap, lower, upper, coverage, float(z_lower), float(z_upper)),
+        **range_section(
+            snap, current_vix(ctx), lower, upper, coverage, float(z_lower), float(z_upper)
+        ),
         "provenance": prov,
     }
 
 
 def range_section(
     snap: FeatureSnapshot,
+    vix: float,
     lower: float,
     upper: float,
     coverage: float,
     z_lower: float,
     z_upper: float,
 ) -> dict[str, Any]:
-    """A safe range's fields (bounds, target, expiry, the bounds in VIX-implied sigmas)."""
+    """A safe range's fields (bounds, target, expiry, the bounds in VIX-implied sigmas, and
+    the spot and VIX it was made at: what the history's scorecard scores it from)."""
     return {
+        "spot": round(snap.spot, 2),
+        "vix": round(vix, 4),
         "lower": round(lower, 2),
         "upper": round(upper, 2),
         "coverage_target": coverage,

@@ -52,21 +52,31 @@ class Scored:
     breach: tuple[tuple[float, float | None, int], ...] = ()
 
 
+def in_sample(group: object) -> bool:
+    """The group's value came from a model trained on its own date: not a forecast."""
+    return isinstance(group, dict) and (group.get("provenance") or {}).get("in_sample") is True
+
+
 def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRange | None:
-    """The seller block's safe range with the spot and VIX it was made at; None without one."""
+    """The seller block's safe range with the spot and VIX it was made at (its own fields;
+    the same session's market block for blocks stored before it carried them); None without
+    a range, or when any of its groups is in sample (the model saw that date)."""
     r = seller.data.get("safe_range") or {}
     if not all(isinstance(r.get(k), int | float) for k in ("lower", "upper", "coverage_target")):
         return None
+    if any(in_sample(group) for group in seller.data.values()):
+        return None
     m = market.data if market is not None else {}
-    spot = m.get("spot") if isinstance(m.get("spot"), int | float) else None
+    spot = _number(r.get("spot")) or _number(m.get("spot"))
+    vix = _number(r.get("vix")) or _number(m.get("vix"))
     return ClosingRange(
         session=seller.session_date,
         expiry=str(r.get("expiry")),
         lower=float(r["lower"]),
         upper=float(r["upper"]),
         coverage_target=float(r["coverage_target"]),
-        spot=float(spot) if spot is not None else None,
-        vix=float(m["vix"]) if isinstance(m.get("vix"), int | float) else None,
+        spot=spot,
+        vix=vix,
         days_to_expiry=int(r.get("days_to_expiry") or 0),
         source=str((r.get("provenance") or {}).get("source", "?")),
         breach=tuple(
@@ -212,8 +222,10 @@ def direction_calls(block: SignalBlock) -> list[DirectionCall]:
     calls = []
     for horizon, h in (block.data.get("horizons") or {}).items():
         p, c = h.get("probabilities") or {}, h.get("climatology") or {}
-        if horizon not in DIRECTION_HORIZONS or any(
-            _number(p.get(k)) is None for k in DIRECTION_CLASSES
+        if (
+            horizon not in DIRECTION_HORIZONS
+            or in_sample(h)
+            or any(_number(p.get(k)) is None for k in DIRECTION_CLASSES)
         ):
             continue
         calls.append(
@@ -330,6 +342,7 @@ class Outcomes:
     traps: list[tuple[float, int]]
     stresses: list[tuple[float, float, float]]
     directions: list[tuple[DirectionCall, int]]
+    in_sample_left_out: int  # closing seller blocks a model had seen the date of
 
 
 def score_history(
@@ -337,16 +350,24 @@ def score_history(
     sellers: Iterable[SignalBlock],
     directions: Iterable[SignalBlock],
 ) -> Outcomes:
-    """Every signal of each session's closing blocks against what the later closes did."""
+    """Every signal of each session's closing blocks against what the later closes did. A
+    session's close is the spot of its last seller block (the engines publish every daily
+    snapshot; the market block is conflated in a replay), else of its last market block."""
     by_day = {b.session_date: b for b in markets}
-    closes = {day: s for day, b in by_day.items() if (s := _number(b.data.get("spot"))) is not None}
+    sellers = list(sellers)
     forecasts = [
         f for b in sellers if (f := closing_range(b, by_day.get(b.session_date))) is not None
     ]
+    closes = {day: s for day, b in by_day.items() if (s := _number(b.data.get("spot"))) is not None}
+    for b in sellers:  # outcomes: every session's close, in sample or not
+        spot = _number((b.data.get("safe_range") or {}).get("spot"))
+        if spot is not None:
+            closes[b.session_date] = spot
     calls = [c for b in directions for c in direction_calls(b)]
     return Outcomes(
         ranges=score(forecasts, closes),
         traps=trap_outcomes(forecasts, closes),
         stresses=stress_outcomes(forecasts, closes),
         directions=direction_outcomes(calls, closes),
+        in_sample_left_out=sum(any(in_sample(g) for g in b.data.values()) for b in sellers),
     )

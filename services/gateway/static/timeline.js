@@ -190,7 +190,8 @@
       const regimes = Object.entries(card.by_regime).map(([k, r]) => `${k} ${pct(r.hit_rate)} of ${r.scored}`).join(" · ");
       scorecard.textContent = `Live scorecard: ${last.inside} of the last ${last.scored} session closes' safe ranges held at their expiry ` +
         `(target ${pct(card.coverage_target)}; VIX band at the same target: ${last.vix_band_inside} of ${last.vix_band_scored}). ` +
-        `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes}).` +
+        `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes})` +
+        (body.in_sample_left_out ? `; ${body.in_sample_left_out} in-sample closes left out.` : ".") +
         (card.breach.all.strikes ? ` Breach probabilities: Brier ${card.breach.all.brier.toFixed(4)} against the VIX lognormal's ${card.breach.all.brier_lognormal.toFixed(4)} (${card.breach.all.strikes} strikes).` : "") +
         (trap.scored ? ` Trap: Brier ${trap.brier.toFixed(4)} against ${trap.brier_observed_rate.toFixed(4)} for the observed rate ${pct(trap.event_rate)} (${trap.scored} closes).` : "") +
         (stress.spearman !== null ? ` Stress: rank correlation with the realised vol to expiry ${stress.spearman.toFixed(2)}, VIX's ${stress.spearman_vix.toFixed(2)}.` : "") +
@@ -204,6 +205,9 @@
   next.onclick = () => move(1);
   live.onclick = () => { state.follow = true; refresh(); };
   setTimeout(async () => { await refreshScorecard(); refresh(); }, 500); // expiries, then charts
+  // the charts take their colours from the theme: redraw when it changes
+  new MutationObserver(() => { if (state.session) refresh(); })
+    .observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
   setInterval(refreshScorecard, 60000);
   setInterval(() => { if (state.follow) refresh(); }, EVERY_MS);
 })();
