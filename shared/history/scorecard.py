@@ -137,22 +137,26 @@ def score(forecasts: Iterable[ClosingRange], closes: Mapping[str, float]) -> lis
 TRAP_SESSIONS = 5
 
 
+def annualised_vol(path: list[float]) -> float:
+    """Close-to-close realised volatility of a path of closes, annualised (252 sessions)."""
+    squares = sum(math.log(b / a) ** 2 for a, b in pairwise(path))
+    return math.sqrt(squares * 252 / (len(path) - 1))
+
+
 def trap_outcomes(
     forecasts: Iterable[ClosingRange], closes: Mapping[str, float]
 ) -> list[tuple[float, int]]:
-    """(published trap probability, 1 if the realised vol of the next 5 stored sessions'
-    closes, annualised, exceeded VIX/100 at the forecast's close) for every forecast with 5
-    later closes stored."""
+    """(published trap probability, 1 if the realised vol of the next 5 sessions' closes
+    exceeded VIX/100 at the forecast's close) for every forecast with 5 final closes after it
+    (the newest stored session is still open)."""
     days = sorted(closes)
     position = {day: i for i, day in enumerate(days)}
     out = []
     for f in forecasts:
         i = position.get(f.session)
-        if f.trap is None or f.vix is None or i is None or i + TRAP_SESSIONS >= len(days):
+        if f.trap is None or f.vix is None or i is None or i + TRAP_SESSIONS >= len(days) - 1:
             continue
-        path = [closes[d] for d in days[i : i + TRAP_SESSIONS + 1]]
-        squares = sum(math.log(b / a) ** 2 for a, b in pairwise(path))
-        realised = math.sqrt(squares * 252 / TRAP_SESSIONS)
+        realised = annualised_vol([closes[d] for d in days[i : i + TRAP_SESSIONS + 1]])
         out.append((f.trap, int(realised > f.vix / 100)))
     return out
 
@@ -183,9 +187,7 @@ def stress_outcomes(
         i, j = position.get(f.session), position.get(f.expiry)
         if f.stress is None or f.vix is None or i is None or j is None or not i < j < len(days) - 1:
             continue
-        path = [closes[d] for d in days[i : j + 1]]
-        squares = sum(math.log(b / a) ** 2 for a, b in pairwise(path))
-        out.append((f.stress, f.vix, math.sqrt(squares * 252 / (j - i))))
+        out.append((f.stress, f.vix, annualised_vol([closes[d] for d in days[i : j + 1]])))
     return out
 
 
@@ -248,14 +250,14 @@ def direction_outcomes(
     calls: Iterable[DirectionCall], closes: Mapping[str, float]
 ) -> list[tuple[DirectionCall, int]]:
     """(call, class index of the h-session return: UP, NEUTRAL within 0.25·σ20·√h, DOWN) for
-    every call with 20 earlier and h later closes stored (σ20: the sample standard deviation
+    every call with 20 earlier and h later final closes stored (σ20: the sample standard deviation
     of the 20 daily log returns to the close, as the models' daily features)."""
     days = sorted(closes)
     position = {day: i for i, day in enumerate(days)}
     out = []
     for call in calls:
         i, h = position.get(call.session), DIRECTION_HORIZONS[call.horizon]
-        if i is None or i < SIGMA_SESSIONS or i + h >= len(days):
+        if i is None or i < SIGMA_SESSIONS or i + h >= len(days) - 1:
             continue
         window = [
             math.log(closes[days[k]] / closes[days[k - 1]])
