@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.config import PROJECT_ROOT, Settings
+from shared.config import Settings
 from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, make_block
 from tests.ports import free_port
+from tests.processes import start_service
 
 START = AS_OF - 4 * 3600  # 2025-06-30 11:00 IST: outside every quiet span of the tests
 
@@ -159,15 +159,7 @@ def alerts_env(settings: Settings, rules: Path, urls: str, **extra: str) -> dict
 
 
 def start_alerts(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.alerts"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return start_service("alerts", env, log)
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:

@@ -1,4 +1,4 @@
-"""Start the trainer's rq worker, and stop a process tree for good: an rq worker's work
+"""Start a service or the trainer's rq worker, and stop a process tree for good: an rq worker's work
 horse leaves the worker's process group (rq calls setpgrp in it), so killing the group alone
 leaves the horse training and publishing after the test has moved on."""
 
@@ -28,6 +28,19 @@ def trainer_worker(
         stdout=output,
         stderr=subprocess.STDOUT,
     )
+
+
+def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m services.<name>`` in its own session, stdout and stderr appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _parents() -> dict[int, int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy import select
 
 from services.history.main import HistoryWorker
 from shared import streams
-from shared.config import PROJECT_ROOT, Settings
+from shared.config import Settings
 from shared.history.schema import block, series_point
 from shared.history.scorecard import direction_scores, score_history
 from shared.history.store import HistoryStore, migrate, open_engine
@@ -29,6 +28,7 @@ from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.postgres_server import PostgresServer, binaries
+from tests.processes import start_service
 from tests.waiting import wait_for
 
 
@@ -287,15 +287,7 @@ def history_service(settings: Settings, url: str, log: Path) -> subprocess.Popen
         "AEGIS_BLOCK_MS": "100",
         "AEGIS_CLAIM_IDLE_MS": "500",
     }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.history"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return start_service("history", env, log)
 
 
 def stored(store: HistoryStore) -> tuple[list[Any], list[Any]]:
