@@ -290,6 +290,16 @@ def history_service(settings: Settings, url: str, log: Path) -> subprocess.Popen
     return start_service("history", env, log)
 
 
+def wait_all_stored(store: HistoryStore, client: redis.Redis, count: int) -> None:
+    wait_for(
+        lambda: (
+            store.span()[2] == count and client.xpending(streams.BLOCKS, "history")["pending"] == 0
+        ),
+        120,
+        f"all {count} blocks stored and acknowledged",
+    )
+
+
 def stored(store: HistoryStore) -> tuple[list[Any], list[Any]]:
     with store.engine.connect() as conn:
         blocks = conn.execute(select(block).order_by(block.c.engine, block.c.as_of)).all()
@@ -317,14 +327,7 @@ def test_a_history_service_sigkilled_mid_stream_stores_what_a_clean_run_stores(
         procs[0].wait(timeout=10)
         assert store.span()[2] < len(blocks)  # killed mid-stream
         procs.append(history_service(settings, database_url, tmp_path / "survivor.log"))
-        wait_for(
-            lambda: (
-                store.span()[2] == len(blocks)
-                and redis_client.xpending(streams.BLOCKS, "history")["pending"] == 0
-            ),
-            120,
-            "every block stored and acknowledged",
-        )
+        wait_all_stored(store, redis_client, len(blocks))
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -352,14 +355,7 @@ def test_a_postgresql_restart_under_load_loses_nothing(
         wait_for(lambda: store.span()[2] >= 300, 60, "the first batches to be stored")
         postgres.restart()  # the service's connections are cut mid-stream
         assert store.span()[2] < len(blocks)
-        wait_for(
-            lambda: (
-                store.span()[2] == len(blocks)
-                and redis_client.xpending(streams.BLOCKS, "history")["pending"] == 0
-            ),
-            120,
-            "every block stored after the restart",
-        )
+        wait_all_stored(store, redis_client, len(blocks))
     finally:
         service.terminate()
         service.wait(timeout=20)

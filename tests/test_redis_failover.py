@@ -10,8 +10,6 @@ import asyncio
 import operator
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +22,12 @@ from rq import Queue, SimpleWorker
 from services.trainer.jobs import redis_for_rq
 from shared import streams
 from shared.bus import connect_async
-from shared.config import PROJECT_ROOT, Settings
+from shared.config import Settings
 from shared.redis_acl import load_or_create_passwords
 from shared.redis_server import RedisSentinel, RedisServer, RedisServerError, find_redis_server
 from tests.pipeline import SHORT_WINDOW, feature_payloads, ingest, run_features
 from tests.ports import free_port
+from tests.processes import start_service
 from tests.waiting import wait_for
 
 MASTER = "aegis"
@@ -122,18 +121,6 @@ def replicated(tmp_path: Path) -> Iterator[Replicated]:
         primary.stop()
 
 
-def start(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def test_services_follow_a_sentinel_failover_and_lose_nothing(
     replicated: Replicated, settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -159,8 +146,10 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
         "AEGIS_VAR_DIR": str(tmp_path / "var"),
     }
     logs = {name: tmp_path / f"{name}.log" for name in ("ingest", "features")}
-    features = start("features", {**common, **replicated.env("features")}, logs["features"])
-    feeder = start("ingest", {**common, **window, **replicated.env("ingest")}, logs["ingest"])
+    features = start_service("features", {**common, **replicated.env("features")}, logs["features"])
+    feeder = start_service(
+        "ingest", {**common, **window, **replicated.env("ingest")}, logs["ingest"]
+    )
     try:
         primary = replicated.primary.client()
         wait_for(lambda: primary.xlen(streams.BARS) >= 600, 60, "the replay to get going")

@@ -24,6 +24,14 @@ WAIT_MS = 15_000
 FRIDAY = AS_OF - 3 * 86_400  # 2025-06-27 15:00 IST, the session before 2025-06-30
 
 
+def with_history(settings: Settings, tmp_path: Path) -> tuple[Settings, HistoryStore]:
+    """``settings`` pointing at a fresh, migrated SQLite history, and its store."""
+    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    store = HistoryStore(open_engine(settings.history_url))
+    migrate(store.engine)
+    return settings, store
+
+
 def chain(pcr: float, spot: float) -> dict[str, Any]:
     return {
         "pcr": {"oi": pcr},
@@ -48,10 +56,8 @@ def minutes(start: int, count: int, pcr: float) -> list[SignalBlock]:
 async def test_the_chain_through_the_day_and_the_session_before(
     browser: Browser, settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
-    engine = open_engine(settings.history_url)
-    migrate(engine)
-    HistoryStore(engine).write(minutes(FRIDAY, 5, 0.8) + minutes(AS_OF - 540, 10, 1.1))
+    settings, store = with_history(settings, tmp_path)
+    store.write(minutes(FRIDAY, 5, 0.8) + minutes(AS_OF - 540, 10, 1.1))
     publish(settings, *all_blocks(as_of=AS_OF))
     with RunningGateway(settings) as gw:
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -109,10 +115,7 @@ async def test_the_chain_through_the_day_and_the_session_before(
 async def test_the_live_scorecard_counts_the_settled_closes(
     browser: Browser, settings: Settings, tmp_path: Path
 ) -> None:
-    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
-    engine = open_engine(settings.history_url)
-    migrate(engine)
-    store = HistoryStore(engine)
+    settings, store = with_history(settings, tmp_path)
     # two weeks of closes, every range 150 points a side, Thursday expiries; spot climbs 40 a day
     days = ["2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06", "2025-06-09"]
     for i, day in enumerate(days):
@@ -144,12 +147,10 @@ async def test_the_live_scorecard_counts_the_settled_closes(
 async def test_the_chain_panel_shows_oi_change_since_the_open_and_the_past(
     browser: Browser, settings: Settings, tmp_path: Path
 ) -> None:
-    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
-    engine = open_engine(settings.history_url)
-    migrate(engine)
+    settings, store = with_history(settings, tmp_path)
     open_s = AS_OF - (5 * 3600 + 45 * 60)  # 09:15 IST
     minutes = [chain_minute(open_s + 60 * i, 100.0 + 10 * i) for i in range(2, 8)]  # 09:17..22
-    HistoryStore(engine).write(minutes)
+    store.write(minutes)
     others = [b for b in all_blocks(as_of=open_s + 420) if b.engine != "seller"]
     publish(settings, *others, minutes[-1])
     with RunningGateway(settings) as gw:

@@ -113,12 +113,13 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
         )
         if out.ok:
             lower, upper = out.value
-            vix_scale = current_vix(ctx) / 100 * math.sqrt(ctx.days_to_expiry / 365)
+            vix = current_vix(ctx)
+            vix_scale = vix / 100 * math.sqrt(ctx.days_to_expiry / 365)
             return {
                 # the same bounds in VIX-implied sigmas, comparable with the baseline band's z
                 **range_section(
                     snap,
-                    current_vix(ctx),
+                    vix,
                     lower,
                     upper,
                     coverage,
@@ -151,11 +152,10 @@ def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
         prov = provenance.heuristic(
             f"{out.problem}; symmetric normal z, not calibrated", SAFE_RANGE_FORMULA
         )
-    lower, upper = safe_range(snap.spot, current_vix(ctx), days, z_lower, z_upper)
+    vix = current_vix(ctx)
+    lower, upper = safe_range(snap.spot, vix, days, z_lower, z_upper)
     return {
-        **range_section(
-            snap, current_vix(ctx), lower, upper, coverage, float(z_lower), float(z_upper)
-        ),
+        **range_section(snap, vix, lower, upper, coverage, float(z_lower), float(z_upper)),
         "provenance": prov,
     }
 

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from services.trainer import metrics as m
-from services.trainer.vol_evaluation import dte_bucket
+from services.trainer.vol_evaluation import dte_bucket, same_coverage_width
 from shared.features.option_chain import SIGMA_PER_MEAN_ABS
 
 TABLES = ("seller", "buyer", "breach")
@@ -116,19 +116,11 @@ def move(b: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _same_coverage_width(g: pd.DataFrame, scale: pd.Series, coverage: float) -> float:
-    """Mean log width of the band ``spot·exp(q·scale)`` whose quantiles q of the scaled move
-    give ``coverage`` on this same sample (the baseline's best case)."""
-    u = np.log(g["expiry_close"] / g["spot"]) / scale
-    lo, hi = np.nanquantile(u, [(1 - coverage) / 2, (1 + coverage) / 2])
-    return float(((hi - lo) * scale).mean())
-
-
 def _range_scores(g: pd.DataFrame, inside: str) -> dict[str, Any]:
     coverage = float(g[inside].mean())
     width = float(np.log(g["safe_upper"] / g["safe_lower"]).mean())
-    vix = _same_coverage_width(g, np.log(g["vix_upper"] / g["spot"]), coverage)
-    straddle = _same_coverage_width(g, g["straddle_sigma"], coverage)
+    vix = same_coverage_width(g, np.log(g["vix_upper"] / g["spot"]), coverage)
+    straddle = same_coverage_width(g, g["straddle_sigma"], coverage)
     return {
         "samples": len(g),
         "coverage": coverage,

@@ -120,14 +120,22 @@ def cluster_se(x: pd.Series, clusters: pd.Series) -> float:
     return float(np.sqrt((sums**2).sum()) / len(x))
 
 
+def same_coverage_width(g: pd.DataFrame, scale: pd.Series, coverage: float) -> float:
+    """Mean log width of the band ``spot·exp(q·scale)`` whose quantiles q of the scaled move
+    give ``coverage`` on this same sample: a baseline band at the model's realised coverage
+    (its best case)."""
+    u = np.log(g["expiry_close"] / g["spot"]) / scale
+    q = (1 - coverage) / 2, (1 + coverage) / 2
+    lo, hi = np.nanquantile(u, q) if len(g) else (np.nan, np.nan)
+    return float(((hi - lo) * scale).mean())
+
+
 def _coverage(g: pd.DataFrame) -> dict[str, Any]:
     spot, settle = g["spot"], g["expiry_close"]
     width = np.log(g["safe_upper"] / g["safe_lower"])
     # the VIX band at the model's realised coverage: VIX-scaled moves' quantiles, same sample
     scale = np.log(g["vix_upper"] / spot).where(lambda x: x > 0)
-    u = np.log(settle / spot) / scale
     cov = float(g["inside"].mean())
-    lo, hi = np.nanquantile(u, [(1 - cov) / 2, (1 + cov) / 2]) if len(g) else (np.nan, np.nan)
     return {
         "samples": len(g),
         "coverage": cov,
@@ -138,7 +146,7 @@ def _coverage(g: pd.DataFrame) -> dict[str, Any]:
         "mean_width_log": float(width.mean()),
         "vix_band_calibrated_coverage": float(g["inside_vix_band"].mean()),
         "vix_band_calibrated_width_log": float(np.log(g["vix_upper"] / g["vix_lower"]).mean()),
-        "vix_band_same_coverage_width_log": float(((hi - lo) * scale).mean()),
+        "vix_band_same_coverage_width_log": same_coverage_width(g, scale, cov),
     }
 
 

@@ -12,13 +12,14 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
-from statistics import NormalDist
 from typing import Any
 
 import pandas as pd
 
 from shared.models.api import vix_regime
 from shared.schemas import SignalBlock
+from shared.signals.breach import lognormal_breach_probability
+from shared.signals.safe_range import safe_range, symmetric_normal_z
 
 VIX_BAND_FORMULA = (
     "spot x exp(-/+ z x VIX/100 x sqrt(max(days to expiry, 1)/365)), z = the normal quantile "
@@ -95,19 +96,18 @@ def _number(value: object) -> float | None:
 
 
 def vix_band(f: ClosingRange) -> tuple[float, float] | None:
+    """The VIX lognormal band at the range's own target (the engine's formulas)."""
     if f.vix is None or f.vix <= 0 or f.spot is None:
         return None
-    z = NormalDist().inv_cdf((1 + f.coverage_target) / 2)
-    scale = f.vix / 100 * math.sqrt(max(f.days_to_expiry, 1) / 365)
-    return f.spot * math.exp(-z * scale), f.spot * math.exp(z * scale)
+    z = symmetric_normal_z(f.coverage_target)
+    return safe_range(f.spot, f.vix, max(f.days_to_expiry, 1), z, z)
 
 
 def lognormal_breach(f: ClosingRange, strike: float) -> float | None:
     """P(expiry close beyond ``strike``) under a driftless lognormal at VIX (the baseline)."""
     if f.vix is None or f.vix <= 0 or f.spot is None:
         return None
-    scale = f.vix / 100 * math.sqrt(max(f.days_to_expiry, 1) / 365)
-    return 0.5 * math.erfc(abs(math.log(strike / f.spot)) / scale / math.sqrt(2))
+    return lognormal_breach_probability(f.spot, strike, f.vix, max(f.days_to_expiry, 1))
 
 
 def score(forecasts: Iterable[ClosingRange], closes: Mapping[str, float]) -> list[Scored]:

@@ -136,5 +136,5 @@ const Pictures = (() => {
     meaning: "Per session, the day's last value of the volatility trap, expiry stress and today's direction probabilities (%), and the close against the safe range.",
   });
 
-  return { priceTile, historyTile };
+  return { priceTile, historyTile, sessionSpan };
 })();

@@ -86,12 +86,7 @@
   const anchor = document.querySelector('[data-testid="depth-section"]');
   if (anchor) anchor.after(section); else (document.querySelector("main") || document.body).appendChild(section);
 
-  /** 09:15 and 15:30 IST of an ISO date, epoch seconds. */
-  function span(session) {
-    const [y, m, d] = String(session).split("-").map(Number);
-    const open = Date.UTC(y, m - 1, d, 3, 45) / 1000;
-    return [open, open + 375 * 60];
-  }
+  const span = Pictures.sessionSpan; // 09:15 and 15:30 IST of a session, epoch seconds
   const isoDay = (epochS) => new Date((epochS + 19800) * 1000).toISOString().slice(0, 10); // IST
 
   async function series(name, start, end, step) {
