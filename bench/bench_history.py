@@ -117,7 +117,7 @@ def fill(store: HistoryStore, days: list[date], args: argparse.Namespace) -> dic
         started = time.perf_counter()
         written += store.write(blocks)
         wrote = time.perf_counter()
-        thinned += retention.advance(store, blocks[-1].as_of)
+        thinned += retention.advance(store, blocks)
         write_s, thin_s = write_s + wrote - started, thin_s + time.perf_counter() - wrote
     rng = np.random.default_rng(0)
     recent = days[-args.detail_days * 5 // 7 :]

@@ -15,15 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
+from alembic import command
+from alembic.config import Config
 from scipy.stats import norm
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 
 from services.history.main import HistoryWorker
 from shared import streams
 from shared.config import Settings
+from shared.history.retention import Retention
 from shared.history.schema import block, series_point
 from shared.history.scorecard import direction_scores, score_history
-from shared.history.store import HistoryStore, migrate, open_engine
+from shared.history.store import MIGRATIONS, HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
@@ -86,6 +89,32 @@ def test_series_and_time_travel_on_both_databases(database_url: str) -> None:
     engine.dispose()
 
 
+def test_a_store_of_json_bodies_migrates_to_the_streams_bytes_on_both_databases(
+    database_url: str,
+) -> None:
+    engine = open_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")  # the first schema: bodies as JSON text
+    blocks = day(25_100.0)
+    first_schema = table("block", *(column(c) for c in ("engine", "as_of", "kind", "body")))
+    with engine.begin() as connection:
+        connection.execute(
+            first_schema.insert(),
+            [
+                {"engine": b.engine, "as_of": b.as_of, "kind": b.kind, "body": b.model_dump_json()}
+                for b in blocks
+            ],
+        )
+    migrate(engine)
+    store = HistoryStore(engine)
+    assert store.blocks_between("seller", AS_OF, AS_OF + 540, limit=20) == blocks[1::2]
+    assert store.blocks_at(AS_OF + 540) == {"market": blocks[-2], "seller": blocks[-1]}
+    engine.dispose()
+
+
 def minutes(start: int, count: int) -> list[SignalBlock]:
     """A market block a minute from ``start``, spot = its minute number."""
     return [make_block("market", as_of=start + 60 * i, spot=float(i)) for i in range(count)]
@@ -125,6 +154,35 @@ def test_the_worker_keeps_the_detail_of_the_last_days_in_stream_time(
     assert [p.value for p in store.series("spot", start, start + 1800)] == [14.0, 29.0]
     assert len(store.series("spot", start + 2 * 86_400, start + 2 * 86_400 + 1800)) == 30
     assert worker.stats["rows_thinned"] == 3 * 28
+
+
+def test_each_engine_is_thinned_on_its_own_stream_time_and_a_late_block_too(
+    tmp_path: Path,
+) -> None:
+    """In a replay one engine can be a month behind another: the leader's time must not
+    leave the laggard's old detail unthinned, and a block older than what was thinned (a
+    lagging replica) gets its step thinned again."""
+    store = HistoryStore(open_engine(f"sqlite:///{tmp_path / 'h.sqlite3'}"))
+    migrate(store.engine)
+    retention = Retention(detail_s=86_400, step_s=900)
+    start = AS_OF - AS_OF % 900 - 2 * 86_400
+    leader = minutes(start + 2 * 86_400, 30)
+    store.write(leader)
+    assert retention.advance(store, leader) == 0  # nothing of the leader is old yet
+    laggard = [make_block("seller", as_of=start + 60 * i, spot=float(i)) for i in range(30)]
+    store.write(laggard)
+    retention.advance(store, laggard)
+    caught_up = [make_block("seller", as_of=start + 2 * 86_400 + 60 * i) for i in range(30)]
+    store.write(caught_up)
+    retention.advance(store, caught_up)
+    thinned = store.blocks_between("seller", start, start + 1800, limit=100)
+    assert [b.as_of for b in thinned] == [start + 840, start + 1740]
+    late = [make_block("seller", as_of=start + 60)]
+    store.write(late)
+    assert retention.advance(store, late) > 0
+    thinned = store.blocks_between("seller", start, start + 1800, limit=100)
+    assert [b.as_of for b in thinned] == [start + 840, start + 1740]
+    store.engine.dispose()
 
 
 def test_the_worker_writes_every_block_once_across_a_redelivery(

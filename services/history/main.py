@@ -1,6 +1,6 @@
 """History: consume signal blocks (aegis:blocks, consumer group ``history``) -> write each
-block whole and its typed series (shared.history.series) to the history database -> thin what
-left the detail window (shared.history.retention) -> acknowledge. A crash between the
+block whole (its payload as read) and its typed series (shared.history.series) to the history
+database -> thin what left the detail window (shared.history.retention) -> acknowledge. A crash between the
 database commit and the acknowledgement redelivers the batch, whose rows are written again
 with the same values (upserts): nothing is lost or doubled, and replicas share the group like
 every worker. The database away is treated like Redis away: nothing acknowledged, back off,
@@ -21,7 +21,7 @@ from shared.history.store import HistoryStore, migrate, open_engine
 from shared.lifecycle import idle_cpu, prepare, serve
 from shared.logs import get_logger
 from shared.schemas import Message, SignalBlock
-from shared.worker import StreamWorker
+from shared.worker import Entry, StreamWorker
 
 
 class StoreUnavailable(redis.ConnectionError):
@@ -39,6 +39,7 @@ class HistoryWorker(StreamWorker):
         self.store = HistoryStore(open_engine(settings.history_url))
         migrate(self.store.engine)
         self.stats.update(blocks_written=0, rows_thinned=0)
+        self.payloads: dict[str, bytes] = {}
         self.retention = Retention(
             settings.history_detail_days * 86_400, settings.history_downsample_s
         )
@@ -46,13 +47,20 @@ class HistoryWorker(StreamWorker):
     def handle(self, message: Message, entry_id: str) -> Iterable[Message]:
         return self.handle_batch([(message, entry_id)])[0]
 
+    def before_batch(self, entries: list[Entry]) -> None:
+        # the payloads as read: stored as they are, never encoded again
+        self.payloads = {raw_id.decode(): fields.get(b"d", b"") for raw_id, fields in entries}
+
     def handle_batch(self, batch: list[tuple[Message, str]]) -> list[list[Message]]:
-        blocks = [m for m, _ in batch if isinstance(m, SignalBlock)]
+        blocks: list[SignalBlock] = []
+        bodies: list[bytes] = []
+        for message, entry_id in batch:
+            if isinstance(message, SignalBlock):
+                blocks.append(message)
+                bodies.append(self.payloads[entry_id])
         try:
-            self.stats["blocks_written"] += self.store.write(blocks)
-            if blocks:
-                stream_time = max(b.as_of for b in blocks)
-                self.stats["rows_thinned"] += self.retention.advance(self.store, stream_time)
+            self.stats["blocks_written"] += self.store.write(blocks, bodies)
+            self.stats["rows_thinned"] += self.retention.advance(self.store, blocks)
         except OperationalError as exc:
             raise StoreUnavailable(f"history database: {exc.orig}") from exc
         return [[] for _ in batch]

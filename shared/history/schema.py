@@ -5,7 +5,7 @@ key: engine, time; the newest at or before T is one index seek)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, LargeBinary, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -23,5 +23,5 @@ block = Table(
     Column("engine", String(16), primary_key=True),
     Column("as_of", BigInteger, primary_key=True, doc="epoch seconds"),
     Column("kind", String(16), nullable=False),
-    Column("body", Text, nullable=False, doc="the SignalBlock as JSON"),
+    Column("body", LargeBinary, nullable=False, doc="the block as on the stream (msgpack)"),
 )

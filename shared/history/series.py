@@ -52,13 +52,12 @@ SERIES: tuple[Series, ...] = (
     ),
 )
 BY_NAME = {s.name: s for s in SERIES}
+BY_ENGINE = {e: tuple(s for s in SERIES if s.engine == e) for e in {s.engine for s in SERIES}}
 
 
 def points(block: SignalBlock) -> Iterator[tuple[str, float]]:
     """(series name, value) of every series this block carries."""
-    for series in SERIES:
-        if series.engine != block.engine:
-            continue
+    for series in BY_ENGINE.get(block.engine, ()):
         value = value_at(block.data, series.path)
         if isinstance(value, int | float) and not isinstance(value, bool):
             yield series.name, float(value)

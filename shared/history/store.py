@@ -5,20 +5,20 @@ SQLAlchemy Core. The schema is made by the Alembic migrations (``migrate``), nev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shared.codec import decode, encode
 from shared.history.schema import block, series_point
 from shared.history.series import SERIES, points
-from shared.schemas import SignalBlock
+from shared.schemas import SCHEMA_VERSION, SignalBlock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ENGINES = ("market", "direction", "seller", "buyer")
@@ -69,12 +69,15 @@ class HistoryStore:
         self.engine = engine
 
     # Writes -------------------------------------------------------------------------------
-    def write(self, blocks: Iterable[SignalBlock]) -> int:
-        """Every block and its series points, in one transaction; the number of blocks."""
+    def write(self, blocks: Sequence[SignalBlock], bodies: Sequence[bytes] | None = None) -> int:
+        """Every block and its series points, in one transaction; the number of blocks.
+        ``bodies``: each block's payload as read from the stream (kept as it is, not encoded
+        again); without them, the blocks are encoded here."""
+        if bodies is None:
+            bodies = [encode(b)["d"] for b in blocks]
         rows: list[dict[str, Any]] = []
         pts: list[dict[str, Any]] = []
-        for b in blocks:
-            body = b.model_dump_json()
+        for b, body in zip(blocks, bodies, strict=True):
             rows.append({"engine": b.engine, "as_of": b.as_of, "kind": b.kind, "body": body})
             pts.extend({"series": n, "as_of": b.as_of, "value": v} for n, v in points(b))
         rows, pts = (
@@ -103,14 +106,17 @@ class HistoryStore:
                 )
         return len(rows)
 
-    def downsample(self, since: int, before: int, step_s: int) -> int:
-        """Thin the rows with ``since <= as_of < before`` to the last block per engine and
-        the last point per series of each ``step_s`` (``as_of // step_s``); the rows deleted.
-        Both bounds should be multiples of ``step_s``, so a step is thinned whole, once.
-        One statement per engine and series: each is a range seek on the primary key."""
+    def downsample(
+        self, since: int, before: int, step_s: int, engines: Sequence[str] = ENGINES
+    ) -> int:
+        """Thin the rows of ``engines`` (their blocks and series) with ``since <= as_of <
+        before`` to the last block per engine and the last point per series of each
+        ``step_s`` (``as_of // step_s``); the rows deleted. Both bounds should be multiples
+        of ``step_s``, so a step is thinned whole. One statement per engine and series: each
+        is a range seek on the primary key."""
         deleted = 0
-        keyed = [(block, block.c.engine, name) for name in ENGINES] + [
-            (series_point, series_point.c.series, s.name) for s in SERIES
+        keyed = [(block, block.c.engine, name) for name in engines] + [
+            (series_point, series_point.c.series, s.name) for s in SERIES if s.engine in engines
         ]
         with self.engine.begin() as conn:
             for table, key, name in keyed:
@@ -153,7 +159,7 @@ class HistoryStore:
                     .limit(1)
                 ).scalar()
                 if body is not None:
-                    out[engine] = SignalBlock.model_validate(orjson.loads(body))
+                    out[engine] = _block(body)
         return out
 
     def blocks_between(self, engine: str, start: int, end: int, limit: int) -> list[SignalBlock]:
@@ -167,7 +173,7 @@ class HistoryStore:
         )
         with self.engine.connect() as conn:
             bodies = conn.execute(query).scalars().all()
-        return [SignalBlock.model_validate(orjson.loads(body)) for body in bodies]
+        return [_block(body) for body in bodies]
 
     def closing_blocks(self, engine: str, start: int, end: int) -> list[SignalBlock]:
         """``engine``'s last block of each day (UTC day: an NSE session lies inside one) with
@@ -177,7 +183,7 @@ class HistoryStore:
         query = select(block.c.body).where(rows).where(block.c.as_of.in_(last))
         with self.engine.connect() as conn:
             bodies = conn.execute(query.order_by(block.c.as_of)).scalars().all()
-        return [SignalBlock.model_validate(orjson.loads(body)) for body in bodies]
+        return [_block(body) for body in bodies]
 
     def span(self) -> tuple[int | None, int | None, int]:
         """(first as_of, last as_of, blocks held)."""
@@ -186,6 +192,11 @@ class HistoryStore:
                 select(func.min(block.c.as_of), func.max(block.c.as_of), func.count())
             ).one()
         return first, last, int(count)
+
+
+def _block(body: bytes) -> SignalBlock:
+    """A stored body back to its block, through the stream's own decoding."""
+    return cast(SignalBlock, decode({"t": SignalBlock.TYPE, "v": SCHEMA_VERSION, "d": body}))
 
 
 def _last_per_key(rows: Sequence[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, Any]]:
