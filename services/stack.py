@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import redis
 
+from services import dataset
 from shared import calendar, streams
 from shared.config import PROJECT_ROOT, Settings
 from shared.lifecycle import prepare, stop_on_signals
@@ -144,6 +145,7 @@ def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, st
 
 def main() -> None:
     settings = prepare()
+    dataset.claim(settings)  # one var/ holds one dataset: refuse before anything starts
     server: RedisServer | None = None
     passwords: dict[str, str] | None = None
     if settings.embedded_redis:

@@ -1,10 +1,10 @@
 """History: consume signal blocks (aegis:blocks, consumer group ``history``) -> write each
 block whole (its payload as read) and its typed series (shared.history.series) to the history
-database -> thin what left the detail window (shared.history.retention) -> acknowledge. A crash between the
-database commit and the acknowledgement redelivers the batch, whose rows are written again
-with the same values (upserts): nothing is lost or doubled, and replicas share the group like
-every worker. The database away is treated like Redis away: nothing acknowledged, back off,
-retry (never a dead letter)."""
+database -> thin what left the detail window (shared.history.retention) -> acknowledge. A
+crash between the database commit and the acknowledgement redelivers the batch, whose rows
+are written again with the same values (upserts): nothing is lost or doubled, and replicas
+share the group like every worker. The database away is treated like Redis away: nothing
+acknowledged, back off, retry (never a dead letter)."""
 
 from __future__ import annotations
 
