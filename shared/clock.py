@@ -128,6 +128,7 @@ class RunClock:
             "replay_date": str(calendar.ist_date(now // 1000)) if replay else None,
             "source": run.source if run else None,
             "finished": run.finished if replay and run else None,
+            **market_hours(now),
         }
 
 
@@ -142,6 +143,7 @@ def event_section(clock: Clock) -> dict[str, Any]:
         "replay_date": str(calendar.ist_date(now // 1000)) if now else None,
         "source": None,
         "finished": None,
+        **market_hours(now),
     }
 
 
@@ -161,7 +163,23 @@ def clock_section(clock: Clock) -> dict[str, Any]:
         "replay_date": None,
         "source": None,
         "finished": None,
+        **market_hours(now),
     }
+
+
+def market_hours(now_ms: int) -> dict[str, Any]:
+    """Whether the NSE session is open at the clock's time, and when it next opens (null
+    while open, or past the calendar's last session)."""
+    moment = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    if calendar.is_market_open(moment):
+        return {"market_open": True, "next_open": None}
+    today = calendar.ist_date(now_ms // 1000)
+    try:
+        opens_today = calendar.is_session(today) and moment < calendar.session_bounds(today)[0]
+        day = today if opens_today else calendar.next_session(today)
+    except ValueError:
+        return {"market_open": False, "next_open": None}
+    return {"market_open": False, "next_open": iso(calendar.daily_open_time(day) * 1000)}
 
 
 def iso(epoch_ms: int) -> str:

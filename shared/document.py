@@ -182,6 +182,8 @@ class Clock(BaseModel):
     replay_date: str | None = Field(None, description="IST date of the replay clock")
     source: str | None = None
     finished: bool | None = Field(None, description="the replay has published everything")
+    market_open: bool | None = Field(None, description="the NSE session is open at ``now``")
+    next_open: str | None = Field(None, description="when the session next opens; null if open")
 
 
 class Document(BaseModel):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,9 @@ import pytest
 import redis
 from playwright.async_api import Browser, Page, expect
 
+from services.ingest.sources.feed_status import FeedStatus, feed_problem
 from shared import streams
+from shared.calendar import IST
 from shared.config import PROJECT_ROOT, Settings
 from tests.block_factory import all_blocks, make_block
 from tests.gateway_harness import RunningGateway, publish
@@ -522,6 +525,53 @@ async def test_header_says_replay_with_date_and_speed_then_feed_down(
         )
         # the feed's report expires without a finished report: the feed died
         redis_client.delete(streams.health("ingest", "file"))
-        await expect(run_pill).to_have_text("FEED DOWN", timeout=WAIT_MS)
+        await expect(run_pill).to_have_text("FEED DOWN · no report", timeout=WAIT_MS)
         await expect(run_pill).to_have_class(re.compile(r"\bbad\b"))
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def ist_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=IST).timestamp() * 1000)
+
+
+async def test_header_live_only_in_market_hours_then_market_closed_then_feed_down(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """The header from facts, live (no replay): LIVE while the session is open and every
+    block is fresh; MARKET CLOSED with the next open from the NSE calendar (Monday
+    2026-01-26 is Republic Day); FEED DOWN in words when the feed fails, its raw error in
+    the tooltip only. The gateway's wall clock is set to each moment."""
+    wall = settings.model_copy(update={"clock": "wall"})
+    now = {"ms": ist_ms("2026-01-23T10:00:30")}  # a Friday, the session open
+    live_health(redis_client)
+    publish(wall, *all_blocks(as_of=ist_ms("2026-01-23T10:00:00") // 1000))
+    with RunningGateway(wall, tick_s=0.1, health_poll_s=0.1, wall_ms=lambda: now["ms"]) as gw:
+        page = await open_dashboard(browser, gw)
+        run_pill = page.get_by_test_id("run-status")
+        await expect(run_pill).to_have_text("LIVE", timeout=WAIT_MS)
+        await expect(run_pill).to_have_class(re.compile(r"\bgood\b"))
+        now["ms"] = ist_ms("2026-01-23T10:30:00")  # no bar for half an hour of the session
+        await expect(run_pill).to_have_text("LIVE · STALE DATA", timeout=WAIT_MS)
+        publish(wall, *all_blocks(as_of=ist_ms("2026-01-23T15:30:00") // 1000))
+        now["ms"] = ist_ms("2026-01-24T12:00:00")  # Saturday: the close is not stale
+        await expect(run_pill).to_have_text(
+            "MARKET CLOSED · opens Tue 27 Jan 09:15", timeout=WAIT_MS
+        )
+        await expect(run_pill).not_to_have_class(re.compile(r"\b(good|bad)\b"))
+        status = FeedStatus(
+            state="failing",
+            consecutive_failures=5,
+            rate_limited=True,
+            last_error="curl: (28) Operation timed out after 30001 milliseconds",
+        )
+        reason = f"source yfinance: {feed_problem(status.snapshot())}"  # as ingest says it
+        report = {
+            "service": "ingest",
+            "consumer": "yfinance",
+            "status": "degraded",
+            "degraded_reasons": [reason],
+        }
+        redis_client.set(streams.health("ingest", "yfinance"), orjson.dumps(report), ex=600)
+        await expect(run_pill).to_have_text("FEED DOWN · rate limited", timeout=WAIT_MS)
+        await expect(run_pill).to_have_attribute("title", re.compile("curl: \\(28\\)"))
         assert page.errors == []  # type: ignore[attr-defined]

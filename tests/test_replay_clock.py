@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import orjson
+import pandas as pd
 import pytest
 import redis
 from structlog.testing import capture_logs
@@ -209,3 +210,20 @@ def test_logs_are_readable_on_a_terminal_and_json_otherwise_or_when_asked() -> N
     assert wants_json(None, Pipe()) is True  # type: ignore[arg-type]
     assert wants_json(True, Tty()) is True  # type: ignore[arg-type]
     assert wants_json(False, Pipe()) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("moment", "market_open", "next_open"),
+    [
+        ("2026-01-23T10:00:00", True, None),  # Friday, in session
+        ("2026-01-23T08:00:00", False, "2026-01-23T03:45:00.000Z"),  # before the open
+        ("2026-01-23T15:30:00", False, "2026-01-27T03:45:00.000Z"),  # the close; Mon a holiday
+        ("2026-01-24T12:00:00", False, "2026-01-27T03:45:00.000Z"),  # Saturday
+    ],
+)
+def test_the_clock_says_whether_the_market_is_open_and_when_it_opens(
+    moment: str, market_open: bool, next_open: str | None
+) -> None:
+    wall_ms = int(pd.Timestamp(moment, tz=calendar.IST).timestamp() * 1000)
+    section = RunClock(lambda: wall_ms).section()
+    assert (section["market_open"], section["next_open"]) == (market_open, next_open)

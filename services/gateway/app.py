@@ -83,9 +83,16 @@ class Login(BaseModel):
     token: str
 
 
-def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float = 2.0) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    tick_s: float = 0.5,
+    health_poll_s: float = 2.0,
+    wall_ms: Callable[[], int] | None = None,
+) -> FastAPI:
     """``tick_s``: how often stale flags are re-checked (wall clock); ``health_poll_s``: how
-    often worker health reports are read."""
+    often worker health reports are read; ``wall_ms``: the wall clock (epoch ms; a test's
+    fixed moment)."""
     metrics = GatewayMetrics()
     writer = OutputWriter(settings.output_path, metrics)
     event_clock = settings.clock == "event"
@@ -96,7 +103,7 @@ def create_app(settings: Settings, *, tick_s: float = 0.5, health_poll_s: float 
         send_timeout_s=settings.ws_send_timeout_s,
     )
     # the wall clock follows the feed: a replay is judged on its own time (shared.clock)
-    clock = make_clock("event") if event_clock else RunClock()
+    clock = make_clock("event") if event_clock else RunClock(wall_ms)
     gateway = Gateway(clock, event_clock, metrics, writer, limits)
     hub = gateway.hub
     consumer = BlockConsumer(settings, gateway, metrics)

@@ -71,24 +71,48 @@
     return c.nowMs + (performance.now() - c.at) * (c.rate || 0);
   }
 
-  function feedDown(doc) {
+  /** Why the feed is down, in a few words (the raw error goes to the tooltip), or null. */
+  function feedProblem(doc) {
     const feed = doc && doc.health && doc.health.engines ? doc.health.engines.ingest : null;
-    return !!feed && (feed.status === "down" || (feed.degraded_reasons || []).some((r) => /no live report/.test(r)));
+    if (!feed) return null;
+    const reasons = feed.degraded_reasons || [];
+    if (feed.status === "down" || reasons.some((r) => /no live report/.test(r))) {
+      return { words: "no report", detail: reasons.join("; ") || "the feed stopped reporting" };
+    }
+    const failing = reasons.find((r) => /^source \S+: feed (failing|stale)/.test(r));
+    if (!failing) return null;
+    const failures = /(\d+) consecutive failures/.exec(failing);
+    const words = /rate limited/.test(failing) ? "rate limited"
+      : /feed stale/.test(failing) ? "no new bars"
+      : failures ? `${failures[1]} failed requests` : "failing";
+    return { words, detail: failing };
   }
 
-  /** Header: what the page shows — LIVE, REPLAY <date> · <speed>×, FEED DOWN, OFFLINE. */
+  function opensText(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    const day = d.toLocaleDateString("en-GB", { timeZone: "Asia/Kolkata", weekday: "short", day: "2-digit", month: "short" });
+    return ` · opens ${day} ${d.toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour: "2-digit", minute: "2-digit" })}`;
+  }
+
+  /** Header: what the page shows — LIVE, REPLAY <date> · <speed>×, FEED DOWN, MARKET CLOSED,
+   *  OFFLINE — from facts: LIVE only while the market is open and every block is fresh. */
   function runStatus(doc) {
     const c = state.clock;
     if (state.past) return { text: `PAST ${istTime(new Date(state.past.atMs).toISOString())}`, cls: "warn" };
     if (state.conn !== "open") return { text: state.conn === "connecting" ? "CONNECTING" : "OFFLINE", cls: "bad" };
-    if (feedDown(doc)) return { text: "FEED DOWN", cls: "bad" };
+    const feed = feedProblem(doc);
+    if (feed) return { text: `FEED DOWN · ${feed.words}`, cls: "bad", title: feed.detail };
     if (c && c.mode === "replay") {
       if (c.finished) return { text: `REPLAY ENDED ${c.replay_date}`, cls: "warn" };
       const pace = c.rate > 0 ? `${c.speed}×` : "fast-forward";
       return { text: `REPLAY ${c.replay_date} · ${pace}`, cls: "warn" };
     }
     if (c && c.mode === "event") return { text: `REPLAY ${c.replay_date || ""} · event clock`, cls: "warn" };
-    const stale = doc && Object.keys(SERVICE_OF).some((e) => doc[e] && doc[e].stale);
+    if (c && c.market_open === false) return { text: `MARKET CLOSED${opensText(c.next_open)}`, cls: "" };
+    const sections = Object.keys(SERVICE_OF).filter((e) => doc && doc[e]);
+    if (!sections.length) return { text: "LIVE · WAITING FOR DATA", cls: "warn" };
+    const stale = sections.some((e) => doc[e].stale);
     return stale ? { text: "LIVE · STALE DATA", cls: "warn" } : { text: "LIVE", cls: "good" };
   }
 
@@ -242,6 +266,7 @@
     const runPill = document.getElementById("run-status");
     runPill.textContent = run.text;
     runPill.className = `pill run ${run.cls}`;
+    runPill.title = run.title || "";
     document.getElementById("doc-sequence").textContent = state.sequence >= 0 ? String(state.sequence) : "—";
     document.body.dataset.conn = state.conn;
     document.body.dataset.sequence = String(state.sequence);
