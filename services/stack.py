@@ -27,7 +27,7 @@ from shared import calendar, streams
 from shared.config import PROJECT_ROOT, Settings
 from shared.lifecycle import prepare, stop_on_signals
 from shared.logs import get_logger
-from shared.redis_acl import load_or_create_passwords, service_env
+from shared.redis_acl import credentials_file, load_or_create_passwords, service_env
 from shared.redis_memory import watch_memory
 from shared.redis_server import RedisServer, is_reachable
 from shared.worker import read_health
@@ -118,7 +118,7 @@ def ensure_models(settings: Settings) -> Settings:
 def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, str], Settings]:
     """Start the embedded Redis with its ACL users unless it runs already; the passwords and
     the stack's own (admin) settings."""
-    passwords = load_or_create_passwords(settings.var_dir / "redis" / "credentials.json")
+    passwords = load_or_create_passwords(credentials_file(settings.var_dir))
     server = RedisServer(
         settings.redis_port,
         settings.redis_password,

@@ -246,6 +246,15 @@ class Settings(BaseSettings):
         """The feed is live market data (not a replay of files or a recorded stream)."""
         return self.source == "yfinance"
 
+    def with_credentials(self, user: str, password: str) -> Settings:
+        """These settings connecting to the same server as ``user``."""
+        parts = urlsplit(self.redis_address)
+        userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}"
+        url = urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+        return self.model_copy(
+            update={"redis_user": user, "redis_password": password, "redis_url": url}
+        )
+
     @property
     def redis_address(self) -> str:
         """The Redis URL without credentials: safe to log or hand to another process."""

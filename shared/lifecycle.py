@@ -42,6 +42,7 @@ from shared import streams
 from shared.bus import connect
 from shared.config import Settings, get_settings
 from shared.logs import configure_logging, get_logger
+from shared.redis_acl import local_credentials
 
 T = TypeVar("T")
 # Redis is away, not ready (BusyLoadingError, a ConnectionError, is named for the reader), or
@@ -87,6 +88,14 @@ def check_credentials(settings: Settings) -> None:
         client.close()
 
 
+def command_settings(user: str) -> Settings:
+    """An operator command's settings: the environment's; beside ``make run``, as ``user``
+    with the generated password; credentials Redis refuses said in one line (exit 78)."""
+    settings = local_credentials(prepare(), user)
+    check_credentials(settings)
+    return settings
+
+
 # Start and stop -----------------------------------------------------------------------------
 class Service(Protocol):
     def run(self) -> object: ...
@@ -125,8 +134,11 @@ def idle_cpu() -> bool:
 
 
 def serve(factory: Callable[..., Service], settings: Settings | None = None, **kwargs: Any) -> None:
-    """Run a service process: ``factory(settings, **kwargs)`` builds it, a signal stops it."""
+    """Run a service process: ``factory(settings, **kwargs)`` builds it, a signal stops it.
+    Started by hand beside ``make run``, it connects as its own Redis user (``service``)."""
     settings = prepare(settings)
+    if isinstance(service_name := getattr(factory, "service", None), str):
+        settings = local_credentials(settings, service_name)
     check_credentials(settings)
     try:
         service = factory(settings, **kwargs)

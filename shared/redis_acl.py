@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import streams
+from shared.config import Settings
 
 P = streams.PREFIX
 
@@ -241,6 +242,24 @@ def acl_file_text(passwords: dict[str, str]) -> str:
     for name in sorted(passwords):
         lines.append(f"user {name} {acl_rules(SERVICE_USERS[name], passwords[name])}")
     return "\n".join(lines) + "\n"
+
+
+def credentials_file(var_dir: Path) -> Path:
+    """Where ``make run`` keeps the passwords it generated for its embedded Redis."""
+    return var_dir / "redis" / "credentials.json"
+
+
+def local_credentials(settings: Settings, user: str) -> Settings:
+    """A process started by hand beside ``make run`` (another replica, an operator command)
+    connects as ``user`` with the password the stack generated, read from its credentials
+    file; settings that name a user, a password or a URL are kept as they are, and so are
+    they without that file."""
+    path = credentials_file(settings.var_dir)
+    given = settings.redis_user or {"redis_password", "redis_url"} & settings.model_fields_set
+    if given or not settings.embedded_redis or not path.exists():
+        return settings
+    password = json.loads(path.read_text()).get(user)
+    return settings.with_credentials(user, password) if password else settings
 
 
 def load_or_create_passwords(path: Path) -> dict[str, str]:

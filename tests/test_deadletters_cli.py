@@ -39,7 +39,7 @@ def letters(settings: Settings, redis_client: redis.Redis) -> list[str]:
 
 
 def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli, "command_settings", lambda user: settings)
     return cli.main(list(argv))
 
 

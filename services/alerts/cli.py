@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=Path, default=None, help="rules TOML (default: settings)")
     parser.add_argument("--file", type=Path, default=None, help="a recorded stream file")
     args = parser.parse_args(argv)
-    from shared.lifecycle import prepare
+    from shared.lifecycle import command_settings
 
-    settings = prepare()
+    settings = command_settings("admin")
     try:
         rules = load_rules(args.rules or settings.alerts_rules)
     except RulesError as exc:

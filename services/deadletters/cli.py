@@ -17,7 +17,8 @@ import redis
 from shared import replies, streams
 from shared.bus import Bus, connect
 from shared.codec import DecodeError, decode, unpack
-from shared.config import Settings, get_settings
+from shared.config import Settings
+from shared.lifecycle import command_settings
 from shared.schemas import Bar, DeadLetter, FeatureSnapshot, Message, OptionChain
 
 # Which message type a letter's payload is, by the stream (or source) it came from.
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("drop", help="delete letters").add_argument("ids", nargs="+")
     args = parser.parse_args(argv)
-    settings = get_settings()
+    settings = command_settings("admin")
     client = connect(settings)
     status = 0
     try:

@@ -6,12 +6,15 @@ import uvicorn
 
 from services.gateway.app import create_app
 from shared.lifecycle import check_credentials, prepare
+from shared.redis_acl import local_credentials
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 
 
 def main() -> None:
-    settings = prepare()  # uvicorn turns SIGTERM/SIGINT into a graceful shutdown
+    settings = local_credentials(
+        prepare(), "gateway"
+    )  # uvicorn turns SIGTERM/SIGINT into a graceful shutdown
     check_credentials(settings)  # wrong ones: one line and exit 78, not retrying forever
     uvicorn.run(
         create_app(settings),

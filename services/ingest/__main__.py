@@ -57,6 +57,8 @@ class Runner:
     """Runs the ingests one after another; ``stop()`` (the signal handler) ends the
     running one and any not started yet. Every source gets ``stop_event``."""
 
+    service = "ingest"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stop_event = threading.Event()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from services.ingest.sources.stream_file import REPLAYED_STREAMS, record_streams
 from shared.bus import connect
-from shared.lifecycle import prepare
+from shared.lifecycle import command_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", nargs="+", default=list(REPLAYED_STREAMS))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    settings = prepare()
+    settings = command_settings("admin")
     client = connect(settings)
     try:
         record_streams(client, args.streams, args.out)

@@ -8,8 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from shared.config import get_settings
-from shared.lifecycle import prepare
+from shared.config import Settings
+from shared.lifecycle import command_settings, prepare
+
+
+def _settings() -> Settings:
+    """The environment's settings; beside ``make run``, as the trainer's Redis user."""
+    return command_settings("trainer")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -20,7 +25,7 @@ def _train(args: argparse.Namespace) -> int:
     bar = Bar()
     try:
         results = run_training(
-            get_settings(), end=args.end, profile=FAST if args.fast else FULL, progress=bar
+            _settings(), end=args.end, profile=FAST if args.fast else FULL, progress=bar
         )
     finally:
         bar.close()
@@ -34,7 +39,7 @@ def _enqueue(args: argparse.Namespace) -> int:
 
     from services.trainer.jobs import enqueue_training
 
-    job = enqueue_training(get_settings(), end=args.end, profile="fast" if args.fast else "full")
+    job = enqueue_training(_settings(), end=args.end, profile="fast" if args.fast else "full")
     print(f"enqueued job {job.id}")
     if args.no_wait:
         return 0
@@ -56,14 +61,14 @@ def _enqueue(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from services.trainer.worker import run_worker
 
-    run_worker(get_settings(), burst=args.burst, schedule=not args.no_schedule)
+    run_worker(_settings(), burst=args.burst, schedule=not args.no_schedule)
     return 0
 
 
 def _ensure(args: argparse.Namespace) -> int:
     from services.trainer.pipeline import ensure_models
 
-    print("trained:", ", ".join(ensure_models(get_settings())) or "nothing (all present)")
+    print("trained:", ", ".join(ensure_models(_settings())) or "nothing (all present)")
     return 0
 
 
@@ -72,7 +77,7 @@ def _list(args: argparse.Namespace) -> int:
     from shared.models.loading import MODEL_NAMES
 
     for name in MODEL_NAMES:
-        for v in registry.list_versions(get_settings().model_dir, name):
+        for v in registry.list_versions(_settings().model_dir, name):
             mark = "CURRENT" if v["current"] else ""
             print(f"{name:20s} {v['version']}  {v['created_at']}  {mark}")
     return 0
@@ -81,7 +86,7 @@ def _list(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from shared.models import registry
 
-    print(registry.rollback(get_settings().model_dir, args.name, args.to))
+    print(registry.rollback(_settings().model_dir, args.name, args.to))
     return 0
 
 
