@@ -25,7 +25,7 @@ from shared import streams
 from shared.config import Settings
 from shared.history.retention import Retention
 from shared.history.schema import block, series_point
-from shared.history.scorecard import direction_scores, score_history
+from shared.history.scorecard import direction_scores, score_history, trap_scores
 from shared.history.store import MIGRATIONS, HistoryStore, migrate, open_engine
 from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, chain_minute, closing_day, make_block
@@ -287,6 +287,8 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     assert trap["scored"] == len(event) == len(days) - 6 and 0 < event.mean() < 1
     assert trap["event_rate"] == pytest.approx(event.mean(), abs=1e-4)
     assert trap["brier"] == pytest.approx(((0.31 - event) ** 2).mean(), abs=1e-5)
+    assert trap["auc"] == 0.5  # one published value ranks nothing
+    assert 'aegis_scorecard_trap{stat="auc",window="all"} 0.5' in exported
     # stress: rank correlation with the realised vol from each close to its expiry's close
     position = {d: i for i, d in enumerate(days)}
     log_close = np.log(frame["spot"].to_numpy())
@@ -478,3 +480,16 @@ def test_in_sample_forecasts_are_left_out_of_the_scorecard_but_their_closes_coun
     assert found.in_sample_left_out == 1
     assert [r.forecast.session for r in found.ranges] == ["2025-06-03", "2025-06-04"]
     assert found.ranges[0].expiry_close == 25_300.0  # the 06-05 close, from its seller block
+
+
+def test_the_trap_auc_counts_every_event_non_event_pair_ties_half() -> None:
+    rng = np.random.default_rng(7)
+    scores = rng.choice([0.1, 0.2, 0.3, 0.5, 0.8], size=60)
+    events = (rng.random(60) < scores).astype(int)
+    pairs = list(zip(scores.tolist(), events.tolist(), strict=True))
+    wins = [
+        1.0 if p > q else 0.5 if p == q else 0.0 for p, y in pairs if y for q, z in pairs if not z
+    ]
+    assert trap_scores(pairs)["auc"] == pytest.approx(np.mean(wins), abs=1e-4)
+    assert trap_scores([(0.9, 1), (0.8, 0), (0.3, 1), (0.1, 0)])["auc"] == 0.75
+    assert trap_scores([(0.4, 1), (0.2, 1)])["auc"] is None  # no non-event to rank against

@@ -166,3 +166,10 @@ class GatewayMetrics:
             ["window", "curve"],
             registry=r,
         )
+        self.scorecard_trap = Gauge(
+            "aegis_scorecard_trap",
+            "the trap score live at each close against its outcome: brier, "
+            "brier_observed_rate (the constant baseline), auc",
+            ["window", "stat"],
+            registry=r,
+        )

@@ -19,6 +19,7 @@ from services.gateway.metrics import GatewayMetrics
 from shared.calendar import daily_open_time
 from shared.history.chain_change import fresh_chain, oi_change
 from shared.history.scorecard import (
+    LAST_CLOSES,
     VIX_BAND_FORMULA,
     Outcomes,
     direction_scores,
@@ -88,7 +89,7 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
     @router.get("/api/v1/scorecard", dependencies=list(dependencies))
     async def get_scorecard(
         days: int = Query(400, ge=1, le=5000, description="calendar days back from the newest"),
-        last: int = Query(20, ge=1, le=1000, description="the rolling window, in closes"),
+        last: int = Query(LAST_CLOSES, ge=1, le=1000, description="the rolling window, in closes"),
     ) -> dict[str, Any]:
         """The live scorecard: the safe range live at each session's close, scored at its
         expiry's close, beside the VIX lognormal band at the same target."""
@@ -184,7 +185,8 @@ class ScorecardGauges:
             return
         self.at = time.monotonic()
         try:
-            card = summarise(scored_closes(self.store, 400).ranges)
+            found = scored_closes(self.store, 400)
+            card = summarise(found.ranges)
         except SQLAlchemyError as exc:  # no database yet, or it is away: gauges keep their last
             log.warning("scorecard_failed", error=str(exc).splitlines()[0])
             return
@@ -200,6 +202,11 @@ class ScorecardGauges:
             if breach["strikes"]:
                 m.scorecard_brier.labels(window, "published").set(breach["brier"])
                 m.scorecard_brier.labels(window, "vix_lognormal").set(breach["brier_lognormal"])
+        for window, pairs in (("all", found.traps), ("last", found.traps[-LAST_CLOSES:])):
+            trap = trap_scores(pairs)
+            for stat in ("brier", "brier_observed_rate", "auc"):
+                if trap[stat] is not None:
+                    m.scorecard_trap.labels(window, stat).set(trap[stat])
 
 
 def scored_closes(store: HistoryStore, days: int) -> Outcomes:

@@ -163,16 +163,37 @@ def trap_outcomes(
 
 def trap_scores(pairs: list[tuple[float, int]]) -> dict[str, Any]:
     """Brier of the published trap probability, beside a constant forecast at the rate the
-    same sessions turned out to have (an in-sample climatology: the hardest constant)."""
+    same sessions turned out to have (an in-sample climatology: the hardest constant); and
+    its AUC (does it rank the trap sessions first; any constant scores 0.5)."""
     if not pairs:
-        return {"scored": 0, "event_rate": None, "brier": None, "brier_observed_rate": None}
+        return {
+            "scored": 0,
+            "event_rate": None,
+            "brier": None,
+            "brier_observed_rate": None,
+            "auc": None,
+        }
     rate = sum(y for _, y in pairs) / len(pairs)
     return {
         "scored": len(pairs),
         "event_rate": round(rate, 4),
         "brier": round(sum((p - y) ** 2 for p, y in pairs) / len(pairs), 5),
         "brier_observed_rate": round(sum((rate - y) ** 2 for _, y in pairs) / len(pairs), 5),
+        "auc": auc(pairs),
     }
+
+
+def auc(pairs: list[tuple[float, int]]) -> float | None:
+    """The probability that an event session got a higher score than a non-event one (ties
+    count half): the Mann-Whitney form of the ROC AUC. None without both outcomes."""
+    ranks = pd.Series([p for p, _ in pairs]).rank().to_numpy()
+    events = [y == 1 for _, y in pairs]
+    n_events = sum(events)
+    n_others = len(pairs) - n_events
+    if not n_events or not n_others:
+        return None
+    event_ranks = sum(r for r, event in zip(ranks, events, strict=True) if event)
+    return round(float((event_ranks - n_events * (n_events + 1) / 2) / (n_events * n_others)), 4)
 
 
 def stress_outcomes(
@@ -322,7 +343,10 @@ def _brier(rows: list[Scored]) -> dict[str, Any]:
     }
 
 
-def summarise(rows: list[Scored], last: int = 20) -> dict[str, Any]:
+LAST_CLOSES = 20  # the rolling window of the scorecard, in closes
+
+
+def summarise(rows: list[Scored], last: int = LAST_CLOSES) -> dict[str, Any]:
     """Hit rates overall, over the last ``last`` scored closes, and by VIX regime."""
     regimes: dict[str, list[Scored]] = {}
     for r in rows:

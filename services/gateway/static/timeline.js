@@ -188,7 +188,7 @@
         `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes})` +
         (body.in_sample_left_out ? `; ${body.in_sample_left_out} in-sample closes left out.` : ".") +
         (card.breach.all.strikes ? ` Breach probabilities: Brier ${card.breach.all.brier.toFixed(4)} against the VIX lognormal's ${card.breach.all.brier_lognormal.toFixed(4)} (${card.breach.all.strikes} strikes).` : "") +
-        (trap.scored ? ` Trap: Brier ${trap.brier.toFixed(4)} against ${trap.brier_observed_rate.toFixed(4)} for the observed rate ${pct(trap.event_rate)} (${trap.scored} closes).` : "") +
+        (trap.scored ? ` Trap: Brier ${trap.brier.toFixed(4)} against ${trap.brier_observed_rate.toFixed(4)} for the observed rate ${pct(trap.event_rate)}${trap.auc !== null ? `, AUC ${trap.auc.toFixed(2)} (a constant: 0.50)` : ""} (${trap.scored} closes).` : "") +
         (stress.spearman !== null ? ` Stress: rank correlation with the realised vol to expiry ${stress.spearman.toFixed(2)}, VIX's ${stress.spearman_vix.toFixed(2)}.` : "") +
         (Object.keys(body.direction).length ? ` Direction, Brier skill against climatology: ${Object.entries(body.direction).map(([h, d]) => `${h} ${d.skill >= 0 ? "+" : ""}${(d.skill * 100).toFixed(1)} % (${d.scored})`).join(" · ")}.` : "");
     } catch (e) { /* the next poll tries again */ }
