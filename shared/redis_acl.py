@@ -150,8 +150,9 @@ SERVICE_USERS: dict[str, AclUser] = {
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK, "+pexpire", "+del"),
         ),
         AclUser(
-            "history",  # services.history: its group on the blocks (writes go to its database)
-            keys=(streams.BLOCKS, streams.DEAD_LETTER, HEALTH),
+            # services.history: its groups on the blocks and alerts (it writes to its database)
+            "history",
+            keys=(streams.BLOCKS, streams.ALERTS, streams.DEAD_LETTER, HEALTH),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
         ),
         _engine("direction"),

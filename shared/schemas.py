@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -215,6 +215,19 @@ class FuturesDay(Message):
     oi_change_units: float | None = None
     basis_pct: float | None = None  # (future - spot) / spot, a fraction
     source: str
+
+
+class AlertRecord(Message):
+    """An alert as services.alerts recorded it on aegis:alerts (a JSON record, docs/ALERTS.md):
+    what the history keys and orders it by, and ``record``, all of it. Not a bus message of
+    its own: the alerts stream carries the JSON as it is."""
+
+    TYPE: ClassVar[str] = "alert"
+    id: str = Field(min_length=1, max_length=200)
+    as_of: int = Field(ge=0, description="the as_of of the block that raised it, epoch s")
+    rule: str = Field(max_length=200)
+    severity: str = Field(max_length=16)
+    record: dict[str, Any]
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {

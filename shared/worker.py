@@ -46,6 +46,7 @@ from shared.schemas import Message
 from shared.validation import Rejected
 
 Entry = replies.Entry
+Fields = replies.Fields
 
 
 class StreamWorker(ABC):
@@ -99,6 +100,11 @@ class StreamWorker(ABC):
         """The outputs of each (message, entry id), in order (only called when ``batched``).
         Raise and the worker redoes the batch one ``handle`` at a time."""
         return [list(self.handle(message, entry_id)) for message, entry_id in batch]
+
+    def decode_entry(self, fields: Fields) -> Message:
+        """One entry's fields as a message; a ``DecodeError`` dead-letters that entry alone.
+        Bus messages by default (shared.codec)."""
+        return decode(fields)
 
     def before_batch(self, entries: list[Entry]) -> None:
         """Called with the raw entries before a batch is processed (e.g. to restore state)."""
@@ -323,7 +329,7 @@ class StreamWorker(ABC):
                 )
                 continue
             try:
-                todo.append((decode(fields), entry_id, payload))
+                todo.append((self.decode_entry(fields), entry_id, payload))
             except DecodeError as exc:
                 self._dead_letter(pipe, entry_id, payload, str(exc))
         for outputs in self._handle_all(todo, pipe):

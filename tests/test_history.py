@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 import redis
@@ -20,6 +21,7 @@ from alembic.config import Config
 from scipy.stats import norm
 from sqlalchemy import column, select, table
 
+from services.history.alerts_archive import AlertsArchiveWorker
 from services.history.main import HistoryWorker
 from shared import streams
 from shared.config import Settings
@@ -202,6 +204,29 @@ def test_the_worker_writes_every_block_once_across_a_redelivery(
     assert [p.value for p in store.series("spot", AS_OF, AS_OF + 540)] == [
         25_100.0 + i for i in range(10)
     ]
+
+
+def test_the_alerts_are_kept_beside_the_blocks_and_a_bad_record_costs_only_itself(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"history_url": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    store = HistoryStore(open_engine(settings.history_url))
+    migrate(store.engine)
+    records = [
+        {"id": f"pcr_band:{i}", "rule": "pcr_band", "severity": "info", "as_of": AS_OF + i}
+        for i in range(3)
+    ]
+    for record in records[:2]:
+        redis_client.xadd(streams.ALERTS, {"d": orjson.dumps(record)})
+    redis_client.xadd(streams.ALERTS, {"d": b"not json"})
+    redis_client.xadd(streams.ALERTS, {"d": orjson.dumps(records[2])})
+    worker = AlertsArchiveWorker(settings, store, "history-1")
+    worker.run(max_idle_reads=2)
+    worker.run(max_idle_reads=2)  # a second pass: nothing doubles
+    assert store.alerts_until(AS_OF + 10, limit=10) == records[::-1]
+    assert store.alerts_until(AS_OF, limit=10) == records[:1]
+    [(_, letter)] = redis_client.xrange(streams.DEAD_LETTER)
+    assert b"alert record is not JSON" in letter[b"d"]
 
 
 def test_series_and_document_at_on_the_api(settings: Settings, tmp_path: Path) -> None:

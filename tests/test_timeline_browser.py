@@ -8,13 +8,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from playwright.async_api import Browser, expect
 
+from shared import streams
 from shared.config import Settings
 from shared.history.store import HistoryStore, migrate, open_engine
-from shared.schemas import SignalBlock
+from shared.schemas import AlertRecord, SignalBlock
 from tests.block_factory import AS_OF, all_blocks, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 
@@ -30,6 +32,17 @@ def with_history(settings: Settings, tmp_path: Path) -> tuple[Settings, HistoryS
     store = HistoryStore(open_engine(settings.history_url))
     migrate(store.engine)
     return settings, store
+
+
+def stored_alert(name: str, as_of: int) -> AlertRecord:
+    record = {"id": name, "rule": "pcr_band", "severity": "info", "as_of": as_of}
+    return AlertRecord(
+        id=name,
+        as_of=as_of,
+        rule="pcr_band",
+        severity="info",
+        record=record | {"text": f"alert {name}"},
+    )
 
 
 def chain(pcr: float, spot: float) -> dict[str, Any]:
@@ -58,6 +71,8 @@ async def test_the_chain_through_the_day_and_the_session_before(
 ) -> None:
     settings, store = with_history(settings, tmp_path)
     store.write(minutes(FRIDAY, 5, 0.8) + minutes(AS_OF - 540, 10, 1.1))
+    store.write_alerts([stored_alert("before", AS_OF - 420), stored_alert("after", AS_OF - 60)])
+    redis_client.xadd(streams.ALERTS, {"d": orjson.dumps(stored_alert("live", AS_OF).record)})
     publish(settings, *all_blocks(as_of=AS_OF))
     with RunningGateway(settings) as gw:
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -103,8 +118,15 @@ async def test_the_chain_through_the_day_and_the_session_before(
         await expect(page.get_by_test_id("banner-past")).to_contain_text("30 Jun 2025 14:55:00")
         await expect(page.get_by_test_id("run-status")).to_contain_text("PAST")
         await expect(page.get_by_test_id("dir-spot-fresh")).to_contain_text("before the moment")
+        # the alert log shows the alerts raised up to that moment, from the history database
+        alerts = page.get_by_test_id("alert-item")
+        await expect(page.get_by_test_id("alerts-tile")).to_contain_text("up to the moment shown")
+        await expect(alerts).to_have_count(1, timeout=WAIT_MS)
+        await expect(alerts.first).to_contain_text("alert before")
         await page.get_by_test_id("past-back").click()
         await expect(spot).to_have_text(live_spot, timeout=WAIT_MS)
+        await expect(alerts).to_have_count(1, timeout=WAIT_MS)
+        await expect(alerts.first).to_contain_text("alert live", timeout=WAIT_MS)
         await expect(page.get_by_test_id("banner-past")).to_be_hidden()
         # an alert's link opens the dashboard at its moment
         await page.evaluate(f"() => {{ location.hash = 'at={(AS_OF - 480) * 1000}'; }}")

@@ -1,5 +1,6 @@
-"""GET /api/v1/alerts: the newest alert records of aegis:alerts (written by services.alerts),
-newest first, read-only. Same token as the document."""
+"""GET /api/v1/alerts: the newest alert records, newest first, read-only. Same token as the
+document. Live: from aegis:alerts (written by services.alerts); with ``at`` (time travel):
+from the history database, the alerts raised up to that moment."""
 
 from __future__ import annotations
 
@@ -11,20 +12,32 @@ import redis
 import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Query, params
 
+from services.gateway.timeline_api import ask
 from shared import streams
+from shared.history.store import HistoryStore
 from shared.logs import get_logger
 
 log = get_logger("gateway")
 MAX_LIMIT = 500
 
 
-def alerts_router(client: aioredis.Redis, dependencies: Sequence[params.Depends]) -> APIRouter:
+def alerts_router(
+    client: aioredis.Redis, store: HistoryStore, dependencies: Sequence[params.Depends]
+) -> APIRouter:
     router = APIRouter()
 
     @router.get("/api/v1/alerts", dependencies=list(dependencies))
-    async def get_alerts(limit: int = Query(50, ge=1, le=MAX_LIMIT)) -> dict[str, Any]:
+    async def get_alerts(
+        limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        at: int | None = Query(
+            None, ge=0, description="epoch s: the alerts raised up to then (history database)"
+        ),
+    ) -> dict[str, Any]:
         """Recent alerts, newest first: what happened in words, the rule, the value, when
         (``as_of`` of the block, epoch seconds) and whether it was pushed."""
+        if at is not None:
+            alerts = await ask(store.alerts_until, at, limit)
+            return {"alerts": alerts, "count": len(alerts), "at": at}
         try:
             entries = cast(
                 list[tuple[bytes, dict[bytes, bytes]]],

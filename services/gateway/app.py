@@ -219,8 +219,8 @@ def create_app(
         return JSONResponse(document_json_schema())
 
     app.include_router(history_router(consumer.client, api))
-    app.include_router(alerts_router(consumer.client, api))
     history_store = HistoryStore(open_engine(settings.history_url))
+    app.include_router(alerts_router(consumer.client, history_store, api))
     scorecard_gauges = ScorecardGauges(history_store, metrics)
     app.include_router(timeline_router(history_store, api))
 

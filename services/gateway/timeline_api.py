@@ -37,15 +37,17 @@ MAX_POINTS = 20_000
 OPEN_SCAN = 400  # seller blocks read from the open to find the session's first fresh chain
 
 
+async def ask(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` (a history database read) off the event loop; 503 when it fails."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except SQLAlchemyError as exc:  # no database yet, or it is away
+        log.warning("history_read_failed", error=str(exc).splitlines()[0])
+        raise HTTPException(503, "history unavailable: the database did not answer") from exc
+
+
 def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends]) -> APIRouter:
     router = APIRouter()
-
-    async def ask(fn: Any, *args: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except SQLAlchemyError as exc:  # no database yet, or it is away
-            log.warning("history_read_failed", error=str(exc).splitlines()[0])
-            raise HTTPException(503, "history unavailable: the database did not answer") from exc
 
     @router.get("/api/v1/series/{name}", dependencies=list(dependencies))
     async def get_series(

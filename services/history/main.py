@@ -8,25 +8,21 @@ acknowledged, back off, retry (never a dead letter)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
-import redis
 from sqlalchemy.exc import OperationalError
 
+from services.history.alerts_archive import AlertsArchiveWorker
 from shared import streams
 from shared.config import Settings
 from shared.history.retention import Retention
-from shared.history.store import HistoryStore, migrate, open_engine
+from shared.history.store import HistoryStore, StoreUnavailable, migrate, open_engine
 from shared.lifecycle import idle_cpu, prepare, serve
 from shared.logs import get_logger
 from shared.schemas import Message, SignalBlock
 from shared.worker import Entry, StreamWorker
-
-
-class StoreUnavailable(redis.ConnectionError):
-    """The history database did not answer: the batch stays unacknowledged and is redone
-    after a backoff (the worker loop's reconnect path)."""
 
 
 class HistoryWorker(StreamWorker):
@@ -69,9 +65,43 @@ class HistoryWorker(StreamWorker):
         return {"database": self.store.engine.dialect.name}
 
 
+class HistoryService:
+    """The history process: the blocks' worker, and the alerts' worker in a thread beside it
+    (one database). If either ends on an error, both stop and the process exits with it."""
+
+    service = "history"  # its Redis user
+
+    def __init__(self, settings: Settings, consumer: str | None = None) -> None:
+        self.blocks = HistoryWorker(settings, consumer)
+        self.alerts = AlertsArchiveWorker(settings, self.blocks.store, consumer)
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        thread = threading.Thread(target=self._run_alerts, name="alerts-archive", daemon=True)
+        thread.start()
+        try:
+            self.blocks.run()
+        finally:
+            self.alerts.stop()
+            thread.join(timeout=30)
+        if self.failure is not None:
+            raise self.failure
+
+    def _run_alerts(self) -> None:
+        try:
+            self.alerts.run()
+        except BaseException as exc:
+            self.failure = exc
+            self.blocks.stop()
+
+    def stop(self) -> None:
+        self.blocks.stop()
+        self.alerts.stop()
+
+
 def main(settings: Settings | None = None) -> None:
     settings = prepare(settings)
     # off the document's path: in a replay it yields the CPU to the engines and catches up
     idle = settings.history_idle_cpu_in_replay and not settings.live and idle_cpu()
     get_logger("history").info("history_priority", idle_cpu_only=idle)
-    serve(HistoryWorker, settings)
+    serve(HistoryService, settings)

@@ -5,7 +5,7 @@ key: engine, time; the newest at or before T is one index seek)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, LargeBinary, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Float, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -15,6 +15,16 @@ series_point = Table(
     Column("series", String(32), primary_key=True),
     Column("as_of", BigInteger, primary_key=True, doc="epoch seconds of the block"),
     Column("value", Float, nullable=False),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", String(200), primary_key=True, doc="the alert's deterministic id"),
+    Column("as_of", BigInteger, nullable=False, index=True, doc="epoch s of its block"),
+    Column("rule", String(200), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("body", Text, nullable=False, doc="the alert record as JSON"),
 )
 
 block = Table(

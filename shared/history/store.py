@@ -10,15 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
+import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.codec import decode, encode
-from shared.history.schema import block, series_point
+from shared.history.schema import alert, block, series_point
 from shared.history.series import SERIES, points
-from shared.schemas import SCHEMA_VERSION, SignalBlock
+from shared.schemas import SCHEMA_VERSION, AlertRecord, SignalBlock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ENGINES = ("market", "direction", "seller", "buyer")
@@ -56,6 +58,11 @@ def _insert(engine: Engine, table: Any) -> Any:
     rows with the same values: nothing doubles)."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+class StoreUnavailable(redis.ConnectionError):
+    """The history database did not answer: a worker's batch stays unacknowledged and is
+    redone after a backoff (the worker loop's reconnect path), never dead-lettered."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,36 @@ class HistoryStore:
                     ),
                     pts,
                 )
+        return len(rows)
+
+    def write_alerts(self, records: Sequence[AlertRecord]) -> int:
+        """Every alert record, in one transaction (an alert redelivered is written again with
+        the same values); the number written."""
+        rows = _last_per_key(
+            [
+                {
+                    "id": r.id,
+                    "as_of": r.as_of,
+                    "rule": r.rule,
+                    "severity": r.severity,
+                    "body": orjson.dumps(r.record).decode(),
+                }
+                for r in records
+            ],
+            ("id",),
+        )
+        if not rows:
+            return 0
+        alerts_in = _insert(self.engine, alert)
+        excluded = alerts_in.excluded
+        with self.engine.begin() as conn:
+            conn.execute(
+                alerts_in.on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={c: excluded[c] for c in ("as_of", "rule", "severity", "body")},
+                ),
+                rows,
+            )
         return len(rows)
 
     def downsample(
@@ -184,6 +221,18 @@ class HistoryStore:
         with self.engine.connect() as conn:
             bodies = conn.execute(query.order_by(block.c.as_of)).scalars().all()
         return [_block(body) for body in bodies]
+
+    def alerts_until(self, at: int, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` alert records raised at or before ``at``, newest first."""
+        query = (
+            select(alert.c.body)
+            .where(alert.c.as_of <= at)
+            .order_by(alert.c.as_of.desc(), alert.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            bodies = conn.execute(query).scalars().all()
+        return [orjson.loads(body) for body in bodies]
 
     def span(self) -> tuple[int | None, int | None, int]:
         """(first as_of, last as_of, blocks held)."""

@@ -1,6 +1,7 @@
 /* Alerts: a log tile (the newest alerts, from GET /api/v1/alerts) and a toast for each alert
    that arrives while the page is open. Polls every few seconds; text only (textContent), so
-   nothing in an alert can become markup. */
+   nothing in an alert can become markup. In time travel (window.aegis.past) the tile shows the
+   alerts raised up to the moment shown, from the history database, and toasts nothing. */
 "use strict";
 
 (() => {
@@ -9,6 +10,7 @@
   const COLOR = { critical: "var(--bad)", warning: "var(--warn)", info: "var(--accent)" };
   const seen = new Set();
   let first = true;
+  let shownAt = null; // the past moment the list shows (epoch s), null live
 
   const section = document.createElement("section");
   section.className = "alerts-section";
@@ -16,6 +18,7 @@
   section.style.cssText = "margin:16px 18px;padding:12px 14px;background:var(--panel);border:1px solid var(--line);border-radius:10px";
   section.innerHTML = '<h2 style="margin:0 0 8px;font-size:15px">Alerts</h2><ol data-testid="alerts-list" style="margin:0;padding:0;list-style:none;max-height:260px;overflow:auto"></ol><p class="meaning" data-testid="alerts-empty" style="color:var(--muted);margin:4px 0">No alert yet. Rules: services/alerts/rules.default.toml (docs/ALERTS.md).</p>';
   (document.querySelector("main") || document.body).appendChild(section);
+  const title = section.querySelector("h2");
   const list = section.querySelector("ol");
   const empty = section.querySelector("p");
 
@@ -52,13 +55,23 @@
     setTimeout(() => box.remove(), 10000);
   }
 
+  function pastMoment() {
+    const past = window.aegis && window.aegis.past;
+    return past ? Math.floor(past.atMs / 1000) : null;
+  }
+
   async function refresh() {
+    const at = pastMoment();
+    shownAt = at; // asked once per moment, even if the answer fails
     try {
-      const res = await fetch(`/api/v1/alerts?limit=${LIMIT}`, { credentials: "same-origin" });
+      const query = at === null ? "" : `&at=${at}`;
+      const res = await fetch(`/api/v1/alerts?limit=${LIMIT}${query}`, { credentials: "same-origin" });
       if (!res.ok) return; // not signed in yet, or the gateway is away: try again later
       const { alerts } = await res.json();
+      title.textContent = at === null ? "Alerts" : "Alerts up to the moment shown";
       list.replaceChildren(...alerts.map(line));
       empty.hidden = alerts.length > 0;
+      if (at !== null) return; // the past: nothing new to toast
       for (const alert of alerts.slice().reverse()) {
         if (!seen.has(alert.stream_id) && !first) toast(alert);
         seen.add(alert.stream_id);
@@ -69,4 +82,6 @@
 
   refresh();
   setInterval(refresh, EVERY_MS);
+  // follow time travel at once, not at the next poll
+  setInterval(() => { if (pastMoment() !== shownAt) refresh(); }, 250);
 })();
