@@ -310,10 +310,17 @@ def all_blocks(**kwargs: Any) -> list[SignalBlock]:
 
 
 def closing_day(
-    day: str, spot: float, vix: float, expiry: str, stress: float = 0.5
+    day: str,
+    spot: float,
+    vix: float,
+    expiry: str,
+    stress: float = 0.5,
+    straddle_band: float | None = None,
 ) -> list[SignalBlock]:
     """A session's last market and seller blocks (15:29 IST) with a 150-point safe range and
-    breach probabilities of 0.3 at 100 points and 0.1 at 200 points either side."""
+    breach probabilities of 0.3 at 100 points and 0.1 at 200 points either side; with
+    ``straddle_band``, a chain of the same expiry whose straddle band is that many points
+    either side."""
     as_of = int(datetime.fromisoformat(f"{day}T15:29:00+05:30").timestamp())
     safe = {
         "spot": spot,
@@ -338,6 +345,9 @@ def closing_day(
         "breach_probabilities": breach,
         "expiry_stress": {"score": stress, "provenance": model(SELLER_MODEL)},
     }
+    if straddle_band is not None:
+        band = {"lower": spot - straddle_band, "upper": spot + straddle_band, "coverage": 0.9}
+        extra["chain"] = {"status": "fresh", "expiry": expiry, "straddle": {"band": band}}
     seller = make_block("seller", as_of=as_of, spot=spot, extra=extra)
     return [b.model_copy(update={"session_date": day}) for b in (market, seller)]
 

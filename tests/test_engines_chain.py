@@ -68,6 +68,8 @@ def test_chain_groups_fresh_stale_and_missing(
     )
     move = straddle_move(picked.quotes, picked.spot)
     assert move is not None and group["straddle"]["move_points"] == move.move_points
+    band = group["straddle"]["band"]
+    assert band["coverage"] == 0.9 and band["lower"] < picked.spot < band["upper"]
     assert group["smile"]["points"] and group["delta_skew"]["risk_reversal"] is not None
     assert group["atm_iv"]["value"] is not None
     earlier = [c for c in chains if c.snapshot_time <= picked.snapshot_time + 60 and c != picked]

@@ -265,7 +265,8 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     migrate(store.engine)
     for r in frame.itertuples():
         day, expiry = f"{r.session:%Y-%m-%d}", f"{r.expiry:%Y-%m-%d}"
-        store.write(closing_day(day, r.spot, r.vix, expiry, stress=r.stress))
+        priced = 120.0 if r.Index % 2 else None  # every other close has a chain
+        store.write(closing_day(day, r.spot, r.vix, expiry, r.stress, straddle_band=priced))
 
     # offline: each close's range against the expiry's close, once a later session exists
     close = frame.set_index("session")["spot"]
@@ -285,6 +286,11 @@ def test_the_scorecard_equals_an_offline_scoring_of_the_stored_forecasts(
     assert card["all"]["inside"] == int(settled["inside"].sum())
     assert 0 < card["all"]["inside"] < len(settled)  # both hits and misses in this path
     assert card["all"]["vix_band_inside"] == int(band.sum())
+    priced = settled[settled.index % 2 == 1]
+    moved = (priced["expiry_close"] - priced["spot"]).abs()
+    assert card["all"]["straddle_band_scored"] == len(priced) > 3
+    assert card["all"]["straddle_band_inside"] == int((moved <= 120).sum())
+    assert card["all"]["inside_where_straddle_scored"] == int(priced["inside"].sum())
     assert card["last"]["inside"] == int(settled["inside"].tail(5).sum())
     assert [c["inside"] for c in got["closes"]] == settled["inside"].tail(5).tolist()
     # breach: each close's four strikes against the expiry close, beside the VIX lognormal

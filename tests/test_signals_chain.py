@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from shared.schemas import OptionQuote
 from shared.signals.chain import (
@@ -20,6 +21,7 @@ from shared.signals.chain import (
     oi_walls,
     percentile_rank,
     put_call_ratio,
+    straddle_band,
     straddle_move,
 )
 from shared.signals.max_pain import compute_max_pain
@@ -91,6 +93,14 @@ def test_straddle_move_by_hand() -> None:
     assert move.move_points == 287.65
     assert move.move_pct == round(287.65 / SPOT, 6)
     assert move.one_sd_points == round(287.65 / math.sqrt(2 / math.pi), 2) == 360.52
+
+
+def test_the_straddle_band_holds_the_coverage_of_its_lognormal() -> None:
+    lower, upper = straddle_band(SPOT, 360.52, z=1.6448536269514722)  # 90 %
+    sigma = 360.52 / SPOT  # sigma * sqrt(T) the straddle prices
+    inside = norm.cdf(math.log(upper / SPOT) / sigma) - norm.cdf(math.log(lower / SPOT) / sigma)
+    assert inside == pytest.approx(0.90, abs=1e-4)
+    assert math.log(upper / SPOT) == pytest.approx(-math.log(lower / SPOT), abs=1e-6)
 
 
 def test_straddle_refuses_an_unpriced_atm_strike() -> None:

@@ -141,9 +141,9 @@ async def test_the_live_scorecard_counts_the_settled_closes(
     # two weeks of closes, every range 150 points a side, Thursday expiries; spot climbs 40 a day
     days = ["2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06", "2025-06-09"]
     for i, day in enumerate(days):
-        store.write(
-            closing_day(day, 25_000 + 40 * i, 15.0, "2025-06-05" if i < 3 else "2025-06-12")
-        )
+        expiry = "2025-06-05" if i < 3 else "2025-06-12"
+        priced = 100.0 if i == 0 else None  # the first close's chain prices 100 points a side
+        store.write(closing_day(day, 25_000 + 40 * i, 15.0, expiry, straddle_band=priced))
     publish(settings, *all_blocks(as_of=AS_OF))
     with RunningGateway(settings) as gw:
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -155,6 +155,10 @@ async def test_the_live_scorecard_counts_the_settled_closes(
         )
         await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text("NORMAL 100 % of 3")
         await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text("(12 strikes)")
+        await expect(page.get_by_test_id("timeline-scorecard")).to_contain_text(
+            "the straddle's priced band: 0 of the 1 closes with a chain of that expiry, "
+            "where the range held 1"
+        )
         # the weeks chart: six closes of spot and of each range bound, the settled expiry marked
         await expect(page.get_by_test_id("timeline-weeks")).to_have_attribute(
             "data-points", "19", timeout=WAIT_MS

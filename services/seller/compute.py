@@ -352,6 +352,24 @@ CHART_BAND = 0.05  # strikes within this fraction of spot go into oi_by_strike
 MIN_IV_HISTORY = 20  # earlier snapshots needed before an ATM IV percentile is shown
 
 
+def _straddle_band(
+    ctx: EngineContext, straddle: chain_signals.StraddleMove | None, spot: float
+) -> dict[str, Any] | None:
+    """The straddle's lognormal band at the safe range's coverage target: the market's own
+    priced range to this expiry, the harder baseline beside the VIX band."""
+    if straddle is None:
+        return None
+    coverage = ctx.settings.coverage_target
+    z = symmetric_normal_z(coverage)
+    lower, upper = chain_signals.straddle_band(spot, straddle.one_sd_points, z)
+    return {
+        "lower": lower,
+        "upper": upper,
+        "coverage": coverage,
+        "formula": chain_signals.STRADDLE_BAND_FORMULA,
+    }
+
+
 def _wall(w: chain_signals.Wall) -> dict[str, Any]:
     return {
         "strike": w.strike,
@@ -439,6 +457,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
             "move_pct": straddle.move_pct if straddle else None,
             "one_sd_points": straddle.one_sd_points if straddle else None,
             "vix_implied_move_points": vix_move,
+            "band": _straddle_band(ctx, straddle, chain.spot),
             "provenance": {**data, "formula": chain_signals.STRADDLE_FORMULA},
         },
         "atm_iv": {

@@ -41,6 +41,9 @@ class ClosingRange:
     breach: tuple[tuple[float, str, float], ...] = ()  # (strike, "above"|"below", probability)
     trap: float | None = None  # P(RV of the next 5 sessions > VIX/100), as published
     stress: float | None = None  # the expiry-stress score, as published
+    # the straddle's lognormal band at the same target, when the close's chain was of the
+    # range's own expiry
+    straddle_band: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Scored:
     expiry_close: float
     inside: bool
     inside_vix_band: bool | None
+    inside_straddle_band: bool | None
     # per breach strike: (the published probability, the VIX lognormal's, breached 0/1)
     breach: tuple[tuple[float, float | None, int], ...] = ()
 
@@ -88,7 +92,16 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
         ),
         trap=_number((seller.data.get("trap") or {}).get("score")),
         stress=_number((seller.data.get("expiry_stress") or {}).get("score")),
+        straddle_band=_straddle_band(seller.data.get("chain") or {}, r),
     )
+
+
+def _straddle_band(chain: dict[str, Any], r: dict[str, Any]) -> tuple[float, float] | None:
+    """The chain group's straddle band, if it prices the range's expiry at its target."""
+    band = (chain.get("straddle") or {}).get("band") or {}
+    lower, upper = _number(band.get("lower")), _number(band.get("upper"))
+    same = chain.get("expiry") == r.get("expiry") and band.get("coverage") == r["coverage_target"]
+    return (lower, upper) if same and lower is not None and upper is not None else None
 
 
 def _number(value: object) -> float | None:
@@ -118,13 +131,16 @@ def score(forecasts: Iterable[ClosingRange], closes: Mapping[str, float]) -> lis
         if f.expiry <= f.session or f.expiry >= latest or f.expiry not in closes:
             continue
         close = closes[f.expiry]
-        band = vix_band(f)
+        band, straddle = vix_band(f), f.straddle_band
         out.append(
             Scored(
                 forecast=f,
                 expiry_close=close,
                 inside=f.lower <= close <= f.upper,
                 inside_vix_band=None if band is None else band[0] <= close <= band[1],
+                inside_straddle_band=None
+                if straddle is None
+                else straddle[0] <= close <= straddle[1],
                 breach=tuple(
                     (p, lognormal_breach(f, k), int(close > k if side == "above" else close < k))
                     for k, side, p in f.breach
@@ -318,12 +334,17 @@ def direction_scores(pairs: list[tuple[DirectionCall, int]]) -> dict[str, Any]:
 
 def _rates(rows: list[Scored]) -> dict[str, Any]:
     banded = [r for r in rows if r.inside_vix_band is not None]
+    priced = [r for r in rows if r.inside_straddle_band is not None]
     return {
         "scored": len(rows),
         "inside": sum(r.inside for r in rows),
         "hit_rate": round(sum(r.inside for r in rows) / len(rows), 4) if rows else None,
         "vix_band_inside": sum(bool(r.inside_vix_band) for r in banded),
         "vix_band_scored": len(banded),
+        # the closes with a chain of the range's expiry: the market's own priced range
+        "straddle_band_inside": sum(bool(r.inside_straddle_band) for r in priced),
+        "straddle_band_scored": len(priced),
+        "inside_where_straddle_scored": sum(r.inside for r in priced),
         "expiries": len({r.forecast.expiry for r in rows}),
     }
 

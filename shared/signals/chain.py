@@ -43,6 +43,11 @@ STRADDLE_FORMULA = (
     "move = ce_ltp + pe_ltp at the listed strike nearest F (the market's expected |S_T - K|); "
     "one-sd equivalent = move / sqrt(2/pi)"
 )
+STRADDLE_BAND_FORMULA = (
+    "spot * exp(-/+ z * one_sd / spot), z the two-sided normal quantile of the coverage "
+    "target: the lognormal band the straddle prices to this expiry (the range's baseline "
+    "beside the VIX band)"
+)
 ATM_IV_PERCENTILE_FORMULA = "share of earlier kept snapshots whose ATM IV <= the current ATM IV"
 
 
@@ -247,6 +252,13 @@ def straddle_move(quotes: Sequence[OptionQuote], spot: float) -> StraddleMove | 
         move_pct=round(move / spot, 6),
         one_sd_points=round(move / math.sqrt(2 / math.pi), 2),
     )
+
+
+def straddle_band(spot: float, one_sd_points: float, z: float) -> tuple[float, float]:
+    """The lognormal band of ``z`` standard deviations the straddle prices (its one-sd move
+    as a fraction of spot is sigma * sqrt(T)); rounded to 0.01."""
+    width = z * one_sd_points / spot
+    return round(spot * math.exp(-width), 2), round(spot * math.exp(width), 2)
 
 
 def atm_iv(quotes: Sequence[OptionQuote], spot: float, years: float) -> float | None:

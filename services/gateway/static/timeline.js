@@ -184,7 +184,8 @@
       if (!all.scored) { scorecard.textContent = "Live scorecard: no expiry has settled in the stored history yet."; return; }
       const regimes = Object.entries(card.by_regime).map(([k, r]) => `${k} ${pct(r.hit_rate)} of ${r.scored}`).join(" · ");
       scorecard.textContent = `Live scorecard: ${last.inside} of the last ${last.scored} session closes' safe ranges held at their expiry ` +
-        `(target ${pct(card.coverage_target)}; VIX band at the same target: ${last.vix_band_inside} of ${last.vix_band_scored}). ` +
+        `(target ${pct(card.coverage_target)}; VIX band at the same target: ${last.vix_band_inside} of ${last.vix_band_scored}` +
+        (last.straddle_band_scored ? `; the straddle's priced band: ${last.straddle_band_inside} of the ${last.straddle_band_scored} closes with a chain of that expiry, where the range held ${last.inside_where_straddle_scored}` : "") + "). " +
         `Since ${card.window.split("..")[0]}: ${pct(all.hit_rate)} of ${all.scored} closes over ${all.expiries} expiries (${regimes})` +
         (body.in_sample_left_out ? `; ${body.in_sample_left_out} in-sample closes left out.` : ".") +
         (card.breach.all.strikes ? ` Breach probabilities: Brier ${card.breach.all.brier.toFixed(4)} against the VIX lognormal's ${card.breach.all.brier_lognormal.toFixed(4)} (${card.breach.all.strikes} strikes).` : "") +
