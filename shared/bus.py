@@ -148,6 +148,25 @@ class SeriesPosition:
     close: float | None
 
 
+class NotDurable(redis.ConnectionError):
+    """A write reached the primary but not the replicas it must reach: retried like an outage
+    (a failover now would lose it), never reported as done."""
+
+
+def make_durable(client: redis.Redis, settings: Settings) -> None:
+    """Wait until ``settings.redis_wait_replicas`` replicas hold this connection's writes
+    (Redis WAIT); raise ``NotDurable`` if they do not within the timeout. No-op with 0."""
+    wanted = settings.redis_wait_replicas
+    if wanted <= 0:
+        return
+    acked = int(client.wait(wanted, settings.redis_wait_timeout_ms))
+    if acked < wanted:
+        raise NotDurable(
+            f"written to the primary but only {acked} of {wanted} replicas acknowledged it "
+            f"within {settings.redis_wait_timeout_ms} ms"
+        )
+
+
 class Bus:
     """Writes messages to their streams. One instance per process."""
 
@@ -170,6 +189,7 @@ class Bus:
         except redis.exceptions.NoScriptError:
             self.client.script_load(_PUBLISH_BAR)
             replies = self._run_bar_calls(calls)
+        make_durable(self.client, self.settings)  # else raised: the batch is sent again
         results = []
         for raw in replies:
             outcome, detail, seq = (x.decode() if isinstance(x, bytes) else x for x in raw)
@@ -265,6 +285,7 @@ class Bus:
         pipe = self.client.pipeline(transaction=True)
         self.stage(pipe, message)
         pipe.execute()
+        make_durable(self.client, self.settings)
 
     def dead_letter(
         self,

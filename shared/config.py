@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     redis_sentinels: str = Field("", description="host:port,host:port; set = follow Sentinel")
     redis_sentinel_master: str = Field("aegis", description="primary's name at the sentinels")
     redis_sentinel_password: str | None = Field(None, exclude=True, repr=False)
+    # Durable acknowledgement: a write counts as done only once this many replicas hold it
+    # (WAIT after each batch); until then the batch is retried like an outage, so nothing a
+    # failover to a lagging replica loses was already reported published (docs/RELIABILITY.md)
+    redis_wait_replicas: int = Field(0, ge=0, description="replicas each write must reach")
+    redis_wait_timeout_ms: int = Field(1000, ge=1, description="how long one WAIT waits")
 
     # Folders
     var_dir: Path = PROJECT_ROOT / "var"

@@ -53,6 +53,7 @@ _CLIENT = (
     "+eval",
     "+script|load",
     "+script|exists",
+    "+wait",  # durable acknowledgement: AEGIS_REDIS_WAIT_REPLICAS (shared.bus.make_durable)
 )
 # A consumer-group worker (shared.worker.StreamWorker), its health and its dead letters.
 _GROUP = (

@@ -35,7 +35,7 @@ import redis
 from redis.typing import StreamIdT
 
 from shared import held, replies, streams
-from shared.bus import GROUP_READ, Bus, connect
+from shared.bus import GROUP_READ, Bus, connect, make_durable
 from shared.clock import Clock, make_clock
 from shared.codec import DecodeError, decode
 from shared.config import Settings
@@ -342,6 +342,9 @@ class StreamWorker(ABC):
         pipe.xack(self.input_stream, self.group, *ids)
         try:
             pipe.execute()
+            # outputs and acknowledgement are one transaction: on a replica together or not at
+            # all; until they are, in-memory state is dropped as if the batch had failed
+            make_durable(self.client, self.settings)
         except Exception:
             self.on_reset()
             raise

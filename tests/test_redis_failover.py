@@ -10,6 +10,7 @@ import asyncio
 import operator
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 import redis
 from rq import Queue, SimpleWorker
 
+from services.ingest.sources.file_replay import ReplayWindow
 from services.trainer.jobs import redis_for_rq
 from shared import streams
 from shared.bus import connect_async
@@ -121,6 +123,36 @@ def replicated(tmp_path: Path) -> Iterator[Replicated]:
         primary.stop()
 
 
+def service_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AEGIS_CLOCK": "event",
+        "AEGIS_BLOCK_MS": "100",
+        "AEGIS_CLAIM_IDLE_MS": "1000",
+        "AEGIS_LOG_JSON": "true",
+        "AEGIS_VAR_DIR": str(tmp_path / "var"),
+    }
+
+
+def replay_window_env() -> dict[str, str]:
+    """The short replay, its minutes paced so that the test has time to fail a server."""
+    return {
+        "AEGIS_REPLAY_DAILY_FROM": SHORT_WINDOW.daily_from,
+        "AEGIS_REPLAY_INTRADAY_FROM": SHORT_WINDOW.intraday_from,
+        "AEGIS_REPLAY_END": SHORT_WINDOW.end,
+        "AEGIS_REPLAY_PACED_FROM": SHORT_WINDOW.intraday_from,
+        "AEGIS_REPLAY_SPEED": "4000",
+    }
+
+
+def wait_promoted(replicated: Replicated) -> redis.Redis:
+    """Every sentinel names the replica as the primary; a client of it."""
+    new_primary = ("127.0.0.1", replicated.replica.port)
+    for sentinel in replicated.sentinels:
+        wait_for(lambda s=sentinel: s.primary() == new_primary, 60, "the replica promoted")
+    return replicated.replica.client()
+
+
 def test_services_follow_a_sentinel_failover_and_lose_nothing(
     replicated: Replicated, settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -130,21 +162,7 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
     clean_features = feature_payloads(redis_client)
     assert clean_bars > 1500 and len(clean_features) > 1400
 
-    window = {
-        "AEGIS_REPLAY_DAILY_FROM": SHORT_WINDOW.daily_from,
-        "AEGIS_REPLAY_INTRADAY_FROM": SHORT_WINDOW.intraday_from,
-        "AEGIS_REPLAY_END": SHORT_WINDOW.end,
-        "AEGIS_REPLAY_PACED_FROM": SHORT_WINDOW.intraday_from,  # minutes paced: time to fail
-        "AEGIS_REPLAY_SPEED": "4000",
-    }
-    common = {
-        **os.environ,
-        "AEGIS_CLOCK": "event",
-        "AEGIS_BLOCK_MS": "100",
-        "AEGIS_CLAIM_IDLE_MS": "1000",
-        "AEGIS_LOG_JSON": "true",
-        "AEGIS_VAR_DIR": str(tmp_path / "var"),
-    }
+    common, window = service_env(tmp_path), replay_window_env()
     logs = {name: tmp_path / f"{name}.log" for name in ("ingest", "features")}
     features = start_service("features", {**common, **replicated.env("features")}, logs["features"])
     feeder = start_service(
@@ -156,10 +174,7 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
         replicated.primary.kill()
         assert feeder.poll() is None, "the replay ended before the primary was killed"
 
-        new_primary = ("127.0.0.1", replicated.replica.port)
-        for sentinel in replicated.sentinels:
-            wait_for(lambda s=sentinel: s.primary() == new_primary, 30, "the replica promoted")
-        promoted = replicated.replica.client()
+        promoted = wait_promoted(replicated)
         with pytest.raises(redis.AuthenticationError):  # the sentinels want their password
             redis.Redis(port=replicated.sentinels[0].port).sentinel_masters()
         assert promoted.info("replication")["role"] == "master"
@@ -212,3 +227,66 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
     ]
     assert summary["published"] + summary["duplicate"] == clean_bars
     assert summary["dead_lettered"] == 0
+
+
+LAGGED = ReplayWindow(daily_from="2020-06-01", intraday_from="2021-01-01", end="2021-03-31")
+
+
+def lagged_replay(
+    replicated: Replicated, tmp_path: Path, wait_replicas: int
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Freeze the replica (SIGSTOP: a replica that stopped keeping up), then start ingest on a
+    quarter of minutes at full speed, more than the loopback socket buffers hold for it."""
+    replica = replicated.replica.process
+    assert replica is not None
+    os.kill(replica.pid, signal.SIGSTOP)
+    env = {
+        **service_env(tmp_path),
+        **replicated.env("ingest"),
+        "AEGIS_REPLAY_DAILY_FROM": LAGGED.daily_from or "",
+        "AEGIS_REPLAY_INTRADAY_FROM": LAGGED.intraday_from or "",
+        "AEGIS_REPLAY_END": LAGGED.end or "",
+        "AEGIS_REPLAY_SPEED": "0",
+        "AEGIS_REDIS_WAIT_REPLICAS": str(wait_replicas),
+        "AEGIS_REDIS_WAIT_TIMEOUT_MS": "200",
+    }
+    log = tmp_path / "ingest.log"
+    return start_service("ingest", env, log), log
+
+
+def fail_over_to_the_lagging_replica(replicated: Replicated) -> redis.Redis:
+    """Kill the primary, let the frozen replica go on, wait for its promotion, and bring the
+    old primary back (the sentinels make it the new primary's replica)."""
+    replicated.primary.kill()
+    assert replicated.replica.process is not None
+    os.kill(replicated.replica.process.pid, signal.SIGCONT)
+    promoted = wait_promoted(replicated)
+    replicated.primary.start()
+    return promoted
+
+
+def test_a_failover_to_a_lagging_replica_loses_no_acknowledged_bar(
+    replicated: Replicated, settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """With AEGIS_REDIS_WAIT_REPLICAS=1 a bar counts as published only once the replica holds
+    it: with the replica frozen, ingest waits instead of running ahead on the primary alone
+    (without the wait it finishes the replay there, and a failover loses what the replica
+    never got). The primary is killed and the lagging replica promoted; the old primary comes
+    back as its replica, ingest goes on, and every bar of a clean run is on the stream, once."""
+    ingest(settings, LAGGED)  # the clean run, on the single test Redis
+    clean = [f[b"d"] for _, f in redis_client.xrange(streams.BARS)]
+    feeder, log = lagged_replay(replicated, tmp_path, wait_replicas=1)
+    try:
+        wait_for(lambda: b"replicas acknowledged" in log.read_bytes(), 60, "ingest to wait")
+        assert feeder.poll() is None
+        assert replicated.primary.client().xlen(streams.BARS) < len(clean)
+        promoted = fail_over_to_the_lagging_replica(replicated)
+        wait_for(lambda: feeder.poll() is not None, 180, "the replay to end")
+        assert feeder.returncode == 0
+    finally:
+        if replicated.replica.process is not None:
+            os.kill(replicated.replica.process.pid, signal.SIGCONT)
+        if feeder.poll() is None:
+            os.killpg(feeder.pid, signal.SIGTERM)
+        feeder.wait(timeout=20)
+    assert [f[b"d"] for _, f in promoted.xrange(streams.BARS)] == clean
