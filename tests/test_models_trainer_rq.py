@@ -9,8 +9,11 @@ from pathlib import Path
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+from rq.serializers import JSONSerializer
 
-from services.trainer.jobs import enqueue_training, redis_for_rq
+from services.trainer.jobs import AllowedJob, enqueue_training, redis_for_rq, training_queue
 from shared import streams
 from shared.codec import decode
 from shared.config import Settings
@@ -23,10 +26,7 @@ from tests.waiting import wait_for
 
 def test_job_trains_publishes_and_announces(settings: Settings, redis_client: redis.Redis) -> None:
     job = enqueue_training(settings, end="2021-06-30", profile="fast")
-    connection = redis_for_rq(settings)
-    SimpleWorker(
-        [Queue(settings.training_queue, connection=connection)], connection=connection
-    ).work(burst=True)
+    training_worker(settings).work(burst=True)
     job.refresh()
     assert job.is_finished, job.latest_result()
     published = {r["name"]: r["version"] for r in job.return_value()}
@@ -37,6 +37,35 @@ def test_job_trains_publishes_and_announces(settings: Settings, redis_client: re
     announced = [decode(fields) for _, fields in redis_client.xrange(streams.MODEL_EVENTS)]
     assert {(m.name, m.version) for m in announced} == set(published.items())
     assert job.meta["step"] == "done"
+
+
+def training_worker(settings: Settings) -> SimpleWorker:
+    """The training worker's queue, serializer and job class, in this process."""
+    connection = redis_for_rq(settings)
+    return SimpleWorker(
+        [training_queue(settings, connection)],
+        connection=connection,
+        serializer=JSONSerializer,
+        job_class=AllowedJob,
+    )
+
+
+def test_a_job_that_is_not_training_fails_unrun(settings: Settings, tmp_path: Path) -> None:
+    """The trainer's credential enqueues jobs; it must not run code: a JSON job naming another
+    function fails without running it, and a pickled job is never unpickled (rq's default
+    serializer runs code as it loads) but fails to load."""
+    connection = redis_for_rq(settings)
+    witness = tmp_path / "ran"
+    queue = Queue(settings.training_queue, connection=connection, serializer=JSONSerializer)
+    other = queue.enqueue("os.mkdir", str(witness))
+    pickled = Queue(settings.training_queue, connection=connection).enqueue(os.mkdir, str(witness))
+    training_worker(settings).work(burst=True)
+    assert not witness.exists()
+    other = Job.fetch(other.id, connection=connection, serializer=JSONSerializer)
+    result = other.latest_result()
+    assert other.is_failed and result is not None
+    assert "'os.mkdir' is not a training job" in str(result.exc_string)
+    assert set(FailedJobRegistry(queue=queue).get_job_ids()) == {other.id, pickled.id}
 
 
 def test_killed_job_leaves_current_untouched(settings: Settings, redis_client: redis.Redis) -> None:

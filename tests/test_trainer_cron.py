@@ -15,6 +15,7 @@ import pytest
 import redis
 from rq.cron import get_cron_job_ids
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from services.seller.main import SellerWorker
 from services.trainer.jobs import redis_for_rq
@@ -122,7 +123,8 @@ def test_cron_fires_publishes_and_engine_hot_reloads_losing_nothing(
         30,
         "a second scheduled enqueue",
     )
-    finished = [j for j in Job.fetch_many(fired, connection) if j and j.is_finished]
+    jobs = Job.fetch_many(fired, connection, serializer=JSONSerializer)
+    finished = [j for j in jobs if j and j.is_finished]
     assert finished, "no scheduled job finished"
     new = {r["name"]: r["version"] for r in finished[-1].return_value()}
     for n in names:

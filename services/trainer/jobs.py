@@ -3,13 +3,20 @@
 No secret travels with a job: its arguments (stored in the job hash, shown in its description
 and the worker's log) carry the enqueuer's settings without passwords or the API token; the
 job connects to Redis with the worker's own credentials, those of the connection it was
-delivered on."""
+delivered on.
+
+A job is data, not code: jobs are JSON (rq's JSONSerializer; rq's default, pickle, runs code
+as it loads), and the worker performs only the functions of ``ALLOWED_JOBS``; anything else
+fails unrun, with the reason. So the trainer's Redis credential cannot run arbitrary code."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import redis
 from rq import Queue, get_current_job
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from services.trainer.pipeline import run_training
 from services.trainer.profiles import PROFILES
@@ -65,8 +72,36 @@ def job_settings(payload: dict, connection: redis.Redis | None) -> Settings:
     return Settings(**{**payload, **own})
 
 
+ALLOWED_JOBS = frozenset({f"{train_job.__module__}.{train_job.__name__}"})
+
+
+class JobNotAllowed(RuntimeError):
+    """A job whose function is not a registered training job: failed, never run."""
+
+
+class AllowedJob(Job):
+    """An rq job that performs only the functions of ``ALLOWED_JOBS``."""
+
+    def perform(self) -> Any:
+        if self.func_name not in ALLOWED_JOBS:
+            raise JobNotAllowed(
+                f"{self.func_name!r} is not a training job ({', '.join(sorted(ALLOWED_JOBS))})"
+            )
+        return super().perform()
+
+
+def training_queue(settings: Settings, connection: redis.Redis | None = None) -> Queue:
+    """The training queue: JSON jobs, performed only if allowed."""
+    return Queue(
+        settings.training_queue,
+        connection=connection or redis_for_rq(settings),
+        serializer=JSONSerializer,
+        job_class=AllowedJob,
+    )
+
+
 def enqueue_training(settings: Settings, end: str | None = None, profile: str = "full") -> Job:
-    queue = Queue(settings.training_queue, connection=redis_for_rq(settings))
+    queue = training_queue(settings)
     return queue.enqueue(
         train_job,
         settings_payload(settings),

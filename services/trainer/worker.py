@@ -9,10 +9,21 @@ import os
 import time
 from typing import Any
 
+from redis import Redis
 from rq import Queue, Worker
+from rq import cron as rq_cron
 from rq.cron import CronJob, CronScheduler
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
-from services.trainer.jobs import JOB_TIMEOUT_S, redis_for_rq, settings_payload, train_job
+from services.trainer.jobs import (
+    JOB_TIMEOUT_S,
+    AllowedJob,
+    redis_for_rq,
+    settings_payload,
+    train_job,
+    training_queue,
+)
 from shared.config import Settings
 from shared.logs import get_logger
 
@@ -37,10 +48,34 @@ def run_cron(settings: Settings) -> None:
     scheduler.start()
 
 
+class JsonCronJob(CronJob):
+    """rq's CronJob, enqueuing JSON jobs: its own ``enqueue`` (rq 3.0, otherwise the same
+    steps) uses the default serializer, pickle, which the training worker does not read."""
+
+    def enqueue(self, connection: Redis) -> Job:
+        if self.func is None:
+            raise ValueError(f"cron job {self.name} has no function to enqueue")
+        queue = Queue(self.queue_name, connection=connection, serializer=JSONSerializer)
+        with connection.pipeline() as pipeline:
+            job = queue.enqueue(
+                self.func, args=self.args, kwargs=self.kwargs, **self.job_options, pipeline=pipeline
+            )
+            assert job.enqueued_at is not None
+            at = job.enqueued_at.timestamp()
+            pipeline.zadd(self.job_history_key, {job.id: at})
+            pipeline.zremrangebyrank(
+                self.job_history_key, 0, -(rq_cron.DEFAULT_CRON_JOB_HISTORY_LIMIT + 1)
+            )
+            pipeline.expire(self.job_history_key, rq_cron.DEFAULT_CRON_JOB_HISTORY_TTL)
+            rq_cron.cron_job_registry.add(self.name, pipeline, enqueue_timestamp=at)
+            pipeline.execute()
+        return job
+
+
 def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
     """The scheduled retrain. Its kwargs are stored in the scheduler's hash and become the
     job's arguments and description: ``settings_payload`` holds no secret."""
-    return scheduler.register(
+    job = scheduler.register(
         train_job,
         queue_name=settings.training_queue,
         kwargs={"settings": settings_payload(settings)}
@@ -49,6 +84,8 @@ def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
         name=CRON_JOB_NAME,
         **cron_schedule(settings),
     )
+    job.__class__ = JsonCronJob  # the same job, enqueued as JSON
+    return job
 
 
 def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -> None:
@@ -62,7 +99,10 @@ def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -
     try:
         connection = redis_for_rq(settings)
         worker = Worker(
-            [Queue(settings.training_queue, connection=connection)], connection=connection
+            [training_queue(settings, connection)],
+            connection=connection,
+            serializer=JSONSerializer,
+            job_class=AllowedJob,
         )
         worker.work(burst=burst, with_scheduler=False)
     finally:
