@@ -143,7 +143,7 @@ def test_a_block_ahead_of_the_wall_clock_leaves_every_background_task_running(
         assert doc(gw)["market"]["as_of"] == iso_ms(AS_OF * 1000)
         assert doc(gw)["seller"] is None
         ticks = doc(gw)["sequence"]
-        assert gw.app.state.background.healthy, gw.app.state.background.failed
+        assert gw.app.state.tasks.healthy, gw.app.state.tasks.failed
         assert httpx.get(gw.url + "/healthz").json()["status"] == "alive"
         publish(wall, make_block("buyer"))
         wait_for(lambda: doc(gw)["sequence"] > ticks and doc(gw)["buyer"], 5, "later blocks")

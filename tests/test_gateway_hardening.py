@@ -311,4 +311,4 @@ def test_a_client_that_never_reads_but_keeps_sending_is_dropped_at_the_give_up(
         assert reset_after is not None, "the connection stayed open past the give-up"
         assert metric(gw, "aegis_gateway_websocket_refused_total", reason="send_timeout") == 1
         assert not gw.app.state.gateway.hub.clients
-        assert gw.app.state.background.healthy
+        assert gw.app.state.tasks.healthy

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from services.gateway.assembler import iso_ms
-from services.gateway.tasks import BackgroundTasks
+from services.gateway.tasks import SupervisedTasks
 from shared import streams
 from shared.config import Settings
 from tests.block_factory import AS_OF, make_block
@@ -94,7 +94,7 @@ def test_a_dead_background_task_turns_readyz_and_healthz_red(
         assert alive.status_code == 503
         assert alive.json()["status"] == "failed"
         assert alive.json()["failed_tasks"] == ["health_poller"]
-        assert gw.app.state.background.failed == {"health_poller": "RuntimeError: poller bug"}
+        assert gw.app.state.tasks.failed == {"health_poller": "RuntimeError: poller bug"}
 
 
 def test_odd_health_reports_do_not_stop_health_polling(
@@ -116,11 +116,11 @@ def test_odd_health_reports_do_not_stop_health_polling(
             5,
             "a later good report shows",
         )
-        assert gw.app.state.background.healthy
+        assert gw.app.state.tasks.healthy
 
 
 async def test_background_tasks_report_endings_outside_shutdown_only() -> None:
-    tasks = BackgroundTasks()
+    tasks = SupervisedTasks()
 
     async def crashes() -> None:
         raise ValueError("bug")
@@ -141,7 +141,7 @@ async def test_background_tasks_report_endings_outside_shutdown_only() -> None:
     assert set(tasks.failed) == {"crashes", "returns"}
     assert all(t.done() for t in tasks.tasks)
 
-    stray = BackgroundTasks()
+    stray = SupervisedTasks()
     stray.start("runs", runs())
     await asyncio.sleep(0)  # let it start
     stray.tasks[0].cancel()

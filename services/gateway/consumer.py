@@ -16,7 +16,7 @@ The admitted blocks of one XREAD batch are applied together (Gateway.on_blocks):
 document change, one update, one serialisation per batch, not per block - a live batch holds
 one block, a replay's burst hundreds.
 Only connection errors are retried here (shared.lifecycle: backoff with full jitter); anything
-else ends the task, which the app's BackgroundTasks reports (background_task_failed, /readyz
+else ends the task, which the app's SupervisedTasks report (background_task_failed, /readyz
 and /healthz 503).
 """
 

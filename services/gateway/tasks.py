@@ -15,7 +15,9 @@ from shared.logs import get_logger
 log = get_logger("gateway")
 
 
-class BackgroundTasks:
+class SupervisedTasks:
+    """The gateway's endless asyncio tasks; any that ends before ``stop`` is a failure."""
+
     def __init__(self) -> None:
         self.tasks: list[asyncio.Task[None]] = []
         self.failed: dict[str, str] = {}  # task name -> what ended it
