@@ -122,7 +122,7 @@ class RunClock:
         replay = self.replaying()
         return {
             "mode": "replay" if replay else "live",
-            "now": iso(now),
+            "now": utc_iso_ms(now),
             "rate": self.rate(),
             "speed": run.speed if replay and run else None,
             "replay_date": str(calendar.ist_date(now // 1000)) if replay else None,
@@ -137,7 +137,7 @@ def event_section(clock: Clock) -> dict[str, Any]:
     now = clock.now_ms()
     return {
         "mode": "event",
-        "now": iso(now),
+        "now": utc_iso_ms(now),
         "rate": 0.0,
         "speed": None,
         "replay_date": str(calendar.ist_date(now // 1000)) if now else None,
@@ -157,7 +157,7 @@ def clock_section(clock: Clock) -> dict[str, Any]:
     now = clock.now_ms()
     return {
         "mode": "live",
-        "now": iso(now),
+        "now": utc_iso_ms(now),
         "rate": 1.0,
         "speed": None,
         "replay_date": None,
@@ -179,10 +179,12 @@ def market_hours(now_ms: int) -> dict[str, Any]:
         day = today if opens_today else calendar.next_session(today)
     except ValueError:
         return {"market_open": False, "next_open": None}
-    return {"market_open": False, "next_open": iso(calendar.daily_open_time(day) * 1000)}
+    return {"market_open": False, "next_open": utc_iso_ms(calendar.daily_open_time(day) * 1000)}
 
 
-def iso(epoch_ms: int) -> str:
+def utc_iso_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC with milliseconds: ``2025-06-30T10:00:00.000Z``
+    (the document's stamps; market times shown in IST use ``calendar.ist_iso``)."""
     stamp = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 

@@ -10,19 +10,17 @@ from services.gateway.assembler import (
     FeedWatch,
     classify,
     health_section,
-    iso_ms,
     section,
 )
-from shared.clock import EventClock
+from shared.clock import EventClock, utc_iso_ms
 from shared.document import document_json_schema
 from tests.block_factory import AS_OF, all_blocks, make_block
 
 NOW = AS_OF * 1000
 
 
-def test_iso_ms_is_utc_with_milliseconds() -> None:
-    assert iso_ms(1_751_277_600_123) == "2025-06-30T10:00:00.123Z"
-    assert iso_ms(None) is None
+def test_document_stamps_are_utc_with_milliseconds() -> None:
+    assert utc_iso_ms(1_751_277_600_123) == "2025-06-30T10:00:00.123Z"
 
 
 def test_classify_newest_as_of_wins_and_duplicates_are_ignored() -> None:
@@ -145,7 +143,7 @@ def test_health_aggregates_replicas_and_marks_missing_services_down() -> None:
     assert direction["models"] == [
         {"name": "direction", "version": "v1", "trained_at": "2025-06-30T02:00:00Z"}
     ]
-    assert direction["lag"] == 7 and direction["last_message_at"] == iso_ms(NOW + 5)
+    assert direction["lag"] == 7 and direction["last_message_at"] == utc_iso_ms(NOW + 5)
     assert health["engines"]["buyer"] == {
         "status": "down",
         "replicas": 0,

@@ -13,9 +13,9 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.gateway.assembler import iso_ms
 from services.gateway.guard import bar_close_s, check_block
 from shared import calendar, streams
+from shared.clock import utc_iso_ms
 from shared.codec import unpack
 from shared.config import Settings
 from shared.schemas import DeadLetter, SignalBlock
@@ -93,7 +93,7 @@ def test_a_block_past_the_calendar_is_dead_lettered_and_the_document_moves_on(
         publish(settings, poisoned(), make_block("market", as_of=AS_OF + 60, spot=25_650.0))
         wait_for(lambda: doc(gw)["sequence"] == 5, 5, "the good block after the bad one")
         market = doc(gw)["market"]
-        assert market["spot"] == 25_650.0 and market["as_of"] == iso_ms((AS_OF + 60) * 1000)
+        assert market["spot"] == 25_650.0 and market["as_of"] == utc_iso_ms((AS_OF + 60) * 1000)
         assert not any(doc(gw)[e]["stale"] for e in ("market", "direction", "seller", "buyer"))
         assert (
             sample(
@@ -140,7 +140,7 @@ def test_a_block_ahead_of_the_wall_clock_leaves_every_background_task_running(
             )
             == 1.0
         )
-        assert doc(gw)["market"]["as_of"] == iso_ms(AS_OF * 1000)
+        assert doc(gw)["market"]["as_of"] == utc_iso_ms(AS_OF * 1000)
         assert doc(gw)["seller"] is None
         ticks = doc(gw)["sequence"]
         assert gw.app.state.tasks.healthy, gw.app.state.tasks.failed

@@ -11,9 +11,9 @@ import orjson
 import pytest
 import redis
 
-from services.gateway.assembler import iso_ms
 from services.gateway.tasks import SupervisedTasks
 from shared import streams
+from shared.clock import utc_iso_ms
 from shared.config import Settings
 from tests.block_factory import AS_OF, make_block
 from tests.gateway_harness import RunningGateway, publish, wait_for
@@ -47,7 +47,7 @@ def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(settings: 
         wait_for(lambda: get_doc(gw)["sequence"] == 4, 5, "the good block after the odd one")
         doc = get_doc(gw)
         assert doc["market"]["spot"] == 25_700.0
-        assert doc["market"]["as_of"] == iso_ms((AS_OF + 120) * 1000)
+        assert doc["market"]["as_of"] == utc_iso_ms((AS_OF + 120) * 1000)
         assert doc["market"]["stale"] is False  # the odd block did not move the event clock
         assert doc["buyer"] is None and doc["direction"] is not None
         # both odd blocks break the contract (not JSON): refused and counted, not errors

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared import calendar
+from shared.clock import utc_iso_ms
 from shared.document import ENGINES
 from shared.schemas import SignalBlock
 
@@ -25,14 +25,6 @@ EXPECTED_SERVICES: tuple[str, ...] = ("features", "direction", "seller", "buyer"
 FEED_SERVICE = "ingest"
 
 Offer = Literal["new", "update", "duplicate", "older"]
-
-
-def iso_ms(epoch_ms: int | None) -> str | None:
-    """``2025-06-30T10:00:00.000Z`` for epoch milliseconds (None stays None)."""
-    if epoch_ms is None:
-        return None
-    stamp = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
 def classify(current: SignalBlock | None, incoming: SignalBlock) -> Offer:
@@ -57,10 +49,10 @@ def section(block: SignalBlock, now_ms: int) -> dict[str, Any]:
     """The block's data plus its stamps, as the document shows it."""
     return {
         **block.data,
-        "as_of": iso_ms(block.as_of * 1000),
+        "as_of": utc_iso_ms(block.as_of * 1000),
         "session_date": block.session_date,
         "kind": block.kind,
-        "computed_at": iso_ms(block.computed_at),
+        "computed_at": utc_iso_ms(block.computed_at),
         "freshness_limit_s": block.freshness_limit_s,
         "stale": is_stale(block, now_ms),
         "models": [m.model_dump(exclude_none=True) for m in block.models],
@@ -160,7 +152,7 @@ def _service_health(rows: list[dict[str, Any]], volatile: bool) -> dict[str, Any
     if volatile:
         times = [r["last_message_at"] for r in rows if isinstance(r.get("last_message_at"), int)]
         lags = [r["lag"] for r in rows if isinstance(r.get("lag"), int)]
-        out["last_message_at"] = iso_ms(max(times)) if times else None
+        out["last_message_at"] = utc_iso_ms(max(times)) if times else None
         out["lag"] = max(lags) if lags else None
     return out
 
@@ -230,7 +222,7 @@ class DocumentState:
     def document(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
-            "generated_at": iso_ms(self.generated_at_ms),
+            "generated_at": utc_iso_ms(self.generated_at_ms),
             "epoch": self.epoch,
             "sequence": self.sequence,
             **{engine: self.sections.get(engine) for engine in ENGINES},
@@ -249,7 +241,7 @@ class DocumentState:
 
     def _commit(self, changed: dict[str, dict[str, Any]], now_ms: int) -> dict[str, Any]:
         self.sections.update(changed)
-        change: dict[str, Any] = {"blocks": changed, "generated_at": iso_ms(now_ms)}
+        change: dict[str, Any] = {"blocks": changed, "generated_at": utc_iso_ms(now_ms)}
         if self._pending_health is not None:
             self.health, self._pending_health = self._pending_health, None
             change["health"] = self.health

@@ -14,9 +14,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, params
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.gateway.assembler import iso_ms, section
+from services.gateway.assembler import section
 from services.gateway.metrics import GatewayMetrics
 from shared.calendar import daily_open_time
+from shared.clock import utc_iso_ms
 from shared.history.chain_change import fresh_chain, oi_change
 from shared.history.scorecard import (
     LAST_CLOSES,
@@ -74,7 +75,7 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
                 "source": "data",
                 "note": f"the {series.engine} block's {'.'.join(map(str, series.path))} at "
                 "each block's as_of, as published (history database)",
-                "window": f"{iso_ms(start * 1000)} to {iso_ms(end * 1000)}",
+                "window": f"{utc_iso_ms(start * 1000)} to {utc_iso_ms(end * 1000)}",
             },
         }
 
@@ -84,7 +85,7 @@ def timeline_router(store: HistoryStore, dependencies: Sequence[params.Depends])
         showed it then (``stale`` judged at ``t``)."""
         blocks = await ask(store.blocks_at, t)
         return {
-            "at": iso_ms(t * 1000),
+            "at": utc_iso_ms(t * 1000),
             **{engine: section(block, t * 1000) for engine, block in blocks.items()},
         }
 
@@ -159,8 +160,8 @@ def chain_at(store: HistoryStore, t: int, since: int | None) -> dict[str, Any] |
         base_block = store.blocks_at(since).get("seller")
     base = fresh_chain(base_block)
     return {
-        "at": iso_ms(now_block.as_of * 1000),
-        "since": iso_ms(base_block.as_of * 1000) if base is not None and base_block else None,
+        "at": utc_iso_ms(now_block.as_of * 1000),
+        "since": utc_iso_ms(base_block.as_of * 1000) if base is not None and base_block else None,
         "expiry": now.get("expiry"),
         "spot": now.get("spot"),
         "chain_as_of": now.get("chain_as_of"),
