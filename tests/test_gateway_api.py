@@ -12,8 +12,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.gateway.assembler import iso_ms
 from shared import streams
+from shared.clock import utc_iso_ms
 from shared.codec import decode, encode, pack
 from shared.config import Settings
 from shared.schemas import Bar
@@ -53,7 +53,7 @@ def test_probes_and_document(gateway: RunningGateway, settings: Settings) -> Non
     assert httpx.get(gateway.url + "/readyz").status_code == 200
     doc = get_doc(gateway)
     assert doc["schema_version"] == 1
-    assert doc["generated_at"] == iso_ms(AS_OF * 1000)  # event clock: newest as_of
+    assert doc["generated_at"] == utc_iso_ms(AS_OF * 1000)  # event clock: newest as_of
     assert doc["seller"]["safe_range"]["coverage_target"] == 0.9
     assert doc["buyer"]["as_of"] == "2025-06-30T09:30:00.000Z"
 
@@ -129,7 +129,7 @@ def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
         for gw in (one, two):
             wait_for(lambda gw=gw: get_doc(gw)["sequence"] == 5, 5, "good block after bad")
             doc = get_doc(gw)
-            assert doc["market"]["as_of"] == iso_ms((AS_OF + 60) * 1000)
+            assert doc["market"]["as_of"] == utc_iso_ms((AS_OF + 60) * 1000)
             assert doc["direction"] is not None
             assert "aegis_gateway_invalid_blocks_total 4.0" in httpx.get(gw.url + "/metrics").text
         letters = wait_for(
@@ -169,7 +169,7 @@ def test_health_section_from_worker_reports(settings: Settings, redis_client: re
             "health read",
         )
     assert health["engines"]["direction"]["status"] == "degraded"
-    assert health["engines"]["direction"]["last_message_at"] == iso_ms(now_ms)
+    assert health["engines"]["direction"]["last_message_at"] == utc_iso_ms(now_ms)
     assert health["engines"]["buyer"]["status"] == "down"
     assert health["status"] == "degraded"
 
