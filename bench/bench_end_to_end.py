@@ -86,7 +86,6 @@ def main() -> None:
         port = free_port()
         env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
             "AEGIS_REDIS_URL": server.url,
             "AEGIS_LOG_LEVEL": "WARNING",
             "AEGIS_MODEL_DIR": args.model_dir,

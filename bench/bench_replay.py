@@ -217,7 +217,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base_env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
             "AEGIS_LOG_LEVEL": "WARNING",
             "AEGIS_EMBEDDED_REDIS": "false",
         }

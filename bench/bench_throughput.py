@@ -68,7 +68,6 @@ def main() -> None:
         )
         env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
             "AEGIS_REDIS_URL": server.url,
             "AEGIS_CLOCK": "event",
             "AEGIS_LOG_LEVEL": "WARNING",

@@ -154,7 +154,6 @@ def main() -> None:
         **os.environ,
         "AEGIS_REDIS_URL": settings.redis_address if passwords else settings.redis_url,
         "AEGIS_EMBEDDED_REDIS": "false",
-        "PYTHONPATH": str(PROJECT_ROOT),
     }
     if passwords is not None:  # each service gets its own user, in start_service
         env.pop("AEGIS_REDIS_USER", None)

@@ -89,7 +89,7 @@ def test_drop(
 
 
 def test_the_module_runs_as_a_command(settings: Settings, letters: list[str]) -> None:
-    env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url, "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, "AEGIS_REDIS_URL": settings.redis_url}
     done = subprocess.run(
         [sys.executable, "-m", "services.deadletters", "list", "--service", "features"],
         cwd=PROJECT_ROOT,

@@ -90,7 +90,6 @@ def features_process(
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
         "AEGIS_REDIS_URL": settings.redis_url,
         "AEGIS_CLOCK": "event",
         "AEGIS_CLAIM_IDLE_MS": str(claim_idle_ms),
