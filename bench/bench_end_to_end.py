@@ -188,7 +188,7 @@ def report(result: dict, args: argparse.Namespace, load: float) -> str:
         "Latency = XADD of a bar to aegis:bars returning → a websocket client receiving the "
         "update that carries that engine's block for the bar (`all`: the last of the four).\n\n"
         "| block | received | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n"
-        f"{rows}\n\nFloor (issue 11): p99 ≤ 10 ms for `all` on 2 cores."
+        f"{rows}\n\nFloor: p99 ≤ 10 ms for `all` on 2 cores."
     )
 
 

@@ -1,4 +1,4 @@
-"""Resync amplification bench (issue 10, finding 10): one websocket client floods the gateway
+"""Resync amplification bench: one websocket client floods the gateway
 with resync requests; how many bytes and snapshots come back, and how many log lines the
 gateway writes.
 

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     freshness_intraday_s: int = Field(300, description="grace after the next minute is due")
     freshness_daily_s: int = Field(3 * 3600, description="grace after the next close is due")
 
-    # Option chain (issue 12, "chain"): the live feed, file formats, freshness in the engines
+    # Option chain: the live feed, file formats, freshness in the engines
     chain_source: Literal["none", "nse"] = Field(
         "none", description="live option-chain feed polled beside the bars; none = off"
     )
@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         None, description="spot for chain files that lack one (else the bars' close then)"
     )
 
-    # Reliability, bus side (issue 10): validation, durability, retention, recovery
+    # Reliability, bus side: validation, durability, retention, recovery
     validation_max_future_s: int = Field(
         120, description="how far ahead of the clock a bar may start"
     )
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field("", description="comma-separated origins; empty = same-origin")
     ws_queue_size: int = 64
     ws_heartbeat_s: float = 15.0
-    # Gateway reliability (issue 10/13): block admission, websocket limits
+    # Gateway reliability: block admission, websocket limits
     block_max_bytes: int = Field(
         262_144, gt=0, description="largest block (as JSON) the gateway shows; larger: refused"
     )

@@ -88,7 +88,7 @@ class GatewayMetrics:
         self.redis_errors = Counter(
             "aegis_gateway_redis_errors", "block stream read failures", registry=r
         )
-        # Reliability (issues 10 and 13): refusals, staleness, feeds, output file, websockets
+        # Reliability: refusals, staleness, feeds, output file, websockets
         self.rejected = Counter(
             "aegis_gateway_rejected_blocks",
             "valid blocks refused: outside the calendar, ahead of the clock or input, or "

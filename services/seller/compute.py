@@ -346,7 +346,7 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
     return {"points": points, "selection": selection, "provenance": prov}
 
 
-# The chain group (issue 12) ------------------------------------------------------------------
+# The chain group -------------------------------------------------------------------------------
 PCR_NEAR = 0.02  # near-ATM band for the PCR, as a fraction of spot
 CHART_BAND = 0.05  # strikes within this fraction of spot go into oi_by_strike
 MIN_IV_HISTORY = 20  # earlier snapshots needed before an ATM IV percentile is shown

@@ -144,7 +144,7 @@ def _volatility_section(vol: dict[str, Any]) -> str:
     }
     return f"""<h2>Volatility core: every signal beside its strongest simple baseline</h2>
 {_table(headline, ["model", "baseline", "baseline name"])}
-<h3>Floors (issue 9)</h3>{_table(floors, ["met"])}
+<h3>Floors</h3>{_table(floors, ["met"])}
 <h3>Safe range by VIX regime</h3>{_table(rng["by_regime"], cov_cols)}
 <h3>Safe range by days to expiry</h3>{_table(rng["by_dte"], cov_cols)}
 <h3>Move to expiry by VIX regime</h3>{_table(move["by_regime"], mae_cols)}
