@@ -172,7 +172,7 @@ class Health(BaseModel):
     engines: dict[str, ServiceHealth]
 
 
-class Clock(BaseModel):
+class ClockSection(BaseModel):
     """What stale flags and ages are judged against (shared.clock)."""
 
     mode: Literal["live", "replay", "event"]
@@ -198,7 +198,7 @@ class Document(BaseModel):
     seller: Seller | None
     buyer: Buyer | None
     health: Health
-    clock: Clock | None = None
+    clock: ClockSection | None = None
 
 
 ENGINES: tuple[Engine, ...] = get_args(Engine)
