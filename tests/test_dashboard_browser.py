@@ -23,7 +23,15 @@ from services.ingest.sources.feed_status import FeedStatus, feed_problem
 from shared import streams
 from shared.calendar import IST
 from shared.config import PROJECT_ROOT, Settings
-from tests.block_factory import all_blocks, make_block
+from shared.signals.labels import seller_flag
+from tests.block_factory import (
+    AS_OF,
+    all_blocks,
+    climatology,
+    closing_day,
+    formula,
+    make_block,
+)
 from tests.gateway_harness import RunningGateway, publish
 
 pytestmark = pytest.mark.browser
@@ -575,3 +583,285 @@ async def test_header_live_only_in_market_hours_then_market_closed_then_feed_dow
         await expect(run_pill).to_have_text("FEED DOWN · rate limited", timeout=WAIT_MS)
         await expect(run_pill).to_have_attribute("title", re.compile("curl: \\(28\\)"))
         assert page.errors == []  # type: ignore[attr-defined]
+
+
+# -- a new user's review: every tile says what its number is -----------------------------
+HORIZONS = ("t1", "t3", "t5", "t10", "t20", "t40")
+
+
+TITLES_JS = "[...document.querySelectorAll('.panel > .tile h3')].map((h) => h.textContent)"
+
+
+async def open_tab(page: Page, tab: str) -> None:
+    await page.get_by_test_id(f"tab-{tab}").click()
+    await expect(page.locator(f"#panel-{tab} .tile.empty")).to_have_count(0, timeout=WAIT_MS)
+
+
+async def test_skew_flag_and_hit_rate_say_what_their_numbers_are(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """IV skew in volatility points with bars inside their tracks; percentiles in % on the
+    flag as on the trap tile; the hit rate counts sessions (day-expiry pairs)."""
+    label, reasons = seller_flag("LOW", "CALM", 0.77, 0.91)  # the engine's own sentences
+    seller = make_block(
+        "seller",
+        extra={
+            "skew": {
+                "put": 0.0378,
+                "call": 0.0366,
+                "net": 0.0012,
+                "method": "chain_iv",
+                "provenance": {"source": "data", "window": "chain"},
+            },
+            "seller_flag": {"label": label, "reasons": reasons, "provenance": formula("rules")},
+            "trap": {
+                "score": 0.31,
+                "label": "LOW",
+                "iv_percentile": 0.77,
+                "rv_percentile": 0.91,
+                "provenance": formula("trap"),
+            },
+            "historical_hit_rate": {
+                "value": 0.893,
+                "window": "2015-01-01..2025-06-27",
+                "regime": "NORMAL",
+                "samples": 1262,
+                "provenance": {"source": "data"},
+            },
+        },
+    )
+    blocks = all_blocks()
+    blocks[2] = seller
+    publish(settings, *blocks)
+    with RunningGateway(settings) as gw:
+        page = await open_dashboard(browser, gw)
+        await open_tab(page, "sellers")
+        skew = page.get_by_test_id("tile-sel-skew")
+        await expect(page.get_by_test_id("sel-skew-value")).to_have_text("net +0.12 vol pts")
+        await expect(skew).to_contain_text("+3.78")
+        await expect(skew).to_contain_text("+3.66")
+        await expect(skew).to_contain_text("vol points")
+        await expect(skew).to_contain_text("option IV skew")
+        await expect(skew).not_to_contain_text("unitless")
+        outside = await page.evaluate(
+            """() => [...document.querySelectorAll('svg.bars')].flatMap((svg) => {
+                 const tracks = [...svg.querySelectorAll('rect.bar-track')];
+                 return [...svg.querySelectorAll('rect.bar')].filter((bar, i) => {
+                   const t = tracks[i], x = +bar.getAttribute('x'), w = +bar.getAttribute('width');
+                   return x < +t.getAttribute('x') - 0.05
+                     || x + w > +t.getAttribute('x') + +t.getAttribute('width') + 0.05;
+                 }).map((bar) => svg.closest('.tile').id);
+               })"""
+        )
+        assert outside == [], f"bars beyond their track: {outside}"
+
+        reasons_list = page.get_by_test_id("sel-flag-reasons")
+        await expect(reasons_list).to_contain_text("implied vol percentile 77% vs realized 91%")
+        await expect(reasons_list).not_to_contain_text("0.77")
+        trap = page.get_by_test_id("tile-sel-trap")
+        await expect(trap).to_contain_text("VIX 1-y percentile 77%")
+        await expect(trap).to_contain_text("realised vol 1-y percentile 91%")
+
+        hits = page.get_by_test_id("tile-sel-hitrate")
+        await expect(page.get_by_test_id("sel-hitrate-samples")).to_contain_text(
+            "of 1262 sessions (day–expiry pairs"
+        )
+        await expect(hits).not_to_contain_text("samples")
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_every_direction_tile_prints_its_probabilities_and_marks_no_edge_alike(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """Today like the horizons: the three probabilities in %, "no forecast" with the same
+    mark when its probabilities are base rates; its 1σ move over the session time left."""
+    direction = make_block("direction")
+    today = {**direction.data["today"], "basis": "rest of today's session"}
+    blocks = all_blocks()
+    blocks[1] = make_block("direction", extra={"today": today})
+    publish(settings, *blocks)
+    market = blocks[0].data
+    minutes_left = 30  # the block's as_of is 15:00 IST
+    sigma = market["spot"] * market["vix"] / 100 * ((minutes_left / 375) / 252) ** 0.5
+    with RunningGateway(settings) as gw:
+        page = await open_dashboard(browser, gw)
+        await open_tab(page, "direction")
+        for tile in ("dir-today", *(f"dir-{h}" for h in HORIZONS)):
+            line = page.get_by_test_id(f"{tile}-probabilities")
+            await expect(line).to_have_text(re.compile(r"up \d+% · neutral \d+% · down \d+%"))
+        await expect(page.get_by_test_id("dir-today-probabilities")).to_have_text(
+            "up 47% · neutral 30% · down 23%"
+        )
+        today_tile = page.get_by_test_id("tile-dir-today")
+        await expect(today_tile).to_contain_text(
+            f"1σ move ±{round(sigma)} pts (VIX, {minutes_left} min of the session left)"
+        )
+        await expect(today_tile).to_contain_text("covers: rest of today's session")
+        await expect(page.get_by_test_id("dir-today-value")).to_have_text("▲ UP")
+
+        # base rates on Today: no forecast, marked as on a horizon without skill
+        publish(
+            settings,
+            make_block(
+                "direction",
+                as_of=AS_OF + 60,
+                extra={"today": {**today, "provenance": climatology()}},
+            ),
+        )
+        await expect(page.get_by_test_id("dir-today-value")).to_have_text(
+            "no forecast", timeout=WAIT_MS
+        )
+        no_edge = await page.get_by_test_id("dir-today-no-edge").text_content()
+        assert no_edge == await page.get_by_test_id("dir-t40-no-edge").text_content()
+        await expect(page.get_by_test_id("dir-today-probabilities")).to_have_text(
+            "base rates: up 47% · neutral 30% · down 23%"
+        )
+        await expect(today_tile.locator("svg.gauge")).to_have_count(0)
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def daily_closes(days: list[str], spot: float) -> list[list[float]]:
+    return [[ist_ms(f"{d}T15:30:00") // 1000, spot - 10 * i] for i, d in enumerate(days)]
+
+
+async def test_charts_say_what_they_draw_and_the_price_chart_fits_the_prices(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """A sparkline of daily closes says so; the intraday chart draws the session's minutes,
+    names their count and interval, ticks HH:MM and round index points, and keeps the far
+    safe range off its y axis (named in the caption) so the price line is not squashed."""
+    days = [
+        "2025-06-16",
+        "2025-06-17",
+        "2025-06-18",
+        "2025-06-19",
+        "2025-06-20",
+        "2025-06-23",
+        "2025-06-24",
+        "2025-06-25",
+        "2025-06-26",
+        "2025-06-27",
+    ]
+    spark = {"sparkline": daily_closes(days, 25_500.0)}
+    minutes = [
+        make_block("market", as_of=AS_OF - 60 * (9 - i), spot=25_600.0 + 7 * i, extra=spark)
+        for i in range(10)
+    ]
+    publish(settings, *minutes, *all_blocks()[1:])
+    prices = [b.data["spot"] for b in minutes]
+    with RunningGateway(settings) as gw:
+        page = await open_dashboard(browser, gw)
+        await open_tab(page, "direction")
+        await expect(page.get_by_test_id("dir-spot-caption")).to_have_text(
+            "chart: 10 daily closes, 16 Jun 2025 – 27 Jun 2025"
+        )
+        caption = page.get_by_test_id("dir-price-caption")
+        await expect(caption).to_have_text(
+            "line: 10 one-minute closes, 14:51–15:00 IST, 30 Jun 2025", timeout=WAIT_MS
+        )
+        tile = page.get_by_test_id("tile-dir-price")
+        await expect(tile).to_contain_text("(beyond the y axis)")  # the safe range, 2 % away
+        await expect(tile).to_contain_text("to expiry 03 Jul 2025")
+        chart = page.locator("#tile-dir-price .price-chart")
+        await expect(chart).to_have_attribute("data-x-ticks", re.compile(r"."), timeout=WAIT_MS)
+        x_ticks = (await chart.get_attribute("data-x-ticks") or "").split("|")
+        assert all(re.fullmatch(r"\d\d:\d\d", t) for t in x_ticks), x_ticks
+        y_ticks = (await chart.get_attribute("data-y-ticks") or "").split("|")
+        assert len(set(y_ticks)) == len(y_ticks) >= 3, y_ticks
+        assert all(re.fullmatch(r"\d\d,\d\d\d", t) for t in y_ticks), y_ticks
+        low, high = map(float, (await chart.get_attribute("data-y-range") or "").split())
+        assert (max(prices) - min(prices)) / (high - low) >= 0.25, (low, high)
+
+        # as the engine sends it after a catch-up: daily closes, then today's minutes
+        today = [[AS_OF, 25_663.0], [AS_OF + 60, 25_670.0]]
+        mixed = {"sparkline": spark["sparkline"] + today}
+        publish(settings, make_block("market", as_of=AS_OF + 60, spot=25_670.0, extra=mixed))
+        await expect(page.get_by_test_id("dir-spot-caption")).to_have_text(
+            "chart: 10 daily closes, 16 Jun 2025 – 27 Jun 2025, "
+            "then 2 one-minute closes, 15:00–15:01 IST, 30 Jun 2025",
+            timeout=WAIT_MS,
+        )
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_history_strip_says_what_its_rows_are_and_why_cells_are_empty(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """The direction rows are the last published call (after a close, the next session's),
+    not "today"; a session without a stored value says why; dates as 27 Jun 2025."""
+    friday = closing_day("2025-06-27", 25_400.0, 13.0, "2025-07-03")[1]  # seller only
+    older = [
+        b
+        for d in ("2025-06-25", "2025-06-26")
+        for b in closing_day(d, 25_300.0, 13.0, "2025-07-03")
+    ]
+    publish(settings, *older, friday, *all_blocks())
+    with RunningGateway(settings) as gw:
+        page = await open_dashboard(browser, gw)
+        await open_tab(page, "direction")
+        strip = page.get_by_test_id("dir-history-strip")
+        await expect(strip).to_have_attribute("data-sessions", "4", timeout=WAIT_MS)
+        await expect(strip).to_contain_text("P(up) last call")
+        await expect(strip).not_to_contain_text("today")
+        await expect(strip).to_contain_text("27 Jun 2025")
+        await expect(page.get_by_test_id("dir-history-caption")).to_contain_text(
+            "4 sessions, 25 Jun 2025 – 30 Jun 2025"
+        )
+        empty = page.get_by_test_id("dir-history-empty")
+        await expect(empty).to_contain_text(
+            "P(up) last call: 3 of 4 empty (3 none in the stored blocks)"
+        )
+        await expect(empty).to_contain_text(
+            "close in range: 1 of 4 empty (1 no NIFTY close in the stored blocks)"
+        )
+        title = strip.locator("rect.heat-none title").first
+        await expect(title).to_contain_text("25 Jun 2025 P(up) last call: none")
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_titles_stay_put_and_the_source_is_shown_once(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """No tile changes its title when data arrives; with a tile's source panel open, hovering
+    it does not draw the same lines again in the tooltip."""
+    with RunningGateway(settings) as gw:
+        page = await open_dashboard(browser, gw)
+        await expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=WAIT_MS)
+        before = await page.evaluate(TITLES_JS)
+        assert all(before), before
+        publish(settings, *all_blocks())
+        for tab in TABS:
+            await open_tab(page, tab)
+        assert await page.evaluate(TITLES_JS) == before
+
+        await open_tab(page, "direction")
+        today = page.get_by_test_id("tile-dir-today")
+        tooltip = page.locator("#tooltip")
+        await today.hover()
+        await expect(tooltip).to_be_visible()
+        await page.get_by_test_id("dir-today-source").locator("summary").click()
+        await expect(
+            page.get_by_test_id("dir-today-source").locator(".source-body")
+        ).to_be_visible()
+        await expect(tooltip).to_be_hidden()
+        await page.mouse.move(0, 0)
+        await today.hover()
+        await expect(tooltip).to_be_hidden()
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_nothing_overflows_at_phone_width_on_any_tab(
+    browser: Browser, settings: Settings, redis_client: redis.Redis
+) -> None:
+    publish(settings, *all_blocks())
+    with RunningGateway(settings) as gw:
+        page = await browser.new_page(viewport=PHONE)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(gw.url)
+        for tab in TABS:
+            await open_tab(page, tab)
+            await expect(page.locator(f"#tile-{TABS[tab][0]} .body")).not_to_contain_text("waiting")
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{tab}: {width} px wide at {PHONE['width']} px"
+        assert errors == []

@@ -31,7 +31,7 @@ from tests.test_dashboard_browser import (
 
 
 def chain_data(chain: OptionChain, previous: OptionChain | None) -> dict[str, Any]:
-    ctx = SimpleNamespace(snapshot=SimpleNamespace(vix=13.5, daily={}))
+    ctx = SimpleNamespace(snapshot=SimpleNamespace(vix=13.5, daily={}), settings=Settings())
     view = ChainView(chain, previous, None, 60, 0.11, (0.1, 0.12) * 15, chain.snapshot_time, 1)
     return {"chain": chain_group(ctx, view)}  # type: ignore[arg-type]
 

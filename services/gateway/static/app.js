@@ -37,12 +37,14 @@
       <footer>${source}<span class="fresh" data-testid="${tile.id}-fresh"></span></footer>`;
     document.getElementById(`panel-${tile.tab}`).appendChild(el);
     nodes[tile.id] = {
-      el, title: el.querySelector("h3"), badges: el.querySelector(".badges"), body: el.querySelector(".body"),
+      el, badges: el.querySelector(".badges"), body: el.querySelector(".body"),
       prov: el.querySelector(".prov"), sourceBody: el.querySelector(".source-body"),
       fresh: el.querySelector(".fresh"), html: null,
     };
     el.addEventListener("mouseenter", () => showTooltip(tile, el));
     el.addEventListener("mouseleave", hideTooltip);
+    const panel = el.querySelector("details.source");
+    if (panel) panel.addEventListener("toggle", () => { if (panel.open) hideTooltip(); });
   }
 
   // Provenance, freshness, badges ----------------------------------------------------------
@@ -180,7 +182,6 @@
     n.el.classList.toggle("heuristic", st.heuristic);
     n.el.classList.toggle("offline", offline);
     n.el.classList.toggle("in-sample", st.inSample);
-    if (tile.titleOf) n.title.textContent = tile.titleOf(doc);
     let badges = "";
     if (st.stale) badges += badge("stale", "STALE", "newer data was due longer ago than its freshness limit");
     if (st.reasons.length) badges += badge("degraded", "DEGRADED", st.reasons.join("\n"));
@@ -334,8 +335,9 @@
     return lines;
   }
 
+  /** The source lines on hover, unless the tile's source panel already shows them. */
   function showTooltip(tile, el) {
-    if (!shown() || !tile.engines.length) return;
+    if (!shown() || !tile.engines.length || el.querySelector("details.source[open]")) return;
     const st = tileStatus(tile, shown());
     tooltip.innerHTML = sourceLines(tile, shown(), st).join("<br>");
     const r = el.getBoundingClientRect();

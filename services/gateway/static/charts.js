@@ -7,6 +7,56 @@ const Charts = (() => {
   const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
   const f = (v) => (Math.round(v * 10) / 10).toString();
 
+  // One date format on every chart, "01 Jun 2022" (never 6/1/22), times in IST.
+  const DAY = { day: "2-digit", month: "short", year: "numeric" };
+  const istDay = (epochS) => new Date(epochS * 1000).toLocaleDateString("en-GB", { ...DAY, timeZone: "Asia/Kolkata" });
+  const istClock = (epochS) => new Date(epochS * 1000).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour: "2-digit", minute: "2-digit" });
+  /** An ISO date ("2022-06-01", a session or an expiry) as "01 Jun 2022" ("01 Jun" without
+      the year). */
+  const dayOf = (iso, { year = true } = {}) => {
+    const d = new Date(`${iso}T00:00:00Z`);
+    const format = { ...DAY, year: year ? "numeric" : undefined, timeZone: "UTC" };
+    return Number.isFinite(d.getTime()) ? d.toLocaleDateString("en-GB", format) : String(iso ?? "—");
+  };
+
+  const DAILY_GAP_S = 18 * 3600; // closes at least this far apart are a day or more apart
+  const minutesOf = (times) => istDay(times[0]) === istDay(times[times.length - 1]) &&
+    times.slice(1).every((t, i) => t > times[i] && (t - times[i]) % 60 === 0);
+  const dailyOf = (times) => times.slice(1).every((t, i) => t - times[i] >= DAILY_GAP_S && istClock(t) === istClock(times[0]));
+
+  function minutesCaption(times) {
+    const [first, last, n] = [times[0], times[times.length - 1], times.length];
+    const missing = (last - first) / 60 + 1 - n;
+    const clock = n > 1 ? `${istClock(first)}–${istClock(last)}` : istClock(last);
+    return `${n} one-minute close${n > 1 ? "s" : ""}, ${clock} IST, ${istDay(last)}` +
+      (missing ? ` (${missing} minute${missing > 1 ? "s" : ""} missing)` : "");
+  }
+  const dailyCaption = (times) => `${times.length} daily closes, ${istDay(times[0])} – ${istDay(times[times.length - 1])}`;
+
+  /** What a series of [epoch_s, close] points is, read from its own timestamps: "34
+      one-minute closes, 09:16–09:50 IST, 22 Jan 2026" (with the minutes missing, if any),
+      "12 daily closes, 13 Jun 2025 – 30 Jun 2025", daily closes then the last day's minutes,
+      else "60 closes at uneven intervals, …". */
+  function seriesCaption(points) {
+    const times = points.map((p) => p[0]);
+    if (!times.length) return "no closes yet";
+    if (times.length === 1) return `1 close, ${istClock(times[0])} IST, ${istDay(times[0])}`;
+    if (minutesOf(times)) return minutesCaption(times);
+    if (dailyOf(times)) return dailyCaption(times);
+    const lastDay = times.findIndex((t) => istDay(t) === istDay(times[times.length - 1]));
+    const [days, minutes] = [times.slice(0, lastDay), times.slice(lastDay)];
+    if (days.length > 1 && dailyOf(days) && minutesOf(minutes)) return `${dailyCaption(days)}, then ${minutesCaption(minutes)}`;
+    const [first, last] = [times[0], times[times.length - 1]];
+    return `${times.length} closes at uneven intervals, ${istDay(first)} ${istClock(first)} – ${istDay(last)} ${istClock(last)} IST`;
+  }
+
+  /** The smallest 1, 2 or 5 × 10^k at or above ``v``: a chart's full scale. */
+  function niceCeiling(v) {
+    if (!ok(v) || v <= 0) return 1;
+    const power = 10 ** Math.floor(Math.log10(v));
+    return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= v * (1 - 1e-9));
+  }
+
   function esc(value) {
     return String(value ?? "").replace(/[&<>"']/g, (c) => (
       { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -87,22 +137,25 @@ const Charts = (() => {
     return `<svg viewBox="0 -6 240 52" class="chart band"><line x1="8" x2="232" y1="21" y2="21" class="axis-line"/>${zone}${marks}</svg>`;
   }
 
-  /** Horizontal bars [{label, value in [-1, 1] or [0, 1], text, cls}]; ``labelWidth`` leaves
-      room for long labels. */
-  function bars(items, { signed = false, labelWidth = 70 } = {}) {
-    const track = signed ? 180 : 196 - labelWidth;
+  /** Horizontal bars [{label, value, text, cls}]: a bar's length is value / ``scale`` of its
+      track (clamped, so it never leaves the track); ``signed`` bars grow either way from the
+      middle. The value's text has a column of its own right of the track. */
+  function bars(items, { signed = false, scale = 1, labelWidth = 70 } = {}) {
+    const track = 196 - labelWidth; // 196..240: the value column
+    const half = signed ? track / 2 : track;
+    const zero = signed ? labelWidth + half : labelWidth;
     const rows = items.map((it, i) => {
-      const v = ok(it.value) ? clamp(it.value, signed ? -1 : 0, 1) : 0;
+      const v = ok(it.value) ? clamp(it.value / scale, signed ? -1 : 0, 1) : 0;
       const y = 4 + i * 20;
-      const zero = signed ? 130 : labelWidth;
-      const w = Math.abs(v) * (signed ? 90 : track);
+      const w = Math.abs(v) * half;
       const x0 = v < 0 ? zero - w : zero;
       return `<text x="0" y="${y + 11}" class="axis">${esc(it.label)}</text>
-        <rect x="${zero - (signed ? 90 : 0)}" y="${y}" width="${track}" height="13" rx="2" class="bar-track"/>
+        <rect x="${labelWidth}" y="${y}" width="${track}" height="13" rx="2" class="bar-track"/>
         <rect x="${f(x0)}" y="${y}" width="${f(w)}" height="13" rx="2" class="bar ${it.cls || ""}"/>
         <text x="240" y="${y + 11}" class="axis strong" text-anchor="end">${ok(it.value) ? esc(it.text ?? it.value.toFixed(2)) : "—"}</text>`;
     }).join("");
-    return `<svg viewBox="0 0 240 ${8 + items.length * 20}" class="chart bars">${rows}</svg>`;
+    const middle = signed ? `<line x1="${zero}" x2="${zero}" y1="2" y2="${6 + items.length * 20}" class="axis-line"/>` : "";
+    return `<svg viewBox="0 0 240 ${8 + items.length * 20}" class="chart bars">${rows}${middle}</svg>`;
   }
 
   /** One bar split in two shares (e.g. up vs down probability). */
@@ -167,34 +220,41 @@ const Charts = (() => {
 
   /** History strip: one row per signal, one cell per session (opacity = value, the number
       in the cell in %), and a last row with the close against that session's safe range
-      (a dot inside the bar, red when outside). ``rows``: [{key, label, cls}]. */
-  function historyStrip(sessions, rows) {
+      (a dot inside the bar, red when outside). ``rows``: [{key, label, cls}]; ``whyEmpty(s,
+      key)`` says why a session has no value (an empty cell's tooltip). */
+  function historyStrip(sessions, rows, whyEmpty) {
     const n = Math.max(sessions.length, 1);
     const left = 84; const w = (480 - left) / n; const h = 18;
+    const empty = (s, x, y, key, label) => `<rect x="${f(x + 1)}" y="${y}" width="${f(w - 2)}" height="${h}" class="heat-none"><title>${esc(dayOf(s.session_date))} ${esc(label)}: none (${esc(whyEmpty(s, key))})</title></rect>`;
     const cells = rows.map((r, j) => {
       const y = 4 + j * (h + 3);
       const label = `<text x="0" y="${y + 13}" class="axis">${esc(r.label)}</text>`;
       return label + sessions.map((s, i) => {
         const v = s[r.key];
         const x = left + i * w;
-        if (!ok(v)) return `<rect x="${f(x + 1)}" y="${y}" width="${f(w - 2)}" height="${h}" class="heat-none"><title>${esc(s.session_date)} ${esc(r.label)}: ${s.in_sample_left_out ? "left out (in sample)" : "—"}</title></rect>`;
-        return `<rect x="${f(x + 1)}" y="${y}" width="${f(w - 2)}" height="${h}" rx="2" class="heat ${esc(r.cls || "")}" style="fill-opacity:${(0.12 + 0.8 * clamp(v, 0, 1)).toFixed(2)}"><title>${esc(s.session_date)} ${esc(r.label)}: ${Math.round(v * 100)}%</title></rect>` +
+        if (!ok(v)) return empty(s, x, y, r.key, r.label);
+        return `<rect x="${f(x + 1)}" y="${y}" width="${f(w - 2)}" height="${h}" rx="2" class="heat ${esc(r.cls || "")}" style="fill-opacity:${(0.12 + 0.8 * clamp(v, 0, 1)).toFixed(2)}"><title>${esc(dayOf(s.session_date))} ${esc(r.label)}: ${Math.round(v * 100)}%</title></rect>` +
           (w >= 18 ? `<text x="${f(x + w / 2)}" y="${y + 13}" class="axis tiny strong" text-anchor="middle">${Math.round(v * 100)}</text>` : "");
       }).join("");
     }).join("");
     const y = 4 + rows.length * (h + 3);
     const range = `<text x="0" y="${y + 13}" class="axis">close in range</text>` + sessions.map((s, i) => {
       const x = left + i * w;
-      if (!ok(s.range_lower) || !ok(s.range_upper) || !ok(s.close)) return "";
+      if (!ok(s.range_lower) || !ok(s.range_upper) || !ok(s.close)) return empty(s, x, y, "close_in_range", "close in range");
       const inside = s.close >= s.range_lower && s.close <= s.range_upper;
       const pos = clamp((s.close - s.range_lower) / ((s.range_upper - s.range_lower) || 1), -0.15, 1.15);
       const cy = y + h - 2 - pos * (h - 4);
-      return `<rect x="${f(x + w / 2 - 3)}" y="${y}" width="6" height="${h}" rx="2" class="band-zone"/><circle cx="${f(x + w / 2)}" cy="${f(cy)}" r="2.6" class="${inside ? "dot-in" : "dot-out"}"><title>${esc(s.session_date)}: close ${esc(Math.round(s.close))} vs safe range ${esc(Math.round(s.range_lower))}–${esc(Math.round(s.range_upper))}</title></circle>`;
+      return `<rect x="${f(x + w / 2 - 3)}" y="${y}" width="6" height="${h}" rx="2" class="band-zone"/><circle cx="${f(x + w / 2)}" cy="${f(cy)}" r="2.6" class="${inside ? "dot-in" : "dot-out"}"><title>${esc(dayOf(s.session_date))}: close ${esc(Math.round(s.close))} vs safe range ${esc(Math.round(s.range_lower))}–${esc(Math.round(s.range_upper))}</title></circle>`;
     }).join("");
-    const dates = sessions.map((s, i) => (i % Math.ceil(n / 6) === 0 || i === n - 1
-      ? `<text x="${f(left + i * w + w / 2)}" y="${y + h + 13}" class="axis tiny" text-anchor="middle">${esc(String(s.session_date).slice(2))}</text>` : "")).join("");
+    // about six dates, evenly spaced back from the newest (ends at the right edge)
+    const every = Math.ceil(n / 6);
+    const dates = sessions.map((s, i) => ((n - 1 - i) % every === 0
+      ? `<text x="${f(i === n - 1 ? 480 : left + i * w + w / 2)}" y="${y + h + 13}" class="axis tiny" text-anchor="${i === n - 1 ? "end" : "middle"}">${esc(dayOf(s.session_date))}</text>` : "")).join("");
     return `<svg viewBox="0 0 480 ${y + h + 16}" class="chart history" role="img" aria-label="signals over the last ${sessions.length} sessions">${cells}${range}${dates}</svg>`;
   }
 
-  return { esc, ok, historyStrip, gauge, dial, sparkline, band, bars, split, strip, breachCurve, probs };
+  return {
+    esc, ok, istDay, istClock, dayOf, seriesCaption, niceCeiling,
+    historyStrip, gauge, dial, sparkline, band, bars, split, strip, breachCurve, probs,
+  };
 })();

@@ -23,9 +23,18 @@ const Tiles = (() => {
     const m = doc.market || {};
     return ok(m.spot) && ok(m.vix) ? m.spot * (m.vix / 100) * Math.sqrt(sessions / 252) : null;
   };
-  const moveText = (doc, sessions, drift) =>
-    `1σ move ±${num(sigmaMove(doc, sessions), 0)} pts (VIX) · model drift ${signed(drift, 0)} pts`;
+  const moveText = (doc, sessions, drift, over = "") =>
+    `1σ move ±${num(sigmaMove(doc, sessions), 0)} pts (VIX${over}) · model drift ${signed(drift, 0)} pts`;
   const words = (key) => String(key).replace(/_/g, " ");
+  /** An annualised volatility difference (0.0378) in volatility points (3.78). */
+  const volPoints = (v) => (ok(v) ? v * 100 : null);
+  const SKEW_METHODS = {
+    chain_iv: "<b>option IV skew</b>: implied volatility of out-of-the-money puts and calls minus the at-the-money IV",
+    return_distribution: "<b>return skew</b> (NIFTY daily returns, not options): downside and upside semi-volatility minus the total volatility",
+  };
+  /** Numbers in [0, 1] an engine wrote into a sentence ("percentile 0.77"), in % as the
+      tiles show every probability and percentile. */
+  const percentsIn = (text) => String(text).replace(/\b(?:0\.\d+|1\.0+)\b/g, (v) => pct(Number(v)));
   const RISK_PARTS = {
     iv_level: "VIX, 1-y pctile", rv_level: "realised vol, 1-y pctile",
     drawdown: "off the 20-d high", downside: "P(down), 5 sessions",
@@ -42,12 +51,14 @@ const Tiles = (() => {
     id, tab, title: "NIFTY 50 spot", engines: ["market"], group: "market",
     render: (doc) => {
       const m = doc.market;
+      const line = (m.sparkline || []).filter((p) => Array.isArray(p) && ok(p[0]) && ok(p[1]));
       return big(id, num(m.spot)) +
         sub(`<span class="${cls(m.spot_change)}">${signed(m.spot_change)} (${signed(m.spot_change_pct)}%)</span>` +
           (ok(m.session_high) ? ` · H ${num(m.session_high)} · L ${num(m.session_low)}` : "")) +
-        Charts.sparkline(m.sparkline, m.prev_close);
+        Charts.sparkline(line, m.prev_close) +
+        `<div class="sub" data-testid="${id}-caption">chart: ${esc(Charts.seriesCaption(line))}</div>`;
     },
-    meaning: "NIFTY 50 index in points; change against the previous session's close (dashed line in the chart of recent 1-minute closes).",
+    meaning: "NIFTY 50 index in points; change against the previous session's close (the dashed line in the chart of the engine's recent closes).",
   });
 
   const vixBand = (vix) => Charts.band(VIX_LOW, VIX_HIGH, [{ value: vix, label: "VIX", cls: "spot" }], { pad: 0.6, zoneClass: "band-zone soft" });
@@ -67,38 +78,70 @@ const Tiles = (() => {
     meaning: "What the tiles on this tab mean.",
   });
 
-  const horizonTile = (key) => ({
-    id: `dir-${key}`, tab: "direction", title: "", engines: ["direction"], group: `direction.horizons.${key}`,
-    titleOf: (doc) => `Next ${get(doc, `direction.horizons.${key}.label`) || key}`,
-    render: (doc) => {
-      const h = get(doc, `direction.horizons.${key}`);
-      if (!h) return big(`dir-${key}`, "—");
-      const baseRates = () => Charts.probs(h.probabilities) +
-        sub(`base rates: up ${pct(get(h, "probabilities.up"))} · neutral ${pct(get(h, "probabilities.neutral"))} · down ${pct(get(h, "probabilities.down"))}`);
-      if (h.forecast === false) {
-        return big(`dir-${key}`, "no forecast", "neutral") +
-          sub(`<span class="chip warn">no edge over base rates</span> (${esc(get(h, "provenance.source") || "?")})`) +
-          sub(moveText(doc, HORIZON_SESSIONS[key], h.expected_move_points)) + baseRates();
-      }
-      const inSample = get(h, "provenance.in_sample") === true;
-      const clim = inSample ? ""
-        : h.beats_climatology === false ? `<span class="chip warn">≈ climatology: no better than base rates</span>`
-          : h.beats_climatology ? `<span class="chip good">beats climatology out of sample</span>` : "";
-      return big(`dir-${key}`, `${arrow(h.direction)} ${h.direction}`, dirClass(h.direction)) +
-        sub(`conviction ${pct(h.conviction)} ${clim}`) +
-        sub(moveText(doc, HORIZON_SESSIONS[key], h.expected_move_points)) +
-        Charts.probs(h.probabilities) +
-        sub(`<span class="up">up ${pct(get(h, "probabilities.up"))}</span> · neutral ${pct(get(h, "probabilities.neutral"))} · <span class="down">down ${pct(get(h, "probabilities.down"))}</span>`);
-    },
-    meaning: "Most likely direction of NIFTY over these sessions (UP, DOWN, or NEUTRAL within ¼σ). Conviction: probability of the call, %. 1σ move: VIX-implied, index points.",
-  });
+  /** A call is a forecast unless its probabilities are base rates (DOCUMENT.md: a horizon's
+      ``forecast``). Today carries no flag: its provenance decides, by the engine's own rule
+      for the horizons (a forecast only from a model, not climatology or a heuristic). */
+  const isForecast = (call) => (typeof call.forecast === "boolean" ? call.forecast : get(call, "provenance.source") === "model");
 
-  const rateTile = (id, tab, title, path, noun, meaning) => ({
+  const climatologyChip = (call) => {
+    if (get(call, "provenance.in_sample") === true) return "";
+    if (call.beats_climatology === false) return `<span class="chip warn">≈ climatology: no better than base rates</span>`;
+    return call.beats_climatology ? `<span class="chip good">beats climatology out of sample</span>` : "";
+  };
+
+  function probabilityLine(id, p, forecast) {
+    const text = forecast
+      ? `<span class="up">up ${pct(p.up)}</span> · neutral ${pct(p.neutral)} · <span class="down">down ${pct(p.down)}</span>`
+      : `base rates: up ${pct(p.up)} · neutral ${pct(p.neutral)} · down ${pct(p.down)}`;
+    return `<div class="sub" data-testid="${id}-probabilities">${text}</div>`;
+  }
+
+  /** A direction call's face, the same on Today and every horizon: the call, or "no forecast"
+      with its no-edge mark when the probabilities are base rates; the 1σ move over the time
+      the call covers; and the three probabilities in %. */
+  function callFace(id, call, doc, move) {
+    const p = call.probabilities || {};
+    const forecast = isForecast(call);
+    const head = forecast
+      ? big(id, `${arrow(call.direction)} ${call.direction}`, dirClass(call.direction)) +
+        sub(`conviction ${pct(call.conviction)} ${climatologyChip(call)}`)
+      : big(id, "no forecast", "neutral") +
+        sub(`<span class="chip warn" data-testid="${id}-no-edge">no edge over base rates</span> (${esc(get(call, "provenance.source") || "?")})`);
+    return head + sub(moveText(doc, move.sessions, call.expected_move_points, move.over)) +
+      Charts.probs(p) + probabilityLine(id, p, forecast);
+  }
+
+  const horizonTile = (key) => {
+    const n = HORIZON_SESSIONS[key];
+    return {
+      id: `dir-${key}`, tab: "direction", title: `Next ${n} session${n > 1 ? "s" : ""}`, engines: ["direction"], group: `direction.horizons.${key}`,
+      render: (doc) => {
+        const h = get(doc, `direction.horizons.${key}`);
+        return h ? callFace(`dir-${key}`, h, doc, { sessions: n }) : big(`dir-${key}`, "—");
+      },
+      meaning: "Most likely direction of NIFTY over these sessions (UP, DOWN, or NEUTRAL within ¼σ), or \"no forecast\" where the model shows no edge over base rates. Conviction and probabilities: %. 1σ move: VIX-implied, index points.",
+    };
+  };
+
+  /** The time today's call covers: the rest of the open session after an intraday block
+      (its ``as_of`` is a minute's close; the engine says so in ``basis``), else the whole
+      next session (a daily block, after the close). */
+  function todaySpan(section, call) {
+    const rest = call.basis ? /^rest of today/.test(call.basis) : section.kind === "intraday";
+    const span = Pictures.sessionSpan(section.session_date);
+    const asOf = Date.parse(section.as_of) / 1000;
+    if (!rest || !span || !ok(asOf)) return { sessions: 1, over: "" };
+    const left = Math.min(Math.max(span[1] - asOf, 0), span[1] - span[0]);
+    return { sessions: left / (span[1] - span[0]), over: `, ${Math.round(left / 60)} min of the session left` };
+  }
+
+  /** A measured rate; ``counted`` says what each of its ``samples`` is (a past session). */
+  const rateTile = (id, tab, title, path, counted, meaning) => ({
     id, tab, title, engines: [path.split(".")[0]], group: path,
     render: (doc) => {
       const r = get(doc, path) || {};
       return big(id, pct(r.value, 1)) +
-        sub(`${esc(noun)}: ${esc(r.samples ?? "—")} samples`) +
+        `<div class="sub" data-testid="${id}-samples">of ${esc(r.samples ?? "—")} sessions (${esc(counted)})</div>` +
         sub(`measured ${esc(r.window || "—")} · VIX regime ${esc(r.regime || "all")}`);
     },
     meaning,
@@ -119,12 +162,12 @@ const Tiles = (() => {
       id: "dir-today", tab: "direction", title: "Today", engines: ["direction"], group: "direction.today",
       render: (doc) => {
         const t = doc.direction.today;
-        return Charts.gauge(t.conviction, { fill: dirClass(t.direction) || "neutral", label: `conviction of the ${t.direction} call` }) +
-          big("dir-today", `${arrow(t.direction)} ${t.direction}`, dirClass(t.direction)) +
-          sub(`conviction ${pct(t.conviction)}`) + sub(moveText(doc, 1, t.expected_move_points)) +
-          Charts.probs(t.probabilities);
+        const gauge = isForecast(t)
+          ? Charts.gauge(t.conviction, { fill: dirClass(t.direction) || "neutral", label: `conviction of the ${t.direction} call` }) : "";
+        return gauge + callFace("dir-today", t, doc, todaySpan(doc.direction, t)) +
+          (t.basis ? sub(`covers: ${esc(t.basis)}`) : "");
       },
-      meaning: "Most likely direction of NIFTY today. Gauge and conviction: probability of the call, % (coloured as the call). 1σ move: VIX-implied, index points.",
+      meaning: "Most likely direction of NIFTY for the rest of today's session (after the close: the next session), or \"no forecast\" where it is only base rates. Gauge, conviction and probabilities: % (coloured as the call). 1σ move: VIX-implied over the time the call covers, index points.",
     },
     spotTile("dir-spot", "direction"),
     vixTile("dir-vix", "direction", "India VIX"),
@@ -196,18 +239,20 @@ const Tiles = (() => {
     },
     {
       id: "sel-skew", tab: "sellers", title: "Skew", engines: ["seller"], group: "seller.skew",
-      titleOf: (doc) => (get(doc, "seller.skew.method") === "chain_iv" ? "Option IV skew" : "Return skew (index, not options)"),
       render: (doc) => {
         const s = doc.seller.skew;
         const chain = s.method === "chain_iv";
         const [left, right] = chain ? ["puts", "calls"] : ["falls", "rises"];
-        return `<div data-testid="sel-skew-value" class="sr-only">${esc(ok(s.net) ? s.net.toFixed(2) : "—")}</div>` +
-          Charts.bars([{ label: left, value: s.put, cls: "down" }, { label: right, value: s.call, cls: "up" },
-            { label: "net", value: s.net, cls: ok(s.net) && s.net > 0 ? "down" : "up" }], { signed: true }) +
-          sub(chain ? "from the option chain's implied volatilities · net > 0: puts priced richer than calls"
-            : "from NIFTY daily returns, not option prices · net > 0: falls have been larger than rises");
+        const [put, call, net] = [s.put, s.call, s.net].map(volPoints);
+        const scale = Charts.niceCeiling(Math.max(...[put, call, net].filter(ok).map(Math.abs)));
+        const bar = (label, v, barClass) => ({ label, value: v, text: signed(v), cls: barClass });
+        return big("sel-skew", ok(net) ? `net ${signed(net)} vol pts` : "—") +
+          sub(SKEW_METHODS[s.method] || `no skew: ${esc(get(s, "provenance.note") || "no method")}`) +
+          Charts.bars([bar(left, put, "down"), bar(right, call, "up"), bar("net", net, ok(net) && net > 0 ? "down" : "up")],
+            { signed: true, scale, labelWidth: 40 }) +
+          sub(`vol points (1 = 1 % annualised volatility); bars to ±${scale} · net > 0: ${chain ? "puts priced richer than calls" : "falls have been larger than rises"}`);
       },
-      meaning: "Asymmetry between down and up moves, unitless (−1…1).",
+      meaning: "Down-side minus up-side volatility, in volatility points (annualised, %): from the option chain's implied volatilities when a chain is fresh, else from NIFTY's daily returns.",
     },
     Pictures.priceTile("sel-price", "sellers"),
     labelTile("sel-regime", "sellers", "VIX regime", "seller.regime", "seller",
@@ -225,14 +270,15 @@ const Tiles = (() => {
       },
       meaning: "Probability, %, that the expiry close lands beyond each strike (index points); red below spot, green above.",
     },
-    rateTile("sel-hitrate", "sellers", "Historical hit rate", "seller.historical_hit_rate", "expiry closes inside the safe range",
-      "Share, %, of past expiries whose close stayed inside the safe range, measured out of sample."),
+    rateTile("sel-hitrate", "sellers", "Historical hit rate", "seller.historical_hit_rate",
+      "day–expiry pairs: each session's safe range against the close of its next expiry",
+      "Share, %, of past sessions whose safe range held the close of their next expiry, measured out of sample."),
     {
       id: "sel-flag", tab: "sellers", title: "Seller daily flag", engines: ["seller"], group: "seller.seller_flag",
       render: (doc) => {
         const fl = doc.seller.seller_flag;
         return big("sel-flag", fl.label || "—", `label ${labelClass(fl.label)}`) +
-          `<ul class="reasons">${(fl.reasons || []).map((r) => `<li>${esc(r)}</li>`).join("")}</ul>`;
+          `<ul class="reasons" data-testid="sel-flag-reasons">${(fl.reasons || []).map((r) => `<li>${esc(percentsIn(r))}</li>`).join("")}</ul>`;
       },
       meaning: "Overall context for option sellers today from the tiles on this tab, with its reasons. Not advice.",
     },
@@ -286,10 +332,10 @@ const Tiles = (() => {
         const text = !scores.length ? "—" : same
           ? `${pct(scores[0])} for each session: the model has no day-by-day view`
           : `${pct(Math.min(...scores))}–${pct(Math.max(...scores))} across the next ${days.length} sessions`;
-        return Charts.strip(days.map((d) => ({ label: d.date ? d.date.slice(5) : `+${d.day_offset}`, score: d.score, title: d.date }))) +
+        return Charts.strip(days.map((d) => ({ label: d.date ? Charts.dayOf(d.date, { year: false }) : `+${d.day_offset}`, score: d.score, title: d.date && Charts.dayOf(d.date) }))) +
           `<div class="sub" data-testid="buy-next-value">${esc(text)}</div>`;
       },
-      meaning: "Breakout probability, %, for each of the next sessions (cells: % per session, labelled MM-DD).",
+      meaning: "Breakout probability, %, for each of the next sessions (cells: % per session, labelled with its date).",
     },
     {
       id: "buy-gamma", tab: "buyers", title: "Active half-hours (IST)", engines: ["buyer"], group: "buyer.gamma_windows",
@@ -304,8 +350,9 @@ const Tiles = (() => {
     Pictures.priceTile("buy-price", "buyers"),
     labelTile("buy-regime", "buyers", "Price behaviour", "buyer.regime", "buyer",
       "Whether recent daily moves followed through (trend-following), reversed (mean-reverting) or neither (choppy)."),
-    rateTile("buy-spikerate", "buyers", "Historical spike rate", "buyer.historical_spike_rate", "sessions moving > 1.5σ",
-      "Share, %, of past sessions that moved more than 1.5σ, in the current VIX regime."),
+    rateTile("buy-spikerate", "buyers", "Historical spike rate", "buyer.historical_spike_rate",
+      "each against the move of the session after it",
+      "Share, %, of past sessions followed by a session moving more than 1.5σ, in the current VIX regime."),
     {
       id: "buy-levels", tab: "buyers", title: "Breakout levels", engines: ["buyer", "market"], group: "buyer.breakout_levels",
       render: (doc) => {
