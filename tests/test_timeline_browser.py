@@ -89,6 +89,12 @@ async def test_the_chain_through_the_day_and_the_session_before(
         )
         drawn = "(id) => window.aegisTimeline.plots[id].plot.data[1].filter((v) => v !== null)"
         assert await page.evaluate(drawn, "pcr") == [1.1] * 10
+        tick = (
+            "([id, t]) => { const p = window.aegisTimeline.plots[id].plot;"
+            " return p.axes[0].values(p, [t]); }"
+        )
+        assert await page.evaluate(tick, ["pcr", AS_OF]) == ["15:00"]  # IST, 24 h
+        assert await page.evaluate(tick, ["weeks", AS_OF]) == ["30 Jun"]
         assert await page.evaluate(drawn, "iv") == [pytest.approx(11.0)] * 10  # percent
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await page.get_by_test_id("timeline-section").screenshot(path=ARTIFACTS / "timeline.png")

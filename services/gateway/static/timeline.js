@@ -116,9 +116,12 @@
     else {
       if (known) known.plot.destroy();
       const axis = { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") } };
+      // one unambiguous format: "14:55" through a session, "27 Jan" across weeks (IST)
+      const fmt = chart === WEEKS ? { day: "2-digit", month: "short" } : { hour: "2-digit", minute: "2-digit", hour12: false };
+      const xValues = (u, splits) => splits.map((s) => new Date(s * 1000).toLocaleString("en-GB", { timeZone: "Asia/Kolkata", ...fmt }));
       const plot = new uPlot({
         width, height: 150, tzDate: istDate, cursor: { y: false }, legend: { live: false }, scales: { x: { time: true } },
-        axes: [axis, { ...axis, size: 56 }],
+        axes: [{ ...axis, values: xValues }, { ...axis, size: 56 }],
         series: [{}, ...chart.lines.map(([, label, color, marker], i) => marker
           ? { label, stroke: css(color), width: 0, points: { show: true, size: 9, fill: css(color) } }
           : { label, stroke: css(color), width: i ? 1.5 : 2, spanGaps: true, points: { show: false } })],
