@@ -19,7 +19,7 @@ from shared.features.intraday import IntradaySession
 from shared.models import registry
 from shared.models.api import HORIZONS
 from shared.models.loading import load_model
-from tests.models_support import short_data, snapshot, trained_registry
+from tests.models_support import WINDOW, short_data, snapshot, trained_registry
 
 PREDICT = """
 import json, sys
@@ -114,7 +114,10 @@ def test_ensure_models_trains_only_missing(tmp_path: Path, monkeypatch) -> None:
     md = tmp_path / "models"
     shutil.copytree(trained_registry(), md)
     shutil.rmtree(md / "stats")
-    settings = Settings(model_dir=md, redis_url="redis://127.0.0.1:1/0", embedded_redis=False)
+    # the registry's window (a live start would retrain every model on all the data)
+    settings = Settings(
+        model_dir=md, train_end=WINDOW[1], redis_url="redis://127.0.0.1:1/0", embedded_redis=False
+    )
     before = {n: registry.current_version(md, n) for n in ("direction", "seller")}
     assert missing_models(settings) == ["stats"]
     assert ensure_models(settings, profile=FAST) == ["stats"]

@@ -67,12 +67,26 @@ def test_versions_written_by_older_code_are_retrained_not_served(tmp_path: Path)
     current_format = MODEL_CLASSES["seller"].FORMAT
     assert current_format > 1
     for name in MODEL_NAMES:
-        put(tmp_path, name, "2022-05-31", artifact_format=1 if name == "seller" else None)
+        put(tmp_path, name, "2025-06-30", artifact_format=1 if name == "seller" else None)
     with capture_logs() as logs:
         assert select_out_of_sample(Settings(model_dir=tmp_path)) == ["seller"]
     outdated = [e for e in logs if e["event"] == "model_version_outdated"]
-    assert [(e["model"], e["version"]) for e in outdated] == [("seller", "v-2022-05-31-f1")]
-    assert select_out_of_sample(Settings(model_dir=tmp_path, train_end="2022-05-31")) == ["seller"]
-    put(tmp_path, "seller", "2022-05-31")
+    assert [(e["model"], e["version"]) for e in outdated] == [("seller", "v-2025-06-30-f1")]
+    assert select_out_of_sample(Settings(model_dir=tmp_path, train_end="2025-06-30")) == ["seller"]
+    put(tmp_path, "seller", "2025-06-30")
     assert select_out_of_sample(Settings(model_dir=tmp_path)) == []
-    assert registry.current_version(tmp_path, "seller") == f"v-2022-05-31-f{current_format}"
+    assert registry.current_version(tmp_path, "seller") == f"v-2025-06-30-f{current_format}"
+
+
+def test_live_trains_on_all_data_when_the_registry_holds_only_replay_models(
+    tmp_path: Path,
+) -> None:
+    """After the 2021-2022 replay the registry's newest versions end 2022-05-31: a live start
+    trains every model on all the bundled data (to 2025-06-30) instead of serving them."""
+    for name in MODEL_NAMES:
+        put(tmp_path, name, "2022-05-31")
+    with capture_logs() as logs:
+        assert select_out_of_sample(Settings(model_dir=tmp_path)) == list(MODEL_NAMES)
+    behind = [e for e in logs if e["event"] == "model_behind_the_data"]
+    assert {e["model"] for e in behind} == set(MODEL_NAMES)
+    assert {e["data_end"] for e in behind} == {"2025-06-30"}

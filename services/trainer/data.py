@@ -88,6 +88,14 @@ def load_training_data(
     return data.cut(end) if end else data
 
 
+def training_data_end(data_dir: Path) -> str | None:
+    """The last session of the bundled daily history: where training on all data ends."""
+    path = data_dir / "nifty50_daily.csv"
+    if not path.exists():
+        return None
+    return path.read_text().rstrip().rsplit("\n", 1)[-1].split(",", 1)[0]
+
+
 def load_bundled(data_dir: Path, end: str | None = None) -> TrainingData:
     return load_training_data(
         [data_dir / "nifty50_daily.csv"],

@@ -14,7 +14,7 @@ import redis
 
 from services.trainer.artifacts import TrainedModel, version_id
 from services.trainer.buyer import train_buyer
-from services.trainer.data import TrainingData, load_bundled
+from services.trainer.data import TrainingData, load_bundled, training_data_end
 from services.trainer.direction import train_direction
 from services.trainer.intraday import train_intraday
 from services.trainer.profiles import FULL, Profile
@@ -146,18 +146,12 @@ def fitting_version(model_dir: Path, name: str, train_end: str) -> str | None:
 def select_out_of_sample(settings: Settings) -> list[str]:
     """With ``train_end`` set (a replay): point CURRENT at a kept version trained only on
     data up to it; returns the models with no such version (they must be trained). Without
-    it (live): point CURRENT at the kept version trained on the newest data; returns the
-    models the registry lacks."""
+    it (live): point CURRENT at a kept version trained on all the bundled data; returns the
+    models without one (a registry a replay filled holds only older windows: they are
+    trained on all data, not served)."""
     warn_outdated(settings.model_dir)
-    if settings.train_end is None:  # live: the newest kept version (a replay may have
-        for name in MODEL_NAMES:  # pointed CURRENT at an older window)
-            versions = usable_versions(settings.model_dir, name)
-            ends = [v for v in versions if (v.get("training_window") or {}).get("end")]
-            newest = max(ends, key=lambda v: v["training_window"]["end"], default=None)
-            if newest and not newest["current"]:
-                registry.rollback(settings.model_dir, name, newest["version"])
-                log.info("model_selected_newest", model=name, version=newest["version"])
-        return missing_models(settings)
+    if settings.train_end is None:
+        return _select_newest(settings)
     lacking = []
     for name in MODEL_NAMES:
         version = fitting_version(settings.model_dir, name, settings.train_end)
@@ -166,6 +160,34 @@ def select_out_of_sample(settings: Settings) -> list[str]:
         elif version != registry.current_version(settings.model_dir, name):
             registry.rollback(settings.model_dir, name, version)
             log.info("model_selected_out_of_sample", model=name, version=version)
+    return lacking
+
+
+def _select_newest(settings: Settings) -> list[str]:
+    """Live: CURRENT at the kept version trained up to the end of the bundled history (a
+    replay may have pointed it at an older window); the models without such a version."""
+    data_end = training_data_end(settings.data_dir) or ""
+    lacking = []
+    for name in MODEL_NAMES:
+        ends = [
+            v
+            for v in usable_versions(settings.model_dir, name)
+            if (v.get("training_window") or {}).get("end")
+        ]
+        newest = max(ends, key=lambda v: v["training_window"]["end"], default=None)
+        if newest is None or newest["training_window"]["end"] < data_end:
+            if newest is not None:
+                log.info(
+                    "model_behind_the_data",
+                    model=name,
+                    version=newest["version"],
+                    data_end=data_end,
+                    note="trained on all data before serving live",
+                )
+            lacking.append(name)
+        elif not newest["current"]:
+            registry.rollback(settings.model_dir, name, newest["version"])
+            log.info("model_selected_newest", model=name, version=newest["version"])
     return lacking
 
 
