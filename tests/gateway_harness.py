@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+import traceback
 from typing import Any
 
 import uvicorn
@@ -46,8 +48,17 @@ class RunningGateway:
         return self
 
     def stop(self) -> None:
+        """Stop the server; a gateway still running after that is a test failure here, with
+        where it is stuck, not a stray consumer of the next test's streams."""
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            self.server.force_exit = True  # skip waiting for connections
+            self.thread.join(timeout=10)
+        if self.thread.is_alive() and self.thread.ident is not None:
+            frame = sys._current_frames().get(self.thread.ident)
+            stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+            raise AssertionError(f"the gateway thread did not stop in 20 s:\n{stack}")
 
     def __enter__(self) -> RunningGateway:
         return self.start()

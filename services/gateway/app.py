@@ -46,6 +46,7 @@ from shared.logs import get_logger
 
 log = get_logger("gateway")
 MAX_BODY_BYTES = 64 * 1024
+CLOSE_TIMEOUT_S = 5.0
 # Declares the bearer header in the OpenAPI document; auth.authorized does the checking.
 BEARER = HTTPBearer(auto_error=False, description="the API token (AEGIS_API_TOKEN)")
 __all__ = ["DOCS_ASSETS_DIR", "STATIC_DIR", "create_app"]
@@ -140,7 +141,10 @@ def create_app(
         finally:
             await parts.tasks.stop()
             await writer.flush()
-            await consumer.close()
+            try:  # a connection stuck mid-command must not hold the shutdown
+                await asyncio.wait_for(consumer.close(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                log.error("redis_close_timed_out", after_s=CLOSE_TIMEOUT_S)
             log.info("gateway_stopped", epoch=gateway.state.epoch, sequence=gateway.state.sequence)
 
     app = FastAPI(

@@ -32,12 +32,18 @@ class SupervisedTasks:
     def healthy(self) -> bool:
         return not self.failed
 
-    async def stop(self) -> None:
-        """Cancel every task (shutdown): endings from here on are expected, not failures."""
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Cancel every task (shutdown): endings from here on are expected, not failures. A
+        task still running after ``timeout_s`` (one waiting on a thread, which a cancel cannot
+        interrupt) is logged and left: shutdown never hangs on it."""
         self._stopping = True
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(self.tasks, timeout=timeout_s)
+        if pending:
+            log.error("background_tasks_not_stopped", tasks=sorted(t.get_name() for t in pending))
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if self._stopping:
