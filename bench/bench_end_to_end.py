@@ -4,7 +4,7 @@ seller, buyer, gateway as separate processes on a real Redis).
 
 Bars are published one at a time at a steady pace (live-like, not a flood), each stamped
 when XADD returns; the client notes when each engine's block for that bar's as_of arrives.
-Usage: python bench/bench_end_to_end.py [--bars 300] [--rate 20] [--model-dir var/models]
+Usage: python -m bench.bench_end_to_end [--bars 300] [--rate 20] [--model-dir var/models]
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def report(result: dict, args: argparse.Namespace, load: float) -> str:
         for r in [result[engine]]
     )
     return (
-        f"`python bench/bench_end_to_end.py --bars {args.bars} --rate {args.rate}` on "
+        f"`python -m bench.bench_end_to_end --bars {args.bars} --rate {args.rate}` on "
         f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, load average at start {load:.1f}, "
         f"models from `{display_path(args.model_dir)}`. Features, direction, seller, buyer and "
         "gateway run as separate processes on a real redis-server; 1-minute bars of "

@@ -7,7 +7,7 @@ engine then consumes them in this process through the real worker loop (``_proce
 decode, compute, stamp, publish + acknowledge in one MULTI/EXEC) in read batches of
 --batch entries, and again one entry per batch (the live case). Models: --model-dir.
 
-Usage: python bench/bench_engine_batch.py --model-dir DIR [--batch 256] [--limit 5000]
+Usage: python -m bench.bench_engine_batch --model-dir DIR [--batch 256] [--limit 5000]
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def report(results: dict, args: argparse.Namespace, load: str) -> str:
         for name, r in by_batch.items()
     )
     return (
-        f"`.venv/bin/python bench/bench_engine_batch.py --model-dir DIR --batch {args.batch} "
+        f"`.venv/bin/python -m bench.bench_engine_batch --model-dir DIR --batch {args.batch} "
         f"--limit {args.limit}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
         f"`/proc/loadavg` at start: {load}. One replica of each engine in the bench process, "
         "through the real worker loop (decode, compute, stamp, publish + acknowledge in one "

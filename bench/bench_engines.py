@@ -7,7 +7,7 @@
    the first publish of N pre-built snapshots until the N-th block.
 Models: whatever the registry in --model-dir holds (default: an empty temp dir, i.e. the
 labelled heuristic path). Writes the "Engines" section of docs/BENCHMARKS.md.
-Usage: python bench/bench_engines.py [--samples 300] [--snapshots 1500] [--model-dir DIR]
+Usage: python -m bench.bench_engines [--samples 300] [--snapshots 1500] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def main() -> None:
                 else []
             )
     body = [
-        f"`python bench/bench_engines.py --samples {args.samples} --snapshots {args.snapshots}` "
+        f"`python -m bench.bench_engines --samples {args.samples} --snapshots {args.snapshots}` "
         f"on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}. Models: "
         + (", ".join(models) if models else "none (labelled heuristic path on every value)")
         + ".",

@@ -1,7 +1,7 @@
 """A newcomer's first `make run`, timed: `python -m services.stack` on the default replay
 with an empty var dir, until the dashboard's document is fresh, out of sample and paced.
 
-    .venv/bin/python bench/bench_first_run.py [--models DIR]
+    .venv/bin/python -m bench.bench_first_run [--models DIR]
 
 Prints seconds to: models ready (training, from the stack's own log line), the REPLAY clock
 paced, every engine's block fresh on it, and the seller's option-chain group fresh.

@@ -1,7 +1,7 @@
 """Latency of the whole direction ensemble (BiLSTM + 6 boosters + calibration) on one
 snapshot, through the public ``predict`` the engines call.
 
-    python bench/bench_inference.py [--model-dir DIR] [--write]
+    python -m bench.bench_inference [--model-dir DIR] [--write]
 Without a registry holding ``direction``, trains the full-profile model first (not timed).
 """
 
@@ -61,7 +61,7 @@ def main() -> int:
     p50, p99, worst = np.percentile(timings, 50), np.percentile(timings, 99), timings.max()
     lines = [
         f"`direction` ensemble `predict(daily, sequence)` on one snapshot "
-        f"(`python bench/bench_inference.py`): BiLSTM (hidden {model.net.config.hidden}) + "
+        f"(`python -m bench.bench_inference`): BiLSTM (hidden {model.net.config.hidden}) + "
         f"{len(model.boosters)} XGBoost boosters + temperature + climatology shrink; "
         f"{CALLS} calls over 500 real snapshots, torch intra-op threads 1, "
         f"model {model.ref.version}.",

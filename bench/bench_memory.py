@@ -3,7 +3,7 @@
 Replays the bundled bars (ingest in this process, the features worker in a thread) into a
 real redis-server, then measures MEMORY USAGE of each key family and projects a year
 (252 sessions x 375 minutes): capped families at their cap, per-day ones per session.
-Usage: python bench/bench_memory.py [--intraday-from DATE] [--end DATE]
+Usage: python -m bench.bench_memory [--intraday-from DATE] [--end DATE]
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
         }
     print(json.dumps(result, indent=2))
     lines = [
-        f"`.venv/bin/python bench/bench_memory.py --intraday-from {args.intraday_from} --end "
+        f"`.venv/bin/python -m bench.bench_memory --intraday-from {args.intraday_from} --end "
         f"{args.end}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; /proc/loadavg at "
         f"start `{load}` (host busy with other engineers' work: memory is not load-sensitive). "
         f"{result['published']:,} bars published ({minutes:,} minutes), features in a thread, "

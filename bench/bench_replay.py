@@ -12,7 +12,7 @@ output (stream ids), and items per CPU second of its process (what it could do w
 waiting for its input). Then one seller replica alone reads the intraday snapshots again
 (its group rewound to the first one): intraday snapshots per second.
 
-Usage: python bench/bench_replay.py [--model-dir DIR] [--intraday-from 2021-01-01]
+Usage: python -m bench.bench_replay [--model-dir DIR] [--intraday-from 2021-01-01]
        [--end 2021-12-31]  (without --model-dir, models are trained into a temp folder)
 """
 
@@ -381,7 +381,7 @@ def report(result: dict, args: argparse.Namespace) -> str:
     )
     alone = result["seller_alone"]
     return (
-        f"`.venv/bin/python bench/bench_replay.py` on {result['cores']} cores, "
+        f"`.venv/bin/python -m bench.bench_replay` on {result['cores']} cores, "
         f"{time.strftime('%Y-%m-%d')}, `/proc/loadavg` at start: "
         f"{result['load_average_at_start']}. "
         f"Daily bars from {args.daily_from}, 1-minute bars {args.intraday_from}..{args.end}, "

@@ -3,7 +3,7 @@
 Runs a real redis-server, the features worker in its own process, and ingest in this one;
 bars/s = bars published / time from the first publish until the features worker has
 acknowledged the last bar (CSV parsing excluded).
-Usage: python bench/bench_throughput.py [--intraday-from DATE] [--end DATE]
+Usage: python -m bench.bench_throughput [--intraday-from DATE] [--end DATE]
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main() -> None:
 
 def report(result: dict, args: argparse.Namespace) -> str:
     return (
-        f"`python bench/bench_throughput.py` on {result['cores']} cores, "
+        f"`python -m bench.bench_throughput` on {result['cores']} cores, "
         f"{time.strftime('%Y-%m-%d')}, "
         f"load average at start {result['load_average_at_start']}. Bundled NIFTY 50 "
         f"1-minute bars {args.intraday_from}..{args.end} with NIFTY 50 and India VIX daily bars "

@@ -1,6 +1,6 @@
 """Full retrain of every model on the bundled data (FULL profile, 2 threads), timed.
 
-python bench/bench_training.py [--write]   # --write updates docs/BENCHMARKS.md "Training"
+python -m bench.bench_training [--write]   # --write updates docs/BENCHMARKS.md "Training"
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> int:
     per_model["publish (write, fsync, rename)"] = time.perf_counter() - t
     total = time.perf_counter() - started
     lines = [
-        f"Full retrain of all models (`python bench/bench_training.py`), profile `full`, "
+        f"Full retrain of all models (`python -m bench.bench_training`), profile `full`, "
         f"data {data.start}..{data.end}, {os.cpu_count()} CPUs "
         f"({platform.processor() or 'x86_64'}), "
         f"LSTM on 1 torch thread, XGBoost nthread 1; load average at start "

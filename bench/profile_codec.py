@@ -5,7 +5,7 @@ importable (it is not a project dependency; e.g. PYTHONPATH=/tmp/msgspec after
 ``pip install --target /tmp/msgspec msgspec==0.22.0``) the same decode and encode with
 msgspec typed structs of the same fields is timed too, for the decision whether to switch.
 
-Usage: python bench/profile_codec.py
+Usage: python -m bench.profile_codec
 """
 
 from __future__ import annotations
