@@ -30,6 +30,7 @@ from shared.logs import get_logger
 from shared.redis_acl import credentials_file, load_or_create_passwords, service_env
 from shared.redis_memory import watch_memory
 from shared.redis_server import RedisServer, is_reachable
+from shared.run_epoch import EpochWatch
 from shared.worker import read_health
 
 WORKERS = ("features", "direction", "seller", "buyer", "alerts", "history")
@@ -115,6 +116,14 @@ def ensure_models(settings: Settings) -> Settings:
     return settings
 
 
+def lost_data(epoch: EpochWatch, client: redis.Redis) -> bool:
+    """Whether Redis lost its data since the last look (False while it does not answer)."""
+    try:
+        return epoch.check(client)
+    except redis.RedisError:
+        return False
+
+
 def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, str], Settings]:
     """Start the embedded Redis with its ACL users unless it runs already; the passwords and
     the stack's own (admin) settings."""
@@ -192,7 +201,11 @@ def main() -> None:
             f"Ctrl-C stops everything.\n",
             flush=True,
         )
+        epoch = EpochWatch("stack")
         while not stop.is_set():
+            if lost_data(epoch, client) and "ingest" not in procs:  # a finished replay: again
+                log.error("replaying_after_data_loss", note="Redis lost its data")
+                procs["ingest"] = start_service("ingest", env, passwords)
             for name, proc in list(procs.items()):
                 code = proc.poll()
                 if code is not None and not (name == "ingest" and code == 0):

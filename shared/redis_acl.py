@@ -94,6 +94,7 @@ def _engine(name: str) -> AclUser:
             *_BLOCKS,
             streams.DEAD_LETTER,
             HEALTH,
+            streams.EPOCH,
         ),
         commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
     )
@@ -112,6 +113,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.DEAD_LETTER,
                 streams.RUN,  # what the feed is doing, for the gateway's clock
                 HEALTH,
+                streams.EPOCH,
             ),
             commands=(
                 *_CLIENT,
@@ -135,6 +137,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 *_BLOCKS,
                 streams.DEAD_LETTER,
                 HEALTH,
+                streams.EPOCH,
             ),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
         ),
@@ -147,13 +150,14 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.RUN,
                 streams.DEAD_LETTER,
                 HEALTH,
+                streams.EPOCH,
             ),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK, "+pexpire", "+del"),
         ),
         AclUser(
             # services.history: its groups on the blocks and alerts (it writes to its database)
             "history",
-            keys=(streams.BLOCKS, streams.ALERTS, streams.DEAD_LETTER, HEALTH),
+            keys=(streams.BLOCKS, streams.ALERTS, streams.DEAD_LETTER, HEALTH, streams.EPOCH),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
         ),
         _engine("direction"),
@@ -170,6 +174,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 f"{P}:gateway:*",
                 streams.DEAD_LETTER,
                 HEALTH,
+                streams.EPOCH,
             ),
             commands=(*_CLIENT, *_READ, *_HEALTHCHECK, "+xadd", "+set", "+get", "+del", "+hdel"),
         ),

@@ -42,6 +42,7 @@ from shared.config import Settings
 from shared.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped
 from shared.logs import get_logger
 from shared.retention import trim_acknowledged
+from shared.run_epoch import EpochWatch
 from shared.schemas import Message
 from shared.validation import Rejected
 
@@ -87,6 +88,7 @@ class StreamWorker(ABC):
         self._last_claim = 0.0
         self._last_maintenance = 0.0
         self.health = HealthReporter(self.client, settings, self.service, self.consumer)
+        self.epoch = EpochWatch(self.service)
         self._rejects = RejectWindow(settings)  # processed vs dead-lettered + errors
         self._pending_first = True  # resume this consumer's own pending entries first
         self._lease = _Lease(self)
@@ -182,6 +184,8 @@ class StreamWorker(ABC):
         """One turn of the loop: whether new entries were read (None: an ordered worker
         waits for another consumer's pending entries)."""
         if self._pending_first:  # at start, after Redis came back or lost the group
+            if self.epoch.check(self.client):  # it lost its data: nothing held is valid
+                self.on_reset()
             self._ensure_group()
             self._drain_own_pending()
             self._pending_first = False
@@ -422,7 +426,15 @@ class StreamWorker(ABC):
     def _write_health(self, force: bool = False) -> None:
         if not self.health.due(force):
             return
-        reasons = self.degraded_reasons() + self._bus_degraded_reasons() + held.degraded_reasons()
+        if self.epoch.check(self.client):  # Redis lost its data: nothing held is valid
+            self.on_reset()
+            self._pending_first = True  # a flush also ends the group: recreate it
+        reasons = (
+            self.degraded_reasons()
+            + self._bus_degraded_reasons()
+            + held.degraded_reasons()
+            + self.epoch.degraded_reasons()
+        )
         lag = pending = None
         try:
             for group in self.client.xinfo_groups(self.input_stream):

@@ -14,6 +14,7 @@ import redis
 
 from services.ingest.main import IngestService
 from services.ingest.publisher import HoleRepairingPublisher
+from services.ingest.sources.ordering import event_order
 from shared import calendar, streams
 from shared.bus import Bus
 from shared.codec import decode, encode
@@ -78,6 +79,23 @@ def test_aof_cut_after_a_crash_is_detected_and_republished(tmp_path: Path) -> No
         assert [t for _, t in rows] == [b.open_time for b in minutes]
     finally:
         server.stop()
+
+
+def test_a_republish_after_loss_goes_back_in_event_order_across_series(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """Redis loses everything (a flush) after daily and minute bars of several series were
+    published: the next publish re-sends them merged in event order, not series by series,
+    so the features worker finds none older than one it already applied."""
+    bars = sorted(real_bars(), key=event_order)[:800]
+    assert len({(b.symbol, b.interval) for b in bars}) >= 3
+    publisher = HoleRepairingPublisher(Bus(redis_client, settings), 10_000, lambda reason: None)
+    publisher.publish(bars)
+    redis_client.flushall()
+    publisher.publish([])
+    assert publisher.republished == len(bars)
+    resent = [decode(f) for _, f in redis_client.xrange(streams.BARS)]
+    assert resent == bars
 
 
 def test_a_loss_beyond_the_buffer_is_dead_lettered_and_degrades_ingest(

@@ -41,6 +41,7 @@ from shared.config import Settings
 from shared.held import held_int
 from shared.lifecycle import REDIS_UNAVAILABLE, Backoff, Reconnect
 from shared.logs import get_logger
+from shared.run_epoch import EpochWatch
 from shared.schemas import SignalBlock
 from shared.worker import read_health
 
@@ -96,6 +97,8 @@ class BlockConsumer:
         self.sync_client = connect(settings, blocking_ms=0)  # follows Sentinel when set
         self.bus = Bus(self.sync_client, settings)
         self.last_id: str | None = None
+        self.epoch = EpochWatch(SERVICE)
+        self._reload = False
         self.newest_input_s: int | None = None  # close of the newest bar ingest published
         self.log_limit = LogLimiter()
         self._drop_latest = self.client.register_script(_DROP_LATEST)
@@ -123,7 +126,8 @@ class BlockConsumer:
             await reconnect.call_async(self._step, what=streams.BLOCKS)
 
     async def _step(self) -> None:
-        if self.last_id is None:
+        if self.last_id is None or self._reload:
+            self._reload = False
             await self._load_latest()
         await self._read()
 
@@ -402,6 +406,8 @@ class BlockConsumer:
                 )
                 self.gateway.on_health(reports)
                 await self.refresh_newest_input()
+                if await self.epoch.check_async(self.client):
+                    self._reload = True  # what Redis holds now, from its beginning
             except redis.RedisError as exc:
                 log.warning("health_read_failed", error=str(exc))
             except Exception as exc:  # an odd report must not end health polling

@@ -47,7 +47,7 @@ def probes_router(
         is down and the output file is being written; otherwise the reasons (authorised)."""
         redis_ok = await consumer.ping()
         failed = sorted(tasks.failed)
-        reasons = gateway.readiness_problems()
+        reasons = gateway.readiness_problems() + consumer.epoch.degraded_reasons()
         if not redis_ok:
             reasons.insert(0, "redis unreachable")
         if failed:

@@ -34,6 +34,7 @@ from shared.codec import encode
 from shared.config import Settings
 from shared.lifecycle import Backoff, HealthReporter, RejectWindow, call_with_reconnect
 from shared.logs import get_logger
+from shared.run_epoch import EpochWatch
 from shared.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
 from shared.validation import describe as _describe
 
@@ -72,6 +73,8 @@ class IngestService:
         )
         self.backoff = Backoff.from_settings(settings)
         self.health = HealthReporter(self.client, settings, SERVICE, source.name)
+        # Redis lost its data: the publisher finds every series behind and re-publishes
+        self.epoch = EpochWatch(SERVICE)
         self._rejects = RejectWindow(settings)  # bars published vs rejected
         self._last_daily: dict[str, date] = {}
         self.finished = False
@@ -268,10 +271,11 @@ class IngestService:
     def _write_health(self, force: bool = False) -> None:
         if not self.health.due(force):
             return
+        self.epoch.check(self.client)
         source_status = getattr(self.source, "status", {}) or {}
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []
-        degraded += self._bus_problems() + held.degraded_reasons()
+        degraded += self._bus_problems() + held.degraded_reasons() + self.epoch.degraded_reasons()
         fields = {
             "finished": self.finished,
             "source": source_status,

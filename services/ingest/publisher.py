@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from services.ingest.sources.ordering import event_order
 from shared.bus import BarResult, Bus, SeriesPosition
 from shared.logs import get_logger
 from shared.schemas import Bar
@@ -59,8 +60,12 @@ class HoleRepairingPublisher:
             self.sent.setdefault(key, deque(maxlen=self.buffer_size)).append(bar)
 
     def _repair(self) -> None:
+        """Re-publish what Redis lost, every series' lost bars merged in event order (one
+        series after another would put a later minute before an earlier daily bar, which
+        the features worker then refuses as out of order)."""
         held = self.bus.positions(list(self.seq))
-        for key, expected in self.seq.items():
+        resend: list[Bar] = []
+        for key, expected in list(self.seq.items()):
             position = held.get(key)
             have = position.seq if position else 0
             if have >= expected:
@@ -89,7 +94,9 @@ class HoleRepairingPublisher:
                     f"(open_time {after}); only {len(buffered)} were still buffered to "
                     "re-publish: replay the source from that open time"
                 )
-            if buffered:
-                results = self.bus.publish_bars(buffered)
-                self._remember(buffered, results)
-                self.republished += sum(r.outcome == "published" for r in results)
+            resend += buffered
+        if resend:
+            resend.sort(key=event_order)
+            results = self.bus.publish_bars(resend)
+            self._remember(resend, results)
+            self.republished += sum(r.outcome == "published" for r in results)

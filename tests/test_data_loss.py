@@ -1,0 +1,50 @@
+"""Redis that lost its data (restarted empty, or FLUSHALL under load) is noticed, not served as
+if nothing happened: every process sees the run epoch key gone or replaced, drops what it
+holds in memory and rebuilds from what Redis has, and says so in its health; the gateway's
+readiness says so too. On a real redis-server."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import redis
+
+from shared import streams
+from shared.config import Settings
+from tests.gateway_harness import RunningGateway
+from tests.pipeline import feature_payloads, ingest, run_features
+from tests.waiting import wait_for
+
+
+def test_a_flushed_redis_is_rebuilt_by_the_replay_not_discarded_as_old(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    ingest(settings)
+    features = run_features(settings)
+    clean = feature_payloads(redis_client)
+    assert len(clean) > 1400 and redis_client.get(streams.EPOCH)
+
+    redis_client.flushall()  # the data is gone; the worker still holds its state in memory
+    ingest(settings)  # a replay resumes from what Redis holds: nothing, so from the start
+    features.run(max_idle_reads=2)
+    # without noticing, the worker would have taken every bar for one it had already seen
+    assert feature_payloads(redis_client) == clean
+    assert redis_client.xlen(streams.DEAD_LETTER) == 0
+    assert any("Redis lost its data" in r for r in features.epoch.degraded_reasons())
+    [raw] = [redis_client.get(k) for k in redis_client.keys(streams.health("features", "*"))]
+    report = orjson.loads(raw)
+    assert any("Redis lost its data" in r for r in report["degraded_reasons"])
+
+
+def test_the_gateway_is_not_ready_after_redis_lost_its_data(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    with RunningGateway(settings, health_poll_s=0.1) as gw:
+        wait_for(lambda: redis_client.get(streams.EPOCH), 5, "the gateway to see the epoch")
+        redis_client.flushall()
+
+        def reasons() -> list[str]:
+            body = httpx.get(gw.url + "/readyz").json()
+            return [r for r in body.get("reasons", []) if "Redis lost its data" in r]
+
+        assert wait_for(reasons, 5, "readiness to say Redis lost its data")
