@@ -4,6 +4,7 @@ from the bundled assets with no request leaving the gateway's origin."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -87,6 +88,20 @@ async def test_dashboard_asks_for_the_token_when_it_has_no_session(
     await page.goto(secured.url)
     await expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=WAIT_MS)
     assert asked == ["AegisMatrix access token"]
+
+
+async def test_a_declined_token_prompt_says_token_needed_not_offline(
+    browser: Browser, secured: RunningGateway
+) -> None:
+    page = await browser.new_page()
+
+    async def decline(dialog: Dialog) -> None:
+        await dialog.dismiss()
+
+    page.on("dialog", decline)
+    await page.goto(secured.url)
+    await expect(page.get_by_test_id("run-status")).to_have_text("TOKEN NEEDED", timeout=WAIT_MS)
+    await expect(page.get_by_test_id("run-status")).to_have_attribute("title", re.compile("reload"))
 
 
 @pytest.mark.parametrize(("path", "rendered"), [("/docs", ".opblock"), ("/redoc", "h1")])

@@ -102,6 +102,7 @@
   function runStatus(doc) {
     const c = state.clock;
     if (state.past) return { text: `PAST ${istTime(new Date(state.past.atMs).toISOString())}`, cls: "warn" };
+    if (state.conn !== "open" && state.tokenDeclined) return { text: "TOKEN NEEDED", cls: "bad", title: "this gateway asks for its access token: reload the page to enter it" };
     if (state.conn !== "open") return { text: state.conn === "connecting" ? "CONNECTING" : "OFFLINE", cls: "bad" };
     const feed = feedProblem(doc);
     if (feed) return { text: `FEED DOWN · ${feed.words}`, cls: "bad", title: feed.detail };
@@ -391,15 +392,14 @@
   // Auth: the gateway never takes a token in a URL. A token given once as #token=... (a URL
   // fragment never reaches the server) or typed when asked is exchanged at /api/v1/login for
   // an HttpOnly session cookie, which the websocket handshake then carries.
-  let tokenDeclined = false;
   async function ensureSession() {
     let token = new URLSearchParams(location.hash.slice(1)).get("token");
     if (token) history.replaceState(null, "", location.pathname + location.search);
     const session = await (await fetch("/api/v1/session", { credentials: "same-origin" })).json();
     if (!session.auth_required || session.authenticated) return;
-    while (!tokenDeclined) {
+    while (!state.tokenDeclined) {
       token = token || window.prompt("AegisMatrix access token");
-      if (!token) { tokenDeclined = true; return; }
+      if (!token) { state.tokenDeclined = true; renderAll(); return; }
       const reply = await fetch("/api/v1/login", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
