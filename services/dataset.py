@@ -58,7 +58,8 @@ def claim(settings: Settings) -> None:
             raise DatasetConflict(
                 f"{settings.var_dir} holds another dataset ({describe(held)}); this run "
                 f"wants {describe(wanted)}. Run `make clean` to start over, or give this run "
-                f"its own folder: AEGIS_VAR_DIR=var-other"
+                f"its own folder: AEGIS_VAR_DIR=var-other (the model registry, "
+                f"{settings.model_dir}, is shared: it keeps a version per training window)"
             )
         return
     settings.var_dir.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,13 @@ def make_durable(client: redis.Redis, settings: Settings) -> None:
     wanted = settings.redis_wait_replicas
     if wanted <= 0:
         return
-    acked = int(client.wait(wanted, settings.redis_wait_timeout_ms))
+    # WAIT covers the writes of the connection it is sent on, and a pool may hand out another
+    # one than the write used: a write on the WAIT's own connection, after ours in the one
+    # replication stream, makes its acknowledgement cover ours too
+    pipe = client.pipeline(transaction=False)
+    pipe.set(streams.DURABLE, 1)
+    pipe.wait(wanted, settings.redis_wait_timeout_ms)
+    acked = int(pipe.execute()[1])
     if acked < wanted:
         raise NotDurable(
             f"written to the primary but only {acked} of {wanted} replicas acknowledged it "
@@ -176,7 +182,7 @@ class Bus:
         self._publish_bar_sha = hashlib.sha1(_PUBLISH_BAR.encode()).hexdigest()
 
     # Bars ---------------------------------------------------------------------------------
-    def publish_bars(self, bars: list[Bar]) -> list[BarResult]:
+    def publish_bars(self, bars: list[Bar], *, durable: bool = True) -> list[BarResult]:
         """Publish bars idempotently in one round trip; results are in input order.
 
         EVALSHA, not redis-py's registered script (whose pipeline first asks SCRIPT EXISTS:
@@ -189,7 +195,8 @@ class Bus:
         except redis.exceptions.NoScriptError:
             self.client.script_load(_PUBLISH_BAR)
             replies = self._run_bar_calls(calls)
-        make_durable(self.client, self.settings)  # else raised: the batch is sent again
+        if durable:  # else the caller waits (make_durable) once it has kept the results
+            make_durable(self.client, self.settings)  # raised: the batch is sent again
         results = []
         for raw in replies:
             outcome, detail, seq = (x.decode() if isinstance(x, bytes) else x for x in raw)

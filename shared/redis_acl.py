@@ -95,6 +95,7 @@ def _engine(name: str) -> AclUser:
             streams.DEAD_LETTER,
             HEALTH,
             streams.EPOCH,
+            streams.DURABLE,
         ),
         commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
     )
@@ -114,6 +115,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.RUN,  # what the feed is doing, for the gateway's clock
                 HEALTH,
                 streams.EPOCH,
+                streams.DURABLE,
             ),
             commands=(
                 *_CLIENT,
@@ -138,6 +140,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.DEAD_LETTER,
                 HEALTH,
                 streams.EPOCH,
+                streams.DURABLE,
             ),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
         ),
@@ -151,13 +154,21 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.DEAD_LETTER,
                 HEALTH,
                 streams.EPOCH,
+                streams.DURABLE,
             ),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK, "+pexpire", "+del"),
         ),
         AclUser(
             # services.history: its groups on the blocks and alerts (it writes to its database)
             "history",
-            keys=(streams.BLOCKS, streams.ALERTS, streams.DEAD_LETTER, HEALTH, streams.EPOCH),
+            keys=(
+                streams.BLOCKS,
+                streams.ALERTS,
+                streams.DEAD_LETTER,
+                HEALTH,
+                streams.EPOCH,
+                streams.DURABLE,
+            ),
             commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
         ),
         _engine("direction"),
@@ -175,6 +186,7 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.DEAD_LETTER,
                 HEALTH,
                 streams.EPOCH,
+                streams.DURABLE,
             ),
             commands=(*_CLIENT, *_READ, *_HEALTHCHECK, "+xadd", "+set", "+get", "+del", "+hdel"),
         ),

@@ -17,6 +17,7 @@ HEALTH_PREFIX = f"{PREFIX}:health:"
 ALERTS = f"{PREFIX}:alerts"  # alert records (JSON), bounded; services.alerts writes them
 ALERTS_PREFIX = f"{PREFIX}:alerts:"  # the alerts service's own keys: state, lease, claims
 RUN = f"{PREFIX}:run"  # what the feed is doing: shared.clock.RunInfo as JSON, written by ingest
+DURABLE = f"{PREFIX}:durable"  # written before each WAIT, on the WAIT's own connection (bus)
 EPOCH = f"{PREFIX}:epoch"  # the data's epoch: gone or replaced = Redis lost its data (run_epoch)
 
 

@@ -11,7 +11,8 @@ import redis
 
 from shared import streams
 from shared.config import Settings
-from tests.gateway_harness import RunningGateway
+from tests.block_factory import AS_OF, all_blocks
+from tests.gateway_harness import RunningGateway, publish
 from tests.pipeline import feature_payloads, ingest, run_features
 from tests.waiting import wait_for
 
@@ -36,10 +37,16 @@ def test_a_flushed_redis_is_rebuilt_by_the_replay_not_discarded_as_old(
     assert any("Redis lost its data" in r for r in report["degraded_reasons"])
 
 
-def test_the_gateway_is_not_ready_after_redis_lost_its_data(
+def test_the_gateway_starts_a_new_document_after_redis_lost_its_data(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
+    """The document was made from data Redis no longer has: the gateway is not ready, says
+    why, and starts a new document (a new epoch) that the re-published blocks fill again,
+    though they are older than the ones it showed."""
+    publish(settings, *all_blocks(as_of=AS_OF + 600, spot=25_900.0))
     with RunningGateway(settings, health_poll_s=0.1) as gw:
+        wait_for(lambda: doc(gw)["market"], 5, "the document")
+        epoch = doc(gw)["epoch"]
         wait_for(lambda: redis_client.get(streams.EPOCH), 5, "the gateway to see the epoch")
         redis_client.flushall()
 
@@ -48,3 +55,10 @@ def test_the_gateway_is_not_ready_after_redis_lost_its_data(
             return [r for r in body.get("reasons", []) if "Redis lost its data" in r]
 
         assert wait_for(reasons, 5, "readiness to say Redis lost its data")
+        publish(settings, *all_blocks(as_of=AS_OF, spot=25_600.0))  # the replay, again
+        wait_for(lambda: (doc(gw)["market"] or {}).get("spot") == 25_600.0, 5, "re-filled")
+        assert doc(gw)["epoch"] != epoch
+
+
+def doc(gw: RunningGateway) -> dict:
+    return httpx.get(gw.url + "/api/v1/document").json()

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import redis
-from rq import Queue, SimpleWorker
+from rq import Callback, Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
@@ -50,6 +50,11 @@ def training_worker(settings: Settings) -> SimpleWorker:
     )
 
 
+def touch_first_argument(job: Job, *_: object) -> None:
+    """A would-be failure callback: it leaves a file where the job's first argument says."""
+    Path(job.args[0]).touch()
+
+
 def test_a_job_that_is_not_training_fails_unrun(settings: Settings, tmp_path: Path) -> None:
     """The trainer's credential enqueues jobs; it must not run code: a JSON job naming another
     function fails without running it, and a pickled job is never unpickled (rq's default
@@ -58,14 +63,17 @@ def test_a_job_that_is_not_training_fails_unrun(settings: Settings, tmp_path: Pa
     witness = tmp_path / "ran"
     queue = Queue(settings.training_queue, connection=connection, serializer=JSONSerializer)
     other = queue.enqueue("os.mkdir", str(witness))
+    # a callback rq would import and call even for the job that failed
+    called = tmp_path / "called"
+    callback = queue.enqueue("os.getpid", str(called), on_failure=Callback(touch_first_argument))
     pickled = Queue(settings.training_queue, connection=connection).enqueue(os.mkdir, str(witness))
     training_worker(settings).work(burst=True)
-    assert not witness.exists()
+    assert not witness.exists() and not called.exists()
     other = Job.fetch(other.id, connection=connection, serializer=JSONSerializer)
     result = other.latest_result()
     assert other.is_failed and result is not None
     assert "'os.mkdir' is not a training job" in str(result.exc_string)
-    assert set(FailedJobRegistry(queue=queue).get_job_ids()) == {other.id, pickled.id}
+    assert set(FailedJobRegistry(queue=queue).get_job_ids()) == {other.id, callback.id, pickled.id}
 
 
 def test_killed_job_leaves_current_untouched(settings: Settings, redis_client: redis.Redis) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from shared import streams
 from shared.config import PROJECT_ROOT
+from shared.lifecycle import EXIT_CREDENTIALS
 from shared.redis_acl import credentials_file, load_or_create_passwords
 from shared.redis_server import RedisServer
 from tests.ports import free_port
@@ -100,5 +101,5 @@ def test_given_credentials_are_kept_and_wrong_ones_say_where_to_look(
         "services.deadletters",
         "list",
     )
-    assert wrong.returncode != 0
-    assert "credentials" in wrong.stderr
+    assert wrong.returncode == EXIT_CREDENTIALS
+    assert "credentials" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -87,6 +87,10 @@ def test_live_trains_on_all_data_when_the_registry_holds_only_replay_models(
         put(tmp_path, name, "2022-05-31")
     with capture_logs() as logs:
         assert select_out_of_sample(Settings(model_dir=tmp_path)) == list(MODEL_NAMES)
-    behind = [e for e in logs if e["event"] == "model_behind_the_data"]
-    assert {e["model"] for e in behind} == set(MODEL_NAMES)
-    assert {e["data_end"] for e in behind} == {"2025-06-30"}
+    behind = {e["model"]: e["data_end"] for e in logs if e["event"] == "model_behind_the_data"}
+    ends = {name: "2025-06-30" for name in MODEL_NAMES} | {"direction_intraday": "2023-01-31"}
+    assert behind == ends  # each model's own data: the intraday one ends with its minutes
+    trained = tmp_path / "trained"
+    for name, end in ends.items():
+        put(trained, name, end)
+    assert select_out_of_sample(Settings(model_dir=trained)) == []

@@ -98,7 +98,7 @@ class BlockConsumer:
         self.bus = Bus(self.sync_client, settings)
         self.last_id: str | None = None
         self.epoch = EpochWatch(SERVICE)
-        self._reload = False
+        self._data_lost = False
         self.newest_input_s: int | None = None  # close of the newest bar ingest published
         self.log_limit = LogLimiter()
         self._drop_latest = self.client.register_script(_DROP_LATEST)
@@ -126,8 +126,11 @@ class BlockConsumer:
             await reconnect.call_async(self._step, what=streams.BLOCKS)
 
     async def _step(self) -> None:
-        if self.last_id is None or self._reload:
-            self._reload = False
+        if self._data_lost:  # what the document holds came from data Redis no longer has
+            self._data_lost = False
+            self.gateway.restart_document()
+            self.last_id = None
+        if self.last_id is None:
             await self._load_latest()
         await self._read()
 
@@ -407,7 +410,7 @@ class BlockConsumer:
                 self.gateway.on_health(reports)
                 await self.refresh_newest_input()
                 if await self.epoch.check_async(self.client):
-                    self._reload = True  # what Redis holds now, from its beginning
+                    self._data_lost = True
             except redis.RedisError as exc:
                 log.warning("health_read_failed", error=str(exc))
             except Exception as exc:  # an odd report must not end health polling

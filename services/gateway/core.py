@@ -50,6 +50,16 @@ class Gateway:
         self._snapshot_cache: tuple[int, str] | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
+    def restart_document(self) -> None:
+        """Redis lost its data, and the document was made from it: start an empty document in
+        a new epoch (clients take its snapshot), which the re-published blocks fill again
+        (as the old one, they would all be older than what it holds)."""
+        self.state = DocumentState(epoch=0 if self.event_clock else int(time.time() * 1000))
+        self._epoch_open = not self.event_clock
+        self.metrics.epoch.set(self.state.epoch)
+        self._doc_cache = None
+        self._snapshot_cache = None
+
     # Inputs ------------------------------------------------------------------------------
     def open_epoch(self, newest_as_of_s: int) -> None:
         """Event clock: fix the epoch from the blocks loaded at start-up (once)."""

@@ -271,7 +271,10 @@ class IngestService:
     def _write_health(self, force: bool = False) -> None:
         if not self.health.due(force):
             return
-        self.epoch.check(self.client)
+        try:
+            self.epoch.check(self.client)
+        except redis.RedisError as exc:  # Redis away: the publish path retries, not this
+            self.log.warning("epoch_check_failed", error=str(exc))
         source_status = getattr(self.source, "status", {}) or {}
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 
 from services.ingest.sources.ordering import event_order
-from shared.bus import BarResult, Bus, SeriesPosition
+from shared.bus import BarResult, Bus, SeriesPosition, make_durable
 from shared.logs import get_logger
 from shared.schemas import Bar
 
@@ -47,8 +47,9 @@ class HoleRepairingPublisher:
         if new:
             self.resume(new)
         self._repair()
-        results = self.bus.publish_bars(bars)
-        self._remember(bars, results)
+        results = self.bus.publish_bars(bars, durable=False)
+        self._remember(bars, results)  # before the wait: a retry finds them as duplicates
+        make_durable(self.bus.client, self.bus.settings)
         return results
 
     def _remember(self, bars: list[Bar], results: list[BarResult]) -> None:
@@ -97,6 +98,6 @@ class HoleRepairingPublisher:
             resend += buffered
         if resend:
             resend.sort(key=event_order)
-            results = self.bus.publish_bars(resend)
+            results = self.bus.publish_bars(resend, durable=False)  # made durable with the batch
             self._remember(resend, results)
             self.republished += sum(r.outcome == "published" for r in results)

@@ -3,6 +3,7 @@ the recorded 1-minute bars. Fingerprinted so a version id names exactly what it 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,12 +89,17 @@ def load_training_data(
     return data.cut(end) if end else data
 
 
-def training_data_end(data_dir: Path) -> str | None:
-    """The last session of the bundled daily history: where training on all data ends."""
-    path = data_dir / "nifty50_daily.csv"
-    if not path.exists():
-        return None
-    return path.read_text().rstrip().rsplit("\n", 1)[-1].split(",", 1)[0]
+def training_data_end(data_dir: Path, model: str) -> str | None:
+    """Where training ``model`` on all the bundled data ends: the last session of the
+    1-minute history for the intraday direction model, of the daily history for the rest."""
+    if model == "direction_intraday":
+        path = data_dir / MINUTE_FILE
+        text = gzip.open(path, "rt").read() if path.exists() else ""
+    else:
+        path = data_dir / "nifty50_daily.csv"
+        text = path.read_text() if path.exists() else ""
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    return last[:10] if last[:4].isdigit() else None
 
 
 def load_bundled(data_dir: Path, end: str | None = None) -> TrainingData:

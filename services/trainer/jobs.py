@@ -80,7 +80,9 @@ class JobNotAllowed(RuntimeError):
 
 
 class AllowedJob(Job):
-    """An rq job that performs only the functions of ``ALLOWED_JOBS``."""
+    """An rq job that performs only the functions of ``ALLOWED_JOBS``, and runs no callback
+    (rq imports and calls any function a job names as its success, failure or stopped
+    callback, even when the job itself failed: training jobs name none)."""
 
     def perform(self) -> Any:
         if self.func_name not in ALLOWED_JOBS:
@@ -88,6 +90,18 @@ class AllowedJob(Job):
                 f"{self.func_name!r} is not a training job ({', '.join(sorted(ALLOWED_JOBS))})"
             )
         return super().perform()
+
+    @property
+    def success_callback(self) -> None:
+        return None
+
+    @property
+    def failure_callback(self) -> None:
+        return None
+
+    @property
+    def stopped_callback(self) -> None:
+        return None
 
 
 def training_queue(settings: Settings, connection: redis.Redis | None = None) -> Queue:

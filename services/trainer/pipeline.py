@@ -166,9 +166,9 @@ def select_out_of_sample(settings: Settings) -> list[str]:
 def _select_newest(settings: Settings) -> list[str]:
     """Live: CURRENT at the kept version trained up to the end of the bundled history (a
     replay may have pointed it at an older window); the models without such a version."""
-    data_end = training_data_end(settings.data_dir) or ""
     lacking = []
     for name in MODEL_NAMES:
+        data_end = training_data_end(settings.data_dir, name) or ""
         ends = [
             v
             for v in usable_versions(settings.model_dir, name)

@@ -35,11 +35,14 @@ def _recreate(body_type: type[sa.types.TypeEngine[Any]], convert: Callable[[Any]
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("body", body_type, nullable=False),
     )
-    rows = connection.execute(sa.select(old)).mappings()
+    # a server-side cursor on PostgreSQL: the table is read a chunk at a time
+    rows = connection.execute(sa.select(old).execution_options(stream_results=True)).mappings()
     while chunk := rows.fetchmany(CHUNK):
         op.bulk_insert(new, [{**row, "body": convert(row["body"])} for row in chunk])
     op.drop_table("block")
     op.rename_table("block_new", "block")
+    if connection.dialect.name == "postgresql":  # the key keeps its table's name: no clash
+        op.execute("ALTER TABLE block RENAME CONSTRAINT block_new_pkey TO block_pkey")
 
 
 def upgrade() -> None:
