@@ -884,3 +884,29 @@ async def test_nothing_overflows_at_phone_width_on_any_tab(
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"{tab}: {width} px wide at {PHONE['width']} px"
         assert errors == []
+
+
+async def test_the_safe_range_tile_shows_the_straddles_priced_band_of_its_expiry(
+    browser: Browser, settings: Settings
+) -> None:
+    """With a fresh chain of the range's own expiry, the range tile shows the band the ATM
+    straddle prices at the same target beside it; a chain of another expiry shows none."""
+    seller = make_block("seller")
+    target = seller.data["safe_range"]
+    band = {"lower": 25_210.0, "upper": 26_065.0, "coverage": target["coverage_target"]}
+    chain = {
+        "status": "fresh",
+        "expiry": target["expiry"],
+        "straddle": {"band": band},
+        "provenance": {"source": "data"},
+    }
+    publish(settings, *all_blocks()[:2], make_block("seller", extra={"chain": chain}))
+    with RunningGateway(settings) as gw:
+        page = await open_dashboard(browser, gw)
+        await page.get_by_test_id("tab-sellers").click()
+        priced = page.get_by_test_id("sel-range-straddle")
+        await expect(priced).to_contain_text("25,210 – 26,065", timeout=WAIT_MS)
+        other = {**chain, "expiry": "2099-01-01"}
+        publish(settings, make_block("seller", as_of=AS_OF + 60, extra={"chain": other}))
+        await expect(priced).to_have_count(0, timeout=WAIT_MS)
+        assert page.errors == []  # type: ignore[attr-defined]

@@ -199,11 +199,16 @@ const Tiles = (() => {
       render: (doc) => {
         const r = doc.seller.safe_range;
         const spot = get(doc, "market.spot");
+        const chain = get(doc, "seller.chain") || {};
+        const priced = get(chain, "straddle.band");
+        const market = priced && chain.status === "fresh" && chain.expiry === r.expiry && priced.coverage === r.coverage_target
+          ? `<div class="sub" data-testid="sel-range-straddle">the market's priced band (ATM straddle, same target): ${num(priced.lower, 0)} – ${num(priced.upper, 0)}</div>` : "";
         return big("sel-range", `${num(r.lower, 0)} – ${num(r.upper, 0)}`) +
           Charts.band(r.lower, r.upper, [{ value: spot, label: "spot", cls: "spot" }]) +
-          sub(`target: holds the expiry close ${pct(r.coverage_target)} of the time · expiry ${esc(r.expiry || "—")} (${esc(r.days_to_expiry ?? "—")} d)`);
+          sub(`target: holds the expiry close ${pct(r.coverage_target)} of the time · expiry ${esc(r.expiry || "—")} (${esc(r.days_to_expiry ?? "—")} d)`) +
+          market;
       },
-      meaning: "Index points between which the next weekly expiry's close is expected, calibrated to the target coverage.",
+      meaning: "Index points between which the next weekly expiry's close is expected, calibrated to the target coverage; beside it, with a fresh chain of that expiry, the band the ATM straddle prices at the same target (the range's market baseline).",
     },
     {
       id: "sel-maxpain", tab: "sellers", title: "Max-pain zone", engines: ["seller"], group: "seller.max_pain",
