@@ -154,8 +154,8 @@ class NotDurable(redis.ConnectionError):
 
 
 def make_durable(client: redis.Redis, settings: Settings) -> None:
-    """Wait until ``settings.redis_wait_replicas`` replicas hold this connection's writes
-    (Redis WAIT); raise ``NotDurable`` if they do not within the timeout. No-op with 0."""
+    """Wait until ``settings.redis_wait_replicas`` replicas hold every write made before this
+    call (Redis WAIT); raise ``NotDurable`` if they do not within the timeout. No-op with 0."""
     wanted = settings.redis_wait_replicas
     if wanted <= 0:
         return

@@ -1,10 +1,10 @@
 """Noticing that Redis lost its data: restarted empty, flushed, or failed over to a replica
 that never had it. The first process to find no ``aegis:epoch`` key writes one (SET NX);
-every process reads it at each health report. A key that is gone, or another value than the
-one this process saw, means the streams, checkpoints and series state it worked on are gone:
-the process drops what it holds in memory and rebuilds from what Redis has, ingest
-re-publishes (the stack restarts a finished replay), and each reports degraded, with when,
-for ``LOST_REASON_S``."""
+every process reads it at each health report (a stream worker also when it (re)connects).
+A key that is gone, or another value than the one this process saw, means the streams,
+checkpoints and series state it worked on are gone: the process drops what it holds in
+memory and rebuilds from what Redis has, ingest re-publishes (the stack restarts a finished
+replay), and each reports degraded, with when, for ``LOST_REASON_S``."""
 
 from __future__ import annotations
 
