@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import redis
-from rq import Callback, Queue, SimpleWorker
+from rq import Callback, Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from services.trainer.jobs import AllowedJob, enqueue_training, redis_for_rq, training_queue
+from services.trainer.jobs import enqueue_training, redis_for_rq
+from services.trainer.worker import training_worker
 from shared import streams
 from shared.codec import decode
 from shared.config import Settings
@@ -26,7 +27,7 @@ from tests.waiting import wait_for
 
 def test_job_trains_publishes_and_announces(settings: Settings, redis_client: redis.Redis) -> None:
     job = enqueue_training(settings, end="2021-06-30", profile="fast")
-    training_worker(settings).work(burst=True)
+    training_worker_here(settings).work(burst=True)
     job.refresh()
     assert job.is_finished, job.latest_result()
     published = {r["name"]: r["version"] for r in job.return_value()}
@@ -39,15 +40,9 @@ def test_job_trains_publishes_and_announces(settings: Settings, redis_client: re
     assert job.meta["step"] == "done"
 
 
-def training_worker(settings: Settings) -> SimpleWorker:
-    """The training worker's queue, serializer and job class, in this process."""
-    connection = redis_for_rq(settings)
-    return SimpleWorker(
-        [training_queue(settings, connection)],
-        connection=connection,
-        serializer=JSONSerializer,
-        job_class=AllowedJob,
-    )
+def training_worker_here(settings: Settings) -> Worker:
+    """The training worker, in this process."""
+    return training_worker(settings, redis_for_rq(settings), SimpleWorker)
 
 
 def touch_first_argument(job: Job, *_: object) -> None:
@@ -67,7 +62,7 @@ def test_a_job_that_is_not_training_fails_unrun(settings: Settings, tmp_path: Pa
     called = tmp_path / "called"
     callback = queue.enqueue("os.getpid", str(called), on_failure=Callback(touch_first_argument))
     pickled = Queue(settings.training_queue, connection=connection).enqueue(os.mkdir, str(witness))
-    training_worker(settings).work(burst=True)
+    training_worker_here(settings).work(burst=True)
     assert not witness.exists() and not called.exists()
     other = Job.fetch(other.id, connection=connection, serializer=JSONSerializer)
     result = other.latest_result()

@@ -88,6 +88,18 @@ def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
     return job
 
 
+def training_worker(
+    settings: Settings, connection: Redis, worker_class: type[Worker] = Worker
+) -> Worker:
+    """An rq worker on the training queue: JSON jobs, only the allowed ones performed."""
+    return worker_class(
+        [training_queue(settings, connection)],
+        connection=connection,
+        serializer=JSONSerializer,
+        job_class=AllowedJob,
+    )
+
+
 def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -> None:
     cron = None
     if schedule and not burst:
@@ -97,13 +109,7 @@ def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -
         cron.start()
         log.info("cron_started", **cron_schedule(settings), queue=settings.training_queue)
     try:
-        connection = redis_for_rq(settings)
-        worker = Worker(
-            [training_queue(settings, connection)],
-            connection=connection,
-            serializer=JSONSerializer,
-            job_class=AllowedJob,
-        )
+        worker = training_worker(settings, redis_for_rq(settings))
         worker.work(burst=burst, with_scheduler=False)
     finally:
         if cron is not None:
