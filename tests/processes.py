@@ -20,8 +20,15 @@ def trainer_worker(
 ) -> subprocess.Popen[bytes]:
     """``python -m services.trainer worker *args`` in its own session (stop it with
     ``kill_tree``), stdout and stderr to ``output``."""
+    return trainer_command(env, "worker", *args, output=output)
+
+
+def trainer_command(
+    env: dict[str, str], command: str, *args: str, output: IO[Any] | int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """``python -m services.trainer <command> *args`` in its own session."""
     return subprocess.Popen(
-        [sys.executable, "-m", "services.trainer", "worker", *args],
+        [sys.executable, "-m", "services.trainer", command, *args],
         cwd=PROJECT_ROOT,
         env=env,
         start_new_session=True,
@@ -79,7 +86,11 @@ def kill_tree(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
     """SIGKILL ``proc`` (started with start_new_session=True), its process group and every
     descendant in another group, then wait until none of them runs. The group is stopped
     first so no new child can be forked between listing and killing."""
-    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        os.killpg(proc.pid, signal.SIGSTOP)
+    except ProcessLookupError:  # the process and its whole group have exited already
+        proc.wait()
+        return
     kids = descendants(proc.pid)
     os.killpg(proc.pid, signal.SIGKILL)
     for pid in kids:

@@ -49,4 +49,4 @@ def test_compose_services_run_real_modules() -> None:
                 f"${{AEGIS_REDIS_PASSWORD_{env['AEGIS_REDIS_USER'].upper()}:?"
             ), name
     trainer = " ".join(services["trainer"]["command"])
-    assert trainer.index("services.trainer ensure") < trainer.index("services.trainer worker")
+    assert trainer == "python -m services.trainer serve"  # ensure, then the worker

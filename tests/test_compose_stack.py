@@ -1,6 +1,7 @@
 """docker-compose.yml really run: images built from Debian's packages and wheels, the stack
 started with podman, the document read with the token, direction scaled to three replicas,
-the stack taken down. Needs root and podman (scripts/install-system-deps.sh installs it)."""
+every container stopped by SIGTERM within its grace period, and `down -v` leaving nothing.
+Needs root and podman (scripts/install-system-deps.sh installs it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -53,21 +55,23 @@ def compose_env() -> Iterator[dict[str, str]]:
         yield env
     finally:
         compose(env, "down", "-v", "-t", "5", check=False)
-        _remove_leftovers(env["COMPOSE_PROJECT_NAME"])
 
 
-def _remove_leftovers(project: str) -> None:
-    """podman-compose's down leaves scaled replicas (and so the network and volumes)."""
-    podman = ["podman"]
-    env = {**os.environ, "CONTAINERS_CONF": str(SCRIPTS / "podman" / "containers.conf")}
-    label = f"label=io.podman.compose.project={project}"
-    for kind in ("ps", "volume", "network"):
-        listing = [*podman, kind, "ls" if kind != "ps" else "-a", "-q", "--filter", label]
-        ids = subprocess.run(listing, env=env, capture_output=True, text=True).stdout.split()
-        if ids:
-            remove = [*podman, "rm" if kind == "ps" else kind, *(["rm"] if kind != "ps" else [])]
-            depend = ["--depend"] if kind == "ps" else []
-            subprocess.run([*remove, "-f", *depend, *ids], env=env, capture_output=True)
+def podman(env: dict[str, str], *args: str, stderr: bool = False) -> str:
+    """podman's output (``stderr``: both streams, as ``podman logs`` gives a container's)."""
+    conf = {**env, "CONTAINERS_CONF": str(SCRIPTS / "podman" / "containers.conf")}
+    done = subprocess.run(["podman", *args], env=conf, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout + (done.stderr if stderr else "")
+
+
+def labelled(env: dict[str, str], kind: str, *filters: str) -> list[str]:
+    """IDs of the project's containers (``kind`` "ps"), networks or volumes."""
+    listing = ["ps", "-a"] if kind == "ps" else [kind, "ls"]
+    label = f"label=io.podman.compose.project={env['COMPOSE_PROJECT_NAME']}"
+    extra = [arg for f in filters for arg in ("--filter", f)]
+    return podman(env, *listing, "-q", "--filter", label, *extra).split()
 
 
 def compose(env: dict[str, str], *args: str, check: bool = True) -> str:
@@ -130,3 +134,44 @@ def test_compose_stack_serves_the_document_and_scales_direction(
         message="three direction replicas in health",
         interval_s=2.0,
     )
+
+
+STOP_GRACE_S = 30  # podman sends SIGKILL after it: a container killed exits 137
+
+
+def test_every_service_stops_on_sigterm_and_down_removes_everything(
+    compose_env: dict[str, str],
+) -> None:
+    """Every service but Redis stopped at once, as `down` does first: each ends on SIGTERM
+    (exit 0) well within the grace period; then `down -v` leaves no container, network or
+    volume of the project."""
+    env = compose_env
+    service = '{{.ID}} {{index .Labels "com.docker.compose.service"}}'
+    listed = podman(
+        env,
+        "ps",
+        "--filter",
+        f"label=io.podman.compose.project={env['COMPOSE_PROJECT_NAME']}",
+        "--format",
+        service,
+    )
+    running = [line.split()[0] for line in listed.splitlines() if line.split()[1] != "redis"]
+    assert len(running) >= 11, "the services run, direction as three replicas"  # the test above
+
+    started = time.monotonic()
+    podman(env, "stop", "-t", str(STOP_GRACE_S), *running)
+    elapsed = time.monotonic() - started
+    names_codes = podman(
+        env, "inspect", "--format", "{{.Name}} {{.State.ExitCode}}", *running
+    ).splitlines()
+    killed = [line for line in names_codes if not line.endswith(" 0")]
+    logs = {
+        line: podman(env, "logs", "--tail", "15", line.split()[0], stderr=True)[-1500:]
+        for line in killed
+    }
+    assert not killed, f"exited other than 0 on SIGTERM (137: killed at the grace period): {logs}"
+    assert elapsed < STOP_GRACE_S / 2, f"stopping the services took {elapsed:.1f} s"
+
+    compose(env, "down", "-v", "-t", "5")
+    for kind in ("ps", "network", "volume"):
+        assert labelled(env, kind) == [], f"{kind} left after down -v"

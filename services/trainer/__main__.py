@@ -1,9 +1,11 @@
-"""``python -m services.trainer train|enqueue|worker|evaluate[-chain]|ensure|list|rollback``."""
+"""``python -m services.trainer
+train|enqueue|worker|ensure|serve|evaluate[-chain]|list|rollback``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -72,6 +74,31 @@ def _ensure(args: argparse.Namespace) -> int:
     return 0
 
 
+class StopDuringTraining(Exception):
+    """A stop signal arrived while ``serve`` was training: nothing half-written is published
+    (a registry version appears whole or not at all)."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise StopDuringTraining(signal.Signals(signum).name)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``ensure`` then ``worker`` in one process, the container's PID 1: a stop signal ends it
+    promptly in either phase (a shell around the two would ignore SIGTERM as PID 1)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _raise_stop)
+    try:
+        _ensure(args)
+    except StopDuringTraining as exc:
+        print(f"stopped by {exc} while training; the registry keeps what was published")
+        return 0
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the rq worker installs its own
+        signal.signal(sig, signal.SIG_DFL)
+    args.burst, args.no_schedule = False, False
+    return _worker(args)
+
+
 def _list(args: argparse.Namespace) -> int:
     from shared.models import registry
     from shared.models.loading import MODEL_NAMES
@@ -134,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_worker)
     p = sub.add_parser("ensure", help="train only the models missing from the registry")
     p.set_defaults(func=_ensure)
+    p = sub.add_parser("serve", help="ensure, then the worker: the trainer container's command")
+    p.set_defaults(func=_serve)
     p = sub.add_parser("list", help="registry versions")
     p.set_defaults(func=_list)
     p = sub.add_parser("rollback", help="point CURRENT at the previous (or given) version")
