@@ -24,6 +24,7 @@ import numpy as np
 import redis
 
 from shared import replies, streams
+from shared.block_limits import data_limit_problem
 from shared.blocks import build_block
 from shared.calendar import ist_date
 from shared.chain_validation import chain_problems
@@ -44,6 +45,7 @@ from shared.schemas import (
     ParticipantPositions,
     SignalBlock,
 )
+from shared.validation import Rejected
 from shared.worker import StreamWorker
 
 log = get_logger("engine")
@@ -283,7 +285,12 @@ class EngineWorker(StreamWorker):
         return EngineContext(self.settings, snapshot, self.models, self._sequence(snapshot), cache)
 
     def stamp(self, snapshot: FeatureSnapshot, data: dict[str, Any]) -> SignalBlock:
-        """The block for ``data``: stamps, models used, degraded reasons, digest of data."""
+        """The block for ``data``: stamps, models used, degraded reasons, digest of data.
+        Data beyond the block limits (a NaN, too large) is refused here, before it is
+        published: the snapshot is dead-lettered with the reason."""
+        problem = data_limit_problem(data, self.settings.block_max_bytes, self.engine)
+        if problem is not None:
+            raise Rejected(f"refused at the producer: {problem}")
         used, degraded = provenance_summary(data)
         refs: list[ModelRef] = [self.models.loaded[n].ref for n in sorted(used)]
         return build_block(
