@@ -156,6 +156,19 @@ def next_session(day: date) -> date:
     return all_days[i]
 
 
+def beyond_next_session(at_s: int, clock_s: int) -> bool:
+    """Whether the IST day of ``at_s`` (a bar's open, a chain's snapshot) is past the first
+    session after ``clock_s``'s day: no record of a series can be that far ahead of the
+    series' newest (False past the calendar's end: it cannot judge there)."""
+    day, newest = ist_date(at_s), ist_date(clock_s)
+    if day <= newest:
+        return False
+    try:
+        return day > next_session(newest)
+    except ValueError:
+        return False
+
+
 def next_bar_due(kind: str, as_of: int) -> int:
     """When data newer than a block ending at ``as_of`` can first exist (epoch seconds): the
     next minute's close inside a session, else the next session's first minute close

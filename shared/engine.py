@@ -26,7 +26,7 @@ import redis
 from shared import replies, streams
 from shared.block_limits import data_limit_problem
 from shared.blocks import build_block
-from shared.calendar import ist_date
+from shared.calendar import beyond_next_session, ist_date, ist_iso
 from shared.chain_validation import chain_problems
 from shared.chain_validation import describe as describe_chain
 from shared.codec import DecodeError, decode, unpack
@@ -83,7 +83,12 @@ class ModelUnavailable(RuntimeError):
 # Option chains ------------------------------------------------------------------------------
 class ChainCache:
     """The OptionChains on aegis:chains, read with plain XREAD (each replica reads all): the
-    newest ``max_per_expiry`` snapshots of each of the latest ``max_expiries`` expiries."""
+    newest ``max_per_expiry`` snapshots of each of the latest ``max_expiries`` expiries.
+
+    Time sanity, on the stream's own clock (its newest chain kept): a chain taken past the
+    first session after it is held back until the next chain shows the stream really moved
+    on (kept both), or is older (the held one refused): one record cannot carry the cache's
+    clock into the future, where every listed expiry would count as expired."""
 
     def __init__(
         self, client: redis.Redis, max_per_expiry: int = 2000, max_expiries: int = 12
@@ -96,6 +101,7 @@ class ChainCache:
         self.rejected = 0
         self.last_rejection: str | None = None
         self._newest = 0  # newest snapshot time held
+        self._ahead: tuple[bytes, OptionChain] | None = None  # held back, see the docstring
         self.max_daily_records = 400  # sessions of participant OI and futures rows kept
         self.participants: dict[str, ParticipantPositions] = {}
         self._participant_days: dict[str, ParticipantOIDay] = {}
@@ -123,7 +129,7 @@ class ChainCache:
                 if problems:  # never enters the cache, so never displaces a valid chain
                     self._reject(raw_id, f"{describe_chain(chain)}: {'; '.join(problems)}")
                     continue
-                self.add(chain)
+                self._admit(raw_id, chain)
             if len(entries) < 1000:
                 break
         if added:
@@ -131,6 +137,24 @@ class ChainCache:
             # reference counting when evicted): out of the cyclic collector's scans, whose
             # full passes over them were 80-170 ms stalls of the seller (bench_chain p99).
             gc.freeze()
+
+    def _admit(self, raw_id: bytes, chain: OptionChain) -> None:
+        """Add ``chain``, or hold it back while it is past the session after the newest."""
+        if self._ahead is not None:
+            ahead_id, ahead = self._ahead
+            self._ahead = None
+            if chain.snapshot_time >= ahead.snapshot_time:
+                self.add(ahead)  # the stream did move on: a gap in the snapshots
+            else:
+                self._reject(
+                    ahead_id,
+                    f"{describe_chain(ahead)}: taken past the first session after the newest "
+                    f"chain ({ist_iso(self._newest)}), and the next chain is older",
+                )
+        if self._newest and beyond_next_session(chain.snapshot_time, self._newest):
+            self._ahead = (raw_id, chain)
+            return
+        self.add(chain)
 
     def _add_daily(self, raw_id: bytes, record: ParticipantPositions | FuturesDay) -> None:
         """A session's participant OI or future row; a re-published session replaces it."""

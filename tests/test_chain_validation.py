@@ -4,6 +4,8 @@ valid ones; ingest dead-letters the same chain before it reaches the stream."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import redis
 
@@ -11,6 +13,7 @@ from services.ingest.main import IngestService
 from services.seller.main import SellerWorker
 from shared import streams
 from shared.bus import Bus
+from shared.calendar import ist_date
 from shared.chain_validation import chain_problems
 from shared.chain_view import ChainViews
 from shared.codec import decode
@@ -119,6 +122,40 @@ def test_poisoned_chains_on_the_stream_never_displace_valid_ones(
     chain = block.data["chain"]
     assert chain["status"] == "fresh" and chain["spot"] == later.spot
     assert chain["max_pain"]["strike"] is not None
+
+
+def _taken_later(chain: OptionChain, days: int, seconds: int = 0) -> OptionChain:
+    """``chain`` as if taken ``days`` later (its expiry two days after that)."""
+    taken = chain.snapshot_time + days * 86_400 + seconds
+    expiry = (ist_date(taken) + timedelta(days=2)).isoformat()
+    return chain.model_copy(update={"snapshot_time": taken, "expiry": expiry})
+
+
+def test_a_chain_from_far_ahead_is_refused_once_the_next_chain_is_older(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A valid-looking chain dated years ahead cannot carry the cache's clock there (where
+    every real expiry would count as expired and be evicted): the next, older chain refutes
+    it. A real gap in the snapshots (the next chain as late) keeps both."""
+    bus = Bus(redis_client, settings)
+    first, later = real_chains(20)[0], real_chains(20)[-1]
+    far, gap, after_gap = (
+        _taken_later(first, 1400),
+        _taken_later(later, 7),
+        _taken_later(later, 7, seconds=60),
+    )
+    for chain in (first, far, later, gap, after_gap):
+        bus.publish(chain)
+    cache = ChainCache(redis_client)
+    cache.refresh()
+    assert cache.rejected == 1
+    assert cache.last_rejection is not None and far.expiry in cache.last_rejection
+    assert "and the next chain is older" in cache.last_rejection
+    held = {e: [c.snapshot_time for _, c in rows] for e, rows in cache.by_expiry.items()}
+    assert held == {
+        first.expiry: [first.snapshot_time, later.snapshot_time],
+        gap.expiry: [gap.snapshot_time, after_gap.snapshot_time],
+    }
 
 
 def test_ingest_dead_letters_a_poisoned_chain_before_the_stream(

@@ -9,10 +9,10 @@ from datetime import date, datetime
 
 import redis
 
-from services.features.sequencing import admit, beyond_next_session
+from services.features.sequencing import admit
 from services.features.state import FeatureState
 from shared import streams
-from shared.calendar import IST
+from shared.calendar import IST, beyond_next_session
 from shared.codec import decode, encode
 from shared.config import Settings
 from shared.schemas import Bar

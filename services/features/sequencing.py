@@ -61,18 +61,6 @@ def series_of(bar: Bar) -> str:
     return f"{bar.symbol}:{bar.interval}"
 
 
-def beyond_next_session(open_time: int, clock_s: int) -> bool:
-    """Whether ``open_time``'s IST day is past the first session after ``clock_s``'s day
-    (False past the calendar's end: it cannot judge there)."""
-    day, newest = calendar.ist_date(open_time), calendar.ist_date(clock_s)
-    if day <= newest:
-        return False
-    try:
-        return day > calendar.next_session(newest)
-    except ValueError:
-        return False
-
-
 def admit(
     bar: Bar,
     revision: int,
@@ -94,6 +82,6 @@ def admit(
             "is older: out of sequence"
         )
         refused = ((waiting, why),)
-    if clock_s is not None and beyond_next_session(bar.open_time, clock_s):
+    if clock_s is not None and calendar.beyond_next_session(bar.open_time, clock_s):
         return Admission((), refused, {**others, series: HeldBar(bar, revision, entry_id, clock_s)})
     return Admission(((bar, revision),), refused, others)
