@@ -21,8 +21,19 @@ from pathlib import Path
 
 from shared import streams
 from shared.config import Settings
+from shared.logs import get_logger
 
 P = streams.PREFIX
+log = get_logger("redis_acl")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Commands allowed on some of a user's keys only (a Redis 7 ACL selector): trimming the
+    stream it writes, deleting its own keys, never another service's."""
+
+    keys: tuple[str, ...]
+    commands: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class AclUser:
     keys: tuple[str, ...]  # key patterns (~)
     commands: tuple[str, ...]  # +command, +command|subcommand, +@category, -...
     channels: tuple[str, ...] = ()  # pub/sub channel patterns (&)
+    selectors: tuple[Selector, ...] = ()
 
 
 # Every client: connect, authenticate, ping, run the bus's Lua scripts and transactions.
@@ -55,7 +67,7 @@ _CLIENT = (
     "+script|exists",
     "+wait",  # durable acknowledgement: AEGIS_REDIS_WAIT_REPLICAS (shared.bus.make_durable)
 )
-# A consumer-group worker (shared.worker.StreamWorker), its health and its dead letters.
+# A consumer-group worker (shared.worker.StreamWorker) reading and acknowledging its input.
 _GROUP = (
     "+xgroup|create",
     "+xgroup|createconsumer",
@@ -69,18 +81,27 @@ _GROUP = (
     "+xinfo|consumers",
     "+xinfo|stream",
     "+xlen",
-    "+xtrim",  # trimming only what every group acknowledged (shared.retention)
 )
-_WRITE = ("+xadd", "+hset", "+hget", "+set", "+get")
-_READ = ("+xread", "+xrange", "+xrevrange", "+hget", "+hgetall")
+_READ = ("+xread", "+xrange", "+xrevrange", "+hget", "+hgetall", "+get")
 _BLOCKS = (streams.BLOCKS, streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of")
-
 
 # Health reports: each process writes (and renews) its own; any may read all
 # (services.healthcheck does, with SCAN and MGET; workers check whether a consumer's report
 # is still alive). One pattern: Redis 6.2 has no read-only key patterns.
 HEALTH = f"{streams.HEALTH_PREFIX}*"
-_HEALTHCHECK = ("+scan", "+mget", "+exists", "+expire")
+_HEALTHCHECK = ("+scan", "+mget", "+exists")
+
+# Writes, each allowed on the keys the service owns only (Redis 7 selectors): a credential
+# can then neither overwrite (SET), expire, delete nor trim another service's stream. Every
+# service writes its health report, the run epoch (SET NX), the durable-ack key and dead
+# letters; a group-read stream is trimmed by the service that writes it (shared.retention),
+# since a reader able to trim could drop what other groups have not read yet.
+_OWN_WRITES = (
+    Selector((HEALTH, streams.EPOCH, streams.DURABLE), ("+set", "+expire")),
+    Selector((streams.DEAD_LETTER,), ("+xadd",)),
+)
+_TRIM = ("+xtrim",)
+_PUBLISH_BLOCKS = Selector(_BLOCKS, ("+xadd", "+hset"))  # shared.bus's block script
 
 
 def _engine(name: str) -> AclUser:
@@ -97,7 +118,8 @@ def _engine(name: str) -> AclUser:
             streams.EPOCH,
             streams.DURABLE,
         ),
-        commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
+        commands=(*_CLIENT, *_GROUP, *_READ, *_HEALTHCHECK),
+        selectors=(*_OWN_WRITES, _PUBLISH_BLOCKS),
     )
 
 
@@ -119,14 +141,23 @@ SERVICE_USERS: dict[str, AclUser] = {
             ),
             commands=(
                 *_CLIENT,
-                *_WRITE,
                 *_READ,
                 *_HEALTHCHECK,
                 "+xlen",
                 "+xinfo|stream",
                 "+xinfo|groups",
+                "+xpending",  # what every group acknowledged, before trimming
                 "+hmget",  # series state
-                "+hincrby",  # per-series sequence numbers
+            ),
+            selectors=(
+                *_OWN_WRITES,
+                Selector((streams.BARS,), ("+xadd", *_TRIM)),
+                Selector((streams.CHAINS,), ("+xadd",)),
+                Selector((streams.RUN,), ("+set",)),
+                # the bar script: series state and sequence numbers (a poisoned sequence field
+                # is dropped), the digests of published bars with their expiry
+                Selector((f"{P}:series:*",), ("+hset", "+hincrby", "+hdel")),
+                Selector((f"{P}:digests:*",), ("+hset", "+expire")),
             ),
         ),
         AclUser(
@@ -142,7 +173,14 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.EPOCH,
                 streams.DURABLE,
             ),
-            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
+            commands=(*_CLIENT, *_GROUP, *_READ, *_HEALTHCHECK),
+            selectors=(
+                *_OWN_WRITES,
+                _PUBLISH_BLOCKS,  # the market block
+                Selector((streams.FEATURES,), ("+xadd", *_TRIM)),
+                Selector((streams.DAILY_FEATURES,), ("+hset",)),
+                Selector((streams.checkpoint("features"),), ("+set",)),
+            ),
         ),
         AclUser(
             "alerts",  # services.alerts: its group on the blocks, its own keys, the run clock
@@ -156,7 +194,13 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.EPOCH,
                 streams.DURABLE,
             ),
-            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK, "+pexpire", "+del"),
+            commands=(*_CLIENT, *_GROUP, *_READ, *_HEALTHCHECK),
+            selectors=(
+                *_OWN_WRITES,
+                Selector((streams.ALERTS,), ("+xadd",)),
+                # its state, the leader lease (renewed, released by its holder), send claims
+                Selector((f"{streams.ALERTS_PREFIX}*",), ("+set", "+hset", "+pexpire", "+del")),
+            ),
         ),
         AclUser(
             # services.history: its groups on the blocks and alerts (it writes to its database)
@@ -169,7 +213,8 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.EPOCH,
                 streams.DURABLE,
             ),
-            commands=(*_CLIENT, *_GROUP, *_WRITE, *_READ, *_HEALTHCHECK),
+            commands=(*_CLIENT, *_GROUP, *_READ, *_HEALTHCHECK),
+            selectors=_OWN_WRITES,
         ),
         _engine("direction"),
         _engine("seller"),
@@ -188,16 +233,23 @@ SERVICE_USERS: dict[str, AclUser] = {
                 streams.EPOCH,
                 streams.DURABLE,
             ),
-            commands=(*_CLIENT, *_READ, *_HEALTHCHECK, "+xadd", "+set", "+get", "+del", "+hdel"),
+            commands=(*_CLIENT, *_READ, *_HEALTHCHECK),
+            selectors=(
+                *_OWN_WRITES,
+                Selector((f"{P}:gateway:*",), ("+set", "+del")),  # its dead-letter marks
+                # a refused block leaves the latest-blocks hashes
+                Selector((streams.LATEST_BLOCKS, streams.LATEST_BLOCKS + ":as_of"), ("+hdel",)),
+            ),
         ),
         # rq uses many commands (lists, sorted sets, hashes, pub/sub, scripts) on its own keys;
         # the trainer gets all of them there, minus the dangerous ones, plus INFO (rq reads the
         # server version) and the model announcements.
         AclUser(
             "trainer",
-            keys=("rq:*", streams.MODEL_EVENTS, HEALTH),
+            keys=("rq:*", HEALTH),
             commands=("+@all", "-@dangerous", "+info"),
             channels=("rq:*",),
+            selectors=(Selector((streams.MODEL_EVENTS,), ("+xadd",)),),
         ),
         AclUser("admin", keys=("*",), commands=("+@all",), channels=("*",)),
         # Replication and Sentinel (docs: "Redis replication" / "Sentinel ACL"): a replica
@@ -238,14 +290,29 @@ SERVICES = (
 )
 
 
-def acl_rules(user: AclUser, password: str) -> str:
-    """The rules of one user, for an ACL file line or ACL SETUSER (password as SHA-256)."""
+def acl_rules(user: AclUser, password: str, selectors: bool = True) -> str:
+    """The rules of one user, for an ACL file line or ACL SETUSER (password as SHA-256).
+    ``selectors`` False (Redis 6.2 has none): a selector's commands are allowed on all the
+    user's keys, a wider grant, logged."""
     digest = hashlib.sha256(password.encode()).hexdigest()
-    parts = ["reset", "on", f"#{digest}"]
-    parts += [f"~{k}" for k in user.keys]
+    keys, commands = list(user.keys), list(user.commands)
+    if not selectors and user.selectors:
+        log.warning("acl_without_selectors", user=user.name, widened=_selector_text(user))
+        for selector in user.selectors:
+            keys += [k for k in selector.keys if k not in keys]
+            commands += [c for c in selector.commands if c not in commands]
+    parts = ["reset", "on", f"#{digest}", *(f"~{k}" for k in keys)]
     parts += ["resetchannels", *(f"&{c}" for c in user.channels)]
-    parts += ["-@all", *user.commands] if user.commands[0] != "+@all" else list(user.commands)
+    parts += ["-@all", *commands] if commands[0] != "+@all" else commands
+    if selectors and user.selectors:
+        parts.append(_selector_text(user))
     return " ".join(parts)
+
+
+def _selector_text(user: AclUser) -> str:
+    return " ".join(
+        "(" + " ".join([*(f"~{k}" for k in s.keys), *s.commands]) + ")" for s in user.selectors
+    )
 
 
 # The default user is off and has no password: no client can authenticate as it. It keeps all
@@ -255,11 +322,13 @@ def acl_rules(user: AclUser, password: str) -> str:
 DEFAULT_USER = "user default off resetpass ~* &* +@all"
 
 
-def acl_file_text(passwords: dict[str, str]) -> str:
-    """An ACL file: the default user off, every user of ``passwords`` with its rules."""
+def acl_file_text(passwords: dict[str, str], selectors: bool = True) -> str:
+    """An ACL file: the default user off, every user of ``passwords`` with its rules
+    (``selectors``: the server is Redis 7 or newer)."""
     lines = [DEFAULT_USER]
     for name in sorted(passwords):
-        lines.append(f"user {name} {acl_rules(SERVICE_USERS[name], passwords[name])}")
+        rules = acl_rules(SERVICE_USERS[name], passwords[name], selectors)
+        lines.append(f"user {name} {rules}")
     return "\n".join(lines) + "\n"
 
 

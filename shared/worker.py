@@ -35,13 +35,13 @@ import redis
 from redis.typing import StreamIdT
 
 from shared import held, replies, streams
-from shared.bus import GROUP_READ, Bus, connect, make_durable
+from shared.bus import Bus, connect, make_durable
 from shared.clock import Clock, make_clock
 from shared.codec import DecodeError, decode
 from shared.config import Settings
 from shared.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped
 from shared.logs import get_logger
-from shared.retention import trim_acknowledged
+from shared.retention import OwnStreamTrim
 from shared.run_epoch import EpochWatch
 from shared.schemas import Message
 from shared.validation import Rejected
@@ -60,6 +60,8 @@ class StreamWorker(ABC):
     ordered: bool = False
     # A batched worker computes a read batch in one ``handle_batch`` call (vectorised models).
     batched: ClassVar[bool] = False
+    # Group-read streams this service writes, and so trims (shared.retention.OwnStreamTrim).
+    trims: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         self.settings = settings
@@ -79,7 +81,6 @@ class StreamWorker(ABC):
             "rejected": 0,
             "consumers_removed": 0,
             "trimmed": 0,
-            "backlog": None,
             "reconnects": 0,
             "last_message_at": None,
             "last_error": None,
@@ -92,6 +93,7 @@ class StreamWorker(ABC):
         self._rejects = RejectWindow(settings)  # processed vs dead-lettered + errors
         self._pending_first = True  # resume this consumer's own pending entries first
         self._lease = _Lease(self)
+        self._trims = [OwnStreamTrim(stream, settings.stream_maxlen) for stream in self.trims]
 
     # What a service writes ----------------------------------------------------------------
     @abstractmethod
@@ -282,7 +284,8 @@ class StreamWorker(ABC):
         return bool(entries)
 
     def _maintain_group(self) -> None:
-        """Once a second: forget consumers that are gone, trim what every group acknowledged."""
+        """Once a second: forget consumers that are gone; trim, in the streams this service
+        writes, what every group acknowledged."""
         now = time.monotonic()
         if now - self._last_maintenance < 1.0:
             return
@@ -299,11 +302,8 @@ class StreamWorker(ABC):
                 self.client.xgroup_delconsumer(self.input_stream, self.group, name)
                 self.stats["consumers_removed"] += 1
                 self.log.info("dead_consumer_removed", removed=name)
-        if self.input_stream not in GROUP_READ:
-            return  # capped where it is written (blocks: MAXLEN), read by XREAD too: not ours
-        result = trim_acknowledged(self.client, self.input_stream, self.settings.stream_maxlen)
-        self.stats["trimmed"] += result.trimmed
-        self.stats["backlog"] = result.length
+        for own in self._trims:
+            self.stats["trimmed"] += own.trim(self.client).trimmed
 
     def _delivery_counts(self, entries: list[Entry]) -> dict[bytes, int]:
         rows = replies.xpending_range(
@@ -454,7 +454,7 @@ class StreamWorker(ABC):
         )
 
     def _bus_degraded_reasons(self) -> list[str]:
-        """Too many rejections or errors lately; a backlog no trim may remove."""
+        """Too many rejections or errors lately; an output backlog no trim may remove."""
         reasons = []
         bad_now = self.stats["dead_lettered"] + self.stats["errors"]
         too_many = self._rejects.add(self.stats["processed"], bad_now)
@@ -464,12 +464,7 @@ class StreamWorker(ABC):
                 f"{bad} rejections or errors against {processed} processed in the last "
                 f"{len(self._rejects)} reports (threshold {self._rejects.ratio:.0%})"
             )
-        backlog = self.stats["backlog"]
-        if backlog is not None and backlog > self.settings.stream_maxlen:
-            reasons.append(
-                f"{self.input_stream} holds {backlog} entries not acknowledged by every group "
-                f"(AEGIS_STREAM_MAXLEN {self.settings.stream_maxlen}); none is trimmed unread"
-            )
+        reasons += [r for own in self._trims if (r := own.degraded_reason()) is not None]
         return reasons
 
 

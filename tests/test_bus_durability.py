@@ -20,6 +20,7 @@ from shared.bus import Bus
 from shared.codec import decode, encode
 from shared.config import Settings
 from shared.redis_server import RedisServer
+from shared.retention import OwnStreamTrim
 from shared.schemas import Message, ModelPublished
 from shared.worker import StreamWorker, read_health
 from tests.block_factory import AS_OF, make_block
@@ -131,9 +132,12 @@ def test_features_reports_a_hole_in_a_series(settings: Settings, redis_client: r
     assert "3 entries of NIFTY:1m missing" in report["degraded_reasons"][0]
 
 
-def test_trimming_never_drops_an_unread_bar(settings: Settings, redis_client: redis.Redis) -> None:
+def test_trimming_never_drops_an_unread_entry(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     """Finding 7: with a MAXLEN far below the backlog, every bar still reaches features;
-    trimming waits for the slowest group and a backlog above the limit degrades health."""
+    the writer of each stream trims it (ingest the bars, features the snapshots), waiting for
+    the slowest group, and a backlog above the limit degrades the writer's health."""
     bars = real_bars()
     Bus(redis_client, settings).publish_bars(bars)
     run_features(settings)
@@ -144,21 +148,32 @@ def test_trimming_never_drops_an_unread_bar(settings: Settings, redis_client: re
     Bus(redis_client, small).publish_bars(bars)
     assert redis_client.xlen(streams.BARS) == len(bars)  # nothing trimmed before it is read
     redis_client.xgroup_create(streams.BARS, "audit", id="0")  # a second, slower group
+    redis_client.xgroup_create(streams.FEATURES, "direction", id="0", mkstream=True)
     worker = run_features(small)
-    assert feature_payloads(redis_client) == reference
+    assert feature_payloads(redis_client) == reference  # the input is never trimmed by it
+    snapshots = redis_client.xlen(streams.FEATURES)
     worker._last_maintenance = 0
     worker._maintain_group()
-    assert redis_client.xlen(streams.BARS) == len(bars)  # audit has read nothing
+    assert redis_client.xlen(streams.FEATURES) == snapshots  # direction has read nothing
+    worker._write_health(force=True)
     report = next(r for r in read_health(redis_client) if r["service"] == "features")
-    assert any("not acknowledged by every group" in r for r in report["degraded_reasons"])
+    assert any("aegis:features holds" in r for r in report["degraded_reasons"])
 
+    bars_trim = OwnStreamTrim(streams.BARS, small.stream_maxlen)  # ingest's
+    assert bars_trim.trim(redis_client).trimmed == 0  # audit has read nothing
+    assert bars_trim.degraded_reason() is not None
     published_ids = [i for i, _ in redis_client.xrange(streams.BARS)]
     read = redis_client.xreadgroup("audit", "a1", {streams.BARS: ">"}, count=1000)[0][1]
     redis_client.xack(streams.BARS, "audit", *[i for i, _ in read])
-    worker._last_maintenance = 0
-    worker._maintain_group()
+    bars_trim.trim(redis_client)
     # exactly the 1,000 entries both groups acknowledged are gone; the first unread one stays
     assert [i for i, _ in redis_client.xrange(streams.BARS)] == published_ids[1000:]
+
+    read = redis_client.xreadgroup("direction", "d1", {streams.FEATURES: ">"}, count=100)[0][1]
+    redis_client.xack(streams.FEATURES, "direction", *[i for i, _ in read])
+    worker._last_maintenance = 0
+    worker._maintain_group()
+    assert redis_client.xlen(streams.FEATURES) == snapshots - 100
 
 
 def test_dead_letters_keep_a_bounded_excerpt(settings: Settings, redis_client: redis.Redis) -> None:

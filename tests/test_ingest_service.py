@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from services.ingest.main import IngestService
 from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.feed_status import FeedStatus
+from services.ingest.sources.file_replay import FileReplaySource
 from services.ingest.sources.yfinance_source import Series, YFinanceSource
 from shared import lifecycle, streams
 from shared.config import Settings
@@ -25,6 +27,7 @@ from shared.lifecycle import call_with_reconnect
 from shared.logs import get_logger
 from shared.schemas import Bar
 from shared.worker import read_health
+from tests.pipeline import DATA_DIR, SHORT_WINDOW
 from tests.test_chain_file import HEADER
 from tests.test_ingest_yfinance import FakeClock, RecordedFrames, ist
 from tests.waiting import RecordingStop
@@ -280,3 +283,32 @@ def test_sigterm_during_chain_ingest_stops_it_and_skips_the_main_source(
     assert signalled and unhandled == []  # main() had its handler in place already
     assert built == []  # the main source was never started
     assert redis_client.xlen(streams.CHAINS) <= 1  # 3 snapshots, stopped after the first
+
+
+def test_after_a_replay_ingest_trims_its_bars_as_they_are_read(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """Ingest writes the bars' stream, so it trims it: a slow group leaves more than the limit
+    unread at the end of a replay; ingest trims what it acknowledges until within the limit,
+    and never an unread bar."""
+    replay = FileReplaySource(DATA_DIR, SHORT_WINDOW).events()
+    bars = [e for e in replay if isinstance(e, Bar)][:600]
+    small = settings.model_copy(update={"stream_maxlen": 100})
+    redis_client.xgroup_create(streams.BARS, "features", id="0", mkstream=True)
+    service = IngestService(small, StubSource(list(bars)))
+    assert service.run()["published"] == len(bars)
+    assert redis_client.xlen(streams.BARS) == len(bars)  # none read: none trimmed
+    report = next(r for r in read_health(redis_client) if r["service"] == "ingest")
+    assert any("not acknowledged by every group" in r for r in report["degraded_reasons"])
+
+    def slow_group() -> None:
+        while entries := redis_client.xreadgroup("features", "f1", {streams.BARS: ">"}, count=50):
+            redis_client.xack(streams.BARS, "features", *[i for i, _ in entries[0][1]])
+
+    reader = threading.Thread(target=slow_group)
+    reader.start()
+    service.trim_until_within_limit(every_s=0.05)
+    reader.join()
+    assert redis_client.xlen(streams.BARS) <= small.stream_maxlen
+    pending = redis_client.xpending(streams.BARS, "features")["pending"]
+    assert pending == 0

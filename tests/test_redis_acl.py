@@ -153,6 +153,62 @@ def test_service_users_are_refused_admin_commands_and_foreign_keys(
     assert acl_server.client().ping()  # still up: SHUTDOWN was refused
 
 
+STREAMS = (
+    streams.BARS,
+    streams.CHAINS,
+    streams.FEATURES,
+    streams.BLOCKS,
+    streams.ALERTS,
+    streams.MODEL_EVENTS,
+    streams.DEAD_LETTER,
+)
+# The streams each service appends to; of those, the group-read one it alone trims.
+WRITES = {
+    "ingest": {streams.BARS, streams.CHAINS, streams.DEAD_LETTER},
+    "features": {streams.FEATURES, streams.BLOCKS, streams.DEAD_LETTER},
+    "direction": {streams.BLOCKS, streams.DEAD_LETTER},
+    "seller": {streams.BLOCKS, streams.DEAD_LETTER},
+    "buyer": {streams.BLOCKS, streams.DEAD_LETTER},
+    "alerts": {streams.ALERTS, streams.DEAD_LETTER},
+    "history": {streams.DEAD_LETTER},
+    "gateway": {streams.DEAD_LETTER},
+    "trainer": {streams.MODEL_EVENTS},
+}
+TRIMS = {"ingest": streams.BARS, "features": streams.FEATURES}
+DESTROY: dict[str, Callable[[redis.Redis, str], object]] = {
+    "XTRIM MAXLEN 0": lambda c, key: c.xtrim(key, maxlen=0),
+    "SET over it": lambda c, key: c.set(key, "x"),
+    "EXPIRE": lambda c, key: c.expire(key, 1),
+    "DEL": lambda c, key: c.delete(key),
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_service_can_destroy_or_write_another_services_stream(
+    service: str, as_user: Callable[[str], Settings]
+) -> None:
+    """Least privilege to the command and key: a service appends to its own streams only and
+    trims only the group-read stream it writes; it cannot empty, overwrite, expire or delete
+    any stream (a reader able to trim could drop what other groups have not read)."""
+    admin = client_of(as_user("admin"))
+    for stream in STREAMS:
+        admin.xadd(stream, {"d": b"x"})
+    client = client_of(as_user(service))
+    for stream in STREAMS:
+        attempts = dict(DESTROY)
+        if stream not in WRITES[service]:
+            attempts["XADD"] = lambda c, key: c.xadd(key, {"d": b"forged"})
+        if TRIMS.get(service) == stream:
+            del attempts["XTRIM MAXLEN 0"]
+        for what, call in attempts.items():
+            with pytest.raises(redis.ResponseError) as refused:
+                call(client, stream)
+            assert "no permissions" in str(refused.value), (service, what, stream)
+    assert {stream: admin.xlen(stream) for stream in STREAMS} == dict.fromkeys(STREAMS, 1)
+    if service in TRIMS:
+        assert client.xtrim(TRIMS[service], maxlen=0) == 1  # its own stream
+
+
 def test_default_user_is_off_and_the_acl_file_holds_no_password(acl_server: RedisServer) -> None:
     anonymous = redis.Redis(port=acl_server.port)
     with pytest.raises(redis.AuthenticationError):

@@ -36,6 +36,7 @@ class FeaturesWorker(StreamWorker):
     service = "features"
     input_stream = streams.BARS
     ordered = True
+    trims = (streams.FEATURES,)
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         super().__init__(settings, consumer)

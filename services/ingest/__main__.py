@@ -1,4 +1,6 @@
-"""python -m services.ingest: run the configured source (AEGIS_SOURCE) until it ends or stops.
+"""python -m services.ingest: run the configured source (AEGIS_SOURCE) until it ends or stops;
+then, if a slow group left more bars unread than AEGIS_STREAM_MAXLEN, trim them as they are
+read until within it (ingest writes the bars' stream, so it alone trims it).
 
 With AEGIS_CHAIN_FILE set, the option-chain file is ingested first; with
 AEGIS_CHAIN_SOURCE=nse the live chain feed runs beside the bars. SIGTERM/SIGINT stop
@@ -97,6 +99,8 @@ class Runner:
     def run(self) -> None:
         chain_feed = self._start_chain_feed()
         self._run_sources()
+        if self._running is not None:  # the bars' ingest, which trims their stream
+            self._running.trim_until_within_limit()
         if chain_feed is not None:
             chain_feed.join()
 

@@ -34,6 +34,7 @@ from shared.codec import encode
 from shared.config import Settings
 from shared.lifecycle import Backoff, HealthReporter, RejectWindow, call_with_reconnect
 from shared.logs import get_logger
+from shared.retention import OwnStreamTrim
 from shared.run_epoch import EpochWatch
 from shared.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
 from shared.validation import describe as _describe
@@ -73,6 +74,7 @@ class IngestService:
         )
         self.backoff = Backoff.from_settings(settings)
         self.health = HealthReporter(self.client, settings, SERVICE, source.name)
+        self.bars_trim = OwnStreamTrim(streams.BARS, settings.stream_maxlen)
         # Redis lost its data: the publisher finds every series behind and re-publishes
         self.epoch = EpochWatch(SERVICE)
         self._rejects = RejectWindow(settings)  # bars published vs rejected
@@ -279,6 +281,7 @@ class IngestService:
         problem = feed_problem(source_status)
         degraded = [f"source {self.source.name}: {problem}"] if problem else []
         degraded += self._bus_problems() + held.degraded_reasons() + self.epoch.degraded_reasons()
+        degraded += self._trim_bars()
         fields = {
             "finished": self.finished,
             "source": source_status,
@@ -294,6 +297,25 @@ class IngestService:
         except redis.RedisError as exc:
             self.log.warning("health_write_failed", error=str(exc))
         self._log_progress(force)
+
+    def _trim_bars(self) -> list[str]:
+        """Trim the bars every group acknowledged (ingest writes the stream, so it trims
+        it); the reason when unread bars alone exceed the limit."""
+        try:
+            self.bars_trim.trim(self.client)
+        except redis.RedisError as exc:  # Redis away: the publish path retries, not this
+            self.log.warning("trim_failed", stream=streams.BARS, error=str(exc))
+        reason = self.bars_trim.degraded_reason()
+        return [reason] if reason else []
+
+    def trim_until_within_limit(self, every_s: float = 1.0) -> None:
+        """After a replay: more bars than the limit may be left unread by a slow group; trim
+        them as they are acknowledged until within it (reporting health), or until stopped."""
+        while not self.stop_event.is_set():
+            self._write_health(force=True)
+            if self.bars_trim.within_limit():
+                return
+            self.stop_event.wait(every_s)
 
     def run_info(self) -> RunInfo:
         """What this feed is doing, for the gateway's clock (shared.clock.RunClock)."""
