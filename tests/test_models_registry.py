@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,37 @@ def test_failed_write_leaves_current_untouched(tmp_path: Path) -> None:
         registry.publish(tmp_path, "m", "v2", explode, manifest)
     assert registry.current_version(tmp_path, "m") == "v1"
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["CURRENT", "v1"]
+
+
+def test_a_walk_forward_registry_keeps_every_fold_and_picks_the_one_valid_for_a_session(
+    tmp_path: Path,
+) -> None:
+    ends = ["2019-06-07", "2019-08-30", "2019-12-06", "2020-03-06", "2020-03-31"]
+    for i, (end, through) in enumerate(pairwise(ends)):
+        manifest = {
+            "training_window": {"start": "2007-09-17", "end": end},
+            "valid_for": {"after": end, "through": through},
+        }
+        registry.publish(tmp_path, "m", f"v{i}", _write("{}"), manifest, keep=None)
+    versions = registry.list_versions(tmp_path, "m")
+    assert len(versions) == 4 > registry.KEEP_VERSIONS  # none pruned
+    pick = {
+        day: registry.valid_version(versions, day)
+        for day in ("2019-06-07", "2019-06-10", "2019-12-06", "2019-12-09", "2020-03-31")
+    }
+    # a fold's training end is served by the fold before it; the day after, by its own
+    assert pick == {
+        "2019-06-07": None,
+        "2019-06-10": "v0",
+        "2019-12-06": "v1",
+        "2019-12-09": "v2",
+        "2020-03-31": "v3",
+    }
+    assert registry.valid_version(versions, "2020-04-01") is None  # after the last fold
+    # a period that claims a session its version was trained on is never served
+    leaky = [{**versions[1], "valid_for": {"after": "2019-08-01", "through": "2019-12-06"}}]
+    assert registry.valid_version(leaky, "2019-08-20") is None
+    # the same version published with other folds' periods is refused, not silently kept
+    other = {"training_window": {"start": "2007-09-17", "end": "2019-06-07"}}
+    with pytest.raises(registry.RegistryError, match="valid for"):
+        registry.publish(tmp_path, "m", "v0", _write("{}"), other, keep=None)

@@ -12,6 +12,7 @@ import pytest
 
 from services.trainer.evaluation import run_evaluation
 from shared.config import PROJECT_ROOT
+from shared.models import registry
 
 START, CHANGE_AT, END = "2019-09-01", "2020-02-14", "2020-06-30"
 # a metric given inputs it warns about (e.g. probabilities that do not sum to one) fails
@@ -42,9 +43,29 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for label, alter in (("original", None), ("altered", CHANGE_AT)):
         tmp = tmp_path_factory.mktemp(label)
         nifty, vix = _csvs(tmp, alter)
-        run_evaluation([nifty], [vix], START, tmp / "out", retrain_every=63, fast=True)
+        # the original keeps its folds' models in a registry; the altered run does not, so
+        # the predictions compared below also show that keeping them changes none
+        wf = tmp / "registry" if alter is None else None
+        run_evaluation(
+            [nifty], [vix], START, tmp / "out", retrain_every=63, fast=True, registry_dir=wf
+        )
         out[label] = tmp / "out"
     return out
+
+
+def test_the_registry_holds_each_fold_valid_for_its_block(runs: dict[str, Path]) -> None:
+    seller = pd.read_csv(runs["original"] / "seller.csv", dtype={"date": str})
+    blocks = seller.groupby("fold_train_end")["date"].agg(["min", "max"])
+    wf = runs["original"].parent / "registry"
+    for name in ("direction", "seller", "buyer", "stats"):
+        versions = registry.list_versions(wf, name)
+        assert [
+            (v["training_window"]["end"], v["valid_for"]["after"], v["valid_for"]["through"])
+            for v in sorted(versions, key=lambda v: v["training_window"]["end"])
+        ] == [(end, end, last) for end, last in zip(blocks.index, blocks["max"], strict=True)]
+        for day, fold in zip(seller["date"], seller["fold_train_end"], strict=True):
+            chosen = registry.valid_version(versions, day)
+            assert chosen is not None and chosen.startswith(fold.replace("-", ""))
 
 
 def test_outputs_and_metrics(runs: dict[str, Path]) -> None:

@@ -128,6 +128,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         retrain_every=args.retrain_every,
         fast=args.fast,
         end=args.end,
+        registry_dir=Path(args.registry) if args.registry else None,
     )
     return 0
 
@@ -177,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--retrain-every", type=int, default=126)
     p.add_argument("--fast", action="store_true")
+    p.add_argument(
+        "--registry",
+        help="keep each fold's models here, dated by the sessions they serve "
+        "(engines replay them with AEGIS_WALK_FORWARD_MODEL_DIR)",
+    )
     p.set_defaults(func=_evaluate)
     p = sub.add_parser(
         "evaluate-chain", help="score evaluation runs against the straddle where the chain exists"

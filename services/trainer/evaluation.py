@@ -50,7 +50,15 @@ from shared.signals.safe_range import implied_move_points
 log = get_logger("evaluation")
 
 
-def _fold_models(train: TrainingData, fast: bool, coverage: float, tmp: Path) -> dict[str, Any]:
+def _fold_models(
+    train: TrainingData,
+    fast: bool,
+    coverage: float,
+    model_dir: Path,
+    valid_for: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The fold's models, published into ``model_dir`` (with ``valid_for``: the sessions
+    they serve) and loaded back through the registry and loader, as engines load them."""
     profile = FAST if fast else FULL
     trained = [
         train_direction(train, profile),
@@ -58,8 +66,8 @@ def _fold_models(train: TrainingData, fast: bool, coverage: float, tmp: Path) ->
         train_buyer(train, profile),
         train_stats(train, coverage),
     ]
-    publish_models(trained, train, profile, tmp, bus=None)
-    return {t.name: load_model(tmp, t.name) for t in trained}
+    results = publish_models(trained, train, profile, model_dir, bus=None, valid_for=valid_for)
+    return {r.name: load_model(model_dir, r.name, r.version) for r in results}
 
 
 def _base_rates(train: TrainingData) -> dict[str, Any]:
@@ -91,7 +99,12 @@ def run_evaluation(
     fast: bool = False,
     end: str | None = None,
     settings: Settings | None = None,
+    registry_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """Score every fold's block out of sample; with ``registry_dir``, keep each fold's models
+    there as versions valid for the sessions after its training end through the next fold's
+    (the last fold's: through ``end``), so engines can replay the same forecasts
+    (``AEGIS_WALK_FORWARD_MODEL_DIR``)."""
     coverage = (settings or Settings()).coverage_target
     full = load_training_data(nifty_csvs, vix_csvs, None, end)
     frame, feats = full.frame, full.features
@@ -117,8 +130,12 @@ def run_evaluation(
     for b in tqdm(starts, desc="walk-forward folds", unit="fold"):
         block = np.arange(b, min(b + retrain_every, len(frame)))
         train = TrainingData(frame.iloc[:b])
-        with tempfile.TemporaryDirectory() as tmp:
-            models = _fold_models(train, fast, coverage, Path(tmp))
+        if registry_dir is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                models = _fold_models(train, fast, coverage, Path(tmp))
+        else:
+            valid_for = {"after": train.end, "through": f"{frame.index[block[-1]]:%Y-%m-%d}"}
+            models = _fold_models(train, fast, coverage, registry_dir, valid_for)
         base = _base_rates(train)
         fold = f"{train.end}"
         d = models["direction"]

@@ -70,13 +70,21 @@ def publish_models(
     profile: Profile,
     model_dir: Path,
     bus: Bus | None,
+    valid_for: dict[str, str] | None = None,
 ) -> list[registry.PublishResult]:
+    """Publish each trained model; with ``valid_for`` (a walk-forward fold's sessions), into
+    a registry that keeps every version, each carrying that period."""
     fingerprint = data.fingerprint()
     results = []
     for model in trained:
         manifest = model.manifest(profile.to_dict(), fingerprint)
+        keep: int | None = registry.KEEP_VERSIONS
+        if valid_for is not None:
+            manifest, keep = {**manifest, "valid_for": valid_for}, None
         version = version_id(model.name, data.end, fingerprint, profile.to_dict())
-        result = registry.publish(model_dir, model.name, version, model.write_files, manifest)
+        result = registry.publish(
+            model_dir, model.name, version, model.write_files, manifest, keep=keep
+        )
         if bus is not None:
             registry.announce(bus, result)
         results.append(result)

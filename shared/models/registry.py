@@ -4,6 +4,11 @@ A version directory holds the artifacts (XGBoost ``.ubj``, safetensors, JSON) an
 ``manifest.json`` with the sha256 of every file. Publishing writes into a hidden temp
 directory, fsyncs, renames it into place, then replaces ``CURRENT`` with ``os.replace``, so
 a reader sees either the old or the new version, never a half-written one.
+
+A walk-forward registry (``python -m services.trainer evaluate --registry``) keeps every
+fold's version, each with the sessions it is valid for in its manifest (``valid_for``:
+``after`` its training end, ``through`` the next fold's): ``valid_version`` picks the one
+for a session.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ def list_versions(model_dir: Path, name: str) -> list[dict[str, Any]]:
                 "version": child.name,
                 "created_at": manifest.get("created_at"),
                 "training_window": manifest.get("training_window"),
+                "valid_for": manifest.get("valid_for"),
                 "format": manifest.get("format", 1),
                 "current": child.name == live,
             }
@@ -132,11 +138,14 @@ def publish(
     version: str,
     write_files: Callable[[Path], None],
     manifest: dict[str, Any],
+    keep: int | None = KEEP_VERSIONS,
 ) -> PublishResult:
-    """Write a version atomically and make it current.
+    """Write a version atomically and make it current; keep the newest ``keep`` versions
+    (None: every one, as a walk-forward registry does).
 
     ``write_files(directory)`` writes the artifacts; the manifest gets their sha256 added.
-    Publishing a version that already exists only moves ``CURRENT`` (idempotent).
+    Publishing a version that already exists only moves ``CURRENT`` (idempotent); one that
+    exists with another ``valid_for`` is refused (a walk-forward run with other folds).
     """
     root = model_root(model_dir, name)
     root.mkdir(parents=True, exist_ok=True)
@@ -171,8 +180,13 @@ def publish(
             raise
     elif problems := verify(final):
         raise RegistryError(f"{name} {version} exists but is damaged: {'; '.join(problems)}")
+    elif (held := read_manifest(final).get("valid_for")) != manifest.get("valid_for"):
+        raise RegistryError(
+            f"{name} {version} exists, valid for {held}, not {manifest.get('valid_for')}"
+        )
     _write_pointer(root, version)
-    _prune(root, keep=KEEP_VERSIONS)
+    if keep is not None:
+        _prune(root, keep=keep)
     log.info("model_published", model=name, version=version, created=created)
     return PublishResult(name, version, final, created)
 
@@ -187,6 +201,18 @@ def _prune(root: Path, keep: int) -> None:
     for old in versions[: max(0, len(versions) - keep)]:
         if old != live:
             shutil.rmtree(root / old, ignore_errors=True)
+
+
+def valid_version(versions: list[dict[str, Any]], session: str) -> str | None:
+    """Of ``list_versions``' answer, the version valid for ``session`` (ISO date): its
+    ``valid_for`` period holds the session and it was trained on data ending before it, so
+    never on that session or a later one. None when no version is."""
+    for v in versions:
+        valid, window = v.get("valid_for") or {}, v.get("training_window") or {}
+        end = window.get("end", "9999")
+        if valid.get("after", "9999") < session <= valid.get("through", "") and end < session:
+            return str(v["version"])
+    return None
 
 
 def rollback(model_dir: Path, name: str, to_version: str | None = None) -> str:
