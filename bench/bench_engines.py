@@ -88,7 +88,7 @@ def compute_ms(settings: Settings, engine: str, count: int) -> float:
     start = time.perf_counter()
     for snap in snaps:
         ctx: EngineContext = worker.context(snap)
-        worker.stamp(snap, worker.compute(ctx))
+        worker.stamp(ctx, worker.compute(ctx))
     return (time.perf_counter() - start) * 1000 / count
 
 

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     data_dir: Path = PROJECT_ROOT / "data"
     model_dir: Path = PROJECT_ROOT / "var" / "models"
+    # Set: engines serve each snapshot the version valid for its session from this registry
+    # of walk-forward folds (``services.trainer evaluate --registry``), no hot reload; a
+    # replay then publishes the evaluation's forecasts (docs/HISTORY.md, Scorecard)
+    walk_forward_model_dir: Path | None = None
     output_path: Path = PROJECT_ROOT / "var" / "aegismatrix.json"
 
     # Bus

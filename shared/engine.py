@@ -8,6 +8,8 @@ models through ``shared.models.loading.load_model`` (a model that cannot load is
 in the log, ``degraded`` in health and ``source: heuristic`` in the block, never silent),
 hot reload without a restart, the 60-session sequence of intraday snapshots, a cache
 of daily-model outputs per ``daily_as_of``, the option-chain cache, and block stamping.
+With ``walk_forward_model_dir`` set, each snapshot is served instead by the versions of a
+walk-forward registry valid for its session (``DatedModelBooks``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+from itertools import groupby
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,15 +58,15 @@ DAILY_CACHE_SIZE = 8
 
 
 # Models -------------------------------------------------------------------------------------
-def _load_model(settings: Settings, name: str) -> Any:
-    """Load the current version of ``name``; any failure (including the loader module
-    itself being absent or broken) becomes ``ModelUnavailable`` with the reason."""
+def _load_model(model_dir: Path, name: str, version: str | None = None) -> Any:
+    """Load the current (or given) version of ``name``; any failure (including the loader
+    module itself being absent or broken) becomes ``ModelUnavailable`` with the reason."""
     try:
         from shared.models.loading import load_model
     except Exception as exc:  # the loader is another team's module: absence is a reason
         raise ModelUnavailable(f"model loader unavailable ({type(exc).__name__}: {exc})") from exc
     try:
-        return load_model(settings.model_dir, name)
+        return load_model(model_dir, name, version)
     except Exception as exc:  # ModelLoadError, or a bug in a model's loader
         raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
@@ -78,6 +82,58 @@ def _registry_version(settings: Settings, name: str) -> str | None:
 
 class ModelUnavailable(RuntimeError):
     pass
+
+
+class DatedModelBooks:
+    """The models of a walk-forward registry by session: a snapshot of session S is served
+    by each model's version valid for S (trained on data ending before S: out of sample by
+    construction), or, without one, by none (the engines' labelled heuristic fallback).
+    The registry is fixed while serving (no hot reload); a replay moves forward in time, so
+    the books of the last two version sets are kept."""
+
+    KEPT = 2
+
+    def __init__(self, model_dir: Path, names: tuple[str, ...]) -> None:
+        from shared.models.registry import list_versions
+
+        self.model_dir = model_dir
+        self.versions = {name: list_versions(model_dir, name) for name in names}
+        self._books: OrderedDict[tuple[str | None, ...], ModelBook] = OrderedDict()
+        self._session: tuple[str, ModelBook] | None = None
+
+    def book(self, session: str) -> ModelBook:
+        if self._session is not None and self._session[0] == session:
+            return self._session[1]
+        from shared.models.registry import valid_version
+
+        chosen = tuple(valid_version(v, session) for v in self.versions.values())
+        book = self._books.get(chosen)
+        if book is None:
+            book = self._books[chosen] = self._load(session, chosen)
+            while len(self._books) > self.KEPT:
+                self._books.popitem(last=False)
+        self._session = (session, book)
+        return book
+
+    def _load(self, session: str, chosen: tuple[str | None, ...]) -> ModelBook:
+        book = ModelBook()
+        for name, version in zip(self.versions, chosen, strict=True):
+            try:
+                if version is None:
+                    raise ModelUnavailable(
+                        f"no version valid for session {session} in the walk-forward "
+                        f"registry {self.model_dir}"
+                    )
+                book.loaded[name] = _load_model(self.model_dir, name, version)
+            except ModelUnavailable as exc:
+                book.errors[name] = str(exc)
+        log.info(
+            "walk_forward_models",
+            session=session,
+            versions={n: v for n, v in zip(self.versions, chosen, strict=True)},
+            unavailable=sorted(book.errors),
+        )
+        return book
 
 
 # Option chains ------------------------------------------------------------------------------
@@ -237,7 +293,12 @@ class EngineWorker(StreamWorker):
 
     def __init__(self, settings: Settings, consumer: str | None = None) -> None:
         super().__init__(settings, consumer)
-        self.models = ModelBook()
+        self.models = ModelBook()  # the models serving (dated: the last snapshot's)
+        self.dated = (
+            None
+            if settings.walk_forward_model_dir is None
+            else DatedModelBooks(settings.walk_forward_model_dir, self.model_names)
+        )
         self.reload_errors: dict[str, str] = {}
         self._failed_versions: dict[str, str | None] = {}
         self.runtime_errors: dict[str, str] = {}  # last failure of a loaded model's call
@@ -246,7 +307,7 @@ class EngineWorker(StreamWorker):
         self._sequences: OrderedDict[str, np.ndarray] = OrderedDict()
         self._daily_outputs: OrderedDict[tuple[Any, ...], dict[Hashable, Any]] = OrderedDict()
         self.chains: ChainCache | None = None  # engines that read aegis:chains set it
-        for name in self.model_names:
+        for name in self.model_names if self.dated is None else ():
             if not self._load(name):
                 self._failed_versions[name] = _registry_version(settings, name)
 
@@ -277,12 +338,17 @@ class EngineWorker(StreamWorker):
             snapshots.append(message)
         self.refresh_inputs()
         contexts = [self.context(snapshot) for snapshot in snapshots]
-        sections = self.compute_batch(contexts)
+        if self.dated is None:
+            sections = self.compute_batch(contexts)
+        else:  # one batched model call per run of snapshots served by the same versions
+            sections = []
+            for _, run in groupby(contexts, key=lambda ctx: id(ctx.models)):
+                sections += self.compute_batch(list(run))
         blocks: list[list[Message]] = []
         for ctx, data in zip(contexts, sections, strict=True):
             self._note_model_calls(ctx)
             self.clock.observe(ctx.snapshot.as_of)
-            blocks.append([self.stamp(ctx.snapshot, data)])
+            blocks.append([self.stamp(ctx, data)])
         return blocks
 
     def _note_model_calls(self, ctx: EngineContext) -> None:
@@ -300,6 +366,8 @@ class EngineWorker(StreamWorker):
             self.runtime_errors.pop(name, None)
 
     def context(self, snapshot: FeatureSnapshot) -> EngineContext:
+        if self.dated is not None:
+            self.models = self.dated.book(snapshot.session_date)
         key = (snapshot.daily_as_of, self.models.versions())
         cache = self._daily_outputs.get(key)
         if cache is None:
@@ -308,7 +376,7 @@ class EngineWorker(StreamWorker):
                 self._daily_outputs.popitem(last=False)
         return EngineContext(self.settings, snapshot, self.models, self._sequence(snapshot), cache)
 
-    def stamp(self, snapshot: FeatureSnapshot, data: dict[str, Any]) -> SignalBlock:
+    def stamp(self, ctx: EngineContext, data: dict[str, Any]) -> SignalBlock:
         """The block for ``data``: stamps, models used, degraded reasons, digest of data.
         Data beyond the block limits (a NaN, too large) is refused here, before it is
         published: the snapshot is dead-lettered with the reason."""
@@ -316,10 +384,10 @@ class EngineWorker(StreamWorker):
         if problem is not None:
             raise Rejected(f"refused at the producer: {problem}")
         used, degraded = provenance_summary(data)
-        refs: list[ModelRef] = [self.models.loaded[n].ref for n in sorted(used)]
+        refs: list[ModelRef] = [ctx.models.loaded[n].ref for n in sorted(used)]
         return build_block(
             self.engine,
-            snapshot,
+            ctx.snapshot,
             data,
             clock=self.clock,
             settings=self.settings,
@@ -354,7 +422,7 @@ class EngineWorker(StreamWorker):
         """Load the current version of ``name`` and swap it in; keep any running version when
         a new one fails. Returns True when a (new) model is now live."""
         try:
-            model = _load_model(self.settings, name)
+            model = _load_model(self.settings.model_dir, name)
         except ModelUnavailable as exc:
             reason = str(exc)
             if name in self.models.loaded:
@@ -385,6 +453,8 @@ class EngineWorker(StreamWorker):
     def _check_for_new_models(self, force: bool = False) -> None:
         """Cheap: one non-blocking XREAD of aegis:models plus one small file read per model,
         at most every RELOAD_CHECK_S. Loads happen between batches, so no block is missed."""
+        if self.dated is not None:  # a walk-forward registry is fixed while it serves
+            return
         now = time.monotonic()
         if not force and now - self._last_reload_check < RELOAD_CHECK_S:
             return
