@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from services.trainer import engine_strikes
 from services.trainer import metrics as m
 from services.trainer.buyer import breakout_samples, move_samples, train_buyer
 from services.trainer.data import MINUTE_FILE, TrainingData, load_minutes, load_training_data
@@ -127,6 +128,7 @@ def run_evaluation(
     first = int(np.searchsorted(frame.index, pd.Timestamp(start)))
     starts = list(range(first, len(frame), retrain_every))
     direction_rows, seller_rows, breach_rows, buyer_rows = [], [], [], []
+    breach_engine: list[dict[str, Any]] = []  # at the engine's strikes (engine_strikes.py)
     for b in tqdm(starts, desc="walk-forward folds", unit="fold"):
         block = np.arange(b, min(b + retrain_every, len(frame)))
         train = TrainingData(frame.iloc[:b])
@@ -162,6 +164,7 @@ def run_evaluation(
         s, bu, st = models["seller"], models["buyer"], models["stats"]
         terciles = np.asarray(s.params["stress_terciles_rv"])
         stress_y = stress_classes(rv_exp, terciles)
+        live = {k: s.selection(k)["live"] for k in SELLER_SIGNALS}
         for t in block:
             daily = records[t]
             vix = daily["vix"]
@@ -209,9 +212,23 @@ def run_evaluation(
                     "rv_next5": rv5_y[t],
                     "vol_forecast": math.exp(s.core.log_vol(daily)),
                     "sigma20": daily["sigma20_daily"],
-                    **{f"live_{k}": s.selection(k)["live"] for k in SELLER_SIGNALS},
+                    **{f"live_{k}": live[k] for k in SELLER_SIGNALS},
+                    "rv_to_expiry": rv_exp[t],
                 }
             )
+            if vix == vix:
+                breach_engine += [
+                    {"date": frame.index[t], "expiry": expiry, "fold_train_end": fold, **row}
+                    for row in engine_strikes.breach_rows(
+                        s,
+                        live["expiry_range"] == "model",
+                        daily,
+                        close[t],
+                        max(dte, 1),
+                        max(sessions, 1.0),
+                        expiry_close,
+                    )
+                ]
             for pct in STRIKE_STEPS_PCT:
                 for sign in (1, -1):
                     strike = close[t] * (1 + sign * pct / 100)
@@ -285,6 +302,7 @@ def run_evaluation(
         "seller": pd.DataFrame(seller_rows),
         "breach": pd.DataFrame(breach_rows),
         "buyer": pd.DataFrame(buyer_rows),
+        "breach_engine_strikes": pd.DataFrame(breach_engine),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():

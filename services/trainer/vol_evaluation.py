@@ -244,7 +244,9 @@ def minute_target(s: pd.DataFrame, target: pd.Series) -> dict[str, Any]:
 
 def shipped(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """The signals as the engine would have published them: the core where the fold's
-    validation chose it (``live_*`` = model), its baseline elsewhere."""
+    validation chose it (``live_*`` = model), its baseline elsewhere. The trap, the stress
+    against RV to expiry and the breach curve at the engine's strikes are the live
+    scorecard's figures (a replay served by the walk-forward registry reproduces them)."""
     s = tables["seller"]
     if "live_trap" not in s:
         return {}
@@ -254,7 +256,21 @@ def shipped(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     g = g.dropna(subset=["trap_actual"])
     y = g["trap_actual"].to_numpy()
     report = m.binary_report(g["p"].to_numpy(), y, g["trap_base_rate"].to_numpy())
-    out["trap"] = {"auc": _auc(y, g["p"].to_numpy()), "brier_skill": report["brier_skill"]}
+    out["trap"] = {
+        "auc": _auc(y, g["p"].to_numpy()),
+        "brier_skill": report["brier_skill"],
+        "brier": report["brier"],
+        "event_rate": report["observed_rate"],
+        "samples": report["samples"],
+    }
+    if "rv_to_expiry" in s:  # the live scorecard's stress figure: against RV to the expiry
+        st = s.assign(
+            score=np.where(model["stress"], s["stress_score"], s["stress_score_baseline"])
+        ).dropna(subset=["rv_to_expiry"])
+        out["stress_spearman_rv_to_expiry"] = {
+            "spearman": float(spearmanr(st["score"], st["rv_to_expiry"])[0]),
+            "samples": len(st),
+        }
     r = s.assign(
         inside_shipped=np.where(model["expiry_range"], s["inside"], s["inside_vix_band"]),
         bucket=dte_bucket(s["days_to_expiry"]),
@@ -277,4 +293,12 @@ def shipped(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     ln = br["probability_lognormal"].to_numpy()
     y = br["breached"].to_numpy()
     out["breach_brier_reduction"] = float(1 - np.mean((p - y) ** 2) / np.mean((ln - y) ** 2))
+    if "breach_engine_strikes" in tables:  # the strikes the engine publishes (and a replay's
+        # live scorecard scores)
+        e = tables["breach_engine_strikes"].dropna(subset=["breached"])
+        out["breach_at_engine_strikes"] = {
+            "strikes": len(e),
+            "brier": float(np.mean((e["probability"] - e["breached"]) ** 2)),
+            "brier_lognormal": float(np.mean((e["probability_lognormal"] - e["breached"]) ** 2)),
+        }
     return out
