@@ -313,22 +313,25 @@ def _in_sample_paths(node: object, path: str = "") -> list[str]:
 class Stack:
     """``python -m services.stack`` as a newcomer's ``make run`` starts it, on free ports."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path, **settings: str) -> None:
+        """``settings``: AEGIS_* variables beside the newcomer's defaults."""
         from tests.ports import free_port
 
         self.port = free_port()
+        self.redis_port = free_port()
         self.log_path = var_dir / "stack.log"
         env = {
             **os.environ,
             "AEGIS_VAR_DIR": str(var_dir),
             "AEGIS_OUTPUT_PATH": str(var_dir / "aegismatrix.json"),
             "AEGIS_MODEL_DIR": str(STACK_MODELS),
-            "AEGIS_REDIS_PORT": str(free_port()),
+            "AEGIS_REDIS_PORT": str(self.redis_port),
             "AEGIS_GATEWAY_PORT": str(self.port),
             "AEGIS_LOG_JSON": "true",
         }
         for key in ("AEGIS_REDIS_URL", "AEGIS_CLOCK", "AEGIS_SOURCE", "AEGIS_API_TOKEN"):
             env.pop(key, None)
+        env.update(settings)
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "services.stack"],
