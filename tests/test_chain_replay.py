@@ -13,6 +13,7 @@ from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
 from services.seller.main import SellerWorker
 from shared.config import Settings
+from shared.document import BLOCK_DATA
 from shared.schemas import OptionChain
 from tests.pipeline import feature_payloads, run_features
 from tests.test_chain_file import CHAIN_FILE
@@ -40,6 +41,8 @@ def test_replayed_bars_and_chain_fill_every_chain_tile(
     with running(BuyerWorker, settings, consumer="b1"):
         buyer = wait_blocks(redis_client, "buyer", count)
 
+    for block in [*seller, *buyer]:  # fresh and unavailable chains meet the contract
+        BLOCK_DATA[block.engine].model_validate(block.data)
     by_day = {b.session_date: b for b in seller}
     fresh = sorted(d for d, b in by_day.items() if b.data["chain"]["status"] == "fresh")
     # expected: the sessions with a chain of the block's target expiry in the 3 h to as_of

@@ -26,14 +26,20 @@ from services.ingest.sources.yfinance_source import Series, YFinanceSource
 from shared import streams
 from shared.calendar import IST
 from shared.config import PROJECT_ROOT, Settings
+from shared.document.seller import HitRate, SellerFlag, Skew, Trap
+from shared.schemas import Provenance
 from shared.signals.labels import seller_flag
 from tests.block_factory import (
     AS_OF,
     all_blocks,
     climatology,
     closing_day,
+    dump,
+    dump_provenance,
     formula,
+    fresh_chain,
     make_block,
+    seller_data,
 )
 from tests.fixtures.yfinance.recorded_http import recorded_session
 from tests.gateway_harness import RunningGateway, publish
@@ -625,33 +631,32 @@ async def test_skew_flag_and_hit_rate_say_what_their_numbers_are(
     """IV skew in volatility points with bars inside their tracks; percentiles in % on the
     flag as on the trap tile; the hit rate counts sessions (day-expiry pairs)."""
     label, reasons = seller_flag("LOW", "CALM", 0.77, 0.91)  # the engine's own sentences
-    seller = make_block(
-        "seller",
-        extra={
-            "skew": {
-                "put": 0.0378,
-                "call": 0.0366,
-                "net": 0.0012,
-                "method": "chain_iv",
-                "provenance": {"source": "data", "window": "chain"},
-            },
-            "seller_flag": {"label": label, "reasons": reasons, "provenance": formula("rules")},
-            "trap": {
-                "score": 0.31,
-                "label": "LOW",
-                "iv_percentile": 0.77,
-                "rv_percentile": 0.91,
-                "provenance": formula("trap"),
-            },
-            "historical_hit_rate": {
-                "value": 0.893,
-                "window": "2015-01-01..2025-06-27",
-                "regime": "NORMAL",
-                "samples": 1262,
-                "provenance": {"source": "data"},
-            },
-        },
-    )
+    update = {
+        "skew": Skew(
+            put=0.0378,
+            call=0.0366,
+            net=0.0012,
+            method="chain_iv",
+            provenance=Provenance(source="data", window="chain"),
+        ),
+        "seller_flag": SellerFlag(label=label, reasons=reasons, provenance=formula("rules")),
+        "trap": Trap(
+            score=0.31,
+            label="LOW",
+            iv_percentile=0.77,
+            rv_percentile=0.91,
+            selection=None,
+            provenance=formula("trap"),
+        ),
+        "historical_hit_rate": HitRate(
+            value=0.893,
+            window="2015-01-01..2025-06-27",
+            regime="NORMAL",
+            samples=1262,
+            provenance=Provenance(source="data"),
+        ),
+    }
+    seller = make_block("seller", data=seller_data(25_637.8).model_copy(update=update))
     blocks = all_blocks()
     blocks[2] = seller
     publish(settings, *blocks)
@@ -727,7 +732,7 @@ async def test_every_direction_tile_prints_its_probabilities_and_marks_no_edge_a
             make_block(
                 "direction",
                 as_of=AS_OF + 60,
-                extra={"today": {**today, "provenance": climatology()}},
+                extra={"today": {**today, "provenance": dump_provenance(climatology())}},
             ),
         )
         await expect(page.get_by_test_id("dir-today-value")).to_have_text(
@@ -896,13 +901,8 @@ async def test_the_safe_range_tile_shows_the_straddles_priced_band_of_its_expiry
     straddle prices at the same target beside it; a chain of another expiry shows none."""
     seller = make_block("seller")
     target = seller.data["safe_range"]
-    band = {"lower": 25_210.0, "upper": 26_065.0, "coverage": target["coverage_target"]}
-    chain = {
-        "status": "fresh",
-        "expiry": target["expiry"],
-        "straddle": {"band": band},
-        "provenance": {"source": "data"},
-    }
+    band = (25_210.0, 26_065.0)  # at the range's coverage target, 0.9
+    chain = dump(fresh_chain(25_637.8, target["expiry"], "2025-06-30T14:55:00+05:30", band=band))
     publish(settings, *all_blocks()[:2], make_block("seller", extra={"chain": chain}))
     with RunningGateway(settings) as gw:
         page = await open_dashboard(browser, gw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.compute import provenance_summary, walk_provenance
-from tests.block_factory import all_blocks, heuristic
+from tests.block_factory import all_blocks, dump_provenance, heuristic
 
 
 def _by_walk(data: Any) -> tuple[set[str], list[str]]:
@@ -22,8 +22,8 @@ def test_the_summary_names_models_and_heuristic_paths_in_document_order() -> Non
     data = {
         "a": {"provenance": {"source": "model", "model": "m1", "version": "1"}},
         "b": [
-            {"x": 1.0, "provenance": heuristic("no model")},
-            [{"deep": {"provenance": heuristic("still none")}}],
+            {"x": 1.0, "provenance": dump_provenance(heuristic("no model"))},
+            [{"deep": {"provenance": {"source": "heuristic", "note": "still none"}}}],
         ],
         "c": {"provenance": {"source": "climatology", "model": "m2"}, "n": {"v": (1, 2)}},
         "provenance": {"source": "formula", "formula": "f"},

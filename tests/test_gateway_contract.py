@@ -1,7 +1,7 @@
-"""The gateway enforces the document contract at run time: a block with a wrong type, a
-negative spot, a safe range whose lower bound is above its upper, a NaN or an infinity in its
-data, or a size over the limit is refused with its reason (dead-lettered once, counted by
-reason ``contract``) and the document stays as it was."""
+"""The gateway enforces the document contract at run time: a block with a wrong type, a field
+the contract does not know, a negative spot, a safe range whose lower bound is above its
+upper, a NaN or an infinity in its data, or a size over the limit is refused with its reason
+(dead-lettered once, counted by reason ``contract``) and the document stays as it was."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ def refused(gw: RunningGateway, engine: str) -> float:
     return float(line.split()[-1]) if line else 0.0
 
 
-def seller_with(**safe_range: Any) -> dict[str, Any]:
-    data = make_block("seller").data
-    return {"safe_range": {**data["safe_range"], **safe_range}}
+def changed(engine: str, group: str, **fields: Any) -> dict[str, Any]:
+    """``extra`` for a block of ``engine`` whose ``group`` has ``fields`` changed or added."""
+    return {"extra": {group: {**make_block(engine).data[group], **fields}}}
 
 
 def test_blocks_that_break_the_contract_are_refused_and_counted(
@@ -34,11 +34,22 @@ def test_blocks_that_break_the_contract_are_refused_and_counted(
     publish(settings, *all_blocks())
     small = settings.model_copy(update={"block_max_bytes": 50_000})
     broken = [
-        ("seller", {"extra": seller_with(lower="abc")}, "safe_range.lower"),
-        ("seller", {"extra": seller_with(lower=26_000.0, upper=25_000.0)}, "is above upper"),
-        ("market", {"spot": -5.0}, "spot: Input should be greater than 0"),
-        ("seller", {"extra": {"trap": {"score": math.nan}}}, "seller.trap.score is not a finite"),
-        ("buyer", {"extra": {"theta_edge": {"score": math.inf}}}, "is not a finite number"),
+        ("seller", changed("seller", "safe_range", lower="abc"), "safe_range.lower: Input should"),
+        ("seller", changed("seller", "safe_range", days_to_expiry=3.0), "valid integer"),
+        ("seller", changed("seller", "safe_range", lower=26e3, upper=25e3), "is above upper"),
+        ("market", {"extra": {"spot": -5.0}}, "market: spot: Input should be greater than 0"),
+        ("market", {"extra": {"spot_ema": 1.0}}, "spot_ema: unknown field, not in the contract"),
+        ("seller", changed("seller", "trap", band=1), "trap.band: unknown field"),
+        (
+            "seller",
+            changed("seller", "trap", score=math.nan),
+            "seller.trap.score is not a finite number",
+        ),
+        (
+            "buyer",
+            changed("buyer", "theta_edge", score=math.inf),
+            "buyer.theta_edge.score is not a finite number",
+        ),
         ("buyer", {"extra": {"bulk": "x" * 60_000}}, "bytes as JSON (limit 50000)"),
     ]
     with RunningGateway(small) as gw:

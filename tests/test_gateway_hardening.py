@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.gateway.app import STATIC_DIR
 from services.gateway.auth import LoginLimiter
 from shared.config import Settings
-from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.block_factory import AS_OF, all_blocks, bulky, make_block
 from tests.gateway_harness import RunningGateway, publish, wait_for
 
 TOKEN = "s3cret-token"
@@ -289,7 +289,7 @@ def test_a_client_that_never_reads_but_keeps_sending_is_dropped_at_the_give_up(
     never reads; the gateway aborts the connection, so the client's next send is reset."""
     quick = settings.model_copy(update={"ws_send_timeout_s": 1.0, "ws_queue_size": 4})
     publish(quick, *all_blocks())
-    bulk = {"trace": "x" * 20_000}
+    bulk = bulky(20_000)
     with RunningGateway(quick) as gw:
         wait_for(lambda: gw.app.state.gateway.state.sequence == 4, TIMEOUT, "blocks")
         client = NeverReads(gw.port)

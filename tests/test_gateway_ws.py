@@ -16,7 +16,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import Settings
-from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.block_factory import AS_OF, all_blocks, bulky, make_block
 from tests.gateway_harness import RunningGateway, publish
 
 TIMEOUT = 5.0
@@ -145,7 +145,7 @@ async def test_slow_client_does_not_delay_others_and_is_resynced(settings: Setti
     small = settings.model_copy(update={"ws_queue_size": 4})
     publish(small, *all_blocks())
     n = 400  # x 20 kB: more than the kernel buffers (4 MB send buffer) can absorb
-    bulk = {"trace": "x" * 20_000}
+    bulk = bulky(20_000)
     with RunningGateway(small) as gw:
         await asyncio.to_thread(_wait_sequence, gw, 4)
         stuck = await asyncio.to_thread(RawStuckClient, gw.port)

@@ -123,8 +123,8 @@ def test_a_store_of_json_bodies_migrates_to_the_streams_bytes_on_both_databases(
 
 
 def minutes(start: int, count: int) -> list[SignalBlock]:
-    """A market block a minute from ``start``, spot = its minute number."""
-    return [make_block("market", as_of=start + 60 * i, spot=float(i)) for i in range(count)]
+    """A market block a minute from ``start``, spot = its minute number + 1."""
+    return [make_block("market", as_of=start + 60 * i, spot=float(i + 1)) for i in range(count)]
 
 
 def test_old_detail_is_thinned_to_the_last_of_each_step_on_both_databases(
@@ -138,10 +138,10 @@ def test_old_detail_is_thinned_to_the_last_of_each_step_on_both_databases(
     assert store.downsample(0, cutoff, 900) == 3 * (30 - 2)  # blocks, spot and vix points
     assert store.downsample(0, cutoff, 900) == 0  # once per step
     spot = store.series("spot", start, start + 3600)
-    assert [p.value for p in spot] == [14.0, 29.0, *map(float, range(30, 60))]
+    assert [p.value for p in spot] == [15.0, 30.0, *map(float, range(31, 61))]
     assert len(store.series("vix", start, start + 3600)) == 32
     assert store.blocks_at(start + 600) == {}  # time travel there: the step's last block is later
-    assert store.blocks_at(start + 900)["market"].data["spot"] == 14.0
+    assert store.blocks_at(start + 900)["market"].data["spot"] == 15.0
     assert store.span() == (start + 840, start + 3540, 32)
     store.engine.dispose()
 
@@ -158,7 +158,7 @@ def test_the_worker_keeps_the_detail_of_the_last_days_in_stream_time(
     worker = HistoryWorker(settings, "history-1")
     worker.run(max_idle_reads=2)
     store = HistoryStore(open_engine(settings.history_url))
-    assert [p.value for p in store.series("spot", start, start + 1800)] == [14.0, 29.0]
+    assert [p.value for p in store.series("spot", start, start + 1800)] == [15.0, 30.0]
     assert len(store.series("spot", start + 2 * 86_400, start + 2 * 86_400 + 1800)) == 30
     assert worker.stats["rows_thinned"] == 3 * 28
 
@@ -176,7 +176,7 @@ def test_each_engine_is_thinned_on_its_own_stream_time_and_a_late_block_too(
     leader = minutes(start + 2 * 86_400, 30)
     store.write(leader)
     assert retention.advance(store, leader) == 0  # nothing of the leader is old yet
-    laggard = [make_block("seller", as_of=start + 60 * i, spot=float(i)) for i in range(30)]
+    laggard = [make_block("seller", as_of=start + 60 * i, spot=float(i + 1)) for i in range(30)]
     store.write(laggard)
     retention.advance(store, laggard)
     caught_up = [make_block("seller", as_of=start + 2 * 86_400 + 60 * i) for i in range(30)]
@@ -509,8 +509,10 @@ def test_the_scorecard_scores_direction_against_the_blocks_own_climatology(
 
 def test_in_sample_forecasts_are_left_out_of_the_scorecard_but_their_closes_count() -> None:
     days = ["2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06"]
+    expiries = ["2025-06-05"] * 4 + ["2025-06-12"]  # from the 06-05 close, the next weekly
     sellers = [
-        closing_day(d, 25_000.0 + 100 * i, 14.0, "2025-06-05")[1] for i, d in enumerate(days)
+        closing_day(d, 25_000.0 + 100 * i, 14.0, e)[1]
+        for i, (d, e) in enumerate(zip(days, expiries, strict=True))
     ]
     seen = sellers[0].data["safe_range"] | {"provenance": {"source": "model", "in_sample": True}}
     sellers[0] = sellers[0].model_copy(update={"data": {**sellers[0].data, "safe_range": seen}})

@@ -16,6 +16,7 @@ from services.seller.main import SellerWorker
 from shared.bus import Bus
 from shared.calendar import daily_close_time
 from shared.config import Settings
+from shared.document.seller import SellerData
 from shared.signals.positioning import TREND_SESSIONS, positioning
 from tests.engines_support import daily_snapshot
 from tests.test_engines import running, wait_blocks
@@ -40,9 +41,10 @@ def test_the_seller_shows_the_reports_known_at_each_snapshot(
     for day in ("2026-01-22", "2022-06-01", "2026-02-11"):
         bus.publish(snapshot_on(day))
     with running(SellerWorker, settings):
-        fresh, before_any, after_last = (
-            b.data["positioning"] for b in wait_blocks(redis_client, "seller", 3)
-        )
+        blocks = wait_blocks(redis_client, "seller", 3)
+    for block in blocks:  # fresh, unavailable and stale positioning meet the contract
+        SellerData.model_validate(block.data)
+    fresh, before_any, after_last = (b.data["positioning"] for b in blocks)
 
     # at 2026-01-22's close its own report (out at 19:00) is not known yet: 01-21's is
     known = [d for d in history if d.day < date(2026, 1, 22)][-(TREND_SESSIONS + 1) :]

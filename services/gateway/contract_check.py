@@ -1,11 +1,13 @@
 """Run-time enforcement of the document contract (shared.document): a block enters the
-document only if its section validates, every number in it is finite and it is not larger
-than ``AEGIS_BLOCK_MAX_BYTES`` as JSON. Pure: the consumer refuses (dead-letters and counts)
-what this rejects, so a block that breaks the contract is never shown."""
+document only if it keeps the block limits (JSON size, finite numbers: shared.block_limits,
+the engines' own check) and its section validates (every field known, typed and in range).
+Pure: the consumer refuses (dead-letters and counts) what this rejects, so a block that
+breaks the contract is never shown."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from services.gateway.assembler import section
 from services.gateway.guard import Rejection
@@ -16,11 +18,16 @@ from shared.schemas import SignalBlock
 MAX_ERRORS_NAMED = 3
 
 
+def _message(error: ErrorDetails) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown field, not in the contract"
+    return f"{where}: {error['msg']}"
+
+
 def _validation_summary(exc: ValidationError) -> str:
-    errors = exc.errors()
-    named = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:MAX_ERRORS_NAMED]
-    )
+    errors = exc.errors(include_url=False, include_input=False)
+    named = "; ".join(_message(e) for e in errors[:MAX_ERRORS_NAMED])
     more = len(errors) - MAX_ERRORS_NAMED
     return named + (f" (+{more} more)" if more > 0 else "")
 
