@@ -247,6 +247,7 @@ def replay(
         "AEGIS_OUTPUT_PATH": str(Path(server.data_dir) / "aegismatrix.json"),
         "AEGIS_SOURCE": "file",
         "AEGIS_REPLAY_SPEED": "0",
+        "AEGIS_REPLAY_WATCH": "false",  # ingest exits when the replay is published
         "AEGIS_REPLAY_DAILY_FROM": args.daily_from,
         "AEGIS_REPLAY_INTRADAY_FROM": args.intraday_from,
         "AEGIS_REPLAY_END": args.end,

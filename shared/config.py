@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         "2026-01-22", description="bars before this replay as fast as possible, later ones paced"
     )
     replay_end: IsoDate | None = None
+    replay_watch: bool = Field(
+        True,
+        description="after a replay ingest stays up, keeping what it published: it trims the "
+        "bars, re-publishes what Redis loses, and replays again when Redis lost everything",
+    )
     replay_max_gap_s: float = Field(1.0, description="longest wall wait between two replayed bars")
     replay_file: Path | None = Field(None, description="recorded stream file for source=stream")
     yfinance_cache_dir: Path = PROJECT_ROOT / "var" / "yfinance-cache"

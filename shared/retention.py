@@ -47,9 +47,10 @@ def acknowledged_before(client: redis.Redis, stream: str) -> str | None:
     for group in groups:
         if group.get("pending"):
             summary = client.xpending(stream, _text(group["name"]))
-            needed.append(_text(summary["min"]))
-        else:
-            needed.append(_after(_text(group["last-delivered-id"])))
+            if summary["min"] is not None:  # else acknowledged since XINFO: as below
+                needed.append(_text(summary["min"]))
+                continue
+        needed.append(_after(_text(group["last-delivered-id"])))
     return min(needed, key=_parse)
 
 

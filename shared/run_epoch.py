@@ -3,8 +3,8 @@ that never had it. The first process to find no ``aegis:epoch`` key writes one (
 every process reads it at each health report (a stream worker also when it (re)connects).
 A key that is gone, or another value than the one this process saw, means the streams,
 checkpoints and series state it worked on are gone: the process drops what it holds in
-memory and rebuilds from what Redis has, ingest re-publishes (the stack restarts a finished
-replay), and each reports degraded, with when, for ``LOST_REASON_S``."""
+memory and rebuilds from what Redis has, ingest re-publishes (or, its replay ended, replays
+again), and each reports degraded, with when, for ``LOST_REASON_S``."""
 
 from __future__ import annotations
 

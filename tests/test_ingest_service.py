@@ -30,7 +30,7 @@ from shared.worker import read_health
 from tests.pipeline import DATA_DIR, SHORT_WINDOW
 from tests.test_chain_file import HEADER
 from tests.test_ingest_yfinance import FakeClock, RecordedFrames, ist
-from tests.waiting import RecordingStop
+from tests.waiting import RecordingStop, wait_for
 
 
 class StubSource:
@@ -289,8 +289,8 @@ def test_after_a_replay_ingest_trims_its_bars_as_they_are_read(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
     """Ingest writes the bars' stream, so it trims it: a slow group leaves more than the limit
-    unread at the end of a replay; ingest trims what it acknowledges until within the limit,
-    and never an unread bar."""
+    unread at the end of a replay; watching over what it published, ingest trims what that
+    group acknowledges until within the limit, and never an unread bar."""
     replay = FileReplaySource(DATA_DIR, SHORT_WINDOW).events()
     bars = [e for e in replay if isinstance(e, Bar)][:600]
     small = settings.model_copy(update={"stream_maxlen": 100})
@@ -307,7 +307,11 @@ def test_after_a_replay_ingest_trims_its_bars_as_they_are_read(
 
     reader = threading.Thread(target=slow_group)
     reader.start()
-    service.trim_until_within_limit(every_s=0.05)
+    wait_for(
+        lambda: not service.keep_published() and service.bars_trim.within_limit(),
+        timeout_s=30,
+        message="the bars trimmed within the limit as they are read",
+    )
     reader.join()
     assert redis_client.xlen(streams.BARS) <= small.stream_maxlen
     pending = redis_client.xpending(streams.BARS, "features")["pending"]

@@ -131,6 +131,7 @@ def service_env(tmp_path: Path) -> dict[str, str]:
         "AEGIS_CLAIM_IDLE_MS": "1000",
         "AEGIS_LOG_JSON": "true",
         "AEGIS_VAR_DIR": str(tmp_path / "var"),
+        "AEGIS_REPLAY_WATCH": "false",  # ingest exits when its replay ends
     }
 
 

@@ -1,6 +1,7 @@
-"""python -m services.ingest: run the configured source (AEGIS_SOURCE) until it ends or stops;
-then, if a slow group left more bars unread than AEGIS_STREAM_MAXLEN, trim them as they are
-read until within it (ingest writes the bars' stream, so it alone trims it).
+"""python -m services.ingest: run the configured source (AEGIS_SOURCE) until it ends or stops.
+After a file replay it stays up until stopped (AEGIS_REPLAY_WATCH, on by default), keeping
+what it published: it trims the bars' stream (which it alone writes), re-publishes what Redis
+loses, and replays again when Redis lost everything.
 
 With AEGIS_CHAIN_FILE set, the option-chain file is ingested first; with
 AEGIS_CHAIN_SOURCE=nse the live chain feed runs beside the bars. SIGTERM/SIGINT stop
@@ -99,10 +100,19 @@ class Runner:
     def run(self) -> None:
         chain_feed = self._start_chain_feed()
         self._run_sources()
-        if self._running is not None:  # the bars' ingest, which trims their stream
-            self._running.trim_until_within_limit()
+        if self.settings.replay_watch and self.settings.source == "file":
+            self._watch()
         if chain_feed is not None:
             chain_feed.join()
+
+    def _watch(self, every_s: float = 1.0) -> None:
+        """After the replay, until stopped: the bars' ingest keeps what it published (see
+        ``IngestService.keep_published``); Redis that lost everything gets the replay again
+        (it resumes from what Redis holds: nothing)."""
+        while not self.stop_event.wait(every_s):
+            if self._running is not None and self._running.keep_published():
+                log.error("replaying_after_data_loss", note="Redis lost its data")
+                self._run_sources()
 
     def _run_sources(self) -> None:
         participants, futures = self.settings.participant_oi_file, self.settings.futures_file

@@ -308,14 +308,19 @@ class IngestService:
         reason = self.bars_trim.degraded_reason()
         return [reason] if reason else []
 
-    def trim_until_within_limit(self, every_s: float = 1.0) -> None:
-        """After a replay: more bars than the limit may be left unread by a slow group; trim
-        them as they are acknowledged until within it (reporting health), or until stopped."""
-        while not self.stop_event.is_set():
-            self._write_health(force=True)
-            if self.bars_trim.within_limit():
-                return
-            self.stop_event.wait(every_s)
+    def keep_published(self) -> bool:
+        """One step of watching over what was published, after the source ended: re-publish
+        what Redis lost from the buffer (an AOF cut, a failover to a lagging replica), trim,
+        report health. True when Redis lost all its data (the run epoch): the source must be
+        replayed again, as the buffer may not hold it all."""
+        try:
+            if self.epoch.check(self.client):
+                return True
+            self.publisher.publish([])  # finds and fills a hole before any new bar
+        except redis.RedisError as exc:  # Redis away: the next step tries again
+            self.log.warning("watch_step_failed", error=str(exc))
+        self._write_health(force=True)
+        return False
 
     def run_info(self) -> RunInfo:
         """What this feed is doing, for the gateway's clock (shared.clock.RunClock)."""

@@ -1,0 +1,85 @@
+"""After a replay, ingest keeps what it published (AEGIS_REPLAY_WATCH): Redis that loses the
+tail of the bars (an AOF cut, a failover to a lagging replica) gets it again from ingest's
+buffer, and Redis that loses everything (restarted empty, flushed) gets the replay again,
+though the replay had ended. On a real redis-server, the real ingest entry point."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from services.ingest.__main__ import Runner
+from shared import calendar, streams
+from shared.codec import decode
+from shared.config import Settings
+from shared.schemas import Bar
+from shared.worker import read_health
+from tests.pipeline import SHORT_WINDOW
+from tests.waiting import wait_for
+
+
+def bars_on_stream(client: redis.Redis) -> list[bytes]:
+    return [fields[b"d"] for _, fields in client.xrange(streams.BARS)]
+
+
+def replay_ended(client: redis.Redis) -> bool:
+    reports = read_health(client)
+    return any(
+        (r["service"], r["consumer"]) == ("ingest", "file") and r["finished"] for r in reports
+    )
+
+
+@pytest.fixture()
+def watching(settings: Settings) -> Iterator[Runner]:
+    """``python -m services.ingest``'s runner on the short replay, unpaced, in a thread."""
+    runner = Runner(
+        settings.model_copy(
+            update={
+                "replay_daily_from": SHORT_WINDOW.daily_from,
+                "replay_intraday_from": SHORT_WINDOW.intraday_from,
+                "replay_end": SHORT_WINDOW.end,
+                "replay_speed": 0.0,
+                "replay_watch": True,
+            }
+        )
+    )
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "ingest did not stop"
+
+
+def test_a_finished_replay_is_kept_whole_when_redis_loses_bars(
+    watching: Runner, redis_client: redis.Redis
+) -> None:
+    wait_for(lambda: replay_ended(redis_client), 60, "the replay to end")
+    clean = bars_on_stream(redis_client)
+    assert len(clean) > 1500
+
+    redis_client.flushall()  # everything: the buffer may not hold it, so the replay again
+    wait_for(lambda: bars_on_stream(redis_client) == clean, 60, "the replay published again")
+
+    # the tail only, as a cut AOF leaves it: the stream and series state of 100 bars ago
+    entries = [(i, decode(f)) for i, f in redis_client.xrange(streams.BARS)]
+    minutes = [(i, bar) for i, bar in entries if isinstance(bar, Bar) and bar.interval == "1m"]
+    kept, (lost_ids, lost) = minutes[-101], zip(*minutes[-100:], strict=True)
+    redis_client.xdel(streams.BARS, *lost_ids)
+    key = streams.series_state("NIFTY", "1m")
+    seq = int(redis_client.hget(key, "seq") or 0)
+    redis_client.hset(key, mapping={"seq": seq - 100, "open_time": kept[1].open_time})
+    for bar in lost:
+        day = calendar.ist_date(bar.open_time).isoformat()
+        redis_client.hdel(streams.series_digests("NIFTY", "1m", day), bar.open_time)
+    wait_for(
+        lambda: [decode(f) for _, f in redis_client.xrange(streams.BARS)][-100:] == list(lost),
+        30,
+        "the lost bars published again from ingest's buffer",
+    )
+    assert redis_client.xlen(streams.BARS) == len(clean)
