@@ -39,7 +39,7 @@ from bench.sections import write_section
 from services.ingest.sources.chain_file import ChainFileSource
 from services.seller.compute import compute_seller
 from services.seller.main import SellerWorker
-from shared import streams
+from shared import replies, streams
 from shared.calendar import daily_open_time, to_date
 from shared.chain_view import ChainViews
 from shared.codec import encode
@@ -170,9 +170,10 @@ def latency(
     client.flushall()
     pipe = client.pipeline(transaction=False)
     for chain in history:
-        pipe.xadd(streams.CHAINS, encode(chain))
+        replies.xadd(pipe, streams.CHAINS, encode(chain))
     pipe.execute()
-    cursor, ms = "$", []
+    cursor: str | bytes = "$"
+    ms = []
     samples = [
         ([encode(c) for c in chains], encode(snap)) for chains, snap in samples_of(history, count)
     ]
@@ -185,12 +186,12 @@ def latency(
                 cpu_start = seller.cpu()
             start = time.perf_counter()
             for fields in encoded:
-                client.xadd(streams.CHAINS, fields)
-            client.xadd(streams.FEATURES, snap_fields)
-            while not (reply := client.xread({streams.BLOCKS: cursor}, block=5000, count=1)):
+                replies.xadd(client, streams.CHAINS, fields)
+            replies.xadd(client, streams.FEATURES, snap_fields)
+            while not (read := replies.xread(client, streams.BLOCKS, cursor, count=1, block=5000)):
                 seller.check()
             ms.append((time.perf_counter() - start) * 1000)
-            cursor = reply[0][1][-1][0]
+            cursor = read[-1][0]
         cpu_ms = (seller.cpu() - cpu_start) * 1000 / (count - WARMUP)
     arr = np.array(ms[WARMUP:])  # the first samples fill the ATM IV cache of the history
     return {

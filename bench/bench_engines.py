@@ -23,12 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import redis
 
 from bench.sections import write_section
 from services.buyer.main import BuyerWorker
 from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
-from shared import streams
+from shared import replies, streams
 from shared.codec import EncodedMessage, encode
 from shared.config import Settings
 from shared.engine import EngineWorker
@@ -58,15 +59,15 @@ def latency(settings: Settings, engine: str, entries: list[EncodedMessage]) -> d
     worker = WORKERS[engine](settings, consumer="bench")
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    cursor = "$"
+    cursor: str | bytes = "$"
     samples = []
     for fields in entries:
         start = time.perf_counter()
-        client.xadd(streams.FEATURES, fields)
+        replies.xadd(client, streams.FEATURES, fields)
         while True:
-            reply = client.xread({streams.BLOCKS: cursor}, block=5000, count=1)
-            if reply:
-                cursor = reply[0][1][-1][0]
+            read = replies.xread(client, streams.BLOCKS, cursor, count=1, block=5000)
+            if read:
+                cursor = read[-1][0]
                 break
         samples.append((time.perf_counter() - start) * 1000)
     worker.stop()
@@ -122,7 +123,7 @@ def throughput(
         start = time.perf_counter()
         pipe = client.pipeline(transaction=False)
         for fields in entries:
-            pipe.xadd(streams.FEATURES, fields)
+            replies.xadd(pipe, streams.FEATURES, fields)
         pipe.execute()
         while client.xlen(streams.BLOCKS) < len(entries):
             time.sleep(0.01)
@@ -134,9 +135,7 @@ def throughput(
             proc.wait(timeout=20)
 
 
-def client_for(settings: Settings):
-    import redis
-
+def client_for(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url)
 
 

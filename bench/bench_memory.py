@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import redis
+
 from bench.bench_throughput import ListSource
 from bench.sections import write_section
 from services.features.main import FeaturesWorker
@@ -37,14 +39,14 @@ UNBOUNDED = {
 MB = 1 << 20
 
 
-def usage(client, pattern: str) -> tuple[int, int]:
+def usage(client: redis.Redis, pattern: str) -> tuple[int, int]:
     """(entries, bytes) over the keys matching ``pattern``."""
     entries = size = 0
     for key in client.scan_iter(match=pattern, count=1000):
         size += client.memory_usage(key, samples=0) or 0
-        kind = client.type(key).decode()
+        kind = client.type(key)
         entries += (
-            client.xlen(key) if kind == "stream" else client.hlen(key) if kind == "hash" else 1
+            client.xlen(key) if kind == b"stream" else client.hlen(key) if kind == b"hash" else 1
         )
     return entries, size
 

@@ -15,10 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench.sections import write_section
 from services.ingest.main import IngestService
+from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
 from shared import streams
 from shared.config import Settings
@@ -34,14 +36,14 @@ class ListSource:
 
     name = "bench"
 
-    def __init__(self, events: list) -> None:
+    def __init__(self, events: Sequence[SourceEvent | RejectedInput]) -> None:
         self._events = events
 
     @property
     def status(self) -> dict[str, object]:
         return {}
 
-    def events(self):
+    def events(self) -> Iterator[SourceEvent | RejectedInput]:
         return iter(self._events)
 
     def close(self) -> None:

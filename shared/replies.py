@@ -45,9 +45,15 @@ def _one_stream(reply: Any) -> list[Entry]:
     return cast(list[Entry], reply[0][1]) if reply else []
 
 
-def xread(client: redis.Redis, stream: str, last_id: str, count: int | None = None) -> list[Entry]:
-    """Entries of ``stream`` after ``last_id`` (non-blocking)."""
-    return _one_stream(client.xread({stream: last_id}, count=count))
+def xread(
+    client: redis.Redis,
+    stream: str,
+    last_id: str | bytes,
+    count: int | None = None,
+    block: int | None = None,
+) -> list[Entry]:
+    """Entries of ``stream`` after ``last_id`` (waiting up to ``block`` ms for one, if given)."""
+    return _one_stream(client.xread({stream: last_id}, count=count, block=block))
 
 
 def xreadgroup(
@@ -80,8 +86,9 @@ def xpending_range(
     )
 
 
-def xadd(client: redis.Redis, stream: str, fields: Mapping[str, Any]) -> None:
-    """XADD ``fields`` (e.g. ``codec.encode``'s) to ``stream``; on a pipeline it is queued."""
+def xadd(client: redis.Redis, stream: str, fields: Mapping[str, Any] | Fields) -> None:
+    """XADD ``fields`` (e.g. ``codec.encode``'s, or an entry's as read) to ``stream``; on a
+    pipeline it is queued."""
     client.xadd(stream, cast(dict[Any, Any], fields))
 
 

@@ -14,13 +14,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.config import Settings
 from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, make_block
 from tests.ports import free_port
 from tests.processes import start_service
+from tests.waiting import wait_for
+
+T = TypeVar("T")
 
 START = AS_OF - 4 * 3600  # 2025-06-30 11:00 IST: outside every quiet span of the tests
 
@@ -222,7 +225,5 @@ def oscillation(count: int) -> tuple[list[SignalBlock], int]:
     return blocks, count - 1
 
 
-def wait_until(condition: Callable[[], Any], timeout_s: float, message: str) -> Any:
-    from tests.waiting import wait_for
-
+def wait_until(condition: Callable[[], T | None], timeout_s: float, message: str) -> T:
     return wait_for(condition, timeout_s, message, interval_s=0.05)

@@ -8,6 +8,7 @@ import traceback
 from typing import Any
 
 import uvicorn
+from prometheus_client import Counter, Gauge
 
 from services.gateway.app import create_app
 from shared.bus import Bus, connect
@@ -73,3 +74,9 @@ def publish(settings: Settings, *blocks: SignalBlock) -> None:
     for block in blocks:
         bus.publish(block)
     client.close()
+
+
+def metric_value(metric: Counter | Gauge, *labels: str) -> float:
+    """The value a gateway metric holds now (its child of ``labels``, if labelled)."""
+    child = metric.labels(*labels) if labels else metric
+    return float(child._value.get())

@@ -9,7 +9,7 @@ import redis
 from services.features.main import FeaturesWorker
 from services.ingest.main import IngestService
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
-from shared import streams
+from shared import replies, streams
 from shared.config import Settings
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -30,7 +30,7 @@ def run_features(settings: Settings, consumer: str = "features-1") -> FeaturesWo
 
 
 def stream_payloads(client: redis.Redis, stream: str) -> list[bytes]:
-    return [fields[b"d"] for _, fields in client.xrange(stream)]
+    return [fields[b"d"] for _, fields in replies.xrange(client, stream)]
 
 
 def feature_payloads(client: redis.Redis) -> list[bytes]:

@@ -19,6 +19,7 @@ from services.alerts.evaluate import (
     run,
 )
 from services.alerts.rules import DEFAULT_RULES, RulesError, load_rules, parse_rules
+from shared.schemas import SignalBlock
 from tests.alerts_support import RULES, START, at, scenario
 from tests.block_factory import make_block
 
@@ -125,7 +126,7 @@ def test_label_debounce_counts_blocks_in_a_row() -> None:
     assert accepted == "HIGH" and record["label"] == "HIGH"
 
 
-def trap(label: str, minute: int):
+def trap(label: str, minute: int) -> SignalBlock:
     data = {"trap": {"score": 0.5, "label": label, "provenance": {"source": "formula"}}}
     return make_block("seller", as_of=at(minute), extra=data)
 
@@ -163,7 +164,7 @@ def test_breach_rule_picks_the_point_nearest_the_distance() -> None:
         "threshold = 0.3\nhysteresis = 0.02\n"
     )
 
-    def block(minute: int, prob: float):
+    def block(minute: int, prob: float) -> SignalBlock:
         seller = make_block("seller").data["breach_probabilities"]
         points = [
             {**p, "probability": prob if p["side"] == "above" and p["distance_pct"] == 1.0 else 0.1}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -17,9 +18,8 @@ import pytest
 import redis
 
 from services.alerts.main import AlertsWorker
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus, connect
-from shared.codec import decode
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_acl import load_or_create_passwords
 from shared.redis_server import RedisServer
@@ -35,6 +35,7 @@ from tests.alerts_support import (
     stop,
     wait_until,
 )
+from tests.bus_reads import messages
 from tests.gateway_harness import RunningGateway
 from tests.ports import free_port
 
@@ -57,7 +58,7 @@ def rules_file(tmp_path: Path, text: str = RULES) -> Path:
 
 
 def records(client: redis.Redis) -> list[dict]:
-    return [orjson.loads(f[b"d"]) for _, f in client.xrange(streams.ALERTS)]
+    return [orjson.loads(f[b"d"]) for _, f in replies.xrange(client, streams.ALERTS)]
 
 
 def alerts_health(client: redis.Redis) -> list[dict]:
@@ -98,11 +99,8 @@ def test_end_to_end_exact_alerts_arrive_once(
     assert "changed from FAVOURABLE to RISKY: trap risk high" in rx.accepted[2].message
     log = (tmp_path / "alerts.log").read_text()
     assert "s3cr3t-path" not in log and '"targets": ["json"]' in log  # the scheme only
-    state = redis_client.hget("aegis:alerts:state", "last_id")
-    assert (
-        state is not None
-        and state.decode() == redis_client.xrevrange(streams.BLOCKS)[0][0].decode()
-    )
+    state = replies.hget_bytes(redis_client, "aegis:alerts:state", "last_id")
+    assert state is not None and state == replies.xrevrange(redis_client, streams.BLOCKS)[0][0]
 
 
 def test_two_replicas_one_sigkilled_mid_send_each_alert_arrives_once(
@@ -198,8 +196,8 @@ def test_a_send_that_keeps_failing_is_dead_lettered_with_its_reason(
         finally:
             stop([proc])
         assert rx.refused == 3
-    letter = decode(redis_client.xrange(streams.DEAD_LETTER)[0][1])
-    assert isinstance(letter, DeadLetter) and letter.service == "alerts"
+    letter = messages(redis_client, streams.DEAD_LETTER, DeadLetter)[0]
+    assert letter.service == "alerts"
     assert "not delivered to json:// after 3 tries" in letter.reason
     assert "error=500" in letter.reason and "t0ken-xyz" not in letter.reason
     assert records(redis_client)[0]["delivery"] == "dead"
@@ -284,7 +282,7 @@ def test_the_alerts_user_does_its_job_under_acl_and_the_gateway_reads_alerts(
         if int(server.client().info("server")["redis_version"].split(".")[0]) < 7:
             pytest.skip("the ACL tests need Redis 7")
 
-        def as_user(user: str, **extra: object) -> Settings:
+        def as_user(user: str, **extra: Any) -> Settings:
             return Settings(
                 redis_url=server.address,
                 redis_user=user,
@@ -294,7 +292,7 @@ def test_the_alerts_user_does_its_job_under_acl_and_the_gateway_reads_alerts(
                 block_ms=100,
                 claim_idle_ms=1000,
                 clock="event",
-                **extra,  # type: ignore[arg-type]
+                **extra,
             )
 
         blocks, expected = scenario()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import redis
 
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
 from shared.codec import decode
 from shared.config import Settings
+from shared.schemas import Bar, SignalBlock
 from tests.block_factory import AS_OF, make_block
+from tests.bus_reads import messages
 from tests.test_bus_trust import real_bars
 
 
@@ -27,7 +29,7 @@ def test_a_block_is_published_in_one_round_trip(
     bus.publish(first)
     assert calls(redis_client, "script|exists") == 0
     assert calls(redis_client, "exec") == 1
-    [(_, fields)] = redis_client.xrange(streams.BLOCKS)
+    [(_, fields)] = replies.xrange(redis_client, streams.BLOCKS)
     assert decode(fields) == first
 
     redis_client.script_flush()  # what a restarted Redis holds: no scripts
@@ -35,7 +37,7 @@ def test_a_block_is_published_in_one_round_trip(
     bus.publish(newer)
     older = make_block("seller", as_of=AS_OF - 60, spot=25_500.0)
     bus.publish(older)  # on the stream, but the latest stays the newest as_of
-    assert [decode(f) for _, f in redis_client.xrange(streams.BLOCKS)] == [first, newer, older]
+    assert messages(redis_client, streams.BLOCKS, SignalBlock) == [first, newer, older]
     latest = redis_client.hget(streams.LATEST_BLOCKS, "seller")
     assert latest is not None and decode({"t": "signal_block", "v": "1", "d": latest}) == newer
 
@@ -54,6 +56,6 @@ def test_bars_are_published_without_asking_for_the_script_and_survive_a_flush(
     assert calls(redis_client, "script|load") == 1  # after the NOSCRIPT answers
     assert [r.outcome for r in bus.publish_bars(bars[1:])] == ["duplicate", "published"]
     assert calls(redis_client, "script|load") == 1 and calls(redis_client, "evalsha") == 6
-    assert [decode(f).open_time for _, f in redis_client.xrange(streams.BARS)] == [
+    assert [b.open_time for b in messages(redis_client, streams.BARS, Bar)] == [
         b.open_time for b in bars
     ]

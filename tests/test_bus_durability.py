@@ -15,15 +15,16 @@ import redis
 from services.ingest.main import IngestService
 from services.ingest.publisher import HoleRepairingPublisher
 from services.ingest.sources.ordering import event_order
-from shared import calendar, streams
+from shared import calendar, replies, streams
 from shared.bus import Bus
-from shared.codec import decode, encode
+from shared.codec import encode
 from shared.config import Settings
 from shared.redis_server import RedisServer
 from shared.retention import OwnStreamTrim
-from shared.schemas import Message, ModelPublished
+from shared.schemas import Bar, DeadLetter, Message, ModelPublished
 from shared.worker import StreamWorker, read_health
 from tests.block_factory import AS_OF, make_block
+from tests.bus_reads import add, decoded, messages
 from tests.gateway_harness import publish
 from tests.pipeline import feature_payloads, run_features
 from tests.ports import free_port
@@ -41,8 +42,8 @@ def incr_aof(data_dir: Path) -> Path:
 def series_entries(client: redis.Redis) -> list[tuple[int, int]]:
     """(sequence number, open_time) of every NIFTY 1m entry on aegis:bars."""
     rows = []
-    for _, fields in client.xrange(streams.BARS):
-        bar = decode(fields)
+    for _, fields in replies.xrange(client, streams.BARS):
+        bar = decoded(fields, Bar)
         if bar.interval == "1m":
             rows.append((int(fields[b"s"]), bar.open_time))
     return rows
@@ -95,7 +96,7 @@ def test_a_republish_after_loss_goes_back_in_event_order_across_series(
     redis_client.flushall()
     publisher.publish([])
     assert publisher.republished == len(bars)
-    resent = [decode(f) for _, f in redis_client.xrange(streams.BARS)]
+    resent = messages(redis_client, streams.BARS, Bar)
     assert resent == bars
 
 
@@ -113,7 +114,7 @@ def test_a_loss_beyond_the_buffer_is_dead_lettered_and_degrades_ingest(
         redis_client.hdel(streams.series_digests("NIFTY", "1m", day), bar.open_time)
     ingest.publisher.publish(minutes[200:])
     assert ingest.publisher.unrecoverable == 50 and ingest.publisher.republished == 50
-    letter = decode(redis_client.xrange(streams.DEAD_LETTER)[0][1])
+    letter = messages(redis_client, streams.DEAD_LETTER, DeadLetter)[0]
     assert "lost 100 entries" in letter.reason and "replay the source" in letter.reason
     ingest._write_health(force=True)
     report = next(r for r in read_health(redis_client) if r["service"] == "ingest")
@@ -123,7 +124,9 @@ def test_a_loss_beyond_the_buffer_is_dead_lettered_and_degrades_ingest(
 def test_features_reports_a_hole_in_a_series(settings: Settings, redis_client: redis.Redis) -> None:
     bars = real_bars()
     Bus(redis_client, settings).publish_bars(bars)
-    ids = [i for i, f in redis_client.xrange(streams.BARS) if decode(f).interval == "1m"]
+    ids = [
+        i for i, f in replies.xrange(redis_client, streams.BARS) if decoded(f, Bar).interval == "1m"
+    ]
     redis_client.xdel(streams.BARS, *ids[100:103])  # lost, never re-published
     worker = run_features(settings)
     assert worker.missing_entries == 3
@@ -162,14 +165,14 @@ def test_trimming_never_drops_an_unread_entry(
     bars_trim = OwnStreamTrim(streams.BARS, small.stream_maxlen)  # ingest's
     assert bars_trim.trim(redis_client).trimmed == 0  # audit has read nothing
     assert bars_trim.degraded_reason() is not None
-    published_ids = [i for i, _ in redis_client.xrange(streams.BARS)]
-    read = redis_client.xreadgroup("audit", "a1", {streams.BARS: ">"}, count=1000)[0][1]
+    published_ids = [i for i, _ in replies.xrange(redis_client, streams.BARS)]
+    read = replies.xreadgroup(redis_client, "audit", "a1", streams.BARS, ">", count=1000)
     redis_client.xack(streams.BARS, "audit", *[i for i, _ in read])
     bars_trim.trim(redis_client)
     # exactly the 1,000 entries both groups acknowledged are gone; the first unread one stays
-    assert [i for i, _ in redis_client.xrange(streams.BARS)] == published_ids[1000:]
+    assert [i for i, _ in replies.xrange(redis_client, streams.BARS)] == published_ids[1000:]
 
-    read = redis_client.xreadgroup("direction", "d1", {streams.FEATURES: ">"}, count=100)[0][1]
+    read = replies.xreadgroup(redis_client, "direction", "d1", streams.FEATURES, ">", count=100)
     redis_client.xack(streams.FEATURES, "direction", *[i for i, _ in read])
     worker._last_maintenance = 0
     worker._maintain_group()
@@ -187,12 +190,11 @@ def test_dead_letters_keep_a_bounded_excerpt(settings: Settings, redis_client: r
             reason="oversized",
             payload=b"x" * (1 << 20),
         )
-    letters = [decode(f) for _, f in redis_client.xrange(streams.DEAD_LETTER)]
+    letters = messages(redis_client, streams.DEAD_LETTER, DeadLetter)
     assert all(len(d.payload) == settings.dead_letter_excerpt_bytes for d in letters)
     assert all(d.payload_size == 1 << 20 for d in letters)
-    assert (
-        redis_client.memory_usage(streams.DEAD_LETTER) < 20 * 2 * settings.dead_letter_excerpt_bytes
-    )
+    used = redis_client.memory_usage(streams.DEAD_LETTER)
+    assert used is not None and used < 20 * 2 * settings.dead_letter_excerpt_bytes
 
 
 class SlowWorker(StreamWorker):
@@ -215,8 +217,10 @@ class SlowWorker(StreamWorker):
 
 def events(client: redis.Redis, count: int) -> None:
     for i in range(count):
-        client.xadd(
-            SlowWorker.input_stream, encode(ModelPublished(name="m", version=str(i), path="p"))
+        add(
+            client,
+            SlowWorker.input_stream,
+            encode(ModelPublished(name="m", version=str(i), path="p")),
         )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import redis
 
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
-from shared.codec import decode
 from shared.config import Settings
 from shared.schemas import Bar
+from tests.bus_reads import decoded
 
 
 def bar(open_time: int, close: float, final: bool = True) -> Bar:
@@ -41,9 +41,9 @@ def test_revision_of_open_bar_supersedes_it(settings: Settings, redis_client: re
         [bar(0, 100.2, final=False), bar(0, 100.5, final=False), bar(0, 100.7, final=True)]
     )
     assert [r.outcome for r in results] == ["published"] * 3
-    entries = redis_client.xrange(streams.BARS)
+    entries = replies.xrange(redis_client, streams.BARS)
     assert [int(f[b"r"]) for _, f in entries] == [0, 1, 2]
-    assert decode(entries[-1][1]).close == 100.7
+    assert decoded(entries[-1][1], Bar).close == 100.7
 
 
 def test_closed_bar_cannot_be_rewritten_and_old_bars_are_rejected(

@@ -14,10 +14,11 @@ from services.ingest.main import IngestService
 from services.ingest.sources.file_replay import FileReplaySource
 from shared import calendar, streams
 from shared.bus import Bus
-from shared.codec import decode, encode
+from shared.codec import encode
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.schemas import Bar, DeadLetter, FeatureSnapshot
 from shared.worker import read_health
+from tests.bus_reads import add, hash_items, messages, newest
 from tests.pipeline import DATA_DIR, SHORT_WINDOW, feature_payloads, run_features
 from tests.test_ingest_service import StubSource
 
@@ -93,7 +94,7 @@ def publish_with_bad_entries(
     bus = Bus(client, settings)
     injected: dict[str, str] = {}
     chunk: list[Bar] = []
-    last_daily = None
+    last_daily: Bar | None = None
     for bar in bars:
         chunk.append(bar)
         if bar.interval == "1d" and bar.symbol == "NIFTY":
@@ -102,8 +103,9 @@ def publish_with_bad_entries(
             assert all(r.outcome == "published" for r in bus.publish_bars(chunk))
             chunk = []
             if bad and not injected:
+                assert last_daily is not None
                 for kind, fields in bad_entries(bar, last_daily):
-                    injected[client.xadd(streams.BARS, fields).decode()] = kind
+                    injected[add(client, streams.BARS, fields)] = kind
     bus.publish_bars(chunk)
     return injected
 
@@ -124,8 +126,7 @@ def test_32_kinds_of_bad_bars_are_each_dead_lettered_and_poison_nothing(
     worker = run_features(settings)
 
     letters = {}
-    for _, fields in redis_client.xrange(streams.DEAD_LETTER):
-        letter = decode(fields)
+    for letter in messages(redis_client, streams.DEAD_LETTER, DeadLetter):
         letters[letter.origin_id] = letter
     missing = {kind for entry_id, kind in injected.items() if entry_id not in letters}
     assert not missing, f"not dead-lettered: {missing}"
@@ -134,7 +135,8 @@ def test_32_kinds_of_bad_bars_are_each_dead_lettered_and_poison_nothing(
         assert letter.service == "features" and letter.reason, kind
         assert len(letter.payload) <= settings.dead_letter_excerpt_bytes, kind
     by_kind = {kind: letters[entry_id] for entry_id, kind in injected.items()}
-    assert by_kind["oversized"].payload_size > 1 << 20
+    oversized = by_kind["oversized"].payload_size
+    assert oversized is not None and oversized > 1 << 20
     assert "future" in by_kind["far future"].reason
     assert "not positive" in by_kind["zero close"].reason
     assert "previous minute's close" in by_kind["spot 1e12"].reason
@@ -171,12 +173,12 @@ def test_a_future_dated_bar_freezes_nothing(settings: Settings, redis_client: re
     assert counts["published"] == len(bars)
     assert ingest.rejected == {"invalid": 1}
     # and a writer that bypasses ingest: XADD the same bar, then more real minutes after it
-    redis_client.xadd(streams.BARS, encode(future))
+    add(redis_client, streams.BARS, encode(future))
     worker = run_features(settings)
-    letters = [decode(f) for _, f in redis_client.xrange(streams.DEAD_LETTER)]
+    letters = messages(redis_client, streams.DEAD_LETTER, DeadLetter)
     assert [letter.service for letter in letters] == ["ingest", "features"]
     assert all("in the future" in letter.reason for letter in letters)
-    snapshots = [decode(f) for _, f in redis_client.xrange(streams.FEATURES)]
+    snapshots = messages(redis_client, streams.FEATURES, FeatureSnapshot)
     intraday = [s.as_of for s in snapshots if s.kind == "intraday"]
     assert max(intraday) == minutes[-1].open_time + 60
     assert len(intraday) == len(minutes)
@@ -184,8 +186,8 @@ def test_a_future_dated_bar_freezes_nothing(settings: Settings, redis_client: re
     later = minutes[-1].model_copy(update={"open_time": minutes[-1].open_time + 60})
     Bus(redis_client, settings).publish_bars([later])
     run_features(settings)
-    newest = decode(redis_client.xrevrange(streams.FEATURES, count=1)[0][1])
-    assert newest.as_of == later.open_time + 60  # the series moved on past the bad bar
+    last = newest(redis_client, streams.FEATURES, FeatureSnapshot)
+    assert last.as_of == later.open_time + 60  # the series moved on past the bad bar
 
 
 def test_drops_are_labelled_and_health_degrades_past_the_threshold(
@@ -196,10 +198,10 @@ def test_drops_are_labelled_and_health_degrades_past_the_threshold(
     bars = real_bars()
     Bus(redis_client, settings).publish_bars(bars)
     minutes = [b for b in bars if b.interval == "1m"]
-    redis_client.xadd(streams.BARS, encode(minutes[-1]))  # a duplicate
-    redis_client.xadd(streams.BARS, encode(minutes[-5]))  # older than the last
+    add(redis_client, streams.BARS, encode(minutes[-1]))  # a duplicate
+    add(redis_client, streams.BARS, encode(minutes[-5]))  # older than the last
     for i in range(20):
-        redis_client.xadd(streams.BARS, raw(minutes[-1], open_time=FUTURE + 60 * i))
+        add(redis_client, streams.BARS, raw(minutes[-1], open_time=FUTURE + 60 * i))
     strict = settings.model_copy(update={"health_reject_ratio": 0.001})
     worker = run_features(strict)
     assert worker.state.dropped["duplicate"] == 1
@@ -221,8 +223,8 @@ def test_every_daily_snapshot_of_a_fast_batch_is_stored(
     """Finding 15: intraday snapshots point at daily_as_of; every such day must be stored."""
     Bus(redis_client, settings).publish_bars(real_bars())
     run_features(settings.model_copy(update={"read_count": 4096}))  # all in one batch
-    stored = set(k.decode() for k in redis_client.hkeys(streams.DAILY_FEATURES))
-    snapshots = [decode(f) for _, f in redis_client.xrange(streams.FEATURES)]
+    stored = set(hash_items(redis_client, streams.DAILY_FEATURES))
+    snapshots = messages(redis_client, streams.FEATURES, FeatureSnapshot)
     dailies = {s.session_date for s in snapshots if s.kind == "daily"}
     pointed = {s.daily_as_of for s in snapshots if s.kind == "intraday"}
     assert len(dailies) > 100

@@ -10,15 +10,15 @@ from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.pacing import Pacer
 from shared.schemas import OptionChain
 from tests.conftest import DATA_DIR
+from tests.narrowing import every
 
 CHAIN_FILE = DATA_DIR / "nifty_option_chain_intraday_2026-01-22_2026-02-05.csv.gz"
 HEADER = "snapshot_ts,expiry,strike,ce_ltp,ce_oi,ce_volume,pe_ltp,pe_oi,pe_volume,spot\n"
 
 
 def test_real_file_yields_every_snapshot_in_order() -> None:
-    events = list(ChainFileSource(CHAIN_FILE).events())
+    events = every(ChainFileSource(CHAIN_FILE).events(), OptionChain)
     assert len(events) == 411
-    assert all(isinstance(e, OptionChain) for e in events)
     times = [e.snapshot_time for e in events]
     assert times == sorted(times)
     first = events[0]

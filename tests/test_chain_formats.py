@@ -22,6 +22,7 @@ from services.ingest.sources.chain_formats import (
 from shared.schemas import OptionChain
 from tests.conftest import DATA_DIR
 from tests.fixtures.nse import recorded
+from tests.narrowing import every
 
 SNAPSHOT = 1648444639  # 2022-03-28T10:47:19+05:30, the response's own timestamp
 CLOSE_2022_03_28 = 1648461600  # 15:30 IST
@@ -30,7 +31,12 @@ BARS = daily_close_spot(DATA_DIR / "nifty50_daily.csv")
 
 
 def load(path: Path, context: FileContext | None = None) -> list[OptionChain | RejectedInput]:
-    return list(ChainFileSource(path, context=context).events())  # type: ignore[arg-type]
+    return list(ChainFileSource(path, context=context).events())
+
+
+def load_chains(path: Path, context: FileContext | None = None) -> list[OptionChain]:
+    """``load`` of a file that gives chains only."""
+    return every(load(path, context), OptionChain)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -101,7 +107,7 @@ def test_nse_export_without_snapshot_time_or_expiry_is_rejected_by_name(tmp_path
 
 def test_eod_table_takes_spot_from_the_bars_at_the_close(tmp_path: Path) -> None:
     path = write(tmp_path, "eod.csv", recorded.eod_table())
-    chains = load(path, FileContext(CLOSE_2022_03_28, None, BARS))
+    chains = load_chains(path, FileContext(CLOSE_2022_03_28, None, BARS))
     assert [c.expiry for c in chains] == ["2022-03-31", "2022-04-07", "2022-04-28"]
     close = BARS(CLOSE_2022_03_28)
     assert close is not None and all(c.spot == close for c in chains)
@@ -126,11 +132,10 @@ def test_eod_table_problems_name_the_missing_piece(tmp_path: Path) -> None:
 
 
 def test_udiff_bhavcopy_one_chain_per_expiry_spot_from_underlying(tmp_path: Path) -> None:
-    chains = load(
+    chains = load_chains(
         write(tmp_path, "BhavCopy_NSE_FO_0_0_0_20220328_F_0000.csv", recorded.udiff_bhavcopy())
     )
     assert [c.expiry for c in chains] == ["2022-03-31", "2022-04-07", "2022-04-28"]
-    assert all(isinstance(c, OptionChain) for c in chains)
     assert all(c.snapshot_time == CLOSE_2022_03_28 and c.spot == recorded.SPOT for c in chains)
     raw = next(r for r in recorded.rows_of("31-Mar-2022") if r["strikePrice"] == 17000)
     q = next(q for q in chains[0].quotes if q.strike == 17000)
@@ -183,8 +188,7 @@ NSE_FIXTURES = Path(__file__).parent / "fixtures" / "nse"
 def test_a_real_udiff_bhavcopy_extract_keeps_only_nifty_index_options() -> None:
     """Real lines of NSE's 2025-09-02 UDiFF bhavcopy: two NIFTY option legs, one of them on
     its expiry day; futures, stock options and BANKNIFTY are skipped."""
-    chains = load(NSE_FIXTURES / "BhavCopy_NSE_FO_0_0_0_20250902_F_0000.csv")
-    assert all(isinstance(c, OptionChain) for c in chains)
+    chains = load_chains(NSE_FIXTURES / "BhavCopy_NSE_FO_0_0_0_20250902_F_0000.csv")
     assert [c.expiry for c in chains] == ["2025-09-02", "2025-09-09"]
     assert {c.spot for c in chains} == {24579.60}  # UndrlygPric
     assert {c.lot_size for c in chains} == {75}
@@ -299,9 +303,8 @@ def test_bhavcopy_without_a_change_in_oi_column_says_so(tmp_path: Path) -> None:
     )
     assert "ChngInOpnIntrst" not in cut
     with capture_logs() as logs:
-        chains = load(write(tmp_path, "BhavCopy_NSE_FO_0_0_0_20250902_F_0000.csv", cut))
-    assert all(isinstance(c, OptionChain) for c in chains)
-    assert all(q.pe_oi_change is None and q.ce_oi_change is None for c in chains for q in c.quotes)  # type: ignore[union-attr]
+        chains = load_chains(write(tmp_path, "BhavCopy_NSE_FO_0_0_0_20250902_F_0000.csv", cut))
+    assert all(q.pe_oi_change is None and q.ce_oi_change is None for c in chains for q in c.quotes)
     assert [e["expected"] for e in logs if e["event"] == "chain_file_no_oi_change"] == [
         "ChngInOpnIntrst"
     ]

@@ -5,13 +5,14 @@ valid ones; ingest dead-letters the same chain before it reaches the stream."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
 
 from services.ingest.main import IngestService
 from services.seller.main import SellerWorker
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
 from shared.calendar import ist_date
 from shared.chain_validation import chain_problems
@@ -36,7 +37,7 @@ def poisoned(chain: OptionChain, what: str) -> OptionChain:
     quotes = list(chain.quotes)
     mid = len(quotes) // 2
     k = quotes[mid]
-    change = {
+    changes: dict[str, dict[str, Any]] = {
         "expiry x": {"expiry": "x"},
         "expired": {"expiry": "2026-01-20"},
         "negative oi": {"quotes": (*quotes[:mid], k.model_copy(update={"pe_oi": -5.0}))},
@@ -49,8 +50,8 @@ def poisoned(chain: OptionChain, what: str) -> OptionChain:
         },
         "no strikes": {"quotes": ()},
         "spot 0": {"spot": 0.0},
-    }[what]
-    return chain.model_copy(update=change)
+    }
+    return chain.model_copy(update=changes[what])
 
 
 @pytest.mark.parametrize(
@@ -163,11 +164,11 @@ def test_ingest_dead_letters_a_poisoned_chain_before_the_stream(
 ) -> None:
     bad = poisoned(good, "huge oi")
     IngestService(settings, StubSource([bad, good]), client=redis_client).run()
-    on_stream = [decode(f) for _, f in redis_client.xrange(streams.CHAINS)]
+    on_stream = [decode(f) for _, f in replies.xrange(redis_client, streams.CHAINS)]
     assert [c.snapshot_time for c in on_stream if isinstance(c, OptionChain)] == [
         good.snapshot_time
     ]
-    letters = [decode(f) for _, f in redis_client.xrange(streams.DEAD_LETTER)]
+    letters = [decode(f) for _, f in replies.xrange(redis_client, streams.DEAD_LETTER)]
     assert any(isinstance(d, DeadLetter) and "OI above" in d.reason for d in letters)
 
 

@@ -12,13 +12,14 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import orjson
 import pytest
 import redis
 import yfinance.data
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.yf_fetch import YFinanceFetcher
@@ -115,7 +116,9 @@ def live_health(client: redis.Redis, degraded: str | None = None) -> None:
         client.set(streams.health(service, "t1"), orjson.dumps(report), ex=120)
 
 
-async def open_dashboard(browser: Browser, gw: RunningGateway, scheme: str = "dark") -> Page:
+async def open_dashboard(
+    browser: Browser, gw: RunningGateway, scheme: Literal["dark", "light"] = "dark"
+) -> Page:
     page = await browser.new_page(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -249,7 +252,7 @@ async def test_stale_badge_appears_when_blocks_stop(
 # -- the real stack on the default replay ----------------------------------------------------
 STACK_MODELS = PROJECT_ROOT / "var" / "test-models"  # kept between runs: trained once
 STACK_START_S = 900  # first run trains the models (minutes on a busy 2-core box)
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 CONTRAST_JS = """
 () => {
   const parse = (c) => {
@@ -463,8 +466,8 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
             "data-status", "fresh"
         )
         # the day's PCR and max pain, drawn from the history store the default run fills
-        for chart in ("timeline-pcr", "timeline-levels"):
-            await expect(page.get_by_test_id(chart)).to_have_attribute(
+        for timeline in ("timeline-pcr", "timeline-levels"):
+            await expect(page.get_by_test_id(timeline)).to_have_attribute(
                 "data-points", re.compile(r"^[1-9]"), timeout=WAIT_MS
             )
 

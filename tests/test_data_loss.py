@@ -33,6 +33,7 @@ def test_a_flushed_redis_is_rebuilt_by_the_replay_not_discarded_as_old(
     assert redis_client.xlen(streams.DEAD_LETTER) == 0
     assert any("Redis lost its data" in r for r in features.epoch.degraded_reasons())
     [raw] = [redis_client.get(k) for k in redis_client.keys(streams.health("features", "*"))]
+    assert raw is not None
     report = orjson.loads(raw)
     assert any("Redis lost its data" in r for r in report["degraded_reasons"])
 

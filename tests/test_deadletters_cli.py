@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from services.deadletters import cli
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
 from shared.codec import decode, encode
 from shared.config import PROJECT_ROOT, Settings
@@ -35,7 +35,7 @@ def letters(settings: Settings, redis_client: redis.Redis) -> list[str]:
         reason="oversized",
         payload=b"x" * (settings.dead_letter_excerpt_bytes * 2),
     )
-    return [i.decode() for i, _ in redis_client.xrange(streams.DEAD_LETTER)]
+    return [i.decode() for i, _ in replies.xrange(redis_client, streams.DEAD_LETTER)]
 
 
 def run(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
@@ -68,7 +68,7 @@ def test_requeue_publishes_the_bar_and_deletes_the_letter(
 ) -> None:
     assert run(settings, monkeypatch, "requeue", letters[0]) == 0
     assert "published" in capsys.readouterr().out
-    [(_, fields)] = redis_client.xrange(streams.BARS)
+    [(_, fields)] = replies.xrange(redis_client, streams.BARS)
     assert decode(fields) == bar(1) and fields[b"s"] == b"1"
     assert redis_client.xlen(streams.DEAD_LETTER) == 2
     # an excerpt cannot be requeued: refused, the letter stays
@@ -84,7 +84,7 @@ def test_drop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert run(settings, monkeypatch, "drop", letters[1], letters[2]) == 0
-    assert [i.decode() for i, _ in redis_client.xrange(streams.DEAD_LETTER)] == letters[:1]
+    assert [i.decode() for i, _ in replies.xrange(redis_client, streams.DEAD_LETTER)] == letters[:1]
     assert run(settings, monkeypatch, "drop", letters[1]) == 1
 
 

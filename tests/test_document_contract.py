@@ -79,7 +79,7 @@ def test_the_contract_refuses_what_the_engines_never_send() -> None:
     block = make_block("seller")
     state.offer(block, block.as_of * 1000)
     good = state.document()["seller"]
-    cases = [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("trap", {"band": 1}, r"trap\.band\s+Extra inputs are not permitted"),
         ("trap", {"score": "0.3"}, r"trap\.score\s+Input should be a valid number"),
         ("safe_range", {"days_to_expiry": 3.0}, r"days_to_expiry\s+Input should be a valid int"),

@@ -22,12 +22,12 @@ from services.trainer.profiles import FAST
 from shared import streams
 from shared.codec import unpack
 from shared.config import Settings
-from shared.document import Document, validate_section
+from shared.document import SECTIONS, Document, validate_section
 from shared.schemas import SignalBlock
+from tests.bus_reads import hash_items
 from tests.pipeline import ingest
 
 ENGINE_WORKERS = (FeaturesWorker, DirectionWorker, SellerWorker, BuyerWorker)
-SECTIONS = ("market", "direction", "seller", "buyer")
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +48,7 @@ def run_pipeline(settings: Settings) -> bytes:
 def assembled_document(client: redis.Redis) -> bytes:
     blocks = {
         engine: SignalBlock.model_validate(unpack(raw))
-        for engine, raw in (
-            (k.decode(), v) for k, v in client.hgetall(streams.LATEST_BLOCKS).items()
-        )
+        for engine, raw in hash_items(client, streams.LATEST_BLOCKS).items()
     }
     state = DocumentState()
     now_ms = max(b.as_of for b in blocks.values()) * 1000

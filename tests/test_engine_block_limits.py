@@ -11,10 +11,10 @@ import redis
 from services.direction.main import DirectionWorker
 from shared import streams
 from shared.bus import Bus
-from shared.codec import decode
 from shared.compute import EngineContext
 from shared.config import Settings
 from shared.schemas import DeadLetter
+from tests.bus_reads import messages
 from tests.engines_support import daily_snapshot
 from tests.test_engines import running, wait_blocks
 from tests.waiting import wait_for
@@ -48,14 +48,14 @@ def test_a_section_beyond_the_limits_is_refused_at_the_producer_alone(
         published = wait_blocks(redis_client, "direction", 2)
         letters = wait_for(
             lambda: (lambda d: d if len(d) == 2 else None)(
-                [decode(f) for _, f in redis_client.xrange(streams.DEAD_LETTER)]
+                messages(redis_client, streams.DEAD_LETTER, DeadLetter)
             ),
             timeout_s=30,
             message="two dead letters",
         )
         assert worker.stats["rejected"] == 2
     assert sorted(b.session_date for b in published) == [SESSIONS[0], SESSIONS[3]]
-    reasons = sorted(letter.reason for letter in letters if isinstance(letter, DeadLetter))
+    reasons = sorted(letter.reason for letter in letters)
     too_large, not_finite = reasons
     assert too_large.startswith("refused at the producer: direction block is ")
     assert too_large.endswith(f" bytes as JSON (limit {LIMIT_BYTES})")

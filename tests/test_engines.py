@@ -17,7 +17,7 @@ import redis
 from services.buyer.main import BuyerWorker
 from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
 from shared.codec import decode, pack
 from shared.compute import walk_provenance
@@ -28,6 +28,7 @@ from shared.models import registry
 from shared.schemas import FeatureSnapshot, SignalBlock
 from shared.signals.max_pain import compute_max_pain
 from tests.engines_support import chains, daily_snapshot, intraday_snapshot
+from tests.narrowing import every
 from tests.waiting import wait_for
 
 ENGINES: tuple[type[EngineWorker], ...] = (DirectionWorker, SellerWorker, BuyerWorker)
@@ -49,7 +50,7 @@ def running(
 
 
 def blocks(client: redis.Redis, engine: str | None = None) -> list[SignalBlock]:
-    out = [decode(fields) for _, fields in client.xrange(streams.BLOCKS)]
+    out = [decode(fields) for _, fields in replies.xrange(client, streams.BLOCKS)]
     return [b for b in out if isinstance(b, SignalBlock) and (engine is None or b.engine == engine)]
 
 
@@ -62,7 +63,7 @@ def wait_blocks(client: redis.Redis, engine: str, count: int) -> list[SignalBloc
 
 
 def health(client: redis.Redis, service: str, consumer: str) -> dict[str, Any] | None:
-    raw = client.get(streams.health(service, consumer))
+    raw = replies.get_bytes(client, streams.health(service, consumer))
     return orjson.loads(raw) if raw else None
 
 
@@ -81,11 +82,15 @@ def publish_stats(model_dir: Path, version: str, z_lower: float) -> None:
             for b in GAMMA_BLOCKS
         ],
     }
+
+    def write(directory: Path) -> None:
+        (directory / "params.json").write_text(json.dumps(params))
+
     registry.publish(
         model_dir,
         "stats",
         version,
-        lambda d: (d / "params.json").write_text(json.dumps(params)),
+        write,
         {
             "training_window": {"start": "2010-01-01", "end": "2020-12-31"},
             "features": {"daily": list(FEATURE_NAMES)},
@@ -132,7 +137,8 @@ def test_corrupt_model_degrades_and_valid_one_is_used(
     # the range carries what it was made at: the history's scorecard scores it from these
     snapshot = daily_snapshot("2024-03-15")
     assert block.data["safe_range"]["spot"] == round(snapshot.spot, 2)
-    assert block.data["safe_range"]["vix"] == round(snapshot.daily["vix"], 4)
+    vix = snapshot.daily["vix"]
+    assert vix is not None and block.data["safe_range"]["vix"] == round(vix, 4)
 
 
 def test_stats_model_path_and_hot_reload(settings: Settings, redis_client: redis.Redis) -> None:
@@ -154,17 +160,18 @@ def test_stats_model_path_and_hot_reload(settings: Settings, redis_client: redis
         assert [m.version for m in first.models] == ["v1"]
         assert first.data["historical_hit_rate"]["value"] == 0.91
         assert first.data["safe_range"]["z_lower"] == 1.9
+
+        def write_v2(directory: Path) -> None:
+            v1 = (settings.model_dir / "stats" / "v1" / "params.json").read_text()
+            (directory / "params.json").write_text(v1.replace('"z_lower": 1.9', '"z_lower": 2.1'))
+
         registry.announce(
             bus,
             registry.publish(
                 settings.model_dir,
                 "stats",
                 "v2",
-                lambda d: (d / "params.json").write_text(
-                    (settings.model_dir / "stats" / "v1" / "params.json")
-                    .read_text()
-                    .replace('"z_lower": 1.9', '"z_lower": 2.1')
-                ),
+                write_v2,
                 {
                     "training_window": {"start": "2010-01-01", "end": "2021-12-31"},
                     "features": {"daily": list(FEATURE_NAMES)},
@@ -186,7 +193,7 @@ def test_stats_model_path_and_hot_reload(settings: Settings, redis_client: redis
             )
 
         latest = wait_for(reloaded, interval_s=0.2, message="a block made with stats v2")
-        total = len(redis_client.xrange(streams.FEATURES))
+        total = len(replies.xrange(redis_client, streams.FEATURES))
         wait_blocks(redis_client, "seller", total)  # every snapshot got its block: no gap
     assert latest.data["safe_range"]["z_lower"] == 2.1
     versions = [b.models[0].version for b in blocks(redis_client, "seller")]
@@ -237,7 +244,9 @@ def test_intraday_snapshot_uses_daily_sequence_and_detects_breakout(
     redis_client.hset(
         streams.DAILY_FEATURES, daily.daily_as_of, pack(daily.model_dump(mode="python"))
     )
-    broke = intraday_snapshot("2024-03-14", 90, drift_points=+3 * daily.daily["atr_14"])
+    atr = daily.daily["atr_14"]
+    assert atr is not None
+    broke = intraday_snapshot("2024-03-14", 90, drift_points=+3 * atr)
     quiet = intraday_snapshot("2024-03-14", 30, drift_points=0.0)
     bus = Bus(redis_client, settings)
     bus.publish(broke)
@@ -276,9 +285,10 @@ def test_seller_max_pain_from_real_chains(settings: Settings, redis_client: redi
     with running(SellerWorker, settings):
         with_chain, before, other = wait_blocks(redis_client, "seller", 3)
     expected = compute_max_pain(picked.quotes)
-    assert with_chain.data["max_pain"]["strike"] == expected.strike  # type: ignore[union-attr]
+    assert expected is not None
+    assert with_chain.data["max_pain"]["strike"] == expected.strike
     assert with_chain.data["max_pain"]["expiry"] == picked.expiry
-    assert with_chain.data["chain"]["max_pain"]["strike"] == expected.strike  # type: ignore[union-attr]
+    assert with_chain.data["chain"]["max_pain"]["strike"] == expected.strike
     assert with_chain.data["skew"]["method"] == "chain_iv"
     assert with_chain.data["max_pain"]["provenance"]["source"] == "data"
     assert "is after this snapshot" in before.data["max_pain"]["reason"]
@@ -294,12 +304,13 @@ def test_a_model_call_failure_clears_once_the_model_works_again(
     publish_stats(settings.model_dir, "v1", 1.9)
     worker = SellerWorker(settings, consumer="t1")
     stats = worker.models.get("stats")
+    assert stats is not None
     real_z = stats.safe_range_z
     monkeypatch.setattr(stats, "safe_range_z", lambda regime: 1 / 0)
-    (failed,) = worker.handle(daily_snapshot("2024-03-14"), "1-0")
+    (failed,) = every(worker.handle(daily_snapshot("2024-03-14"), "1-0"), SignalBlock)
     assert any("stats call failed" in r for r in worker.degraded_reasons())
     assert sources(failed)["safe_range"] == "heuristic"
     monkeypatch.setattr(stats, "safe_range_z", real_z)
-    (recovered,) = worker.handle(daily_snapshot("2024-03-15"), "2-0")
+    (recovered,) = every(worker.handle(daily_snapshot("2024-03-15"), "2-0"), SignalBlock)
     assert sources(recovered)["safe_range"] == "model"
     assert not any("call failed" in r for r in worker.degraded_reasons())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import redis
 
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
 from shared.codec import decode, encode, pack
 from shared.compute import EngineContext, ModelBook, run_batched
@@ -26,8 +26,10 @@ from shared.schemas import (
     ModelRef,
     SignalBlock,
 )
+from tests.bus_reads import add, messages
 from tests.engines_support import chains, daily_snapshot, intraday_snapshot
 from tests.models_support import trained_registry
+from tests.narrowing import every
 from tests.test_engines import ENGINES
 
 pytestmark = pytest.mark.slow
@@ -68,17 +70,17 @@ def test_batched_blocks_equal_one_by_one_blocks(
     store_sequences(redis_client, snaps)
     for chain in chains(limit=3):
         Bus(redis_client, settings).publish(chain)
-    batch = [(s, f"1-{i}") for i, s in enumerate(snaps)]
+    batch: list[tuple[Message, str]] = [(s, f"1-{i}") for i, s in enumerate(snaps)]
 
     batched_worker = worker_cls(settings, consumer="batch")
-    batched = [out for outs in batched_worker.handle_batch(batch) for out in outs]
+    batched = every(
+        (out for outs in batched_worker.handle_batch(batch) for out in outs), SignalBlock
+    )
     single_worker = worker_cls(settings, consumer="single")
     single = [out for message, entry_id in batch for out in single_worker.handle(message, entry_id)]
 
     assert len(batched) == len(snaps) == len(single)
-    assert all(isinstance(b, SignalBlock) and not b.degraded for b in batched), [
-        b.degraded for b in batched if isinstance(b, SignalBlock)
-    ]
+    assert all(not b.degraded for b in batched), [b.degraded for b in batched]
     assert [encode(b)["d"] for b in batched] == [encode(b)["d"] for b in single]
     # the models really were used, and the breach curve is per snapshot, not shared
     assert {m.name for b in batched for m in b.models} == set(worker_cls.model_names)
@@ -114,16 +116,16 @@ def test_a_poisoned_message_in_a_batch_is_dead_lettered_alone(
     )
     entries.insert(6, {"t": "feature_snapshot", "v": SCHEMA_VERSION, "d": b"\xc1"})
     for fields in entries:
-        redis_client.xadd(streams.FEATURES, fields)
+        add(redis_client, streams.FEATURES, fields)
 
     worker = worker_cls(settings, consumer="t1")
     worker.run(max_idle_reads=1)  # one XREADGROUP batch holds every entry
 
-    blocks = [decode(f) for _, f in redis_client.xrange(streams.BLOCKS)]
+    blocks = [decode(f) for _, f in replies.xrange(redis_client, streams.BLOCKS)]
     mine = [b for b in blocks if isinstance(b, SignalBlock) and b.engine == worker.engine]
     assert [b.as_of for b in mine] == [s.as_of for s in snaps]
-    letters = [decode(f) for _, f in redis_client.xrange(streams.DEAD_LETTER)]
-    assert all(isinstance(x, DeadLetter) and x.service == worker.service for x in letters)
+    letters = messages(redis_client, streams.DEAD_LETTER, DeadLetter)
+    assert all(x.service == worker.service for x in letters)
     reasons = [x.reason for x in letters]
     assert len(reasons) == len(poison) + 1, reasons
     assert any("not msgpack" in r for r in reasons)
@@ -183,7 +185,8 @@ def test_a_failing_batched_model_call_falls_back_for_the_bad_snapshot_only() -> 
     assert [o.value for o in good] == [np.log(s.spot) for s in snaps]
     assert all(o.ok and o.provenance["source"] == "model" for o in good)
     failed = contexts[1].batched["row"]
-    assert not failed.ok and "spot must be positive" in failed.problem
+    assert not failed.ok and failed.problem is not None
+    assert "spot must be positive" in failed.problem
     assert contexts[1].failures == {"row": failed.problem}
     assert not contexts[0].failures and "row" in contexts[0].succeeded
     # a context answered in a batch is not computed again

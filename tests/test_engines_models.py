@@ -14,6 +14,7 @@ import redis
 from shared.bus import Bus
 from shared.compute import walk_provenance
 from shared.config import PROJECT_ROOT, Settings
+from shared.engine import EngineWorker
 from tests.engines_support import daily_snapshot, intraday_snapshot
 from tests.test_engines import ENGINES, health, running, wait_blocks
 from tests.waiting import wait_for
@@ -43,7 +44,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("worker_cls", ENGINES, ids=lambda c: c.engine)
 def test_engines_use_trained_models(
-    worker_cls, trained: Path, settings: Settings, redis_client: redis.Redis
+    worker_cls: type[EngineWorker], trained: Path, settings: Settings, redis_client: redis.Redis
 ) -> None:
     settings = settings.model_copy(update={"model_dir": trained})
     bus = Bus(redis_client, settings)

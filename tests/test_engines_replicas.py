@@ -14,7 +14,8 @@ from contextlib import contextmanager
 
 import redis
 
-from shared import streams
+from shared import replies, streams
+from shared.codec import EncodedMessage
 from shared.config import PROJECT_ROOT, Settings
 from shared.worker import read_health
 from tests.engines_support import daily_snapshot, history
@@ -24,7 +25,7 @@ from tests.waiting import wait_for
 SERVICE = "direction"
 
 
-def snapshots(count: int) -> list[bytes]:
+def snapshots(count: int) -> list[EncodedMessage]:
     from shared.codec import encode
 
     _, features = history()
@@ -69,10 +70,10 @@ def ready(client: redis.Redis, count: int) -> bool:
     return len([h for h in read_health(client) if h["service"] == SERVICE]) >= count
 
 
-def publish(client: redis.Redis, entries: list[bytes]) -> None:
+def publish(client: redis.Redis, entries: list[EncodedMessage]) -> None:
     pipe = client.pipeline(transaction=False)
     for fields in entries:
-        pipe.xadd(streams.FEATURES, fields)
+        replies.xadd(pipe, streams.FEATURES, fields)
     pipe.execute()
 
 

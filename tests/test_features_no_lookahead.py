@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from services.features.state import FeatureState
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.file_replay import ReplayWindow, iter_bars_fast
@@ -57,7 +61,9 @@ def test_checkpoint_round_trip_continues_identically() -> None:
     assert tail_straight == tail_resumed and tail_straight
 
 
-def test_a_failed_bar_leaves_no_trace_so_its_retry_matches_a_clean_run(monkeypatch) -> None:
+def test_a_failed_bar_leaves_no_trace_so_its_retry_matches_a_clean_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The worker retries a bar whose handler raised: the retry must neither count as a
     duplicate nor see half-applied state (a daily row, a session update)."""
     bars = [b for b in iter_bars_fast(DATA_DIR, WINDOW) if not isinstance(b, RejectedInput)]
@@ -72,7 +78,7 @@ def test_a_failed_bar_leaves_no_trace_so_its_retry_matches_a_clean_run(monkeypat
     failing = {minute, daily}
     current = {"index": -1}
 
-    def snapshot_failing_once(self: FeatureState, *args: object, **kwargs: object):
+    def snapshot_failing_once(self: FeatureState, *args: Any, **kwargs: Any) -> FeatureSnapshot:
         if current["index"] in failing:
             failing.discard(current["index"])
             raise RuntimeError("injected failure")

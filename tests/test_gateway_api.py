@@ -12,12 +12,13 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import streams
+from shared import replies, streams
 from shared.clock import utc_iso_ms
-from shared.codec import decode, encode, pack
+from shared.codec import encode, pack
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.schemas import Bar, DeadLetter
 from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.bus_reads import add, messages
 from tests.gateway_harness import RunningGateway, publish, wait_for
 
 
@@ -35,8 +36,12 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def get_doc(gw: RunningGateway, **kw: object) -> dict:
-    return httpx.get(gw.url + "/api/v1/document", **kw).json()  # type: ignore[arg-type]
+def get_doc(gw: RunningGateway) -> dict:
+    return httpx.get(gw.url + "/api/v1/document").json()
+
+
+def wait_sequence(gw: RunningGateway, sequence: int, message: str) -> None:
+    wait_for(lambda: get_doc(gw)["sequence"] == sequence, 5, message)
 
 
 def test_probes_and_document(gateway: RunningGateway, settings: Settings) -> None:
@@ -101,16 +106,18 @@ def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
     publish(settings, *all_blocks())
     with RunningGateway(settings) as one, RunningGateway(settings) as two:
         for gw in (one, two):
-            wait_for(lambda gw=gw: get_doc(gw)["sequence"] == 4, 5, "blocks loaded")
+            wait_sequence(gw, 4, "blocks loaded")
         good = make_block("market", as_of=AS_OF + 60)
-        bad_fields = dict(encode(make_block("market", as_of=AS_OF + 120)))
-        redis_client.xadd(streams.BLOCKS, {"t": "signal_block", "v": 1, "d": b"\xc1garbage"})
-        redis_client.xadd(streams.BLOCKS, {**bad_fields, "v": 99})
-        redis_client.xadd(
+        bad_fields = encode(make_block("market", as_of=AS_OF + 120))
+        add(redis_client, streams.BLOCKS, {"t": "signal_block", "v": 1, "d": b"\xc1garbage"})
+        add(redis_client, streams.BLOCKS, {**bad_fields, "v": 99})
+        add(
+            redis_client,
             streams.BLOCKS,
             {"t": "signal_block", "v": 1, "d": pack({"engine": "market", "as_of": "soon"})},
         )
-        redis_client.xadd(
+        add(
+            redis_client,
             streams.BLOCKS,
             encode(
                 Bar(
@@ -127,20 +134,19 @@ def test_malformed_blocks_are_dead_lettered_once_and_never_break_the_document(
         )
         publish(settings, good)
         for gw in (one, two):
-            wait_for(lambda gw=gw: get_doc(gw)["sequence"] == 5, 5, "good block after bad")
+            wait_sequence(gw, 5, "good block after bad")
             doc = get_doc(gw)
             assert doc["market"]["as_of"] == utc_iso_ms((AS_OF + 60) * 1000)
             assert doc["direction"] is not None
             assert "aegis_gateway_invalid_blocks_total 4.0" in httpx.get(gw.url + "/metrics").text
-        letters = wait_for(
+        dead = wait_for(  # once each, though two replicas saw each
             lambda: (
-                len(redis_client.xrange(streams.DEAD_LETTER)) == 4
-                and redis_client.xrange(streams.DEAD_LETTER)
+                len(replies.xrange(redis_client, streams.DEAD_LETTER)) == 4
+                and messages(redis_client, streams.DEAD_LETTER, DeadLetter)
             ),
             5,
             "dead letters",
         )
-        dead = [decode(fields) for _, fields in letters]  # once, though two replicas saw each
         assert {d.service for d in dead} == {"gateway"}
         reasons = " | ".join(sorted(d.reason for d in dead))
         assert "not msgpack" in reasons and "schema version '99'" in reasons

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import orjson
 
@@ -113,7 +115,7 @@ def test_same_blocks_give_the_same_document_bytes() -> None:
 
 
 def test_health_aggregates_replicas_and_marks_missing_services_down() -> None:
-    reports = [
+    reports: list[dict[str, Any]] = [
         {
             "service": "direction",
             "consumer": "a",
@@ -158,7 +160,7 @@ def test_health_aggregates_replicas_and_marks_missing_services_down() -> None:
     assert quiet["lag"] is None and quiet["last_message_at"] is None
 
 
-WORKERS_OK = [
+WORKERS_OK: list[dict[str, Any]] = [
     {"service": s, "consumer": "a", "status": "ok", "degraded_reasons": []}
     for s in ("features", "direction", "seller", "buyer")
 ]
@@ -213,9 +215,9 @@ def test_a_feed_that_stops_reporting_while_running_is_down_but_a_finished_one_is
 
 
 def test_health_skips_reports_that_are_not_objects() -> None:
-    odd = [*WORKERS_OK, [1, 2], "text", None]
-    assert FeedWatch().missing(odd) == []  # type: ignore[arg-type]
-    health = health_section(odd, volatile=False)  # type: ignore[arg-type]
+    odd: list[Any] = [*WORKERS_OK, [1, 2], "text", None]  # what a bad health key can hold
+    assert FeedWatch().missing(odd) == []
+    health = health_section(odd, volatile=False)
     assert health["status"] == "ok" and set(health["engines"]) == {
         "features",
         "direction",

@@ -14,10 +14,7 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
 from shared.clock import EventClock
 from tests.block_factory import AS_OF, all_blocks, make_block
-
-
-def counter(metric: object, *labels: str) -> float:
-    return metric.labels(*labels)._value.get()  # type: ignore[attr-defined]
+from tests.gateway_harness import metric_value
 
 
 def test_a_batch_is_one_update_with_exact_counters(tmp_path: Path) -> None:
@@ -48,11 +45,11 @@ def test_a_batch_is_one_update_with_exact_counters(tmp_path: Path) -> None:
     assert set(update["blocks"]) == {"market"} and update["blocks"]["market"]["spot"] == 25_660.0
     assert received_at == 2.0
 
-    assert counter(metrics.duplicates, "market") == 1
-    assert counter(metrics.older, "seller") == 1
-    assert counter(metrics.accepted, "market", "intraday") == 3
-    assert metrics.changes._value.get() == 6  # type: ignore[attr-defined]
-    assert counter(metrics.last_as_of, "market") == AS_OF + 60
+    assert metric_value(metrics.duplicates, "market") == 1
+    assert metric_value(metrics.older, "seller") == 1
+    assert metric_value(metrics.accepted, "market", "intraday") == 3
+    assert metric_value(metrics.changes) == 6
+    assert metric_value(metrics.last_as_of, "market") == AS_OF + 60
     document = orjson.loads(writer.pending() or b"")  # the file gets the batch's document
     assert document["sequence"] == 6 and document["market"]["spot"] == 25_660.0
     # same as_of, another digest than the one before it: an update each, two changes

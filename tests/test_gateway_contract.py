@@ -11,9 +11,10 @@ from typing import Any
 import redis
 
 from shared import streams
-from shared.codec import decode
 from shared.config import Settings
+from shared.schemas import DeadLetter
 from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.bus_reads import messages
 from tests.gateway_harness import RunningGateway, publish, wait_for
 from tests.test_gateway_resilience import get_doc, metric
 
@@ -33,7 +34,7 @@ def test_blocks_that_break_the_contract_are_refused_and_counted(
 ) -> None:
     publish(settings, *all_blocks())
     small = settings.model_copy(update={"block_max_bytes": 50_000})
-    broken = [
+    broken: list[tuple[str, dict[str, Any], str]] = [
         ("seller", changed("seller", "safe_range", lower="abc"), "safe_range.lower: Input should"),
         ("seller", changed("seller", "safe_range", days_to_expiry=3.0), "valid integer"),
         ("seller", changed("seller", "safe_range", lower=26e3, upper=25e3), "is above upper"),
@@ -69,7 +70,7 @@ def test_blocks_that_break_the_contract_are_refused_and_counted(
             )
         counted = sum(refused(gw, engine) for engine in ("market", "seller", "buyer"))
         assert counted == len(broken)
-    letters = [decode(f) for _, f in redis_client.xrange(streams.DEAD_LETTER)]
+    letters = messages(redis_client, streams.DEAD_LETTER, DeadLetter)
     reasons = " | ".join(d.reason for d in letters)
     for _, _, reason in broken:
         assert reason in reasons, (reason, reasons)

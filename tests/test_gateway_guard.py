@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.gateway.guard import bar_close_s, check_block
-from shared import calendar, streams
+from services.gateway.guard import Rejection, bar_close_s, check_block
+from shared import calendar, replies, streams
 from shared.clock import utc_iso_ms
 from shared.codec import unpack
 from shared.config import Settings
 from shared.schemas import DeadLetter, SignalBlock
 from tests.block_factory import AS_OF, all_blocks, make_block
+from tests.bus_reads import messages
 from tests.gateway_harness import RunningGateway, publish, wait_for
 
 Y2030 = 1_893_475_800  # 2030-01-01 09:30 IST, past the calendar's last session
@@ -53,25 +55,35 @@ def doc(gw: RunningGateway) -> dict:
 
 
 def dead_letters(client: redis.Redis) -> list[DeadLetter]:
-    from shared.codec import decode
+    return messages(client, streams.DEAD_LETTER, DeadLetter)
 
-    return [decode(fields) for _, fields in client.xrange(streams.DEAD_LETTER)]  # type: ignore[misc]
+
+def latest_block(client: redis.Redis, engine: str) -> dict[str, Any]:
+    """The payload of ``engine``'s block in the latest-blocks hash (it must be there)."""
+    raw = replies.hget_bytes(client, streams.LATEST_BLOCKS, engine)
+    assert raw is not None, f"no latest {engine} block"
+    return unpack(raw)
 
 
 # Pure rules ------------------------------------------------------------------------------
 def test_check_block_names_the_rule_a_block_breaks() -> None:
     now = time.time()
-    kw = {"wall_now_s": now, "newest_input_s": None, "tolerance_s": TOLERANCE}
-    assert check_block(make_block("market"), **kw) is None
-    assert check_block(poisoned(), **kw).reason == "outside_calendar"  # type: ignore[union-attr]
-    sunday = make_block("market").model_copy(update={"session_date": "2025-06-29"})
-    assert check_block(sunday, **kw).reason == "outside_calendar"  # type: ignore[union-attr]
-    ahead = check_block(next_year_session_block(), **kw)
+
+    def check(block: SignalBlock, newest_input_s: int | None = None) -> Rejection | None:
+        return check_block(
+            block, wall_now_s=now, newest_input_s=newest_input_s, tolerance_s=TOLERANCE
+        )
+
+    assert check(make_block("market")) is None
+    outside = check(poisoned())
+    assert outside is not None and outside.reason == "outside_calendar"
+    sunday = check(make_block("market").model_copy(update={"session_date": "2025-06-29"}))
+    assert sunday is not None and sunday.reason == "outside_calendar"
+    ahead = check(next_year_session_block())
     assert ahead is not None and ahead.reason == "ahead_of_clock"
     # input: the newest bar closed at AS_OF; a block may lead it by the tolerance, not more
-    at_input = {"wall_now_s": now, "newest_input_s": AS_OF, "tolerance_s": TOLERANCE}
-    assert check_block(make_block("market", as_of=AS_OF + TOLERANCE), **at_input) is None
-    late = check_block(make_block("market", as_of=AS_OF + TOLERANCE + 60), **at_input)
+    assert check(make_block("market", as_of=AS_OF + TOLERANCE), AS_OF) is None
+    late = check(make_block("market", as_of=AS_OF + TOLERANCE + 60), AS_OF)
     assert late is not None and late.reason == "ahead_of_input"
     assert "360 s after the close of the newest input bar" in late.detail
 
@@ -187,7 +199,7 @@ def test_a_poisoned_latest_entry_does_not_freeze_the_document_after_a_restart(
     settings = settings.model_copy(update={"clock": clock})
     good = make_block("market", as_of=AS_OF, spot=25_600.0)
     publish(settings, good, *all_blocks()[1:], poisoned())  # latest market: the 2030 block
-    assert unpack(redis_client.hget(streams.LATEST_BLOCKS, "market"))["as_of"] == Y2030
+    assert latest_block(redis_client, "market")["as_of"] == Y2030
     with RunningGateway(settings) as gw:
         wait_for(lambda: doc(gw)["market"], 5, "market from the stream, not the hash")
         assert doc(gw)["market"]["spot"] == 25_600.0
@@ -199,7 +211,7 @@ def test_a_poisoned_latest_entry_does_not_freeze_the_document_after_a_restart(
         # engines update the hash again, and the gateway follows
         publish(settings, make_block("market", as_of=AS_OF + 60, spot=25_650.0))
         wait_for(lambda: doc(gw)["market"]["spot"] == 25_650.0, 5, "the next block")
-    assert unpack(redis_client.hget(streams.LATEST_BLOCKS, "market"))["as_of"] == AS_OF + 60
+    assert latest_block(redis_client, "market")["as_of"] == AS_OF + 60
     with RunningGateway(settings) as gw:  # and after another restart
         wait_for(lambda: doc(gw)["market"], 5, "loaded")
         assert doc(gw)["market"]["spot"] == 25_650.0

@@ -4,6 +4,7 @@ serialised only when written."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def test_a_burst_of_changes_is_a_few_writes_of_the_newest_document(tmp_path: Pat
         task = asyncio.create_task(writer.run())
         started = time.monotonic()
         for i in range(1, 61):  # 60 changes over ~0.6 s
-            writer.submit(lambda i=i: render(i))
+            writer.submit(functools.partial(render, i))
             await asyncio.sleep(0.01)
         while not (path.exists() and path.read_bytes() == b'{"sequence": 60}'):
             await asyncio.sleep(0.02)  # until the newest document reaches the file

@@ -25,7 +25,7 @@ from services.gateway.output import OutputWriter, write_atomic
 from shared import calendar, streams
 from shared.config import Settings
 from tests.block_factory import AS_OF, all_blocks, make_block
-from tests.gateway_harness import RunningGateway, publish, wait_for
+from tests.gateway_harness import RunningGateway, metric_value, publish, wait_for
 
 TIMEOUT = 5.0
 
@@ -82,13 +82,14 @@ def test_readyz_is_false_with_a_reason_when_a_feed_stops_reporting(
 ) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     publish(wall, fresh_daily_block("market"))
+    last_message_at = int(time.time() * 1000)
     report = {
         "service": "ingest",
         "consumer": "yfinance",
         "status": "ok",
         "degraded_reasons": [],
         "finished": False,
-        "last_message_at": int(time.time() * 1000),
+        "last_message_at": last_message_at,
         "lag": 0,
     }
     redis_client.set(streams.health("ingest", "yfinance"), orjson.dumps(report), ex=30)
@@ -97,7 +98,7 @@ def test_readyz_is_false_with_a_reason_when_a_feed_stops_reporting(
         assert ready(gw)["ready"] is True
         assert metric(gw, "aegis_gateway_feed_lag", source="yfinance") == 0.0
         assert metric(gw, "aegis_gateway_feed_last_message_seconds", source="yfinance") == (
-            report["last_message_at"] / 1000
+            last_message_at / 1000
         )
         redis_client.delete(streams.health("ingest", "yfinance"))  # the feed died
         wait_for(lambda: not ready(gw)["ready"], TIMEOUT, "readyz false")
@@ -132,7 +133,7 @@ async def test_the_writer_reports_a_failure_until_a_write_succeeds(tmp_path: Pat
     await writer.flush()
     assert writer.status()["ok"] is False and writer.failures == 1
     assert writer.last_error is not None and "not-a-dir" in writer.last_error
-    assert metrics.output_ok._value.get() == 0  # type: ignore[attr-defined]
+    assert metric_value(metrics.output_ok) == 0
     blocker.unlink()
     await writer.flush()  # the failed document is retried even without a newer one
     assert writer.status()["ok"] is True and (blocker / "aegismatrix.json").read_bytes() == b"{}"
@@ -229,10 +230,10 @@ def test_event_clock_epoch_and_sequence_do_not_depend_on_engine_replicas(
     for published in (blocks, twice):
         redis_client.flushall()
         with RunningGateway(settings) as gw:
-            wait_for(lambda gw=gw: gw.app.state.consumer.last_id is not None, TIMEOUT, "loaded")
+            wait_for(lambda: gw.app.state.consumer.last_id is not None, TIMEOUT, "loaded")
             assert doc(gw)["epoch"] == 0
             publish(settings, *published)
-            wait_for(lambda gw=gw: doc(gw)["sequence"] == 6, TIMEOUT, "six changes")
+            wait_for(lambda: doc(gw)["sequence"] == 6, TIMEOUT, "six changes")
             wait_for(
                 lambda: orjson.loads(settings.output_path.read_bytes())["sequence"] == 6,
                 TIMEOUT,

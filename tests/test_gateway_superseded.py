@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,14 @@ from services.gateway.core import Gateway
 from services.gateway.hub import HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
 from shared.clock import EventClock
 from shared.codec import decode, decode_block_head, encode
 from shared.config import Settings
-from shared.schemas import SignalBlock
+from shared.schemas import Message, SignalBlock
 from tests.block_factory import AS_OF, make_block
+from tests.gateway_harness import metric_value
 from tests.test_gateway_guard import poisoned
 
 
@@ -35,10 +37,6 @@ def gateway_for(tmp_path: Path, name: str) -> tuple[Gateway, GatewayMetrics]:
     gateway = Gateway(EventClock(), True, metrics, writer, HubLimits(64, 15.0, 1.0, 5.0))
     gateway.open_epoch(0)
     return gateway, metrics
-
-
-def counter(metric: Any, *labels: str) -> float:
-    return float(metric.labels(*labels)._value.get())
 
 
 def test_a_head_is_the_block_but_its_data() -> None:
@@ -81,9 +79,10 @@ def test_superseded_blocks_are_not_built_and_the_document_is_as_if_all_were(
     # thread (the harness waits 10 s for it) may read the same stream with the same decode
     here = threading.get_ident()
 
-    def counting_decode(fields: Any) -> Any:
+    def counting_decode(fields: Mapping[Any, Any]) -> Message:
         message = decode(fields)
         if threading.get_ident() == here:
+            assert isinstance(message, SignalBlock)
             built.append(f"{message.engine}@{message.as_of}")
         return message
 
@@ -107,12 +106,14 @@ def test_superseded_blocks_are_not_built_and_the_document_is_as_if_all_were(
     assert gateway.state.sequence == reference.state.sequence == 3
     assert gateway.state.sections["market"]["spot"] == 25_650.0
     for engine, kind in (("market", "intraday"), ("seller", "intraday")):
-        assert counter(metrics.accepted, engine, kind) == counter(
+        assert metric_value(metrics.accepted, engine, kind) == metric_value(
             ref_metrics.accepted, engine, kind
         )
-    assert counter(metrics.rejected, "market", "outside_calendar") == 1
-    assert counter(metrics.rejected, "market", "contract") == 1  # the non-JSON one
-    assert consumer.last_id == redis_client.xrevrange(streams.BLOCKS, count=1)[0][0].decode()
+    assert metric_value(metrics.rejected, "market", "outside_calendar") == 1
+    assert metric_value(metrics.rejected, "market", "contract") == 1  # the non-JSON one
+    assert (
+        consumer.last_id == replies.xrevrange(redis_client, streams.BLOCKS, count=1)[0][0].decode()
+    )
     assert isinstance(gateway.state.blocks["market"], SignalBlock)
     assert gateway.state.blocks["market"].data == shown.data
 

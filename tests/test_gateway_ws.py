@@ -177,7 +177,7 @@ async def test_slow_client_does_not_delay_others_and_is_resynced(settings: Setti
 
 
 def _read_until_snapshot_of(client: RawStuckClient, sequence: int) -> dict[str, Any]:
-    seen: list[int] = []
+    seen: list[int | None] = []
     for _ in range(10_000):
         message = client.message()
         if message["type"] == "snapshot" and message["sequence"] == sequence:

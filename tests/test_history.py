@@ -23,7 +23,7 @@ from sqlalchemy import column, select, table
 
 from services.history.alerts_archive import AlertsArchiveWorker
 from services.history.main import HistoryWorker
-from shared import streams
+from shared import replies, streams
 from shared.config import Settings
 from shared.history.retention import Retention
 from shared.history.schema import block, series_point
@@ -227,7 +227,7 @@ def test_the_alerts_are_kept_beside_the_blocks_and_a_bad_record_costs_only_itsel
     redis_client.xadd(streams.ALERTS, {"d": orjson.dumps(records[2])})
     worker = AlertsArchiveWorker(settings, store, "history-1")
     worker.run(max_idle_reads=2)
-    [(_, letter)] = redis_client.xrange(streams.DEAD_LETTER)
+    [(_, letter)] = replies.xrange(redis_client, streams.DEAD_LETTER)
     assert b"alert record is not JSON" in letter[b"d"]
     redis_client.xgroup_setid(streams.ALERTS, "history-alerts", "0")  # everything again
     worker.run(max_idle_reads=2)  # a redelivery: nothing doubles

@@ -21,6 +21,7 @@ from shared.schemas import OptionChain
 from shared.worker import read_health
 from tests.fixtures.nse import recorded
 from tests.fixtures.nse.recorded_http import RecordedNse, session
+from tests.narrowing import every
 
 OPEN = datetime(2022, 3, 28, 10, 50, tzinfo=IST).timestamp()  # a Monday session
 SUNDAY = datetime(2022, 3, 27, 12, 0, tzinfo=IST).timestamp()
@@ -69,11 +70,9 @@ def test_select_nearest_weeklies_and_the_monthly() -> None:
 def test_publishes_three_expiries_while_open_then_nothing_new(settings: Settings) -> None:
     adapter = RecordedNse()
     src, _ = source(settings, adapter, OPEN, settings.chain_poll_s * 1.5)
-    events = list(src.events())
+    events = every(src.events(), OptionChain)
     assert [e.expiry for e in events] == ["2022-03-31", "2022-04-07", "2022-04-28"]
-    assert all(isinstance(e, OptionChain) for e in events)
     first = events[0]
-    assert isinstance(first, OptionChain)
     assert (first.snapshot_time, first.spot, first.lot_size) == (1648444639, 17022.5, 50)
     real = next(r for r in recorded.rows_of("31-Mar-2022") if r["strikePrice"] == 17000)
     q = next(q for q in first.quotes if q.strike == 17000)
@@ -119,7 +118,7 @@ def test_backs_off_on_403_429_5xx_and_garbage_then_recovers(settings: Settings) 
     }
     adapter = RecordedNse(script)
     src, fake = source(settings, adapter, OPEN, 60)
-    events = list(src.events())
+    events = every(src.events(), OptionChain)
     assert [e.expiry for e in events] == ["2022-03-31", "2022-04-07", "2022-04-28"]
     # exponential backoff with jitter (rng 0.5 -> +0.5 s): 2.5, 4.5 on the expiry list, then
     # 403 twice (the cookie refresh in between does not help) -> 2.5, garbage -> 4.5; the

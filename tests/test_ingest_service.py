@@ -21,7 +21,7 @@ from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.feed_status import FeedStatus
 from services.ingest.sources.file_replay import FileReplaySource
 from services.ingest.sources.yfinance_source import Series, YFinanceSource
-from shared import lifecycle, streams
+from shared import lifecycle, replies, streams
 from shared.config import Settings
 from shared.lifecycle import call_with_reconnect
 from shared.logs import get_logger
@@ -169,7 +169,12 @@ def test_call_happens_once_even_when_already_stopped() -> None:
     stop = RecordingStop()
     stop.set()
     calls: list[int] = []
-    assert call_with_reconnect(lambda: calls.append(1) or "done", stop, get_logger("t")) == "done"
+
+    def call() -> str:
+        calls.append(1)
+        return "done"
+
+    assert call_with_reconnect(call, stop, get_logger("t")) == "done"
     assert calls == [1]
 
 
@@ -260,7 +265,12 @@ def test_sigterm_during_chain_ingest_stops_it_and_skips_the_main_source(
     )
     monkeypatch.setattr(lifecycle, "configure_logging", lambda *args, **kwargs: None)
     built: list[Settings] = []
-    monkeypatch.setattr(entry, "build_source", lambda s, stop: built.append(s) or StubSource())
+
+    def build_source(source_settings: Settings, stop: threading.Event) -> StubSource:
+        built.append(source_settings)
+        return StubSource()
+
+    monkeypatch.setattr(entry, "build_source", build_source)
     chain = ChainFileSource._chain
     signalled: list[bool] = []
 
@@ -302,8 +312,8 @@ def test_after_a_replay_ingest_trims_its_bars_as_they_are_read(
     assert any("not acknowledged by every group" in r for r in report["degraded_reasons"])
 
     def slow_group() -> None:
-        while entries := redis_client.xreadgroup("features", "f1", {streams.BARS: ">"}, count=50):
-            redis_client.xack(streams.BARS, "features", *[i for i, _ in entries[0][1]])
+        while entries := replies.xreadgroup(redis_client, "features", "f1", streams.BARS, ">", 50):
+            redis_client.xack(streams.BARS, "features", *[i for i, _ in entries])
 
     reader = threading.Thread(target=slow_group)
     reader.start()

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -26,6 +27,7 @@ from shared.calendar import IST, daily_open_time
 from shared.config import Settings
 from shared.schemas import Bar
 from tests.fixtures.yfinance.recorded_http import HERE, recorded_session
+from tests.narrowing import every
 
 NIFTY_1D, VIX_1D = Series("^NSEI", "1d"), Series("^INDIAVIX", "1d")
 NIFTY_1M, NIFTY_5M = Series("^NSEI", "1m"), Series("^NSEI", "5m")
@@ -83,8 +85,8 @@ class RecordedFrames:
         return frame[keep]
 
 
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values = dict(
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
         yfinance_cache_dir=tmp_path / "yf",
         yfinance_min_interval_s=2.0,
         yfinance_poll_s=60.0,
@@ -100,8 +102,8 @@ def run(source: YFinanceSource) -> list[Bar | RejectedInput]:
 
 # -- conversion ------------------------------------------------------------------------
 def test_recorded_daily_frame_becomes_bars_keyed_at_0915() -> None:
-    events = frame_to_bars(recorded_frame("^NSEI", "1d"), "^NSEI", "1d")
-    assert len(events) == 249 and all(isinstance(e, Bar) for e in events)
+    events = every(frame_to_bars(recorded_frame("^NSEI", "1d"), "^NSEI", "1d"), Bar)
+    assert len(events) == 249
     first, last = events[0], events[-1]
     assert first.open_time == daily_open_time(datetime(2024, 7, 1).date())
     assert (first.symbol, first.interval, first.close, first.final) == (
@@ -135,7 +137,8 @@ def test_nan_and_garbage_rows_are_rejected_not_raised() -> None:
     ]
     assert "missing Close" in reasons[0] and "below low" in reasons[1]
     assert "non-positive" in reasons[2] and "not on the 1m grid" in reasons[3]
-    assert b'"Close": null' in events[1].raw
+    missing_close = events[1]
+    assert isinstance(missing_close, RejectedInput) and b'"Close": null' in missing_close.raw
 
 
 # -- the real yfinance code path -----------------------------------------------------------
@@ -276,8 +279,9 @@ def test_restart_reads_the_cache_instead_of_refetching(tmp_path: Path) -> None:
     )
     clock2 = FakeClock(ist("2025-06-30T20:00:00"), stop_at=ist("2025-06-30T21:00:00"))
     fetcher = RecordedFrames(clock2)
-    second = run(
-        YFinanceSource(settings, fetcher, series=(NIFTY_1D,), clock=clock2, wait=clock2.wait)
+    second = every(
+        run(YFinanceSource(settings, fetcher, series=(NIFTY_1D,), clock=clock2, wait=clock2.wait)),
+        Bar,
     )
     assert second[: len(first)] == first  # cached bars replayed (the bus drops duplicates)
     assert [b.open_time for b in second[len(first) :]] == [

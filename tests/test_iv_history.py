@@ -51,8 +51,9 @@ def test_every_day_and_expiry_gets_a_point(folder: Path) -> None:
     assert [p.expiry.isoformat() for p in near][:4] == [
         "2026-01-06", "2026-01-13", "2026-01-20", "2026-01-27"
     ]  # fmt: skip
-    assert all(p.forward is not None for p in near)
-    assert [p.forward for p in near] == sorted(p.forward for p in near)  # type: ignore[type-var]
+    forwards = [p.forward for p in near]
+    assert all(f is not None for f in forwards)
+    assert forwards == sorted(f for f in forwards if f is not None)
     assert all(0.03 < (p.atm_iv or 0) < 0.3 for p in near)
 
 

@@ -15,9 +15,10 @@ from shared.config import Settings
 from shared.engine import EngineContext, ModelBook
 from shared.models import calibration
 from shared.models.api import DIRECTION_CLASSES, HORIZONS
-from shared.models.loading import load_model
+from shared.models.buyer import BuyerModels
+from shared.models.direction import DirectionEnsemble
 from tests.engines_support import daily_snapshot
-from tests.models_support import short_data, snapshot, trained_registry
+from tests.models_support import loaded, short_data, snapshot, trained_registry
 
 CLIM = np.array([0.45, 0.2, 0.35])
 
@@ -75,7 +76,7 @@ def test_brier_shrink_weight() -> None:
 def test_trained_direction_is_model_only_where_it_varies() -> None:
     """Weight 0 <=> source climatology <=> exactly the climatology; a "model" horizon is
     never constant across sessions."""
-    model = load_model(trained_registry(), "direction")
+    model = loaded(trained_registry(), DirectionEnsemble)
     preds = [model.predict(*snapshot(row)) for row in range(-60, 0, 6)]
     for h in HORIZONS:
         p = np.array([[pr[h][c] for c in DIRECTION_CLASSES] for pr in preds])
@@ -95,7 +96,7 @@ def _context(name: str, model: object, day: str) -> EngineContext:
 
 
 def test_a_climatology_horizon_says_so_in_the_block() -> None:
-    model = copy.copy(load_model(trained_registry(), "direction"))
+    model = copy.copy(loaded(trained_registry(), DirectionEnsemble))
     weights = {h: 0.5 for h in HORIZONS} | {"t20": 0.0}
     model.params = {**model.params, "shrink_weight": weights}
     block = horizons(_context("direction", model, "2021-06-25"))
@@ -109,7 +110,7 @@ def test_a_climatology_horizon_says_so_in_the_block() -> None:
 
 
 def test_spike_direction_shrinks_to_its_base_rate() -> None:
-    model = copy.copy(load_model(trained_registry(), "buyer"))
+    model = copy.copy(loaded(trained_registry(), BuyerModels))
     daily = daily_snapshot("2021-06-25").daily
     base = model.params["spike_base_rate"]
     model.params = {**model.params, "spike_shrink_weight": 0.0}

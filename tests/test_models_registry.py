@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def model_dir(tmp_path: Path) -> Path:
 
 
 def _version_dir(model_dir: Path, name: str) -> Path:
-    return model_dir / name / registry.current_version(model_dir, name)
+    version = registry.current_version(model_dir, name)
+    assert version is not None
+    return model_dir / name / version
 
 
 def test_every_model_loads_and_verifies(model_dir: Path) -> None:
@@ -75,7 +78,7 @@ def test_missing_model_is_refused(tmp_path: Path) -> None:
         load_model(tmp_path, "buyer")
 
 
-def _write(text: str):
+def _write(text: str) -> Callable[[Path], None]:
     def write(directory: Path) -> None:
         (directory / "params.json").write_text(text)
 

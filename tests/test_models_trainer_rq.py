@@ -8,18 +8,20 @@ import shutil
 from pathlib import Path
 
 import redis
-from rq import Callback, Queue, SimpleWorker, Worker
+from rq import Callback, Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker
 
 from services.trainer.jobs import enqueue_training, redis_for_rq
 from services.trainer.worker import training_worker
 from shared import streams
-from shared.codec import decode
 from shared.config import Settings
 from shared.models import registry
 from shared.models.loading import MODEL_NAMES
+from shared.schemas import ModelPublished
+from tests.bus_reads import messages
 from tests.models_support import trained_registry
 from tests.processes import kill_tree, trainer_worker
 from tests.waiting import wait_for
@@ -30,17 +32,19 @@ def test_job_trains_publishes_and_announces(settings: Settings, redis_client: re
     training_worker_here(settings).work(burst=True)
     job.refresh()
     assert job.is_finished, job.latest_result()
-    published = {r["name"]: r["version"] for r in job.return_value()}
+    results = job.return_value()
+    assert results is not None
+    published = {r["name"]: r["version"] for r in results}
     assert set(published) == set(MODEL_NAMES)
     for name, version in published.items():
         assert registry.current_version(settings.model_dir, name) == version
         assert version.startswith("20210630-")
-    announced = [decode(fields) for _, fields in redis_client.xrange(streams.MODEL_EVENTS)]
+    announced = messages(redis_client, streams.MODEL_EVENTS, ModelPublished)
     assert {(m.name, m.version) for m in announced} == set(published.items())
     assert job.meta["step"] == "done"
 
 
-def training_worker_here(settings: Settings) -> Worker:
+def training_worker_here(settings: Settings) -> BaseWorker:
     """The training worker, in this process."""
     return training_worker(settings, redis_for_rq(settings), SimpleWorker)
 

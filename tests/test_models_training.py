@@ -14,12 +14,17 @@ import pytest
 from services.trainer.artifacts import version_id
 from services.trainer.pipeline import ensure_models, missing_models
 from services.trainer.profiles import FAST
+from services.trainer.skill import Gate, skill_gate
 from shared.config import PROJECT_ROOT, Settings
 from shared.features.intraday import IntradaySession
 from shared.models import registry
 from shared.models.api import HORIZONS
-from shared.models.loading import load_model
-from tests.models_support import WINDOW, short_data, snapshot, trained_registry
+from shared.models.buyer import BuyerModels
+from shared.models.direction import DirectionEnsemble
+from shared.models.intraday import IntradayDirection
+from shared.models.seller import SellerModels
+from shared.models.stats import MeasuredStatistics
+from tests.models_support import WINDOW, loaded, short_data, snapshot, trained_registry
 
 PREDICT = """
 import json, sys
@@ -34,7 +39,7 @@ print(json.dumps({"direction": d, "breach": s}))
 
 
 def test_direction_outputs_are_distributions() -> None:
-    model = load_model(trained_registry(), "direction")
+    model = loaded(trained_registry(), DirectionEnsemble)
     daily, seq = snapshot()
     out = model.predict(daily, seq)
     assert set(out) == set(HORIZONS)
@@ -49,7 +54,9 @@ def test_direction_outputs_are_distributions() -> None:
 def test_all_contract_methods(tmp_path: Path) -> None:
     md = trained_registry()
     daily, _ = snapshot()
-    seller, buyer, stats = (load_model(md, n) for n in ("seller", "buyer", "stats"))
+    seller = loaded(md, SellerModels)
+    buyer = loaded(md, BuyerModels)
+    stats = loaded(md, MeasuredStatistics)
     assert 0 <= seller.trap_probability(daily) <= 1
     assert abs(sum(seller.stress_probabilities(daily).values()) - 1) < 1e-5
     near = seller.breach_probability(daily, 15000, 15075, 5)
@@ -64,7 +71,7 @@ def test_all_contract_methods(tmp_path: Path) -> None:
     assert {"value", "window", "regime", "samples"} <= set(stats.spike_rate("LOW"))
     blocks = stats.gamma_windows()
     assert blocks[0]["block"] == "09:15-09:45" and blocks[-1]["block"] == "15:15-15:30"
-    intraday = load_model(md, "direction_intraday")
+    intraday = loaded(md, IntradayDirection)
     session = IntradaySession("2021-06-30", 15750.0, 15800.0, 15700.0, 180.0)
     session.update(1625024700, 15760, 15770, 15750, 15765)
     out = intraday.predict(daily, session.features())
@@ -86,7 +93,7 @@ def test_reload_in_new_process_reproduces_predictions() -> None:
         for _ in range(2)
     ]
     daily, seq = snapshot(-5)
-    here = load_model(md, "direction").predict(daily, seq)
+    here = loaded(md, DirectionEnsemble).predict(daily, seq)
     assert runs[0] == runs[1]
     assert json.loads(runs[0])["direction"] == json.loads(json.dumps(here))
 
@@ -108,7 +115,7 @@ def test_same_data_and_seed_give_same_version_and_weights(tmp_path: Path) -> Non
         assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
 
 
-def test_ensure_models_trains_only_missing(tmp_path: Path, monkeypatch) -> None:
+def test_ensure_models_trains_only_missing(tmp_path: Path) -> None:
     import shutil
 
     md = tmp_path / "models"
@@ -123,7 +130,7 @@ def test_ensure_models_trains_only_missing(tmp_path: Path, monkeypatch) -> None:
     assert ensure_models(settings, profile=FAST) == ["stats"]
     assert missing_models(settings) == []
     assert {n: registry.current_version(md, n) for n in before} == before
-    assert np.isfinite(load_model(md, "stats").safe_range_z("HIGH")[0])
+    assert np.isfinite(loaded(md, MeasuredStatistics).safe_range_z("HIGH")[0])
 
 
 def test_the_published_direction_model_is_the_one_validated() -> None:
@@ -135,7 +142,7 @@ def test_the_published_direction_model_is_the_one_validated() -> None:
     from shared.models import calibration
     from shared.models.direction import combine
 
-    model = load_model(trained_registry(), "direction")
+    model = loaded(trained_registry(), DirectionEnsemble)
     data = short_data()
     y, _ = targets(data)
     rows = usable_rows(data)
@@ -158,10 +165,12 @@ def test_the_published_direction_model_is_the_one_validated() -> None:
         assert loss == pytest.approx(recorded[h]["log_loss"], abs=1e-5), h
 
 
-def _gate_forced_open(*args: object, **kwargs: object) -> object:
-    from services.trainer.skill import skill_gate
-
-    return dataclasses.replace(skill_gate(*args, **kwargs), live=True, reason="forced (test)")
+def _gate_forced_open(
+    probs: np.ndarray, baseline: np.ndarray, labels: np.ndarray, block: int
+) -> Gate:
+    return dataclasses.replace(
+        skill_gate(probs, baseline, labels, block), live=True, reason="forced (test)"
+    )
 
 
 def test_a_live_horizon_publishes_the_gated_forecast_exactly(
@@ -178,7 +187,7 @@ def test_a_live_horizon_publishes_the_gated_forecast_exactly(
     monkeypatch.setattr(trainer_direction, "skill_gate", _gate_forced_open)
     data = short_data()
     publish_models([trainer_direction.train_direction(data, FAST)], data, FAST, tmp_path, None)
-    model = load_model(tmp_path, "direction")
+    model = loaded(tmp_path, DirectionEnsemble)
     y, _ = trainer_direction.targets(data)
     rows = trainer_direction.usable_rows(data)
     rows = rows[~np.isnan(y[rows, 0])]

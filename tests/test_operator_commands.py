@@ -81,7 +81,8 @@ def test_another_worker_replica_started_by_hand_joins_as_its_own_user(
 
         def reported() -> dict | None:
             keys = admin.keys(streams.health("direction", "*"))
-            return orjson.loads(admin.get(keys[0])) if keys else None
+            raw = admin.get(keys[0]) if keys else None
+            return orjson.loads(raw) if raw else None
 
         report = wait_for(reported, 60, "the replica's health report")
         assert report["service"] == "direction"

@@ -4,6 +4,7 @@ type; the raw days reproduce the history's nets exactly, and bad files say what 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -103,7 +104,9 @@ def test_history_direction_must_be_call_minus_put(tmp_path: Path) -> None:
         (lambda t: t.splitlines()[0], "no header"),
     ],
 )
-def test_bad_files_name_the_file_line_and_problem(change, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files_name_the_file_line_and_problem(
+    change: Callable[[str], str], message: str
+) -> None:
     with pytest.raises(ParticipantOIError, match=message.replace("(", r"\(")) as caught:
         parse_participant_oi(change(raw_text()), "fao_participant_oi_06022026.csv")
     assert "fao_participant_oi_06022026.csv" in str(caught.value)

@@ -9,7 +9,7 @@ import httpx
 import redis
 
 from services.seller.main import SellerWorker
-from shared import held, streams
+from shared import held, replies, streams
 from shared.bus import Bus
 from shared.config import Settings
 from shared.schemas import Bar
@@ -60,7 +60,8 @@ def test_a_corrupt_latest_as_of_does_not_stop_the_seller(
     bus.publish(daily_snapshot("2025-06-27"))
     with running(SellerWorker, settings):
         (block,) = wait_blocks(redis_client, "seller", 1)
-    assert int(redis_client.hget(streams.LATEST_BLOCKS + ":as_of", "seller")) == block.as_of
+    as_of = replies.hget_bytes(redis_client, streams.LATEST_BLOCKS + ":as_of", "seller")
+    assert as_of is not None and int(as_of) == block.as_of
 
 
 def test_the_gateway_serves_with_a_corrupt_series_state(

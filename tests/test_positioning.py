@@ -58,13 +58,15 @@ def test_too_short_a_history_gives_none_with_reasons() -> None:
     three = positioning(RAW)
     assert three.index_futures is not None and three.index_futures.change == -150250 + 144022
     assert three.index_futures.trend is None and "3 records: the trend needs 6" in three.reasons
-    assert positioning(RAW, sessions=2).index_futures.trend == -150250 - (-147316)  # type: ignore[union-attr]
+    two = positioning(RAW, sessions=2).index_futures
+    assert two is not None and two.trend == -150250 - (-147316)
     empty = positioning([])
     assert empty.as_of is None and empty.index_futures is None and empty.reasons
 
 
 def test_other_participants_and_bad_input() -> None:
-    assert positioning(HISTORY, "client").index_futures.value == 105718  # type: ignore[union-attr]
+    client = positioning(HISTORY, "client").index_futures
+    assert client is not None and client.value == 105718
     with pytest.raises(ValueError, match="participant 'banks'"):
         positioning(HISTORY, "banks")
     with pytest.raises(ValueError, match="out of order"):

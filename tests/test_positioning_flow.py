@@ -17,12 +17,13 @@ from shared.bus import Bus
 from shared.calendar import daily_close_time
 from shared.config import Settings
 from shared.document.seller import SellerData
+from shared.schemas import FeatureSnapshot
 from shared.signals.positioning import TREND_SESSIONS, positioning
 from tests.engines_support import daily_snapshot
 from tests.test_engines import running, wait_blocks
 
 
-def snapshot_on(day: str):  # type: ignore[no-untyped-def]
+def snapshot_on(day: str) -> FeatureSnapshot:
     update = {"as_of": daily_close_time(date.fromisoformat(day)), "session_date": day}
     return daily_snapshot("2025-06-27").model_copy(update=update)
 

@@ -25,6 +25,7 @@ from shared.redis_acl import SERVICE_USERS, SERVICES, load_or_create_passwords
 from shared.redis_memory import check_memory
 from shared.redis_server import RedisServer
 from shared.worker import read_health
+from tests.bus_reads import hash_items
 from tests.gateway_harness import RunningGateway
 from tests.pipeline import ingest, run_features
 from tests.ports import free_port
@@ -91,7 +92,7 @@ def test_pipeline_runs_with_one_user_per_service(
 
     admin = client_of(as_user("admin"))
     assert admin.xlen(streams.DEAD_LETTER) == 0
-    assert {k.decode() for k in admin.hkeys(streams.LATEST_BLOCKS)} == set(SECTIONS)
+    assert set(hash_items(admin, streams.LATEST_BLOCKS)) == set(SECTIONS)
     reporting = {"ingest", "features", "direction", "seller", "buyer"}
     for service in SERVICES:  # the container healthcheck reads reports as the service's user
         assert {r["service"] for r in read_health(client_of(as_user(service)))} >= reporting

@@ -22,7 +22,7 @@ from rq import Queue, SimpleWorker
 
 from services.ingest.sources.file_replay import ReplayWindow
 from services.trainer.jobs import redis_for_rq
-from shared import streams
+from shared import replies, streams
 from shared.bus import connect_async
 from shared.config import Settings
 from shared.redis_acl import load_or_create_passwords
@@ -112,7 +112,10 @@ def replicated(tmp_path: Path) -> Iterator[Replicated]:
 
         def sentinels_ready() -> bool:
             views = [s.client().sentinel_master(MASTER) for s in sentinels]
-            return all(v["num-other-sentinels"] == 2 and v["num-slaves"] == 1 for v in views)
+            return all(
+                isinstance(v, dict) and v["num-other-sentinels"] == 2 and v["num-slaves"] == 1
+                for v in views
+            )
 
         wait_for(sentinels_ready, 30, "the sentinels to find each other and the replica")
         yield Replicated(primary, replica, sentinels, passwords)
@@ -137,11 +140,13 @@ def service_env(tmp_path: Path) -> dict[str, str]:
 
 def replay_window_env() -> dict[str, str]:
     """The short replay, its minutes paced so that the test has time to fail a server."""
+    window = SHORT_WINDOW
+    assert window.daily_from and window.intraday_from and window.end
     return {
-        "AEGIS_REPLAY_DAILY_FROM": SHORT_WINDOW.daily_from,
-        "AEGIS_REPLAY_INTRADAY_FROM": SHORT_WINDOW.intraday_from,
-        "AEGIS_REPLAY_END": SHORT_WINDOW.end,
-        "AEGIS_REPLAY_PACED_FROM": SHORT_WINDOW.intraday_from,
+        "AEGIS_REPLAY_DAILY_FROM": window.daily_from,
+        "AEGIS_REPLAY_INTRADAY_FROM": window.intraday_from,
+        "AEGIS_REPLAY_END": window.end,
+        "AEGIS_REPLAY_PACED_FROM": window.intraday_from,
         "AEGIS_REPLAY_SPEED": "4000",
     }
 
@@ -150,7 +155,11 @@ def wait_promoted(replicated: Replicated) -> redis.Redis:
     """Every sentinel names the replica as the primary; a client of it."""
     new_primary = ("127.0.0.1", replicated.replica.port)
     for sentinel in replicated.sentinels:
-        wait_for(lambda s=sentinel: s.primary() == new_primary, 60, "the replica promoted")
+
+        def names_the_replica(s: RedisSentinel = sentinel) -> bool:
+            return s.primary() == new_primary
+
+        wait_for(names_the_replica, 60, "the replica promoted")
     return replicated.replica.client()
 
 
@@ -187,7 +196,7 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
         def features_caught_up() -> bool:
             groups = {g["name"].decode(): g for g in promoted.xinfo_groups(streams.BARS)}
             group = groups.get("features")
-            return bool(group) and group["pending"] == 0 and group["lag"] == 0
+            return group is not None and group["pending"] == 0 and group["lag"] == 0
 
         wait_for(features_caught_up, 120, "features to consume every bar on the new primary")
     finally:
@@ -201,14 +210,15 @@ def test_services_follow_a_sentinel_failover_and_lose_nothing(
     # the gateway's asyncio client finds the new primary through the sentinels too
     gateway = replicated.settings("gateway")
 
-    async def newest_block() -> list:
+    async def newest_block() -> list[replies.Entry]:
         client = connect_async(gateway, socket_timeout_s=5)
         try:
-            return await client.xrevrange(streams.BLOCKS, count=1)
+            return await replies.xrevrange_async(client, streams.BLOCKS, count=1)
         finally:
             await client.aclose()
 
-    assert asyncio.run(newest_block()) == promoted.xrevrange(streams.BLOCKS, count=1) != []
+    newest = asyncio.run(newest_block())
+    assert newest == replies.xrevrange(promoted, streams.BLOCKS, count=1) != []
 
     # and so does the training queue's rq connection
     trainer = redis_for_rq(replicated.settings("trainer"))
@@ -275,7 +285,7 @@ def test_a_failover_to_a_lagging_replica_loses_no_acknowledged_bar(
     never got). The primary is killed and the lagging replica promoted; the old primary comes
     back as its replica, ingest goes on, and every bar of a clean run is on the stream, once."""
     ingest(settings, LAGGED)  # the clean run, on the single test Redis
-    clean = [f[b"d"] for _, f in redis_client.xrange(streams.BARS)]
+    clean = [f[b"d"] for _, f in replies.xrange(redis_client, streams.BARS)]
     feeder, log = lagged_replay(replicated, tmp_path, wait_replicas=1)
     try:
         wait_for(lambda: b"replicas acknowledged" in log.read_bytes(), 60, "ingest to wait")
@@ -290,4 +300,4 @@ def test_a_failover_to_a_lagging_replica_loses_no_acknowledged_bar(
         if feeder.poll() is None:
             os.killpg(feeder.pid, signal.SIGTERM)
         feeder.wait(timeout=20)
-    assert [f[b"d"] for _, f in promoted.xrange(streams.BARS)] == clean
+    assert [f[b"d"] for _, f in replies.xrange(promoted, streams.BARS)] == clean

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from services.ingest.main import IngestService
 from services.ingest.sources.base import RejectedInput, SourceEvent
-from shared import calendar, streams
+from shared import calendar, replies, streams
 from shared.clock import RunClock, RunInfo, clock_section
 from shared.config import Settings
 from shared.schemas import Bar
@@ -122,7 +122,9 @@ def daily_bar(day: str) -> Bar:
 
 
 def run_record(client: redis.Redis) -> RunInfo:
-    return RunInfo.from_json(orjson.loads(client.get(streams.RUN)))
+    raw = replies.get_bytes(client, streams.RUN)
+    assert raw is not None, "no run record"
+    return RunInfo.from_json(orjson.loads(raw))
 
 
 def test_ingest_publishes_the_replay_clock_and_a_finished_replay_says_so(

@@ -12,11 +12,13 @@ from pathlib import Path
 import pandas as pd
 import redis
 
+from services.features.main import FeaturesWorker
 from services.ingest.sources.file_replay import ReplayWindow
 from shared import streams
-from shared.codec import decode
 from shared.config import PROJECT_ROOT, Settings
 from shared.redis_server import RedisServer
+from shared.schemas import DeadLetter, FeatureSnapshot
+from tests.bus_reads import messages
 from tests.pipeline import DATA_DIR, feature_payloads, ingest, run_features, stream_payloads
 from tests.ports import free_port
 from tests.waiting import wait_for
@@ -70,7 +72,7 @@ def test_malformed_bars_are_dead_lettered_and_good_ones_flow(
     write_bad_daily_files(tmp_path)
     window = ReplayWindow(include_intraday=False)
     counts = ingest(settings, window, data_dir=tmp_path)
-    reasons = [decode(f).reason for _, f in redis_client.xrange(streams.DEAD_LETTER)]
+    reasons = [d.reason for d in messages(redis_client, streams.DEAD_LETTER, DeadLetter)]
     assert counts["dead_lettered"] == 5 == len(reasons)
     assert counts["duplicate"] == 1
     joined = "\n".join(reasons)
@@ -80,7 +82,7 @@ def test_malformed_bars_are_dead_lettered_and_good_ones_flow(
         pd.read_csv(DATA_DIR / "nifty50_daily.csv").query("'2021-01-01' <= date <= '2021-03-31'")
     )
     run_features(settings)
-    daily = [decode(f) for _, f in redis_client.xrange(streams.FEATURES)]
+    daily = messages(redis_client, streams.FEATURES, FeatureSnapshot)
     assert len(daily) == good_nifty - 4  # every bar not dead-lettered made it through
     assert all(s.kind == "daily" for s in daily)
 
@@ -171,9 +173,7 @@ def test_services_resume_after_redis_restarts(tmp_path: Path) -> None:
         server.stop()
 
 
-def run_in_thread(settings: Settings):
-    from services.features.main import FeaturesWorker
-
+def run_in_thread(settings: Settings) -> FeaturesWorker:
     worker = FeaturesWorker(settings, "features-restart")
     threading.Thread(target=worker.run, daemon=True).start()
     return worker

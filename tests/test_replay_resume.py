@@ -11,22 +11,9 @@ from shared.bus import Bus
 from shared.config import Settings
 from shared.schemas import Bar
 from tests.conftest import DATA_DIR
+from tests.waiting import RecordingStop
 
 WINDOW = ReplayWindow(daily_from="2022-12-20", intraday_from="2022-12-27", end="2022-12-27")
-
-
-class RecordingStop:
-    """Stands in for the stop event: records each pacing wait, never stops."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def is_set(self) -> bool:
-        return False
-
-    def wait(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        return False
 
 
 def bars() -> list[Bar]:
@@ -48,7 +35,7 @@ def test_pacing_resumes_after_the_published_bars() -> None:
     stop = RecordingStop()
     replay = FileReplaySource(
         DATA_DIR, WINDOW, speed=60, paced_from="2022-12-27", stop=stop, resume_after_s=resume
-    )  # type: ignore[arg-type]
+    )
     assert [e for e in replay.events() if isinstance(e, Bar)] == everything
     paced = [b for b in everything if event_time(b) > resume]
     # one wait per new event time after the resume point (bars at one time share it)

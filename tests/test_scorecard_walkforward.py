@@ -82,7 +82,8 @@ def test_a_replay_served_by_the_walk_forward_registry_scores_as_the_evaluation(
         valid = registry.valid_version(versions, block.session_date)
         if block.session_date in sessions:
             assert valid is not None and refs["seller"].version == valid
-            assert refs["seller"].training_window.split("..")[1] < block.session_date
+            window = refs["seller"].training_window
+            assert window is not None and window.split("..")[1] < block.session_date
         else:
             assert valid is None and refs == {} and block.degraded, block.session_date
             assert block.data["safe_range"]["provenance"]["source"] == "heuristic"

@@ -54,7 +54,8 @@ def test_chain_skew_on_real_chain_shows_put_skew() -> None:
     forward = parity_forward(chain.quotes, chain.spot)
     assert forward is not None and abs(forward / chain.spot - 1) < 0.01
     skew = chain_skew(chain.quotes, chain.spot, years_to_expiry=4.5 / 365)
-    assert skew is not None and 0.03 < skew.atm_iv < 0.5
+    assert skew is not None and skew.atm_iv is not None and 0.03 < skew.atm_iv < 0.5
+    assert skew.put is not None and skew.call is not None
     assert skew.put > skew.call  # index options: OTM puts carry the richer vol
 
 

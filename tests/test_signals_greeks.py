@@ -150,7 +150,9 @@ def test_a_stale_deep_itm_call_below_intrinsic_has_no_iv() -> None:
     # the put of that strike is out of the money and priced: 'otm' values both sides with it
     otm = chain_greeks(chain.quotes, chain.spot, years, "otm")
     assert otm.call.iv[i] == otm.put.iv[i] == own.put.iv[i] is not None
-    assert otm.call.delta[i] == pytest.approx(1 + otm.put.delta[i], abs=1e-15)
+    put_delta = otm.put.delta[i]
+    assert put_delta is not None
+    assert otm.call.delta[i] == pytest.approx(1 + put_delta, abs=1e-15)
 
 
 def test_zero_or_missing_prices_have_no_iv() -> None:

@@ -23,6 +23,7 @@ def brute_force(rows: pd.DataFrame) -> float:
                 pay += (strike - settle) * pe_oi
         if best_pay is None or pay < best_pay:
             best_strike, best_pay = settle, pay
+    assert best_strike is not None
     return float(best_strike)
 
 
@@ -52,7 +53,9 @@ def test_max_pain_moves_across_snapshots() -> None:
         quotes = [
             OptionQuote(strike=r.strike, ce_oi=r.ce_oi, pe_oi=r.pe_oi) for r in rows.itertuples()
         ]
-        strikes.add(compute_max_pain(quotes).strike)  # type: ignore[union-attr]
+        pain = compute_max_pain(quotes)
+        assert pain is not None
+        strikes.add(pain.strike)
     assert len(strikes) > 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from services.ingest.sources.stream_file import (
     read_header,
     record_streams,
 )
-from shared import streams
+from shared import replies, streams
 from shared.bus import Bus
 from shared.calendar import daily_open_time
 from shared.config import PROJECT_ROOT, Settings
-from shared.schemas import SCHEMA_VERSION, Bar, OptionChain
+from shared.schemas import SCHEMA_VERSION, Bar, Message, OptionChain
+from tests.bus_reads import add
 from tests.conftest import DATA_DIR
+from tests.narrowing import every
 from tests.test_chain_file import CHAIN_FILE
 
 RECORDED = [streams.BARS, streams.CHAINS]
@@ -48,7 +51,7 @@ def _daily_bars(n: int) -> list[Bar]:
     ]
 
 
-def _publish(bus: Bus, events: list[Bar | OptionChain]) -> None:
+def _publish(bus: Bus, events: Sequence[Message]) -> None:
     for event in events:
         if isinstance(event, Bar):
             assert bus.publish_bars([event])[0].outcome == "published"
@@ -59,7 +62,7 @@ def _publish(bus: Bus, events: list[Bar | OptionChain]) -> None:
 def _fill(bus: Bus) -> None:
     """Daily bars, a forming bar and its revision, interleaved with real chain snapshots."""
     bars = _daily_bars(5)
-    chains = list(islice(ChainFileSource(CHAIN_FILE).events(), 3))
+    chains = every(islice(ChainFileSource(CHAIN_FILE).events(), 3), OptionChain)
     forming = bars[-1].model_copy(update={"final": False, "close": bars[-1].close - 10})
     _publish(bus, [*bars[:3], chains[0], bars[3], forming, chains[1], bars[4], chains[2]])
 
@@ -67,7 +70,7 @@ def _fill(bus: Bus) -> None:
 def _entries(client: redis.Redis) -> dict[str, list[dict[bytes, bytes]]]:
     """Each recorded stream's entries in order, without their ids (ids are new on replay,
     and entries of different streams written in the same millisecond have no order)."""
-    return {s: [f for _, f in client.xrange(s)] for s in RECORDED}
+    return {s: [f for _, f in replies.xrange(client, s)] for s in RECORDED}
 
 
 def test_record_then_replay_into_fresh_redis_is_identical(
@@ -75,7 +78,7 @@ def test_record_then_replay_into_fresh_redis_is_identical(
 ) -> None:
     bus = Bus(redis_client, settings)
     _fill(bus)
-    redis_client.xadd(streams.FEATURES, {"t": "x"})  # not recorded
+    add(redis_client, streams.FEATURES, {"t": "x"})  # not recorded
     original = _entries(redis_client)
     assert [len(v) for v in original.values()] == [6, 3]
 
@@ -86,8 +89,8 @@ def test_record_then_replay_into_fresh_redis_is_identical(
 
     redis_client.flushall()
     source = StreamFileSource(path, speed=0)
-    events = list(source.events())
-    assert all(isinstance(e, Bar | OptionChain) for e in events)
+    events = every(source.events(), Message)
+    assert {type(e) for e in events} == {Bar, OptionChain}
     _publish(bus, events)
     assert _entries(redis_client) == original
 
@@ -98,16 +101,16 @@ def test_replay_rejects_garbage_and_skips_other_streams(
     bus = Bus(redis_client, settings)
     (bar,) = _daily_bars(1)
     bus.publish_bars([bar])
-    redis_client.xadd(streams.BARS, {"t": "bar", "v": "1", "d": b"\xc1garbage"})
-    redis_client.xadd(streams.BARS, {"t": "bar", "v": "999", "d": b"\x80"})
-    redis_client.xadd(streams.FEATURES, {"t": "feature_snapshot", "v": "1", "d": b"\x80"})
+    add(redis_client, streams.BARS, {"t": "bar", "v": "1", "d": b"\xc1garbage"})
+    add(redis_client, streams.BARS, {"t": "bar", "v": "999", "d": b"\x80"})
+    add(redis_client, streams.FEATURES, {"t": "feature_snapshot", "v": "1", "d": b"\x80"})
     path = tmp_path / "rec.msgpack"
     assert record_streams(redis_client, [streams.BARS, streams.FEATURES], path) == 4
 
     events = list(StreamFileSource(path).events())
     assert events[0] == bar
-    rejected = events[1:]
-    assert len(rejected) == 2 and all(isinstance(e, RejectedInput) for e in rejected)
+    rejected = every(events[1:], RejectedInput)
+    assert len(rejected) == 2
     assert "not msgpack" in rejected[0].reason
     assert "schema version '999'" in rejected[1].reason
 

@@ -11,11 +11,12 @@ import redis
 
 from services.features.sequencing import admit
 from services.features.state import FeatureState
-from shared import streams
+from shared import replies, streams
 from shared.calendar import IST, beyond_next_session
-from shared.codec import decode, encode
+from shared.codec import encode
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.schemas import Bar, DeadLetter
+from tests.bus_reads import decoded, messages
 from tests.pipeline import feature_payloads, ingest, run_features
 
 
@@ -70,19 +71,23 @@ def test_held_bars_survive_a_checkpoint() -> None:
 
 
 def _features_with(
-    settings: Settings, client: redis.Redis, entries: list, extra: Bar | None, after: int
+    settings: Settings,
+    client: redis.Redis,
+    entries: list[replies.Entry],
+    extra: Bar | None,
+    after: int,
 ) -> tuple[list[bytes], list[str]]:
     """The replay's bar entries on a fresh stream, ``extra`` written after entry ``after``
     (as any writer could XADD it); the features' snapshots and dead-letter reasons."""
     client.flushall()
     pipe = client.pipeline(transaction=False)
     for i, (_, fields) in enumerate(entries):
-        pipe.xadd(streams.BARS, fields)
+        replies.xadd(pipe, streams.BARS, fields)
         if extra is not None and i == after:
-            pipe.xadd(streams.BARS, encode(extra))
+            replies.xadd(pipe, streams.BARS, encode(extra))
     pipe.execute()
     run_features(settings)
-    reasons = [decode(f).reason for _, f in client.xrange(streams.DEAD_LETTER)]
+    reasons = [d.reason for d in messages(client, streams.DEAD_LETTER, DeadLetter)]
     return feature_payloads(client), reasons
 
 
@@ -90,16 +95,16 @@ def test_one_near_future_bar_costs_that_bar_only(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
     ingest(settings)
-    entries = redis_client.xrange(streams.BARS)
+    entries = replies.xrange(redis_client, streams.BARS)
     minutes = [
         i
         for i, (_, f) in enumerate(entries)
-        if (b := decode(f)).interval == "1m" and b.open_time >= at("2021-03-02 11:00")
+        if (b := decoded(f, Bar)).interval == "1m" and b.open_time >= at("2021-03-02 11:00")
     ]
     middle = minutes[0]  # the replay's second session, mid-morning
     reference, none = _features_with(settings, redis_client, entries, None, middle)
     assert len(reference) > 1000 and none == []
-    close = decode(entries[middle][1]).close
+    close = decoded(entries[middle][1], Bar).close
     for poison in (bar("2021-05-03 10:00", close=close), bar("2021-06-01 09:15", "1d", close)):
         snapshots, reasons = _features_with(settings, redis_client, entries, poison, middle)
         assert snapshots == reference, poison.interval  # no real minute or session dropped

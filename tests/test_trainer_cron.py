@@ -20,7 +20,7 @@ from rq.serializers import JSONSerializer
 from services.seller.main import SellerWorker
 from services.trainer.jobs import redis_for_rq
 from services.trainer.worker import CRON_JOB_NAME, cron_schedule
-from shared import calendar, streams
+from shared import calendar, replies, streams
 from shared.bus import Bus
 from shared.codec import decode
 from shared.config import Settings
@@ -126,13 +126,15 @@ def test_cron_fires_publishes_and_engine_hot_reloads_losing_nothing(
     jobs = Job.fetch_many(fired, connection, serializer=JSONSerializer)
     finished = [j for j in jobs if j and j.is_finished]
     assert finished, "no scheduled job finished"
-    new = {r["name"]: r["version"] for r in finished[-1].return_value()}
+    results = finished[-1].return_value()
+    assert results is not None
+    new = {r["name"]: r["version"] for r in results}
     for n in names:
         assert new[n] != old[n] and new[n].startswith("20210730-")
         assert registry.current_version(settings.model_dir, n) == new[n]
     announced = {
         (e.name, e.version)
-        for e in (decode(f) for _, f in redis_client.xrange(streams.MODEL_EVENTS))
+        for e in (decode(f) for _, f in replies.xrange(redis_client, streams.MODEL_EVENTS))
         if isinstance(e, ModelPublished)
     }
     assert {(n, new[n]) for n in names} <= announced

@@ -8,6 +8,7 @@ import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -34,7 +35,7 @@ def acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer
         yield server
 
 
-def settings_as(server: RedisServer, user: str, tmp_path: Path, **extra: object) -> Settings:
+def settings_as(server: RedisServer, user: str, tmp_path: Path, **extra: Any) -> Settings:
     assert server.passwords is not None
     return Settings(
         redis_url=server.address,
@@ -43,7 +44,7 @@ def settings_as(server: RedisServer, user: str, tmp_path: Path, **extra: object)
         embedded_redis=False,
         model_dir=tmp_path / "models",
         var_dir=tmp_path / "var",
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
@@ -51,20 +52,22 @@ def rq_values(client: redis.Redis) -> Iterator[tuple[str, bytes]]:
     """Every value of every rq key (job data decompressed as rq stores it zlib-compressed)."""
     for raw_key in client.scan_iter(match="rq:*", count=500):
         key = raw_key.decode()
-        kind = client.type(raw_key).decode()
-        if kind == "hash":
+        kind = client.type(raw_key)
+        values: list[object]
+        if kind == b"hash":
             values = [v for kv in client.hgetall(raw_key).items() for v in kv]
-        elif kind == "string":
+        elif kind == b"string":
             values = [client.get(raw_key) or b""]
-        elif kind == "list":
-            values = client.lrange(raw_key, 0, -1)
-        elif kind == "set":
+        elif kind == b"list":
+            values = list(client.lrange(raw_key, 0, -1))
+        elif kind == b"set":
             values = list(client.smembers(raw_key))
-        elif kind == "zset":
-            values = client.zrange(raw_key, 0, -1)
+        elif kind == b"zset":
+            values = list(client.zrange(raw_key, 0, -1))
         else:
             values = [b""]
         for value in values:
+            assert isinstance(value, bytes)  # the client keeps replies as bytes
             yield key, value
             try:
                 yield key, zlib.decompress(value)
@@ -108,7 +111,8 @@ def test_no_secret_in_job_arguments_hashes_or_worker_logs(
 
     by_hand.refresh()
     assert by_hand.is_finished, by_hand.latest_result()
-    assert {r["name"] for r in by_hand.return_value()} and weekly.is_started
+    results = by_hand.return_value()
+    assert results is not None and {r["name"] for r in results} and weekly.is_started
     secrets = [API_TOKEN, *acl_server.passwords.values()]
     logged = log_path.read_bytes()
     assert b"weekly-retrain" in logged or b"train_job" in logged  # the worker logged the jobs

@@ -24,10 +24,13 @@ def minute(m: int, **prices: float) -> Bar:
         symbol="NIFTY",
         interval="1m",
         open_time=calendar.daily_open_time(DAY) + 60 * m,
+        open=values["open"],
+        high=values["high"],
+        low=values["low"],
+        close=values["close"],
         volume=None,
         final=True,
         source="test",
-        **values,
     )
 
 

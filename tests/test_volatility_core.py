@@ -5,6 +5,7 @@ between the core and its baseline as the seller engine publishes it."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,13 @@ from shared.config import PROJECT_ROOT, Settings
 from shared.engine import EngineContext, ModelBook
 from shared.features import volatility as vol
 from shared.features.daily import compute_daily_features
-from shared.models.api import vix_regime
-from shared.models.loading import load_model
-from shared.models.seller import HEAD_FILE, SIGNALS
+from shared.models.api import DailyFeatures, vix_regime
+from shared.models.buyer import BuyerModels
+from shared.models.seller import HEAD_FILE, SIGNALS, SellerModels
+from shared.models.stats import MeasuredStatistics
 from shared.models.volatility import VolatilityCore, dte_bucket
 from tests.engines_support import daily_snapshot
-from tests.models_support import short_data, trained_registry
+from tests.models_support import loaded, short_data, trained_registry
 
 YEAR = 252
 
@@ -217,8 +219,8 @@ def test_trained_seller_publishes_its_selection_per_signal() -> None:
 
 
 def _context(live: str) -> EngineContext:
-    seller = load_model(trained_registry(), "seller")
-    stats = load_model(trained_registry(), "stats")
+    seller = loaded(trained_registry(), SellerModels)
+    stats = loaded(trained_registry(), MeasuredStatistics)
     for row in seller.params["selection"].values():
         row["live"] = live
     return EngineContext(
@@ -256,7 +258,9 @@ def test_engine_falls_back_to_the_baseline_where_the_model_lost() -> None:
     assert "z_lower" in rng and rng["selection"]["live"] == "baseline"
 
 
-def test_a_boosted_head_round_trips_through_the_registry(monkeypatch, tmp_path) -> None:
+def test_a_boosted_head_round_trips_through_the_registry(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import services.trainer.seller as trainer_seller
     from services.trainer.pipeline import publish_models
 
@@ -266,8 +270,8 @@ def test_a_boosted_head_round_trips_through_the_registry(monkeypatch, tmp_path) 
     model = trainer_seller.train_seller(data, FAST)
     assert HEAD_FILE in model.writers
     publish_models([model], data, FAST, tmp_path, bus=None)
-    seller = load_model(tmp_path, "seller")
-    daily = {k: float(v) for k, v in data.features.iloc[-1].items()}
+    seller = loaded(tmp_path, SellerModels)
+    daily: DailyFeatures = {k: float(v) for k, v in data.features.iloc[-1].items()}
     lower, upper = seller.range_bounds(daily, 15000.0, 0.9, 5, 3)
     assert seller.breach_probability(daily, 15000.0, upper, 5, 3) == pytest.approx(0.05)
     assert seller.breach_probability(daily, 15000.0, lower, 5, 3) == pytest.approx(0.05)
@@ -294,8 +298,10 @@ def test_theta_edge_takes_the_move_from_the_core_or_its_baseline(live: str) -> N
     from shared.signals.chain import StraddleMove
 
     ctx = _context(live)
-    ctx.models.loaded["buyer"] = load_model(trained_registry(), "buyer")
-    edge = theta_edge(ctx, float(ctx.snapshot.vix))
+    ctx.models.loaded["buyer"] = loaded(trained_registry(), BuyerModels)
+    vix = ctx.snapshot.vix
+    assert vix is not None
+    edge = theta_edge(ctx, vix)
     assert f"live={live}" in edge["provenance"]["note"]
     if live == "baseline":  # the VIX-implied move against itself: no edge either way
         assert edge["score"] == pytest.approx(0.5, abs=5e-3) and edge["label"] == "neutral"
@@ -305,6 +311,6 @@ def test_theta_edge_takes_the_move_from_the_core_or_its_baseline(live: str) -> N
     tiny = StraddleMove(
         strike=25_000, call=0.5, put=0.5, move_points=1.0, move_pct=0.004, one_sd_points=1.0
     )
-    chain = theta_edge(ctx, float(ctx.snapshot.vix), tiny, "chain 15:25")
+    chain = theta_edge(ctx, vix, tiny, "chain 15:25")
     assert chain["implied_basis"] == "atm_straddle" and chain["score"] > 0.9
     assert chain["implied_formula"].endswith("(chain 15:25)")

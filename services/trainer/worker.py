@@ -15,6 +15,7 @@ from rq import cron as rq_cron
 from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker
 
 from services.trainer.jobs import (
     JOB_TIMEOUT_S,
@@ -89,8 +90,8 @@ def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
 
 
 def training_worker(
-    settings: Settings, connection: Redis, worker_class: type[Worker] = Worker
-) -> Worker:
+    settings: Settings, connection: Redis, worker_class: type[BaseWorker] = Worker
+) -> BaseWorker:
     """An rq worker on the training queue: JSON jobs, only the allowed ones performed."""
     return worker_class(
         [training_queue(settings, connection)],

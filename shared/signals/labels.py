@@ -4,9 +4,11 @@ that feeds them comes from a model or data."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from shared.models.api import DailyFeatures
+
+SellerFlagLabel = Literal["FAVOURABLE", "NEUTRAL", "RISKY"]
 
 TRAP_CUTS = ((0.35, "LOW"), (0.6, "ELEVATED"), (math.inf, "HIGH"))
 STRESS_CUTS = ((0.4, "CALM"), (0.7, "CAUTION"), (math.inf, "STRESS"))
@@ -78,7 +80,7 @@ SELLER_FLAG_FORMULA = (
 
 def seller_flag(
     trap: str, stress: str, iv_percentile: float | None, rv_percentile: float | None
-) -> tuple[str, list[str]]:
+) -> tuple[SellerFlagLabel, list[str]]:
     """FAVOURABLE | NEUTRAL | RISKY with the conditions that decided it."""
     reasons = [f"volatility trap {trap}", f"expiry stress {stress}"]
     rich = (

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Protocol, TypeVar
 
-from services.ingest.sources.base import RejectedInput, SourceEvent
+from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.feed_status import FeedStatus
 from services.ingest.sources.rate_limit import TokenBucket
 from services.ingest.sources.yfinance_source import next_session_open
@@ -113,7 +113,7 @@ class ChainPollSource:
     def close(self) -> None:
         self._stop.set()
 
-    def events(self) -> Iterator[SourceEvent | RejectedInput]:
+    def events(self) -> Iterator[OptionChain | RejectedInput]:
         while not self._stop.is_set():
             now = self._clock()
             if not is_market_open(datetime.fromtimestamp(now, IST)):

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from services.ingest.sources import chain_formats
-from services.ingest.sources.base import RejectedInput, SourceEvent
+from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.chain_formats import ChainFileError, FileContext
 from services.ingest.sources.pacing import Pacer
 from shared.calendar import daily_close_time, ist_date
@@ -133,7 +133,7 @@ class ChainFileSource:
         self._stop = stop or threading.Event()
         self._pacer = Pacer(speed, max_gap_s, wait=self._stop.wait)
 
-    def events(self) -> Iterator[SourceEvent | RejectedInput]:
+    def events(self) -> Iterator[OptionChain | RejectedInput]:
         if self.path.is_dir():
             yield from self._folder()
             return
@@ -157,7 +157,7 @@ class ChainFileSource:
             if self._stop.is_set():
                 return
 
-    def _folder(self) -> Iterator[SourceEvent | RejectedInput]:
+    def _folder(self) -> Iterator[OptionChain | RejectedInput]:
         """Every file of a folder (e.g. a month of bhavcopies), each read on its own, the
         chains yielded in snapshot-time order and each unreadable file as one rejection."""
         found: list[OptionChain] = []
@@ -189,7 +189,7 @@ class ChainFileSource:
             return chain_formats.eod_table(fields, rows, self.path, self.context)
         return chain_formats.bhavcopy(fields, rows, self.path, self.context, kind)
 
-    def _intraday(self) -> Iterator[SourceEvent | RejectedInput]:
+    def _intraday(self) -> Iterator[OptionChain | RejectedInput]:
         last_time: int | None = None
         for rows, rejected in self._snapshots():
             yield from rejected

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from services.ingest.sources.base import RejectedInput, SourceEvent
+from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.ordering import Rank, rank
 from shared import calendar
 from shared.config import Settings
@@ -33,7 +33,7 @@ DAILY_FILES = {
 }
 MINUTE_FILES = ("nifty50_1min_2021-01_2023-01.csv.gz", "nifty50_1min_2026-01-01_2026-02-06.csv.gz")
 # (event time, tie-break rank, event), merged on the first two (see ``ordering``).
-TimedEvent = tuple[int, Rank, SourceEvent | RejectedInput]
+TimedEvent = tuple[int, Rank, Bar | RejectedInput]
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class FileReplaySource:
             )
         return heapq.merge(*streams, key=lambda e: (e[0], e[1]))
 
-    def events(self) -> Iterator[SourceEvent | RejectedInput]:
+    def events(self) -> Iterator[Bar | RejectedInput]:
         previous_event: int | None = None
         for event_time, _, event in self._merged():
             if self.stop.is_set():
@@ -226,7 +226,7 @@ class FileReplaySource:
         return {"source": self.name, "data_dir": str(self.data_dir)}
 
 
-def iter_bars_fast(data_dir: Path, window: ReplayWindow) -> Iterator[SourceEvent | RejectedInput]:
+def iter_bars_fast(data_dir: Path, window: ReplayWindow) -> Iterator[Bar | RejectedInput]:
     """All bars of the window as fast as possible, in ``FileReplaySource`` order (tests)."""
     return FileReplaySource(data_dir, window).events()
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from services.ingest.sources.bar_cache import BarCache
-from services.ingest.sources.base import RejectedInput, SourceEvent
+from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.feed_status import FeedStatus
 from services.ingest.sources.ordering import event_order
 from services.ingest.sources.yf_fetch import (
@@ -110,7 +110,7 @@ class YFinanceSource:
     def close(self) -> None:
         self._stop.set()
 
-    def events(self) -> Iterator[SourceEvent | RejectedInput]:
+    def events(self) -> Iterator[Bar | RejectedInput]:
         try:
             yield from self._load_cache()
             yield from self._refresh()
@@ -163,7 +163,7 @@ class YFinanceSource:
             )
         return max(start, earliest), moment + timedelta(minutes=5)
 
-    def _refresh(self) -> Iterator[SourceEvent | RejectedInput]:
+    def _refresh(self) -> Iterator[Bar | RejectedInput]:
         """One fetch of every series; yields new bars (all series merged in event order)."""
         fresh: list[Bar] = []
         stale: list[str] = []
