@@ -159,14 +159,7 @@ def main() -> None:
     passwords: dict[str, str] | None = None
     if settings.embedded_redis:
         server, passwords, settings = embedded_redis(settings)
-    env = {
-        **os.environ,
-        "AEGIS_REDIS_URL": settings.redis_address if passwords else settings.redis_url,
-        "AEGIS_EMBEDDED_REDIS": "false",
-    }
-    if passwords is not None:  # each service gets its own user, in start_service
-        env.pop("AEGIS_REDIS_USER", None)
-        env.pop("AEGIS_REDIS_PASSWORD", None)
+    env = services_env(settings, passwords)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
     try:
@@ -178,56 +171,105 @@ def main() -> None:
         threading.Thread(
             target=watch_memory, args=(client, settings, stop), name="redis-memory", daemon=True
         ).start()
-        workers = [w for w in WORKERS if available(w)]
-        for name in workers:
-            procs[name] = start_service(name, env, passwords)
-        if available("gateway"):
-            procs["gateway"] = start_service("gateway", env, passwords)
-        if available("trainer"):
-            procs["trainer"] = start_service("trainer", env, passwords, "worker")
-        missing = wait_healthy(client, workers, 60, procs, stop)
-        if stop.is_set():
+        if not start_services(client, env, passwords, procs, stop):
             return
-        if missing:
-            log.error("not_healthy", services=missing)
-        procs["ingest"] = start_service("ingest", env, passwords)
-        print(
-            f"\nAegisMatrix is running.\n"
-            f"  dashboard:  http://{settings.gateway_host}:{settings.gateway_port}/\n"
-            f"  document:   http://{settings.gateway_host}:{settings.gateway_port}/api/v1/document"
-            f"  (also written to {settings.output_path})\n"
-            f"  redis:      {settings.redis_address}  streams {streams.BARS}, "
-            f"{streams.FEATURES}, {streams.BLOCKS}, {streams.DEAD_LETTER}\n"
-            f"Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        epoch = EpochWatch("stack")
-        while not stop.is_set():
-            if lost_data(epoch, client) and "ingest" not in procs:  # a finished replay: again
-                log.error("replaying_after_data_loss", note="Redis lost its data")
-                procs["ingest"] = start_service("ingest", env, passwords)
-            for name, proc in list(procs.items()):
-                code = proc.poll()
-                if code is not None and not (name == "ingest" and code == 0):
-                    log.error("process_exited", process=name, code=code)
-                    stop.set()
-                elif code == 0 and name == "ingest":
-                    log.info("replay_finished", note="engines and dashboard keep running")
-                    procs.pop(name)
-            stop.wait(1.0)
+        print_addresses(settings)
+        supervise(client, env, passwords, procs, stop)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log.warning("killing", process=name)
-                proc.kill()
+        stop_services(procs)
         if server:
             server.stop()
         log.info("stopped")
+
+
+def services_env(settings: Settings, passwords: dict[str, str] | None) -> dict[str, str]:
+    """The environment every service starts with (with ``passwords``, each service's own
+    user is added in ``start_service``)."""
+    env = {
+        **os.environ,
+        "AEGIS_REDIS_URL": settings.redis_address if passwords else settings.redis_url,
+        "AEGIS_EMBEDDED_REDIS": "false",
+    }
+    if passwords is not None:
+        env.pop("AEGIS_REDIS_USER", None)
+        env.pop("AEGIS_REDIS_PASSWORD", None)
+    return env
+
+
+def start_services(
+    client: redis.Redis,
+    env: dict[str, str],
+    passwords: dict[str, str] | None,
+    procs: dict[str, subprocess.Popen[bytes]],
+    stop: threading.Event,
+) -> bool:
+    """Start the workers, the gateway and the trainer into ``procs``, wait until the workers
+    report health, then start ingest; False when stopped before that."""
+    workers = [w for w in WORKERS if available(w)]
+    for name in workers:
+        procs[name] = start_service(name, env, passwords)
+    if available("gateway"):
+        procs["gateway"] = start_service("gateway", env, passwords)
+    if available("trainer"):
+        procs["trainer"] = start_service("trainer", env, passwords, "worker")
+    missing = wait_healthy(client, workers, 60, procs, stop)
+    if stop.is_set():
+        return False
+    if missing:
+        log.error("not_healthy", services=missing)
+    procs["ingest"] = start_service("ingest", env, passwords)
+    return True
+
+
+def print_addresses(settings: Settings) -> None:
+    print(
+        f"\nAegisMatrix is running.\n"
+        f"  dashboard:  http://{settings.gateway_host}:{settings.gateway_port}/\n"
+        f"  document:   http://{settings.gateway_host}:{settings.gateway_port}/api/v1/document"
+        f"  (also written to {settings.output_path})\n"
+        f"  redis:      {settings.redis_address}  streams {streams.BARS}, "
+        f"{streams.FEATURES}, {streams.BLOCKS}, {streams.DEAD_LETTER}\n"
+        f"Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def supervise(
+    client: redis.Redis,
+    env: dict[str, str],
+    passwords: dict[str, str] | None,
+    procs: dict[str, subprocess.Popen[bytes]],
+    stop: threading.Event,
+) -> None:
+    """Until ``stop``: a process that exits stops the stack (a replay that finishes does
+    not); a Redis that lost its data after the replay finished gets the replay again."""
+    epoch = EpochWatch("stack")
+    while not stop.is_set():
+        if lost_data(epoch, client) and "ingest" not in procs:  # a finished replay: again
+            log.error("replaying_after_data_loss", note="Redis lost its data")
+            procs["ingest"] = start_service("ingest", env, passwords)
+        for name, proc in list(procs.items()):
+            code = proc.poll()
+            if code is not None and not (name == "ingest" and code == 0):
+                log.error("process_exited", process=name, code=code)
+                stop.set()
+            elif code == 0 and name == "ingest":
+                log.info("replay_finished", note="engines and dashboard keep running")
+                procs.pop(name)
+        stop.wait(1.0)
+
+
+def stop_services(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every running service, then wait for each (15 s, then kill)."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.items():
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            log.warning("killing", process=name)
+            proc.kill()
 
 
 if __name__ == "__main__":

@@ -86,8 +86,26 @@ def parse_participant_oi(
     if len(lines) < 2:
         raise ParticipantOIError(f"{name}: empty, or no header after the title")
     day = _title_date(lines[0][1], name)
-    header_line, header_text = lines[1]
-    header = [c.strip() for c in next(csv.reader([header_text]))]
+    _check_header(*lines[1], name)
+    rows: dict[str, tuple[int, LongShort]] = {}
+    for number, raw in lines[2:]:
+        cells = next(csv.reader([raw]))
+        who = _client_type(cells, number, name)
+        if who in rows:
+            raise ParticipantOIError(f"{name} line {number}: second {cells[0].strip()} row")
+        rows[who] = (number, _counts(cells[1:], number, name))
+    missing = [p for p in (*PARTICIPANTS, "total") if p not in rows]
+    if missing:
+        raise ParticipantOIError(f"{name}: no row for {', '.join(m.upper() for m in missing)}")
+    _check_row_totals(rows, name, tolerance)
+    _check_column_totals(rows, name, tolerance)
+    nets = {p: ParticipantNets.from_raw(rows[p][1]) for p in PARTICIPANTS}
+    return ParticipantOIDay(day=day, source=name, **nets)
+
+
+def _check_header(line: int, text: str, name: str) -> None:
+    """The header row must name NSE's columns, in NSE's order."""
+    header = [c.strip() for c in next(csv.reader([text]))]
     while header and not header[-1]:
         header.pop()
     if header != ["Client Type", *RAW_COLUMNS]:
@@ -95,36 +113,39 @@ def parse_participant_oi(
         diff = [f"{g!r} for {w!r}" for g, w in zip(got, want, strict=False) if g != w]
         extra = f"; {len(got)} value columns, expected {len(want)}" if len(got) != len(want) else ""
         raise ParticipantOIError(
-            f"{name} line {header_line}: header is not NSE's participant-wise OI layout "
+            f"{name} line {line}: header is not NSE's participant-wise OI layout "
             f"(first column {header[:1]}, {', '.join(diff[:3]) or 'names ok'}{extra})"
         )
-    rows: dict[str, tuple[int, LongShort]] = {}
-    for number, raw in lines[2:]:
-        cells = next(csv.reader([raw]))
-        who = ROW_NAMES.get(cells[0].strip().lower()) if cells else None
-        if who is None:
-            raise ParticipantOIError(
-                f"{name} line {number}: unknown client type {cells[0].strip()!r} "
-                "(expected Client, DII, FII, Pro, TOTAL)"
-            )
-        if who in rows:
-            raise ParticipantOIError(f"{name} line {number}: second {cells[0].strip()} row")
-        values = [c for c in cells[1:]]
-        while len(values) > len(RAW_COLUMNS) and not values[-1].strip():
-            values.pop()
-        if len(values) != len(RAW_COLUMNS):
-            raise ParticipantOIError(
-                f"{name} line {number}: {len(values)} values, expected {len(RAW_COLUMNS)}"
-            )
-        cells_int = tuple(
-            _count(v, name, number, c) for v, c in zip(values, RAW_COLUMNS, strict=True)
+
+
+def _client_type(cells: list[str], number: int, name: str) -> str:
+    """Whose row it is: a participant or ``total``."""
+    who = ROW_NAMES.get(cells[0].strip().lower()) if cells else None
+    if who is None:
+        raise ParticipantOIError(
+            f"{name} line {number}: unknown client type {cells[0].strip()!r} "
+            "(expected Client, DII, FII, Pro, TOTAL)"
         )
-        if min(cells_int) < 0:
-            raise ParticipantOIError(f"{name} line {number}: a negative contract count")
-        rows[who] = (number, LongShort.of(cells_int))
-    missing = [p for p in (*PARTICIPANTS, "total") if p not in rows]
-    if missing:
-        raise ParticipantOIError(f"{name}: no row for {', '.join(m.upper() for m in missing)}")
+    return who
+
+
+def _counts(cells: list[str], number: int, name: str) -> LongShort:
+    """A row's contract counts, in NSE's column order."""
+    values = list(cells)
+    while len(values) > len(RAW_COLUMNS) and not values[-1].strip():
+        values.pop()
+    if len(values) != len(RAW_COLUMNS):
+        raise ParticipantOIError(
+            f"{name} line {number}: {len(values)} values, expected {len(RAW_COLUMNS)}"
+        )
+    counts = tuple(_count(v, name, number, c) for v, c in zip(values, RAW_COLUMNS, strict=True))
+    if min(counts) < 0:
+        raise ParticipantOIError(f"{name} line {number}: a negative contract count")
+    return LongShort.of(counts)
+
+
+def _check_row_totals(rows: dict[str, tuple[int, LongShort]], name: str, tolerance: int) -> None:
+    """Each row's stated long and short totals are the sums of its columns."""
     for number, counts in rows.values():
         for label, stated, summed in (
             ("Total Long Contracts", counts.total_long, counts.longs()),
@@ -134,6 +155,10 @@ def parse_participant_oi(
                 raise ParticipantOIError(
                     f"{name} line {number}: {label} {stated} != {summed}, the sum of its columns"
                 )
+
+
+def _check_column_totals(rows: dict[str, tuple[int, LongShort]], name: str, tolerance: int) -> None:
+    """The TOTAL row's every column is the sum over the four participants."""
     total_line, total_row = rows["total"]
     totals = total_row.values()
     for i, column in enumerate(RAW_COLUMNS):
@@ -143,8 +168,6 @@ def parse_participant_oi(
                 f"{name} line {total_line}: TOTAL {column} {totals[i]} != {column_sum}, "
                 "the sum over Client, DII, FII and Pro"
             )
-    nets = {p: ParticipantNets.from_raw(rows[p][1]) for p in PARTICIPANTS}
-    return ParticipantOIDay(day=day, source=name, **nets)
 
 
 def read_participant_oi(path: Path, *, tolerance: int = TOTAL_TOLERANCE) -> ParticipantOIDay:
