@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint bench system-deps train evaluate evaluate-later evaluate-chain clean
+.PHONY: run check test lint bench system-deps train evaluate evaluate-later evaluate-chain clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 run: $(STAMP)
 	$(PY) -m services.stack
 
-# The gate: lint, format check and type check with zero findings, then the tests.
+# The inner loop: the same checks, then the fast tests (no slow, browser or compose marker).
+check: lint system-deps
+	$(PY) -m pytest -q -m "not slow and not browser and not compose"
+
+# The gate: lint, format check and type check with zero findings, then every test.
 test: lint system-deps
 	$(PY) -m pytest
 

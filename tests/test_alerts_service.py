@@ -65,6 +65,7 @@ def alerts_health(client: redis.Redis) -> list[dict]:
     return [h for h in read_health(client) if h["service"] == "alerts"]
 
 
+@pytest.mark.slow
 def test_end_to_end_exact_alerts_arrive_once(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -103,6 +104,7 @@ def test_end_to_end_exact_alerts_arrive_once(
     assert state is not None and state == replies.xrevrange(redis_client, streams.BLOCKS)[0][0]
 
 
+@pytest.mark.slow
 def test_two_replicas_one_sigkilled_mid_send_each_alert_arrives_once(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -161,6 +163,7 @@ def test_two_replicas_one_sigkilled_mid_send_each_alert_arrives_once(
     assert [r["id"] for r in stored] == [r.alert_id for r in rx.accepted]  # recorded once
 
 
+@pytest.mark.slow
 def test_a_receiver_failing_three_times_gets_the_alert_once(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -178,6 +181,7 @@ def test_a_receiver_failing_three_times_gets_the_alert_once(
     assert redis_client.xlen(streams.DEAD_LETTER) == 0
 
 
+@pytest.mark.slow
 def test_a_send_that_keeps_failing_is_dead_lettered_with_its_reason(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -273,6 +277,7 @@ def test_gateway_serves_recent_alerts_newest_first_with_the_document_token(
         assert httpx.get(gateway.url + "/api/v1/alerts?limit=0", headers=auth).status_code == 422
 
 
+@pytest.mark.slow
 def test_the_alerts_user_does_its_job_under_acl_and_the_gateway_reads_alerts(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,7 @@ def every_booster() -> list:
     return [boosters.load(path) for path in sorted(trained_registry().rglob("*.ubj"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows", [1, 7])
 def test_predict_equals_inplace_predict_exactly(rows: int) -> None:
     found = every_booster()
@@ -29,6 +30,7 @@ def test_predict_equals_inplace_predict_exactly(rows: int) -> None:
         assert np.array_equal(got, expected, equal_nan=True)
 
 
+@pytest.mark.slow
 def test_a_result_is_not_overwritten_by_the_next_prediction() -> None:
     booster = every_booster()[0]
     x = np.zeros((1, booster.num_features()), dtype=np.float32)

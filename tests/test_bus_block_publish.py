@@ -3,6 +3,7 @@ it), and it keeps working after Redis lost its script cache (a restart, SCRIPT F
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from shared import replies, streams
@@ -42,6 +43,7 @@ def test_a_block_is_published_in_one_round_trip(
     assert latest is not None and decode({"t": "signal_block", "v": "1", "d": latest}) == newer
 
 
+@pytest.mark.slow
 def test_bars_are_published_without_asking_for_the_script_and_survive_a_flush(
     settings: Settings, redis_client: redis.Redis
 ) -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 import redis
 
 from services.ingest.main import IngestService
@@ -49,6 +50,7 @@ def series_entries(client: redis.Redis) -> list[tuple[int, int]]:
     return rows
 
 
+@pytest.mark.slow
 def test_aof_cut_after_a_crash_is_detected_and_republished(tmp_path: Path) -> None:
     """Finding 4: Redis killed, the tail of its AOF cut (what everysec may lose on a power
     failure), restarted: the next publish notices Redis holds less than it was given and
@@ -83,6 +85,7 @@ def test_aof_cut_after_a_crash_is_detected_and_republished(tmp_path: Path) -> No
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_republish_after_loss_goes_back_in_event_order_across_series(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
@@ -100,6 +103,7 @@ def test_a_republish_after_loss_goes_back_in_event_order_across_series(
     assert resent == bars
 
 
+@pytest.mark.slow
 def test_a_loss_beyond_the_buffer_is_dead_lettered_and_degrades_ingest(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
@@ -121,6 +125,7 @@ def test_a_loss_beyond_the_buffer_is_dead_lettered_and_degrades_ingest(
     assert report["status"] == "degraded" and report["lost_unrecoverable"] == 50
 
 
+@pytest.mark.slow
 def test_features_reports_a_hole_in_a_series(settings: Settings, redis_client: redis.Redis) -> None:
     bars = real_bars()
     Bus(redis_client, settings).publish_bars(bars)
@@ -135,6 +140,7 @@ def test_features_reports_a_hole_in_a_series(settings: Settings, redis_client: r
     assert "3 entries of NIFTY:1m missing" in report["degraded_reasons"][0]
 
 
+@pytest.mark.slow
 def test_trimming_never_drops_an_unread_entry(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
@@ -224,6 +230,7 @@ def events(client: redis.Redis, count: int) -> None:
         )
 
 
+@pytest.mark.slow
 def test_a_long_batch_keeps_its_entries_and_a_dead_replicas_move_within_5_s(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
@@ -273,6 +280,7 @@ def test_a_long_batch_keeps_its_entries_and_a_dead_replicas_move_within_5_s(
     assert survivor.stats["consumers_removed"] >= 1
 
 
+@pytest.mark.slow
 def test_a_killed_features_worker_s_bars_move_within_5_s(
     settings: Settings, redis_client: redis.Redis
 ) -> None:

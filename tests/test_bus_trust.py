@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import msgpack
+import pytest
 import redis
 
 from services.ingest.main import IngestService
@@ -21,6 +22,8 @@ from shared.worker import read_health
 from tests.bus_reads import add, hash_items, messages, newest
 from tests.pipeline import DATA_DIR, SHORT_WINDOW, feature_payloads, run_features
 from tests.test_ingest_service import StubSource
+
+pytestmark = pytest.mark.slow
 
 FUTURE = calendar.daily_open_time(calendar.next_session(calendar.ist_date(int(time.time())))) + 3600
 

@@ -91,6 +91,7 @@ def test_daily_feature_rows_and_labels_roll_at_an_expiry_close() -> None:
     assert labels.realized_vol_to_expiry(frame["close"]).iloc[t] > 0  # no NaN on expiry day
 
 
+@pytest.mark.slow
 def test_live_snapshots_roll_from_the_expiry_session_to_its_close() -> None:
     """Real bars around the holiday-moved expiry of Wednesday 2021-03-10: its minutes are
     0 DTE, its close snapshot targets 2021-03-18 and agrees with the daily feature row."""

@@ -5,6 +5,7 @@ where none does."""
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from services.buyer.main import BuyerWorker
@@ -18,6 +19,8 @@ from shared.schemas import OptionChain
 from tests.pipeline import feature_payloads, run_features
 from tests.test_chain_file import CHAIN_FILE
 from tests.test_engines import running, wait_blocks
+
+pytestmark = pytest.mark.slow
 
 WINDOW = ReplayWindow(daily_from="2025-01-01", end="2026-02-05", include_intraday=False)
 

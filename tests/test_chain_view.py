@@ -60,6 +60,7 @@ def plain_history(
     ]
 
 
+@pytest.mark.slow
 def test_history_is_a_plain_scan_of_the_kept_snapshots(arrivals: list[OptionChain]) -> None:
     cache = ChainCache(None, MAX_PER_EXPIRY, MAX_EXPIRIES)  # type: ignore[arg-type]  # no Redis
     views = ChainViews(cache, max_age_s=10**9)

@@ -9,6 +9,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import redis
 from playwright.async_api import Browser, expect
 
@@ -28,6 +29,8 @@ from tests.test_dashboard_browser import (
     live_health,
     open_dashboard,
 )
+
+pytestmark = pytest.mark.browser
 
 
 def chain_data(chain: OptionChain, previous: OptionChain | None) -> dict[str, Any]:

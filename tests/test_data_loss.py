@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx
 import orjson
+import pytest
 import redis
 
 from shared import streams
@@ -17,6 +18,7 @@ from tests.pipeline import feature_payloads, ingest, run_features
 from tests.waiting import wait_for
 
 
+@pytest.mark.slow
 def test_a_flushed_redis_is_rebuilt_by_the_replay_not_discarded_as_old(
     settings: Settings, redis_client: redis.Redis
 ) -> None:

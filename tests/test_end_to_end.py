@@ -27,6 +27,8 @@ from shared.schemas import SignalBlock
 from tests.bus_reads import hash_items
 from tests.pipeline import ingest
 
+pytestmark = pytest.mark.slow
+
 ENGINE_WORKERS = (FeaturesWorker, DirectionWorker, SellerWorker, BuyerWorker)
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import redis
 
 from shared import replies, streams
@@ -21,6 +22,8 @@ from shared.worker import read_health
 from tests.engines_support import daily_snapshot, history
 from tests.test_engines import blocks
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
 
 SERVICE = "direction"
 

@@ -26,6 +26,7 @@ def snapshots(bars: list[Bar]) -> list[FeatureSnapshot]:
     return out
 
 
+@pytest.mark.slow
 def test_altering_future_bars_leaves_earlier_snapshots_unchanged() -> None:
     bars = [b for b in iter_bars_fast(DATA_DIR, WINDOW) if not isinstance(b, RejectedInput)]
     altered = [
@@ -49,6 +50,7 @@ def test_live_window_equals_full_history_row() -> None:
     assert (full - windowed).abs().max() < 1e-9
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_continues_identically() -> None:
     bars = [b for b in iter_bars_fast(DATA_DIR, WINDOW) if not isinstance(b, RejectedInput)]
     half = len(bars) - 500
@@ -61,6 +63,7 @@ def test_checkpoint_round_trip_continues_identically() -> None:
     assert tail_straight == tail_resumed and tail_straight
 
 
+@pytest.mark.slow
 def test_a_failed_bar_leaves_no_trace_so_its_retry_matches_a_clean_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

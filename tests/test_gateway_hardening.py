@@ -282,6 +282,7 @@ class NeverReads:
         self.sock.sendall(struct.pack("!BB", 0x81, 0x80 | len(text)) + mask + payload)
 
 
+@pytest.mark.slow
 def test_a_client_that_never_reads_but_keeps_sending_is_dropped_at_the_give_up(
     settings: Settings,
 ) -> None:

@@ -139,6 +139,7 @@ async def test_the_writer_reports_a_failure_until_a_write_succeeds(tmp_path: Pat
     assert writer.status()["ok"] is True and (blocker / "aegismatrix.json").read_bytes() == b"{}"
 
 
+@pytest.mark.slow
 def test_output_write_failures_show_in_readyz_healthz_and_metrics(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -159,6 +160,7 @@ def test_output_write_failures_show_in_readyz_healthz_and_metrics(
 
 
 # Resync flooding -------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_a_resync_flood_costs_one_snapshot_per_interval_and_few_log_lines(
     settings: Settings, capfd: pytest.CaptureFixture[str]
 ) -> None:

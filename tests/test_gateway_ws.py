@@ -214,6 +214,7 @@ async def test_websocket_token(settings: Settings) -> None:
             assert (await recv(ws))["type"] == "snapshot"
 
 
+@pytest.mark.slow
 async def test_stale_flag_is_pushed_when_blocks_stop(settings: Settings) -> None:
     wall = settings.model_copy(update={"clock": "wall"})
     # A minute of a past session: its next minute was due at +60 s, so the limit sets when

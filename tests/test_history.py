@@ -407,6 +407,7 @@ def stored(store: HistoryStore) -> tuple[list[Any], list[Any]]:
     return [tuple(r) for r in blocks], [tuple(r) for r in points]
 
 
+@pytest.mark.slow
 def test_a_history_service_sigkilled_mid_stream_stores_what_a_clean_run_stores(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path, database_url: str
 ) -> None:
@@ -440,6 +441,7 @@ def test_a_history_service_sigkilled_mid_stream_stores_what_a_clean_run_stores(
     store.engine.dispose()
 
 
+@pytest.mark.slow
 def test_a_postgresql_restart_under_load_loses_nothing(
     settings: Settings, redis_client: redis.Redis, tmp_path: Path, postgres: PostgresServer
 ) -> None:

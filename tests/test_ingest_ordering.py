@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow, iter_bars_fast
 from services.ingest.sources.ordering import event_order
@@ -23,6 +25,7 @@ def _bars() -> list[Bar]:
     ]
 
 
+@pytest.mark.slow
 def test_replayed_session_yields_its_last_minute_before_its_daily_bars() -> None:
     bars = _bars()
     for day in SESSIONS:
@@ -40,6 +43,7 @@ def test_replayed_session_yields_its_last_minute_before_its_daily_bars() -> None
     assert [event_time(b) for b in bars] == sorted(event_time(b) for b in bars)
 
 
+@pytest.mark.slow
 def test_iter_bars_fast_has_the_replay_order() -> None:
     fast = [e for e in iter_bars_fast(DATA_DIR, WINDOW) if not isinstance(e, RejectedInput)]
     assert fast == _bars()

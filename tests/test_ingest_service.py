@@ -233,6 +233,7 @@ def test_dead_letter_after_stop_is_written_and_counted(
     assert service.counts["dead_lettered"] == 1
 
 
+@pytest.mark.slow
 def test_dead_letter_lost_at_shutdown_is_not_counted(settings: Settings) -> None:
     gone = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
     service = IngestService(settings, StubSource(), gone)

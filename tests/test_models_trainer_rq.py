@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 import redis
 from rq import Callback, Queue, SimpleWorker
 from rq.job import Job
@@ -27,6 +28,7 @@ from tests.processes import kill_tree, trainer_worker
 from tests.waiting import wait_for
 
 
+@pytest.mark.slow
 def test_job_trains_publishes_and_announces(settings: Settings, redis_client: redis.Redis) -> None:
     job = enqueue_training(settings, end="2021-06-30", profile="fast")
     training_worker_here(settings).work(burst=True)
@@ -75,6 +77,7 @@ def test_a_job_that_is_not_training_fails_unrun(settings: Settings, tmp_path: Pa
     assert set(FailedJobRegistry(queue=queue).get_job_ids()) == {other.id, callback.id, pickled.id}
 
 
+@pytest.mark.slow
 def test_killed_job_leaves_current_untouched(settings: Settings, redis_client: redis.Redis) -> None:
     shutil.copytree(trained_registry(), settings.model_dir)
     before = {n: registry.current_version(settings.model_dir, n) for n in MODEL_NAMES}

@@ -78,6 +78,7 @@ def test_all_contract_methods(tmp_path: Path) -> None:
     assert abs(out["up"] + out["neutral"] + out["down"] - 1) < 1e-5
 
 
+@pytest.mark.slow
 def test_reload_in_new_process_reproduces_predictions() -> None:
     md = trained_registry()
     runs = [
@@ -115,6 +116,7 @@ def test_same_data_and_seed_give_same_version_and_weights(tmp_path: Path) -> Non
         assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
 
 
+@pytest.mark.slow
 def test_ensure_models_trains_only_missing(tmp_path: Path) -> None:
     import shutil
 

@@ -16,7 +16,7 @@ from shared.models import registry
 
 START, CHANGE_AT, END = "2019-09-01", "2020-02-14", "2020-06-30"
 # a metric given inputs it warns about (e.g. probabilities that do not sum to one) fails
-pytestmark = pytest.mark.filterwarnings("error::UserWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("error::UserWarning")]
 
 
 def _csvs(tmp: Path, alter_after: str | None) -> tuple[Path, Path]:

@@ -54,6 +54,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_operator_commands_read_the_generated_credentials(
     make_run_redis: tuple[RedisServer, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -71,6 +72,7 @@ def test_operator_commands_read_the_generated_credentials(
     assert "enqueued job" in enqueue.stdout
 
 
+@pytest.mark.slow
 def test_another_worker_replica_started_by_hand_joins_as_its_own_user(
     make_run_redis: tuple[RedisServer, dict[str, str]], tmp_path: Path
 ) -> None:

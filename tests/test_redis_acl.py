@@ -77,6 +77,7 @@ def client_of(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url)
 
 
+@pytest.mark.slow
 def test_pipeline_runs_with_one_user_per_service(
     as_user: Callable[[str], Settings], capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -210,6 +211,7 @@ def test_no_service_can_destroy_or_write_another_services_stream(
         assert client.xtrim(TRIMS[service], maxlen=0) == 1  # its own stream
 
 
+@pytest.mark.slow
 def test_default_user_is_off_and_the_acl_file_holds_no_password(acl_server: RedisServer) -> None:
     anonymous = redis.Redis(port=acl_server.port)
     with pytest.raises(redis.AuthenticationError):
@@ -316,6 +318,7 @@ def test_transactions_survive_a_restart(tmp_path: Path) -> None:
         assert b"CRITICAL" not in (server.data_dir / "redis.log").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("service", ["ingest", "features", "seller", "gateway", "alerts"])
 def test_wrong_credentials_end_a_service_in_one_line_with_exit_78(
     service: str, acl_server: RedisServer, tmp_path: Path

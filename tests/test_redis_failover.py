@@ -32,6 +32,8 @@ from tests.ports import free_port
 from tests.processes import start_service
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 MASTER = "aegis"
 SENTINEL_PASSWORD = "sentinel-clients-secret"
 

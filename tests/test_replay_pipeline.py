@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import redis
 
 from services.features.main import FeaturesWorker
@@ -24,6 +25,7 @@ from tests.ports import free_port
 from tests.waiting import wait_for
 
 
+@pytest.mark.slow
 def test_replay_twice_gives_identical_feature_streams(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
@@ -40,6 +42,7 @@ def test_replay_twice_gives_identical_feature_streams(
     assert stream_payloads(redis_client, streams.BLOCKS) == first_blocks
 
 
+@pytest.mark.slow
 def test_replaying_into_the_same_redis_publishes_nothing_twice(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
@@ -112,6 +115,7 @@ def features_process(
     )
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
@@ -142,6 +146,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     assert feature_payloads(redis_client) == reference
 
 
+@pytest.mark.slow
 def test_services_resume_after_redis_restarts(tmp_path: Path) -> None:
     server = RedisServer(free_port(), "restart-secret", tmp_path / "redis").start()
     settings = Settings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from services.ingest.__main__ import published_until
@@ -12,6 +13,8 @@ from shared.config import Settings
 from shared.schemas import Bar
 from tests.conftest import DATA_DIR
 from tests.waiting import RecordingStop
+
+pytestmark = pytest.mark.slow
 
 WINDOW = ReplayWindow(daily_from="2022-12-20", intraday_from="2022-12-27", end="2022-12-27")
 

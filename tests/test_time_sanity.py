@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 import redis
 
 from services.features.sequencing import admit
@@ -91,6 +92,7 @@ def _features_with(
     return feature_payloads(client), reasons
 
 
+@pytest.mark.slow
 def test_one_near_future_bar_costs_that_bar_only(
     settings: Settings, redis_client: redis.Redis
 ) -> None:

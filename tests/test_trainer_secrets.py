@@ -75,6 +75,7 @@ def rq_values(client: redis.Redis) -> Iterator[tuple[str, bytes]]:
                 pass
 
 
+@pytest.mark.slow
 def test_no_secret_in_job_arguments_hashes_or_worker_logs(
     acl_server: RedisServer, tmp_path: Path
 ) -> None:

@@ -94,6 +94,7 @@ def test_daily_bar_must_be_keyed_at_0915_ist() -> None:
     assert "not 09:15 IST" in problems(bar)[0]
 
 
+@pytest.mark.slow
 def test_no_real_bar_of_the_data_files_is_rejected() -> None:
     """The rules are tolerances, not a model: the recorded history passes them (except one
     VIX day NSE published with its close outside its own low-high range)."""

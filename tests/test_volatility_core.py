@@ -279,6 +279,7 @@ def test_a_boosted_head_round_trips_through_the_registry(
     assert math.isfinite(seller.expected_abs_move(daily, 5, 3))
 
 
+@pytest.mark.slow
 def test_minute_realised_vol_tracks_close_to_close_on_real_bars() -> None:
     from services.trainer.data import load_bundled
     from services.trainer.vol_evaluation import minute_rv5
