@@ -296,6 +296,7 @@ def test_sigterm_during_chain_ingest_stops_it_and_skips_the_main_source(
     assert redis_client.xlen(streams.CHAINS) <= 1  # 3 snapshots, stopped after the first
 
 
+@pytest.mark.slow
 def test_after_a_replay_ingest_trims_its_bars_as_they_are_read(
     settings: Settings, redis_client: redis.Redis
 ) -> None:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 import redis
 from rq import Worker
 
@@ -18,6 +19,8 @@ from shared.models import registry
 from tests.models_support import WINDOW, trained_registry
 from tests.processes import kill_tree, trainer_command
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
 
 STOP_WITHIN_S = 15
 
