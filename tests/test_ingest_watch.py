@@ -12,17 +12,17 @@ import pytest
 import redis
 
 from services.ingest.__main__ import Runner
-from shared import calendar, streams
+from shared import calendar, replies, streams
 from shared.codec import decode
 from shared.config import Settings
 from shared.schemas import Bar
 from shared.worker import read_health
-from tests.pipeline import SHORT_WINDOW
+from tests.pipeline import SHORT_WINDOW, stream_payloads
 from tests.waiting import wait_for
 
 
 def bars_on_stream(client: redis.Redis) -> list[bytes]:
-    return [fields[b"d"] for _, fields in client.xrange(streams.BARS)]
+    return stream_payloads(client, streams.BARS)
 
 
 def replay_ended(client: redis.Redis) -> bool:
@@ -56,6 +56,7 @@ def watching(settings: Settings) -> Iterator[Runner]:
         assert not thread.is_alive(), "ingest did not stop"
 
 
+@pytest.mark.slow
 def test_a_finished_replay_is_kept_whole_when_redis_loses_bars(
     watching: Runner, redis_client: redis.Redis
 ) -> None:
@@ -67,7 +68,7 @@ def test_a_finished_replay_is_kept_whole_when_redis_loses_bars(
     wait_for(lambda: bars_on_stream(redis_client) == clean, 60, "the replay published again")
 
     # the tail only, as a cut AOF leaves it: the stream and series state of 100 bars ago
-    entries = [(i, decode(f)) for i, f in redis_client.xrange(streams.BARS)]
+    entries = [(i, decode(f)) for i, f in replies.xrange(redis_client, streams.BARS)]
     minutes = [(i, bar) for i, bar in entries if isinstance(bar, Bar) and bar.interval == "1m"]
     kept, (lost_ids, lost) = minutes[-101], zip(*minutes[-100:], strict=True)
     redis_client.xdel(streams.BARS, *lost_ids)
@@ -78,7 +79,9 @@ def test_a_finished_replay_is_kept_whole_when_redis_loses_bars(
         day = calendar.ist_date(bar.open_time).isoformat()
         redis_client.hdel(streams.series_digests("NIFTY", "1m", day), bar.open_time)
     wait_for(
-        lambda: [decode(f) for _, f in redis_client.xrange(streams.BARS)][-100:] == list(lost),
+        lambda: (
+            [decode(f) for _, f in replies.xrange(redis_client, streams.BARS)][-100:] == list(lost)
+        ),
         30,
         "the lost bars published again from ingest's buffer",
     )
