@@ -30,7 +30,6 @@ from shared.logs import get_logger
 from shared.redis_acl import credentials_file, load_or_create_passwords, service_env
 from shared.redis_memory import watch_memory
 from shared.redis_server import RedisServer, is_reachable
-from shared.run_epoch import EpochWatch
 from shared.worker import read_health
 
 WORKERS = ("features", "direction", "seller", "buyer", "alerts", "history")
@@ -116,14 +115,6 @@ def ensure_models(settings: Settings) -> Settings:
     return settings
 
 
-def lost_data(epoch: EpochWatch, client: redis.Redis) -> bool:
-    """Whether Redis lost its data since the last look (False while it does not answer)."""
-    try:
-        return epoch.check(client)
-    except redis.RedisError:
-        return False
-
-
 def embedded_redis(settings: Settings) -> tuple[RedisServer | None, dict[str, str], Settings]:
     """Start the embedded Redis with its ACL users unless it runs already; the passwords and
     the stack's own (admin) settings."""
@@ -174,7 +165,7 @@ def main() -> None:
         if not start_services(client, env, passwords, procs, stop):
             return
         print_addresses(settings)
-        supervise(client, env, passwords, procs, stop)
+        supervise(procs, stop)
     finally:
         stop_services(procs)
         if server:
@@ -234,20 +225,11 @@ def print_addresses(settings: Settings) -> None:
     )
 
 
-def supervise(
-    client: redis.Redis,
-    env: dict[str, str],
-    passwords: dict[str, str] | None,
-    procs: dict[str, subprocess.Popen[bytes]],
-    stop: threading.Event,
-) -> None:
-    """Until ``stop``: a process that exits stops the stack (a replay that finishes does
-    not); a Redis that lost its data after the replay finished gets the replay again."""
-    epoch = EpochWatch("stack")
+def supervise(procs: dict[str, subprocess.Popen[bytes]], stop: threading.Event) -> None:
+    """Until ``stop``: a process that exits stops the stack (ingest ending its replay with
+    AEGIS_REPLAY_WATCH off does not; with it on, ingest stays up and itself replays again
+    if Redis loses its data)."""
     while not stop.is_set():
-        if lost_data(epoch, client) and "ingest" not in procs:  # a finished replay: again
-            log.error("replaying_after_data_loss", note="Redis lost its data")
-            procs["ingest"] = start_service("ingest", env, passwords)
         for name, proc in list(procs.items()):
             code = proc.poll()
             if code is not None and not (name == "ingest" and code == 0):

@@ -61,6 +61,8 @@ def test_the_gateway_starts_a_new_document_after_redis_lost_its_data(
         publish(settings, *all_blocks(as_of=AS_OF, spot=25_600.0))  # the replay, again
         wait_for(lambda: (doc(gw)["market"] or {}).get("spot") == 25_600.0, 5, "re-filled")
         assert doc(gw)["epoch"] != epoch
+        # every section back: ready again (the workers' health still names the loss)
+        wait_for(lambda: not reasons(), 5, "readiness once the new document is whole")
 
 
 def doc(gw: RunningGateway) -> dict:

@@ -20,6 +20,7 @@ from services.gateway.hub import Hub, HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
 from shared.clock import Clock, clock_section
+from shared.document import ENGINES
 from shared.logs import get_logger
 from shared.schemas import SignalBlock
 
@@ -164,6 +165,9 @@ class Gateway:
 
     def has_blocks(self) -> bool:
         return bool(self.state.blocks)
+
+    def has_every_section(self) -> bool:
+        return all(self.state.sections.get(engine) for engine in ENGINES)
 
     def readiness_problems(self) -> list[str]:
         """Why the document should not be served as current (empty when it can)."""

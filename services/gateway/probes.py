@@ -44,10 +44,12 @@ def probes_router(
     @router.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         """Ready when Redis answers, every task runs, blocks are in and none is stale, no feed
-        is down and the output file is being written; otherwise the reasons (authorised)."""
+        is down, the output file is being written and, after Redis lost its data, the new
+        document holds every section again; otherwise the reasons (authorised)."""
         redis_ok = await consumer.ping()
         failed = sorted(tasks.failed)
-        reasons = gateway.readiness_problems() + consumer.epoch.degraded_reasons()
+        rebuilding = [] if gateway.has_every_section() else consumer.epoch.degraded_reasons()
+        reasons = gateway.readiness_problems() + rebuilding
         if not redis_ok:
             reasons.insert(0, "redis unreachable")
         if failed:
