@@ -128,7 +128,11 @@ class FeaturesWorker(StreamWorker):
                 streams.DAILY_FEATURES,
                 mapping={s.session_date: pack(s.model_dump()) for s in self._daily_to_store},
             )
-        checkpoint = {"state": self.state.to_checkpoint(), "sparkline": list(self.sparkline)}
+        checkpoint = {
+            "state": self.state.to_checkpoint(),
+            "sparkline": list(self.sparkline),
+            "epoch": self.epoch.known,  # a batch in flight across a FLUSHALL writes it after
+        }
         pipe.set(streams.checkpoint(self.service), pack(checkpoint))
 
     def on_reset(self) -> None:
@@ -140,6 +144,12 @@ class FeaturesWorker(StreamWorker):
         if not raw:
             return FeatureState()
         data = unpack(raw)
+        written_in = data.get("epoch")  # absent: written before checkpoints named it
+        if written_in is not None and written_in != self.epoch.known:
+            # a batch that was in flight when Redis lost its data wrote it into the new data:
+            # the state it holds is of streams that are gone
+            self.log.warning("checkpoint_of_lost_data_ignored", written_in=written_in)
+            return FeatureState()
         self.sparkline.extend(tuple(p) for p in data["sparkline"])
         self.log.info("state_restored", daily_as_of=data["state"]["daily_as_of"])
         return FeatureState.from_checkpoint(data["state"])
