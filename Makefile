@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run check test lint bench system-deps train evaluate evaluate-later evaluate-chain clean
+.PHONY: run check test lint bench system-deps train evaluate evaluate-later evaluate-chain evaluate-direction clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,16 @@ evaluate-later: $(STAMP)
 evaluate-chain: $(STAMP)
 	$(PY) -m services.trainer evaluate-chain --runs docs/evaluation docs/evaluation/later \
 		--chain data/nifty_chain_features_daily_2023-08_2026-02.csv --out docs/evaluation/chain
+
+# Direction candidates (logistic regression, positioning corrections) on the folds of both
+# runs above, beside climatology and the current model (docs/MODELS.md "Candidate gate").
+evaluate-direction: $(STAMP)
+	$(PY) -m services.trainer evaluate-direction --runs docs/evaluation docs/evaluation/later \
+		--nifty data/nifty50_daily.csv data/nifty50_daily_2025-07_2026-02.csv \
+		--vix data/india_vix_daily.csv data/india_vix_daily_2025-07_2026-02.csv \
+		--chain data/nifty_chain_features_daily_2023-08_2026-02.csv \
+		--participants data/nse_participant_oi_daily_2024-09_2026-02.csv \
+		--futures data/nifty_futures_daily_2024-09_2026-02.csv --out docs/evaluation/direction_candidates
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) -m bench.$$(basename $$b .py) || exit 1; done

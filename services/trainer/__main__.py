@@ -1,5 +1,5 @@
 """``python -m services.trainer
-train|enqueue|worker|ensure|serve|evaluate[-chain]|list|rollback``."""
+train|enqueue|worker|ensure|serve|evaluate[-chain|-direction]|list|rollback``."""
 
 from __future__ import annotations
 
@@ -144,6 +144,23 @@ def _evaluate_chain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_direction(args: argparse.Namespace) -> int:
+    from services.trainer.direction_candidates import run_direction_candidates
+
+    result = run_direction_candidates(
+        [Path(p) for p in args.nifty],
+        [Path(p) for p in args.vix],
+        [Path(p) for p in args.runs],
+        Path(args.chain),
+        Path(args.participants),
+        Path(args.futures),
+        Path(args.out),
+    )
+    (Path(args.out) / "metrics.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(json.dumps(result["candidates"], indent=1, default=float))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.trainer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chain", required=True, help="daily chain history CSV")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_evaluate_chain)
+    p = sub.add_parser(
+        "evaluate-direction",
+        help="direction candidates walk-forward on the folds of evaluation runs, beside "
+        "climatology and the current model",
+    )
+    p.add_argument("--nifty", required=True, nargs="+", help="daily CSVs, in any order")
+    p.add_argument("--vix", required=True, nargs="+", help="daily CSVs, in any order")
+    p.add_argument("--runs", required=True, nargs="+", help="evaluate --out folders, oldest first")
+    p.add_argument("--chain", required=True, help="daily chain history CSV")
+    p.add_argument("--participants", required=True, help="participant-wise OI history")
+    p.add_argument("--futures", required=True, help="near-month futures daily CSV")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_evaluate_direction)
     args = parser.parse_args(argv)
     prepare()
     return args.func(args)

@@ -34,10 +34,11 @@ MIN_TRAINING = 150  # chain sessions before a variant's first forecast
 PURGE_DAYS = 10  # calendar days: a training row's expiry has settled before the forecast
 
 
-def load_runs(folders: Sequence[Path]) -> dict[str, pd.DataFrame]:
-    """The tables of several evaluation runs, one row per date (a later folder wins)."""
+def load_runs(folders: Sequence[Path], names: Sequence[str] = TABLES) -> dict[str, pd.DataFrame]:
+    """The tables of several evaluation runs, each date's rows from the latest folder that
+    has the date."""
     out = {}
-    for name in TABLES:
+    for name in names:
         frames = [pd.read_csv(f / f"{name}.csv", parse_dates=["date"]) for f in folders]
         rank = pd.concat([pd.Series(i, index=f.index) for i, f in enumerate(frames)])
         table = pd.concat(frames).assign(_run=rank.to_numpy())
@@ -64,10 +65,13 @@ def with_chain(table: pd.DataFrame, chain: pd.DataFrame) -> pd.DataFrame:
     return g[same].sort_values("date").reset_index(drop=True)
 
 
-def interval(g: pd.DataFrame, stat: Callable[[pd.DataFrame], float]) -> list[float]:
-    """90 % bootstrap interval of ``stat``, resampling expiries with replacement."""
+def interval(
+    g: pd.DataFrame, stat: Callable[[pd.DataFrame], float], by: str = "expiry"
+) -> list[float]:
+    """90 % bootstrap interval of ``stat``, resampling the groups of ``by`` (expiries unless
+    told) with replacement."""
     rng = np.random.default_rng(0)
-    rows = list(g.groupby("expiry").indices.values())
+    rows = list(g.groupby(by).indices.values())
     draws = []
     for _ in range(DRAWS):
         pick = rng.integers(0, len(rows), len(rows))
