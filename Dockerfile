@@ -10,12 +10,14 @@ COPY requirements.txt .
 RUN --mount=type=bind,source=build/wheels,target=/wheels \
     python3 -m venv /opt/venv \
  && pip install --quiet --no-index --find-links /wheels torch==2.13.0 -r requirements.txt
-COPY pyproject.toml ./
-COPY shared ./shared
-COPY services ./services
+# The package itself, installed from its wheel (built on the host by the same script): the
+# code lives in the venv's site-packages, its data and var/ in /app (AEGIS_HOME).
+RUN --mount=type=bind,source=build/wheels,target=/wheels \
+    pip install --quiet --no-index --no-deps --find-links /wheels aegismatrix
+ENV AEGIS_HOME=/app
 COPY data ./data
 # The models volume is mounted on /app/var/models: it must exist, owned by the service user,
 # so a fresh named volume is created writable for the trainer.
 RUN useradd --create-home aegis && mkdir -p /app/var/models /app/var/history && chown -R aegis /app/var
 USER aegis
-CMD ["python", "-m", "services.stack"]
+CMD ["aegis-stack"]

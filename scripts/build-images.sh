@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the container images from Debian's packages and PyPI wheels, with no registry of
 # images: the base image (Debian bookworm with Python 3.11 and redis-server) comes from
-# debootstrap, the Python packages are downloaded on the host into build/wheels, and the
-# Dockerfile installs them with no index. Idempotent: a built base image and wheels are kept.
+# debootstrap, the Python packages (and this project's own wheel) are built or downloaded on
+# the host into build/wheels, and the Dockerfile installs them with no index. Idempotent: a built base image and wheels are kept.
 #   scripts/build-images.sh            # podman (default)
 #   ENGINE=docker scripts/build-images.sh
 set -euo pipefail
@@ -36,6 +36,10 @@ if [ ! -f "$stamp" ]; then
   rm -f build/wheels/.requirements-*
   touch "$stamp"
 fi
+
+# The project's own wheel, every build (its code changes with every commit)
+rm -f build/wheels/aegismatrix-*.whl
+"$PY" -m pip wheel --quiet --no-deps --wheel-dir build/wheels .
 
 echo "build-images: aegismatrix:latest from $BASE_IMAGE"
 $ENGINE build --quiet --build-arg BASE_IMAGE="$BASE_IMAGE" -t localhost/aegismatrix:latest . >/dev/null

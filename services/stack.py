@@ -254,8 +254,13 @@ def stop_services(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m services.stack`` and ``aegis-stack``."""
     try:
         main()
     except KeyboardInterrupt:  # during training, before the services started
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    cli()

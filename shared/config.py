@@ -3,6 +3,7 @@ or its default; components receive a ``Settings`` instead of reading the environ
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,7 +12,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The folder holding data/ and var/: the source tree, or AEGIS_HOME where the package is
+# installed (the container image). Read here, before Settings, because its defaults use it.
+PROJECT_ROOT = Path(os.environ.get("AEGIS_HOME") or Path(__file__).resolve().parent.parent)
 # Dates stay ISO strings (compared as text with the data files), so they must be well formed.
 IsoDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 

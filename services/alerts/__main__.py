@@ -1,10 +1,17 @@
+"""``python -m services.alerts`` (the service) or ``python -m services.alerts test-rules``."""
+
 import sys
 
-if sys.argv[1:2] == ["test-rules"]:
-    from services.alerts.cli import main as test_rules
 
-    sys.exit(test_rules(sys.argv[2:]))
+def main() -> int:
+    if sys.argv[1:2] == ["test-rules"]:
+        from services.alerts.cli import main as test_rules
 
-from services.alerts.main import main
+        return test_rules(sys.argv[2:])
+    from services.alerts.main import main as serve_alerts
 
-sys.exit(main())
+    return serve_alerts()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,3 @@
-from services.features.main import FeaturesWorker
-from shared.lifecycle import serve
+from services.features.main import main
 
-serve(FeaturesWorker)
+main()

@@ -25,6 +25,7 @@ from shared import replies, streams
 from shared.blocks import build_block
 from shared.codec import encode, pack, unpack
 from shared.config import Settings
+from shared.lifecycle import serve
 from shared.schemas import Bar, FeatureSnapshot, Message
 from shared.validation import Limits, Rejected, describe
 from shared.worker import StreamWorker
@@ -171,3 +172,7 @@ class FeaturesWorker(StreamWorker):
             f"{h['missing']} entries of {h['series']} missing before {h['before_entry']}"
             for h in recent
         ] + [f"held until its series' next bar: {h.why}" for h in self.state.held.values()]
+
+
+def main(settings: Settings | None = None) -> None:
+    serve(FeaturesWorker, settings)

@@ -16,12 +16,13 @@ import sklearn
 import torch
 import xgboost
 
-from shared.config import PROJECT_ROOT
+import shared
 from shared.models.base import PARAMS_FILE
 from shared.models.loading import MODEL_CLASSES, RUNNING_FEATURES
 
 # Source that decides what a model is: a change here yields a new version id.
 _CODE_DIRS = ("shared/features", "shared/models", "services/trainer")
+_CODE_ROOT = Path(shared.__file__).resolve().parent.parent  # holds the shared/ package
 
 
 @dataclass
@@ -62,10 +63,11 @@ def library_versions() -> dict[str, str]:
 
 
 def code_fingerprint() -> str:
+    """The training code's digest: the same in the source tree and where it is installed."""
     digest = hashlib.sha256()
     for folder in _CODE_DIRS:
-        for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
-            digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+        for path in sorted((_CODE_ROOT / folder).rglob("*.py")):
+            digest.update(path.relative_to(_CODE_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
