@@ -4,12 +4,17 @@ seller, buyer, gateway as separate processes on a real Redis).
 
 Bars are published one at a time at a steady pace (live-like, not a flood), each stamped
 when XADD returns; the client notes when each engine's block for that bar's as_of arrives.
+With ``--wait-replicas 1`` a replica follows the Redis and every write waits for it (WAIT,
+AEGIS_REDIS_WAIT_REPLICAS): the cost of durable acknowledgement on the same path (printed,
+not written: docs/BENCHMARKS.md compares such runs by hand).
 Usage: python -m bench.bench_end_to_end [--bars 300] [--rate 20] [--model-dir var/models]
+       [--wait-replicas 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -32,6 +37,7 @@ from shared.logs import configure_logging
 from shared.redis_server import RedisServer
 from shared.schemas import Bar
 from tests.ports import free_port
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +71,7 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=300)
     parser.add_argument("--rate", type=float, default=20.0, help="bars per second")
     parser.add_argument("--model-dir", default=str(ROOT / "var" / "models"))
+    parser.add_argument("--wait-replicas", type=int, default=0, help="durable acknowledgement")
     args = parser.parse_args()
     configure_logging("WARNING")
     load_at_start = os.getloadavg()[0]
@@ -82,10 +89,17 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         RedisServer(free_port(), "bench", Path(tmp)) as server,
+        contextlib.ExitStack() as replicas,
     ):
+        if args.wait_replicas:  # a replica follows the Redis; every write waits for it
+            extra = ["--replicaof", "127.0.0.1", str(server.port), "--masterauth", "bench"]
+            replicas.enter_context(
+                RedisServer(free_port(), "bench", Path(tmp) / "replica", extra_args=extra)
+            )
         port = free_port()
         env = {
             **os.environ,
+            "AEGIS_REDIS_WAIT_REPLICAS": str(args.wait_replicas),
             "AEGIS_REDIS_URL": server.url,
             "AEGIS_LOG_LEVEL": "WARNING",
             "AEGIS_MODEL_DIR": args.model_dir,
@@ -99,8 +113,21 @@ def main() -> None:
             for name in ("features", "direction", "seller", "buyer", "gateway")
         ]
         try:
-            settings = Settings(redis_url=server.url, embedded_redis=False)
-            bus = Bus(server.client(), settings)
+            settings = Settings(
+                redis_url=server.url,
+                embedded_redis=False,
+                redis_wait_replicas=args.wait_replicas,
+            )
+            primary = server.client()
+            wait_for(
+                lambda: (
+                    primary.info("replication")["connected_slaves"] == 0
+                    or primary.info("replication")["slave0"]["state"] == "online"
+                ),
+                timeout_s=30,
+                message="the replica in sync",
+            )
+            bus = Bus(primary, settings)
             bus.publish_bars(warmup)
             arrivals: dict[tuple[str, int], float] = {}
             stop = threading.Event()
@@ -164,7 +191,8 @@ def main() -> None:
             else {"received": 0}
         )
     print(json.dumps(result, indent=2))
-    write_section("End to end", report(result, args, load_at_start))
+    if not args.wait_replicas:  # the durable runs are compared by hand (BENCHMARKS.md)
+        write_section("End to end", report(result, args, load_at_start))
 
 
 def display_path(path: str) -> str:
