@@ -14,11 +14,13 @@ waiting for its input). Then one seller replica alone reads the intraday snapsho
 
 Usage: python -m bench.bench_replay [--model-dir DIR] [--intraday-from 2021-01-01]
        [--end 2021-12-31]  (without --model-dir, models are trained into a temp folder)
+       [--alerts] [--history] [--wait-replicas 1]  (comparison runs: printed, not written)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -208,6 +210,12 @@ def main() -> None:
         help="with --alerts: the shipped rules, or bench_alerts' 20 rules of every kind",
     )
     parser.add_argument(
+        "--wait-replicas",
+        type=int,
+        default=0,
+        help="durable acknowledgement: a replica follows, every write waits for it",
+    )
+    parser.add_argument(
         "--history",
         action="store_true",
         help="run the history service (SQLite, the embedded default) too",
@@ -223,12 +231,27 @@ def main() -> None:
         model_dir = args.model_dir or Path(tmp) / "models"
         if not any(model_dir.glob("*/CURRENT")):
             train(model_dir, base_env)
-        with RedisServer(free_port(), "bench", Path(tmp), aof=True) as server:
+        with (
+            RedisServer(free_port(), "bench", Path(tmp), aof=True) as server,
+            contextlib.ExitStack() as replicas,
+        ):
+            if args.wait_replicas:
+                extra = ["--replicaof", "127.0.0.1", str(server.port), "--masterauth", "bench"]
+                replicas.enter_context(
+                    RedisServer(free_port(), "bench", Path(tmp) / "replica", extra_args=extra)
+                )
+                base_env["AEGIS_REDIS_WAIT_REPLICAS"] = str(args.wait_replicas)
+                client = server.client()
+                wait(
+                    lambda: client.info("replication").get("slave0", {}).get("state") == "online",
+                    "the replica in sync",
+                    timeout_s=60,
+                )
             result = replay(server, model_dir, args, base_env)
     result["load_average_at_start"] = load_at_start
     result["cores"] = os.cpu_count()
     print(json.dumps(result, indent=2))
-    if args.alerts or args.history:  # comparison runs: printed, the section keeps the plain
+    if args.alerts or args.history or args.wait_replicas:  # comparisons: printed only
         print(report(result, args))
     else:
         write_section("Replay", report(result, args))
