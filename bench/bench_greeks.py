@@ -7,9 +7,9 @@ priced, not empty: Black-76 at the outermost real strike's IV, rounded to the 0.
 every leg takes the solver (the worst case; unpriced strikes would be skipped).
 Timed: ``chains_greeks`` over the three chains (one vectorised IV solve + Greeks pass,
 out-of-the-money IV per strike, and separately ``iv_from="own"``: both sides solved).
-"new snapshot" builds new quote tuples every sample, so the column arrays are rebuilt from
-the pydantic quotes as when a chain arrives; "arrays cached" times the IV solve and Greeks
-alone. The target (issue "The chain's depth") is <= 2 ms.
+"new snapshot" gives every sample new quotes (a new table, as a chain decoded from the bus
+has), so the analytic columns are rebuilt as when a chain arrives; "arrays cached" times the
+IV solve and Greeks alone. The target (issue "The chain's depth") is <= 2 ms.
 Usage: python -m bench.bench_greeks [--samples 2000]
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from services.ingest.sources.chain_file import ChainFileSource
 from shared.chain_view import years_to_expiry
-from shared.schemas import OptionChain, OptionQuote
+from shared.schemas import OptionChain, OptionQuote, Quotes
 from shared.signals.chain import chain_smile
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.greeks import IvFrom, chains_greeks
@@ -73,7 +73,8 @@ def timed(
     out = np.empty(samples)
     for i in range(samples):
         if new_snapshot:
-            quotes = [tuple(list(c.quotes)) for c in batch]  # new objects: the cache misses
+            # a new snapshot's quotes (a new table, as decoded): the cache misses
+            quotes = [Quotes(c.quotes.table.copy()) for c in batch]
         else:
             quotes = [c.quotes for c in batch]
             for q in quotes:

@@ -20,12 +20,12 @@ from pydantic import BaseModel, ValidationError
 
 from shared.schemas import (
     MESSAGE_TYPES,
-    SCHEMA_VERSION,
     Bar,
     FeatureSnapshot,
     Message,
     ModelRef,
     OptionChain,
+    Quotes,
     SignalBlock,
 )
 
@@ -59,7 +59,7 @@ def encode(message: Message) -> EncodedMessage:
         payload = _block_payload_bytes(message)
     else:
         payload = pack(message.model_dump())
-    return {"t": message.TYPE, "v": SCHEMA_VERSION, "d": payload}
+    return {"t": message.TYPE, "v": message.VERSION, "d": payload}
 
 
 def digest(payload: bytes) -> str:
@@ -131,8 +131,8 @@ def decode(fields: Mapping[Any, Any]) -> Message:
     if cls is None:
         raise DecodeError(f"unknown message type {type_name!r}")
     version = _text(norm.get("v"))
-    if version != str(SCHEMA_VERSION):
-        raise DecodeError(f"schema version {version!r} of {type_name}, expected {SCHEMA_VERSION}")
+    if version != str(cls.VERSION):
+        raise DecodeError(f"schema version {version!r} of {type_name}, expected {cls.VERSION}")
     raw = norm.get("d")
     if not isinstance(raw, bytes | bytearray):
         raise DecodeError(f"{type_name} entry has no payload")
@@ -167,10 +167,13 @@ class _FastDecoder:
     decoder: msgspec.msgpack.Decoder[Any]
     float_fields: tuple[str, ...]  # fields with floats inside: no NaN or inf allowed there
     nested: tuple[tuple[str, type[BaseModel]], ...]  # tuple-of-model fields, decoded as structs
+    columnar: tuple[str, ...] = ()  # ``Quotes`` fields, decoded as their columns' bytes
 
     def decode(self, raw: bytes | bytearray) -> Message | None:
         try:
             values = asdict(self.decoder.decode(raw))
+            for name in self.columnar:
+                values[name] = Quotes.from_columns(values[name])
         except Exception:  # invalid or malformed: the pydantic way gives the error
             return None
         for name in self.float_fields:
@@ -241,7 +244,8 @@ def _struct(
 ) -> tuple[Any, tuple[tuple[str, type[BaseModel]], ...]]:
     """A msgspec struct of ``cls``'s fields (same names, types, defaults; unknown fields
     refused) and its tuple-of-model fields; TypeError if msgspec cannot type one. Fields in
-    ``unread`` are kept as their msgpack bytes (``msgspec.Raw``: parsed, not built).
+    ``unread`` are kept as their msgpack bytes (``msgspec.Raw``: parsed, not built), ``Quotes``
+    fields are read as their columns (name -> bytes, checked by ``Quotes.from_columns``).
     ``finite``: msgspec itself refuses NaN and infinity in plain float fields (the bounds
     fail for them), as pydantic's ``allow_inf_nan=False`` does."""
     if not _plain_model(cls):
@@ -250,6 +254,8 @@ def _struct(
     nested = []
     for name, info in cls.model_fields.items():
         annotation: Any = msgspec.Raw if name in unread else info.annotation
+        if annotation is Quotes:
+            annotation = dict[str, bytes]
         args = get_args(annotation)
         if get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
             item = args[0]
@@ -274,7 +280,8 @@ def _struct(
 def _fast_decoder(cls: type[Message]) -> _FastDecoder:
     struct, nested = _struct(cls)
     float_fields = tuple(n for n, f in cls.model_fields.items() if _has_float(f.annotation))
-    return _FastDecoder(cls, msgspec.msgpack.Decoder(struct), float_fields, nested)
+    columnar = tuple(n for n, f in cls.model_fields.items() if f.annotation is Quotes)
+    return _FastDecoder(cls, msgspec.msgpack.Decoder(struct), float_fields, nested, columnar)
 
 
 # The messages read once per bar by every consumer (bars, snapshots, blocks), and the
@@ -302,7 +309,7 @@ def decode_block_head(fields: Mapping[Any, Any]) -> SignalBlock | None:
     raw = norm.get("d")
     if (
         _text(norm.get("t")) != SignalBlock.TYPE
-        or _text(norm.get("v")) != str(SCHEMA_VERSION)
+        or _text(norm.get("v")) != str(SignalBlock.VERSION)
         or not isinstance(raw, bytes | bytearray)
     ):
         return None

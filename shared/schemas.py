@@ -7,11 +7,22 @@ stream entries that name their type and schema version. Derived data is a new me
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, ClassVar, Literal, Self, overload
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import core_schema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of every message type that does not name its own ``VERSION``
 
 Symbol = Literal["NIFTY", "VIX"]
 Interval = Literal["1d", "1m", "5m"]
@@ -24,6 +35,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = SCHEMA_VERSION  # a stream entry's ``v``
 
 
 class Bar(Message):
@@ -71,16 +83,156 @@ class OptionQuote(BaseModel):
     pe_ask: float | None = None
 
 
+QUOTE_FIELDS: tuple[str, ...] = tuple(OptionQuote.model_fields)
+_ALWAYS_VALUED = [
+    i for i, f in enumerate(OptionQuote.model_fields.values()) if f.annotation is float
+]
+_ROW = attrgetter(*QUOTE_FIELDS)
+WIRE_FLOAT = np.dtype("<f8")
+
+
+class Quotes(Sequence[OptionQuote]):
+    """One chain's quotes stored by column, immutable: ``table`` is (``QUOTE_FIELDS`` x
+    strikes) float64, NaN where a quote has no value (None; strike and OI always have one).
+
+    It reads as a sequence of ``OptionQuote``, each built when asked for. The validator and
+    the chain analytics read ``table`` (``shared.signals.chain_arrays``), so a chain decoded
+    from the bus never becomes 150 objects per expiry. On the wire (``columns``) it is a map
+    of field name to that column as little-endian float64 bytes, NaN for no value."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: np.ndarray) -> None:
+        if table.ndim != 2 or table.shape[0] != len(QUOTE_FIELDS):
+            raise ValueError(f"a quotes table has {len(QUOTE_FIELDS)} rows, got {table.shape}")
+        table = table.view()
+        table.flags.writeable = False
+        self.table = table
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[OptionQuote]) -> Quotes:
+        values = [_ROW(q) for q in rows]
+        table = np.array(values, dtype=float).reshape(len(values), len(QUOTE_FIELDS))
+        return cls(np.ascontiguousarray(table.T))
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Any]) -> Quotes:
+        """The wire form back; ValueError naming what is wrong with it."""
+        missing = [n for n in QUOTE_FIELDS if n not in columns]
+        unknown = sorted(set(columns) - set(QUOTE_FIELDS))
+        if missing or unknown:
+            raise ValueError(f"quote columns missing {missing}, unknown {unknown}")
+        data = [columns[n] for n in QUOTE_FIELDS]
+        sizes = {len(b) if isinstance(b, bytes | bytearray) else -1 for b in data}
+        if len(sizes) != 1 or min(sizes) % WIRE_FLOAT.itemsize:
+            raise ValueError(
+                f"quote columns must be float64 bytes of one length, got sizes {sorted(sizes)}"
+            )
+        table = np.frombuffer(b"".join(data), WIRE_FLOAT).reshape(len(QUOTE_FIELDS), -1)
+        for name, column in zip(QUOTE_FIELDS, table, strict=True):
+            if np.isinf(column).any():
+                raise ValueError(f"quote column {name} holds an infinite value")
+        for i in _ALWAYS_VALUED:
+            if np.isnan(table[i]).any():
+                raise ValueError(f"quote column {QUOTE_FIELDS[i]} lacks a value")
+        return cls(table)
+
+    def columns(self) -> dict[str, bytes]:
+        return {
+            name: np.ascontiguousarray(column, WIRE_FLOAT).tobytes()
+            for name, column in zip(QUOTE_FIELDS, self.table, strict=True)
+        }
+
+    def __len__(self) -> int:
+        return int(self.table.shape[1])
+
+    @overload
+    def __getitem__(self, index: int) -> OptionQuote: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[OptionQuote, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> OptionQuote | tuple[OptionQuote, ...]:
+        if isinstance(index, slice):
+            return tuple(map(_quote, self.table.T[index].tolist()))
+        return _quote(self.table[:, index].tolist())
+
+    def __iter__(self) -> Iterator[OptionQuote]:
+        return map(_quote, self.table.T.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Quotes):
+            return self.table.shape == other.table.shape and bool(
+                np.array_equal(self.table, other.table, equal_nan=True)
+            )
+        if isinstance(other, tuple | list):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.table.shape, self.table.tobytes()))
+
+    def __repr__(self) -> str:
+        return f"Quotes({len(self)} strikes)"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            _quotes_of,
+            serialization=core_schema.plain_serializer_function_ser_schema(Quotes.columns),
+        )
+
+
+def _quote(values: list[float]) -> OptionQuote:
+    """A quote from its column values (NaN: no value); validated when it entered the table."""
+    fields: dict[str, Any] = {
+        name: None if v != v else v for name, v in zip(QUOTE_FIELDS, values, strict=True)
+    }
+    return OptionQuote.model_construct(**fields)
+
+
+def _quotes_of(value: Any) -> Quotes:
+    """Validation of ``OptionChain.quotes``: the wire's columns, or quotes (``OptionQuote``s
+    or their fields) in strike order as the sources give them."""
+    if isinstance(value, Quotes):
+        return value
+    if isinstance(value, Mapping):
+        return Quotes.from_columns(value)
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise ValueError("quotes must be a sequence of quotes or a map of quote columns")
+    rows = []
+    for i, row in enumerate(value):
+        try:
+            rows.append(row if isinstance(row, OptionQuote) else OptionQuote.model_validate(row))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(f"quote {i}: {problems}") from None
+    return Quotes.from_rows(rows)
+
+
 class OptionChain(Message):
-    """One snapshot of the NIFTY option chain for one expiry."""
+    """One snapshot of the NIFTY option chain for one expiry. ``quotes`` may be given as
+    ``OptionQuote``s; it is kept (and sent) by column."""
 
     TYPE: ClassVar[str] = "option_chain"
+    VERSION: ClassVar[int] = 2  # 2: quotes by column; 1 (not read): a map per strike
     snapshot_time: int
     expiry: str
     spot: float
-    quotes: tuple[OptionQuote, ...]
+    quotes: Quotes
     source: str
     lot_size: int | None = None  # contract multiplier used to turn contracts into units
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's (nothing in ``update`` is validated); ``quotes`` in it may be a
+        sequence of ``OptionQuote``s."""
+        if update is not None and "quotes" in update and not isinstance(update["quotes"], Quotes):
+            update = {**update, "quotes": Quotes.from_rows(update["quotes"])}
+        return super().model_copy(update=update, deep=deep)
 
 
 def _finite_or_none(value: Any) -> bool:

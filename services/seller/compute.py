@@ -4,7 +4,10 @@ seller flag, measured hit rate (pure)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from services.seller.chain_depth import depth_groups
 from services.seller.positioning import positioning_group
@@ -14,7 +17,7 @@ from shared.compute import EngineContext
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.models.api import vix_regime
 from shared.participant_oi import ParticipantOIDay
-from shared.schemas import FeatureSnapshot, FuturesDay, OptionChain
+from shared.schemas import FeatureSnapshot, FuturesDay, OptionChain, OptionQuote
 from shared.signals import chain as chain_signals
 from shared.signals import fallbacks, labels, provenance, term_structure
 from shared.signals.breach import (
@@ -22,6 +25,7 @@ from shared.signals.breach import (
     breach_strikes,
     lognormal_breach_probability,
 )
+from shared.signals.chain_arrays import quote_columns
 from shared.signals.greeks import ATM_IV_FORMULA
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
 from shared.signals.safe_range import (
@@ -380,6 +384,40 @@ def _wall(w: chain_signals.Wall) -> dict[str, Any]:
     }
 
 
+def oi_by_strike(
+    chain: OptionChain, previous: Sequence[OptionQuote] | None
+) -> list[dict[str, Any]]:
+    """OI of each strike within ``CHART_BAND`` of spot, in the chain's order, and its change
+    since the ``previous`` snapshot (None for a strike it lacks); read from the columns."""
+    now = quote_columns(chain.quotes)
+    near = np.abs(now["strike"] / chain.spot - 1) <= CHART_BAND
+    before: dict[float, tuple[float, float]] = {}
+    if previous is not None:
+        then = quote_columns(previous)
+        before = dict(
+            zip(
+                then["strike"].tolist(),
+                zip(then["ce_oi"].tolist(), then["pe_oi"].tolist(), strict=True),
+                strict=True,
+            )
+        )
+    rows = []
+    for strike, ce_oi, pe_oi in zip(
+        *(now[name][near].tolist() for name in ("strike", "ce_oi", "pe_oi")), strict=True
+    ):
+        old = before.get(strike)
+        rows.append(
+            {
+                "strike": strike,
+                "ce_oi": ce_oi,
+                "pe_oi": pe_oi,
+                "ce_change": None if old is None else ce_oi - old[0],
+                "pe_change": None if old is None else pe_oi - old[1],
+            }
+        )
+    return rows
+
+
 def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
     """PCR, OI walls, smile, 25-delta skew, straddle move and ATM IV from the fresh chain of
     the target expiry; without one, every value is None and ``reason`` says why."""
@@ -410,8 +448,6 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
         else None
     )
     pain = compute_max_pain(chain.quotes, tolerance=0.02)
-    band = [q for q in chain.quotes if abs(q.strike / chain.spot - 1) <= CHART_BAND]
-    before = {q.strike: q for q in previous or ()}
     return {
         "status": "fresh",
         "expiry": chain.expiry,
@@ -483,16 +519,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
             "upper": pain.upper if pain else None,
             "provenance": {**data, "formula": MAX_PAIN_FORMULA.format(tolerance=0.02)},
         },
-        "oi_by_strike": [
-            {
-                "strike": q.strike,
-                "ce_oi": q.ce_oi,
-                "pe_oi": q.pe_oi,
-                "ce_change": q.ce_oi - before[q.strike].ce_oi if q.strike in before else None,
-                "pe_change": q.pe_oi - before[q.strike].pe_oi if q.strike in before else None,
-            }
-            for q in band
-        ],
+        "oi_by_strike": oi_by_strike(chain, previous),
         **depth_groups(view, CHART_BAND),
         "provenance": data,
     }

@@ -1,17 +1,16 @@
-"""A chain's quotes as numpy columns, built once per quotes tuple: every chain analytic of
-one block reads the same arrays instead of walking the pydantic quotes again."""
+"""A chain's quotes as the numpy columns the analytics read, derived once per chain's quotes
+from its table (``schemas.Quotes``): every chain analytic of one block reads the same arrays."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
-from shared.schemas import OptionQuote
+from shared.schemas import QUOTE_FIELDS, OptionQuote, Quotes
 
 CACHE_SIZE = 32
 COLUMNS = (
@@ -47,15 +46,14 @@ class ChainArrays:
     memo: dict[Any, Any] = field(default_factory=dict)  # derived values of this chain
 
 
-QUOTE_FIELDS = (*COLUMNS, "ce_bid", "ce_ask", "pe_bid", "pe_ask")
-_ROW = attrgetter(*QUOTE_FIELDS)
+_COLUMN_ROWS = [QUOTE_FIELDS.index(name) for name in COLUMNS]  # in the quotes table
 _NO_VALUE_IF_ZERO = [i for i, name in enumerate(COLUMNS) if name.endswith(("_ltp", "_iv"))]
 
 
 @dataclass
 class _Held:
     quotes: Sequence[OptionQuote]
-    table: np.ndarray  # (QUOTE_FIELDS x strikes) as given, None -> NaN
+    table: np.ndarray  # the ``Quotes`` table (QUOTE_FIELDS x strikes), as given
     arrays: ChainArrays | None = None
 
 
@@ -63,13 +61,14 @@ _cache: OrderedDict[int, _Held] = OrderedDict()
 
 
 def _held(quotes: Sequence[OptionQuote]) -> _Held:
-    """The quotes' table, built in one pass and cached by identity while ``quotes`` is held
-    (the validator and every analytic of a block read the same one)."""
+    """The quotes' table (a chain's own; other sequences of quotes are turned into one),
+    held with what is derived from it while ``quotes`` is (cached by identity: the validator
+    and every analytic of a block read the same one)."""
     hit = _cache.get(id(quotes))
     if hit is not None and hit.quotes is quotes:
         _cache.move_to_end(id(quotes))
         return hit
-    table = np.array([_ROW(q) for q in quotes], dtype=float).reshape(-1, len(QUOTE_FIELDS)).T
+    table = quotes.table if isinstance(quotes, Quotes) else Quotes.from_rows(quotes).table
     held = _cache[id(quotes)] = _Held(quotes, table)
     while len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)
@@ -78,7 +77,7 @@ def _held(quotes: Sequence[OptionQuote]) -> _Held:
 
 def quote_columns(quotes: Sequence[OptionQuote]) -> dict[str, np.ndarray]:
     """Every ``QUOTE_FIELDS`` column in the quotes' own order, values as given (None -> NaN):
-    what a validator checks. Read-only views of the cached table."""
+    what a validator checks. Read-only views of the table."""
     table = _held(quotes).table
     return {name: table[i] for i, name in enumerate(QUOTE_FIELDS)}
 
@@ -87,8 +86,8 @@ def as_arrays(quotes: Sequence[OptionQuote]) -> ChainArrays:
     """The analytic columns of ``quotes``, sorted by strike (cached like the table)."""
     held = _held(quotes)
     if held.arrays is None:
-        table = held.table[: len(COLUMNS)]
-        table = table[:, np.argsort(table[0], kind="stable")]  # a copy: a row per column
+        table = held.table[_COLUMN_ROWS]  # a copy: a row per column
+        table = table[:, np.argsort(table[0], kind="stable")]
         priced = table[_NO_VALUE_IF_ZERO]
         priced[priced <= 0] = np.nan
         table[_NO_VALUE_IF_ZERO] = priced
