@@ -62,11 +62,13 @@ def _quote_problems(chain: OptionChain, limits: ChainLimits) -> list[str]:
     problems = []
     if (strikes <= 0).any():
         problems.append(f"non-positive strike(s) {_named(_at(strikes, strikes <= 0))}")
-    unique, counts = np.unique(strikes, return_counts=True)
-    if unique.size < strikes.size:
-        problems.append(f"duplicate strike(s) {_named(unique[counts > 1].tolist())}")
-    elif (np.diff(strikes) <= 0).any():
-        problems.append("strikes out of order (must rise)")
+    steps = np.diff(strikes)
+    if not (steps > 0).all():  # strictly rising: neither duplicates nor out of order
+        unique, counts = np.unique(strikes, return_counts=True)
+        if unique.size < strikes.size:
+            problems.append(f"duplicate strike(s) {_named(unique[counts > 1].tolist())}")
+        elif (steps <= 0).any():
+            problems.append("strikes out of order (must rise)")
     low, high = limits.strike_band
     moneyness = strikes / chain.spot
     far = (strikes > 0) & ((moneyness < low) | (moneyness > high))

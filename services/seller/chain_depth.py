@@ -105,7 +105,11 @@ def _round(value: float | None) -> float | None:
 
 def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> dict[str, Any]:
     counts = {
-        side: dict(Counter(str(x) for x in getattr(b, side).buildup if x is not None))
+        side: {
+            str(label): n
+            for label, n in Counter(getattr(b, side).buildup).items()
+            if label is not None
+        }
         for side in ("call", "put")
     }
     return {

@@ -59,7 +59,7 @@ def _oi(greeks: ChainGreeks, quotes: Sequence[OptionQuote]) -> tuple[np.ndarray,
 
 
 def _values(column: tuple[float | None, ...]) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in column], dtype=float)
+    return np.array(column, dtype=float)  # None -> NaN
 
 
 def _optional(values: np.ndarray) -> tuple[float | None, ...]:
