@@ -106,11 +106,11 @@ def _side(
     min_oi_change: float,
 ) -> SideBuildup:
     """Every strike of one side at once: the table looked up by both signs (numpy)."""
-    dp, doi = np.nan_to_num(price_change), np.nan_to_num(oi_change)
+    known_p, known_oi = np.isfinite(price_change), np.isfinite(oi_change)
+    known = known_p & known_oi  # an unknown change's 0 below is never shown or labelled
+    dp, doi = np.where(known_p, price_change, 0.0), np.where(known_oi, oi_change, 0.0)
     sp = np.where(np.abs(dp) <= min_price_change, 0, np.sign(dp)).astype(int)
     so = np.where(np.abs(doi) <= min_oi_change, 0, np.sign(doi)).astype(int)
-    known_p, known_oi = np.isfinite(price_change), np.isfinite(oi_change)
-    known = known_p & known_oi
     labels = _LABELS[np.where(known, (sp + 1) * 3 + so + 1, _UNKNOWN)]
     reasons = np.where(known_p, f"{name}: {why_oi}", f"{name}: {why_price}").astype(object)
     reasons[known] = None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import ndtr
@@ -124,8 +126,10 @@ def oi_walls(
     return walls("ce", a.strike > spot), walls("pe", a.strike < spot)
 
 
-@dataclass(frozen=True)
-class SmilePoint:
+class SmilePoint(NamedTuple):
+    """One strike of a smile (a named tuple: a chain's ~100 are built per new snapshot, at a
+    fifth of a frozen dataclass's cost)."""
+
     strike: float
     log_moneyness: float  # ln(K/F)
     iv: float  # annualised fraction
@@ -138,6 +142,24 @@ class Smile:
     forward: float
     forward_from_parity: bool
     points: tuple[SmilePoint, ...]
+
+    @cached_property
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(strikes, IVs, is-put) of the points, built once per smile: its ATM IV, delta
+        skew and chain skew (asked for by several groups of a block) read these."""
+        n = len(self.points)
+        return (
+            np.fromiter((p.strike for p in self.points), float, n),
+            np.fromiter((p.iv for p in self.points), float, n),
+            np.fromiter((p.side == "put" for p in self.points), bool, n),
+        )
+
+    @cached_property
+    def atm_iv(self) -> float | None:
+        """``smile_atm_iv``, computed once per smile."""
+        strikes, ivs, _ = self.columns
+        iv = _interpolated_atm_iv(strikes.tolist(), ivs.tolist(), self.forward)
+        return None if iv is None else round(iv, 6)
 
 
 def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smile | None:
@@ -152,13 +174,12 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
         return a.memo[key]
     greeks = chain_greeks(quotes, spot, years)
     forward = greeks.forward
-    ivs = np.array([np.nan if v is None else v for v in smile_ivs(greeks)], dtype=float)
+    ivs = np.array(smile_ivs(greeks), dtype=float)  # None -> NaN
     keep = np.isfinite(ivs)
     strikes = np.asarray(greeks.strikes, dtype=float)[keep]
     published = np.asarray(greeks.call.iv_published, dtype=bool)[keep]
     points = tuple(  # rounded as arrays: one pass, not two round() calls per strike
-        SmilePoint(strike=k, log_moneyness=m, iv=v, side="call" if k >= forward else "put",
-                   published=p)
+        SmilePoint(k, m, v, "call" if k >= forward else "put", p)
         for k, m, v, p in zip(
             strikes.tolist(),
             np.round(np.log(strikes / forward), 6).tolist(),
@@ -166,7 +187,7 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
             published.tolist(),
             strict=True,
         )
-    )  # fmt: skip
+    )
     smile = Smile(
         forward=round(forward, 2), forward_from_parity=greeks.forward_from_parity, points=points
     )
@@ -178,10 +199,7 @@ def smile_atm_iv(smile: Smile) -> float | None:
     """THE ATM IV of a chain (``ATM_IV_FORMULA``, see ``greeks.interpolated_atm_iv`` for why
     this definition): every tile (ATM IV, its percentile, delta skew, term structure) reads
     this one. None for a smile without points."""
-    iv = _interpolated_atm_iv(
-        [p.strike for p in smile.points], [p.iv for p in smile.points], smile.forward
-    )
-    return None if iv is None else round(iv, 6)
+    return smile.atm_iv
 
 
 @dataclass(frozen=True)
@@ -199,9 +217,7 @@ def delta_skew(smile: Smile, years: float, delta: float = 0.25) -> DeltaSkew | N
     smile's points at once (numpy): Black-76 call delta N(d1) at each point's own IV."""
     if years <= 0 or len(smile.points) < 3:
         return None
-    strikes = np.fromiter((p.strike for p in smile.points), float, len(smile.points))
-    ivs = np.fromiter((p.iv for p in smile.points), float, len(smile.points))
-    is_put = np.fromiter((p.side == "put" for p in smile.points), bool, len(smile.points))
+    strikes, ivs, is_put = smile.columns
     if is_put.all() or not is_put.any():
         return None
     sd = ivs * math.sqrt(years)

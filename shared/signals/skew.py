@@ -111,8 +111,7 @@ def chain_skew(
     if smile is None or not smile.forward_from_parity or len(smile.points) < 3:
         return None
     forward = smile.forward
-    k_ok = np.array([p.strike for p in smile.points])
-    iv_ok = np.array([p.iv for p in smile.points])
+    k_ok, iv_ok, _ = smile.columns
 
     def iv_near(target: float) -> float:
         return float(iv_ok[int(np.argmin(np.abs(k_ok - target)))])
