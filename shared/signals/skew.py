@@ -85,15 +85,16 @@ def implied_vol(
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = vol - diff / (vega_scale * np.exp(-0.5 * d1 * d1))
         new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        out[where] = new
         moving = np.abs(new - vol) >= 1e-8
         if not moving.all():
+            out[where[~moving]] = new[~moving]  # these are done
             if not moving.any():
-                break
+                return out
             keep = np.flatnonzero(moving)
             where, strike, fwd, root, target = (a[keep] for a in (where, strike, fwd, root, target))
             lo, hi, log_fk, vega_scale, new = (a[keep] for a in (lo, hi, log_fk, vega_scale, new))
         vol = new
+    out[where] = vol  # still moving after ``iterations``: the last step
     return out
 
 
