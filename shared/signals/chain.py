@@ -18,9 +18,8 @@ from shared.signals.forward import parity_forward_of
 from shared.signals.greeks import (
     ATM_IV_FORMULA,
     atm_windows,
-    chain_greeks,
-    chains_greeks,
-    smile_ivs,
+    chain_ivs,
+    chains_ivs,
 )
 from shared.signals.greeks import interpolated_atm_iv as _interpolated_atm_iv
 
@@ -163,7 +162,7 @@ class Smile:
 
 
 def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smile | None:
-    """Out-of-the-money IVs by strike (``SMILE_FORMULA``, the IVs of ``greeks.chain_greeks``);
+    """Out-of-the-money IVs by strike (``SMILE_FORMULA``, the IVs of ``greeks.chain_ivs``);
     None when the time to expiry is not positive. Remembered per chain, spot and ``years``:
     the seller's skew and chain groups share it."""
     if years <= 0 or not quotes:
@@ -172,12 +171,12 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
     key = ("smile", spot, years)
     if key in a.memo:
         return a.memo[key]
-    greeks = chain_greeks(quotes, spot, years)
-    forward = greeks.forward
-    ivs = np.array(smile_ivs(greeks), dtype=float)  # None -> NaN
+    solved = chain_ivs(quotes, spot, years)
+    assert solved is not None  # the chain has quotes
+    forward, ivs = solved.forward, solved.iv
     keep = np.isfinite(ivs)
-    strikes = np.asarray(greeks.strikes, dtype=float)[keep]
-    published = np.asarray(greeks.call.iv_published, dtype=bool)[keep]
+    strikes = solved.strikes[keep]
+    published = solved.used_published[keep]
     points = tuple(  # rounded as arrays: one pass, not two round() calls per strike
         SmilePoint(k, m, v, "call" if k >= forward else "put", p)
         for k, m, v, p in zip(
@@ -188,9 +187,7 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
             strict=True,
         )
     )
-    smile = Smile(
-        forward=round(forward, 2), forward_from_parity=greeks.forward_from_parity, points=points
-    )
+    smile = Smile(forward=round(forward, 2), forward_from_parity=solved.from_parity, points=points)
     a.memo[key] = smile
     return smile
 
@@ -293,7 +290,7 @@ def atm_ivs(chains: Sequence[tuple[Sequence[OptionQuote], float, float]]) -> lis
     strikes around each forward; the whole smile only for a chain whose strikes next to F
     have no IV."""
     if len(chains) <= WHOLE_CHAINS_MAX:
-        chains_greeks([(q, s, y) for q, s, y in chains if q and y > 0])
+        chains_ivs([(q, s, y) for q, s, y in chains if q and y > 0])
         smiles = [chain_smile(q, s, y) for q, s, y in chains]
         return [None if smile is None else smile_atm_iv(smile) for smile in smiles]
     out: list[float | None] = []

@@ -239,74 +239,76 @@ def _expired(years: float) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ChainIVs:
+    """The IV step of ``GREEKS_FORMULA`` for one expiry's chain, as arrays: one leg per
+    strike in ``as_arrays`` order for ``iv_from="otm"``, calls then puts for "own". What the
+    smile and the ATM IV read; ``chain_greeks`` adds the Greeks and per-strike tuples (only
+    the target expiry needs them, not every chain whose ATM IV is wanted)."""
+
+    strikes: np.ndarray
+    forward: float
+    from_parity: bool
+    years: float
+    iv: np.ndarray  # NaN where none
+    used_published: np.ndarray
+    reasons: list[str | None]
+    reason: str | None  # the whole chain has no IV (under a minute to the close); iv all NaN
+
+
 @dataclass
 class _Pending:
     n: int
     arrays: ChainArrays
+    spot: float
     forward: float
     from_parity: bool
-    spot: float
     years: float
     start: int  # first leg of this chain in the concatenated legs
 
 
-def chains_greeks(
+def chains_ivs(
     chains: Sequence[tuple[Sequence[OptionQuote], float, float]], iv_from: IvFrom = "otm"
-) -> list[ChainGreeks]:
-    """``GREEKS_FORMULA`` for many (quotes, spot, years) at once: one vectorised IV solve and
-    one Greeks pass over every leg of every chain (bench/bench_greeks.py: 3 expiries x 150
-    strikes, about 1.7 ms with building the columns).
-    Remembered per chain (quotes object), spot, years and ``iv_from``."""
-    out: list[ChainGreeks | None] = [None] * len(chains)
+) -> list[ChainIVs | None]:
+    """``ChainIVs`` of many (quotes, spot, years) in one vectorised IV solve over every leg of
+    every chain not solved yet (an option's IV does not depend on its batch); None for a chain
+    without quotes. Remembered per chain (quotes object), spot, years and ``iv_from``."""
+    out: list[ChainIVs | None] = [None] * len(chains)
     pending: list[_Pending] = []
     legs_of = 2 if iv_from == "own" else 1
     size = 0
     for n, (quotes, spot, years) in enumerate(chains):
         if not quotes:
-            out[n] = ChainGreeks(
-                (),
-                spot,
-                False,
-                spot,
-                years,
-                iv_from,
-                _none_side(0, ""),
-                _none_side(0, ""),
-                "no quotes",
-            )
             continue
         a = as_arrays(quotes)
-        hit = a.memo.get(("greeks", iv_from, spot, years))
+        key = ("ivs", iv_from, spot, years)
+        hit = a.memo.get(key)
         if hit is not None:
             out[n] = hit
             continue
         parity = parity_forward_of(a, spot)
         forward = parity if parity is not None else spot
         if years < MIN_YEARS:
-            m, reason = a.strike.size, _expired(years)
-            g = ChainGreeks(
-                tuple(a.strike.tolist()),
+            legs, reason = legs_of * a.strike.size, _expired(years)
+            a.memo[key] = out[n] = ChainIVs(
+                a.strike,
                 forward,
                 parity is not None,
-                spot,
                 years,
-                iv_from,
-                _none_side(m, reason),
-                _none_side(m, reason),
+                np.full(legs, np.nan),
+                np.zeros(legs, dtype=bool),
+                [reason] * legs,
                 reason,
             )
-            a.memo[("greeks", iv_from, spot, years)] = out[n] = g
             continue
-        pending.append(_Pending(n, a, forward, parity is not None, spot, years, size))
+        pending.append(_Pending(n, a, spot, forward, parity is not None, years, size))
         size += legs_of * a.strike.size
     if pending:
-        _value(pending, iv_from, size, out)
-    return [g for g in out if g is not None]
+        _solve(pending, iv_from, size, out)
+    return out
 
 
-def _value(
-    pending: list[_Pending], iv_from: IvFrom, size: int, out: list[ChainGreeks | None]
-) -> None:
+def _solve(pending: list[_Pending], iv_from: IvFrom, size: int, out: list[ChainIVs | None]) -> None:
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("price", "pub", "f", "k", "t", "c")}
     for p in pending:
         a, m = p.arrays, p.arrays.strike.size
@@ -329,41 +331,91 @@ def _value(
     legs = _Legs(*(np.concatenate(parts[k]) for k in ("price", "pub", "f", "k", "t", "c")))
     assert legs.price.size == size
     iv, used_published, reasons = _leg_ivs(legs)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        greeks = black76_greeks(legs.forward, legs.strike, legs.years, iv)
     for p in pending:
-        m = p.arrays.strike.size
-        calls = slice(p.start, p.start + m)
-        puts = calls if iv_from == "otm" else slice(p.start + m, p.start + 2 * m)
-
-        def side(rows: slice, delta: str) -> SideGreeks:
-            return SideGreeks(
-                iv=_optional(iv[rows]),
-                iv_published=tuple(used_published[rows].tolist()),
-                delta=_optional(greeks[delta][rows]),
-                gamma_per_point=_optional(greeks["gamma_per_point"][rows]),
-                vega_points_per_vol_point=_optional(greeks["vega_points_per_vol_point"][rows]),
-                theta_points_per_day=_optional(greeks["theta_points_per_day"][rows]),
-                reason=tuple(reasons[rows]),
-            )
-
-        call = side(calls, "call_delta")
-        if iv_from == "otm":  # one IV per strike: only the put's delta differs from the call's
-            put = replace(call, delta=_optional(greeks["put_delta"][calls]))
-        else:
-            put = side(puts, "put_delta")
-        g = ChainGreeks(
-            strikes=tuple(p.arrays.strike.tolist()),
-            forward=p.forward,
-            forward_from_parity=p.from_parity,
-            spot=p.spot,
-            years=p.years,
-            iv_from=iv_from,
-            call=call,
-            put=put,
-            reason=None,
+        rows = slice(p.start, p.start + (2 if iv_from == "own" else 1) * p.arrays.strike.size)
+        ivs = ChainIVs(
+            p.arrays.strike,
+            p.forward,
+            p.from_parity,
+            p.years,
+            iv[rows],
+            used_published[rows],
+            reasons[rows],
+            None,
         )
-        p.arrays.memo[("greeks", iv_from, p.spot, p.years)] = out[p.n] = g
+        p.arrays.memo[("ivs", iv_from, p.spot, p.years)] = out[p.n] = ivs
+
+
+def chains_greeks(
+    chains: Sequence[tuple[Sequence[OptionQuote], float, float]], iv_from: IvFrom = "otm"
+) -> list[ChainGreeks]:
+    """``GREEKS_FORMULA`` for many (quotes, spot, years) at once: the IVs of ``chains_ivs``
+    (one vectorised solve), then the Greeks of each chain (bench/bench_greeks.py: 3 expiries
+    x 150 strikes, about 1.2 ms with building the columns).
+    Remembered per chain (quotes object), spot, years and ``iv_from``."""
+    out: list[ChainGreeks] = []
+    for (quotes, spot, years), ivs in zip(chains, chains_ivs(chains, iv_from), strict=True):
+        if ivs is None:
+            nothing = _none_side(0, "")
+            out.append(
+                ChainGreeks((), spot, False, spot, years, iv_from, nothing, nothing, "no quotes")
+            )
+            continue
+        a = as_arrays(quotes)
+        key = ("greeks", iv_from, spot, years)
+        if key not in a.memo:
+            a.memo[key] = _greeks(ivs, spot, iv_from)
+        out.append(a.memo[key])
+    return out
+
+
+def _greeks(ivs: ChainIVs, spot: float, iv_from: IvFrom) -> ChainGreeks:
+    m = ivs.strikes.size
+    strikes = tuple(ivs.strikes.tolist())
+    if ivs.reason is not None:
+        none = _none_side(m, ivs.reason)
+        return ChainGreeks(
+            strikes, ivs.forward, ivs.from_parity, spot, ivs.years, iv_from, none, none, ivs.reason
+        )
+    strike = ivs.strikes if iv_from == "otm" else np.concatenate((ivs.strikes, ivs.strikes))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        greeks = black76_greeks(ivs.forward, strike, ivs.years, ivs.iv)
+
+    def side(rows: slice, delta: str) -> SideGreeks:
+        return SideGreeks(
+            iv=_optional(ivs.iv[rows]),
+            iv_published=tuple(ivs.used_published[rows].tolist()),
+            delta=_optional(greeks[delta][rows]),
+            gamma_per_point=_optional(greeks["gamma_per_point"][rows]),
+            vega_points_per_vol_point=_optional(greeks["vega_points_per_vol_point"][rows]),
+            theta_points_per_day=_optional(greeks["theta_points_per_day"][rows]),
+            reason=tuple(ivs.reasons[rows]),
+        )
+
+    calls = slice(0, m)
+    call = side(calls, "call_delta")
+    if iv_from == "otm":  # one IV per strike: only the put's delta differs from the call's
+        put = replace(call, delta=_optional(greeks["put_delta"][calls]))
+    else:
+        put = side(slice(m, 2 * m), "put_delta")
+    return ChainGreeks(
+        strikes=strikes,
+        forward=ivs.forward,
+        forward_from_parity=ivs.from_parity,
+        spot=spot,
+        years=ivs.years,
+        iv_from=iv_from,
+        call=call,
+        put=put,
+        reason=None,
+    )
+
+
+def chain_ivs(
+    quotes: Sequence[OptionQuote], spot: float, years: float, iv_from: IvFrom = "otm"
+) -> ChainIVs | None:
+    """``ChainIVs`` of one expiry's quotes (see ``chains_ivs``); None without quotes."""
+    return chains_ivs([(quotes, spot, years)], iv_from)[0]
 
 
 def chain_greeks(
@@ -371,15 +423,6 @@ def chain_greeks(
 ) -> ChainGreeks:
     """``GREEKS_FORMULA`` for one expiry's quotes (see ``chains_greeks``)."""
     return chains_greeks([(quotes, spot, years)], iv_from)[0]
-
-
-def smile_ivs(g: ChainGreeks) -> tuple[float | None, ...]:
-    """The out-of-the-money IV per strike: put IV below F, call IV at and above F."""
-    if g.iv_from == "otm":
-        return g.call.iv
-    return tuple(
-        c if k >= g.forward else p for k, c, p in zip(g.strikes, g.call.iv, g.put.iv, strict=True)
-    )
 
 
 def interpolated_atm_iv(

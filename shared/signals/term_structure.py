@@ -14,7 +14,7 @@ from shared.schemas import OptionChain, OptionQuote
 from shared.signals.chain import chain_smile, delta_skew, percentile_rank, smile_atm_iv
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.forward import FORWARD_FORMULA, PARITY_STRIKES, parity_pairs_of
-from shared.signals.greeks import chain_greeks, chains_greeks
+from shared.signals.greeks import chain_ivs, chains_ivs
 from shared.signals.skew import SECONDS_PER_YEAR
 
 TERM_STRUCTURE_FORMULA = (
@@ -63,7 +63,7 @@ def term_structure(chains: Sequence[OptionChain]) -> tuple[ExpiryVol, ...]:
     expiry first. All chains are valued in one vectorised pass."""
     ordered = sorted(chains, key=lambda c: c.expiry)
     years = [years_to_close(c) for c in ordered]
-    chains_greeks([(c.quotes, c.spot, y) for c, y in zip(ordered, years, strict=True) if y > 0])
+    chains_ivs([(c.quotes, c.spot, y) for c, y in zip(ordered, years, strict=True) if y > 0])
     out = []
     for chain, t in zip(ordered, years, strict=True):
         days = round(t * 365, 4)
@@ -78,7 +78,8 @@ def term_structure(chains: Sequence[OptionChain]) -> tuple[ExpiryVol, ...]:
         atm = smile_atm_iv(smile)
         skew = delta_skew(smile, t) if atm is not None else None
         if atm is None:
-            why = chain_greeks(chain.quotes, chain.spot, t).reason  # expiry day, < 1 minute
+            solved = chain_ivs(chain.quotes, chain.spot, t)
+            why = solved.reason if solved is not None else None  # expiry day, < 1 minute
             reason = why or "no strike with an IV"
         elif skew is None:
             reason = "no out-of-the-money put and call IVs for the 25-delta wings"
