@@ -112,7 +112,8 @@ def _side(
     sp = np.where(np.abs(dp) <= min_price_change, 0, np.sign(dp)).astype(int)
     so = np.where(np.abs(doi) <= min_oi_change, 0, np.sign(doi)).astype(int)
     labels = _LABELS[np.where(known, (sp + 1) * 3 + so + 1, _UNKNOWN)]
-    reasons = np.where(known_p, f"{name}: {why_oi}", f"{name}: {why_price}").astype(object)
+    reasons = np.full(known.size, f"{name}: {why_price}", dtype=object)
+    reasons[known_p] = f"{name}: {why_oi}"
     reasons[known] = None
     return SideBuildup(
         buildup=tuple(labels.tolist()),
@@ -131,10 +132,10 @@ def buildup_between(
     """``BUILDUP_FORMULA`` per strike and side from ``before`` to ``now`` (two snapshots of
     one expiry). A strike missing from ``before``, or unpriced in either, has no build-up."""
     a, b = as_arrays(now), as_arrays(before)
-    where = {k: i for i, k in enumerate(b.strike.tolist())}
-    idx = np.array([where.get(k, -1) for k in a.strike.tolist()], dtype=int)
-    found = idx >= 0
-    pick = np.where(found, idx, 0)
+    # each strike's row in ``before`` (ascending; of equal strikes the last), if it has one
+    last = np.searchsorted(b.strike, a.strike, side="right") - 1
+    pick = np.maximum(last, 0)
+    found = (last >= 0) & (b.strike[pick] == a.strike) if b.strike.size else last >= 0
 
     def earlier(column: np.ndarray) -> np.ndarray:
         return np.where(found, column[pick] if column.size else np.nan, np.nan)

@@ -63,7 +63,10 @@ def _values(column: tuple[float | None, ...]) -> np.ndarray:
 
 
 def _optional(values: np.ndarray) -> tuple[float | None, ...]:
-    return tuple(None if v != v else v for v in values.tolist())
+    """NaN -> None (an object array's ``tolist`` is a C loop, unlike a generator)."""
+    out = values.astype(object)
+    out[np.isnan(values)] = None
+    return tuple(out.tolist())
 
 
 def gamma_exposure(greeks: ChainGreeks, quotes: Sequence[OptionQuote]) -> GammaExposure:
@@ -97,13 +100,28 @@ def total_gex_at(
         ce_oi, pe_oi = _oi(greeks, quotes)
         strikes = np.asarray(greeks.strikes, dtype=float)
         forwards = greeks.forward * grid[:, None] / greeks.spot
-        for ivs, oi, sign in ((greeks.call.iv, ce_oi, 1.0), (greeks.put.iv, pe_oi, -1.0)):
-            iv = _values(ivs)
-            keep = np.isfinite(iv) & (oi > 0)
-            if not keep.any():
-                continue
-            gamma = black76_gamma(forwards, strikes[keep], greeks.years, iv[keep])
-            total += sign * (gamma * oi[keep]).sum(axis=1)
+        call_iv = _values(greeks.call.iv)
+        put_iv = call_iv if greeks.iv_from == "otm" else _values(greeks.put.iv)
+        sides = ((call_iv, ce_oi, 1.0), (put_iv, pe_oi, -1.0))
+        keeps = [np.isfinite(iv) & (oi > 0) for iv, oi, _ in sides]
+        gammas: list[np.ndarray | None]
+        if greeks.iv_from == "otm" and (keeps[0] | keeps[1]).any():
+            # one IV per strike: the grid of every strike either side needs, once; a side's
+            # columns are the values computing them alone gives (copied to C order, so that
+            # its row sums add in the same order)
+            either = keeps[0] | keeps[1]
+            both = black76_gamma(forwards, strikes[either], greeks.years, call_iv[either])
+            gammas = [np.ascontiguousarray(both[:, keep[either]]) for keep in keeps]
+        else:
+            gammas = [
+                black76_gamma(forwards, strikes[keep], greeks.years, iv[keep])
+                if keep.any()
+                else None
+                for (iv, _, _), keep in zip(sides, keeps, strict=True)
+            ]
+        for (_, oi, sign), keep, gamma in zip(sides, keeps, gammas, strict=True):
+            if gamma is not None and keep.any():
+                total += sign * (gamma * oi[keep]).sum(axis=1)
     return total * grid * grid * 0.01
 
 
