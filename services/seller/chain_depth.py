@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.calendar import ist_iso
 from shared.chain_view import ChainView, years_to_expiry
+from shared.rounding import rounded
 from shared.schemas import OptionChain
 from shared.signals import provenance
 from shared.signals.buildup import BUILDUP_FORMULA, ChainBuildup, buildup_between
@@ -72,6 +73,14 @@ def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str
     gex = gamma_exposure(g, chain.quotes)
     zero = zero_gamma_level([(g, chain.quotes)])
     total = gex.total_gex_rupees_per_1pct
+    call, put, net = (
+        rounded([values[i] for i in rows], 0)
+        for values in (
+            gex.call_gex_rupees_per_1pct,
+            gex.put_gex_rupees_per_1pct,
+            gex.net_gex_rupees_per_1pct,
+        )
+    )
     return {
         "total_rupees_per_1pct": round(total, 0),
         "regime": "positive" if total > 0 else "negative" if total < 0 else None,
@@ -83,11 +92,11 @@ def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str
         "by_strike": [
             {
                 "strike": gex.strikes[i],
-                "call_rupees_per_1pct": _round(gex.call_gex_rupees_per_1pct[i]),
-                "put_rupees_per_1pct": _round(gex.put_gex_rupees_per_1pct[i]),
-                "net_rupees_per_1pct": _round(gex.net_gex_rupees_per_1pct[i]),
+                "call_rupees_per_1pct": c,
+                "put_rupees_per_1pct": p,
+                "net_rupees_per_1pct": n,
             }
-            for i in rows
+            for i, c, p, n in zip(rows, call, put, net, strict=True)
         ],
         "sign_convention": "dealers assumed long calls (+) and short puts (-)",
         "provenance": provenance.from_formula(
@@ -99,10 +108,6 @@ def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str
     }
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 0)
-
-
 def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> dict[str, Any]:
     counts = {
         side: {
@@ -112,6 +117,9 @@ def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> dict[s
         }
         for side in ("call", "put")
     }
+    call_price, put_price = (
+        rounded([side.price_change_points[i] for i in rows], 2) for side in (b.call, b.put)
+    )
     return {
         "since": ist_iso(since.snapshot_time),
         "counts": counts,
@@ -122,16 +130,14 @@ def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> dict[s
                 "put": None if b.put.buildup[i] is None else str(b.put.buildup[i]),
                 "call_oi_change_units": b.call.oi_change_units[i],
                 "put_oi_change_units": b.put.oi_change_units[i],
-                "call_price_change_points": _two(b.call.price_change_points[i]),
-                "put_price_change_points": _two(b.put.price_change_points[i]),
+                "call_price_change_points": call_price_change,
+                "put_price_change_points": put_price_change,
             }
-            for i in rows
+            for i, call_price_change, put_price_change in zip(
+                rows, call_price, put_price, strict=True
+            )
         ],
     }
-
-
-def _two(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
 
 
 def buildup_group(view: ChainView, rows: list[int], window: str) -> dict[str, Any]:
