@@ -129,12 +129,15 @@ class Quotes(Sequence[OptionQuote]):
                 f"quote columns must be float64 bytes of one length, got sizes {sorted(sizes)}"
             )
         table = np.frombuffer(b"".join(data), WIRE_FLOAT).reshape(len(QUOTE_FIELDS), -1)
-        for name, column in zip(QUOTE_FIELDS, table, strict=True):
-            if np.isinf(column).any():
-                raise ValueError(f"quote column {name} holds an infinite value")
-        for i in _ALWAYS_VALUED:
-            if np.isnan(table[i]).any():
-                raise ValueError(f"quote column {QUOTE_FIELDS[i]} lacks a value")
+        infinite = np.isinf(table).any(axis=1)
+        if infinite.any():
+            raise ValueError(
+                f"quote column {QUOTE_FIELDS[infinite.argmax()]} holds an infinite value"
+            )
+        unvalued = np.isnan(table[_ALWAYS_VALUED]).any(axis=1)
+        if unvalued.any():
+            name = QUOTE_FIELDS[_ALWAYS_VALUED[unvalued.argmax()]]
+            raise ValueError(f"quote column {name} lacks a value")
         return cls(table)
 
     def columns(self) -> dict[str, bytes]:
