@@ -75,25 +75,30 @@ def implied_vol(
     vol = np.clip(price[where] / (0.4 * fwd * root), 0.05, 2.0)
     log_fk = np.log(fwd / strike)
     vega_scale = fwd * root / math.sqrt(2 * math.pi)
-    for _ in range(iterations):
-        sd = vol * root
-        d1 = log_fk / sd + 0.5 * sd
-        diff = fwd * ndtr(d1) - strike * ndtr(d1 - sd) - target
-        above = diff > 0
-        hi = np.where(above, vol, hi)
-        lo = np.where(above, lo, vol)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    # a step without vega (its exp underflows) divides by zero: it bisects instead
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(iterations):
+            sd = vol * root
+            d1 = log_fk / sd + 0.5 * sd
+            diff = fwd * ndtr(d1) - strike * ndtr(d1 - sd) - target
+            above = diff > 0
+            hi = np.where(above, vol, hi)
+            lo = np.where(above, lo, vol)
             step = vol - diff / (vega_scale * np.exp(-0.5 * d1 * d1))
-        new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        moving = np.abs(new - vol) >= 1e-8
-        if not moving.all():
-            out[where[~moving]] = new[~moving]  # these are done
-            if not moving.any():
-                return out
-            keep = np.flatnonzero(moving)
-            where, strike, fwd, root, target = (a[keep] for a in (where, strike, fwd, root, target))
-            lo, hi, log_fk, vega_scale, new = (a[keep] for a in (lo, hi, log_fk, vega_scale, new))
-        vol = new
+            new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+            moving = np.abs(new - vol) >= 1e-8
+            if not moving.all():
+                out[where[~moving]] = new[~moving]  # these are done
+                if not moving.any():
+                    return out
+                keep = np.flatnonzero(moving)
+                where, strike, fwd, root, target = (
+                    a[keep] for a in (where, strike, fwd, root, target)
+                )
+                lo, hi, log_fk, vega_scale, new = (
+                    a[keep] for a in (lo, hi, log_fk, vega_scale, new)
+                )
+            vol = new
     out[where] = vol  # still moving after ``iterations``: the last step
     return out
 
