@@ -76,7 +76,7 @@ def test_broken_columns_are_refused_with_the_reason(
     for name, value in change.items():
         if value in ("inf", "nan"):  # one bad value in an otherwise good column
             column = np.frombuffer(columns[name], "<f8").copy()
-            column[3] = float(value)  # type: ignore[arg-type]
+            column[3] = float(value)
             columns[name] = column.tobytes()
         else:
             columns[name] = value  # type: ignore[assignment]

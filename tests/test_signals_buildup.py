@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+from collections.abc import Sequence
 from functools import cache
 
 import pytest
@@ -63,7 +64,7 @@ def test_the_four_quadrants_and_neutral() -> None:
     assert classify_buildup(0.1, 650.0, min_oi_change=650.0) is Buildup.NEUTRAL
 
 
-def chain_of(day: str) -> tuple[OptionQuote, ...]:
+def chain_of(day: str) -> Sequence[OptionQuote]:
     (chain,) = [c for c in bhavcopy(day) if c.expiry == EXPIRY]
     return chain.quotes
 
