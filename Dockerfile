@@ -12,8 +12,9 @@ RUN --mount=type=bind,source=build/wheels,target=/wheels \
  && pip install --quiet --no-index --find-links /wheels torch==2.13.0 -r requirements.txt
 # The package itself, installed from its wheel (built on the host by the same script): the
 # code lives in the venv's site-packages, its data and var/ in /app (AEGIS_HOME).
-RUN --mount=type=bind,source=build/wheels,target=/wheels \
-    pip install --quiet --no-index --no-deps --find-links /wheels aegismatrix
+# (COPY, not a bind mount: a layer is rebuilt when the file it copies changes)
+COPY build/wheels/aegismatrix-*.whl /tmp/project/
+RUN pip install --quiet --no-index --no-deps /tmp/project/*.whl && rm -rf /tmp/project
 ENV AEGIS_HOME=/app
 COPY data ./data
 # The models volume is mounted on /app/var/models: it must exist, owned by the service user,

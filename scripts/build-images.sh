@@ -38,7 +38,8 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # The project's own wheel, every build (its code changes with every commit)
-rm -f build/wheels/aegismatrix-*.whl
+# (setuptools keeps modules deleted since in build/lib and would ship them: start clean)
+rm -rf build/wheels/aegismatrix-*.whl build/lib build/bdist.*
 "$PY" -m pip wheel --quiet --no-deps --wheel-dir build/wheels .
 
 echo "build-images: aegismatrix:latest from $BASE_IMAGE"

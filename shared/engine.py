@@ -212,6 +212,10 @@ class ChainCache:
             return
         self.add(chain)
 
+    def held_back(self) -> str | None:
+        """The chain taken past the session after the newest, while the next one is awaited."""
+        return None if self._ahead is None else describe_chain(self._ahead[1])
+
     def _add_daily(self, raw_id: bytes, record: ParticipantPositions | FuturesDay) -> None:
         """A session's participant OI or future row; a re-published session replaces it."""
         held: dict[str, Any] = (
@@ -522,5 +526,6 @@ class EngineWorker(StreamWorker):
             else {
                 "chains_refused": self.chains.rejected,
                 "last_chain_refused": self.chains.last_rejection,
+                "chain_held_back": self.chains.held_back(),
             }
         )

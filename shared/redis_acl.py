@@ -93,11 +93,13 @@ _HEALTHCHECK = ("+scan", "+mget", "+exists")
 
 # Writes, each allowed on the keys the service owns only (Redis 7 selectors): a credential
 # can then neither overwrite (SET), expire, delete nor trim another service's stream. Every
-# service writes its health report, the run epoch (SET NX), the durable-ack key and dead
-# letters; a group-read stream is trimmed by the service that writes it (shared.retention),
-# since a reader able to trim could drop what other groups have not read yet.
+# service writes its health report, the durable-ack key and dead letters; a group-read stream
+# is trimmed by the service that writes it (shared.retention), since a reader able to trim
+# could drop what other groups have not read yet. ACL cannot scope arguments: XADD's MAXLEN
+# or MINID trims the stream appended to (docs/RELIABILITY.md, Access control).
 _OWN_WRITES = (
-    Selector((HEALTH, streams.EPOCH, streams.DURABLE), ("+set", "+expire")),
+    Selector((HEALTH,), ("+set", "+expire")),
+    Selector((streams.DURABLE,), ("+set",)),
     Selector((streams.DEAD_LETTER,), ("+xadd",)),
 )
 _TRIM = ("+xtrim",)
@@ -153,7 +155,8 @@ SERVICE_USERS: dict[str, AclUser] = {
                 *_OWN_WRITES,
                 Selector((streams.BARS,), ("+xadd", *_TRIM)),
                 Selector((streams.CHAINS,), ("+xadd",)),
-                Selector((streams.RUN,), ("+set",)),
+                # the run epoch: started by ingest (or the stack), only read by the others
+                Selector((streams.RUN, streams.EPOCH), ("+set",)),
                 # the bar script: series state and sequence numbers (a poisoned sequence field
                 # is dropped), the digests of published bars with their expiry
                 Selector((f"{P}:series:*",), ("+hset", "+hincrby", "+hdel")),
@@ -249,7 +252,10 @@ SERVICE_USERS: dict[str, AclUser] = {
             keys=("rq:*", HEALTH),
             commands=("+@all", "-@dangerous", "+info"),
             channels=("rq:*",),
-            selectors=(Selector((streams.MODEL_EVENTS,), ("+xadd",)),),
+            selectors=(
+                Selector((streams.MODEL_EVENTS,), ("+xadd",)),
+                Selector((streams.DURABLE,), ("+set",)),  # its announcements' WAIT
+            ),
         ),
         AclUser("admin", keys=("*",), commands=("+@all",), channels=("*",)),
         # Replication and Sentinel (docs: "Redis replication" / "Sentinel ACL"): a replica

@@ -83,9 +83,6 @@ class OwnStreamTrim:
         self.length = result.length
         return result
 
-    def within_limit(self) -> bool:
-        return self.length is not None and self.length <= self.maxlen
-
     def degraded_reason(self) -> str | None:
         """Unacknowledged entries alone above the limit: nothing is dropped, this is said."""
         if self.length is None or self.length <= self.maxlen:

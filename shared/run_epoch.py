@@ -1,5 +1,6 @@
 """Noticing that Redis lost its data: restarted empty, flushed, or failed over to a replica
-that never had it. The first process to find no ``aegis:epoch`` key writes one (SET NX);
+that never had it. The first process allowed to (ingest, the stack: under the ACL no other
+service may write it) that finds no ``aegis:epoch`` key writes one (SET NX);
 every process reads it at each health report (a stream worker also when it (re)connects).
 A key that is gone, or another value than the one this process saw, means the streams,
 checkpoints and series state it worked on are gone: the process drops what it holds in
@@ -37,14 +38,20 @@ class EpochWatch:
     def check(self, client: redis.Redis) -> bool:
         current = _text(client.get(streams.EPOCH))
         if current is None:
-            client.set(streams.EPOCH, uuid.uuid4().hex, nx=True)
+            try:
+                client.set(streams.EPOCH, uuid.uuid4().hex, nx=True)
+            except redis.exceptions.NoPermissionError:  # not a data writer: wait for one
+                return self._seen(None)
             current = _text(client.get(streams.EPOCH))
         return self._seen(current)
 
     async def check_async(self, client: aioredis.Redis) -> bool:
         current = _text(await client.get(streams.EPOCH))
         if current is None:
-            await client.set(streams.EPOCH, uuid.uuid4().hex, nx=True)
+            try:
+                await client.set(streams.EPOCH, uuid.uuid4().hex, nx=True)
+            except redis.exceptions.NoPermissionError:
+                return self._seen(None)
             current = _text(await client.get(streams.EPOCH))
         return self._seen(current)
 

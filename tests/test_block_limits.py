@@ -4,6 +4,7 @@ else refused, including integers whose bytes look like a non-finite float to the
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 
@@ -12,10 +13,16 @@ from shared.block_limits import data_limit_problem
 LIMIT = 10_000
 
 
+@dataclass
+class Point:
+    x: float
+
+
 @pytest.mark.parametrize(
     ("data", "where"),
     [
         ({"a": math.nan}, "seller.a"),
+        ({"a": [Point(1.0), Point(math.inf)]}, "seller.a.1.x"),  # as a reader decodes it
         ({"a": {"b": [1.0, math.inf]}}, "seller.a.b.1"),
         ({"a": [(0.5, -math.inf)]}, "seller.a.0.1"),
     ],

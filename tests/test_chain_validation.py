@@ -15,7 +15,7 @@ from services.seller.main import SellerWorker
 from shared import replies, streams
 from shared.bus import Bus
 from shared.calendar import ist_date
-from shared.chain_validation import chain_problems
+from shared.chain_validation import chain_problems, describe
 from shared.chain_view import ChainViews
 from shared.codec import decode
 from shared.config import Settings
@@ -145,10 +145,15 @@ def test_a_chain_from_far_ahead_is_refused_once_the_next_chain_is_older(
         _taken_later(later, 7),
         _taken_later(later, 7, seconds=60),
     )
-    for chain in (first, far, later, gap, after_gap):
-        bus.publish(chain)
     cache = ChainCache(redis_client)
+    for chain in (first, far):
+        bus.publish(chain)
     cache.refresh()
+    assert cache.held_back() == describe(far)  # said in the engines' health
+    for chain in (later, gap, after_gap):
+        bus.publish(chain)
+    cache.refresh()
+    assert cache.held_back() is None
     assert cache.rejected == 1
     assert cache.last_rejection is not None and far.expiry in cache.last_rejection
     assert "and the next chain is older" in cache.last_rejection

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from structlog.testing import capture_logs
 
 from services.ingest.__main__ import Runner
 from shared import calendar, replies, streams
@@ -19,6 +20,8 @@ from shared.schemas import Bar
 from shared.worker import read_health
 from tests.pipeline import SHORT_WINDOW, stream_payloads
 from tests.waiting import wait_for
+
+LOST_TAIL = 100  # minutes an AOF cut takes away; also ingest's buffer here
 
 
 def bars_on_stream(client: redis.Redis) -> list[bytes]:
@@ -43,6 +46,8 @@ def watching(settings: Settings) -> Iterator[Runner]:
                 "replay_end": SHORT_WINDOW.end,
                 "replay_speed": 0.0,
                 "replay_watch": True,
+                # smaller than a series: only the replay again can restore everything
+                "republish_buffer": LOST_TAIL,
             }
         )
     )
@@ -64,23 +69,27 @@ def test_a_finished_replay_is_kept_whole_when_redis_loses_bars(
     clean = bars_on_stream(redis_client)
     assert len(clean) > 1500
 
-    redis_client.flushall()  # everything: the buffer may not hold it, so the replay again
-    wait_for(lambda: bars_on_stream(redis_client) == clean, 60, "the replay published again")
+    with capture_logs() as logs:
+        redis_client.flushall()  # everything: more than the buffer, so the replay again
+        wait_for(lambda: bars_on_stream(redis_client) == clean, 60, "the replay published again")
+    assert any(e["event"] == "replaying_after_data_loss" for e in logs)
 
     # the tail only, as a cut AOF leaves it: the stream and series state of 100 bars ago
     entries = [(i, decode(f)) for i, f in replies.xrange(redis_client, streams.BARS)]
     minutes = [(i, bar) for i, bar in entries if isinstance(bar, Bar) and bar.interval == "1m"]
-    kept, (lost_ids, lost) = minutes[-101], zip(*minutes[-100:], strict=True)
+    kept = minutes[-LOST_TAIL - 1]
+    lost_ids, lost = zip(*minutes[-LOST_TAIL:], strict=True)
     redis_client.xdel(streams.BARS, *lost_ids)
     key = streams.series_state("NIFTY", "1m")
     seq = int(redis_client.hget(key, "seq") or 0)
-    redis_client.hset(key, mapping={"seq": seq - 100, "open_time": kept[1].open_time})
+    redis_client.hset(key, mapping={"seq": seq - LOST_TAIL, "open_time": kept[1].open_time})
     for bar in lost:
         day = calendar.ist_date(bar.open_time).isoformat()
         redis_client.hdel(streams.series_digests("NIFTY", "1m", day), bar.open_time)
     wait_for(
         lambda: (
-            [decode(f) for _, f in replies.xrange(redis_client, streams.BARS)][-100:] == list(lost)
+            [decode(f) for _, f in replies.xrange(redis_client, streams.BARS)][-LOST_TAIL:]
+            == list(lost)
         ),
         30,
         "the lost bars published again from ingest's buffer",

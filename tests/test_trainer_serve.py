@@ -27,13 +27,13 @@ STOP_WITHIN_S = 15
 
 def _serve(settings: Settings, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {
-        **extra,
         **os.environ,
         "AEGIS_REDIS_URL": settings.redis_url,
         "AEGIS_EMBEDDED_REDIS": "false",
         "AEGIS_MODEL_DIR": str(settings.model_dir),
         "AEGIS_TRAINING_QUEUE": settings.training_queue,
         "AEGIS_LOG_JSON": "true",
+        **extra,
     }
     with log.open("ab") as out:
         return trainer_command(env, "serve", output=out)

@@ -77,6 +77,7 @@ class IngestService:
         self.bars_trim = OwnStreamTrim(streams.BARS, settings.stream_maxlen)
         # Redis lost its data: the publisher finds every series behind and re-publishes
         self.epoch = EpochWatch(SERVICE)
+        self._loss_handled_at: float | None = None  # the last loss ``keep_published`` acted on
         self._rejects = RejectWindow(settings)  # bars published vs rejected
         self._last_daily: dict[str, date] = {}
         self.finished = False
@@ -314,7 +315,9 @@ class IngestService:
         report health. True when Redis lost all its data (the run epoch): the source must be
         replayed again, as the buffer may not hold it all."""
         try:
-            if self.epoch.check(self.client):
+            self.epoch.check(self.client)  # a health report may have seen the loss first
+            if self.epoch.lost_at != self._loss_handled_at:
+                self._loss_handled_at = self.epoch.lost_at
                 return True
             self.publisher.publish([])  # finds and fills a hole before any new bar
         except redis.RedisError as exc:  # Redis away: the next step tries again

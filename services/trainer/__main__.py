@@ -74,7 +74,7 @@ def _ensure(args: argparse.Namespace) -> int:
     return 0
 
 
-class StopDuringTraining(Exception):
+class StopDuringTraining(BaseException):  # not Exception: no handler may swallow it
     """A stop signal arrived while ``serve`` was training: nothing half-written is published
     (a registry version appears whole or not at all)."""
 
@@ -93,8 +93,11 @@ def _serve(args: argparse.Namespace) -> int:
     except StopDuringTraining as exc:
         print(f"stopped by {exc} while training; the registry keeps what was published")
         return 0
-    for sig in (signal.SIGTERM, signal.SIGINT):  # the rq worker installs its own
-        signal.signal(sig, signal.SIG_DFL)
+    stopped: list[int] = []  # a signal before the rq worker installs its own handlers
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stopped.append(signum))
+    if stopped:
+        return 0
     args.burst, args.no_schedule = False, False
     return _worker(args)
 
