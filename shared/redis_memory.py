@@ -52,7 +52,12 @@ def check_memory(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     reasons, fields = memory_state(client.info("memory"), settings)
     if reasons:
         log.warning("redis_memory_alarm", reasons=reasons)
-    return HealthReporter(client, settings, SERVICE, consumer).write(reasons, fields)
+    reporter = HealthReporter(client, settings, SERVICE, consumer)
+    try:
+        return reporter.write(reasons, fields)
+    except redis.exceptions.OutOfMemoryError:  # full: the report itself is refused
+        log.error("redis_memory_report_not_stored", reasons=reasons)
+        return {"status": "degraded", "degraded_reasons": reasons, **fields}
 
 
 def watch_memory(

@@ -251,6 +251,7 @@ async def test_stale_badge_appears_when_blocks_stop(
 
 # -- the real stack on the default replay ----------------------------------------------------
 STACK_MODELS = PROJECT_ROOT / "var" / "test-models"  # kept between runs: trained once
+TIMELINE_WAIT_MS = 60_000  # a few of the day charts' 15 s refetches
 STACK_START_S = 900  # first run trains the models (minutes on a busy 2-core box)
 PHONE: ViewportSize = {"width": 390, "height": 844}
 CONTRAST_JS = """
@@ -465,10 +466,11 @@ async def test_the_default_replay_is_fresh_honest_and_labelled(
         await expect(page.get_by_test_id("depth-positioning-status")).to_have_attribute(
             "data-status", "fresh"
         )
-        # the day's PCR and max pain, drawn from the history store the default run fills
+        # the day's PCR and max pain, drawn from the history store the default run fills (the
+        # charts refetch every 15 s; the history service runs at idle priority, behind)
         for timeline in ("timeline-pcr", "timeline-levels"):
             await expect(page.get_by_test_id(timeline)).to_have_attribute(
-                "data-points", re.compile(r"^[1-9]"), timeout=WAIT_MS
+                "data-points", re.compile(r"^[1-9]"), timeout=TIMELINE_WAIT_MS
             )
 
         # screenshots: three tabs, both themes, desktop and phone width

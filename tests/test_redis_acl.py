@@ -4,6 +4,7 @@ on rq) and is refused the admin commands and every key outside its patterns."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import subprocess
@@ -259,14 +260,25 @@ def test_maxmemory_noeviction_and_the_memory_alarm(
     admin.config_set("maxmemory", str(used + 2 * 2**20))
     try:
         writer = client_of(as_user("ingest"))
-        with pytest.raises(redis.exceptions.OutOfMemoryError):
-            for i in range(10_000):
-                writer.xadd(streams.BARS, {"d": b"x" * 4096, "i": i})
-        report = check_memory(admin, admin_settings)
+        entries = itertools.count()
+
+        def fill(count: int) -> None:
+            for _ in range(count):
+                writer.xadd(streams.BARS, {"d": b"x" * 4096, "i": next(entries)})
+
+        while int(admin.info("memory")["used_memory"]) < 0.9 * (used + 2 * 2**20):
+            fill(20)
+        report = check_memory(admin, admin_settings)  # past the alarm, still room to say so
         assert report["status"] == "degraded"
         assert "of maxmemory" in report["degraded_reasons"][0]
         stored = read_health(client_of(as_user("gateway")))
         assert any(r["service"] == "redis" and r["status"] == "degraded" for r in stored)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            fill(10_000)
+        full = check_memory(admin, admin_settings)  # its report refused too: said, not raised
+        assert (
+            full["status"] == "degraded" and "every write is refused" in full["degraded_reasons"][0]
+        )
     finally:
         admin.config_set("maxmemory", str(512 * 2**20))
 
