@@ -88,12 +88,7 @@ def main() -> None:
     events = list(FileReplaySource(ROOT / "data", window).events())
     with tempfile.TemporaryDirectory() as tmp:
         primary = RedisServer(free_port(), "", Path(tmp) / "primary", aof=True).start()
-        replica = RedisServer(
-            free_port(),
-            "",
-            Path(tmp) / "replica",
-            extra_args=["--replicaof", "127.0.0.1", str(primary.port)],
-        ).start()
+        replica = primary.replica(free_port(), Path(tmp) / "replica").start()
         try:
             runs = [
                 {"wait_replicas": wait, **run_once(primary, replica, events, wait)}

@@ -92,10 +92,8 @@ def main() -> None:
         contextlib.ExitStack() as replicas,
     ):
         if args.wait_replicas:  # a replica follows the Redis; every write waits for it
-            extra = ["--replicaof", "127.0.0.1", str(server.port), "--masterauth", "bench"]
-            replicas.enter_context(
-                RedisServer(free_port(), "bench", Path(tmp) / "replica", extra_args=extra)
-            )
+            replicas.enter_context(server.replica(free_port(), Path(tmp) / "replica"))
+            wait_for(server.replicas_online, timeout_s=30, message="the replica in sync")
         port = free_port()
         env = {
             **os.environ,
@@ -118,16 +116,7 @@ def main() -> None:
                 embedded_redis=False,
                 redis_wait_replicas=args.wait_replicas,
             )
-            primary = server.client()
-            wait_for(
-                lambda: (
-                    primary.info("replication")["connected_slaves"] == 0
-                    or primary.info("replication")["slave0"]["state"] == "online"
-                ),
-                timeout_s=30,
-                message="the replica in sync",
-            )
-            bus = Bus(primary, settings)
+            bus = Bus(server.client(), settings)
             bus.publish_bars(warmup)
             arrivals: dict[tuple[str, int], float] = {}
             stop = threading.Event()

@@ -236,17 +236,9 @@ def main() -> None:
             contextlib.ExitStack() as replicas,
         ):
             if args.wait_replicas:
-                extra = ["--replicaof", "127.0.0.1", str(server.port), "--masterauth", "bench"]
-                replicas.enter_context(
-                    RedisServer(free_port(), "bench", Path(tmp) / "replica", extra_args=extra)
-                )
+                replicas.enter_context(server.replica(free_port(), Path(tmp) / "replica"))
                 base_env["AEGIS_REDIS_WAIT_REPLICAS"] = str(args.wait_replicas)
-                client = server.client()
-                wait(
-                    lambda: client.info("replication").get("slave0", {}).get("state") == "online",
-                    "the replica in sync",
-                    timeout_s=60,
-                )
+                wait(server.replicas_online, "the replica in sync", timeout_s=60)
             result = replay(server, model_dir, args, base_env)
     result["load_average_at_start"] = load_at_start
     result["cores"] = os.cpu_count()

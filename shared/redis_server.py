@@ -161,6 +161,18 @@ class RedisServer:
         self.stop()
         raise RedisServerError(f"redis-server did not answer on port {self.port} in {timeout_s}s")
 
+    def replica(self, port: int, data_dir: Path) -> RedisServer:
+        """A server (not started) that replicates this one, with the same password."""
+        follow = ["--replicaof", "127.0.0.1", str(self.port)]
+        auth = ["--masterauth", self.password] if self.password else []
+        return RedisServer(port, self.password, data_dir, extra_args=[*follow, *auth])
+
+    def replicas_online(self) -> bool:
+        """Every replica of this server connected and past its initial sync."""
+        info = self.client().info("replication")
+        states = [info.get(f"slave{i}", {}).get("state") for i in range(info["connected_slaves"])]
+        return bool(states) and all(state == "online" for state in states)
+
     def stop(self) -> None:
         terminate(self.process)
         self.process = None
