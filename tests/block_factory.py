@@ -373,28 +373,18 @@ def fresh_chain(
     strikes = [k for k, _, _ in oi]
     window = data(f"chain {chain_as_of}")
     move = round(spot * 0.012, 2)
-    calls = [
-        Wall(
-            strike=k,
-            oi=c,
+
+    def wall(strike: float, open_interest: float) -> Wall:
+        return Wall(
+            strike=strike,
+            oi=open_interest,
             change_since_previous=None,
             change_published=None,
-            distance_points=round(k - spot, 2),
+            distance_points=round(strike - spot, 2),
         )
-        for k, c, _ in oi
-        if k > spot
-    ]
-    puts = [
-        Wall(
-            strike=k,
-            oi=p,
-            change_since_previous=None,
-            change_published=None,
-            distance_points=round(k - spot, 2),
-        )
-        for k, _, p in oi
-        if k <= spot
-    ]
+
+    calls = [wall(k, c) for k, c, _ in oi if k > spot]
+    puts = [wall(k, p) for k, _, p in oi if k <= spot]
     return ChainFresh(
         status="fresh",
         expiry=expiry,
