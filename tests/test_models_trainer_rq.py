@@ -3,8 +3,10 @@ a worker killed mid-job leaves every CURRENT pointer as it was."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 
 from services.trainer.jobs import enqueue_training, redis_for_rq
-from services.trainer.worker import training_worker
+from services.trainer.worker import STOP_SIGNALS, TrainingWorker, training_worker
 from shared import streams
 from shared.config import Settings
 from shared.models import registry
@@ -49,6 +51,29 @@ def test_job_trains_publishes_and_announces(settings: Settings, redis_client: re
 def training_worker_here(settings: Settings) -> BaseWorker:
     """The training worker, in this process."""
     return training_worker(settings, redis_for_rq(settings), SimpleWorker)
+
+
+@pytest.mark.timeout(60)
+def test_a_stop_before_the_handlers_ends_the_worker(
+    settings: Settings, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rq registers a worker before it installs its signal handlers: a SIGTERM recorded in
+    that gap stops the worker at its first loop check instead of being lost (the container
+    would then wait for its SIGKILL). Without it, this worker idles on the queue until
+    ``max_idle_time`` and says so."""
+    worker = training_worker(settings, redis_for_rq(settings))
+    assert isinstance(worker, TrainingWorker)
+    worker.early_stops = [signal.SIGTERM]
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        with caplog.at_level(logging.INFO, logger="rq.worker"):
+            worker.work(burst=False, max_idle_time=20)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert "stopping on request" in caplog.text
+    assert "quitting" not in caplog.text
+    assert redis_client.scard("rq:workers") == 0, "the worker unregistered itself"
 
 
 def touch_first_argument(job: Job, *_: object) -> None:

@@ -93,13 +93,11 @@ def _serve(args: argparse.Namespace) -> int:
     except StopDuringTraining as exc:
         print(f"stopped by {exc} while training; the registry keeps what was published")
         return 0
-    stopped: list[int] = []  # a signal before the rq worker installs its own handlers
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stopped.append(signum))
-    if stopped:
-        return 0
-    args.burst, args.no_schedule = False, False
-    return _worker(args)
+    from services.trainer.worker import remember_stop_signals, run_worker
+
+    early_stops = remember_stop_signals()  # honoured once the rq worker has its handlers
+    run_worker(_settings(), early_stops=early_stops)
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

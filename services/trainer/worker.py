@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
+from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from redis import Redis
@@ -89,8 +92,38 @@ def register_weekly(scheduler: CronScheduler, settings: Settings) -> CronJob:
     return job
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def remember_stop_signals() -> list[int]:
+    """Record SIGTERM/SIGINT in the returned list instead of acting on them, until the rq
+    worker installs its own handlers (which then honour what was recorded)."""
+    received: list[int] = []
+
+    def remember(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, remember)
+    return received
+
+
+class TrainingWorker(Worker):
+    """rq's Worker, honouring a stop that arrived before its own signal handlers: rq registers
+    the worker (visible to every client) before it installs them, and a SIGTERM in that gap
+    would otherwise be lost and the container stopped only by SIGKILL."""
+
+    early_stops: Sequence[int] = ()
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        if self.early_stops:
+            self.log.info("stop signal %s arrived while starting; stopping", self.early_stops[0])
+            self._stop_requested = True  # the work loop's first check ends it cleanly
+
+
 def training_worker(
-    settings: Settings, connection: Redis, worker_class: type[BaseWorker] = Worker
+    settings: Settings, connection: Redis, worker_class: type[BaseWorker] = TrainingWorker
 ) -> BaseWorker:
     """An rq worker on the training queue: JSON jobs, only the allowed ones performed."""
     return worker_class(
@@ -101,7 +134,17 @@ def training_worker(
     )
 
 
-def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -> None:
+def run_worker(
+    settings: Settings,
+    burst: bool = False,
+    schedule: bool = True,
+    early_stops: list[int] | None = None,
+) -> None:
+    """The worker (and the cron process unless ``burst``) until a stop signal. ``early_stops``
+    are the signals a caller recorded before this (``remember_stop_signals``)."""
+    early_stops = remember_stop_signals() if early_stops is None else early_stops
+    if early_stops:
+        return
     cron = None
     if schedule and not burst:
         cron = multiprocessing.get_context("spawn").Process(
@@ -111,6 +154,8 @@ def run_worker(settings: Settings, burst: bool = False, schedule: bool = True) -
         log.info("cron_started", **cron_schedule(settings), queue=settings.training_queue)
     try:
         worker = training_worker(settings, redis_for_rq(settings))
+        if isinstance(worker, TrainingWorker):
+            worker.early_stops = early_stops
         worker.work(burst=burst, with_scheduler=False)
     finally:
         if cron is not None:
