@@ -17,7 +17,7 @@ import time
 
 from services.alerts.evaluate import Evaluator, empty_state
 from services.alerts.rules import parse_rules
-from shared.schemas import SignalBlock
+from shared.contract.schemas import SignalBlock
 from tests.block_factory import AS_OF, make_block
 
 GOAL_MS = 1.0

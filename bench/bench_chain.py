@@ -39,17 +39,17 @@ from bench.sections import write_section
 from services.ingest.sources.chain_file import ChainFileSource
 from services.seller.compute import compute_seller
 from services.seller.main import SellerWorker
-from shared import replies, streams
-from shared.calendar import daily_open_time, to_date
-from shared.chain_view import ChainViews
-from shared.codec import encode
+from shared.bus import replies, streams
+from shared.bus.engine import ChainCache
+from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.engine import ChainCache
+from shared.contract.codec import encode
+from shared.contract.schemas import FeatureSnapshot, OptionChain, OptionQuote
 from shared.logs import configure_logging
-from shared.redis_server import RedisServer
-from shared.schemas import FeatureSnapshot, OptionChain, OptionQuote
+from shared.market.calendar import daily_open_time, to_date
+from shared.market.chain_view import ChainViews
+from shared.redis_ops.server import RedisServer
 from shared.signals.chain import percentile_rank
-from shared.worker import read_health
 from tests.engines_support import daily_snapshot
 from tests.ports import free_port
 

@@ -8,7 +8,7 @@ second run (or a run against another checkout) times the very same blocks.
 
 Timed per engine in CPU time of this process (the box is shared), every block once per
 round, median over --rounds rounds: the section
-check alone (``shared.document.validate_section`` on the section as the document holds
+check alone (``shared.contract.document.validate_section`` on the section as the document holds
 it) and the gateway's whole run-time check (``contract_rejection``: JSON size, then the
 section), in microseconds per block; the seller's and buyer's blocks with a fresh chain
 apart (the seller's carries every per-strike row).
@@ -34,13 +34,13 @@ import redis
 from bench.sections import write_section
 from services.gateway.assembler import section
 from services.gateway.contract_check import contract_rejection
-from shared import replies, streams
-from shared.codec import decode
+from shared.bus import replies, streams
 from shared.config import PROJECT_ROOT, Settings
-from shared.document import validate_section
+from shared.contract.codec import decode
+from shared.contract.document import validate_section
+from shared.contract.schemas import SignalBlock
 from shared.logs import configure_logging
-from shared.redis_server import RedisServer
-from shared.schemas import SignalBlock
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 
 BLOCKS = PROJECT_ROOT / "var" / "bench" / "contract-blocks.msgpack"

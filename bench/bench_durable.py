@@ -23,11 +23,11 @@ from bench.bench_throughput import ListSource
 from bench.sections import write_section
 from services.ingest.main import IngestService
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
-from shared.bus import Bus
+from shared.bus.publish import Bus
 from shared.config import Settings
+from shared.contract.schemas import Bar
 from shared.logs import configure_logging
-from shared.redis_server import RedisServer
-from shared.schemas import Bar
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 from tests.waiting import wait_for
 

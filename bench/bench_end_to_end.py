@@ -31,11 +31,11 @@ from websockets.sync.client import connect as ws_connect
 
 from bench.sections import write_section
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
-from shared.bus import Bus
+from shared.bus.publish import Bus
 from shared.config import Settings
+from shared.contract.schemas import Bar
 from shared.logs import configure_logging
-from shared.redis_server import RedisServer
-from shared.schemas import Bar
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 from tests.waiting import wait_for
 

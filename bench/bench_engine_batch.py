@@ -26,12 +26,12 @@ from services.direction.main import DirectionWorker
 from services.features.state import FeatureState
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
 from services.seller.main import SellerWorker
-from shared import replies, streams
-from shared.codec import encode, pack
+from shared.bus import replies, streams
 from shared.config import Settings
+from shared.contract.codec import encode, pack
+from shared.contract.schemas import Bar, FeatureSnapshot
 from shared.logs import configure_logging
-from shared.redis_server import RedisServer
-from shared.schemas import Bar, FeatureSnapshot
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

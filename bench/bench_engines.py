@@ -29,13 +29,13 @@ from bench.sections import write_section
 from services.buyer.main import BuyerWorker
 from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
-from shared import replies, streams
-from shared.codec import EncodedMessage, encode
+from shared.bus import replies, streams
+from shared.bus.engine import EngineWorker
+from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.engine import EngineWorker
+from shared.contract.codec import EncodedMessage, encode
 from shared.logs import configure_logging
-from shared.redis_server import RedisServer
-from shared.worker import read_health
+from shared.redis_ops.server import RedisServer
 from tests.engines_support import daily_snapshot, history
 from tests.ports import free_port
 
@@ -81,7 +81,7 @@ def latency(settings: Settings, engine: str, entries: list[EncodedMessage]) -> d
 
 
 def compute_ms(settings: Settings, engine: str, count: int) -> float:
-    from shared.engine import EngineContext
+    from shared.bus.engine import EngineContext
 
     worker = WORKERS[engine](settings, consumer="bench-compute")
     _, features = history()

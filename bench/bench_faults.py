@@ -42,11 +42,11 @@ import redis
 
 from bench.bench_replay import ROOT, train, wait
 from bench.sections import write_section
-from shared import replies, streams
-from shared.codec import decode, encode
-from shared.redis_server import RedisServer
-from shared.schemas import DeadLetter, OptionChain
-from shared.worker import read_health
+from shared.bus import replies, streams
+from shared.bus.worker import read_health
+from shared.contract.codec import decode, encode
+from shared.contract.schemas import DeadLetter, OptionChain
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 
 SERVICES = ("features", "direction", "direction", "direction", "seller", "buyer", "gateway")
@@ -157,7 +157,7 @@ def outcome(client: redis.Redis, run: Run, clean: dict | None) -> dict:
     reports = read_health(client)
     health = Counter(r["service"] for r in reports if r["status"] != "ok")
     refused = {r.get("chains_refused") or 0 for r in reports if r["service"] == "seller"}
-    quarantined = sorted(  # shared.held's reasons: "N corrupt read(s) of KEY FIELD: why"
+    quarantined = sorted(  # shared.bus.held's reasons: "N corrupt read(s) of KEY FIELD: why"
         {
             reason.split(" of ", 1)[1].split(": ", 1)[0]
             for r in reports
@@ -298,7 +298,7 @@ def report(results: dict[str, dict], load: str) -> str:
         "emptied Redis and the replay publishes those snapshots again (at most one read "
         "batch, `AEGIS_READ_COUNT`; blocks are idempotent per snapshot), and every worker "
         'reports the loss ("Redis lost its data at …") for 10 minutes by design. A '
-        "poisoned field is quarantined for each read of it (`shared/held.py`) and its reader "
+        "poisoned field is quarantined for each read of it (`shared/bus/held.py`) and its reader "
         "reports degraded while it stays. A chain from years ahead is held back, not counted "
         "as refused, until a later-arriving older chain refutes it. A failover to a lagging "
         "replica runs with real Sentinels in "

@@ -26,9 +26,9 @@ import httpx
 import orjson
 import websockets
 
-from shared.bus import Bus, connect
+from shared.bus.publish import Bus, connect
 from shared.config import PROJECT_ROOT, Settings
-from shared.redis_server import RedisServer
+from shared.redis_ops.server import RedisServer
 from tests.block_factory import make_block
 from tests.ports import free_port
 

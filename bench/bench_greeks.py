@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from services.ingest.sources.chain_file import ChainFileSource
-from shared.chain_view import years_to_expiry
-from shared.schemas import OptionChain, OptionQuote, Quotes
+from shared.contract.schemas import OptionChain, OptionQuote, Quotes
+from shared.market.chain_view import years_to_expiry
 from shared.signals.chain import chain_smile
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.greeks import IvFrom, chains_greeks

@@ -25,12 +25,12 @@ import numpy as np
 from sqlalchemy import func, select, text
 
 from bench.sections import write_section
-from shared.calendar import IST
+from shared.contract.schemas import SignalBlock
 from shared.history.retention import Retention
 from shared.history.schema import block, series_point
 from shared.history.series import SERIES
 from shared.history.store import HistoryStore, migrate, open_engine
-from shared.schemas import SignalBlock
+from shared.market.calendar import IST
 from tests.block_factory import make_block
 from tests.postgres_server import PostgresServer, binaries
 

@@ -23,10 +23,10 @@ from bench.sections import write_section
 from services.features.main import FeaturesWorker
 from services.ingest.main import IngestService
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
-from shared import streams
+from shared.bus import streams
 from shared.config import Settings
 from shared.logs import configure_logging
-from shared.redis_server import RedisServer
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,9 +37,9 @@ import redis
 
 from bench import bench_alerts
 from bench.sections import write_section
-from shared import replies, streams
-from shared.redis_server import RedisServer
-from shared.worker import read_health
+from shared.bus import replies, streams
+from shared.bus.worker import read_health
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,9 +25,9 @@ import orjson
 import websockets
 
 from bench.bench_gateway import STARTUP_TIMEOUT_S, wait_alive
-from shared.bus import Bus, connect
+from shared.bus.publish import Bus, connect
 from shared.config import PROJECT_ROOT, Settings
-from shared.redis_server import RedisServer
+from shared.redis_ops.server import RedisServer
 from tests.block_factory import all_blocks
 from tests.ports import free_port
 

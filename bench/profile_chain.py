@@ -22,16 +22,16 @@ import numpy as np
 
 from bench.bench_chain import WARMUP, real_chains, samples_of
 from services.seller.compute import compute_seller
-from shared.blocks import build_block
-from shared.chain_validation import chain_problems
-from shared.chain_view import ChainViews
-from shared.clock import make_clock
-from shared.codec import decode, encode
-from shared.compute import EngineContext, ModelBook, provenance_summary
+from shared.bus.engine import ChainCache
 from shared.config import Settings
-from shared.engine import ChainCache
+from shared.contract.blocks import build_block
+from shared.contract.codec import decode, encode
+from shared.contract.schemas import OptionChain
 from shared.logs import configure_logging
-from shared.schemas import OptionChain
+from shared.market.chain_validation import chain_problems
+from shared.market.chain_view import ChainViews
+from shared.market.clock import make_clock
+from shared.models.context import EngineContext, ModelBook, provenance_summary
 
 PARTS = ("decode", "validation", "ATM IVs", "view", "compute", "stamp")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from services.features.state import FeatureState
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
-from shared.codec import decode, encode, unpack
-from shared.schemas import Bar, FeatureSnapshot, Message
+from shared.contract.codec import decode, encode, unpack
+from shared.contract.schemas import Bar, FeatureSnapshot, Message
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,10 +52,10 @@ def real_messages() -> dict[str, Message]:
 
 def seller_block(snapshot: FeatureSnapshot) -> Message:
     from services.seller.compute import compute_seller
-    from shared.blocks import build_block
-    from shared.clock import make_clock
-    from shared.compute import EngineContext, ModelBook
     from shared.config import Settings
+    from shared.contract.blocks import build_block
+    from shared.market.clock import make_clock
+    from shared.models.context import EngineContext, ModelBook
 
     settings = Settings()
     ctx = EngineContext(settings, snapshot, ModelBook(), None, {})

@@ -7,8 +7,8 @@ import sys
 
 import redis
 
+from shared.bus.worker import read_health
 from shared.config import get_settings
-from shared.worker import read_health
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ Starts a real redis-server (embedded default), trains any missing model, starts 
 service as its own process, waits until each reports healthy, prints where to look, and
 stops everything cleanly on Ctrl-C.
 
-The embedded Redis runs with one ACL user per service (shared.redis_acl): passwords are
+The embedded Redis runs with one ACL user per service (shared.redis_ops.acl): passwords are
 generated once into var/redis/credentials.json (0600), each service is started as its own
 user, the stack itself is ``admin`` and watches Redis memory.
 """
@@ -23,14 +23,15 @@ from datetime import timedelta
 import redis
 
 from services import dataset
-from shared import calendar, streams
+from shared.bus import streams
+from shared.bus.lifecycle import prepare, stop_on_signals
+from shared.bus.worker import read_health
 from shared.config import PROJECT_ROOT, Settings
-from shared.lifecycle import prepare, stop_on_signals
 from shared.logs import get_logger
-from shared.redis_acl import credentials_file, load_or_create_passwords, service_env
-from shared.redis_memory import watch_memory
-from shared.redis_server import RedisServer, is_reachable
-from shared.worker import read_health
+from shared.market import calendar
+from shared.redis_ops.acl import credentials_file, load_or_create_passwords, service_env
+from shared.redis_ops.memory import watch_memory
+from shared.redis_ops.server import RedisServer, is_reachable
 
 WORKERS = ("features", "direction", "seller", "buyer", "alerts", "history")
 log = get_logger("stack")

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     dead_letter_maxlen: int = Field(100_000, description="dead letters kept")
     dead_letter_excerpt_bytes: int = Field(4096, description="payload bytes a dead letter keeps")
 
-    # Service lifecycle (lifecycle): reconnecting to Redis, full jitter (shared.lifecycle)
+    # Service lifecycle (lifecycle): reconnecting to Redis, full jitter (shared.bus.lifecycle)
     reconnect_initial_s: float = Field(
         0.2, gt=0, description="ceiling of the first wait before reconnecting to Redis"
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shared.config import Settings
-from shared.schemas import SignalBlock
+from shared.contract.schemas import SignalBlock
 from tests.block_factory import AS_OF, make_block
 from tests.ports import free_port
 from tests.processes import start_service

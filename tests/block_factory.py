@@ -12,11 +12,10 @@ from datetime import date, datetime
 from typing import Any
 
 from services.buyer.compute import GAMMA_BLOCKS
-from shared.calendar import ist_iso
-from shared.codec import digest, pack
-from shared.document import BLOCK_DATA
-from shared.document.base import Contract, Rate
-from shared.document.buyer import (
+from shared.contract.codec import digest, pack
+from shared.contract.document import BLOCK_DATA
+from shared.contract.document.base import Contract, Rate
+from shared.contract.document.buyer import (
     BreakoutLevels,
     BreakoutNext,
     BreakoutToday,
@@ -29,7 +28,7 @@ from shared.document.buyer import (
     SpikeBias,
     ThetaEdge,
 )
-from shared.document.chain import (
+from shared.contract.document.chain import (
     AtmIv,
     BuildupGroup,
     ChainFresh,
@@ -52,7 +51,7 @@ from shared.document.chain import (
     Wall,
     Walls,
 )
-from shared.document.direction import (
+from shared.contract.document.direction import (
     DirectionData,
     Horizon,
     Horizons,
@@ -61,8 +60,8 @@ from shared.document.direction import (
     RiskScore,
     Today,
 )
-from shared.document.market import MarketData, MarketRegimeLabel
-from shared.document.seller import (
+from shared.contract.document.market import MarketData, MarketRegimeLabel
+from shared.contract.document.seller import (
     BreachCurve,
     BreachPoint,
     ExpiryStress,
@@ -78,7 +77,8 @@ from shared.document.seller import (
     Trap,
     VixRegimeLabel,
 )
-from shared.schemas import ModelRef, Provenance, SignalBlock
+from shared.contract.schemas import ModelRef, Provenance, SignalBlock
+from shared.market.calendar import ist_iso
 
 AS_OF = 1_751_275_800  # 2025-06-30 09:30 UTC = 15:00 IST
 SESSION = "2025-06-30"

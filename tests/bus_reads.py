@@ -9,9 +9,9 @@ from typing import Any, TypeVar, cast
 
 import redis
 
-from shared import replies
-from shared.codec import decode
-from shared.schemas import Message
+from shared.bus import replies
+from shared.contract.codec import decode
+from shared.contract.schemas import Message
 
 M = TypeVar("M", bound=Message)
 

@@ -11,7 +11,7 @@ import redis
 from playwright.async_api import Browser, async_playwright
 
 from shared.config import PROJECT_ROOT, Settings
-from shared.redis_server import RedisServer
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 
 DATA_DIR = PROJECT_ROOT / "data"

@@ -9,12 +9,12 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from shared import calendar
 from shared.config import PROJECT_ROOT
+from shared.contract.schemas import FeatureSnapshot, OptionChain, OptionQuote
 from shared.features.daily import compute_daily_features, sequence_window
 from shared.features.history import load_history
 from shared.features.intraday import IntradaySession
-from shared.schemas import FeatureSnapshot, OptionChain, OptionQuote
+from shared.market import calendar
 
 DATA_DIR = PROJECT_ROOT / "data"
 CHAIN_FILE = DATA_DIR / "nifty_option_chain_intraday_2026-01-22_2026-02-05.csv.gz"

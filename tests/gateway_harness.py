@@ -11,9 +11,9 @@ import uvicorn
 from prometheus_client import Counter, Gauge
 
 from services.gateway.app import create_app
-from shared.bus import Bus, connect
+from shared.bus.publish import Bus, connect
 from shared.config import Settings
-from shared.schemas import SignalBlock
+from shared.contract.schemas import SignalBlock
 from tests.ports import free_port
 from tests.waiting import wait_for
 

@@ -9,7 +9,7 @@ import redis
 from services.features.main import FeaturesWorker
 from services.ingest.main import IngestService
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
-from shared import replies, streams
+from shared.bus import replies, streams
 from shared.config import Settings
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"

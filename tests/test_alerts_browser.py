@@ -8,7 +8,7 @@ import pytest
 import redis
 from playwright.async_api import Browser
 
-from shared import streams
+from shared.bus import streams
 from shared.config import Settings
 from tests.gateway_harness import RunningGateway
 

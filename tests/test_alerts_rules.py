@@ -19,7 +19,7 @@ from services.alerts.evaluate import (
     run,
 )
 from services.alerts.rules import DEFAULT_RULES, RulesError, load_rules, parse_rules
-from shared.schemas import SignalBlock
+from shared.contract.schemas import SignalBlock
 from tests.alerts_support import RULES, START, at, scenario
 from tests.block_factory import make_block
 
@@ -297,7 +297,7 @@ def test_in_a_replay_the_alerts_run_on_idle_cpu_only() -> None:
     """SCHED_IDLE in its own process (it would slow this one): scheduled only when nothing
     else wants the CPU, below any niceness."""
     code = (
-        "import os; from shared.lifecycle import idle_cpu; "
+        "import os; from shared.bus.lifecycle import idle_cpu; "
         "print(idle_cpu(), os.sched_getscheduler(0) == os.SCHED_IDLE)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

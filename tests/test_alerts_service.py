@@ -18,13 +18,13 @@ import pytest
 import redis
 
 from services.alerts.main import AlertsWorker
-from shared import replies, streams
-from shared.bus import Bus, connect
+from shared.bus import replies, streams
+from shared.bus.publish import Bus, connect
+from shared.bus.worker import read_health
 from shared.config import PROJECT_ROOT, Settings
-from shared.redis_acl import load_or_create_passwords
-from shared.redis_server import RedisServer
-from shared.schemas import DeadLetter, SignalBlock
-from shared.worker import read_health
+from shared.contract.schemas import DeadLetter, SignalBlock
+from shared.redis_ops.acl import load_or_create_passwords
+from shared.redis_ops.server import RedisServer
 from tests.alerts_support import (
     RULES,
     alerts_env,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.block_limits import data_limit_problem
+from shared.contract.block_limits import data_limit_problem
 
 LIMIT = 10_000
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import redis
 
-from shared import replies, streams
-from shared.bus import Bus
-from shared.codec import decode
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.schemas import Bar, SignalBlock
+from shared.contract.codec import decode
+from shared.contract.schemas import Bar, SignalBlock
 from tests.block_factory import AS_OF, make_block
 from tests.bus_reads import messages
 from tests.test_bus_trust import real_bars

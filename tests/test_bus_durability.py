@@ -16,14 +16,15 @@ import redis
 from services.ingest.main import IngestService
 from services.ingest.publisher import HoleRepairingPublisher
 from services.ingest.sources.ordering import event_order
-from shared import calendar, replies, streams
-from shared.bus import Bus
-from shared.codec import encode
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
+from shared.bus.retention import OwnStreamTrim
+from shared.bus.worker import StreamWorker, read_health
 from shared.config import Settings
-from shared.redis_server import RedisServer
-from shared.retention import OwnStreamTrim
-from shared.schemas import Bar, DeadLetter, Message, ModelPublished
-from shared.worker import StreamWorker, read_health
+from shared.contract.codec import encode
+from shared.contract.schemas import Bar, DeadLetter, Message, ModelPublished
+from shared.market import calendar
+from shared.redis_ops.server import RedisServer
 from tests.block_factory import AS_OF, make_block
 from tests.bus_reads import add, decoded, messages
 from tests.gateway_harness import publish

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import redis
 
-from shared import replies, streams
-from shared.bus import Bus
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
 from tests.bus_reads import decoded
 
 

@@ -13,12 +13,13 @@ import redis
 
 from services.ingest.main import IngestService
 from services.ingest.sources.file_replay import FileReplaySource
-from shared import calendar, streams
-from shared.bus import Bus
-from shared.codec import encode
+from shared.bus import streams
+from shared.bus.publish import Bus
+from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.schemas import Bar, DeadLetter, FeatureSnapshot
-from shared.worker import read_health
+from shared.contract.codec import encode
+from shared.contract.schemas import Bar, DeadLetter, FeatureSnapshot
+from shared.market import calendar
 from tests.bus_reads import add, hash_items, messages, newest
 from tests.pipeline import DATA_DIR, SHORT_WINDOW, feature_payloads, run_features
 from tests.test_ingest_service import StubSource

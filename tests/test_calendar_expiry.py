@@ -11,9 +11,9 @@ import pytest
 from services.features.state import FeatureState
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.file_replay import ReplayWindow, iter_bars_fast
-from shared import calendar
 from shared.features.daily import compute_daily_features
 from shared.features.history import load_history
+from shared.market import calendar
 from shared.models import labels
 from tests.pipeline import DATA_DIR
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from shared import calendar
+from shared.market import calendar
 
 
 def ist(stamp: str) -> int:

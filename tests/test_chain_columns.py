@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from services.ingest.sources.chain_file import ChainFileSource
-from shared.codec import _FAST, DecodeError, decode, encode, pack
-from shared.schemas import QUOTE_FIELDS, OptionChain, OptionQuote, Quotes
+from shared.contract.codec import _FAST, DecodeError, decode, encode, pack
+from shared.contract.schemas import QUOTE_FIELDS, OptionChain, OptionQuote, Quotes
 from tests.engines_support import DATA_DIR
 
 CHAIN_FILE = DATA_DIR / "nifty_option_chain_intraday_2026-01-22_2026-02-05.csv.gz"

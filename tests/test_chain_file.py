@@ -8,7 +8,7 @@ from pathlib import Path
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.pacing import Pacer
-from shared.schemas import OptionChain
+from shared.contract.schemas import OptionChain
 from tests.conftest import DATA_DIR
 from tests.narrowing import every
 

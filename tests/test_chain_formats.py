@@ -19,7 +19,7 @@ from services.ingest.sources.chain_formats import (
     lot_size,
     number,
 )
-from shared.schemas import OptionChain
+from shared.contract.schemas import OptionChain
 from tests.conftest import DATA_DIR
 from tests.fixtures.nse import recorded
 from tests.narrowing import every

@@ -13,8 +13,8 @@ import pytest
 
 from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.nse_chain import parse_chain
+from shared.contract.schemas import OptionChain
 from shared.features import option_chain
-from shared.schemas import OptionChain
 from tests.fixtures.nse import recorded
 
 ROOT = Path(__file__).resolve().parents[1]

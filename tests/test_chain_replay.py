@@ -14,8 +14,8 @@ from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
 from services.seller.main import SellerWorker
 from shared.config import Settings
-from shared.document import BLOCK_DATA
-from shared.schemas import OptionChain
+from shared.contract.document import BLOCK_DATA
+from shared.contract.schemas import OptionChain
 from tests.pipeline import feature_payloads, run_features
 from tests.test_chain_file import CHAIN_FILE
 from tests.test_engines import running, wait_blocks

@@ -12,15 +12,15 @@ import redis
 
 from services.ingest.main import IngestService
 from services.seller.main import SellerWorker
-from shared import replies, streams
-from shared.bus import Bus
-from shared.calendar import ist_date
-from shared.chain_validation import chain_problems, describe
-from shared.chain_view import ChainViews
-from shared.codec import decode
+from shared.bus import replies, streams
+from shared.bus.engine import ChainCache
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.engine import ChainCache
-from shared.schemas import DeadLetter, FeatureSnapshot, OptionChain, OptionQuote
+from shared.contract.codec import decode
+from shared.contract.schemas import DeadLetter, FeatureSnapshot, OptionChain, OptionQuote
+from shared.market.calendar import ist_date
+from shared.market.chain_validation import chain_problems, describe
+from shared.market.chain_view import ChainViews
 from tests.engines_support import daily_snapshot
 from tests.test_engines import running, wait_blocks
 from tests.test_engines_chain import real_chains

@@ -9,9 +9,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from shared.chain_view import ChainViews, years_to_expiry
-from shared.engine import ChainCache
-from shared.schemas import FeatureSnapshot, OptionChain
+from shared.bus.engine import ChainCache
+from shared.contract.schemas import FeatureSnapshot, OptionChain
+from shared.market.chain_view import ChainViews, years_to_expiry
 from shared.signals.chain import atm_iv
 from tests.engines_support import daily_snapshot
 from tests.test_engines_chain import real_chains

@@ -6,11 +6,11 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from shared.blocks import build_block
-from shared.clock import make_clock
-from shared.codec import DecodeError, decode, digest, encode, pack, unpack
 from shared.config import Settings
-from shared.schemas import SCHEMA_VERSION, Bar, FeatureSnapshot, Message
+from shared.contract.blocks import build_block
+from shared.contract.codec import DecodeError, decode, digest, encode, pack, unpack
+from shared.contract.schemas import SCHEMA_VERSION, Bar, FeatureSnapshot, Message
+from shared.market.clock import make_clock
 from tests.block_factory import DIRECTION_MODEL, make_block
 from tests.engines_support import daily_snapshot, intraday_snapshot
 

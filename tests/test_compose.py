@@ -9,7 +9,7 @@ import re
 import yaml
 
 from shared.config import PROJECT_ROOT
-from shared.redis_acl import SERVICE_USERS
+from shared.redis_ops.acl import SERVICE_USERS
 
 
 def test_compose_services_run_real_modules() -> None:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from shared.config import PROJECT_ROOT
-from shared.redis_acl import SERVICE_USERS
+from shared.redis_ops.acl import SERVICE_USERS
 from tests.ports import free_port
 from tests.waiting import wait_for
 

@@ -24,11 +24,11 @@ from playwright.async_api import Browser, Page, ViewportSize, expect
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.yf_fetch import YFinanceFetcher
 from services.ingest.sources.yfinance_source import Series, YFinanceSource
-from shared import streams
-from shared.calendar import IST
+from shared.bus import streams
 from shared.config import PROJECT_ROOT, Settings
-from shared.document.seller import HitRate, SellerFlag, Skew, Trap
-from shared.schemas import Provenance
+from shared.contract.document.seller import HitRate, SellerFlag, Skew, Trap
+from shared.contract.schemas import Provenance
+from shared.market.calendar import IST
 from shared.signals.labels import seller_flag
 from tests.block_factory import (
     AS_OF,

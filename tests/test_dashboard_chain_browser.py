@@ -17,9 +17,9 @@ from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.participant_oi import read_participant_oi_history
 from services.seller.compute import chain_group
 from services.seller.positioning import positioning_group
-from shared.chain_view import ChainView
 from shared.config import Settings
-from shared.schemas import OptionChain
+from shared.contract.schemas import OptionChain
+from shared.market.chain_view import ChainView
 from tests.block_factory import all_blocks, make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.test_chain_file import CHAIN_FILE

@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis
 
-from shared import streams
+from shared.bus import streams
 from shared.config import Settings
 from tests.block_factory import AS_OF, all_blocks
 from tests.gateway_harness import RunningGateway, publish

@@ -10,10 +10,10 @@ import pytest
 import redis
 
 from services.deadletters import cli
-from shared import replies, streams
-from shared.bus import Bus
-from shared.codec import decode, encode
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
 from shared.config import PROJECT_ROOT, Settings
+from shared.contract.codec import decode, encode
 from tests.test_ingest_service import bar
 
 

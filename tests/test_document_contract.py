@@ -1,4 +1,5 @@
-"""The document contract (shared/document.py) is declared once and catches a broken section."""
+"""The document contract (shared/contract/document/) is declared once and catches a broken
+section."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pydantic
 import pytest
 
 from services.gateway.assembler import DocumentState
-from shared.document import ENGINES, SECTIONS, document_json_schema, validate_section
-from shared.document.reference import DOCUMENT_MD, contract_models, updated
+from shared.contract.document import ENGINES, SECTIONS, document_json_schema, validate_section
+from shared.contract.document.reference import DOCUMENT_MD, contract_models, updated
 from tests.block_factory import make_block
 
 STATIC = Path(__file__).resolve().parent.parent / "services" / "gateway" / "static"
@@ -39,7 +40,9 @@ def test_a_section_missing_a_documented_group_is_refused_with_its_name() -> None
 
 def test_the_field_reference_in_document_md_is_the_contracts() -> None:
     text = DOCUMENT_MD.read_text()
-    assert updated(text) == text, "docs/DOCUMENT.md is out of date: python -m shared.document"
+    assert updated(text) == text, (
+        "docs/DOCUMENT.md is out of date: python -m shared.contract.document"
+    )
 
 
 # names the dashboard reads from the other APIs (history, series, scorecard, alerts, session,

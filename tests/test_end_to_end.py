@@ -19,11 +19,11 @@ from services.gateway.assembler import DocumentState
 from services.seller.main import SellerWorker
 from services.trainer.pipeline import run_training
 from services.trainer.profiles import FAST
-from shared import streams
-from shared.codec import unpack
+from shared.bus import streams
 from shared.config import Settings
-from shared.document import SECTIONS, Document, validate_section
-from shared.schemas import SignalBlock
+from shared.contract.codec import unpack
+from shared.contract.document import SECTIONS, Document, validate_section
+from shared.contract.schemas import SignalBlock
 from tests.bus_reads import hash_items
 from tests.pipeline import ingest
 

@@ -9,11 +9,11 @@ from typing import Any
 import redis
 
 from services.direction.main import DirectionWorker
-from shared import streams
-from shared.bus import Bus
-from shared.compute import EngineContext
+from shared.bus import streams
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.schemas import DeadLetter
+from shared.contract.schemas import DeadLetter
+from shared.models.context import EngineContext
 from tests.bus_reads import messages
 from tests.engines_support import daily_snapshot
 from tests.test_engines import running, wait_blocks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.compute import provenance_summary, walk_provenance
+from shared.models.context import provenance_summary, walk_provenance
 from tests.block_factory import all_blocks, dump_provenance, heuristic
 
 

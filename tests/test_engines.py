@@ -17,15 +17,15 @@ import redis
 from services.buyer.main import BuyerWorker
 from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
-from shared import replies, streams
-from shared.bus import Bus
-from shared.codec import decode, pack
-from shared.compute import walk_provenance
+from shared.bus import replies, streams
+from shared.bus.engine import EngineWorker
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.engine import EngineWorker
+from shared.contract.codec import decode, pack
+from shared.contract.schemas import FeatureSnapshot, SignalBlock
 from shared.features.daily import FEATURE_NAMES
 from shared.models import registry
-from shared.schemas import FeatureSnapshot, SignalBlock
+from shared.models.context import walk_provenance
 from shared.signals.max_pain import compute_max_pain
 from tests.engines_support import chains, daily_snapshot, intraday_snapshot
 from tests.narrowing import every

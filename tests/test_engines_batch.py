@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import redis
 
-from shared import replies, streams
-from shared.bus import Bus
-from shared.codec import decode, encode, pack
-from shared.compute import EngineContext, ModelBook, run_batched
+from shared.bus import replies, streams
+from shared.bus.engine import EngineWorker
+from shared.bus.publish import Bus
 from shared.config import PROJECT_ROOT, Settings
-from shared.engine import EngineWorker
-from shared.schemas import (
+from shared.contract.codec import decode, encode, pack
+from shared.contract.schemas import (
     SCHEMA_VERSION,
     Bar,
     DeadLetter,
@@ -26,6 +25,7 @@ from shared.schemas import (
     ModelRef,
     SignalBlock,
 )
+from shared.models.context import EngineContext, ModelBook, run_batched
 from tests.bus_reads import add, messages
 from tests.engines_support import chains, daily_snapshot, intraday_snapshot
 from tests.models_support import trained_registry
@@ -143,7 +143,7 @@ def test_compute_modules_import_nothing_that_touches_redis() -> None:
         "import sys\n"
         "import services.direction.compute, services.seller.compute, services.buyer.compute\n"
         "bad = sorted(m for m in sys.modules if m == 'redis' or m in "
-        "('shared.engine', 'shared.worker', 'shared.bus'))\n"
+        "('shared.bus.engine', 'shared.bus.worker', 'shared.bus.publish'))\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run(

@@ -10,11 +10,11 @@ import redis
 from services.buyer.main import BuyerWorker
 from services.ingest.sources.chain_file import ChainFileSource
 from services.seller.main import SellerWorker
-from shared.bus import Bus
-from shared.chain_view import years_to_expiry
+from shared.bus.engine import ChainCache
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.engine import ChainCache
-from shared.schemas import FeatureSnapshot, OptionChain
+from shared.contract.schemas import FeatureSnapshot, OptionChain
+from shared.market.chain_view import years_to_expiry
 from shared.signals.chain import atm_iv, percentile_rank, put_call_ratio, straddle_move
 from shared.signals.max_pain import compute_max_pain
 from tests.engines_support import daily_snapshot

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.bus import Bus
-from shared.compute import walk_provenance
+from shared.bus.engine import EngineWorker
+from shared.bus.publish import Bus
 from shared.config import PROJECT_ROOT, Settings
-from shared.engine import EngineWorker
+from shared.models.context import walk_provenance
 from tests.engines_support import daily_snapshot, intraday_snapshot
 from tests.test_engines import ENGINES, health, running, wait_blocks
 from tests.waiting import wait_for

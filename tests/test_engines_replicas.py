@@ -15,10 +15,10 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from shared import replies, streams
-from shared.codec import EncodedMessage
+from shared.bus import replies, streams
+from shared.bus.worker import read_health
 from shared.config import PROJECT_ROOT, Settings
-from shared.worker import read_health
+from shared.contract.codec import EncodedMessage
 from tests.engines_support import daily_snapshot, history
 from tests.test_engines import blocks
 from tests.waiting import wait_for
@@ -29,7 +29,7 @@ SERVICE = "direction"
 
 
 def snapshots(count: int) -> list[EncodedMessage]:
-    from shared.codec import encode
+    from shared.contract.codec import encode
 
     _, features = history()
     days = [d.date().isoformat() for d in features.index[400 : 400 + count]]

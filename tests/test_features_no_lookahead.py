@@ -9,9 +9,9 @@ import pytest
 from services.features.state import FeatureState
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.file_replay import ReplayWindow, iter_bars_fast
+from shared.contract.schemas import Bar, FeatureSnapshot
 from shared.features.daily import WINDOW_ROWS, compute_daily_features
 from shared.features.history import load_history
-from shared.schemas import Bar, FeatureSnapshot
 from tests.pipeline import DATA_DIR
 
 WINDOW = ReplayWindow(daily_from="2020-01-01", intraday_from="2021-02-01", end="2021-02-12")

@@ -12,11 +12,11 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import replies, streams
-from shared.clock import utc_iso_ms
-from shared.codec import encode, pack
+from shared.bus import replies, streams
 from shared.config import Settings
-from shared.schemas import Bar, DeadLetter
+from shared.contract.codec import encode, pack
+from shared.contract.schemas import Bar, DeadLetter
+from shared.market.clock import utc_iso_ms
 from tests.block_factory import AS_OF, all_blocks, make_block
 from tests.bus_reads import add, messages
 from tests.gateway_harness import RunningGateway, publish, wait_for

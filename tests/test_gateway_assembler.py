@@ -14,8 +14,8 @@ from services.gateway.assembler import (
     health_section,
     section,
 )
-from shared.clock import EventClock, utc_iso_ms
-from shared.document import document_json_schema
+from shared.contract.document import document_json_schema
+from shared.market.clock import EventClock, utc_iso_ms
 from tests.block_factory import AS_OF, all_blocks, make_block
 
 NOW = AS_OF * 1000

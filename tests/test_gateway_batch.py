@@ -12,7 +12,7 @@ from services.gateway.core import Gateway
 from services.gateway.hub import Client, HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from shared.clock import EventClock
+from shared.market.clock import EventClock
 from tests.block_factory import AS_OF, all_blocks, make_block
 from tests.gateway_harness import metric_value
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import redis
 
-from shared import streams
+from shared.bus import streams
 from shared.config import Settings
-from shared.schemas import DeadLetter
+from shared.contract.schemas import DeadLetter
 from tests.block_factory import AS_OF, all_blocks, make_block
 from tests.bus_reads import messages
 from tests.gateway_harness import RunningGateway, publish, wait_for

@@ -15,11 +15,12 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.guard import Rejection, bar_close_s, check_block
-from shared import calendar, replies, streams
-from shared.clock import utc_iso_ms
-from shared.codec import unpack
+from shared.bus import replies, streams
 from shared.config import Settings
-from shared.schemas import DeadLetter, SignalBlock
+from shared.contract.codec import unpack
+from shared.contract.schemas import DeadLetter, SignalBlock
+from shared.market import calendar
+from shared.market.clock import utc_iso_ms
 from tests.block_factory import AS_OF, all_blocks, make_block
 from tests.bus_reads import messages
 from tests.gateway_harness import RunningGateway, publish, wait_for

@@ -10,7 +10,7 @@ import redis
 
 from services.gateway.history import History
 from shared.config import Settings
-from shared.schemas import SignalBlock
+from shared.contract.schemas import SignalBlock
 from tests.block_factory import make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.waiting import wait_for

@@ -22,8 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter, write_atomic
-from shared import calendar, streams
+from shared.bus import streams
 from shared.config import Settings
+from shared.market import calendar
 from tests.block_factory import AS_OF, all_blocks, make_block
 from tests.gateway_harness import RunningGateway, metric_value, publish, wait_for
 

@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from services.gateway.tasks import SupervisedTasks
-from shared import streams
-from shared.clock import utc_iso_ms
+from shared.bus import streams
 from shared.config import Settings
+from shared.market.clock import utc_iso_ms
 from tests.block_factory import AS_OF, make_block
 from tests.gateway_harness import RunningGateway, publish, wait_for
 

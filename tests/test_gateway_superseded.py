@@ -20,12 +20,12 @@ from services.gateway.core import Gateway
 from services.gateway.hub import HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from shared import replies, streams
-from shared.bus import Bus
-from shared.clock import EventClock
-from shared.codec import decode, decode_block_head, encode
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.schemas import Message, SignalBlock
+from shared.contract.codec import decode, decode_block_head, encode
+from shared.contract.schemas import Message, SignalBlock
+from shared.market.clock import EventClock
 from tests.block_factory import AS_OF, make_block
 from tests.gateway_harness import metric_value
 from tests.test_gateway_guard import poisoned

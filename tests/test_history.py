@@ -23,13 +23,13 @@ from sqlalchemy import column, select, table
 
 from services.history.alerts_archive import AlertsArchiveWorker
 from services.history.main import HistoryWorker
-from shared import replies, streams
+from shared.bus import replies, streams
 from shared.config import Settings
+from shared.contract.schemas import SignalBlock
 from shared.history.retention import Retention
 from shared.history.schema import block, series_point
 from shared.history.scorecard import direction_scores, score_history, trap_scores
 from shared.history.store import MIGRATIONS, HistoryStore, migrate, open_engine
-from shared.schemas import SignalBlock
 from tests.block_factory import AS_OF, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.postgres_server import PostgresServer, binaries

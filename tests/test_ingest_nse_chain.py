@@ -15,10 +15,10 @@ from services.ingest.main import IngestService
 from services.ingest.sources.chain_feed import ChainFeedError, ChainPollSource, select_expiries
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.nse_chain import NseChainFeed
-from shared.calendar import IST
+from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.schemas import OptionChain
-from shared.worker import read_health
+from shared.contract.schemas import OptionChain
+from shared.market.calendar import IST
 from tests.fixtures.nse import recorded
 from tests.fixtures.nse.recorded_http import RecordedNse, session
 from tests.narrowing import every

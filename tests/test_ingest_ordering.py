@@ -11,8 +11,8 @@ from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow, iter_bars_fast
 from services.ingest.sources.ordering import event_order
 from services.ingest.sources.pacing import event_time
-from shared.calendar import daily_close_time, daily_open_time, ist_date
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
+from shared.market.calendar import daily_close_time, daily_open_time, ist_date
 from tests.conftest import DATA_DIR
 
 WINDOW = ReplayWindow(daily_from="2022-12-20", intraday_from="2022-12-27", end="2022-12-30")

@@ -21,12 +21,12 @@ from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.feed_status import FeedStatus
 from services.ingest.sources.file_replay import FileReplaySource
 from services.ingest.sources.yfinance_source import Series, YFinanceSource
-from shared import lifecycle, replies, streams
+from shared.bus import lifecycle, replies, streams
+from shared.bus.lifecycle import call_with_reconnect
+from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.lifecycle import call_with_reconnect
+from shared.contract.schemas import Bar
 from shared.logs import get_logger
-from shared.schemas import Bar
-from shared.worker import read_health
 from tests.pipeline import DATA_DIR, SHORT_WINDOW
 from tests.test_chain_file import HEADER
 from tests.test_ingest_yfinance import FakeClock, RecordedFrames, ist

@@ -13,11 +13,12 @@ import redis
 from structlog.testing import capture_logs
 
 from services.ingest.__main__ import Runner
-from shared import calendar, replies, streams
-from shared.codec import decode
+from shared.bus import replies, streams
+from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.schemas import Bar
-from shared.worker import read_health
+from shared.contract.codec import decode
+from shared.contract.schemas import Bar
+from shared.market import calendar
 from tests.pipeline import SHORT_WINDOW, stream_payloads
 from tests.waiting import wait_for
 

@@ -23,9 +23,9 @@ from services.ingest.sources.rate_limit import TokenBucket
 from services.ingest.sources.yf_fetch import YFinanceFetcher
 from services.ingest.sources.yf_frames import frame_to_bars
 from services.ingest.sources.yfinance_source import Series, YFinanceSource
-from shared.calendar import IST, daily_open_time
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
+from shared.market.calendar import IST, daily_open_time
 from tests.fixtures.yfinance.recorded_http import HERE, recorded_session
 from tests.narrowing import every
 

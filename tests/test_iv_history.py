@@ -16,8 +16,8 @@ from services.ingest.sources.iv_history import (
     read_iv_history,
     write_iv_history,
 )
-from shared.chain_view import years_to_expiry
-from shared.schemas import OptionChain
+from shared.contract.schemas import OptionChain
+from shared.market.chain_view import years_to_expiry
 from shared.signals.chain import atm_iv
 
 NSE = Path(__file__).parent / "fixtures" / "nse"

@@ -1,4 +1,4 @@
-"""The service lifecycle (shared.lifecycle): backoff with full jitter, a stop that ends a
+"""The service lifecycle (shared.bus.lifecycle): backoff with full jitter, a stop that ends a
 wait, the health report, start-up and signals."""
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import pytest
 import redis
 from structlog.testing import capture_logs
 
-from shared import lifecycle, streams
+from shared.bus import lifecycle, streams
+from shared.bus.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped, serve
+from shared.bus.worker import StreamWorker
 from shared.config import Settings
-from shared.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped, serve
+from shared.contract.schemas import Message
 from shared.logs import get_logger
-from shared.schemas import Message
-from shared.worker import StreamWorker
 from tests.waiting import RecordingStop, wait_for
 
 BACKOFF = Backoff(initial_s=0.2, max_s=5.0)

@@ -11,8 +11,8 @@ import pytest
 from services.buyer.compute import spike_bias
 from services.direction.compute import horizons
 from services.trainer.skill import MIN_SKILL_T, skill_gate, skill_t_stat
+from shared.bus.engine import EngineContext, ModelBook
 from shared.config import Settings
-from shared.engine import EngineContext, ModelBook
 from shared.models import calibration
 from shared.models.api import DIRECTION_CLASSES, HORIZONS
 from shared.models.buyer import BuyerModels

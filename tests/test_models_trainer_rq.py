@@ -19,11 +19,11 @@ from rq.worker import BaseWorker
 
 from services.trainer.jobs import enqueue_training, redis_for_rq
 from services.trainer.worker import STOP_SIGNALS, TrainingWorker, training_worker
-from shared import streams
+from shared.bus import streams
 from shared.config import Settings
+from shared.contract.schemas import ModelPublished
 from shared.models import registry
 from shared.models.loading import MODEL_NAMES
-from shared.schemas import ModelPublished
 from tests.bus_reads import messages
 from tests.models_support import trained_registry
 from tests.processes import kill_tree, trainer_worker

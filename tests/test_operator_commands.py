@@ -14,11 +14,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shared import streams
+from shared.bus import streams
+from shared.bus.lifecycle import EXIT_CREDENTIALS
 from shared.config import PROJECT_ROOT
-from shared.lifecycle import EXIT_CREDENTIALS
-from shared.redis_acl import credentials_file, load_or_create_passwords
-from shared.redis_server import RedisServer
+from shared.redis_ops.acl import credentials_file, load_or_create_passwords
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 from tests.processes import kill_tree, start_service
 from tests.waiting import wait_for

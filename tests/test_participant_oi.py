@@ -18,7 +18,7 @@ from services.ingest.sources.participant_oi import (
     read_participant_oi_history,
     write_participant_oi_history,
 )
-from shared.participant_oi import HISTORY_COLUMNS, PARTICIPANTS
+from shared.market.participant_oi import HISTORY_COLUMNS, PARTICIPANTS
 from tests.conftest import DATA_DIR
 
 NSE = Path(__file__).parent / "fixtures" / "nse"

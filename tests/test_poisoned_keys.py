@@ -9,10 +9,10 @@ import httpx
 import redis
 
 from services.seller.main import SellerWorker
-from shared import held, replies, streams
-from shared.bus import Bus
+from shared.bus import held, replies, streams
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
 from tests.block_factory import make_block
 from tests.engines_support import daily_snapshot
 from tests.gateway_harness import RunningGateway, publish, wait_for

@@ -13,11 +13,11 @@ from services.ingest.main import IngestService
 from services.ingest.sources.participant_oi import read_participant_oi_history
 from services.ingest.sources.positioning_file import PositioningFileSource
 from services.seller.main import SellerWorker
-from shared.bus import Bus
-from shared.calendar import daily_close_time
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.document.seller import SellerData
-from shared.schemas import FeatureSnapshot
+from shared.contract.document.seller import SellerData
+from shared.contract.schemas import FeatureSnapshot
+from shared.market.calendar import daily_close_time
 from shared.signals.positioning import TREND_SESSIONS, positioning
 from tests.engines_support import daily_snapshot
 from tests.test_engines import running, wait_blocks

@@ -19,13 +19,13 @@ import redis
 from services.buyer.main import BuyerWorker
 from services.direction.main import DirectionWorker
 from services.seller.main import SellerWorker
-from shared import streams
+from shared.bus import streams
+from shared.bus.lifecycle import EXIT_CREDENTIALS
+from shared.bus.worker import read_health
 from shared.config import PROJECT_ROOT, Settings
-from shared.lifecycle import EXIT_CREDENTIALS
-from shared.redis_acl import SERVICE_USERS, SERVICES, load_or_create_passwords
-from shared.redis_memory import check_memory
-from shared.redis_server import RedisServer
-from shared.worker import read_health
+from shared.redis_ops.acl import SERVICE_USERS, SERVICES, load_or_create_passwords
+from shared.redis_ops.memory import check_memory
+from shared.redis_ops.server import RedisServer
 from tests.bus_reads import hash_items
 from tests.gateway_harness import RunningGateway
 from tests.pipeline import ingest, run_features
@@ -288,7 +288,7 @@ def test_acl_file_from_environment_passwords_loads_into_redis(
 ) -> None:
     """What compose runs before Redis starts: passwords from AEGIS_REDIS_PASSWORD_<USER>."""
     assert acl_server.passwords is not None
-    command = [sys.executable, "-m", "shared.redis_acl", str(tmp_path / "users.acl")]
+    command = [sys.executable, "-m", "shared.redis_ops.acl", str(tmp_path / "users.acl")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AEGIS_REDIS_PASSWORD")}
     refused = subprocess.run(command, env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert refused.returncode == 2 and "AEGIS_REDIS_PASSWORD_INGEST" in refused.stderr

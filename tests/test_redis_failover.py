@@ -22,11 +22,11 @@ from rq import Queue, SimpleWorker
 
 from services.ingest.sources.file_replay import ReplayWindow
 from services.trainer.jobs import redis_for_rq
-from shared import replies, streams
-from shared.bus import connect_async
+from shared.bus import replies, streams
+from shared.bus.publish import connect_async
 from shared.config import Settings
-from shared.redis_acl import load_or_create_passwords
-from shared.redis_server import RedisSentinel, RedisServer, RedisServerError, find_redis_server
+from shared.redis_ops.acl import load_or_create_passwords
+from shared.redis_ops.server import RedisSentinel, RedisServer, RedisServerError, find_redis_server
 from tests.pipeline import SHORT_WINDOW, feature_payloads, ingest, run_features
 from tests.ports import free_port
 from tests.processes import start_service

@@ -7,7 +7,7 @@ from __future__ import annotations
 import redis
 
 from services.seller.main import SellerWorker
-from shared.bus import Bus
+from shared.bus.publish import Bus
 from shared.config import Settings
 from tests.engines_support import daily_snapshot
 from tests.test_engines import blocks, running, wait_blocks

@@ -15,10 +15,11 @@ from structlog.testing import capture_logs
 
 from services.ingest.main import IngestService
 from services.ingest.sources.base import RejectedInput, SourceEvent
-from shared import calendar, replies, streams
-from shared.clock import RunClock, RunInfo, clock_section
+from shared.bus import replies, streams
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
+from shared.market import calendar
+from shared.market.clock import RunClock, RunInfo, clock_section
 from tests.block_factory import all_blocks
 from tests.gateway_harness import RunningGateway, publish
 from tests.waiting import wait_for

@@ -15,10 +15,10 @@ import redis
 
 from services.features.main import FeaturesWorker
 from services.ingest.sources.file_replay import ReplayWindow
-from shared import streams
+from shared.bus import streams
 from shared.config import PROJECT_ROOT, Settings
-from shared.redis_server import RedisServer
-from shared.schemas import DeadLetter, FeatureSnapshot
+from shared.contract.schemas import DeadLetter, FeatureSnapshot
+from shared.redis_ops.server import RedisServer
 from tests.bus_reads import messages
 from tests.pipeline import DATA_DIR, feature_payloads, ingest, run_features, stream_payloads
 from tests.ports import free_port
@@ -106,7 +106,7 @@ def features_process(
         [
             sys.executable,
             "-c",
-            "from shared.lifecycle import serve;"
+            "from shared.bus.lifecycle import serve;"
             "from services.features.main import FeaturesWorker;"
             f"serve(FeaturesWorker, consumer={consumer!r})",
         ],

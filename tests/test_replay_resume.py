@@ -8,9 +8,9 @@ import redis
 from services.ingest.__main__ import published_until
 from services.ingest.sources.file_replay import FileReplaySource, ReplayWindow
 from services.ingest.sources.pacing import event_time
-from shared.bus import Bus
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
 from tests.conftest import DATA_DIR
 from tests.waiting import RecordingStop
 

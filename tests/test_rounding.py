@@ -1,4 +1,4 @@
-"""``shared.rounding.rounded`` gives exactly the floats Python's ``round`` gives."""
+"""``shared.signals.rounding.rounded`` gives exactly the floats Python's ``round`` gives."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from shared.rounding import rounded
+from shared.signals.rounding import rounded
 
 
 def _same(a: list[float | None], b: list[float | None]) -> bool:

@@ -15,11 +15,11 @@ import redis
 from services.gateway.contract_check import contract_rejection
 from services.ingest.sources.chain_file import ChainFileSource
 from services.seller.main import SellerWorker
-from shared.bus import Bus
-from shared.calendar import daily_close_time
-from shared.chain_view import TERM_MAX_DAYS, years_to_expiry
+from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.schemas import OptionChain, OptionQuote
+from shared.contract.schemas import OptionChain, OptionQuote
+from shared.market.calendar import daily_close_time
+from shared.market.chain_view import TERM_MAX_DAYS, years_to_expiry
 from shared.signals.exposure import gamma_exposure, zero_gamma_level
 from shared.signals.greeks import chain_greeks
 from shared.signals.term_structure import synthetic_forward

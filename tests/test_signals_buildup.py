@@ -10,7 +10,7 @@ from functools import cache
 
 import pytest
 
-from shared.schemas import OptionQuote
+from shared.contract.schemas import OptionQuote
 from shared.signals.buildup import (
     Buildup,
     ChainBuildup,

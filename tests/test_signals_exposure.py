@@ -8,8 +8,8 @@ import math
 import pytest
 from vollib.black.greeks.analytical import gamma as vollib_gamma
 
-from shared.chain_view import years_to_expiry
-from shared.schemas import OptionChain
+from shared.contract.schemas import OptionChain
+from shared.market.chain_view import years_to_expiry
 from shared.signals.exposure import gamma_exposure, total_gex_at, zero_gamma_level
 from shared.signals.greeks import ChainGreeks, chain_greeks
 from tests.test_signals_greeks import bhavcopy, intraday

@@ -16,8 +16,8 @@ from vollib.black.greeks import analytical
 from vollib.black.implied_volatility import implied_volatility
 
 from services.ingest.sources.chain_file import ChainFileSource
-from shared.chain_view import years_to_expiry
-from shared.schemas import OptionChain, OptionQuote
+from shared.contract.schemas import OptionChain, OptionQuote
+from shared.market.chain_view import years_to_expiry
 from shared.signals.chain import atm_iv, atm_ivs, chain_smile, delta_skew, smile_atm_iv
 from shared.signals.greeks import (
     MIN_YEARS,

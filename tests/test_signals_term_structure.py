@@ -8,7 +8,7 @@ import statistics
 import pytest
 from vollib.black.greeks.analytical import delta as vollib_delta
 
-from shared.chain_view import years_to_expiry
+from shared.market.chain_view import years_to_expiry
 from shared.signals.chain import atm_iv, chain_smile
 from shared.signals.term_structure import (
     basis,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared import streams
-from shared.redis_acl import credentials_file
-from shared.worker import read_health
+from shared.bus import streams
+from shared.bus.worker import read_health
+from shared.redis_ops.acl import credentials_file
 from tests.test_dashboard_browser import STACK_START_S, Stack
 from tests.waiting import wait_for
 

@@ -20,11 +20,11 @@ from services.ingest.sources.stream_file import (
     read_header,
     record_streams,
 )
-from shared import replies, streams
-from shared.bus import Bus
-from shared.calendar import daily_open_time
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
 from shared.config import PROJECT_ROOT, Settings
-from shared.schemas import SCHEMA_VERSION, Bar, Message, OptionChain
+from shared.contract.schemas import SCHEMA_VERSION, Bar, Message, OptionChain
+from shared.market.calendar import daily_open_time
 from tests.bus_reads import add
 from tests.conftest import DATA_DIR
 from tests.narrowing import every

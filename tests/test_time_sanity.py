@@ -12,11 +12,11 @@ import redis
 
 from services.features.sequencing import admit
 from services.features.state import FeatureState
-from shared import replies, streams
-from shared.calendar import IST, beyond_next_session
-from shared.codec import encode
+from shared.bus import replies, streams
 from shared.config import Settings
-from shared.schemas import Bar, DeadLetter
+from shared.contract.codec import encode
+from shared.contract.schemas import Bar, DeadLetter
+from shared.market.calendar import IST, beyond_next_session
 from tests.bus_reads import decoded, messages
 from tests.pipeline import feature_payloads, ingest, run_features
 

@@ -13,10 +13,10 @@ import pytest
 import redis
 from playwright.async_api import Browser, expect
 
-from shared import streams
+from shared.bus import streams
 from shared.config import Settings
+from shared.contract.schemas import AlertRecord, SignalBlock
 from shared.history.store import HistoryStore, migrate, open_engine
-from shared.schemas import AlertRecord, SignalBlock
 from tests.block_factory import AS_OF, all_blocks, chain_minute, closing_day, make_block
 from tests.gateway_harness import RunningGateway, publish
 

@@ -20,12 +20,13 @@ from rq.serializers import JSONSerializer
 from services.seller.main import SellerWorker
 from services.trainer.jobs import redis_for_rq
 from services.trainer.worker import CRON_JOB_NAME, cron_schedule
-from shared import calendar, replies, streams
-from shared.bus import Bus
-from shared.codec import decode
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
 from shared.config import Settings
+from shared.contract.codec import decode
+from shared.contract.schemas import ModelPublished
+from shared.market import calendar
 from shared.models import registry
-from shared.schemas import ModelPublished
 from tests.engines_support import intraday_snapshot
 from tests.models_support import WINDOW, trained_registry
 from tests.processes import kill_tree, trainer_worker

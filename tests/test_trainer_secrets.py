@@ -18,8 +18,8 @@ from rq.job import Job
 from services.trainer.jobs import enqueue_training, job_settings, settings_payload
 from services.trainer.worker import register_weekly
 from shared.config import Settings
-from shared.redis_acl import load_or_create_passwords
-from shared.redis_server import RedisServer
+from shared.redis_ops.acl import load_or_create_passwords
+from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 from tests.processes import kill_tree, trainer_worker
 from tests.waiting import wait_for

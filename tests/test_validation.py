@@ -1,4 +1,4 @@
-"""The shared market-sanity rules (shared.validation), without Redis."""
+"""The shared market-sanity rules (shared.market.validation), without Redis."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 
 from services.ingest.sources.file_replay import ReplayWindow, iter_bars_fast
-from shared import calendar, validation
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
+from shared.market import calendar, validation
 from tests.pipeline import DATA_DIR
 
 LIMITS = validation.Limits.from_settings(Settings())

@@ -16,8 +16,8 @@ from services.trainer.data import TrainingData
 from services.trainer.profiles import FAST
 from services.trainer.seller import _choice, train_seller
 from services.trainer.vol import VolTargets, fit_core
+from shared.bus.engine import EngineContext, ModelBook
 from shared.config import PROJECT_ROOT, Settings
-from shared.engine import EngineContext, ModelBook
 from shared.features import volatility as vol
 from shared.features.daily import compute_daily_features
 from shared.models.api import DailyFeatures, vix_regime

@@ -19,10 +19,10 @@ from typing import Any
 
 from services.alerts.evaluate import Evaluator, empty_state, ist
 from services.alerts.rules import RulesError, load_rules
-from shared import replies, streams
-from shared.calendar import ist_date
-from shared.codec import DecodeError, decode
-from shared.schemas import SignalBlock
+from shared.bus import replies, streams
+from shared.contract.codec import DecodeError, decode
+from shared.contract.schemas import SignalBlock
+from shared.market.calendar import ist_date
 
 CHUNK = 2000
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=Path, default=None, help="rules TOML (default: settings)")
     parser.add_argument("--file", type=Path, default=None, help="a recorded stream file")
     args = parser.parse_args(argv)
-    from shared.lifecycle import command_settings
+    from shared.bus.lifecycle import command_settings
 
     settings = command_settings("admin")
     try:
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.file is not None:
         blocks = blocks_from_file(args.file)
     else:
-        from shared.bus import connect
+        from shared.bus.publish import connect
 
         blocks = blocks_from_redis(connect(settings))
     state = empty_state()

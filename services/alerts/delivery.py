@@ -29,7 +29,7 @@ import orjson
 import redis
 
 from services.alerts.evaluate import Alert
-from shared import streams
+from shared.bus import streams
 from shared.config import Settings
 
 # Apprise logs through the standard logging module (at DEBUG, URLs and payloads): warnings

@@ -32,9 +32,9 @@ from services.alerts.rules import (
     parse_quiet,
     split_path,
 )
-from shared.calendar import next_bar_due
-from shared.paths import value_at
-from shared.schemas import SignalBlock
+from shared.contract.paths import value_at
+from shared.contract.schemas import SignalBlock
+from shared.market.calendar import next_bar_due
 
 IST = timezone(timedelta(hours=5, minutes=30))
 DETAIL_CHARS = 240  # longest reason text an alert carries

@@ -50,15 +50,15 @@ from services.alerts.evaluate import (
     stale_at,
 )
 from services.alerts.rules import RulesError, load_rules
-from shared import streams
-from shared.clock import RunClock, RunInfo
-from shared.codec import pack, unpack
+from shared.bus import streams
+from shared.bus.lifecycle import check_credentials, idle_cpu, prepare, stop_on_signals
+from shared.bus.replies import Entry
+from shared.bus.worker import StreamWorker
 from shared.config import Settings
-from shared.lifecycle import check_credentials, idle_cpu, prepare, stop_on_signals
+from shared.contract.codec import pack, unpack
+from shared.contract.schemas import Message, SignalBlock
 from shared.logs import get_logger
-from shared.replies import Entry
-from shared.schemas import Message, SignalBlock
-from shared.worker import StreamWorker
+from shared.market.clock import RunClock, RunInfo
 
 STATE = f"{streams.ALERTS_PREFIX}state"
 LEADER = f"{streams.ALERTS_PREFIX}leader"

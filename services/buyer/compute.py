@@ -8,12 +8,12 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-from shared import calendar
-from shared.calendar import SESSION_MINUTES
-from shared.chain_view import ChainView
-from shared.compute import EngineContext
 from shared.features.intraday import BREAKOUT_ATR_FRACTION
+from shared.market import calendar
+from shared.market.calendar import SESSION_MINUTES
+from shared.market.chain_view import ChainView
 from shared.models.api import vix_regime
+from shared.models.context import EngineContext
 from shared.signals import fallbacks, labels, provenance, regimes
 from shared.signals.chain import STRADDLE_FORMULA, StraddleMove, straddle_move
 from shared.signals.safe_range import IMPLIED_MOVE_FORMULA, implied_move_points

@@ -1,16 +1,16 @@
 """Buyer engine: consume feature snapshots (+ option chains from aegis:chains for the
 straddle-implied move) -> compute the buyer section -> publish a SignalBlock (mechanics in
-shared.engine)."""
+shared.bus.engine)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.buyer.compute import compute_buyer
-from shared.chain_view import ChainViews
+from shared.bus.engine import ChainCache, EngineContext, EngineWorker
+from shared.bus.lifecycle import serve
 from shared.config import Settings
-from shared.engine import ChainCache, EngineContext, EngineWorker
-from shared.lifecycle import serve
+from shared.market.chain_view import ChainViews
 
 
 class BuyerWorker(EngineWorker):

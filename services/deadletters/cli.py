@@ -14,12 +14,12 @@ from typing import Any
 
 import redis
 
-from shared import replies, streams
-from shared.bus import Bus, connect
-from shared.codec import DecodeError, decode, unpack
+from shared.bus import replies, streams
+from shared.bus.lifecycle import command_settings
+from shared.bus.publish import Bus, connect
 from shared.config import Settings
-from shared.lifecycle import command_settings
-from shared.schemas import Bar, DeadLetter, FeatureSnapshot, Message, OptionChain
+from shared.contract.codec import DecodeError, decode, unpack
+from shared.contract.schemas import Bar, DeadLetter, FeatureSnapshot, Message, OptionChain
 
 # Which message type a letter's payload is, by the stream (or source) it came from.
 ORIGIN_TYPES: dict[str, type[Message]] = {

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.calendar import SESSION_MINUTES
-from shared.compute import EngineContext, ModelOutput, run_batched
+from shared.market.calendar import SESSION_MINUTES
 from shared.models import calibrated
 from shared.models.api import DIRECTION_CLASSES, HORIZONS
+from shared.models.context import EngineContext, ModelOutput, run_batched
 from shared.models.intraday import model_input
 from shared.signals import fallbacks, labels, provenance, regimes
 

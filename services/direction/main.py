@@ -1,14 +1,14 @@
 """Direction engine: consume feature snapshots -> compute the direction section -> publish
-a SignalBlock (mechanics in shared.engine)."""
+a SignalBlock (mechanics in shared.bus.engine)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.direction.compute import compute_direction, compute_direction_batch
+from shared.bus.engine import EngineContext, EngineWorker
+from shared.bus.lifecycle import serve
 from shared.config import Settings
-from shared.engine import EngineContext, EngineWorker
-from shared.lifecycle import serve
 
 
 class DirectionWorker(EngineWorker):

@@ -1,7 +1,7 @@
 """Features worker: bars in, feature snapshots and the market block out.
 
 consume (aegis:bars) → compute (FeatureState) → publish (aegis:features, aegis:blocks).
-Every bar is checked again against the shared market-sanity rules (shared.validation): ingest
+Every bar is checked again against the shared market-sanity rules (shared.market.validation): ingest
 is not the only writer of aegis:bars, so a bar that fails is dead-lettered here and moves no
 watermark. Every valid bar yields its snapshot; the market block is conflated to the newest
 snapshot of each batch (a block is latest-state, so a fast replay need not publish every
@@ -21,14 +21,14 @@ from typing import Any
 from services.features.market import market_data, new_sparkline
 from services.features.sequencing import HeldBar, admit, series_of
 from services.features.state import FeatureState
-from shared import replies, streams
-from shared.blocks import build_block
-from shared.codec import encode, pack, unpack
+from shared.bus import replies, streams
+from shared.bus.lifecycle import serve
+from shared.bus.worker import StreamWorker
 from shared.config import Settings
-from shared.lifecycle import serve
-from shared.schemas import Bar, FeatureSnapshot, Message
-from shared.validation import Limits, Rejected, describe
-from shared.worker import StreamWorker
+from shared.contract.blocks import build_block
+from shared.contract.codec import encode, pack, unpack
+from shared.contract.schemas import Bar, FeatureSnapshot, Message
+from shared.market.validation import Limits, Rejected, describe
 
 HOLES_SHOWN = 10  # recent sequence holes listed in the health report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from shared.schemas import FeatureSnapshot
+from shared.contract.schemas import FeatureSnapshot
 from shared.signals import provenance, regimes
 
 SPARKLINE_POINTS = 60

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared import calendar
-from shared.schemas import Bar
-from shared.validation import describe
+from shared.contract.schemas import Bar
+from shared.market import calendar
+from shared.market.validation import describe
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from services.features.sequencing import HeldBar
-from shared import calendar, validation
+from shared.contract.schemas import Bar, FeatureSnapshot
 from shared.features.daily import WINDOW_ROWS, compute_daily_features, sequence_window
 from shared.features.intraday import IntradaySession
-from shared.schemas import Bar, FeatureSnapshot
+from shared.market import calendar, validation
 
 INTRADAY_INTERVAL = "1m"
 VIX_ROWS = WINDOW_ROWS + 10

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvicorn
 
 from services.gateway.app import create_app
-from shared.lifecycle import check_credentials, prepare
-from shared.redis_acl import local_credentials
+from shared.bus.lifecycle import check_credentials, prepare
+from shared.redis_ops.acl import local_credentials
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Query, params
 
 from services.gateway.timeline_api import ask
-from shared import streams
+from shared.bus import streams
 from shared.history.store import HistoryStore
 from shared.logs import get_logger
 

@@ -39,10 +39,10 @@ from services.gateway.security import Hardening, content_security_policy, inline
 from services.gateway.session_api import session_router
 from services.gateway.tasks import SupervisedTasks
 from services.gateway.timeline_api import ScorecardGauges, timeline_router
-from shared.clock import Clock, RunClock, make_clock
 from shared.config import Settings
 from shared.history.store import HistoryStore, open_engine
 from shared.logs import get_logger
+from shared.market.clock import Clock, RunClock, make_clock
 
 log = get_logger("gateway")
 MAX_BODY_BYTES = 64 * 1024
@@ -118,7 +118,7 @@ def create_app(
         resync_interval_s=settings.ws_resync_interval_s,
         send_timeout_s=settings.ws_send_timeout_s,
     )
-    # the wall clock follows the feed: a replay is judged on its own time (shared.clock)
+    # the wall clock follows the feed: a replay is judged on its own time (shared.market.clock)
     clock = make_clock("event") if event_clock else RunClock(wall_ms)
     gateway = Gateway(clock, event_clock, metrics, writer, limits)
     consumer = BlockConsumer(settings, gateway, metrics)

@@ -10,10 +10,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared import calendar
-from shared.clock import utc_iso_ms
-from shared.document import ENGINES
-from shared.schemas import SignalBlock
+from shared.contract.document import ENGINES
+from shared.contract.schemas import SignalBlock
+from shared.market import calendar
+from shared.market.clock import utc_iso_ms
 
 SCHEMA_VERSION = 1
 

@@ -15,7 +15,7 @@ document), so its data's validity is not checked; the blocks shown are decoded w
 The admitted blocks of one XREAD batch are applied together (Gateway.on_blocks): one
 document change, one update, one serialisation per batch, not per block - a live batch holds
 one block, a replay's burst hundreds.
-Only connection errors are retried here (shared.lifecycle: backoff with full jitter); anything
+Only connection errors are retried here (shared.bus.lifecycle: backoff with full jitter); anything
 else ends the task, which the app's SupervisedTasks report (background_task_failed, /readyz
 and /healthz 503).
 """
@@ -34,16 +34,16 @@ from services.gateway.core import Gateway
 from services.gateway.guard import Rejection, bar_close_s, check_block
 from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
-from shared import replies, streams
-from shared.bus import Bus, connect, connect_async
-from shared.codec import DecodeError, decode, decode_block_head, unpack
+from shared.bus import replies, streams
+from shared.bus.held import held_int
+from shared.bus.lifecycle import REDIS_UNAVAILABLE, Backoff, Reconnect
+from shared.bus.publish import Bus, connect, connect_async
+from shared.bus.run_epoch import EpochWatch
+from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.held import held_int
-from shared.lifecycle import REDIS_UNAVAILABLE, Backoff, Reconnect
+from shared.contract.codec import DecodeError, decode, decode_block_head, unpack
+from shared.contract.schemas import SignalBlock
 from shared.logs import get_logger
-from shared.run_epoch import EpochWatch
-from shared.schemas import SignalBlock
-from shared.worker import read_health
 
 log = get_logger("gateway")
 SERVICE = "gateway"

@@ -1,5 +1,5 @@
-"""Run-time enforcement of the document contract (shared.document): a block enters the
-document only if it keeps the block limits (JSON size, finite numbers: shared.block_limits,
+"""Run-time enforcement of the document contract (shared.contract.document): a block enters the
+document only if it keeps the block limits (JSON size, finite numbers: shared.contract.block_limits,
 the engines' own check) and its section validates (every field known, typed and in range).
 Pure: the consumer refuses (dead-letters and counts) what this rejects, so a block that
 breaks the contract is never shown."""
@@ -11,9 +11,9 @@ from pydantic_core import ErrorDetails
 
 from services.gateway.assembler import section
 from services.gateway.guard import Rejection
-from shared.block_limits import data_limit_problem
-from shared.document import validate_section
-from shared.schemas import SignalBlock
+from shared.contract.block_limits import data_limit_problem
+from shared.contract.document import validate_section
+from shared.contract.schemas import SignalBlock
 
 MAX_ERRORS_NAMED = 3
 

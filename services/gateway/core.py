@@ -19,10 +19,10 @@ from services.gateway.assembler import FEED_SERVICE, DocumentState, FeedWatch, h
 from services.gateway.hub import Hub, HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
-from shared.clock import Clock, clock_section
-from shared.document import ENGINES
+from shared.contract.document import ENGINES
+from shared.contract.schemas import SignalBlock
 from shared.logs import get_logger
-from shared.schemas import SignalBlock
+from shared.market.clock import Clock, clock_section
 
 log = get_logger("gateway")
 FILE_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE

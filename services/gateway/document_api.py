@@ -14,7 +14,7 @@ from services.gateway.core import Gateway
 from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.security import ABORT_KEY, origin_allowed
-from shared.document import ENGINES, Document, document_json_schema
+from shared.contract.document import ENGINES, Document, document_json_schema
 from shared.logs import get_logger
 
 log = get_logger("gateway")

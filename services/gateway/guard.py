@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from shared import calendar
-from shared.schemas import SignalBlock
+from shared.contract.schemas import SignalBlock
+from shared.market import calendar
 
 RejectReason = str  # outside_calendar | ahead_of_clock | ahead_of_input
 MINUTE_INTERVAL_S = {"1m": 60, "5m": 300}

@@ -20,10 +20,10 @@ import redis
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, params
 
-from shared import replies, streams
-from shared.codec import DecodeError, decode
+from shared.bus import replies, streams
+from shared.contract.codec import DecodeError, decode
+from shared.contract.schemas import SignalBlock
 from shared.logs import get_logger
-from shared.schemas import SignalBlock
 
 log = get_logger("gateway")
 READ_CHUNK = 2000

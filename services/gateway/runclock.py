@@ -10,9 +10,9 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
-from shared import streams
-from shared.clock import RunClock, RunInfo
+from shared.bus import streams
 from shared.logs import get_logger
+from shared.market.clock import RunClock, RunInfo
 
 log = get_logger("gateway")
 

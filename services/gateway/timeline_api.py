@@ -16,8 +16,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.gateway.assembler import section
 from services.gateway.metrics import GatewayMetrics
-from shared.calendar import daily_open_time
-from shared.clock import utc_iso_ms
 from shared.history.chain_change import fresh_chain, oi_change
 from shared.history.scorecard import (
     LAST_CLOSES,
@@ -32,6 +30,8 @@ from shared.history.scorecard import (
 from shared.history.series import BY_NAME
 from shared.history.store import HistoryStore
 from shared.logs import get_logger
+from shared.market.calendar import daily_open_time
+from shared.market.clock import utc_iso_ms
 
 log = get_logger("gateway")
 MAX_POINTS = 20_000

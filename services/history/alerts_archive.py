@@ -13,12 +13,12 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from shared import streams
-from shared.codec import DecodeError
+from shared.bus import streams
+from shared.bus.worker import Fields, StreamWorker
 from shared.config import Settings
+from shared.contract.codec import DecodeError
+from shared.contract.schemas import AlertRecord, Message
 from shared.history.store import HistoryStore, StoreUnavailable
-from shared.schemas import AlertRecord, Message
-from shared.worker import Fields, StreamWorker
 
 
 def alert_record(fields: Fields) -> AlertRecord:

@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from services.history.alerts_archive import AlertsArchiveWorker
-from shared import streams
+from shared.bus import streams
+from shared.bus.lifecycle import idle_cpu, prepare, serve
+from shared.bus.worker import Entry, StreamWorker
 from shared.config import Settings
+from shared.contract.schemas import Message, SignalBlock
 from shared.history.retention import Retention
 from shared.history.store import HistoryStore, StoreUnavailable, migrate, open_engine
-from shared.lifecycle import idle_cpu, prepare, serve
 from shared.logs import get_logger
-from shared.schemas import Message, SignalBlock
-from shared.worker import Entry, StreamWorker
 
 
 class HistoryWorker(StreamWorker):

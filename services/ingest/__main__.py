@@ -15,9 +15,9 @@ import threading
 from services.ingest.main import IngestService
 from services.ingest.sources.base import Source
 from services.ingest.sources.file_replay import FileReplaySource
-from shared.bus import Bus, connect
+from shared.bus.lifecycle import serve
+from shared.bus.publish import Bus, connect
 from shared.config import Settings, get_settings
-from shared.lifecycle import serve
 from shared.logs import get_logger
 
 log = get_logger("ingest")

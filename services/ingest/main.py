@@ -1,6 +1,6 @@
 """Ingest: pull events from a source, check them, publish them idempotently to the bus.
 
-consume (source) → check (shared.validation against the last accepted bar of each series,
+consume (source) → check (shared.market.validation against the last accepted bar of each series,
 calendar gaps) → publish (HoleRepairingPublisher); a bad bar is dead-lettered with its
 reasons and every other bar keeps flowing; a rejected bar moves no watermark. The
 reference of the checks starts from what Redis holds, and each batch first re-publishes
@@ -25,19 +25,20 @@ from services.ingest.quality import session_gap
 from services.ingest.sources.base import RejectedInput, Source, SourceEvent
 from services.ingest.sources.feed_status import feed_problem
 from services.ingest.sources.pacing import event_time
-from shared import calendar, held, streams, validation
-from shared.bus import Bus, connect
-from shared.chain_validation import chain_problems
-from shared.chain_validation import describe as describe_chain
-from shared.clock import RunInfo
-from shared.codec import encode
+from shared.bus import held, streams
+from shared.bus.lifecycle import Backoff, HealthReporter, RejectWindow, call_with_reconnect
+from shared.bus.publish import Bus, connect
+from shared.bus.retention import OwnStreamTrim
+from shared.bus.run_epoch import EpochWatch
 from shared.config import Settings
-from shared.lifecycle import Backoff, HealthReporter, RejectWindow, call_with_reconnect
+from shared.contract.codec import encode
+from shared.contract.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
 from shared.logs import get_logger
-from shared.retention import OwnStreamTrim
-from shared.run_epoch import EpochWatch
-from shared.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
-from shared.validation import describe as _describe
+from shared.market import calendar, validation
+from shared.market.chain_validation import chain_problems
+from shared.market.chain_validation import describe as describe_chain
+from shared.market.clock import RunInfo
+from shared.market.validation import describe as _describe
 
 SERVICE = "ingest"
 BATCH_SIZE = 512
@@ -326,7 +327,7 @@ class IngestService:
         return False
 
     def run_info(self) -> RunInfo:
-        """What this feed is doing, for the gateway's clock (shared.clock.RunClock)."""
+        """What this feed is doing, for the gateway's clock (shared.market.clock.RunClock)."""
         live = self.source.name in LIVE_SOURCES
         speed = float(getattr(self.source, "speed", self.settings.replay_speed))
         return RunInfo(

@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Callable
 
 from services.ingest.sources.ordering import event_order
-from shared.bus import BarResult, Bus, SeriesPosition, make_durable
+from shared.bus.publish import BarResult, Bus, SeriesPosition, make_durable
+from shared.contract.schemas import Bar
 from shared.logs import get_logger
-from shared.schemas import Bar
 
 Series = tuple[str, str]
 log = get_logger("ingest")

@@ -1,10 +1,10 @@
-"""Calendar gaps between consecutive daily bars (the bar checks live in shared.validation)."""
+"""Calendar gaps between consecutive daily bars (the bar checks: shared.market.validation)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from shared import calendar
+from shared.market import calendar
 
 
 def session_gap(previous_day: date | None, day: date) -> list[date]:

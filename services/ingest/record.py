@@ -9,8 +9,8 @@ import argparse
 from pathlib import Path
 
 from services.ingest.sources.stream_file import REPLAYED_STREAMS, record_streams
-from shared.bus import connect
-from shared.lifecycle import command_settings
+from shared.bus.lifecycle import command_settings
+from shared.bus.publish import connect
 
 
 def main(argv: list[str] | None = None) -> int:

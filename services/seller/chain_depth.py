@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from typing import Any
 
-from shared.calendar import ist_iso
-from shared.chain_view import ChainView, years_to_expiry
-from shared.rounding import rounded
-from shared.schemas import OptionChain
+from shared.contract.schemas import OptionChain
+from shared.market.calendar import ist_iso
+from shared.market.chain_view import ChainView, years_to_expiry
 from shared.signals import provenance
 from shared.signals.buildup import BUILDUP_FORMULA, ChainBuildup, buildup_between
 from shared.signals.exposure import (
@@ -25,6 +24,7 @@ from shared.signals.exposure import (
     zero_gamma_level,
 )
 from shared.signals.greeks import GREEKS_FORMULA, ChainGreeks, chain_greeks
+from shared.signals.rounding import rounded
 from shared.signals.term_structure import (
     BASIS_FORMULA,
     SYNTHETIC_FORWARD_FORMULA,

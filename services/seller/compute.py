@@ -11,13 +11,13 @@ import numpy as np
 
 from services.seller.chain_depth import depth_groups
 from services.seller.positioning import positioning_group
-from shared.calendar import daily_close_time, ist_iso, to_date
-from shared.chain_view import ChainView, years_to_expiry
-from shared.compute import EngineContext
+from shared.contract.schemas import FeatureSnapshot, FuturesDay, OptionChain, OptionQuote
 from shared.features.daily import SEQUENCE_FEATURES
+from shared.market.calendar import daily_close_time, ist_iso, to_date
+from shared.market.chain_view import ChainView, years_to_expiry
+from shared.market.participant_oi import ParticipantOIDay
 from shared.models.api import vix_regime
-from shared.participant_oi import ParticipantOIDay
-from shared.schemas import FeatureSnapshot, FuturesDay, OptionChain, OptionQuote
+from shared.models.context import EngineContext
 from shared.signals import chain as chain_signals
 from shared.signals import fallbacks, labels, provenance, term_structure
 from shared.signals.breach import (

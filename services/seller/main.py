@@ -1,15 +1,15 @@
 """Seller engine: consume feature snapshots (+ option chains from aegis:chains) -> compute
-the seller section -> publish a SignalBlock (mechanics in shared.engine)."""
+the seller section -> publish a SignalBlock (mechanics in shared.bus.engine)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.seller.compute import compute_seller
-from shared.chain_view import ChainViews
+from shared.bus.engine import ChainCache, EngineContext, EngineWorker
+from shared.bus.lifecycle import serve
 from shared.config import Settings
-from shared.engine import ChainCache, EngineContext, EngineWorker
-from shared.lifecycle import serve
+from shared.market.chain_view import ChainViews
 from shared.signals.positioning import TREND_SESSIONS
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from shared.calendar import previous_session
-from shared.participant_oi import ParticipantOIDay
-from shared.schemas import FeatureSnapshot, FuturesDay
+from shared.contract.schemas import FeatureSnapshot, FuturesDay
+from shared.market.calendar import previous_session
+from shared.market.participant_oi import ParticipantOIDay
 from shared.signals import provenance
 from shared.signals.buildup import BUILDUP_FORMULA, future_buildup
 from shared.signals.positioning import TREND_SESSIONS, Series, positioning

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared.bus.lifecycle import command_settings, prepare
 from shared.config import Settings
-from shared.lifecycle import command_settings, prepare
 
 
 def _settings() -> Settings:

@@ -29,8 +29,8 @@ import pandas as pd
 from services.ingest.sources.participant_oi import load_participant_oi
 from services.ingest.sources.positioning_file import read_futures
 from services.trainer.direction_logistic import Standardiser, fit_multinomial, softmax
+from shared.contract.schemas import FuturesDay
 from shared.features.option_chain import from_history
-from shared.schemas import FuturesDay
 from shared.signals.positioning import positioning
 
 CHAIN_INPUTS = ("log_pcr", "log_pcr_change")

@@ -35,9 +35,9 @@ from services.trainer.seller import (
 from services.trainer.stats import train_stats
 from services.trainer.vol import TRAP_SESSIONS
 from services.trainer.vol_evaluation import minute_rv5, minute_target
-from shared import calendar
 from shared.config import Settings
 from shared.logs import get_logger
+from shared.market import calendar
 from shared.models import labels
 from shared.models.api import DIRECTION_CLASSES, HORIZONS, vix_regime
 from shared.models.buyer import MAX_DAY_OFFSET

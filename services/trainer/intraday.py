@@ -13,8 +13,8 @@ from services.trainer.data import TrainingData
 from services.trainer.profiles import Profile
 from services.trainer.splits import purged_folds
 from services.trainer.tabular import Head, fit
-from shared.calendar import SESSION_MINUTES
 from shared.features.intraday import IntradaySession
+from shared.market.calendar import SESSION_MINUTES
 from shared.models import boosters, calibration, labels
 from shared.models.intraday import BOOSTER_FILE, model_input
 

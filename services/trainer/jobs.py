@@ -20,7 +20,7 @@ from rq.serializers import JSONSerializer
 
 from services.trainer.pipeline import run_training
 from services.trainer.profiles import PROFILES
-from shared.bus import connect
+from shared.bus.publish import connect
 from shared.config import Settings
 
 JOB_TIMEOUT_S = 1800

@@ -21,7 +21,7 @@ from services.trainer.profiles import FULL, Profile
 from services.trainer.progress import Bar
 from services.trainer.seller import train_seller
 from services.trainer.stats import train_stats
-from shared.bus import Bus, connect
+from shared.bus.publish import Bus, connect
 from shared.config import Settings
 from shared.logs import get_logger
 from shared.models import registry

@@ -114,7 +114,7 @@ def gamma_windows(minutes: pd.DataFrame | None) -> list[dict[str, Any]]:
     held the session's largest absolute open-to-close log move."""
     if minutes is None or minutes.empty:
         return []
-    from shared.calendar import SESSION_MINUTES, minute_of_session
+    from shared.market.calendar import SESSION_MINUTES, minute_of_session
 
     m = minutes.assign(minute=[minute_of_session(int(t)) for t in minutes["open_time"]])
     m = m[(m["minute"] >= 0) & (m["minute"] < SESSION_MINUTES)]

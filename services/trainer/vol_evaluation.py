@@ -13,8 +13,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 from services.trainer import metrics as m
-from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.features import volatility as vol
+from shared.market.calendar import TRADING_DAYS_PER_YEAR
 from shared.models.seller import SIGNALS
 
 DTE_BINS = ((0, 1, "0-1"), (2, 3, "2-3"), (4, 10_000, "4+"))

@@ -15,8 +15,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from shared import calendar
 from shared.features.volatility import VOLATILITY_FEATURE_NAMES, volatility_features
+from shared.market import calendar
 
 TRADING_DAYS = calendar.TRADING_DAYS_PER_YEAR
 WINDOW_ROWS = 300  # longest look-back (252-day percentile of a 20-day vol) plus margin

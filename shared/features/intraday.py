@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from shared.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR, minute_of_session
+from shared.market.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR, minute_of_session
 
 INTRADAY_FEATURE_NAMES: tuple[str, ...] = (
     "minute_of_session",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.schemas import SignalBlock
+from shared.contract.schemas import SignalBlock
 
 
 def fresh_chain(block: SignalBlock | None) -> dict[str, Any] | None:

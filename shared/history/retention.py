@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from shared.contract.schemas import SignalBlock
 from shared.history.store import HistoryStore
-from shared.schemas import SignalBlock
 
 DAY_S = 86_400
 

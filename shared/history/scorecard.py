@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from shared.contract.schemas import SignalBlock
 from shared.models.api import vix_regime
-from shared.schemas import SignalBlock
 from shared.signals.breach import lognormal_breach_probability
 from shared.signals.safe_range import safe_range, symmetric_normal_z
 

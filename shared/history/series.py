@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from shared.paths import value_at
-from shared.schemas import SignalBlock
+from shared.contract.paths import value_at
+from shared.contract.schemas import SignalBlock
 
 
 @dataclass(frozen=True)

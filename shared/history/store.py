@@ -17,10 +17,10 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.codec import decode, encode
+from shared.contract.codec import decode, encode
+from shared.contract.schemas import SCHEMA_VERSION, AlertRecord, SignalBlock
 from shared.history.schema import alert, block, series_point
 from shared.history.series import SERIES, points
-from shared.schemas import SCHEMA_VERSION, AlertRecord, SignalBlock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ENGINES = ("market", "direction", "seller", "buyer")

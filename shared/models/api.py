@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shared.schemas import ModelRef
+from shared.contract.schemas import ModelRef
 
 HORIZONS: dict[str, int] = {"t1": 1, "t3": 3, "t5": 5, "t10": 10, "t20": 20, "t40": 40}
 DIRECTION_CLASSES: tuple[str, ...] = ("up", "neutral", "down")

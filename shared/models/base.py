@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.schemas import ModelRef
+from shared.contract.schemas import ModelRef
 
 PARAMS_FILE = "params.json"
 

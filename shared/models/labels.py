@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared import calendar
-from shared.calendar import TRADING_DAYS_PER_YEAR
 from shared.features.intraday import BREAKOUT_ATR_FRACTION
+from shared.market import calendar
+from shared.market.calendar import TRADING_DAYS_PER_YEAR
 
 NEUTRAL_BAND_SIGMA = 0.25  # DESIGN: NEUTRAL when |r| < 0.25*sigma20*sqrt(h)
 SPIKE_SIGMA = 1.5

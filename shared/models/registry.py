@@ -234,6 +234,6 @@ def rollback(model_dir: Path, name: str, to_version: str | None = None) -> str:
 
 def announce(bus: Any, result: PublishResult) -> None:
     """Tell the engines (stream aegis:models) that a version went live."""
-    from shared.schemas import ModelPublished
+    from shared.contract.schemas import ModelPublished
 
     bus.publish(ModelPublished(name=result.name, version=result.version, path=str(result.path)))

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR
+from shared.market.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR
 from shared.models.api import vix_regime
 
 HAR_INPUTS: tuple[str, ...] = (

@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from shared.schemas import OptionQuote
+from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
 
 BUILDUP_FORMULA = (

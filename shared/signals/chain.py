@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import ndtr
 
-from shared.schemas import OptionQuote
+from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.forward import parity_forward_of
 from shared.signals.greeks import (

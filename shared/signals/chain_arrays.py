@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.schemas import QUOTE_FIELDS, OptionQuote, Quotes
+from shared.contract.schemas import QUOTE_FIELDS, OptionQuote, Quotes
 
 CACHE_SIZE = 32
 COLUMNS = (

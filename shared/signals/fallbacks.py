@@ -8,7 +8,7 @@ import math
 
 from scipy.stats import norm
 
-from shared.calendar import TRADING_DAYS_PER_YEAR
+from shared.market.calendar import TRADING_DAYS_PER_YEAR
 from shared.models.api import DailyFeatures
 from shared.models.labels import NEUTRAL_BAND_SIGMA
 

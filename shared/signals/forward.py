@@ -8,7 +8,7 @@ from statistics import median
 
 import numpy as np
 
-from shared.schemas import OptionQuote
+from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import ChainArrays, as_arrays
 
 PARITY_STRIKES = 3

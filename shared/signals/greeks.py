@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from scipy.special import ndtr
 
-from shared.schemas import OptionQuote
+from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import ChainArrays, as_arrays
 from shared.signals.forward import parity_forward_of
 from shared.signals.skew import SECONDS_PER_YEAR, implied_vol

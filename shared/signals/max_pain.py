@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.schemas import OptionQuote
+from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
 
 MAX_PAIN_FORMULA = (

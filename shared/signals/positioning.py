@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from shared.participant_oi import PARTICIPANTS, ParticipantNets, ParticipantOIDay
+from shared.market.participant_oi import PARTICIPANTS, ParticipantNets, ParticipantOIDay
 
 TREND_SESSIONS = 5
 POSITIONING_FORMULA = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from shared.schemas import Provenance
+from shared.contract.schemas import Provenance
 
 
 def _dump(**fields: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from shared.calendar import TRADING_DAYS_PER_YEAR
-from shared.schemas import OptionQuote
+from shared.contract.schemas import OptionQuote
+from shared.market.calendar import TRADING_DAYS_PER_YEAR
 
 SECONDS_PER_YEAR = 365 * 86400
 CHAIN_SKEW_FORMULA = (

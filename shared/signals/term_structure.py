@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.calendar import daily_close_time, to_date
-from shared.schemas import OptionChain, OptionQuote
+from shared.contract.schemas import OptionChain, OptionQuote
+from shared.market.calendar import daily_close_time, to_date
 from shared.signals.chain import chain_smile, delta_skew, percentile_rank, smile_atm_iv
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.forward import FORWARD_FORMULA, PARITY_STRIKES, parity_pairs_of

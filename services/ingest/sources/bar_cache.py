@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.codec import pack, unpack
+from shared.contract.codec import pack, unpack
+from shared.contract.schemas import SCHEMA_VERSION, Bar
 from shared.logs import get_logger
-from shared.schemas import SCHEMA_VERSION, Bar
 
 INTRADAY_KEEP_S = 35 * 86400  # Yahoo serves 1m for 30 days, 5m for 60; keep what helps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from shared.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
+from shared.contract.schemas import Bar, FuturesDay, OptionChain, ParticipantPositions
 
 SourceEvent = Bar | OptionChain | ParticipantPositions | FuturesDay
 

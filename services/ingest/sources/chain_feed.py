@@ -30,10 +30,10 @@ from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.feed_status import FeedStatus
 from services.ingest.sources.rate_limit import TokenBucket
 from services.ingest.sources.yfinance_source import next_session_open
-from shared.calendar import IST, is_market_open
 from shared.config import Settings
+from shared.contract.schemas import OptionChain
 from shared.logs import get_logger
-from shared.schemas import OptionChain
+from shared.market.calendar import IST, is_market_open
 
 T = TypeVar("T")
 BACKOFF_INITIAL_S = 2.0

@@ -22,10 +22,10 @@ from services.ingest.sources import chain_formats
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.chain_formats import ChainFileError, FileContext
 from services.ingest.sources.pacing import Pacer
-from shared.calendar import daily_close_time, ist_date
 from shared.config import Settings
+from shared.contract.schemas import OptionChain, OptionQuote
 from shared.logs import get_logger
-from shared.schemas import OptionChain, OptionQuote
+from shared.market.calendar import daily_close_time, ist_date
 
 COLUMNS = (
     "snapshot_ts",

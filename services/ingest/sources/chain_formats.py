@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from shared.calendar import IST, daily_close_time
+from shared.contract.schemas import OptionChain, OptionQuote
 from shared.logs import get_logger
-from shared.schemas import OptionChain, OptionQuote
+from shared.market.calendar import IST, daily_close_time
 
 log = get_logger("ingest.chain_formats")
 

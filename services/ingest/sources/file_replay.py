@@ -21,9 +21,9 @@ import pandas as pd
 
 from services.ingest.sources.base import RejectedInput
 from services.ingest.sources.ordering import Rank, rank
-from shared import calendar
 from shared.config import Settings
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
+from shared.market import calendar
 
 # Per series, the bundled files in time order: a later file adds only the dates after the
 # earlier ones' last (data/SOURCES.md: the history, then its 2025-07..2026-02 continuation).

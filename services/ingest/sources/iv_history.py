@@ -22,9 +22,9 @@ import numpy as np
 
 from services.ingest.sources.chain_file import ChainFileSource
 from services.ingest.sources.chain_formats import FileContext
-from shared.calendar import ist_date
-from shared.chain_view import years_to_expiry
-from shared.schemas import OptionChain
+from shared.contract.schemas import OptionChain
+from shared.market.calendar import ist_date
+from shared.market.chain_view import years_to_expiry
 from shared.signals.chain import atm_ivs, straddle_move
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.forward import parity_forward_of

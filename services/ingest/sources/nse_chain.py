@@ -18,8 +18,8 @@ import requests
 
 from services.ingest.sources.chain_feed import ChainFeedError
 from services.ingest.sources.chain_formats import lot_size
-from shared.calendar import IST
-from shared.schemas import OptionChain, OptionQuote
+from shared.contract.schemas import OptionChain, OptionQuote
+from shared.market.calendar import IST
 
 BASE_URL = "https://www.nseindia.com"
 PAGE = "/option-chain"

@@ -10,7 +10,7 @@ snapshot (made on the NIFTY bar) sees that day's VIX.
 from __future__ import annotations
 
 from services.ingest.sources.pacing import event_time
-from shared.schemas import Bar
+from shared.contract.schemas import Bar
 
 INTERVAL_ORDER = {"1m": 0, "5m": 1, "1d": 2}
 SYMBOL_ORDER = {"VIX": 0, "NIFTY": 1}

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 from services.ingest.sources.base import SourceEvent
-from shared.calendar import daily_close_time, ist_date
-from shared.schemas import FuturesDay, OptionChain, ParticipantPositions
+from shared.contract.schemas import FuturesDay, OptionChain, ParticipantPositions
+from shared.market.calendar import daily_close_time, ist_date
 
 BAR_SECONDS = {"1m": 60, "5m": 300}
 

@@ -1,5 +1,5 @@
 """NSE's daily participant-wise open interest report, and its history, as
-``ParticipantOIDay`` records (shared.participant_oi).
+``ParticipantOIDay`` records (shared.market.participant_oi).
 
 The raw file (``fao_participant_oi_<DDMMYYYY>.csv`` from nsearchives.nseindia.com/content/
 nsccl/) is a title line ``""Participant wise Open Interest (no. of contracts) in Equity
@@ -27,7 +27,7 @@ from datetime import date, datetime
 from itertools import pairwise
 from pathlib import Path
 
-from shared.participant_oi import (
+from shared.market.participant_oi import (
     HISTORY_COLUMNS,
     NET_FIELDS,
     PARTICIPANTS,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.participant_oi import ParticipantOIError, load_participant_oi
-from shared.calendar import IST
-from shared.participant_oi import to_message
-from shared.schemas import FuturesDay, ParticipantPositions
+from shared.contract.schemas import FuturesDay, ParticipantPositions
+from shared.market.calendar import IST
+from shared.market.participant_oi import to_message
 
 REPORT_TIME = time(19, 0)  # both reports are out by then (NSE posts them after 17:30)
 FUTURES_COLUMNS = ("date", "future_expiry", "future_close", "future_oi")

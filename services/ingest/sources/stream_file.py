@@ -20,16 +20,16 @@ import redis
 
 from services.ingest.sources.base import RejectedInput, SourceEvent
 from services.ingest.sources.pacing import Pacer, event_time
-from shared import replies, streams
-from shared.codec import DecodeError, decode, pack
-from shared.logs import get_logger
-from shared.schemas import (
+from shared.bus import replies, streams
+from shared.contract.codec import DecodeError, decode, pack
+from shared.contract.schemas import (
     SCHEMA_VERSION,
     Bar,
     FuturesDay,
     OptionChain,
     ParticipantPositions,
 )
+from shared.logs import get_logger
 
 FORMAT = "aegis-streams"
 FORMAT_VERSION = 1

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 
 from services.ingest.sources.base import RejectedInput
-from shared.calendar import IST, daily_open_time
-from shared.schemas import Bar, Interval, Symbol
+from shared.contract.schemas import Bar, Interval, Symbol
+from shared.market.calendar import IST, daily_open_time
 
 TICKERS: dict[str, Symbol] = {"^NSEI": "NIFTY", "^INDIAVIX": "VIX"}
 INTERVAL_MINUTES = {"1m": 1, "5m": 5}

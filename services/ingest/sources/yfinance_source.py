@@ -29,10 +29,16 @@ from services.ingest.sources.yf_fetch import (
     YFinanceFetcher,
 )
 from services.ingest.sources.yf_frames import TICKERS, frame_to_bars
-from shared.calendar import IST, daily_close_time, daily_open_time, is_market_open, is_session
 from shared.config import Settings
+from shared.contract.schemas import Bar, Interval
 from shared.logs import get_logger
-from shared.schemas import Bar, Interval
+from shared.market.calendar import (
+    IST,
+    daily_close_time,
+    daily_open_time,
+    is_market_open,
+    is_session,
+)
 
 DAILY_SETTLE_S = 15 * 60  # Yahoo settles the NSE closing price a few minutes after 15:30
 INTRADAY_SETTLE_S = 60

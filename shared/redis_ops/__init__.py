@@ -1,0 +1,1 @@
+"""Running Redis itself: a real server process, its ACL users, the memory alarm."""
