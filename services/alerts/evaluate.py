@@ -32,7 +32,7 @@ from services.alerts.rules import (
     parse_quiet,
     split_path,
 )
-from shared.contract.paths import value_at
+from shared.contract.paths import number, value_at
 from shared.contract.schemas import SignalBlock
 from shared.market.calendar import next_bar_due
 
@@ -114,12 +114,6 @@ def in_quiet_hours(span: str | None, epoch_s: int) -> bool:
     start, end = parse_quiet(span)
     minute = (epoch_s + 19_800) // 60 % 1440
     return start <= minute < end if start < end else minute >= start or minute < end
-
-
-def number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def fmt(value: float, unit: str = "") -> str:

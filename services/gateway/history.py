@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query, params
 
 from shared.bus import replies, streams
 from shared.contract.codec import DecodeError, decode
+from shared.contract.paths import number
 from shared.contract.schemas import SignalBlock
 from shared.logs import get_logger
 
@@ -54,10 +55,6 @@ def _in_sample(data: dict[str, Any], path: str) -> bool:
     return isinstance(prov, dict) and prov.get("in_sample") is True
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 @dataclass
 class History:
     sessions: int
@@ -84,7 +81,7 @@ class History:
                 row[name] = None
                 row["in_sample_left_out"] += 1
             else:
-                row[name] = _number(_get(block.data, path))
+                row[name] = number(_get(block.data, path))
         self._intraday(block)
         for old in sorted(self.rows)[: max(0, len(self.rows) - self.sessions)]:
             del self.rows[old]
@@ -98,23 +95,23 @@ class History:
             self.intraday_session, self.intraday, self.levels = session, [], {}
         data = block.data
         if block.engine == "market" and block.kind == "intraday":
-            spot = _number(data.get("spot"))
+            spot = number(data.get("spot"))
             if spot is not None and (not self.intraday or block.as_of > self.intraday[-1][0]):
                 self.intraday.append((block.as_of, spot))
-            self.levels["prev_close"] = _number(data.get("prev_close"))
+            self.levels["prev_close"] = number(data.get("prev_close"))
         elif block.engine == "seller":
             r = data.get("safe_range") or {}
             self.levels.update(
-                range_lower=_number(r.get("lower")),
-                range_upper=_number(r.get("upper")),
+                range_lower=number(r.get("lower")),
+                range_upper=number(r.get("upper")),
                 expiry=r.get("expiry"),
                 days_to_expiry=r.get("days_to_expiry"),
-                coverage_target=_number(r.get("coverage_target")),
+                coverage_target=number(r.get("coverage_target")),
             )
         elif block.engine == "buyer":
             lv = data.get("breakout_levels") or {}
             self.levels.update(
-                breakout_lower=_number(lv.get("lower")), breakout_upper=_number(lv.get("upper"))
+                breakout_lower=number(lv.get("lower")), breakout_upper=number(lv.get("upper"))
             )
 
     def view(self, sessions: int) -> dict[str, Any]:

@@ -15,15 +15,16 @@ from sklearn.metrics import mean_absolute_error, roc_auc_score
 from services.trainer import metrics as m
 from shared.features import volatility as vol
 from shared.market.calendar import TRADING_DAYS_PER_YEAR
+from shared.models import volatility
 from shared.models.seller import SIGNALS
 
-DTE_BINS = ((0, 1, "0-1"), (2, 3, "2-3"), (4, 10_000, "4+"))
 BREACH_BIN_MIN = 100
 BREACH_BIN_TOLERANCE = 0.02
 
 
 def dte_bucket(days: pd.Series) -> pd.Series:
-    return days.map(lambda d: next(n for lo, hi, n in DTE_BINS if lo <= d <= hi))
+    """The model's days-to-expiry bucket of every row."""
+    return days.map(volatility.dte_bucket)
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:

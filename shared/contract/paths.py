@@ -1,5 +1,5 @@
-"""A value inside a block's data (or any JSON-like tree) by its path: keys for mappings,
-integers for list positions; None wherever the path leads nowhere."""
+"""Reading a block's data (or any JSON-like tree): a value by its path (keys for mappings,
+integers for list positions; None wherever the path leads nowhere) and a value as a number."""
 
 from __future__ import annotations
 
@@ -18,3 +18,10 @@ def value_at(tree: Any, path: Path) -> Any:
         if node is None:
             return None
     return node
+
+
+def number(value: Any) -> float | None:
+    """An int or float (not a bool) as a float; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

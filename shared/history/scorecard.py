@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from shared.contract.paths import number
 from shared.contract.schemas import SignalBlock
 from shared.models.api import vix_regime
 from shared.signals.breach import lognormal_breach_probability
@@ -72,8 +73,8 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
     if any(in_sample(group) for group in seller.data.values()):
         return None
     m = market.data if market is not None else {}
-    spot = _number(r.get("spot")) or _number(m.get("spot"))
-    vix = _number(r.get("vix")) or _number(m.get("vix"))
+    spot = number(r.get("spot")) or number(m.get("spot"))
+    vix = number(r.get("vix")) or number(m.get("vix"))
     return ClosingRange(
         session=seller.session_date,
         expiry=str(r.get("expiry")),
@@ -90,8 +91,8 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
             if isinstance(b.get("strike"), int | float)
             and isinstance(b.get("probability"), int | float)
         ),
-        trap=_number((seller.data.get("trap") or {}).get("score")),
-        stress=_number((seller.data.get("expiry_stress") or {}).get("score")),
+        trap=number((seller.data.get("trap") or {}).get("score")),
+        stress=number((seller.data.get("expiry_stress") or {}).get("score")),
         straddle_band=_straddle_band(seller.data.get("chain") or {}, r),
     )
 
@@ -99,13 +100,9 @@ def closing_range(seller: SignalBlock, market: SignalBlock | None) -> ClosingRan
 def _straddle_band(chain: dict[str, Any], r: dict[str, Any]) -> tuple[float, float] | None:
     """The chain group's straddle band, if it prices the range's expiry at its target."""
     band = (chain.get("straddle") or {}).get("band") or {}
-    lower, upper = _number(band.get("lower")), _number(band.get("upper"))
+    lower, upper = number(band.get("lower")), number(band.get("upper"))
     same = chain.get("expiry") == r.get("expiry") and band.get("coverage") == r["coverage_target"]
     return (lower, upper) if same and lower is not None and upper is not None else None
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def vix_band(f: ClosingRange) -> tuple[float, float] | None:
@@ -264,7 +261,7 @@ def direction_calls(block: SignalBlock) -> list[DirectionCall]:
         if (
             horizon not in DIRECTION_HORIZONS
             or in_sample(h)
-            or any(_number(p.get(k)) is None for k in DIRECTION_CLASSES)
+            or any(number(p.get(k)) is None for k in DIRECTION_CLASSES)
         ):
             continue
         calls.append(
@@ -274,7 +271,7 @@ def direction_calls(block: SignalBlock) -> list[DirectionCall]:
                 probabilities=tuple(float(p[k]) for k in DIRECTION_CLASSES),
                 climatology=(
                     tuple(float(c[k]) for k in DIRECTION_CLASSES)
-                    if all(_number(c.get(k)) is not None for k in DIRECTION_CLASSES)
+                    if all(number(c.get(k)) is not None for k in DIRECTION_CLASSES)
                     else None
                 ),
                 forecast=bool(h.get("forecast", True)),
@@ -405,9 +402,9 @@ def score_history(
     forecasts = [
         f for b in sellers if (f := closing_range(b, by_day.get(b.session_date))) is not None
     ]
-    closes = {day: s for day, b in by_day.items() if (s := _number(b.data.get("spot"))) is not None}
+    closes = {day: s for day, b in by_day.items() if (s := number(b.data.get("spot"))) is not None}
     for b in sellers:  # outcomes: every session's close, in sample or not
-        spot = _number((b.data.get("safe_range") or {}).get("spot"))
+        spot = number((b.data.get("safe_range") or {}).get("spot"))
         if spot is not None:
             closes[b.session_date] = spot
     calls = [c for b in directions for c in direction_calls(b)]
