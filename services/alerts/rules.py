@@ -20,9 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from shared.contract.schemas import Engine
+
 DEFAULT_RULES = Path(__file__).with_name("rules.default.toml")
-EngineName = Literal["market", "direction", "seller", "buyer"]
-ENGINES: tuple[EngineName, ...] = ("market", "direction", "seller", "buyer")
+ENGINES: tuple[Engine, ...] = ("market", "direction", "seller", "buyer")
 Severity = Literal["info", "warning", "critical"]
 Zone = Literal["below", "inside", "above"]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -189,7 +190,7 @@ class FallbackRule(_Rule):
     the block's degraded reasons); ``hysteresis`` counts blocks, as for labels."""
 
     kind: Literal["fallback"]
-    engines: tuple[EngineName, ...] = ENGINES
+    engines: tuple[Engine, ...] = ENGINES
     notify_recovery: bool = True
 
     def reads(self) -> frozenset[str]:
@@ -202,7 +203,7 @@ class StaleRule(_Rule):
     and live, by the service's clock while nothing arrives (docs/ALERTS.md)."""
 
     kind: Literal["stale"]
-    engines: tuple[EngineName, ...] = ENGINES
+    engines: tuple[Engine, ...] = ENGINES
     notify_recovery: bool = True
 
     @model_validator(mode="after")

@@ -4,11 +4,10 @@ that feeds them comes from a model or data."""
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
+from shared.contract.document.seller import SellerFlagLabel
 from shared.models.api import DailyFeatures
-
-SellerFlagLabel = Literal["FAVOURABLE", "NEUTRAL", "RISKY"]
 
 TRAP_CUTS = ((0.35, "LOW"), (0.6, "ELEVATED"), (math.inf, "HIGH"))
 STRESS_CUTS = ((0.4, "CALM"), (0.7, "CAUTION"), (math.inf, "STRESS"))

@@ -33,6 +33,7 @@ from shared.contract.document.base import (
 from shared.contract.document.chain import Buildup, SellerChain
 
 Side = Literal["above", "below"]
+SellerFlagLabel = Literal["FAVOURABLE", "NEUTRAL", "RISKY"]
 
 
 def ordered(lower: float | None, upper: float | None, what: str) -> None:
@@ -136,7 +137,7 @@ class BreachCurve(Group):
 
 
 class SellerFlag(Group):
-    label: Literal["FAVOURABLE", "NEUTRAL", "RISKY"] | None
+    label: SellerFlagLabel | None
     reasons: list[str]
 
 
