@@ -50,7 +50,7 @@ def main() -> None:
     clock = make_clock("event")
     samples = samples_of(history, args.samples + WARMUP)
     entries = [[encode(c) for c in chains] for chains, _ in samples]
-    views.view(samples[0][1], refresh=False)  # the ATM IV of every kept snapshot, once
+    views.view(samples[0][1])  # the ATM IV of every kept snapshot, once
     times: dict[str, list[float]] = {part: [] for part in PARTS}
     for i, ((_, snapshot), fields) in enumerate(zip(samples, entries, strict=True)):
         marks = [time.perf_counter()]
@@ -63,7 +63,7 @@ def main() -> None:
             cache.add(chain)
         views._sync()  # the new snapshots' ATM IVs, as the view below would
         marks.append(time.perf_counter())
-        view = views.view(snapshot, refresh=False)
+        view = views.view(snapshot)
         marks.append(time.perf_counter())
         ctx = EngineContext(settings, snapshot, ModelBook(), None, {})
         data = compute_seller(ctx, view)

@@ -197,6 +197,7 @@ def test_a_chain_whose_spot_disagrees_with_the_bars_is_not_used(
         }
         return daily_snapshot("2025-06-27").model_copy(update=update)
 
+    views.cache.refresh()
     assert views.view(at(good.spot * 1.01)).chain == good
     view = views.view(at(good.spot * 1.10))
     assert view.chain is None and view.reason is not None

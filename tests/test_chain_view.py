@@ -77,7 +77,7 @@ def test_history_is_a_plain_scan_of_the_kept_snapshots(arrivals: list[OptionChai
             for (taken, own), late in itertools.product(
                 (rows[-1], rows[0], rows[len(rows) // 2]), (0, 30)
             ):
-                view = views.view(snapshot_at(taken + late, own.expiry), refresh=False)
+                view = views.view(snapshot_at(taken + late, own.expiry))
                 expected = plain_history(seen, ivs, own, taken + late)
                 assert view.chain is own
                 assert view.atm_iv_history == tuple(r[2] for r in expected)
@@ -86,7 +86,7 @@ def test_history_is_a_plain_scan_of_the_kept_snapshots(arrivals: list[OptionChai
                 checked += 1
     assert checked > 60
     newest = arrivals[-1]
-    final = views.view(snapshot_at(newest.snapshot_time, newest.expiry), refresh=False)
+    final = views.view(snapshot_at(newest.snapshot_time, newest.expiry))
     assert final.history_from is not None
     assert final.history_from > arrivals[0].snapshot_time  # the bound dropped the oldest
 
@@ -118,9 +118,9 @@ def test_a_new_expiry_is_not_in_its_own_history(arrivals: list[OptionChain]) -> 
     priced = [c for c in weekly if atm_iv(c.quotes, c.spot, years_to_expiry(c)) is not None]
     assert weekly[-1] in priced and len(priced) > 2
     views = ChainViews(cache, max_age_s=10**9)
-    view = views.view(snapshot_at(first_of_new.snapshot_time, "2026-03-31"), refresh=False)
+    view = views.view(snapshot_at(first_of_new.snapshot_time, "2026-03-31"))
     assert view.chain is first_of_new
     assert len(view.atm_iv_history) == len(priced) and view.history_expiries == 1
-    view = views.view(snapshot_at(first_of_new.snapshot_time, weekly[0].expiry), refresh=False)
+    view = views.view(snapshot_at(first_of_new.snapshot_time, weekly[0].expiry))
     assert view.chain is weekly[-1]
     assert len(view.atm_iv_history) == len(priced) and view.history_expiries == 2

@@ -29,7 +29,7 @@ class BuyerWorker(EngineWorker):
         self.chain_views.cache.refresh()
 
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        return compute_buyer(ctx, self.chain_views.view(ctx.snapshot, refresh=False))
+        return compute_buyer(ctx, self.chain_views.view(ctx.snapshot))
 
 
 def main(settings: Settings | None = None) -> None:

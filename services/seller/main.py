@@ -31,7 +31,7 @@ class SellerWorker(EngineWorker):
     def compute(self, ctx: EngineContext) -> dict[str, Any]:
         return compute_seller(  # the cache was refreshed by refresh_inputs
             ctx,
-            self.chain_views.view(ctx.snapshot, refresh=False),
+            self.chain_views.view(ctx.snapshot),
             self.chain_views.cache.daily_known_at(ctx.snapshot.as_of, TREND_SESSIONS + 1),
         )
 

@@ -17,7 +17,7 @@ from shared.signals.skew import SECONDS_PER_YEAR
 
 TERM_MAX_DAYS = 95  # expiries in the term structure: within about three months
 
-if TYPE_CHECKING:  # the cache reads Redis; compute modules import this one for ChainView
+if TYPE_CHECKING:  # the cache reads Redis (its owner refreshes it); this module does not
     from shared.bus.engine import ChainCache
 
 
@@ -93,10 +93,9 @@ class ChainViews:
         for column in (self._keys, self._ivs, self._expiries):
             del column[:drop]
 
-    def view(self, snapshot: FeatureSnapshot, refresh: bool = True) -> ChainView:
-        """``refresh=False`` when the caller has just refreshed the cache (one XREAD)."""
-        if refresh:
-            self.cache.refresh()
+    def view(self, snapshot: FeatureSnapshot) -> ChainView:
+        """The view from what the cache holds now (the engine refreshes it, one XREAD a
+        batch, before computing)."""
         expiry, as_of = snapshot.next_expiry, snapshot.as_of
         kept = self.cache.recent(expiry, as_of, 2)
         if not kept:
