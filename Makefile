@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run check test lint bench system-deps train evaluate evaluate-later evaluate-chain evaluate-direction clean
+.PHONY: run check test lint bench system-deps train evaluate evaluate-later evaluate-chain evaluate-direction evaluate-vol-chain clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ evaluate-direction: $(STAMP)
 		--chain data/nifty_chain_features_daily_2023-08_2026-02.csv \
 		--participants data/nse_participant_oi_daily_2024-09_2026-02.csv \
 		--futures data/nifty_futures_daily_2024-09_2026-02.csv --out docs/evaluation/direction_candidates
+
+# Chain inputs as corrections of the volatility signals on the chain days of both runs above,
+# beside the VIX and straddle baselines (docs/MODELS.md "Volatility chain gate").
+evaluate-vol-chain: $(STAMP)
+	$(PY) -m services.trainer evaluate-vol-chain --runs docs/evaluation docs/evaluation/later \
+		--chain data/nifty_chain_features_daily_2023-08_2026-02.csv \
+		--participants data/nse_participant_oi_daily_2024-09_2026-02.csv \
+		--futures data/nifty_futures_daily_2024-09_2026-02.csv --out docs/evaluation/vol_chain
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) -m bench.$$(basename $$b .py) || exit 1; done

@@ -1,5 +1,5 @@
 """``python -m services.trainer
-train|enqueue|worker|ensure|serve|evaluate[-chain|-direction]|list|rollback``."""
+train|enqueue|worker|ensure|serve|evaluate[-chain|-direction|-vol-chain]|list|rollback``."""
 
 from __future__ import annotations
 
@@ -162,6 +162,23 @@ def _evaluate_direction(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_vol_chain(args: argparse.Namespace) -> int:
+    from services.trainer.vol_chain_gate import run_vol_chain
+
+    result = run_vol_chain(
+        [Path(p) for p in args.runs],
+        Path(args.chain),
+        Path(args.participants),
+        Path(args.futures),
+        args.end,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(json.dumps({"passes": result["passes"]}, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.trainer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--futures", required=True, help="near-month futures daily CSV")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_evaluate_direction)
+    p = sub.add_parser(
+        "evaluate-vol-chain",
+        help="chain inputs as corrections of the volatility signals, walk-forward on the chain "
+        "days, beside the VIX and straddle baselines, under the gate of docs/MODELS.md",
+    )
+    p.add_argument("--runs", required=True, nargs="+", help="evaluate --out folders, oldest first")
+    p.add_argument("--chain", required=True, help="daily chain history CSV")
+    p.add_argument("--participants", required=True, help="participant-wise OI history")
+    p.add_argument("--futures", required=True, help="near-month futures daily CSV")
+    p.add_argument("--end", help="last session scored (default: all)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_evaluate_vol_chain)
     args = parser.parse_args(argv)
     prepare()
     return args.func(args)

@@ -1,9 +1,8 @@
 """The walk-forward volatility forecasts scored where the option chain's daily history exists
 (2023-08 onwards), beside the market's own priced move to the same expiry: the nearest weekly
-ATM straddle (``shared.features.option_chain``) as well as India VIX. Then the chain's inputs
-tried as corrections of the core, each fitted walk-forward on the chain days before the day it
-forecasts. Intervals are 90 % bootstrap intervals resampling whole expiries (the sessions that
-target one expiry share its settlement).
+ATM straddle (``shared.features.option_chain``) as well as India VIX. Intervals are 90 %
+bootstrap intervals resampling whole expiries (the sessions that target one expiry share its
+settlement). The chain's inputs as corrections of the core: ``vol_chain``.
 
 Expiry days are left out: the history's straddle there is the expiring contract's, while the
 forecasts target the next expiry.
@@ -20,7 +19,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import erfc
 from scipy.stats import spearmanr
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from services.trainer import metrics as m
@@ -29,9 +27,6 @@ from shared.features.option_chain import SIGMA_PER_MEAN_ABS
 
 TABLES = ("seller", "buyer", "breach")
 DRAWS = 1000
-REFIT_EVERY = 21  # sessions between refits of a walk-forward variant
-MIN_TRAINING = 150  # chain sessions before a variant's first forecast
-PURGE_DAYS = 10  # calendar days: a training row's expiry has settled before the forecast
 
 
 def load_runs(folders: Sequence[Path], names: Sequence[str] = TABLES) -> dict[str, pd.DataFrame]:
@@ -232,87 +227,6 @@ def stress(s: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def walk_forward(
-    g: pd.DataFrame, fit: Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]]
-) -> np.ndarray:
-    """Forecasts of a variant refitted every ``REFIT_EVERY`` rows on the rows whose expiry
-    settled at least ``PURGE_DAYS`` before; NaN until ``MIN_TRAINING`` such rows exist."""
-    out = np.full(len(g), np.nan)
-    for start in range(0, len(g), REFIT_EVERY):
-        past = g[g["date"] < g["date"].iloc[start] - pd.Timedelta(days=PURGE_DAYS)]
-        if len(past) >= MIN_TRAINING:
-            out[start : start + REFIT_EVERY] = fit(past)(g.iloc[start : start + REFIT_EVERY])
-    return out
-
-
-def _logistic(columns: list[str]) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]]:
-    def fit(past: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
-        model = LogisticRegression(C=1e6, max_iter=1000).fit(past[columns], past["trap_actual"])
-        return lambda rows: model.predict_proba(rows[columns])[:, 1]
-
-    return fit
-
-
-def _least_squares(
-    columns: list[str],
-) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]]:
-    def fit(past: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
-        w, *_ = np.linalg.lstsq(
-            past[columns].to_numpy(), past["actual_move"].to_numpy(), rcond=None
-        )
-        return lambda rows: rows[columns].to_numpy() @ w
-
-    return fit
-
-
-def variants(s: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:
-    """The chain's inputs as corrections of the core, each walk-forward, scored on the rows
-    every variant forecasts, beside the core there."""
-    t = s.dropna(subset=["trap_actual", "trap_probability"])
-    t = t.assign(
-        core_logit=np.log(t["trap_probability"] / (1 - t["trap_probability"])),
-        term_gap=np.log(t["straddle_iv"] / (t["vix"] / 100)),
-    ).reset_index(drop=True)
-    trap_fits = {
-        "core recalibrated (logit of the core)": ["core_logit"],
-        # the core's logit is linear in ln(forecast vol / VIX), so adding the straddle's
-        # premium over the forecast vol instead spans the same inputs: one variant, not two
-        "core + straddle IV / VIX": ["core_logit", "term_gap"],
-    }
-    trap_out = {}
-    forecasts = {name: walk_forward(t, _logistic(cols)) for name, cols in trap_fits.items()}
-    ok = np.all([np.isfinite(f) for f in forecasts.values()], axis=0)
-    y = t["trap_actual"].to_numpy()[ok]
-    base = np.array(
-        [
-            t.loc[t["date"] < d - pd.Timedelta(days=PURGE_DAYS), "trap_actual"].mean()
-            for d in t["date"][ok]
-        ]
-    )
-    for name, p in {**forecasts, "core": t["trap_probability"].to_numpy()}.items():
-        trap_out[name] = {
-            "samples": int(ok.sum()),
-            "auc": _auc(y, p[ok]),
-            "brier_skill_vs_trailing_rate": m.binary_report(p[ok], y, base)["brier_skill"],
-        }
-    mv = b.assign(vix_move=b["implied_move"] * math.sqrt(2 / math.pi)).reset_index(drop=True)
-    move_fits = {
-        "VIX-implied, scaled by least squares": ["vix_move"],
-        "straddle-implied, scaled": ["straddle_move"],
-        "core, scaled": ["predicted_move"],
-        "core + straddle": ["predicted_move", "straddle_move"],
-        "core + VIX + straddle": ["predicted_move", "vix_move", "straddle_move"],
-    }
-    moves = {name: walk_forward(mv, _least_squares(cols)) for name, cols in move_fits.items()}
-    ok = np.all([np.isfinite(f) for f in moves.values()], axis=0)
-    actual = mv["actual_move"].to_numpy()[ok]
-    move_out = {
-        name: {"samples": int(ok.sum()), "mae": float(np.mean(np.abs(f[ok] - actual)))}
-        for name, f in {**moves, "core": mv["predicted_move"].to_numpy()}.items()
-    }
-    return {"trap": trap_out, "move_to_expiry": move_out}
-
-
 def run_chain_evaluation(folders: Sequence[Path], chain_csv: Path) -> dict[str, Any]:
     tables = load_runs(folders)
     chain = load_chain(chain_csv)
@@ -330,5 +244,4 @@ def run_chain_evaluation(folders: Sequence[Path], chain_csv: Path) -> dict[str, 
         "breach": breach(br),
         "trap": trap(s),
         "stress": stress(s),
-        "variants": variants(s, b),
     }
