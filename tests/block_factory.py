@@ -1,6 +1,6 @@
-"""Realistic signal blocks built from the document contract (shared/document), for gateway
-tests and the bench: every block's data is a contract model, so a block from here is one the
-gateway shows. ``spot`` moves every value that depends on it, so a new block visibly changes
+"""Realistic signal blocks built from the document contract (shared/contract/document), for
+gateway tests and the bench: every block's data is a contract struct, so a block from here is
+one the gateway shows. ``spot`` moves every value that depends on it, so a new block visibly changes
 tiles. ``make_block(extra=...)`` merges raw fields over the data: a test breaking the
 contract on purpose (or feeding a consumer that does not check it) says so that way."""
 
@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
+
+import msgspec
 
 from services.buyer.compute import GAMMA_BLOCKS
 from shared.contract.codec import digest, pack
@@ -134,12 +136,12 @@ def climatology() -> Provenance:
 
 
 def dump_provenance(value: Provenance) -> dict[str, Any]:
-    return value.model_dump(exclude_none=True)
+    return msgspec.to_builtins(value)
 
 
 def dump(value: Contract) -> dict[str, Any]:
-    """A contract model as an engine sends it (JSON types, omitted fields left out)."""
-    return value.model_dump(mode="json", exclude_unset=True)
+    """A contract struct as a reader decodes it (fields left ``UNSET`` left out)."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(value))
 
 
 def probs(up: float, neutral: float) -> Probabilities:
@@ -259,9 +261,7 @@ def stress(score: float) -> ExpiryStress:
 
 
 def chain_unavailable(reason: str = NO_CHAIN) -> ChainUnavailable:
-    return ChainUnavailable(
-        status="unavailable", reason=reason, provenance=Provenance(source="data", note=reason)
-    )
+    return ChainUnavailable(reason=reason, provenance=Provenance(source="data", note=reason))
 
 
 def seller_data(spot: float) -> SellerData:
@@ -300,7 +300,6 @@ def seller_data(spot: float) -> SellerData:
         ),
         chain=chain_unavailable(),
         positioning=PositioningUnavailable(
-            status="unavailable",
             reason="no participant-wise OI report known at this snapshot",
             future=None,
             provenance=Provenance(source="data", note="no participant-wise OI report"),
@@ -386,7 +385,6 @@ def fresh_chain(
     calls = [wall(k, c) for k, c, _ in oi if k > spot]
     puts = [wall(k, p) for k, _, p in oi if k <= spot]
     return ChainFresh(
-        status="fresh",
         expiry=expiry,
         chain_as_of=chain_as_of,
         age_s=60,
@@ -534,7 +532,7 @@ def make_block(
     data: Contract | None = None,
     extra: dict[str, Any] | None = None,
 ) -> SignalBlock:
-    """One engine's block: ``data`` (a contract model of the engine's section, else this
+    """One engine's block: ``data`` (a contract struct of the engine's section, else this
     module's for ``spot``), with ``extra``'s raw fields merged over it."""
     if data is None:
         data = {
@@ -582,7 +580,7 @@ def closing_day(
     either side."""
     as_of = int(datetime.fromisoformat(f"{day}T15:29:00+05:30").timestamp())
     days = (date.fromisoformat(expiry) - date.fromisoformat(day)).days
-    market = market_data(spot, as_of).model_copy(update={"vix": vix})
+    market = msgspec.structs.replace(market_data(spot, as_of), vix=vix)
     points = [
         BreachPoint(
             strike=spot + sign * gap,
@@ -602,7 +600,7 @@ def closing_day(
     if straddle_band is not None:
         band = (spot - straddle_band, spot + straddle_band)
         update["chain"] = fresh_chain(spot, expiry, f"{day}T15:20:00+05:30", band=band)
-    seller = seller_data(spot).model_copy(update=update)
+    seller = msgspec.structs.replace(seller_data(spot), **update)
     blocks = (
         make_block("market", as_of=as_of, spot=spot, data=market),
         make_block("seller", as_of=as_of, spot=spot, data=seller),
@@ -615,6 +613,6 @@ def chain_minute(as_of: int, oi: float, expiry: str = EXPIRY) -> SignalBlock:
     rows = [(k, oi + k / 100, 2 * oi) for k in (25_200.0, 25_250.0, 25_300.0)]
     chain = fresh_chain(25_260.0, expiry, ist_iso(as_of), oi=rows)
     block = make_block(
-        "seller", as_of=as_of, data=seller_data(25_637.8).model_copy(update={"chain": chain})
+        "seller", as_of=as_of, data=msgspec.structs.replace(seller_data(25_637.8), chain=chain)
     )
     return block.model_copy(update={"session_date": "2025-06-30"})

@@ -4,6 +4,7 @@ reader would, and malformed payloads become readable DecodeErrors."""
 from __future__ import annotations
 
 import msgpack
+import msgspec
 import pytest
 
 from shared.config import Settings
@@ -91,7 +92,7 @@ def test_a_built_block_is_packed_once_to_the_bytes_of_its_model_dump() -> None:
         models=(DIRECTION_MODEL,),
         degraded=("direction.today: model not loaded",),
     )
-    content = pack([data, [DIRECTION_MODEL.model_dump()], list(block.degraded)])
+    content = pack([data, [msgspec.structs.asdict(DIRECTION_MODEL)], list(block.degraded)])
     assert block.digest == digest(content)
     first = encode(block)["d"]  # the data's bytes kept by build_block
     assert first == pack(block.model_dump(mode="python"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
+import msgspec
 import orjson
 import pytest
 import redis
@@ -661,7 +662,7 @@ async def test_skew_flag_and_hit_rate_say_what_their_numbers_are(
             provenance=Provenance(source="data"),
         ),
     }
-    seller = make_block("seller", data=seller_data(25_637.8).model_copy(update=update))
+    seller = make_block("seller", data=msgspec.structs.replace(seller_data(25_637.8), **update))
     blocks = all_blocks()
     blocks[2] = seller
     publish(settings, *blocks)

@@ -35,10 +35,10 @@ def test_blocks_that_break_the_contract_are_refused_and_counted(
     publish(settings, *all_blocks())
     small = settings.model_copy(update={"block_max_bytes": 50_000})
     broken: list[tuple[str, dict[str, Any], str]] = [
-        ("seller", changed("seller", "safe_range", lower="abc"), "safe_range.lower: Input should"),
-        ("seller", changed("seller", "safe_range", days_to_expiry=3.0), "valid integer"),
+        ("seller", changed("seller", "safe_range", lower="abc"), "safe_range.lower: Expected"),
+        ("seller", changed("seller", "safe_range", days_to_expiry=3.0), "Expected `int`"),
         ("seller", changed("seller", "safe_range", lower=26e3, upper=25e3), "is above upper"),
-        ("market", {"extra": {"spot": -5.0}}, "market: spot: Input should be greater than 0"),
+        ("market", {"extra": {"spot": -5.0}}, "market: spot: Expected `float` > 0.0"),
         ("market", {"extra": {"spot_ema": 1.0}}, "spot_ema: unknown field, not in the contract"),
         ("seller", changed("seller", "trap", band=1), "trap.band: unknown field"),
         (

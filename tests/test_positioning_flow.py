@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import msgspec
 import redis
 
 from services.ingest.main import IngestService
@@ -44,7 +45,7 @@ def test_the_seller_shows_the_reports_known_at_each_snapshot(
     with running(SellerWorker, settings):
         blocks = wait_blocks(redis_client, "seller", 3)
     for block in blocks:  # fresh, unavailable and stale positioning meet the contract
-        SellerData.model_validate(block.data)
+        msgspec.convert(block.data, SellerData)
     fresh, before_any, after_last = (b.data["positioning"] for b in blocks)
 
     # at 2026-01-22's close its own report (out at 19:00) is not known yet: 01-21's is

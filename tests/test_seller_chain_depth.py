@@ -86,7 +86,7 @@ def test_depth_groups_in_the_seller_block(
     chain = block.data["chain"]
     assert chain["status"] == "fresh" and chain["expiry"] == near.expiry
     assert no_nan(block.data)
-    assert contract_rejection(block, settings.block_max_bytes, as_of * 1000) is None
+    assert contract_rejection(block, settings.block_max_bytes) is None
 
     g = chain_greeks(near.quotes, near.spot, years_to_expiry(near))
     band = [k for k in g.strikes if abs(k / near.spot - 1) <= 0.05]

@@ -25,7 +25,7 @@ from services.gateway.alerts_api import alerts_router
 from services.gateway.auth import QUERY_TOKEN_HINT, authorized, token_in_query
 from services.gateway.consumer import BlockConsumer
 from services.gateway.core import Gateway
-from services.gateway.document_api import document_router
+from services.gateway.document_api import document_router, with_document_schema
 from services.gateway.history import history_router
 from services.gateway.hub import HubLimits
 from services.gateway.limits import BodySizeLimit
@@ -195,6 +195,7 @@ def create_app(
         pages_router(api),
     ):
         app.include_router(router)
+    with_document_schema(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
     return app

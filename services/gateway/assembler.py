@@ -10,6 +10,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from msgspec.structs import asdict
+
 from shared.contract.document import ENGINES
 from shared.contract.schemas import SignalBlock
 from shared.market import calendar
@@ -55,7 +57,7 @@ def section(block: SignalBlock, now_ms: int) -> dict[str, Any]:
         "computed_at": utc_iso_ms(block.computed_at),
         "freshness_limit_s": block.freshness_limit_s,
         "stale": is_stale(block, now_ms),
-        "models": [m.model_dump(exclude_none=True) for m in block.models],
+        "models": [{k: v for k, v in asdict(m).items() if v is not None} for m in block.models],
         "degraded": list(block.degraded),
     }
 

@@ -155,7 +155,7 @@ class BlockConsumer:
                 await self._reject(streams.LATEST_BLOCKS, engine, raw, str(exc))
                 continue
             rejection = await self._admit(block) or contract_rejection(
-                block, self.settings.block_max_bytes, int(received_at * 1000)
+                block, self.settings.block_max_bytes
             )
             if rejection is None:
                 admitted.append(block)
@@ -206,8 +206,7 @@ class BlockConsumer:
 
     def _shows(self, block: SignalBlock) -> bool:
         """The contract admits ``block`` (its data decoded whole)."""
-        now_ms = int(time.time() * 1000)
-        return contract_rejection(block, self.settings.block_max_bytes, now_ms) is None
+        return contract_rejection(block, self.settings.block_max_bytes) is None
 
     async def _admit(self, block: SignalBlock) -> Rejection | None:
         """The guard's verdict; a block ahead of the known input re-reads the input first
@@ -302,7 +301,7 @@ class BlockConsumer:
         message = await self._decode_block(entry_id, fields)
         if message is None:
             return None
-        broken = contract_rejection(message, self.settings.block_max_bytes, int(time.time() * 1000))
+        broken = contract_rejection(message, self.settings.block_max_bytes)
         if broken is not None:
             await self._refuse(streams.BLOCKS, entry_id, fields.get(b"d", b""), message, broken)
             return None

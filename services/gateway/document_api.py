@@ -5,8 +5,9 @@ websocket checks the origin and the token itself (a browser cannot send a header
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, WebSocket, params
+from fastapi import APIRouter, FastAPI, HTTPException, WebSocket, params
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway.auth import authorized, token_in_query
@@ -14,10 +15,29 @@ from services.gateway.core import Gateway
 from services.gateway.loglimit import LogLimiter
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.security import ABORT_KEY, origin_allowed
-from shared.contract.document import ENGINES, Document, document_json_schema
+from shared.contract.document import ENGINES, document_json_schema, schema_components
 from shared.logs import get_logger
 
 log = get_logger("gateway")
+COMPONENTS = "#/components/schemas/{name}"
+DOCUMENT_RESPONSE = {
+    "content": {"application/json": {"schema": {"$ref": COMPONENTS.format(name="Document")}}}
+}
+
+
+def with_document_schema(app: FastAPI) -> None:
+    """``app``'s OpenAPI description with the document contract's structs among its
+    components (FastAPI describes pydantic models itself; the contract is msgspec's)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                schema_components(COMPONENTS)
+            )
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def document_router(
@@ -31,7 +51,7 @@ def document_router(
     router = APIRouter()
     api = list(dependencies)
 
-    @router.get("/api/v1/document", dependencies=api, responses={200: {"model": Document}})
+    @router.get("/api/v1/document", dependencies=api, responses={200: DOCUMENT_RESPONSE})
     def get_document() -> Response:
         """The whole document, as written to aegismatrix.json."""
         return Response(gateway.document()[1], media_type="application/json")

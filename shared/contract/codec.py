@@ -81,7 +81,7 @@ def block_digest(data: dict[str, Any], models: Sequence[ModelRef], degraded: Seq
     """The digest of a block's content, the same as ``digest(pack([data, models dumped,
     degraded]))``; remembers pack(data) for the block's ``encode``."""
     data_bytes = pack(data)
-    content = pack([None, [m.model_dump() for m in models], list(degraded)])
+    content = pack([None, [asdict(m) for m in models], list(degraded)])
     # a 3-array is its header then its items: put the data's bytes where the None (0xc0) is
     value = digest(content[:1] + data_bytes + content[2:])
     if len(_PACKED_DATA) >= PACKED_DATA_KEPT:
@@ -94,7 +94,7 @@ def _block_payload_bytes(block: SignalBlock) -> bytes:
     """The bytes of pack(block.model_dump()), the data's taken from ``block_digest`` if kept
     (a map is its header then key, value, key, value...)."""
     payload = {name: getattr(block, name) for name in _BLOCK_FIELDS}
-    payload["models"] = [m.model_dump() for m in block.models]
+    payload["models"] = [asdict(m) for m in block.models]
     data_bytes = _PACKED_DATA.pop(block.digest, None)
     if data_bytes is None:
         return pack(payload)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, ClassVar, Literal, Self, overload
 
+import msgspec
 import numpy as np
 from pydantic import (
     BaseModel,
@@ -278,10 +279,10 @@ class FeatureSnapshot(Message):
         return values
 
 
-class Provenance(BaseModel):
-    """Where a value came from: a model (name, version), a formula, or data (window)."""
+class Provenance(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Where a value came from: a model (name, version), a formula, or data (window). A
+    field left None is not written."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     source: Source
     model: str | None = None
     version: str | None = None
@@ -291,12 +292,31 @@ class Provenance(BaseModel):
     note: str | None = None
 
 
-class ModelRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ModelRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A model version a block used."""
+
+    # a msgspec struct, as the document contract's are; in a pydantic message (SignalBlock)
+    # it validates and dumps through msgspec
+
     name: str
     version: str
     trained_at: str
     training_window: str | None = None
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            _model_ref_of,
+            serialization=core_schema.plain_serializer_function_ser_schema(msgspec.structs.asdict),
+        )
+
+
+def _model_ref_of(value: Any) -> ModelRef:
+    if isinstance(value, ModelRef):
+        return value
+    return msgspec.convert(value, ModelRef)  # ValidationError is a ValueError: pydantic's
 
 
 class SignalBlock(Message):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+
 from shared.contract.schemas import Provenance
 
 
@@ -15,7 +17,7 @@ def _dump(**fields: Any) -> dict[str, Any]:
 
 @lru_cache(maxsize=1024)
 def _validated(fields: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    return Provenance(**dict(fields)).model_dump(exclude_none=True)
+    return msgspec.to_builtins(msgspec.convert(dict(fields), Provenance))
 
 
 def from_model(

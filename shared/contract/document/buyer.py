@@ -7,111 +7,111 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from msgspec import Meta
 
 from shared.contract.document.base import (
+    UNSET,
     Contract,
     Group,
     IsoDate,
     Level,
+    NonNegative,
     Points,
     Probability,
     Rate,
-    Stamps,
+    UnsetType,
+    doc,
+    ordered,
 )
 from shared.contract.document.chain import ChainUnavailable
 
 
-class BreakoutToday(Group):
+class BreakoutToday(Group, frozen=True):
     """P(the session breaks the prior high or low by 0.25*ATR14); 1 once it has."""
 
     score: Probability
     label: Literal["LOW", "MODERATE", "HIGH"]
-    broken: Literal["up", "down"] | None = Field(description="the side already broken")
-    basis: str | None = Field(None, description="the span the score covers; absent once broken")
+    broken: Annotated[Literal["up", "down"] | None, doc("the side already broken")]
+    basis: (
+        Annotated[str | None, doc("the span the score covers; absent once broken")] | UnsetType
+    ) = UNSET
 
 
-class NextDay(Contract):
-    day_offset: int = Field(ge=1, description="sessions ahead")
+class NextDay(Contract, frozen=True):
+    day_offset: Annotated[int, Meta(ge=1), doc("sessions ahead")]
     date: IsoDate
     score: Probability
 
 
-class BreakoutNext(Group):
+class BreakoutNext(Group, frozen=True):
     days: list[NextDay]
 
 
-class SpikeBias(Group):
-    up_prob: Probability = Field(description="P(up | a spike session)")
-    down_prob: Probability = Field(description="P(down | a spike session)")
+class SpikeBias(Group, frozen=True):
+    up_prob: Annotated[Probability, doc("P(up | a spike session)")]
+    down_prob: Annotated[Probability, doc("P(down | a spike session)")]
 
 
-class GammaWindow(Contract):
-    block: Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")] = Field(
-        description="half hour of the session, IST"
-    )
-    score: Probability | None = Field(
-        description="share of sessions whose largest 30-minute move fell here; null unmeasured"
-    )
+class GammaWindow(Contract, frozen=True):
+    block: Annotated[
+        str, Meta(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$"), doc("half hour of the session, IST")
+    ]
+    score: Annotated[
+        Probability | None,
+        doc("share of sessions whose largest 30-minute move fell here; null unmeasured"),
+    ]
 
 
-class GammaWindows(Group):
+class GammaWindows(Group, frozen=True):
     windows: list[GammaWindow]
 
 
-class ThetaEdge(Group):
-    score: Probability = Field(description="predicted / (predicted + expected implied) move")
+class ThetaEdge(Group, frozen=True):
+    score: Annotated[Probability, doc("predicted / (predicted + expected implied) move")]
     label: Literal["don't waste premium", "neutral", "edge justifies premium"]
-    predicted_move_points: Points = Field(description="expected absolute move to expiry")
-    implied_move_points: Annotated[float, Field(ge=0)] = Field(
-        description="the market's one-sd move to expiry, points"
-    )
+    predicted_move_points: Annotated[Points, doc("expected absolute move to expiry")]
+    implied_move_points: Annotated[NonNegative, doc("the market's one-sd move to expiry, points")]
     implied_formula: str
     implied_basis: Literal["atm_straddle", "india_vix"]
     implied_basis_reason: str
 
 
-class BuyerRegime(Group):
-    label: Literal["TREND_FOLLOWING", "MEAN_REVERTING", "CHOPPY"] | None = Field(
-        description="null while the history is too short"
-    )
+class BuyerRegime(Group, frozen=True):
+    label: Annotated[
+        Literal["TREND_FOLLOWING", "MEAN_REVERTING", "CHOPPY"] | None,
+        doc("null while the history is too short"),
+    ]
 
 
-class BreakoutLevels(Group):
+class BreakoutLevels(Group, frozen=True):
     """lower <= upper."""
 
-    upper: Level = Field(description="prior session high + 0.25*ATR14, points")
-    lower: Level = Field(description="prior session low - 0.25*ATR14, points")
+    upper: Annotated[Level, doc("prior session high + 0.25*ATR14, points")]
+    lower: Annotated[Level, doc("prior session low - 0.25*ATR14, points")]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> BreakoutLevels:
-        if self.lower > self.upper:
-            raise ValueError(f"breakout levels: lower {self.lower} is above upper {self.upper}")
-        return self
+    def __post_init__(self) -> None:
+        ordered(self.lower, self.upper, "breakout levels")
 
 
-class Environment(Group):
+class Environment(Group, frozen=True):
     """Context, never advice."""
 
     label: Literal["premium-friendly", "cautious", "avoid full risk"]
     text: str
 
 
-class BuyerChainFresh(Group):
-    status: Literal["fresh"]
-    straddle_move_points: Annotated[float, Field(ge=0)] = Field(
-        description="ATM straddle price, points"
-    )
-    straddle_upper: Level = Field(description="spot + straddle, points")
-    straddle_lower: Points = Field(description="spot - straddle, points")
+class BuyerChainFresh(Group, tag_field="status", tag="fresh", frozen=True):
+    straddle_move_points: Annotated[NonNegative, doc("ATM straddle price, points")]
+    straddle_upper: Annotated[Level, doc("spot + straddle, points")]
+    straddle_lower: Annotated[Points, doc("spot - straddle, points")]
     breakout_upper_beyond_straddle: bool
     breakout_lower_beyond_straddle: bool
 
 
-BuyerChain = Annotated[BuyerChainFresh | ChainUnavailable, Field(discriminator="status")]
+BuyerChain = BuyerChainFresh | ChainUnavailable
 
 
-class BuyerData(Contract):
+class BuyerData(Contract, frozen=True):
     breakout_today: BreakoutToday
     breakout_next: BreakoutNext
     spike_direction_bias: SpikeBias
@@ -122,7 +122,3 @@ class BuyerData(Contract):
     environment: Environment
     historical_spike_rate: Rate
     chain: BuyerChain
-
-
-class Buyer(BuyerData, Stamps):
-    pass

@@ -2,19 +2,22 @@
 straddle, ATM IV, max pain, OI by strike, and the depth groups (Greeks, dealer gamma,
 build-up, term structure, synthetic forward) of the target expiry's fresh chain; or
 ``unavailable`` with its reason (services/seller/compute.py, services/seller/chain_depth.py).
-Per-strike rows cover the strikes within 5 % of spot."""
+Per-strike rows cover the strikes within 5 % of spot. ``status`` is the tag of the union
+(written first)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from msgspec import Meta
 
 from shared.contract.document.base import (
     Contract,
+    Count,
     Group,
     IsoDate,
     Level,
+    NonNegative,
     Percent,
     Percentile,
     Points,
@@ -26,66 +29,66 @@ from shared.contract.document.base import (
     Units,
     Vol,
     VolSpread,
+    doc,
+    ordered,
 )
 
 Buildup = Literal["long_buildup", "short_buildup", "short_covering", "long_unwinding", "neutral"]
-NonNegative = Annotated[float, Field(ge=0)]
 
 
-class ChainUnavailable(Group):
+class ChainUnavailable(Group, tag_field="status", tag="unavailable", frozen=True):
     """No chain of the target expiry, one older than AEGIS_CHAIN_MAX_AGE_S, or its spot off
     the bars' by more than AEGIS_CHAIN_SPOT_BAND."""
 
-    status: Literal["unavailable"]
     reason: Reason
 
 
-class Pcr(Group):
+class Pcr(Group, frozen=True):
     """Put-call ratios (puts / calls), whole chain and within 2 % of spot."""
 
     oi: NonNegative | None
     volume: NonNegative | None
     oi_near_atm: NonNegative | None
     volume_near_atm: NonNegative | None
-    near_strikes: int = Field(ge=0, description="strikes within the near-ATM band")
+    near_strikes: Annotated[Count, doc("strikes within the near-ATM band")]
 
 
-class Wall(Contract):
+class Wall(Contract, frozen=True):
     strike: Level
     oi: Units
-    change_since_previous: Units | None = Field(description="null without a previous snapshot")
-    change_published: Units | None = Field(description="the exchange's change since the close")
-    distance_points: Points = Field(description="strike - spot, points")
+    change_since_previous: Annotated[Units | None, doc("null without a previous snapshot")]
+    change_published: Annotated[Units | None, doc("the exchange's change since the close")]
+    distance_points: Annotated[Points, doc("strike - spot, points")]
 
 
-class Walls(Group):
-    calls: list[Wall] = Field(description="largest call OI above spot, largest first")
-    puts: list[Wall] = Field(description="largest put OI below spot, largest first")
+class Walls(Group, frozen=True):
+    calls: Annotated[list[Wall], doc("largest call OI above spot, largest first")]
+    puts: Annotated[list[Wall], doc("largest put OI below spot, largest first")]
     previous_as_of: Time | None
 
 
-class SmilePoint(Contract):
+class SmilePoint(Contract, frozen=True):
     strike: Level
     iv: Vol
-    side: Literal["put", "call"] = Field(description="the out-of-the-money option used")
-    published: bool = Field(description="the exchange's IV (else implied here from the LTP)")
+    side: Annotated[Literal["put", "call"], doc("the out-of-the-money option used")]
+    published: Annotated[bool, doc("the exchange's IV (else implied here from the LTP)")]
 
 
-class Smile(Group):
+class Smile(Group, frozen=True):
     forward: Level | None
     forward_from_parity: bool | None
     points: list[SmilePoint]
 
 
-class DeltaSkew(Group):
-    risk_reversal: VolSpread | None = Field(description="IV(25-delta put) - IV(25-delta call)")
+class DeltaSkew(Group, frozen=True):
+    risk_reversal: Annotated[VolSpread | None, doc("IV(25-delta put) - IV(25-delta call)")]
     put_strike: Level | None
     put_iv: Vol | None
     call_strike: Level | None
     call_iv: Vol | None
 
 
-class StraddleBand(Contract):
+class StraddleBand(Contract, frozen=True):
     """The straddle's lognormal band at the safe range's coverage target; lower <= upper."""
 
     lower: Level
@@ -93,63 +96,60 @@ class StraddleBand(Contract):
     coverage: Probability
     formula: str
 
-    @model_validator(mode="after")
-    def _ordered(self) -> StraddleBand:
-        if self.lower > self.upper:
-            raise ValueError(f"straddle band: lower {self.lower} is above upper {self.upper}")
-        return self
+    def __post_init__(self) -> None:
+        ordered(self.lower, self.upper, "straddle band")
 
 
-class Straddle(Group):
+class Straddle(Group, frozen=True):
     strike: Level | None
-    move_points: NonNegative | None = Field(description="ATM straddle price, points")
-    move_pct: Share | None = Field(description="straddle price / spot, a fraction (0.01 = 1 %)")
-    one_sd_points: NonNegative | None = Field(description="move_points / sqrt(2/pi), points")
-    vix_implied_move_points: NonNegative | None = Field(
-        description="S*VIX/100*sqrt(T/365) over the same time, points"
-    )
+    move_points: Annotated[NonNegative | None, doc("ATM straddle price, points")]
+    move_pct: Annotated[Share | None, doc("straddle price / spot, a fraction (0.01 = 1 %)")]
+    one_sd_points: Annotated[NonNegative | None, doc("move_points / sqrt(2/pi), points")]
+    vix_implied_move_points: Annotated[
+        NonNegative | None, doc("S*VIX/100*sqrt(T/365) over the same time, points")
+    ]
     band: StraddleBand | None
 
 
-class AtmIv(Group):
+class AtmIv(Group, frozen=True):
     value: Vol | None
-    percentile: Percentile | None = Field(description="among the earlier snapshots held")
-    rank: Share | None = Field(description="(IV - min) / (max - min) over the snapshots held")
-    history_snapshots: int = Field(ge=0)
+    percentile: Annotated[Percentile | None, doc("among the earlier snapshots held")]
+    rank: Annotated[Share | None, doc("(IV - min) / (max - min) over the snapshots held")]
+    history_snapshots: Count
     reason: Reason | None
 
 
-class ChainMaxPain(Group):
+class ChainMaxPain(Group, frozen=True):
     strike: Level | None
     lower: Level | None
     upper: Level | None
 
 
-class OiRow(Contract):
+class OiRow(Contract, frozen=True):
     strike: Level
     ce_oi: Units
     pe_oi: Units
-    ce_change: Units | None = Field(description="since the previous snapshot")
-    pe_change: Units | None = Field(description="since the previous snapshot")
+    ce_change: Annotated[Units | None, doc("since the previous snapshot")]
+    pe_change: Annotated[Units | None, doc("since the previous snapshot")]
 
 
-class GreeksRow(Contract):
+class GreeksRow(Contract, frozen=True):
     """Black-76 at the row's call IV (the put's delta from parity)."""
 
     strike: Level
     iv: Vol | None
     iv_published: bool
-    call_delta: Annotated[float, Field(ge=0, le=1)] | None
-    put_delta: Annotated[float, Field(ge=-1, le=0)] | None
-    gamma_per_point: NonNegative | None = Field(description="delta change per index point")
-    vega_points_per_vol_point: NonNegative | None = Field(
-        description="option price change per 1 vol point, points"
-    )
-    theta_points_per_day: float | None = Field(description="option price per calendar day")
+    call_delta: Annotated[float, Meta(ge=0, le=1)] | None
+    put_delta: Annotated[float, Meta(ge=-1, le=0)] | None
+    gamma_per_point: Annotated[NonNegative | None, doc("delta change per index point")]
+    vega_points_per_vol_point: Annotated[
+        NonNegative | None, doc("option price change per 1 vol point, points")
+    ]
+    theta_points_per_day: Annotated[float | None, doc("option price per calendar day")]
     reason: Reason | None
 
 
-class Greeks(Group):
+class Greeks(Group, frozen=True):
     forward: Level
     forward_from_parity: bool
     years_to_expiry: NonNegative
@@ -157,41 +157,41 @@ class Greeks(Group):
     strikes: list[GreeksRow]
 
 
-class GammaRow(Contract):
+class GammaRow(Contract, frozen=True):
     strike: Level
     call_rupees_per_1pct: Rupees | None
     put_rupees_per_1pct: Rupees | None
     net_rupees_per_1pct: Rupees | None
 
 
-class GammaExposure(Group):
+class GammaExposure(Group, frozen=True):
     total_rupees_per_1pct: Rupees
     regime: Literal["positive", "negative"] | None
     zero_gamma_level: Level | None
     zero_gamma_reason: Reason | None
-    zero_gamma_range_pct: Percent = Field(description="spot range searched, percent either side")
-    call_oi_without_gamma_units: Units = Field(description="call OI left out: no IV")
-    put_oi_without_gamma_units: Units = Field(description="put OI left out: no IV")
+    zero_gamma_range_pct: Annotated[Percent, doc("spot range searched, percent either side")]
+    call_oi_without_gamma_units: Annotated[Units, doc("call OI left out: no IV")]
+    put_oi_without_gamma_units: Annotated[Units, doc("put OI left out: no IV")]
     sign_convention: str
     by_strike: list[GammaRow]
 
 
-class BuildupCounts(Contract):
-    """Strikes per build-up class."""
+class BuildupCounts(Contract, omit_defaults=True, frozen=True):
+    """Strikes per build-up class; a class no strike is in is left out."""
 
-    long_buildup: int = Field(0, ge=0)
-    short_buildup: int = Field(0, ge=0)
-    short_covering: int = Field(0, ge=0)
-    long_unwinding: int = Field(0, ge=0)
-    neutral: int = Field(0, ge=0)
+    long_buildup: Count = 0
+    short_buildup: Count = 0
+    short_covering: Count = 0
+    long_unwinding: Count = 0
+    neutral: Count = 0
 
 
-class BuildupSideCounts(Contract):
+class BuildupSideCounts(Contract, frozen=True):
     call: BuildupCounts
     put: BuildupCounts
 
 
-class BuildupRow(Contract):
+class BuildupRow(Contract, frozen=True):
     strike: Level
     call: Buildup | None
     put: Buildup | None
@@ -201,23 +201,23 @@ class BuildupRow(Contract):
     put_price_change_points: Points | None
 
 
-class BuildupSpan(Contract):
-    since: Time = Field(description="the snapshot compared against")
+class BuildupSpan(Contract, frozen=True):
+    since: Annotated[Time, doc("the snapshot compared against")]
     counts: BuildupSideCounts
     by_strike: list[BuildupRow]
 
 
-class BuildupGroup(Group):
+class BuildupGroup(Group, frozen=True):
     since_previous: BuildupSpan | None
-    since_close: BuildupSpan | None = Field(
-        description="against the last snapshot of the previous session held"
-    )
+    since_close: Annotated[
+        BuildupSpan | None, doc("against the last snapshot of the previous session held")
+    ]
     since_close_reason: Reason | None
 
 
-class TermPoint(Contract):
+class TermPoint(Contract, frozen=True):
     expiry: IsoDate
-    days_to_expiry: NonNegative = Field(description="calendar days to the expiry close")
+    days_to_expiry: Annotated[NonNegative, doc("calendar days to the expiry close")]
     atm_iv: Vol | None
     risk_reversal_25d: VolSpread | None
     butterfly_25d: VolSpread | None
@@ -225,24 +225,23 @@ class TermPoint(Contract):
     reason: Reason | None
 
 
-class TermStructure(Group):
+class TermStructure(Group, frozen=True):
     expiries: list[TermPoint]
 
 
-class Forward(Group):
-    forward: Level | None = Field(description="synthetic forward from put-call parity, points")
-    basis_points: Points | None = Field(description="forward - spot, points")
-    basis_percent: Percent | None = Field(description="100 x (forward - spot) / spot")
+class Forward(Group, frozen=True):
+    forward: Annotated[Level | None, doc("synthetic forward from put-call parity, points")]
+    basis_points: Annotated[Points | None, doc("forward - spot, points")]
+    basis_percent: Annotated[Percent | None, doc("100 x (forward - spot) / spot")]
     parity_strikes: list[Level]
     reason: Reason | None
 
 
-class ChainFresh(Group):
-    status: Literal["fresh"]
+class ChainFresh(Group, tag_field="status", tag="fresh", frozen=True):
     expiry: IsoDate
     chain_as_of: Time
-    age_s: int = Field(ge=0, description="seconds from the chain's snapshot to the block")
-    spot: Level = Field(description="the chain's own spot, points")
+    age_s: Annotated[Count, doc("seconds from the chain's snapshot to the block")]
+    spot: Annotated[Level, doc("the chain's own spot, points")]
     source: str
     pcr: Pcr
     walls: Walls
@@ -259,4 +258,4 @@ class ChainFresh(Group):
     forward: Forward
 
 
-SellerChain = Annotated[ChainFresh | ChainUnavailable, Field(discriminator="status")]
+SellerChain = ChainFresh | ChainUnavailable

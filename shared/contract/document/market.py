@@ -5,49 +5,46 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, Strict
+from msgspec import Meta
 
 from shared.contract.document.base import (
+    UNSET,
     CalendarDays,
     Group,
     IsoDate,
     Level,
     Percent,
     Points,
-    Stamps,
+    UnsetType,
     Vix,
+    doc,
 )
 
 MarketRegime = Literal["TRENDING_UP", "TRENDING_DOWN", "RANGE_BOUND", "HIGH_VOLATILITY"]
 
 
-class MarketRegimeLabel(Group):
-    label: MarketRegime | None = Field(description="null while the history is too short")
+class MarketRegimeLabel(Group, frozen=True):
+    label: Annotated[MarketRegime | None, doc("null while the history is too short")]
 
 
-# a JSON array, so a list is accepted for the pair; its items stay strict
 SparkPoint = Annotated[
-    tuple[Annotated[int, Strict()], Annotated[float, Strict(), Field(gt=0)]],
-    Field(strict=False, description="[epoch seconds of the bar's open, close in points]"),
+    tuple[int, Annotated[float, Meta(gt=0)]],
+    doc("[epoch seconds of the bar's open, close in points]"),
 ]
 
 
-class MarketData(Group):
+class MarketData(Group, frozen=True):
     spot: Level
-    prev_close: Level | None = Field(description="previous session's close, points")
-    spot_change: Points | None = Field(description="spot - prev_close, points")
-    spot_change_pct: Percent | None = Field(description="spot change over prev_close, percent")
+    prev_close: Annotated[Level | None, doc("previous session's close, points")]
+    spot_change: Annotated[Points | None, doc("spot - prev_close, points")]
+    spot_change_pct: Annotated[Percent | None, doc("spot change over prev_close, percent")]
     vix: Vix | None
-    vix_change: float | None = Field(description="against the previous VIX close, VIX points")
-    vix_as_of: IsoDate | None = Field(description="session of the VIX value")
-    next_expiry: IsoDate = Field(description="the target weekly expiry")
+    vix_change: Annotated[float | None, doc("against the previous VIX close, VIX points")]
+    vix_as_of: Annotated[IsoDate | None, doc("session of the VIX value")]
+    next_expiry: Annotated[IsoDate, doc("the target weekly expiry")]
     days_to_expiry: CalendarDays
-    sparkline: list[SparkPoint] = Field(max_length=60, description="the recent closes")
-    session_open: Level | None = Field(None, description="intraday blocks only, points")
-    session_high: Level | None = Field(None, description="intraday blocks only, points")
-    session_low: Level | None = Field(None, description="intraday blocks only, points")
+    sparkline: Annotated[list[SparkPoint], Meta(max_length=60), doc("the recent closes")]
     regime: MarketRegimeLabel
-
-
-class Market(MarketData, Stamps):
-    pass
+    session_open: Annotated[Level | None, doc("intraday blocks only, points")] | UnsetType = UNSET
+    session_high: Annotated[Level | None, doc("intraday blocks only, points")] | UnsetType = UNSET
+    session_low: Annotated[Level | None, doc("intraday blocks only, points")] | UnsetType = UNSET

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-
 from shared.contract.document.base import (
+    UNSET,
     CalendarDays,
     Contract,
     Contracts,
     Group,
     IsoDate,
     Level,
+    NonNegative,
     Percent,
     Percentile,
     Points,
@@ -23,12 +23,14 @@ from shared.contract.document.base import (
     Reason,
     Selection,
     Share,
-    Stamps,
     Time,
     Units,
+    UnsetType,
     Vix,
     Vol,
     VolSpread,
+    doc,
+    ordered,
 )
 from shared.contract.document.chain import Buildup, SellerChain
 
@@ -36,140 +38,133 @@ Side = Literal["above", "below"]
 SellerFlagLabel = Literal["FAVOURABLE", "NEUTRAL", "RISKY"]
 
 
-def ordered(lower: float | None, upper: float | None, what: str) -> None:
-    if lower is not None and upper is not None and lower > upper:
-        raise ValueError(f"{what}: lower {lower} is above upper {upper}")
-
-
-class SafeRange(Group):
+class SafeRange(Group, frozen=True):
     """The band the expiry close should stay inside with ``coverage_target`` probability;
     lower <= upper. ``expiry``: during an expiry day's session that day (0 DTE); from its
     close (every daily block), the next weekly expiry. ``spot`` and ``vix``: what it was
     computed at (the history's scorecard scores it from them)."""
 
-    spot: Level = Field(description="the spot the range was computed at, points")
-    vix: Vix = Field(description="the India VIX it was computed with")
+    spot: Annotated[Level, doc("the spot the range was computed at, points")]
+    vix: Annotated[Vix, doc("the India VIX it was computed with")]
     lower: Level
     upper: Level
     coverage_target: Probability
     expiry: IsoDate
     days_to_expiry: CalendarDays
-    z_lower: float = Field(description="lower bound in VIX-implied sigmas below spot")
-    z_upper: float = Field(description="upper bound in VIX-implied sigmas above spot")
-    selection: Selection | None = None
+    z_lower: Annotated[float, doc("lower bound in VIX-implied sigmas below spot")]
+    z_upper: Annotated[float, doc("upper bound in VIX-implied sigmas above spot")]
+    selection: Selection | UnsetType | None = UNSET
 
-    @model_validator(mode="after")
-    def _ordered(self) -> SafeRange:
+    def __post_init__(self) -> None:
         ordered(self.lower, self.upper, "safe range")
-        return self
 
 
-class MaxPain(Group):
+class MaxPain(Group, frozen=True):
     """Of the target expiry's fresh chain (lower <= upper); ``strike`` null and ``reason``
     without one."""
 
     strike: Level | None
-    lower: Level | None = Field(None, description="zone of near-minimal payout, points")
-    upper: Level | None = Field(None, description="zone of near-minimal payout, points")
-    chain_as_of: Time | None = None
-    expiry: IsoDate | None = None
-    reason: Reason | None = None
+    lower: Annotated[Level | None, doc("zone of near-minimal payout, points")] | UnsetType = UNSET
+    upper: Annotated[Level | None, doc("zone of near-minimal payout, points")] | UnsetType = UNSET
+    chain_as_of: Time | UnsetType | None = UNSET
+    expiry: IsoDate | UnsetType | None = UNSET
+    reason: Reason | UnsetType | None = UNSET
 
-    @model_validator(mode="after")
-    def _complete(self) -> MaxPain:
-        if self.strike is None and self.reason is None:
+    def __post_init__(self) -> None:
+        if self.strike is None and not self.reason:
             raise ValueError("max pain without a strike says why (reason)")
-        ordered(self.lower, self.upper, "max pain zone")
-        return self
+        if not isinstance(self.lower, UnsetType) and not isinstance(self.upper, UnsetType):
+            ordered(self.lower, self.upper, "max pain zone")
 
 
-class Trap(Group):
+class Trap(Group, frozen=True):
     """Volatility trap: the chance realised volatility to expiry exceeds the implied."""
 
     score: Probability | None
     label: Literal["LOW", "ELEVATED", "HIGH"] | None
-    iv_percentile: Percentile | None = Field(description="India VIX, 252 sessions")
-    rv_percentile: Percentile | None = Field(description="realised volatility, 252 sessions")
+    iv_percentile: Annotated[Percentile | None, doc("India VIX, 252 sessions")]
+    rv_percentile: Annotated[Percentile | None, doc("realised volatility, 252 sessions")]
     selection: Selection | None
 
 
-class Skew(Group):
+class Skew(Group, frozen=True):
     """Downside minus upside volatility: option IVs (chain_iv) or return semi-volatilities
     (return_distribution); all null with neither."""
 
-    put: VolSpread | None = Field(
-        description="IV 2 % below the forward - ATM IV (returns: downside semi-vol - vol)"
-    )
-    call: VolSpread | None = Field(
-        description="IV 2 % above the forward - ATM IV (returns: upside semi-vol - vol)"
-    )
-    net: VolSpread | None = Field(description="put - call")
-    atm_iv: Vol | None = Field(None, description="chain_iv only")
+    put: Annotated[
+        VolSpread | None,
+        doc("IV 2 % below the forward - ATM IV (returns: downside semi-vol - vol)"),
+    ]
+    call: Annotated[
+        VolSpread | None, doc("IV 2 % above the forward - ATM IV (returns: upside semi-vol - vol)")
+    ]
+    net: Annotated[VolSpread | None, doc("put - call")]
     method: Literal["chain_iv", "return_distribution"] | None
+    atm_iv: Annotated[Vol | None, doc("chain_iv only")] | UnsetType = UNSET
 
 
-class StressProbabilities(Contract):
+class StressProbabilities(Contract, frozen=True):
     low: Probability
     medium: Probability
     high: Probability
 
 
-class ExpiryStress(Group):
+class ExpiryStress(Group, frozen=True):
     """Realised volatility to expiry in terciles; all null without an answer."""
 
-    score: Probability | None = Field(description="0.5*P(medium) + P(high)")
+    score: Annotated[Probability | None, doc("0.5*P(medium) + P(high)")]
     label: Literal["CALM", "CAUTION", "STRESS"] | None
     probabilities: StressProbabilities | None
-    selection: Selection | None = None
+    selection: Selection | UnsetType | None = UNSET
 
 
-class BreachPoint(Contract):
+class BreachPoint(Contract, frozen=True):
     strike: Level
-    distance_points: Annotated[float, Field(ge=0)] = Field(description="from spot, points")
-    distance_pct: Annotated[float, Field(ge=0)] = Field(description="from spot, percent")
+    distance_points: Annotated[NonNegative, doc("from spot, points")]
+    distance_pct: Annotated[NonNegative, doc("from spot, percent")]
     side: Side
-    probability: Probability = Field(description="P(the expiry close beyond the strike)")
+    probability: Annotated[Probability, doc("P(the expiry close beyond the strike)")]
 
 
-class BreachCurve(Group):
+class BreachCurve(Group, frozen=True):
     points: list[BreachPoint]
     selection: Selection | None
 
 
-class SellerFlag(Group):
+class SellerFlag(Group, frozen=True):
     label: SellerFlagLabel | None
     reasons: list[str]
 
 
-class HitRate(Rate):
+class HitRate(Rate, frozen=True):
     """Out-of-sample share of expiries that closed inside the safe range."""
 
-    below_share: Share | None = Field(None, description="closed below the range")
-    above_share: Share | None = Field(None, description="closed above the range")
+    below_share: Annotated[Share | None, doc("closed below the range")] | UnsetType = UNSET
+    above_share: Annotated[Share | None, doc("closed above the range")] | UnsetType = UNSET
 
 
-class VixRegimeLabel(Group):
-    label: Literal["LOW", "NORMAL", "HIGH", "UNKNOWN"] = Field(
-        description="India VIX below 13, below 20, else HIGH"
-    )
+class VixRegimeLabel(Group, frozen=True):
+    label: Annotated[
+        Literal["LOW", "NORMAL", "HIGH", "UNKNOWN"], doc("India VIX below 13, below 20, else HIGH")
+    ]
 
 
-class NetSeries(Contract):
+class NetSeries(Contract, frozen=True):
     """One participant's net position series at its last report."""
 
     value_contracts: Contracts
-    change_contracts: Contracts | None = Field(description="since the previous report")
-    trend_contracts: Contracts | None = Field(description="over the trend's reports")
+    change_contracts: Annotated[Contracts | None, doc("since the previous report")]
+    trend_contracts: Annotated[Contracts | None, doc("over the trend's reports")]
     slope_sign: Literal[-1, 0, 1] | None
 
 
-class FutureDay(Group):
+class FutureDay(Group, frozen=True):
     """The near-month future's last end-of-day row and its build-up."""
 
     session_date: IsoDate
     expiry: IsoDate
     close: Level
-    basis_percent: Percent | None = Field(description="100 x (future - spot) / spot")
+    basis_percent: Annotated[Percent | None, doc("100 x (future - spot) / spot")]
     oi_units: Units
     oi_change_units: Units | None
     price_change_points: Points | None
@@ -177,33 +172,39 @@ class FutureDay(Group):
     buildup_reason: Reason | None
 
 
-class PositioningUnavailable(Group):
-    status: Literal["unavailable"]
+class PositioningUnavailable(Group, tag_field="status", tag="unavailable", frozen=True):
     reason: Reason
     future: FutureDay | None
 
 
-class PositioningReport(Group):
+class PositioningReport(Group, frozen=True):
     """FII index futures and options nets (NSE participant-wise OI)."""
 
-    status: Literal["fresh", "stale"] = Field(description="stale: an expected report is missing")
     reason: Reason | None
     participant: str
     report_date: IsoDate | None
     previous_report_date: IsoDate | None
     trend_from: IsoDate | None
     index_futures: NetSeries | None
-    index_options: NetSeries | None = Field(description="calls net - puts net")
-    futures_long_ratio: Share | None = Field(description="long / (long + short) index futures")
-    futures_long_ratio_change: float | None = Field(description="since the previous report")
-    notes: list[str] = Field(description="why any value is null")
+    index_options: Annotated[NetSeries | None, doc("calls net - puts net")]
+    futures_long_ratio: Annotated[Share | None, doc("long / (long + short) index futures")]
+    futures_long_ratio_change: Annotated[float | None, doc("since the previous report")]
+    notes: Annotated[list[str], doc("why any value is null")]
     future: FutureDay | None
 
 
-Positioning = Annotated[PositioningReport | PositioningUnavailable, Field(discriminator="status")]
+class PositioningFresh(PositioningReport, tag_field="status", tag="fresh", frozen=True):
+    """The newest report is the one due."""
 
 
-class SellerData(Contract):
+class PositioningStale(PositioningReport, tag_field="status", tag="stale", frozen=True):
+    """An expected report is missing (``reason`` says which)."""
+
+
+Positioning = PositioningFresh | PositioningStale | PositioningUnavailable
+
+
+class SellerData(Contract, frozen=True):
     safe_range: SafeRange
     max_pain: MaxPain
     trap: Trap
@@ -215,7 +216,3 @@ class SellerData(Contract):
     chain: SellerChain
     positioning: Positioning
     regime: VixRegimeLabel
-
-
-class Seller(SellerData, Stamps):
-    pass
