@@ -44,6 +44,7 @@ from shared.bus.engine import ChainCache
 from shared.bus.worker import read_health
 from shared.config import Settings
 from shared.contract.codec import encode
+from shared.contract.document.chain import ChainFresh
 from shared.contract.schemas import FeatureSnapshot, OptionChain, OptionQuote
 from shared.logs import configure_logging
 from shared.market.calendar import daily_open_time, to_date
@@ -213,7 +214,7 @@ def compute_only(settings: Settings, history: list[OptionChain], count: int) -> 
     for snap in snaps:
         ctx = worker.context(snap)
         data = compute_seller(ctx, worker.chain_views.view(snap))
-        assert data["chain"]["status"] == "fresh", data["chain"]
+        assert isinstance(data.chain, ChainFresh), data.chain
     client.close()
     return (time.perf_counter() - start) * 1000 / count
 

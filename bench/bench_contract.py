@@ -3,17 +3,19 @@
 The blocks: the bundled files through the real stack in this process (a redis-server,
 ingest of the positioning records, the intraday option chains of 2026-01-22..02-05 and the
 bars, daily from 2025-06-01 and one-minute bars of 2026-01-22..23; the features worker,
-then direction, seller and buyer with the models in --model-dir), saved to --blocks so a
-second run (or a run against another checkout) times the very same blocks.
+then direction, seller and buyer with the models in --model-dir), their stream entries'
+payloads saved to --blocks so a second run (or a run against another checkout) times the
+very same bytes.
 
 Timed per engine in CPU time of this process (the box is shared), every block once per
-round, median over --rounds rounds: the section
-check alone (``shared.contract.document.validate_section`` on the section as the document holds
-it) and the gateway's whole run-time check (``contract_rejection``: JSON size, then the
-section), in microseconds per block; the seller's and buyer's blocks with a fresh chain
-apart (the seller's carries every per-strike row).
+round, median over --rounds rounds, in microseconds per block: what the gateway does for a
+block it shows, from the entry's fields: ``decode_block_parts`` (the header, the data's
+msgpack parsed, not built) and ``contract_checked`` (the block limits, the data decoded into
+the engine's contract struct, its map for the document); and ``contract_checked`` alone. The
+seller's and buyer's blocks with a fresh chain apart (the seller's carries every per-strike
+row).
 
-Usage: python -m bench.bench_contract [--blocks var/bench/contract-blocks.msgpack]
+Usage: python -m bench.bench_contract [--blocks var/bench/contract-entries.msgpack]
        [--model-dir var/models] [--rounds 15] [--write]   (--write: docs/BENCHMARKS.md)
 """
 
@@ -32,23 +34,22 @@ import msgpack
 import redis
 
 from bench.sections import write_section
-from services.gateway.assembler import section
-from services.gateway.contract_check import contract_rejection
+from services.gateway.contract_check import contract_checked
 from shared.bus import replies, streams
 from shared.config import PROJECT_ROOT, Settings
-from shared.contract.codec import decode
-from shared.contract.document import validate_section
+from shared.contract.codec import decode_block_parts
 from shared.contract.schemas import SignalBlock
 from shared.logs import configure_logging
 from shared.redis_ops.server import RedisServer
 from tests.ports import free_port
 
-BLOCKS = PROJECT_ROOT / "var" / "bench" / "contract-blocks.msgpack"
+BLOCKS = PROJECT_ROOT / "var" / "bench" / "contract-entries.msgpack"
 ENGINES = ("market", "direction", "seller", "buyer")
 MAX_BYTES = 1 << 20
+Fields = dict[bytes, bytes]
 
 
-def collect(model_dir: Path) -> dict[str, list[dict[str, Any]]]:
+def collect(model_dir: Path) -> dict[str, list[Fields]]:
     """Every block the real engines publish for the bundled window, by engine."""
     from services.buyer.main import BuyerWorker
     from services.direction.main import DirectionWorker
@@ -91,47 +92,51 @@ def collect(model_dir: Path) -> dict[str, list[dict[str, Any]]]:
             for worker in (DirectionWorker, SellerWorker, BuyerWorker):
                 engine = worker(settings, consumer="bench")
                 engine.run(max_idle_reads=2)
-            out: dict[str, list[dict[str, Any]]] = {e: [] for e in ENGINES}
+            out: dict[str, list[Fields]] = {e: [] for e in ENGINES}
             for _, fields in replies.xrange(client, streams.BLOCKS):
-                block = decode(fields)
-                assert isinstance(block, SignalBlock)
-                out[block.engine].append(block.model_dump(mode="json"))
+                parts = decode_block_parts(fields)
+                assert parts is not None
+                out[parts[0].engine].append({k: fields[k] for k in (b"t", b"v", b"d")})
             client.close()
     assert all(len(out[e]) == snapshots for e in ENGINES[1:]), {e: len(b) for e, b in out.items()}
     return out
 
 
-def median_us(check: Callable[[SignalBlock], Any], blocks: list[SignalBlock], rounds: int) -> float:
+def median_us(check: Callable[[Any], Any], items: list[Any], rounds: int) -> float:
     times = []
     for _ in range(rounds):
         start = time.process_time()
-        for block in blocks:
-            check(block)
-        times.append((time.process_time() - start) / len(blocks) * 1e6)
+        for item in items:
+            check(item)
+        times.append((time.process_time() - start) / len(items) * 1e6)
     return statistics.median(times)
 
 
-def measure(
-    saved: dict[str, list[dict[str, Any]]], rounds: int
-) -> list[tuple[str, int, float, float]]:
+def shown(fields: Fields) -> SignalBlock:
+    """The gateway's work for a block it shows, from its entry's fields."""
+    parts = decode_block_parts(fields)
+    assert parts is not None
+    block = contract_checked(*parts, MAX_BYTES)
+    assert isinstance(block, SignalBlock)
+    return block
+
+
+def measure(saved: dict[str, list[Fields]], rounds: int) -> list[tuple[str, int, float, float]]:
     rows = []
     for engine in ENGINES:
-        blocks = [SignalBlock.model_validate(b) for b in saved[engine]]
-        groups = {engine: blocks}
+        groups = {engine: saved[engine]}
         if engine in ("seller", "buyer"):
             groups[f"{engine}, fresh chain"] = [
-                b for b in blocks if b.data["chain"]["status"] == "fresh"
+                f for f in saved[engine] if shown(f).data["chain"]["status"] == "fresh"
             ]
         for name, chosen in groups.items():
-            for b in chosen:  # every real block passes: what is timed is the accepting path
-                assert contract_rejection(b, MAX_BYTES) is None, name
-            alone = median_us(
-                lambda b: validate_section(b.engine, section(b, b.as_of * 1000)), chosen, rounds
-            )
-            whole = median_us(lambda b: contract_rejection(b, MAX_BYTES), chosen, rounds)
-            rows.append((name, len(chosen), alone, whole))
+            parts = [p for f in chosen if (p := decode_block_parts(f)) is not None]
+            whole = median_us(shown, chosen, rounds)  # every real block passes
+            alone = median_us(lambda p: contract_checked(p[0], p[1], MAX_BYTES), parts, rounds)
+            rows.append((name, len(chosen), whole, alone))
             print(
-                f"{name}: {len(chosen)} blocks, section {alone:.1f} us, whole check {whole:.1f} us",
+                f"{name}: {len(chosen)} blocks, decode + check {whole:.1f} us, "
+                f"check alone {alone:.1f} us",
                 flush=True,
             )
     return rows
@@ -155,7 +160,7 @@ def main() -> None:
             f"`python -m bench.bench_contract --rounds {args.rounds}` on {os.cpu_count()} cores, "
             f"{time.strftime('%Y-%m-%d', time.gmtime())}, load average at start {' '.join(load)}.",
             "",
-            "| blocks | count | validate_section CPU µs/block | contract_rejection CPU µs/block |",
+            "| blocks | count | decode + check CPU µs/block | contract_checked CPU µs/block |",
             "|---|---|---|---|",
             *(f"| {n} | {c} | {a:.1f} | {w:.1f} |" for n, c, a, w in rows),
         ]

@@ -24,14 +24,14 @@ from bench.bench_chain import WARMUP, real_chains, samples_of
 from services.seller.compute import compute_seller
 from shared.bus.engine import ChainCache
 from shared.config import Settings
-from shared.contract.blocks import build_block
+from shared.contract.blocks import build_block, pack_data, provenance_summary
 from shared.contract.codec import decode, encode
 from shared.contract.schemas import OptionChain
 from shared.logs import configure_logging
 from shared.market.chain_validation import chain_problems
 from shared.market.chain_view import ChainViews
 from shared.market.clock import make_clock
-from shared.models.context import EngineContext, ModelBook, provenance_summary
+from shared.models.context import EngineContext, ModelBook
 
 PARTS = ("decode", "validation", "ATM IVs", "view", "compute", "stamp")
 
@@ -68,9 +68,10 @@ def main() -> None:
         ctx = EngineContext(settings, snapshot, ModelBook(), None, {})
         data = compute_seller(ctx, view)
         marks.append(time.perf_counter())
-        _, degraded = provenance_summary(data)  # as the engine stamps a block
+        packed = pack_data(data)  # as the engine stamps a block
+        _, degraded = provenance_summary(data)
         block = build_block(
-            "seller", snapshot, data, clock=clock, settings=settings, degraded=degraded
+            "seller", snapshot, data, packed, clock=clock, settings=settings, degraded=degraded
         )
         encode(block)
         marks.append(time.perf_counter())

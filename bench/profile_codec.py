@@ -53,14 +53,16 @@ def real_messages() -> dict[str, Message]:
 def seller_block(snapshot: FeatureSnapshot) -> Message:
     from services.seller.compute import compute_seller
     from shared.config import Settings
-    from shared.contract.blocks import build_block
+    from shared.contract.blocks import build_block, pack_data
     from shared.market.clock import make_clock
     from shared.models.context import EngineContext, ModelBook
 
     settings = Settings()
     ctx = EngineContext(settings, snapshot, ModelBook(), None, {})
     data = compute_seller(ctx, None)
-    return build_block("seller", snapshot, data, clock=make_clock("event"), settings=settings)
+    return build_block(
+        "seller", snapshot, data, pack_data(data), clock=make_clock("event"), settings=settings
+    )
 
 
 def profile(message: Message) -> dict[str, float]:

@@ -62,7 +62,7 @@ from shared.contract.document.direction import (
     RiskScore,
     Today,
 )
-from shared.contract.document.market import MarketData, MarketRegimeLabel
+from shared.contract.document.market import MarketData, MarketRegimeLabel, SparkPoint
 from shared.contract.document.seller import (
     BreachCurve,
     BreachPoint,
@@ -165,7 +165,9 @@ def market_data(spot: float, as_of: int) -> MarketData:
         session_low=min(25_489.8, spot),
         regime=MarketRegimeLabel(label="TRENDING_UP", provenance=formula("EMA20 > EMA50")),
         sparkline=[
-            (as_of - 60 * (59 - i), round(spot * (1 + (i * 0.7 + (i % 5) * 3 - 40) / 25_600), 2))
+            SparkPoint(
+                as_of - 60 * (59 - i), round(spot * (1 + (i * 0.7 + (i % 5) * 3 - 40) / 25_600), 2)
+            )
             for i in range(60)
         ],
         provenance=data("NIFTY 1m, India VIX 1d"),
@@ -560,6 +562,11 @@ def make_block(
         data=payload,
         digest=digest(pack(payload)),
     )
+
+
+def typed_data(block: SignalBlock) -> Contract:
+    """A block's data (as read from the bus) as its engine's contract struct."""
+    return msgspec.convert(block.data, BLOCK_DATA[block.engine])
 
 
 def all_blocks(**kwargs: Any) -> list[SignalBlock]:

@@ -8,11 +8,11 @@ import msgspec
 import pytest
 
 from shared.config import Settings
-from shared.contract.blocks import build_block
+from shared.contract.blocks import build_block, pack_data
 from shared.contract.codec import DecodeError, decode, digest, encode, pack, unpack
 from shared.contract.schemas import SCHEMA_VERSION, Bar, FeatureSnapshot, Message
 from shared.market.clock import make_clock
-from tests.block_factory import DIRECTION_MODEL, make_block
+from tests.block_factory import DIRECTION_MODEL, direction_data, make_block
 from tests.engines_support import daily_snapshot, intraday_snapshot
 
 
@@ -82,18 +82,21 @@ def _validated(cls: type[Message], payload: bytes) -> Message:
 
 
 def test_a_built_block_is_packed_once_to_the_bytes_of_its_model_dump() -> None:
-    data = make_block("direction").data
+    data = direction_data(25_600.0, heuristic_today=True)
+    packed = pack_data(data)
     block = build_block(
         "direction",
         daily_snapshot("2024-06-28"),
         data,
+        packed,
         clock=make_clock("event"),
         settings=Settings(),
         models=(DIRECTION_MODEL,),
         degraded=("direction.today: model not loaded",),
     )
-    content = pack([data, [msgspec.structs.asdict(DIRECTION_MODEL)], list(block.degraded)])
-    assert block.digest == digest(content)
+    assert block.data == msgspec.to_builtins(data)
+    content = pack([block.data, [msgspec.structs.asdict(DIRECTION_MODEL)], list(block.degraded)])
+    assert block.digest == digest(content)  # a dict in the struct's field order packs alike
     first = encode(block)["d"]  # the data's bytes kept by build_block
     assert first == pack(block.model_dump(mode="python"))
     assert encode(block)["d"] == first  # packed from the data this time

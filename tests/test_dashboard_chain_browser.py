@@ -20,7 +20,7 @@ from services.seller.positioning import positioning_group
 from shared.config import Settings
 from shared.contract.schemas import OptionChain
 from shared.market.chain_view import ChainView
-from tests.block_factory import all_blocks, make_block
+from tests.block_factory import all_blocks, dump, make_block
 from tests.gateway_harness import RunningGateway, publish
 from tests.test_chain_file import CHAIN_FILE
 from tests.test_dashboard_browser import (
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.browser
 def chain_data(chain: OptionChain, previous: OptionChain | None) -> dict[str, Any]:
     ctx = SimpleNamespace(snapshot=SimpleNamespace(vix=13.5, daily={}), settings=Settings())
     view = ChainView(chain, previous, None, 60, 0.11, (0.1, 0.12) * 15, chain.snapshot_time, 1)
-    return {"chain": chain_group(ctx, view)}  # type: ignore[arg-type]
+    return {"chain": dump(chain_group(ctx, view))}  # type: ignore[arg-type]
 
 
 async def test_oi_chart_fills_and_updates(
@@ -109,7 +109,7 @@ async def test_chain_depth_and_positioning_are_drawn(
     known = [d for d in history if d.day.isoformat() < "2026-01-22"][-6:]
     snapshot = SimpleNamespace(session_date="2026-01-22")
     data = chain_data(second, first) | {
-        "positioning": positioning_group(snapshot, known, [])  # type: ignore[arg-type]
+        "positioning": dump(positioning_group(snapshot, known, []))  # type: ignore[arg-type]
     }
     wall = settings.model_copy(update={"clock": "wall"})
     now = int(time.time())

@@ -4,14 +4,14 @@ rejected) and goes on with the next ones, on a real Redis."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
+from msgspec.structs import replace
 
 from services.direction.main import DirectionWorker
 from shared.bus import streams
 from shared.bus.publish import Bus
 from shared.config import Settings
+from shared.contract.document.direction import DirectionData
 from shared.contract.schemas import DeadLetter
 from shared.models.context import EngineContext
 from tests.bus_reads import messages
@@ -27,13 +27,15 @@ LIMIT_BYTES = 64_000
 class FaultyDirection(DirectionWorker):
     """The direction engine, with a NaN in one session's section and a huge one in another."""
 
-    def compute_batch(self, contexts: list[EngineContext]) -> list[dict[str, Any]]:
-        sections = super().compute_batch(contexts)
-        for ctx, data in zip(contexts, sections, strict=True):
+    def compute_batch(self, contexts: list[EngineContext]) -> list[DirectionData]:
+        sections = list(super().compute_batch(contexts))
+        for i, (ctx, data) in enumerate(zip(contexts, sections, strict=True)):
             if ctx.snapshot.session_date == NAN_SESSION:
-                data["risk_score"]["value"] = float("nan")
+                risk = replace(data.risk_score, value=float("nan"))
+                sections[i] = replace(data, risk_score=risk)
             if ctx.snapshot.session_date == LARGE_SESSION:
-                data["notes"] = "x" * LIMIT_BYTES
+                today = replace(data.today, basis="x" * LIMIT_BYTES)
+                sections[i] = replace(data, today=today)
         return sections
 
 

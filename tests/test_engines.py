@@ -21,12 +21,13 @@ from shared.bus import replies, streams
 from shared.bus.engine import EngineWorker
 from shared.bus.publish import Bus
 from shared.config import Settings
+from shared.contract.blocks import walk_provenance
 from shared.contract.codec import decode, pack
 from shared.contract.schemas import FeatureSnapshot, SignalBlock
 from shared.features.daily import FEATURE_NAMES
 from shared.models import registry
-from shared.models.context import walk_provenance
 from shared.signals.max_pain import compute_max_pain
+from tests.block_factory import typed_data
 from tests.engines_support import chains, daily_snapshot, intraday_snapshot
 from tests.narrowing import every
 from tests.waiting import wait_for
@@ -99,7 +100,7 @@ def publish_stats(model_dir: Path, version: str, z_lower: float) -> None:
 
 
 def sources(block: SignalBlock) -> dict[str, str]:
-    return {path: prov["source"] for path, prov in walk_provenance(block.data)}
+    return {path: prov.source for path, prov in walk_provenance(typed_data(block))}
 
 
 @pytest.mark.parametrize("worker_cls", ENGINES, ids=lambda c: c.engine)

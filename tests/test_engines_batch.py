@@ -183,7 +183,7 @@ def test_a_failing_batched_model_call_falls_back_for_the_bad_snapshot_only() -> 
     assert model.calls == [3, 1, 1, 1]  # the batch, then one at a time
     good = [contexts[0].batched["row"], contexts[2].batched["row"]]
     assert [o.value for o in good] == [np.log(s.spot) for s in snaps]
-    assert all(o.ok and o.provenance["source"] == "model" for o in good)
+    assert all(o.ok and o.provenance.source == "model" for o in good)
     failed = contexts[1].batched["row"]
     assert not failed.ok and failed.problem is not None
     assert "spot must be positive" in failed.problem

@@ -14,7 +14,8 @@ import redis
 from shared.bus.engine import EngineWorker
 from shared.bus.publish import Bus
 from shared.config import PROJECT_ROOT, Settings
-from shared.models.context import walk_provenance
+from shared.contract.blocks import walk_provenance
+from tests.block_factory import typed_data
 from tests.engines_support import daily_snapshot, intraday_snapshot
 from tests.test_engines import ENGINES, health, running, wait_blocks
 from tests.waiting import wait_for
@@ -57,17 +58,15 @@ def test_engines_use_trained_models(
     assert {m["name"] for m in report["models"]} == set(worker.model_names)
     for block in (daily, intraday):
         assert not block.degraded
-        sources = dict(walk_provenance(block.data))
-        assert {p["source"] for p in sources.values()} <= {
+        sources = dict(walk_provenance(typed_data(block)))
+        assert {p.source for p in sources.values()} <= {
             "model",
             "formula",
             "data",
             "climatology",
         }
         for p in sources.values():  # a base rate names the model and window it came from
-            assert p["source"] != "climatology" or (
-                p["model"] in worker.model_names and p["window"]
-            )
+            assert p.source != "climatology" or (p.model in worker.model_names and p.window)
         assert {m.name for m in block.models} <= set(worker.model_names)
         assert block.models
     if worker.engine == "direction":

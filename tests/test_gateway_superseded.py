@@ -7,24 +7,25 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import pytest
 import redis
 
 import services.gateway.consumer as consumer_module
 from services.gateway.consumer import BlockConsumer, superseded
+from services.gateway.contract_check import contract_checked
 from services.gateway.core import Gateway
+from services.gateway.guard import Rejection
 from services.gateway.hub import HubLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.output import OutputWriter
 from shared.bus import replies, streams
 from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.contract.codec import decode, decode_block_head, encode
-from shared.contract.schemas import Message, SignalBlock
+from shared.contract.codec import decode, decode_block_parts, encode
+from shared.contract.schemas import SignalBlock
 from shared.market.clock import EventClock
 from tests.block_factory import AS_OF, make_block
 from tests.gateway_harness import metric_value
@@ -45,18 +46,20 @@ def test_a_head_is_the_block_but_its_data() -> None:
         k.encode(): (v if isinstance(v, bytes) else str(v).encode())
         for k, v in encode(block).items()
     }
-    head = decode_block_head(fields)
-    assert head is not None and head.data == {}
+    parts = decode_block_parts(fields)
+    assert parts is not None
+    head, data = parts
+    assert head.data == {} and msgspec.msgpack.decode(data) == block.data
     assert head.model_dump(exclude={"data"}) == block.model_dump(exclude={"data"})
     assert decode(fields) == block
     truncated = {**fields, b"d": fields[b"d"][:-3]}
-    assert decode_block_head(truncated) is None  # the data is parsed to its end
+    assert decode_block_parts(truncated) is None  # the data is parsed to its end
     not_a_map = encode(block.model_copy(update={"data": {"x": 1}}))
     assert (
-        decode_block_head({**fields, b"d": not_a_map["d"].replace(b"\x81\xa1x\x01", b"\x01")})
+        decode_block_parts({**fields, b"d": not_a_map["d"].replace(b"\x81\xa1x\x01", b"\x01")})
         is None
     )
-    assert decode_block_head({**fields, b"t": b"bar"}) is None
+    assert decode_block_parts({**fields, b"t": b"bar"}) is None
 
 
 def test_superseded_blocks_are_not_built_and_the_document_is_as_if_all_were(
@@ -79,14 +82,12 @@ def test_superseded_blocks_are_not_built_and_the_document_is_as_if_all_were(
     # thread (the harness waits 10 s for it) may read the same stream with the same decode
     here = threading.get_ident()
 
-    def counting_decode(fields: Mapping[Any, Any]) -> Message:
-        message = decode(fields)
+    def counting_check(head: SignalBlock, data: bytes, max_bytes: int) -> SignalBlock | Rejection:
         if threading.get_ident() == here:
-            assert isinstance(message, SignalBlock)
-            built.append(f"{message.engine}@{message.as_of}")
-        return message
+            built.append(f"{head.engine}@{head.as_of}")
+        return contract_checked(head, data, max_bytes)
 
-    monkeypatch.setattr(consumer_module, "decode", counting_decode)
+    monkeypatch.setattr(consumer_module, "contract_checked", counting_check)
     consumer.last_id = "0-0"
 
     async def read() -> None:

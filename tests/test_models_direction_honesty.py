@@ -100,13 +100,13 @@ def test_a_climatology_horizon_says_so_in_the_block() -> None:
     weights = {h: 0.5 for h in HORIZONS} | {"t20": 0.0}
     model.params = {**model.params, "shrink_weight": weights}
     block = horizons(_context("direction", model, "2021-06-25"))
-    t20, t1 = block["t20"], block["t1"]
-    assert t20["provenance"]["source"] == "climatology"
-    assert t20["provenance"]["window"] == model.ref.training_window
-    assert "no significant out-of-sample skill" in t20["provenance"]["note"]
-    assert t20["probabilities"] == t20["climatology"]
-    assert t20["forecast"] is False  # the tile says "no forecast", not a coloured call
-    assert t1["provenance"]["source"] == "model" and t1["forecast"] is True
+    t20, t1 = block.t20, block.t1
+    assert t20.provenance.source == "climatology"
+    assert t20.provenance.window == model.ref.training_window
+    assert "no significant out-of-sample skill" in str(t20.provenance.note)
+    assert t20.probabilities == t20.climatology
+    assert t20.forecast is False  # the tile says "no forecast", not a coloured call
+    assert t1.provenance.source == "model" and t1.forecast is True
 
 
 def test_spike_direction_shrinks_to_its_base_rate() -> None:
@@ -116,9 +116,9 @@ def test_spike_direction_shrinks_to_its_base_rate() -> None:
     model.params = {**model.params, "spike_shrink_weight": 0.0}
     assert model.spike_up_probability(daily) == base and model.spike_source() == "climatology"
     block = spike_bias(_context("buyer", model, "2021-06-25"))
-    assert block["provenance"]["source"] == "climatology"
-    assert block["up_prob"] == round(base, 4)
+    assert block.provenance.source == "climatology"
+    assert block.up_prob == round(base, 4)
     model.params = {**model.params, "spike_shrink_weight": 0.5}
     raw = float(model.spike_up_probability(daily) - 0.5 * base) / 0.5
     assert 0 <= raw <= 1 and model.spike_source() == "model"
-    assert spike_bias(_context("buyer", model, "2021-06-25"))["provenance"]["source"] == "model"
+    assert spike_bias(_context("buyer", model, "2021-06-25")).provenance.source == "model"

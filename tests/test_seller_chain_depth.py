@@ -9,15 +9,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 
-from services.gateway.contract_check import contract_rejection
+from services.gateway.contract_check import contract_checked
 from services.ingest.sources.chain_file import ChainFileSource
 from services.seller.main import SellerWorker
 from shared.bus.publish import Bus
 from shared.config import Settings
-from shared.contract.schemas import OptionChain, OptionQuote
+from shared.contract.schemas import OptionChain, OptionQuote, SignalBlock
 from shared.market.calendar import daily_close_time
 from shared.market.chain_view import TERM_MAX_DAYS, years_to_expiry
 from shared.signals.exposure import gamma_exposure, zero_gamma_level
@@ -86,7 +87,8 @@ def test_depth_groups_in_the_seller_block(
     chain = block.data["chain"]
     assert chain["status"] == "fresh" and chain["expiry"] == near.expiry
     assert no_nan(block.data)
-    assert contract_rejection(block, settings.block_max_bytes) is None
+    shown = contract_checked(block, msgspec.msgpack.encode(block.data), settings.block_max_bytes)
+    assert isinstance(shown, SignalBlock) and shown.data == block.data
 
     g = chain_greeks(near.quotes, near.spot, years_to_expiry(near))
     band = [k for k in g.strikes if abs(k / near.spot - 1) <= 0.05]

@@ -18,6 +18,7 @@ from services.trainer.seller import _choice, train_seller
 from services.trainer.vol import VolTargets, fit_core
 from shared.bus.engine import EngineContext, ModelBook
 from shared.config import PROJECT_ROOT, Settings
+from shared.contract.document.base import Selection
 from shared.features import volatility as vol
 from shared.features.daily import compute_daily_features
 from shared.models.api import DailyFeatures, vix_regime
@@ -235,27 +236,28 @@ def _context(live: str) -> EngineContext:
 def test_engine_publishes_the_model_where_it_won_and_says_so() -> None:
     ctx = _context("model")
     trap, rng, breach = trap_group(ctx), safe_range_group(ctx, "NORMAL"), breach_group(ctx)
-    assert trap["selection"]["live"] == "model" and "live=model" in trap["provenance"]["note"]
-    assert trap["provenance"]["source"] == "model"
-    upper_points = [p for p in breach["points"] if p["side"] == "above"]
-    assert [p["probability"] for p in upper_points] == sorted(
-        (p["probability"] for p in upper_points), reverse=True
+    assert trap.selection is not None and trap.selection.live == "model"
+    assert trap.provenance.note is not None and "live=model" in trap.provenance.note
+    assert trap.provenance.source == "model"
+    upper_points = [p for p in breach.points if p.side == "above"]
+    assert [p.probability for p in upper_points] == sorted(
+        (p.probability for p in upper_points), reverse=True
     )
-    assert rng["lower"] < ctx.snapshot.spot < rng["upper"]
-    assert rng["provenance"]["source"] == "model"
+    assert rng.lower < ctx.snapshot.spot < rng.upper
+    assert rng.provenance.source == "model"
 
 
 def test_engine_falls_back_to_the_baseline_where_the_model_lost() -> None:
     ctx = _context("baseline")
     seller = ctx.models.loaded["seller"]
     trap, stress, breach = trap_group(ctx), stress_group(ctx), breach_group(ctx)
-    assert trap["score"] == pytest.approx(seller.trap_base_rate(), abs=1e-4)
-    assert trap["provenance"]["source"] == "formula"
-    assert "live=baseline" in trap["provenance"]["note"]
-    assert stress["provenance"]["source"] == "formula"
-    assert "lognormal" in breach["provenance"]["formula"]
+    assert trap.score == pytest.approx(seller.trap_base_rate(), abs=1e-4)
+    assert trap.provenance.source == "formula"
+    assert "live=baseline" in str(trap.provenance.note)
+    assert stress.provenance.source == "formula"
+    assert "lognormal" in str(breach.provenance.formula)
     rng = safe_range_group(ctx, "NORMAL")
-    assert "z_lower" in rng and rng["selection"]["live"] == "baseline"
+    assert isinstance(rng.selection, Selection) and rng.selection.live == "baseline"
 
 
 def test_a_boosted_head_round_trips_through_the_registry(
@@ -303,15 +305,15 @@ def test_theta_edge_takes_the_move_from_the_core_or_its_baseline(live: str) -> N
     vix = ctx.snapshot.vix
     assert vix is not None
     edge = theta_edge(ctx, vix)
-    assert f"live={live}" in edge["provenance"]["note"]
+    assert f"live={live}" in str(edge.provenance.note)
     if live == "baseline":  # the VIX-implied move against itself: no edge either way
-        assert edge["score"] == pytest.approx(0.5, abs=5e-3) and edge["label"] == "neutral"
-        assert edge["provenance"]["source"] == "formula"
+        assert edge.score == pytest.approx(0.5, abs=5e-3) and edge.label == "neutral"
+        assert edge.provenance.source == "formula"
     else:
-        assert edge["provenance"]["source"] == "model"
+        assert edge.provenance.source == "model"
     tiny = StraddleMove(
         strike=25_000, call=0.5, put=0.5, move_points=1.0, move_pct=0.004, one_sd_points=1.0
     )
     chain = theta_edge(ctx, vix, tiny, "chain 15:25")
-    assert chain["implied_basis"] == "atm_straddle" and chain["score"] > 0.9
-    assert chain["implied_formula"].endswith("(chain 15:25)")
+    assert chain.implied_basis == "atm_straddle" and chain.score > 0.9
+    assert chain.implied_formula.endswith("(chain 15:25)")

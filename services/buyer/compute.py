@@ -6,8 +6,26 @@ from __future__ import annotations
 import bisect
 import math
 from datetime import date, datetime
-from typing import Any
+from typing import Literal
 
+from shared.contract.document.base import Rate
+from shared.contract.document.buyer import (
+    BreakoutLevels,
+    BreakoutNext,
+    BreakoutToday,
+    BuyerChain,
+    BuyerChainFresh,
+    BuyerData,
+    BuyerRegime,
+    Environment,
+    GammaWindow,
+    GammaWindows,
+    NextDay,
+    SpikeBias,
+    ThetaEdge,
+)
+from shared.contract.document.chain import ChainUnavailable
+from shared.contract.schemas import Provenance
 from shared.features.intraday import BREAKOUT_ATR_FRACTION
 from shared.market import calendar
 from shared.market.calendar import SESSION_MINUTES
@@ -48,22 +66,21 @@ def prior_session(ctx: EngineContext) -> tuple[float, float, float]:
     return low + width, low, close
 
 
-def breakout_levels(ctx: EngineContext) -> dict[str, Any]:
+def breakout_levels(ctx: EngineContext) -> BreakoutLevels:
     high, low, _ = prior_session(ctx)
     atr = ctx.snapshot.daily.get("atr_14") or 0.0
-    return {
-        "upper": round(high + BREAKOUT_ATR_FRACTION * atr, 2),
-        "lower": round(low - BREAKOUT_ATR_FRACTION * atr, 2),
-        "provenance": {
-            **provenance.from_data(window=f"session {ctx.snapshot.daily_as_of}"),
-            "formula": LEVELS_FORMULA,
-        },
-    }
+    return BreakoutLevels(
+        upper=round(high + BREAKOUT_ATR_FRACTION * atr, 2),
+        lower=round(low - BREAKOUT_ATR_FRACTION * atr, 2),
+        provenance=provenance.from_data(
+            window=f"session {ctx.snapshot.daily_as_of}", formula=LEVELS_FORMULA
+        ),
+    )
 
 
-def breakout_today(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
+def breakout_today(ctx: EngineContext, levels: BreakoutLevels) -> BreakoutToday:
     snap, intra = ctx.snapshot, ctx.snapshot.intraday or {}
-    broken = (
+    broken: Literal["up", "down"] | None = (
         "up"
         if intra.get("breakout_up") == 1.0
         else "down"
@@ -71,16 +88,16 @@ def breakout_today(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]
         else None
     )
     if broken:
-        return {
-            "score": 1.0,
-            "label": "HIGH",
-            "broken": broken,
-            "provenance": provenance.from_data(
+        return BreakoutToday(
+            score=1.0,
+            label="HIGH",
+            broken=broken,
+            provenance=provenance.from_data(
                 window=f"session {snap.session_date} to {calendar.ist_date(snap.as_of)}",
                 note=f"session range already broke the prior "
                 f"{'high' if broken == 'up' else 'low'} by 0.25*ATR14",
             ),
-        }
+        )
     out = ctx.once(
         "buyer.breakout.0",
         lambda: ctx.run_model("buyer", lambda m: float(m.breakout_probability(snap.daily, 0))),
@@ -90,20 +107,20 @@ def breakout_today(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]
     else:
         score = fallbacks.breakout_probability(
             snap.spot,
-            levels["upper"],
-            levels["lower"],
+            levels.upper,
+            levels.lower,
             fallbacks.daily_sigma(snap.daily),
             session_left(ctx),
         )
         prov = provenance.heuristic(out.problem or "", fallbacks.BREAKOUT_FORMULA)
         basis = "rest of today's session"
-    return {
-        "score": round(score, 4),
-        "label": labels.breakout_label(score),
-        "broken": None,
-        "basis": basis,
-        "provenance": prov,
-    }
+    return BreakoutToday(
+        score=round(score, 4),
+        label=labels.breakout_label(score),
+        broken=None,
+        basis=basis,
+        provenance=prov,
+    )
 
 
 def sessions_after(day: date, count: int) -> list[date]:
@@ -112,7 +129,7 @@ def sessions_after(day: date, count: int) -> list[date]:
     return list(days[i : i + count])
 
 
-def breakout_next(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
+def breakout_next(ctx: EngineContext, levels: BreakoutLevels) -> BreakoutNext:
     snap = ctx.snapshot
     today = (
         calendar.to_date(snap.session_date)
@@ -134,19 +151,19 @@ def breakout_next(ctx: EngineContext, levels: dict[str, Any]) -> dict[str, Any]:
     else:
         _, _, close = prior_session(ctx)
         one = fallbacks.breakout_probability(
-            close, levels["upper"], levels["lower"], fallbacks.daily_sigma(snap.daily), 1.0
+            close, levels.upper, levels.lower, fallbacks.daily_sigma(snap.daily), 1.0
         )
         scores = [one] * NEXT_SESSIONS
         prov = provenance.heuristic(
             f"{out.problem}; same level for every session", fallbacks.BREAKOUT_FORMULA
         )
-    return {
-        "days": [
-            {"day_offset": k, "date": d.isoformat(), "score": round(s, 4)}
+    return BreakoutNext(
+        days=[
+            NextDay(day_offset=k, date=d.isoformat(), score=round(s, 4))
             for k, (d, s) in enumerate(zip(dates, scores, strict=True), start=1)
         ],
-        "provenance": prov,
-    }
+        provenance=prov,
+    )
 
 
 SPIKE_CLIMATOLOGY_NOTE = (
@@ -155,7 +172,7 @@ SPIKE_CLIMATOLOGY_NOTE = (
 )
 
 
-def spike_bias(ctx: EngineContext) -> dict[str, Any]:
+def spike_bias(ctx: EngineContext) -> SpikeBias:
     daily = ctx.snapshot.daily
     out = ctx.once(
         "buyer.spike",
@@ -172,35 +189,38 @@ def spike_bias(ctx: EngineContext) -> dict[str, Any]:
         up, source, window = out.value
         prov = out.provenance
         if source == "climatology":
-            prov = provenance.climatology({**prov, "window": window}, SPIKE_CLIMATOLOGY_NOTE)
+            prov = provenance.climatology(
+                provenance.amended(prov, window=window), SPIKE_CLIMATOLOGY_NOTE
+            )
     else:
         up = 0.5
         prov = provenance.heuristic(
             f"{out.problem}; no information, symmetric", "P(up | spike) = P(down | spike)"
         )
-    return {"up_prob": round(up, 4), "down_prob": round(1 - up, 4), "provenance": prov}
+    return SpikeBias(up_prob=round(up, 4), down_prob=round(1 - up, 4), provenance=prov)
 
 
-def gamma_windows(ctx: EngineContext) -> dict[str, Any]:
+def gamma_windows(ctx: EngineContext) -> GammaWindows:
     """The stats model's measured rates per half hour (the same all session: built once)."""
     return ctx.once("buyer.gamma_windows", lambda: _gamma_windows(ctx))
 
 
-def _gamma_windows(ctx: EngineContext) -> dict[str, Any]:
+def _gamma_windows(ctx: EngineContext) -> GammaWindows:
     out = ctx.run_model("stats", lambda m: m.gamma_windows())
     if out.ok:
         rows = {row["block"]: row for row in out.value}
         window = next((r.get("window") for r in out.value if r.get("window")), None)
-        return {
-            "windows": [
-                {"block": b, "score": rows[b]["score"] if b in rows else None} for b in GAMMA_BLOCKS
+        return GammaWindows(
+            windows=[
+                GammaWindow(block=b, score=rows[b]["score"] if b in rows else None)
+                for b in GAMMA_BLOCKS
             ],
-            "provenance": {**out.provenance, "window": window},
-        }
-    return {
-        "windows": [{"block": b, "score": None} for b in GAMMA_BLOCKS],
-        "provenance": provenance.heuristic(f"{out.problem}; no measured rates, none invented"),
-    }
+            provenance=provenance.amended(out.provenance, window=window),
+        )
+    return GammaWindows(
+        windows=[GammaWindow(block=b, score=None) for b in GAMMA_BLOCKS],
+        provenance=provenance.heuristic(f"{out.problem}; no measured rates, none invented"),
+    )
 
 
 def fresh_straddle(view: ChainView | None) -> tuple[StraddleMove | None, str]:
@@ -223,7 +243,7 @@ CORE_MOVE_FORMULA = (
 VIX_MOVE_FORMULA = "E|ln(C_expiry/C_t)| = VIX/100*sqrt(T/365)*sqrt(2/pi)"
 
 
-def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
+def predicted_move(ctx: EngineContext) -> tuple[float, Provenance]:
     """Expected absolute log move to expiry: the seller volatility core's distribution where
     its validation beat the VIX-implied move, else that baseline; without a seller model,
     the buyer model, else a formula."""
@@ -246,14 +266,14 @@ def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
             )
             if out.ok:
                 formula = f"{CORE_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
-                return out.value, {**out.provenance, "formula": formula, "note": note}
+                return out.value, provenance.amended(out.provenance, formula=formula, note=note)
         else:  # the core lost to its baseline: ship the baseline, the VIX-implied move
             vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
             if vix is not None:
                 move = vix / 100 * math.sqrt(ctx.days_to_expiry / 365) * math.sqrt(2 / math.pi)
                 formula = f"{VIX_MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
                 prov = ctx.model_provenance("seller", formula=formula)
-                return move, {**prov, "source": "formula", "note": note}
+                return move, provenance.amended(prov, source="formula", note=note)
     out = ctx.once(
         f"buyer.move.{snap.days_to_expiry}",
         lambda: ctx.run_model(
@@ -261,8 +281,8 @@ def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
         ),
     )
     if out.ok:
-        prov = {**out.provenance, "formula": labels.THETA_EDGE_FORMULA}
-        return out.value, {**prov, "note": note} if note else prov
+        prov = provenance.amended(out.provenance, formula=labels.THETA_EDGE_FORMULA)
+        return out.value, provenance.amended(prov, note=note) if note else prov
     move = fallbacks.predicted_abs_move(snap.daily, sessions)
     prov = provenance.heuristic(
         out.problem or "", f"{fallbacks.MOVE_FORMULA}; {labels.THETA_EDGE_FORMULA}"
@@ -272,57 +292,52 @@ def predicted_move(ctx: EngineContext) -> tuple[float, dict[str, Any]]:
 
 def theta_edge(
     ctx: EngineContext, vix: float, straddle: StraddleMove | None = None, why: str = ""
-) -> dict[str, Any]:
+) -> ThetaEdge:
     """Predicted move to expiry against the market's: the ATM straddle (as a one-sd move)
     when a fresh chain has one, else the India VIX implied move; ``implied_basis`` says which."""
     snap = ctx.snapshot
     implied = implied_move_points(snap.spot, vix, ctx.days_to_expiry)
-    basis, implied_formula = "india_vix", IMPLIED_MOVE_FORMULA
+    basis: Literal["atm_straddle", "india_vix"] = "india_vix"
+    implied_formula = IMPLIED_MOVE_FORMULA
     if straddle is not None:
         implied, basis = straddle.one_sd_points, "atm_straddle"
         implied_formula = f"{STRADDLE_FORMULA} ({why})"
     move, prov = predicted_move(ctx)
     predicted = snap.spot * (math.exp(move) - 1)
     score, label = labels.theta_edge(predicted, implied)
-    return {
-        "score": round(score, 4),
-        "label": label,
-        "predicted_move_points": round(predicted, 2),
-        "implied_move_points": round(implied, 2),
-        "implied_formula": implied_formula,
-        "implied_basis": basis,
-        "implied_basis_reason": why,
-        "provenance": prov,
-    }
+    return ThetaEdge(
+        score=round(score, 4),
+        label=label,
+        predicted_move_points=round(predicted, 2),
+        implied_move_points=round(implied, 2),
+        implied_formula=implied_formula,
+        implied_basis=basis,
+        implied_basis_reason=why,
+        provenance=prov,
+    )
 
 
 def chain_group(
-    ctx: EngineContext, straddle: StraddleMove | None, why: str, levels: dict[str, Any]
-) -> dict[str, Any]:
+    ctx: EngineContext, straddle: StraddleMove | None, why: str, levels: BreakoutLevels
+) -> BuyerChain:
     """Breakout levels against the market's expected move: spot +/- the ATM straddle."""
     if straddle is None:
-        return {
-            "status": "unavailable",
-            "reason": why,
-            "provenance": provenance.from_data(note=why),
-        }
+        return ChainUnavailable(reason=why, provenance=provenance.from_data(note=why))
     spot = ctx.snapshot.spot
     upper, lower = spot + straddle.move_points, spot - straddle.move_points
-    return {
-        "status": "fresh",
-        "straddle_move_points": straddle.move_points,
-        "straddle_upper": round(upper, 2),
-        "straddle_lower": round(lower, 2),
-        "breakout_upper_beyond_straddle": levels["upper"] > upper,
-        "breakout_lower_beyond_straddle": levels["lower"] < lower,
-        "provenance": {
-            **provenance.from_data(window=why),
-            "formula": f"spot +/- ATM straddle; {STRADDLE_FORMULA}",
-        },
-    }
+    return BuyerChainFresh(
+        straddle_move_points=straddle.move_points,
+        straddle_upper=round(upper, 2),
+        straddle_lower=round(lower, 2),
+        breakout_upper_beyond_straddle=levels.upper > upper,
+        breakout_lower_beyond_straddle=levels.lower < lower,
+        provenance=provenance.from_data(
+            window=why, formula=f"spot +/- ATM straddle; {STRADDLE_FORMULA}"
+        ),
+    )
 
 
-def compute_buyer(ctx: EngineContext, chain_view: ChainView | None = None) -> dict[str, Any]:
+def compute_buyer(ctx: EngineContext, chain_view: ChainView | None = None) -> BuyerData:
     snap = ctx.snapshot
     vix = snap.vix if snap.vix is not None else snap.daily.get("vix")
     if vix is None:
@@ -330,27 +345,25 @@ def compute_buyer(ctx: EngineContext, chain_view: ChainView | None = None) -> di
     levels = breakout_levels(ctx)
     straddle, why = fresh_straddle(chain_view)
     today, edge = breakout_today(ctx, levels), theta_edge(ctx, float(vix), straddle, why)
-    env_label, env_text = labels.environment(
-        edge["label"], today["score"], snap.daily.get("vix_pct_252")
-    )
-    return {
-        "breakout_today": today,
-        "breakout_next": breakout_next(ctx, levels),
-        "spike_direction_bias": spike_bias(ctx),
-        "gamma_windows": gamma_windows(ctx),
-        "theta_edge": edge,
-        "regime": {
-            "label": regimes.buyer_regime(snap.daily),
-            "provenance": provenance.from_formula(regimes.BUYER_REGIME_FORMULA),
-        },
-        "breakout_levels": levels,
-        "environment": {
-            "label": env_label,
-            "text": env_text,
-            "provenance": provenance.from_formula(
+    env_label, env_text = labels.environment(edge.label, today.score, snap.daily.get("vix_pct_252"))
+    return BuyerData(
+        breakout_today=today,
+        breakout_next=breakout_next(ctx, levels),
+        spike_direction_bias=spike_bias(ctx),
+        gamma_windows=gamma_windows(ctx),
+        theta_edge=edge,
+        regime=BuyerRegime(
+            label=regimes.buyer_regime(snap.daily),
+            provenance=provenance.from_formula(regimes.BUYER_REGIME_FORMULA),
+        ),
+        breakout_levels=levels,
+        environment=Environment(
+            label=env_label,
+            text=env_text,
+            provenance=provenance.from_formula(
                 "context from theta edge, breakout score and VIX percentile"
             ),
-        },
-        "historical_spike_rate": ctx.measured_rate("spike_rate", vix_regime(float(vix))),
-        "chain": chain_group(ctx, straddle, why, levels),
-    }
+        ),
+        historical_spike_rate=ctx.measured_rate("spike_rate", vix_regime(float(vix)), Rate),
+        chain=chain_group(ctx, straddle, why, levels),
+    )

@@ -4,12 +4,11 @@ shared.bus.engine)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.buyer.compute import compute_buyer
 from shared.bus.engine import ChainCache, EngineContext, EngineWorker
 from shared.bus.lifecycle import serve
 from shared.config import Settings
+from shared.contract.document.buyer import BuyerData
 from shared.market.chain_view import ChainViews
 
 
@@ -28,7 +27,7 @@ class BuyerWorker(EngineWorker):
     def refresh_inputs(self) -> None:
         self.chain_views.cache.refresh()
 
-    def compute(self, ctx: EngineContext) -> dict[str, Any]:
+    def compute(self, ctx: EngineContext) -> BuyerData:
         return compute_buyer(ctx, self.chain_views.view(ctx.snapshot))
 
 

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from shared.contract.document.direction import (
+    DirectionData,
+    Horizon,
+    Horizons,
+    Probabilities,
+    RiskComponents,
+    RiskScore,
+    Today,
+)
+from shared.contract.document.market import MarketRegimeLabel
 from shared.market.calendar import SESSION_MINUTES
 from shared.models import calibrated
 from shared.models.api import DIRECTION_CLASSES, HORIZONS
@@ -21,25 +32,27 @@ CLIMATOLOGY_NOTE = (
 )
 
 
-def _probabilities(raw: dict[str, float]) -> dict[str, float]:
-    return {k: round(float(raw[k]), 4) for k in DIRECTION_CLASSES}
+def _probabilities(raw: dict[str, float]) -> Probabilities:
+    return Probabilities(**{k: round(float(raw[k]), 4) for k in DIRECTION_CLASSES})
 
 
 def _move_points(spot: float, log_return: float) -> float:
     return round(spot * (math.exp(log_return) - 1), 2)
 
 
-def horizons(ctx: EngineContext) -> dict[str, dict[str, Any]]:
+def horizons(ctx: EngineContext) -> Horizons:
     """Per horizon from the ``direction`` model (once per daily_as_of), else a random walk."""
     return _horizons(ctx, daily_parts(ctx, model_answer(ctx)))
 
 
-def _horizons(ctx: EngineContext, parts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _horizons(ctx: EngineContext, parts: DailyParts) -> Horizons:
     spot = ctx.snapshot.spot
-    return {
-        key: {**head, "expected_move_points": _move_points(spot, ret), **tail}
-        for key, (head, ret, tail) in parts["horizons"].items()
-    }
+    return Horizons(
+        **{
+            key: Horizon(**fields, expected_move_points=_move_points(spot, ret))
+            for key, (fields, ret) in parts.horizons.items()
+        }
+    )
 
 
 def model_answer(ctx: EngineContext) -> ModelOutput | None:
@@ -67,10 +80,20 @@ def model_answer(ctx: EngineContext) -> ModelOutput | None:
     return out
 
 
-HorizonParts = dict[str, tuple[dict[str, Any], float, dict[str, Any]]]
+HorizonParts = dict[str, tuple[dict[str, Any], float]]
 
 
-def daily_parts(ctx: EngineContext, out: ModelOutput | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DailyParts:
+    """What a session's snapshots share: per horizon its fields but the expected move and
+    that move's log return; the risk score and the regime."""
+
+    horizons: HorizonParts
+    risk_score: RiskScore
+    regime: MarketRegimeLabel
+
+
+def daily_parts(ctx: EngineContext, out: ModelOutput | None) -> DailyParts:
     """What is a function of the daily features and the model's answer alone (everything but
     the moves in points and today's bias): built once per session's features. The key holds
     the features themselves, so snapshots of one daily_as_of with other values get their own."""
@@ -80,14 +103,14 @@ def daily_parts(ctx: EngineContext, out: ModelOutput | None) -> dict[str, Any]:
     )
 
 
-def _daily_parts(ctx: EngineContext, out: ModelOutput | None) -> dict[str, Any]:
+def _daily_parts(ctx: EngineContext, out: ModelOutput | None) -> DailyParts:
     horizons = _horizon_parts(ctx, out)
-    head_t5 = horizons["t5"][0]
-    return {"horizons": horizons, **_risk_and_regime(ctx, head_t5["probabilities"]["down"])}
+    fields_t5 = horizons["t5"][0]
+    return DailyParts(horizons, *_risk_and_regime(ctx, fields_t5["probabilities"].down))
 
 
 def _horizon_parts(ctx: EngineContext, out: ModelOutput | None) -> HorizonParts:
-    """Per horizon: the fields before the expected move, its log return, the fields after."""
+    """Per horizon: its fields but the expected move, and that move's log return."""
     snap = ctx.snapshot
     parts: HorizonParts = {}
     for key, sessions in HORIZONS.items():
@@ -96,7 +119,7 @@ def _horizon_parts(ctx: EngineContext, out: ModelOutput | None) -> HorizonParts:
             raw, (beats, clim, source), prov = preds[key], checks[key], out.provenance
             if source == "climatology":
                 prov = provenance.climatology(
-                    {**prov, "window": window}, CLIMATOLOGY_NOTE.format(horizon=key)
+                    provenance.amended(prov, window=window), CLIMATOLOGY_NOTE.format(horizon=key)
                 )
         else:
             why = (
@@ -110,19 +133,17 @@ def _horizon_parts(ctx: EngineContext, out: ModelOutput | None) -> HorizonParts:
             clim = fallbacks.random_walk_direction({**snap.daily, "ret_20": 0.0}, sessions)
             beats, prov = False, provenance.heuristic(why, fallbacks.RANDOM_WALK_FORMULA)
         direction, conviction = labels.direction_call(raw)
-        head = {
+        fields = {
             "label": HORIZON_LABELS[key],
             "direction": direction,
             "conviction": round(float(conviction), 4),
             "probabilities": _probabilities(raw),
-        }
-        tail = {
-            "forecast": prov["source"] == "model",
+            "forecast": prov.source == "model",
             "beats_climatology": beats,
             "climatology": _probabilities(clim),
             "provenance": prov,
         }
-        parts[key] = (head, float(raw["expected_return"]), tail)
+        parts[key] = (fields, float(raw["expected_return"]))
     return parts
 
 
@@ -139,20 +160,20 @@ def is_intraday(ctx: EngineContext) -> bool:
     return ctx.snapshot.kind == "intraday" and bool(ctx.snapshot.intraday)
 
 
-def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def today(ctx: EngineContext, by_horizon: Horizons) -> Today:
     """Intraday: where today's close lands vs the price now (``direction_intraday``).
     Daily (session closed): the next session's bias, i.e. horizon t1."""
     snap = ctx.snapshot
     if not is_intraday(ctx):
-        t1 = by_horizon["t1"]
-        return {
-            "direction": t1["direction"],
-            "conviction": t1["conviction"],
-            "probabilities": t1["probabilities"],
-            "expected_move_points": t1["expected_move_points"],
-            "basis": "next session (t1)",
-            "provenance": t1["provenance"],
-        }
+        t1 = by_horizon.t1
+        return Today(
+            direction=t1.direction,
+            conviction=t1.conviction,
+            probabilities=t1.probabilities,
+            expected_move_points=t1.expected_move_points,
+            basis="next session (t1)",
+            provenance=t1.provenance,
+        )
     out = ctx.batch_output(TODAY, "direction_intraday", intraday_model_probabilities)
     if out.ok:
         raw, prov = out.value, out.provenance
@@ -164,44 +185,44 @@ def today(ctx: EngineContext, by_horizon: dict[str, dict[str, Any]]) -> dict[str
             out.problem or "", fallbacks.RANDOM_WALK_FORMULA + " over the session fraction left"
         )
     direction, conviction = labels.direction_call(raw)
-    return {
-        "direction": direction,
-        "conviction": round(float(conviction), 4),
-        "probabilities": _probabilities(raw),
-        "expected_move_points": _move_points(snap.spot, float(raw["expected_return"])),
-        "basis": "rest of today's session",
-        "provenance": prov,
-    }
+    return Today(
+        direction=direction,
+        conviction=round(float(conviction), 4),
+        probabilities=_probabilities(raw),
+        expected_move_points=_move_points(snap.spot, float(raw["expected_return"])),
+        basis="rest of today's session",
+        provenance=prov,
+    )
 
 
-def compute_direction(ctx: EngineContext) -> dict[str, Any]:
+def compute_direction(ctx: EngineContext) -> DirectionData:
     parts = daily_parts(ctx, model_answer(ctx))
     by_horizon = _horizons(ctx, parts)
-    return {
-        "today": today(ctx, by_horizon),
-        "horizons": by_horizon,
-        "risk_score": parts["risk_score"],
-        "regime": parts["regime"],
-    }
+    return DirectionData(
+        today=today(ctx, by_horizon),
+        horizons=by_horizon,
+        risk_score=parts.risk_score,
+        regime=parts.regime,
+    )
 
 
-def _risk_and_regime(ctx: EngineContext, p_down_t5: float) -> dict[str, Any]:
+def _risk_and_regime(ctx: EngineContext, p_down_t5: float) -> tuple[RiskScore, MarketRegimeLabel]:
     """Risk score and market regime: functions of the daily features (and t5's down)."""
     risk, components = labels.risk_score(ctx.snapshot.daily, p_down_t5)
-    return {
-        "risk_score": {
-            "value": risk,
-            "components": components,
-            "provenance": provenance.from_formula(labels.RISK_FORMULA),
-        },
-        "regime": {
-            "label": regimes.market_regime(ctx.snapshot.daily),
-            "provenance": provenance.from_formula(regimes.MARKET_REGIME_FORMULA),
-        },
-    }
+    return (
+        RiskScore(
+            value=risk,
+            components=RiskComponents(**components),
+            provenance=provenance.from_formula(labels.RISK_FORMULA),
+        ),
+        MarketRegimeLabel(
+            label=regimes.market_regime(ctx.snapshot.daily),
+            provenance=provenance.from_formula(regimes.MARKET_REGIME_FORMULA),
+        ),
+    )
 
 
-def compute_direction_batch(contexts: list[EngineContext]) -> list[dict[str, Any]]:
+def compute_direction_batch(contexts: list[EngineContext]) -> list[DirectionData]:
     """``compute_direction`` of each snapshot, the intraday model called once for the batch."""
     intraday = [ctx for ctx in contexts if is_intraday(ctx)]
     run_batched(intraday, TODAY, "direction_intraday", intraday_model_probabilities)

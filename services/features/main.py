@@ -25,7 +25,7 @@ from shared.bus import replies, streams
 from shared.bus.lifecycle import serve
 from shared.bus.worker import StreamWorker
 from shared.config import Settings
-from shared.contract.blocks import build_block
+from shared.contract.blocks import build_block, pack_data
 from shared.contract.codec import encode, pack, unpack
 from shared.contract.schemas import Bar, FeatureSnapshot, Message
 from shared.market.validation import Limits, Rejected, describe
@@ -116,10 +116,12 @@ class FeaturesWorker(StreamWorker):
             self._dead_letter(pipe, held.entry_id, encode(held.bar)["d"], why)
         if self._latest_snapshot is not None:
             snap = self._latest_snapshot
+            data = market_data(snap, list(self.sparkline))
             block = build_block(
                 "market",
                 snap,
-                market_data(snap, list(self.sparkline)),
+                data,
+                pack_data(data),
                 clock=self.clock,
                 settings=self.settings,
             )

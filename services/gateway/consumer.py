@@ -11,7 +11,8 @@ of the hash), and the engine's newest admissible block is looked up on the strea
 A valid entry whose processing raises is counted, logged and skipped: one odd block never
 stops the stream. A block that a later admitted block of its engine supersedes within the
 read batch is judged by its header only (its data parsed, not built: it never reaches the
-document), so its data's validity is not checked; the blocks shown are decoded whole.
+document), so its data's validity is not checked; the data of a block shown is decoded
+straight into the engine's contract struct, which checks it (contract_check.py).
 The admitted blocks of one XREAD batch are applied together (Gateway.on_blocks): one
 document change, one update, one serialisation per batch, not per block - a live batch holds
 one block, a replay's burst hundreds.
@@ -27,9 +28,10 @@ import hashlib
 import time
 from typing import Any
 
+import msgspec
 import redis
 
-from services.gateway.contract_check import contract_rejection
+from services.gateway.contract_check import contract_checked
 from services.gateway.core import Gateway
 from services.gateway.guard import Rejection, bar_close_s, check_block
 from services.gateway.loglimit import LogLimiter
@@ -41,7 +43,7 @@ from shared.bus.publish import Bus, connect, connect_async
 from shared.bus.run_epoch import EpochWatch
 from shared.bus.worker import read_health
 from shared.config import Settings
-from shared.contract.codec import DecodeError, decode, decode_block_head, unpack
+from shared.contract.codec import DecodeError, decode, decode_block_parts, unpack
 from shared.contract.schemas import SignalBlock
 from shared.logs import get_logger
 
@@ -61,12 +63,17 @@ return 0
 """
 
 
-def parse_latest(raw: bytes) -> SignalBlock:
-    """A payload of the latest-blocks hash (msgpack of a SignalBlock, no envelope)."""
+def parse_latest(raw: bytes) -> tuple[SignalBlock, bytes]:
+    """A payload of the latest-blocks hash (msgpack of a SignalBlock, no envelope): the
+    block's header and its data's msgpack (``decode_block_parts``)."""
+    parts = decode_block_parts({"t": SignalBlock.TYPE, "v": SignalBlock.VERSION, "d": raw})
+    if parts is not None:
+        return parts
     try:
-        return SignalBlock.model_validate(unpack(raw))
+        block = SignalBlock.model_validate(unpack(raw))
     except Exception as exc:  # msgpack and pydantic raise several types
         raise DecodeError(f"invalid latest block: {exc}") from exc
+    return block, msgspec.msgpack.encode(block.data)
 
 
 def superseded(blocks: dict[int, SignalBlock]) -> set[int]:
@@ -150,17 +157,15 @@ class BlockConsumer:
         for engine_raw, raw in sorted(latest.items()):
             engine = engine_raw.decode()
             try:
-                block = parse_latest(raw)
+                head, data = parse_latest(raw)
             except DecodeError as exc:
                 await self._reject(streams.LATEST_BLOCKS, engine, raw, str(exc))
                 continue
-            rejection = await self._admit(block) or contract_rejection(
-                block, self.settings.block_max_bytes
-            )
-            if rejection is None:
-                admitted.append(block)
+            outcome = await self._admit(head) or self._checked(head, data)
+            if isinstance(outcome, SignalBlock):
+                admitted.append(outcome)
                 continue
-            await self._refuse(streams.LATEST_BLOCKS, engine, raw, block, rejection)
+            await self._refuse(streams.LATEST_BLOCKS, engine, raw, head, outcome)
             await self._drop_refused_latest(engine, raw)
             fallback = await self._newest_admissible(engine, last_id)
             if fallback is not None:
@@ -189,24 +194,19 @@ class BlockConsumer:
                 return None
             for raw_id, fields in page:
                 scanned += 1
-                try:
-                    message = decode(fields)
-                except DecodeError:
+                parts = decode_block_parts(fields)
+                if parts is None or parts[0].engine != engine or await self._admit(parts[0]):
                     continue
-                if (
-                    isinstance(message, SignalBlock)
-                    and message.engine == engine
-                    and await self._admit(message) is None
-                    and self._shows(message)
-                ):
+                shown = self._checked(*parts)
+                if isinstance(shown, SignalBlock):
                     log.info("latest_block_from_stream", engine=engine, entry_id=raw_id.decode())
-                    return message
+                    return shown
             upper = "(" + page[-1][0].decode()
         return None
 
-    def _shows(self, block: SignalBlock) -> bool:
-        """The contract admits ``block`` (its data decoded whole)."""
-        return contract_rejection(block, self.settings.block_max_bytes) is None
+    def _checked(self, head: SignalBlock, data: bytes) -> SignalBlock | Rejection:
+        """``head``'s whole block, its data decoded into the contract, or why not."""
+        return contract_checked(head, data, self.settings.block_max_bytes)
 
     async def _admit(self, block: SignalBlock) -> Rejection | None:
         """The guard's verdict; a block ahead of the known input re-reads the input first
@@ -243,8 +243,9 @@ class BlockConsumer:
     async def _read(self) -> None:
         """One XREAD batch: every entry judged (malformed, refused, admitted and counted), the
         admitted applied as one change. An entry a later admitted block of its engine
-        supersedes is judged by its header only (``decode_block_head``: its data is parsed,
-        not built; about a fifth of a whole decode) - in a replay's burst, most entries."""
+        supersedes is judged by its header only (``decode_block_parts``: its data is parsed,
+        not built) - in a replay's burst, most entries; a shown entry's data is decoded once,
+        straight into the engine's contract struct (``contract_checked``)."""
         assert self.last_id is not None
         entries = await replies.xread_async(
             self.client,
@@ -257,18 +258,18 @@ class BlockConsumer:
             return
         received_at = time.time()
         admitted: dict[int, SignalBlock] = {}
-        whole: set[int] = set()  # admitted entries decoded whole and checked for JSON
+        data: dict[int, bytes] = {}  # the admitted entries' data, as msgpack
+        whole: set[int] = set()  # admitted entries whose data was decoded and checked
         for index, (raw_id, fields) in enumerate(entries):
             self.metrics.consumed.inc()
-            head = decode_block_head(fields)
-            block = await self._judge(raw_id.decode(), fields, head)
-            if block is not None:
-                admitted[index] = block
+            parts = await self._judge(raw_id.decode(), fields)
+            if parts is not None:
+                admitted[index], data[index] = parts
         # the shown entries must be whole; one that fails leaves, and may un-supersede others
         while todo := set(admitted) - superseded(admitted) - whole:
             for index in sorted(todo):
                 raw_id, fields = entries[index]
-                block = await self._whole(raw_id.decode(), fields)
+                block = await self._whole(raw_id.decode(), fields, admitted[index], data[index])
                 whole.add(index)
                 if block is None:
                     del admitted[index]
@@ -282,41 +283,40 @@ class BlockConsumer:
         self.last_id = entries[-1][0].decode()
 
     async def _judge(
-        self, entry_id: str, fields: dict[bytes, bytes], head: SignalBlock | None
-    ) -> SignalBlock | None:
-        """The entry's block (``head`` when given: data not read) if well formed and
+        self, entry_id: str, fields: dict[bytes, bytes]
+    ) -> tuple[SignalBlock, bytes] | None:
+        """The entry's block header and its data's msgpack (not built) if well formed and
         admitted by the guard; otherwise rejected or refused (dead-lettered), or, if judging
         raises, counted and skipped: None."""
         try:
-            if head is None:
-                return await self.admit_entry(entry_id, fields)
-            return await self.admit_head(entry_id, fields, head)
+            parts = await self._parts(entry_id, fields)
+            if parts is None or await self.admit_head(entry_id, fields, parts[0]) is None:
+                return None
+            return parts
         except Exception as exc:  # skip the entry; the stream goes on
             self._entry_failed(streams.BLOCKS, entry_id, exc)
             return None
 
-    async def _whole(self, entry_id: str, fields: dict[bytes, bytes]) -> SignalBlock | None:
-        """An admitted header's whole block, checked for the JSON document; None (rejected,
-        or counted and skipped) if it is not one."""
-        message = await self._decode_block(entry_id, fields)
-        if message is None:
+    async def _whole(
+        self, entry_id: str, fields: dict[bytes, bytes], head: SignalBlock, data: bytes
+    ) -> SignalBlock | None:
+        """An admitted header's whole block, its data decoded into the contract; None
+        (refused: dead-lettered) when it breaks it."""
+        outcome = self._checked(head, data)
+        if isinstance(outcome, Rejection):
+            await self._refuse(streams.BLOCKS, entry_id, fields.get(b"d", b""), head, outcome)
             return None
-        broken = contract_rejection(message, self.settings.block_max_bytes)
-        if broken is not None:
-            await self._refuse(streams.BLOCKS, entry_id, fields.get(b"d", b""), message, broken)
-            return None
-        return message
+        return outcome
 
-    async def admit_entry(self, entry_id: str, fields: dict[bytes, bytes]) -> SignalBlock | None:
-        """The entry's block if the guard admits it; a malformed entry is rejected and a
-        refused block dead-lettered (None for both)."""
-        message = await self._decode_block(entry_id, fields)
-        if message is None:
-            return None
-        return await self.admit_head(entry_id, fields, message)
-
-    async def _decode_block(self, entry_id: str, fields: dict[bytes, bytes]) -> SignalBlock | None:
-        """The entry's whole block, or None when it is none (rejected: dead-lettered)."""
+    async def _parts(
+        self, entry_id: str, fields: dict[bytes, bytes]
+    ) -> tuple[SignalBlock, bytes] | None:
+        """The entry's block header and its data's msgpack (``decode_block_parts``); None
+        when it is no block (rejected: dead-lettered). A header only the message's lax
+        validation accepts is decoded whole (its data packed again)."""
+        parts = decode_block_parts(fields)
+        if parts is not None:
+            return parts
         try:
             message = decode(fields)
             if not isinstance(message, SignalBlock):
@@ -324,7 +324,7 @@ class BlockConsumer:
         except DecodeError as exc:
             await self._reject(streams.BLOCKS, entry_id, fields.get(b"d", b""), str(exc))
             return None
-        return message
+        return message, msgspec.msgpack.encode(message.data)
 
     async def admit_head(
         self, entry_id: str, fields: dict[bytes, bytes], block: SignalBlock

@@ -8,13 +8,29 @@ minutes between two snapshots cost a dictionary look-up."""
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from typing import Any
+from typing import Any, cast
 
+from shared.contract.document.chain import (
+    Buildup,
+    BuildupCounts,
+    BuildupGroup,
+    BuildupRow,
+    BuildupSideCounts,
+    BuildupSpan,
+    Forward,
+    GammaExposure,
+    GammaRow,
+    Greeks,
+    GreeksRow,
+    TermPoint,
+    TermStructure,
+)
 from shared.contract.schemas import OptionChain
 from shared.market.calendar import ist_iso
 from shared.market.chain_view import ChainView, years_to_expiry
 from shared.signals import provenance
 from shared.signals.buildup import BUILDUP_FORMULA, ChainBuildup, buildup_between
+from shared.signals.buildup import Buildup as BuildupClass
 from shared.signals.exposure import (
     GEX_FORMULA,
     ZERO_GAMMA_FORMULA,
@@ -45,31 +61,31 @@ def _in_band(strikes: tuple[float, ...], spot: float, band: float) -> list[int]:
     return [i for i, k in enumerate(strikes) if abs(k / spot - 1) <= band]
 
 
-def greeks_group(g: ChainGreeks, rows: list[int], window: str) -> dict[str, Any]:
-    return {
-        "forward": round(g.forward, 2),
-        "forward_from_parity": g.forward_from_parity,
-        "years_to_expiry": round(g.years, 6),
-        "reason": g.reason,
-        "strikes": [
-            {
-                "strike": g.strikes[i],
-                "iv": g.call.iv[i],
-                "iv_published": g.call.iv_published[i],
-                "call_delta": g.call.delta[i],
-                "put_delta": g.put.delta[i],
-                "gamma_per_point": g.call.gamma_per_point[i],
-                "vega_points_per_vol_point": g.call.vega_points_per_vol_point[i],
-                "theta_points_per_day": g.call.theta_points_per_day[i],
-                "reason": g.call.reason[i],
-            }
+def greeks_group(g: ChainGreeks, rows: list[int], window: str) -> Greeks:
+    return Greeks(
+        forward=round(g.forward, 2),
+        forward_from_parity=g.forward_from_parity,
+        years_to_expiry=round(g.years, 6),
+        reason=g.reason,
+        strikes=[
+            GreeksRow(
+                strike=g.strikes[i],
+                iv=g.call.iv[i],
+                iv_published=g.call.iv_published[i],
+                call_delta=g.call.delta[i],
+                put_delta=g.put.delta[i],
+                gamma_per_point=g.call.gamma_per_point[i],
+                vega_points_per_vol_point=g.call.vega_points_per_vol_point[i],
+                theta_points_per_day=g.call.theta_points_per_day[i],
+                reason=g.call.reason[i],
+            )
             for i in rows
         ],
-        "provenance": provenance.from_formula(GREEKS_FORMULA, window=window),
-    }
+        provenance=provenance.from_formula(GREEKS_FORMULA, window=window),
+    )
 
 
-def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str) -> dict[str, Any]:
+def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str) -> GammaExposure:
     gex = gamma_exposure(g, chain.quotes)
     zero = zero_gamma_level([(g, chain.quotes)])
     total = gex.total_gex_rupees_per_1pct
@@ -81,125 +97,133 @@ def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str
             gex.net_gex_rupees_per_1pct,
         )
     )
-    return {
-        "total_rupees_per_1pct": round(total, 0),
-        "regime": "positive" if total > 0 else "negative" if total < 0 else None,
-        "zero_gamma_level": None if zero.level is None else round(zero.level, 2),
-        "zero_gamma_reason": zero.reason,
-        "zero_gamma_range_pct": round(100 * zero.range_pct, 2),
-        "call_oi_without_gamma_units": gex.call_oi_without_gamma_units,
-        "put_oi_without_gamma_units": gex.put_oi_without_gamma_units,
-        "by_strike": [
-            {
-                "strike": gex.strikes[i],
-                "call_rupees_per_1pct": c,
-                "put_rupees_per_1pct": p,
-                "net_rupees_per_1pct": n,
-            }
+    return GammaExposure(
+        total_rupees_per_1pct=round(total, 0),
+        regime="positive" if total > 0 else "negative" if total < 0 else None,
+        zero_gamma_level=None if zero.level is None else round(zero.level, 2),
+        zero_gamma_reason=zero.reason,
+        zero_gamma_range_pct=round(100 * zero.range_pct, 2),
+        call_oi_without_gamma_units=gex.call_oi_without_gamma_units,
+        put_oi_without_gamma_units=gex.put_oi_without_gamma_units,
+        by_strike=[
+            GammaRow(
+                strike=gex.strikes[i],
+                call_rupees_per_1pct=c,
+                put_rupees_per_1pct=p,
+                net_rupees_per_1pct=n,
+            )
             for i, c, p, n in zip(rows, call, put, net, strict=True)
         ],
-        "sign_convention": "dealers assumed long calls (+) and short puts (-)",
-        "provenance": provenance.from_formula(
+        sign_convention="dealers assumed long calls (+) and short puts (-)",
+        provenance=provenance.from_formula(
             GEX_FORMULA
             + "; zero gamma: "
             + ZERO_GAMMA_FORMULA.format(pct=ZERO_GAMMA_RANGE, step=ZERO_GAMMA_STEP),
             window=window,
         ),
-    }
+    )
 
 
-def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> dict[str, Any]:
-    counts = {
-        side: {
-            str(label): n
-            for label, n in Counter(getattr(b, side).buildup).items()
-            if label is not None
+def _label(buildup: BuildupClass | None) -> Buildup | None:
+    return None if buildup is None else cast(Buildup, str(buildup))
+
+
+def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> BuildupSpan:
+    counts = BuildupSideCounts(
+        **{
+            side: BuildupCounts(
+                **{
+                    str(label): n
+                    for label, n in Counter(getattr(b, side).buildup).items()
+                    if label is not None
+                }
+            )
+            for side in ("call", "put")
         }
-        for side in ("call", "put")
-    }
+    )
     call_price, put_price = (
         rounded([side.price_change_points[i] for i in rows], 2) for side in (b.call, b.put)
     )
-    return {
-        "since": ist_iso(since.snapshot_time),
-        "counts": counts,
-        "by_strike": [
-            {
-                "strike": b.strikes[i],
-                "call": None if b.call.buildup[i] is None else str(b.call.buildup[i]),
-                "put": None if b.put.buildup[i] is None else str(b.put.buildup[i]),
-                "call_oi_change_units": b.call.oi_change_units[i],
-                "put_oi_change_units": b.put.oi_change_units[i],
-                "call_price_change_points": call_price_change,
-                "put_price_change_points": put_price_change,
-            }
+    return BuildupSpan(
+        since=ist_iso(since.snapshot_time),
+        counts=counts,
+        by_strike=[
+            BuildupRow(
+                strike=b.strikes[i],
+                call=_label(b.call.buildup[i]),
+                put=_label(b.put.buildup[i]),
+                call_oi_change_units=b.call.oi_change_units[i],
+                put_oi_change_units=b.put.oi_change_units[i],
+                call_price_change_points=call_price_change,
+                put_price_change_points=put_price_change,
+            )
             for i, call_price_change, put_price_change in zip(
                 rows, call_price, put_price, strict=True
             )
         ],
-    }
+    )
 
 
-def buildup_group(view: ChainView, rows: list[int], window: str) -> dict[str, Any]:
+def buildup_group(view: ChainView, rows: list[int], window: str) -> BuildupGroup:
     chain = view.chain
     assert chain is not None
     since_close = view.previous_close
-    return {
-        "since_previous": None
+    return BuildupGroup(
+        since_previous=None
         if view.previous is None
         else buildup_side(buildup_between(chain.quotes, view.previous.quotes), rows, view.previous),
-        "since_close": None
+        since_close=None
         if since_close is None
         else buildup_side(buildup_between(chain.quotes, since_close.quotes), rows, since_close),
-        "since_close_reason": None
+        since_close_reason=None
         if since_close is not None
         else "no snapshot of this expiry from an earlier session is held",
-        "provenance": provenance.from_formula(
+        provenance=provenance.from_formula(
             BUILDUP_FORMULA
             + "; since the close = against the last snapshot of the previous session held",
             window=window,
         ),
-    }
+    )
 
 
-def term_group(view: ChainView) -> dict[str, Any]:
+def term_group(view: ChainView) -> TermStructure:
     chain = view.chain
     assert chain is not None
     chains = [chain, *view.other_expiries]
     points = term_structure(chains)
     taken = {c.expiry: c.snapshot_time for c in chains}
-    return {
-        "expiries": [
-            {
-                "expiry": p.expiry,
-                "days_to_expiry": round(p.days_to_expiry, 3),
-                "atm_iv": p.atm_iv,
-                "risk_reversal_25d": p.risk_reversal_25d,
-                "butterfly_25d": p.butterfly_25d,
-                "chain_as_of": ist_iso(taken[p.expiry]),
-                "reason": p.reason,
-            }
+    return TermStructure(
+        expiries=[
+            TermPoint(
+                expiry=p.expiry,
+                days_to_expiry=round(p.days_to_expiry, 3),
+                atm_iv=p.atm_iv,
+                risk_reversal_25d=p.risk_reversal_25d,
+                butterfly_25d=p.butterfly_25d,
+                chain_as_of=ist_iso(taken[p.expiry]),
+                reason=p.reason,
+            )
             for p in points
         ],
-        "provenance": provenance.from_formula(
+        provenance=provenance.from_formula(
             TERM_STRUCTURE_FORMULA,
             window=f"{len(points)} expiries, chains at or before the snapshot",
         ),
-    }
+    )
 
 
-def forward_group(chain: OptionChain, window: str) -> dict[str, Any]:
+def forward_group(chain: OptionChain, window: str) -> Forward:
     found = synthetic_forward(chain.quotes, chain.spot)
-    return {
-        "forward": None if found is None else round(found.forward, 2),
-        "basis_points": None if found is None else found.basis_points,
-        "basis_percent": None if found is None else found.basis_pct,
-        "parity_strikes": [] if found is None else list(found.strikes),
-        "reason": None if found is not None else "no strike priced on both sides",
-        "provenance": provenance.from_formula(
+    return Forward(
+        forward=None if found is None else round(found.forward, 2),
+        basis_points=None if found is None else found.basis_points,
+        basis_percent=None if found is None else found.basis_pct,
+        parity_strikes=[] if found is None else list(found.strikes),
+        reason=None if found is not None else "no strike priced on both sides",
+        provenance=provenance.from_formula(
             f"{SYNTHETIC_FORWARD_FORMULA}; {BASIS_FORMULA}", window=window
         ),
-    }
+    )
 
 
 def depth_groups(view: ChainView, band: float) -> dict[str, Any]:

@@ -5,13 +5,53 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from msgspec.structs import replace
 
 from services.seller.chain_depth import depth_groups
 from services.seller.positioning import positioning_group
-from shared.contract.schemas import FeatureSnapshot, FuturesDay, OptionChain, OptionQuote
+from shared.contract.document.base import Selection
+from shared.contract.document.chain import (
+    AtmIv,
+    ChainFresh,
+    ChainMaxPain,
+    ChainUnavailable,
+    DeltaSkew,
+    OiRow,
+    OtmSide,
+    Pcr,
+    SellerChain,
+    Smile,
+    SmilePoint,
+    Straddle,
+    StraddleBand,
+    Wall,
+    Walls,
+)
+from shared.contract.document.seller import (
+    BreachCurve,
+    BreachPoint,
+    ExpiryStress,
+    HitRate,
+    MaxPain,
+    SafeRange,
+    SellerData,
+    SellerFlag,
+    Side,
+    Skew,
+    StressProbabilities,
+    Trap,
+    VixRegimeLabel,
+)
+from shared.contract.schemas import (
+    FeatureSnapshot,
+    FuturesDay,
+    OptionChain,
+    OptionQuote,
+    Provenance,
+)
 from shared.features.daily import SEQUENCE_FEATURES
 from shared.market.calendar import daily_close_time, ist_iso, to_date
 from shared.market.chain_view import ChainView, years_to_expiry
@@ -28,6 +68,7 @@ from shared.signals.breach import (
 from shared.signals.chain_arrays import quote_columns
 from shared.signals.greeks import ATM_IV_FORMULA
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
+from shared.signals.provenance import amended
 from shared.signals.safe_range import (
     SAFE_RANGE_FORMULA,
     implied_move_points,
@@ -54,7 +95,7 @@ TRAP_BASELINE_FORMULA = "training base rate of RV5 > VIX (climatology)"
 STRESS_BASELINE_FORMULA = "training frequencies of the RV-to-expiry terciles in this VIX regime"
 
 
-def selection_summary(selection: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def selection_summary(selection: dict[str, Any]) -> tuple[Selection, str]:
     """(the group's ``selection`` object, the provenance note saying which is live and by
     how much it won on the trainer's validation window)."""
     skill = selection.get("skill")
@@ -64,32 +105,33 @@ def selection_summary(selection: dict[str, Any]) -> tuple[dict[str, Any], str]:
         f"{selection['baseline_score']:.4g} (skill {skill:+.3g}) over "
         f"{selection['samples']} sessions {selection.get('window', '')}"
     )
-    keys = ("live", "baseline", "metric", "model_score", "baseline_score", "skill", "samples")
-    return {k: selection.get(k) for k in keys}, note
+    fields: dict[str, Any] = {k: selection.get(k) for k in Selection.__struct_fields__}
+    return Selection(**fields), note
 
 
-def core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
+def core_selection(ctx: EngineContext, signal: str) -> tuple[bool, Selection | None, str]:
     """(whether the seller model is live for ``signal``, its selection, a provenance note);
     without a seller model: (False, None, why). Once per daily_as_of (the model's choice
     is fixed; shared read-only by the session's blocks)."""
     return ctx.once(("seller.selection", signal), lambda: _core_selection(ctx, signal))
 
 
-def _core_selection(ctx: EngineContext, signal: str) -> tuple[bool, dict[str, Any] | None, str]:
+def _core_selection(ctx: EngineContext, signal: str) -> tuple[bool, Selection | None, str]:
     out = ctx.run_model("seller", lambda m: m.selection(signal))
     if not out.ok:
         return False, None, out.problem or ""
     chosen, note = selection_summary(out.value)
-    return chosen["live"] == "model", chosen, note
+    return chosen.live == "model", chosen, note
 
 
 def _baseline_provenance(
-    ctx: EngineContext, formula: str, note: str, selection: dict[str, Any] | None
-) -> dict[str, Any]:
+    ctx: EngineContext, formula: str, note: str, selection: Selection | None
+) -> Provenance:
     """A baseline value: a formula when the model chose it, a heuristic when no model."""
     if selection is None:
         return provenance.heuristic(note, formula)
-    return {**ctx.model_provenance("seller", formula=formula), "source": "formula", "note": note}
+    prov = ctx.model_provenance("seller", formula=formula)
+    return provenance.amended(prov, source="formula", note=note)
 
 
 def current_vix(ctx: EngineContext) -> float:
@@ -105,7 +147,7 @@ def sessions_to_expiry(ctx: EngineContext) -> float:
     return ctx.snapshot.sessions_to_expiry + (ctx.days_to_expiry - ctx.snapshot.days_to_expiry)
 
 
-def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
+def safe_range_group(ctx: EngineContext, regime: str) -> SafeRange:
     live, selection, note = core_selection(ctx, "expiry_range")
     if live:
         snap, coverage = ctx.snapshot, ctx.settings.coverage_target
@@ -119,7 +161,7 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
             lower, upper = out.value
             vix = current_vix(ctx)
             vix_scale = vix / 100 * math.sqrt(ctx.days_to_expiry / 365)
-            return {
+            return SafeRange(
                 # the same bounds in VIX-implied sigmas, comparable with the baseline band's z
                 **range_section(
                     snap,
@@ -130,17 +172,18 @@ def safe_range_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
                     -math.log(lower / snap.spot) / vix_scale,
                     math.log(upper / snap.spot) / vix_scale,
                 ),
-                "selection": selection,
-                "provenance": {**out.provenance, "formula": CORE_FORMULA, "note": note},
-            }
+                selection=selection,
+                provenance=provenance.amended(out.provenance, formula=CORE_FORMULA, note=note),
+            )
     group = vix_band_group(ctx, regime)
     if selection is not None:
-        group["selection"] = selection
-        group["provenance"] = {**group["provenance"], "note": note}
+        group = replace(
+            group, selection=selection, provenance=provenance.amended(group.provenance, note=note)
+        )
     return group
 
 
-def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
+def vix_band_group(ctx: EngineContext, regime: str) -> SafeRange:
     """The baseline range: the VIX band with the stats model's calibrated z per side."""
     snap, days = ctx.snapshot, ctx.days_to_expiry
     out = ctx.once(
@@ -149,7 +192,7 @@ def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
     )
     if out.ok:
         z_lower, z_upper, coverage = out.value
-        prov = {**out.provenance, "formula": SAFE_RANGE_FORMULA}
+        prov = provenance.amended(out.provenance, formula=SAFE_RANGE_FORMULA)
     else:
         coverage = ctx.settings.coverage_target
         z_lower = z_upper = symmetric_normal_z(coverage)
@@ -158,10 +201,10 @@ def vix_band_group(ctx: EngineContext, regime: str) -> dict[str, Any]:
         )
     vix = current_vix(ctx)
     lower, upper = safe_range(snap.spot, vix, days, z_lower, z_upper)
-    return {
+    return SafeRange(
         **range_section(snap, vix, lower, upper, coverage, float(z_lower), float(z_upper)),
-        "provenance": prov,
-    }
+        provenance=prov,
+    )
 
 
 def range_section(
@@ -188,31 +231,31 @@ def range_section(
     }
 
 
-def max_pain_group(chain: OptionChain | None, missing: str | None = None) -> dict[str, Any]:
+def max_pain_group(chain: OptionChain | None, missing: str | None = None) -> MaxPain:
     """Max pain of the target expiry's fresh chain (the chain group's); ``missing`` says why
     there is none."""
     if chain is None:
         reason = missing or "no option-chain source configured"
-        return {"strike": None, "reason": reason, "provenance": provenance.from_data(note=reason)}
+        return MaxPain(strike=None, reason=reason, provenance=provenance.from_data(note=reason))
     tolerance = 0.02
     result = compute_max_pain(chain.quotes, tolerance=tolerance)
     if result is None:
         reason = f"option chain of {ist_iso(chain.snapshot_time)} carries no open interest"
-        return {"strike": None, "reason": reason, "provenance": provenance.from_data(note=reason)}
-    return {
-        "strike": result.strike,
-        "lower": result.lower,
-        "upper": result.upper,
-        "chain_as_of": ist_iso(chain.snapshot_time),
-        "expiry": chain.expiry,
-        "provenance": {
-            **provenance.from_data(window=f"chain {ist_iso(chain.snapshot_time)}"),
-            "formula": MAX_PAIN_FORMULA.format(tolerance=tolerance),
-        },
-    }
+        return MaxPain(strike=None, reason=reason, provenance=provenance.from_data(note=reason))
+    return MaxPain(
+        strike=result.strike,
+        lower=result.lower,
+        upper=result.upper,
+        chain_as_of=ist_iso(chain.snapshot_time),
+        expiry=chain.expiry,
+        provenance=provenance.from_data(
+            window=f"chain {ist_iso(chain.snapshot_time)}",
+            formula=MAX_PAIN_FORMULA.format(tolerance=tolerance),
+        ),
+    )
 
 
-def trap_group(ctx: EngineContext) -> dict[str, Any]:
+def trap_group(ctx: EngineContext) -> Trap:
     daily = ctx.snapshot.daily
     live, selection, note = core_selection(ctx, "trap")
     call = (lambda m: m.trap_probability(daily)) if live else (lambda m: m.trap_base_rate())
@@ -220,25 +263,26 @@ def trap_group(ctx: EngineContext) -> dict[str, Any]:
     score: float | None
     if out.ok and live:
         score = float(out.value)
-        prov = {**out.provenance, "formula": f"P(RV5 > VIX/100) from the {CORE_FORMULA}"}
-        prov["note"] = note
+        prov = provenance.amended(
+            out.provenance, formula=f"P(RV5 > VIX/100) from the {CORE_FORMULA}", note=note
+        )
     elif out.ok:
         score = float(out.value)
         prov = _baseline_provenance(ctx, TRAP_BASELINE_FORMULA, note, selection)
     else:
         score = fallbacks.trap_score(daily)
         prov = provenance.heuristic(out.problem or "", fallbacks.TRAP_FORMULA)
-    return {
-        "selection": selection,
-        "score": None if score is None else round(score, 4),
-        "label": None if score is None else labels.trap_label(score),
-        "iv_percentile": daily.get("vix_pct_252"),
-        "rv_percentile": daily.get("rv_pct_252"),
-        "provenance": prov,
-    }
+    return Trap(
+        selection=selection,
+        score=None if score is None else round(score, 4),
+        label=None if score is None else labels.trap_label(score),
+        iv_percentile=daily.get("vix_pct_252"),
+        rv_percentile=daily.get("rv_pct_252"),
+        provenance=prov,
+    )
 
 
-def stress_group(ctx: EngineContext) -> dict[str, Any]:
+def stress_group(ctx: EngineContext) -> ExpiryStress:
     daily = ctx.snapshot.daily
     live, selection, note = core_selection(ctx, "stress")
     regime = vix_regime(daily.get("vix"))
@@ -250,7 +294,7 @@ def stress_group(ctx: EngineContext) -> dict[str, Any]:
     out = ctx.once(f"seller.stress.{live}", lambda: ctx.run_model("seller", call))
     if out.ok and live:
         probs = out.value
-        prov = {**out.provenance, "formula": labels.STRESS_FORMULA, "note": note}
+        prov = provenance.amended(out.provenance, formula=labels.STRESS_FORMULA, note=note)
     elif out.ok:
         probs = out.value
         prov = _baseline_provenance(
@@ -260,65 +304,63 @@ def stress_group(ctx: EngineContext) -> dict[str, Any]:
         probs = fallbacks.stress_probabilities(daily)
         prov = provenance.heuristic(out.problem or "", fallbacks.STRESS_FORMULA)
     if probs is None:
-        return {"score": None, "label": None, "probabilities": None, "provenance": prov}
+        return ExpiryStress(score=None, label=None, probabilities=None, provenance=prov)
     score = labels.stress_score(probs)
-    return {
-        "selection": selection,
-        "score": round(score, 4),
-        "label": labels.stress_label(score),
-        "probabilities": {k: round(float(probs[k]), 4) for k in ("low", "medium", "high")},
-        "provenance": prov,
-    }
+    return ExpiryStress(
+        selection=selection,
+        score=round(score, 4),
+        label=labels.stress_label(score),
+        probabilities=StressProbabilities(
+            **{k: round(float(probs[k]), 4) for k in ("low", "medium", "high")}
+        ),
+        provenance=prov,
+    )
 
 
-def skew_group(ctx: EngineContext, chain: OptionChain | None) -> dict[str, Any]:
+def skew_group(ctx: EngineContext, chain: OptionChain | None) -> Skew:
     if chain is not None:
         years = (daily_close_time(to_date(chain.expiry)) - chain.snapshot_time) / SECONDS_PER_YEAR
         skew = chain_skew(chain.quotes, chain.spot, years, wing=SKEW_WING)
         if skew is not None:
-            return {
-                "put": skew.put,
-                "call": skew.call,
-                "net": skew.net,
-                "atm_iv": skew.atm_iv,
-                "method": "chain_iv",
-                "provenance": {
-                    **provenance.from_data(window=f"chain {ist_iso(chain.snapshot_time)}"),
-                    "formula": CHAIN_SKEW_FORMULA.format(d=SKEW_WING),
-                },
-            }
+            return Skew(
+                put=skew.put,
+                call=skew.call,
+                net=skew.net,
+                atm_iv=skew.atm_iv,
+                method="chain_iv",
+                provenance=provenance.from_data(
+                    window=f"chain {ist_iso(chain.snapshot_time)}",
+                    formula=CHAIN_SKEW_FORMULA.format(d=SKEW_WING),
+                ),
+            )
     if ctx.sequence is not None:
         # the daily sequence is the session's: computed once per daily_as_of
         group = ctx.once("seller.return_skew", lambda: _return_skew_group(ctx))
         if group is not None:
-            return {**group, "provenance": dict(group["provenance"])}
+            return group
     reason = "no usable option chain and no 60-session return sequence"
-    return {
-        "put": None,
-        "call": None,
-        "net": None,
-        "method": None,
-        "provenance": provenance.from_data(note=reason),
-    }
+    return Skew(
+        put=None, call=None, net=None, method=None, provenance=provenance.from_data(note=reason)
+    )
 
 
-def _return_skew_group(ctx: EngineContext) -> dict[str, Any] | None:
+def _return_skew_group(ctx: EngineContext) -> Skew | None:
     assert ctx.sequence is not None
     returns = ctx.sequence[:, SEQUENCE_FEATURES.index("ret_1")].tolist()
     skew = return_distribution_skew(returns)
     if skew is None:
         return None
     window = f"{len(returns)} sessions to {ctx.snapshot.daily_as_of}"
-    return {
-        "put": skew.put,
-        "call": skew.call,
-        "net": skew.net,
-        "method": "return_distribution",
-        "provenance": {**provenance.from_data(window=window), "formula": RETURN_SKEW_FORMULA},
-    }
+    return Skew(
+        put=skew.put,
+        call=skew.call,
+        net=skew.net,
+        method="return_distribution",
+        provenance=provenance.from_data(window=window, formula=RETURN_SKEW_FORMULA),
+    )
 
 
-def breach_group(ctx: EngineContext) -> dict[str, Any]:
+def breach_group(ctx: EngineContext) -> BreachCurve:
     snap, vix, days = ctx.snapshot, current_vix(ctx), ctx.days_to_expiry
     strikes = breach_strikes(snap.spot)
     live, selection, note = core_selection(ctx, "expiry_range")
@@ -331,23 +373,23 @@ def breach_group(ctx: EngineContext) -> dict[str, Any]:
     )
     if out.ok and live:  # the survival function of the distribution the range is cut from
         probs = out.value
-        prov = {**out.provenance, "formula": CORE_FORMULA, "note": note}
+        prov = provenance.amended(out.provenance, formula=CORE_FORMULA, note=note)
     else:
         probs = [lognormal_breach_probability(snap.spot, s.strike, vix, days) for s in strikes]
         prov = _baseline_provenance(
             ctx, LOGNORMAL_BREACH_FORMULA, note or out.problem or "", selection
         )
     points = [
-        {
-            "strike": s.strike,
-            "distance_points": s.distance_points,
-            "distance_pct": s.distance_pct,
-            "side": s.side,
-            "probability": round(p, 4),
-        }
+        BreachPoint(
+            strike=s.strike,
+            distance_points=s.distance_points,
+            distance_pct=s.distance_pct,
+            side=cast(Side, s.side),
+            probability=round(p, 4),
+        )
         for s, p in zip(strikes, probs, strict=True)
     ]
-    return {"points": points, "selection": selection, "provenance": prov}
+    return BreachCurve(points=points, selection=selection, provenance=prov)
 
 
 # The chain group -------------------------------------------------------------------------------
@@ -358,7 +400,7 @@ MIN_IV_HISTORY = 20  # earlier snapshots needed before an ATM IV percentile is s
 
 def _straddle_band(
     ctx: EngineContext, straddle: chain_signals.StraddleMove | None, spot: float
-) -> dict[str, Any] | None:
+) -> StraddleBand | None:
     """The straddle's lognormal band at the safe range's coverage target: the market's own
     priced range to this expiry, the harder baseline beside the VIX band."""
     if straddle is None:
@@ -366,27 +408,22 @@ def _straddle_band(
     coverage = ctx.settings.coverage_target
     z = symmetric_normal_z(coverage)
     lower, upper = chain_signals.straddle_band(spot, straddle.one_sd_points, z)
-    return {
-        "lower": lower,
-        "upper": upper,
-        "coverage": coverage,
-        "formula": chain_signals.STRADDLE_BAND_FORMULA,
-    }
+    return StraddleBand(
+        lower=lower, upper=upper, coverage=coverage, formula=chain_signals.STRADDLE_BAND_FORMULA
+    )
 
 
-def _wall(w: chain_signals.Wall) -> dict[str, Any]:
-    return {
-        "strike": w.strike,
-        "oi": w.oi,
-        "change_since_previous": w.change_since_previous,
-        "change_published": w.change_published,
-        "distance_points": w.distance_points,
-    }
+def _wall(w: chain_signals.Wall) -> Wall:
+    return Wall(
+        strike=w.strike,
+        oi=w.oi,
+        change_since_previous=w.change_since_previous,
+        change_published=w.change_published,
+        distance_points=w.distance_points,
+    )
 
 
-def oi_by_strike(
-    chain: OptionChain, previous: Sequence[OptionQuote] | None
-) -> list[dict[str, Any]]:
+def oi_by_strike(chain: OptionChain, previous: Sequence[OptionQuote] | None) -> list[OiRow]:
     """OI of each strike within ``CHART_BAND`` of spot, in the chain's order, and its change
     since the ``previous`` snapshot (None for a strike it lacks); read from the columns."""
     now = quote_columns(chain.quotes)
@@ -407,27 +444,25 @@ def oi_by_strike(
     ):
         old = before.get(strike)
         rows.append(
-            {
-                "strike": strike,
-                "ce_oi": ce_oi,
-                "pe_oi": pe_oi,
-                "ce_change": None if old is None else ce_oi - old[0],
-                "pe_change": None if old is None else pe_oi - old[1],
-            }
+            OiRow(
+                strike=strike,
+                ce_oi=ce_oi,
+                pe_oi=pe_oi,
+                ce_change=None if old is None else ce_oi - old[0],
+                pe_change=None if old is None else pe_oi - old[1],
+            )
         )
     return rows
 
 
-def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
+def chain_group(ctx: EngineContext, view: ChainView | None) -> SellerChain:
     """PCR, OI walls, smile, 25-delta skew, straddle move and ATM IV from the fresh chain of
     the target expiry; without one, every value is None and ``reason`` says why."""
     if view is None or view.chain is None:
-        reason = view.reason if view is not None else "no option-chain source configured"
-        return {
-            "status": "unavailable",
-            "reason": reason,
-            "provenance": provenance.from_data(note=reason),
-        }
+        reason = (
+            view.reason if view is not None and view.reason else "no option-chain source configured"
+        )
+        return ChainUnavailable(reason=reason, provenance=provenance.from_data(note=reason))
     chain, years = view.chain, years_to_expiry(view.chain)
     window = f"chain {ist_iso(chain.snapshot_time)} ({chain.source}), expiry {chain.expiry}"
     data = provenance.from_data(window=window)
@@ -448,86 +483,86 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> dict[str, Any]:
         else None
     )
     pain = compute_max_pain(chain.quotes, tolerance=0.02)
-    return {
-        "status": "fresh",
-        "expiry": chain.expiry,
-        "chain_as_of": ist_iso(chain.snapshot_time),
-        "age_s": view.age_s,
-        "spot": chain.spot,
-        "source": chain.source,
-        "pcr": {
-            "oi": pcr.oi,
-            "volume": pcr.volume,
-            "oi_near_atm": pcr.oi_near_atm,
-            "volume_near_atm": pcr.volume_near_atm,
-            "near_strikes": pcr.near_strikes,
-            "provenance": {**data, "formula": chain_signals.PCR_FORMULA.format(near=PCR_NEAR)},
-        },
-        "walls": {
-            "calls": [_wall(w) for w in calls],
-            "puts": [_wall(w) for w in puts],
-            "previous_as_of": ist_iso(view.previous.snapshot_time) if view.previous else None,
-            "provenance": {**data, "formula": chain_signals.WALLS_FORMULA.format(count=3)},
-        },
-        "smile": {
-            "forward": smile.forward if smile else None,
-            "forward_from_parity": smile.forward_from_parity if smile else None,
-            "points": [
-                {"strike": p.strike, "iv": p.iv, "side": p.side, "published": p.published}
+    assert view.age_s is not None  # a fresh chain's age is known
+    return ChainFresh(
+        expiry=chain.expiry,
+        chain_as_of=ist_iso(chain.snapshot_time),
+        age_s=view.age_s,
+        spot=chain.spot,
+        source=chain.source,
+        pcr=Pcr(
+            oi=pcr.oi,
+            volume=pcr.volume,
+            oi_near_atm=pcr.oi_near_atm,
+            volume_near_atm=pcr.volume_near_atm,
+            near_strikes=pcr.near_strikes,
+            provenance=amended(data, formula=chain_signals.PCR_FORMULA.format(near=PCR_NEAR)),
+        ),
+        walls=Walls(
+            calls=[_wall(w) for w in calls],
+            puts=[_wall(w) for w in puts],
+            previous_as_of=ist_iso(view.previous.snapshot_time) if view.previous else None,
+            provenance=amended(data, formula=chain_signals.WALLS_FORMULA.format(count=3)),
+        ),
+        smile=Smile(
+            forward=smile.forward if smile else None,
+            forward_from_parity=smile.forward_from_parity if smile else None,
+            points=[
+                SmilePoint(
+                    strike=p.strike, iv=p.iv, side=cast(OtmSide, p.side), published=p.published
+                )
                 for p in (smile.points if smile else ())
                 if abs(p.log_moneyness) <= CHART_BAND
             ],
-            "provenance": {**data, "formula": chain_signals.SMILE_FORMULA},
-        },
-        "delta_skew": {
-            "risk_reversal": skew.risk_reversal if skew else None,
-            "put_strike": skew.put_strike if skew else None,
-            "put_iv": skew.put_iv if skew else None,
-            "call_strike": skew.call_strike if skew else None,
-            "call_iv": skew.call_iv if skew else None,
-            "provenance": {**data, "formula": chain_signals.DELTA_SKEW_FORMULA.format(d=0.25)},
-        },
-        "straddle": {
-            "strike": straddle.strike if straddle else None,
-            "move_points": straddle.move_points if straddle else None,
-            "move_pct": straddle.move_pct if straddle else None,
-            "one_sd_points": straddle.one_sd_points if straddle else None,
-            "vix_implied_move_points": vix_move,
-            "band": _straddle_band(ctx, straddle, chain.spot),
-            "provenance": {**data, "formula": chain_signals.STRADDLE_FORMULA},
-        },
-        "atm_iv": {
-            "value": atm,
-            "percentile": (
+            provenance=amended(data, formula=chain_signals.SMILE_FORMULA),
+        ),
+        delta_skew=DeltaSkew(
+            risk_reversal=skew.risk_reversal if skew else None,
+            put_strike=skew.put_strike if skew else None,
+            put_iv=skew.put_iv if skew else None,
+            call_strike=skew.call_strike if skew else None,
+            call_iv=skew.call_iv if skew else None,
+            provenance=amended(data, formula=chain_signals.DELTA_SKEW_FORMULA.format(d=0.25)),
+        ),
+        straddle=Straddle(
+            strike=straddle.strike if straddle else None,
+            move_points=straddle.move_points if straddle else None,
+            move_pct=straddle.move_pct if straddle else None,
+            one_sd_points=straddle.one_sd_points if straddle else None,
+            vix_implied_move_points=vix_move,
+            band=_straddle_band(ctx, straddle, chain.spot),
+            provenance=amended(data, formula=chain_signals.STRADDLE_FORMULA),
+        ),
+        atm_iv=AtmIv(
+            value=atm,
+            percentile=(
                 chain_signals.percentile_rank(history, atm) if enough and atm is not None else None
             ),
-            "rank": term_structure.iv_rank(history, atm) if enough and atm is not None else None,
-            "history_snapshots": len(history),
-            "reason": None if enough else f"{len(history)} earlier snapshots (< {MIN_IV_HISTORY})",
-            "provenance": {
-                **provenance.from_data(
-                    window=f"{len(history)} snapshots of {view.history_expiries} expiries from "
-                    f"{start} to {ist_iso(chain.snapshot_time)}"
-                ),
-                "formula": f"{chain_signals.ATM_IV_PERCENTILE_FORMULA}; "
+            rank=term_structure.iv_rank(history, atm) if enough and atm is not None else None,
+            history_snapshots=len(history),
+            reason=None if enough else f"{len(history)} earlier snapshots (< {MIN_IV_HISTORY})",
+            provenance=provenance.from_data(
+                window=f"{len(history)} snapshots of {view.history_expiries} expiries from "
+                f"{start} to {ist_iso(chain.snapshot_time)}",
+                formula=f"{chain_signals.ATM_IV_PERCENTILE_FORMULA}; "
                 f"{term_structure.IV_RANK_FORMULA}; ATM IV: {ATM_IV_FORMULA}",
-            },
-        },
-        "max_pain": {
-            "strike": pain.strike if pain else None,
-            "lower": pain.lower if pain else None,
-            "upper": pain.upper if pain else None,
-            "provenance": {**data, "formula": MAX_PAIN_FORMULA.format(tolerance=0.02)},
-        },
-        "oi_by_strike": oi_by_strike(chain, previous),
+            ),
+        ),
+        max_pain=ChainMaxPain(
+            strike=pain.strike if pain else None,
+            lower=pain.lower if pain else None,
+            upper=pain.upper if pain else None,
+            provenance=amended(data, formula=MAX_PAIN_FORMULA.format(tolerance=0.02)),
+        ),
+        oi_by_strike=oi_by_strike(chain, previous),
         **depth_groups(view, CHART_BAND),
-        "provenance": data,
-    }
+        provenance=data,
+    )
 
 
 def compute_seller(
     ctx: EngineContext, chain_view: ChainView | None = None, daily: DailyRecords = ([], [])
-) -> dict[str, Any]:
+) -> SellerData:
     """Every chain-derived value (max pain, chain skew, the chain group) reads the one chain
     of ``chain_view``: the target expiry's, fresh by one rule, or none with one reason."""
     chain = chain_view.chain if chain_view is not None else None
@@ -535,29 +570,27 @@ def compute_seller(
     regime = vix_regime(current_vix(ctx))
     trap, stress = trap_group(ctx), stress_group(ctx)
     flag, reasons = (
-        labels.seller_flag(
-            trap["label"], stress["label"], trap["iv_percentile"], trap["rv_percentile"]
-        )
-        if trap["label"] and stress["label"]
+        labels.seller_flag(trap.label, stress.label, trap.iv_percentile, trap.rv_percentile)
+        if trap.label and stress.label
         else (None, ["trap or stress unavailable"])
     )
-    return {
-        "safe_range": safe_range_group(ctx, regime),
-        "max_pain": max_pain_group(chain, missing),
-        "trap": trap,
-        "skew": skew_group(ctx, chain),
-        "expiry_stress": stress,
-        "breach_probabilities": breach_group(ctx),
-        "seller_flag": {
-            "label": flag,
-            "reasons": reasons,
-            "provenance": provenance.from_formula(labels.SELLER_FLAG_FORMULA),
-        },
-        "historical_hit_rate": ctx.measured_rate("hit_rate", regime),
-        "chain": chain_group(ctx, chain_view),
-        "positioning": positioning_group(ctx.snapshot, *daily),
-        "regime": {
-            "label": regime,
-            "provenance": provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH"),
-        },
-    }
+    return SellerData(
+        safe_range=safe_range_group(ctx, regime),
+        max_pain=max_pain_group(chain, missing),
+        trap=trap,
+        skew=skew_group(ctx, chain),
+        expiry_stress=stress,
+        breach_probabilities=breach_group(ctx),
+        seller_flag=SellerFlag(
+            label=flag,
+            reasons=reasons,
+            provenance=provenance.from_formula(labels.SELLER_FLAG_FORMULA),
+        ),
+        historical_hit_rate=ctx.measured_rate("hit_rate", regime, HitRate),
+        chain=chain_group(ctx, chain_view),
+        positioning=positioning_group(ctx.snapshot, *daily),
+        regime=VixRegimeLabel(
+            label=regime,
+            provenance=provenance.from_formula("India VIX < 13 LOW, < 20 NORMAL, else HIGH"),
+        ),
+    )

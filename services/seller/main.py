@@ -3,12 +3,11 @@ the seller section -> publish a SignalBlock (mechanics in shared.bus.engine)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.seller.compute import compute_seller
 from shared.bus.engine import ChainCache, EngineContext, EngineWorker
 from shared.bus.lifecycle import serve
 from shared.config import Settings
+from shared.contract.document.seller import SellerData
 from shared.market.chain_view import ChainViews
 from shared.signals.positioning import TREND_SESSIONS
 
@@ -28,7 +27,7 @@ class SellerWorker(EngineWorker):
     def refresh_inputs(self) -> None:
         self.chain_views.cache.refresh()
 
-    def compute(self, ctx: EngineContext) -> dict[str, Any]:
+    def compute(self, ctx: EngineContext) -> SellerData:
         return compute_seller(  # the cache was refreshed by refresh_inputs
             ctx,
             self.chain_views.view(ctx.snapshot),

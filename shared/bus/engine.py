@@ -19,20 +19,22 @@ import gc
 import time
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any, ClassVar
 
+import msgspec
 import numpy as np
 import redis
 
 from shared.bus import replies, streams
 from shared.bus.worker import StreamWorker
 from shared.config import Settings
-from shared.contract.block_limits import data_limit_problem
-from shared.contract.blocks import build_block
+from shared.contract.block_limits import packed_limit_problem
+from shared.contract.blocks import build_block, pack_data, provenance_summary
 from shared.contract.codec import DecodeError, decode, unpack
+from shared.contract.document import BlockData
 from shared.contract.schemas import (
     Engine,
     FeatureSnapshot,
@@ -50,7 +52,7 @@ from shared.market.chain_validation import chain_problems
 from shared.market.chain_validation import describe as describe_chain
 from shared.market.participant_oi import ParticipantOIDay, from_message
 from shared.market.validation import Rejected
-from shared.models.context import EngineContext, ModelBook, provenance_summary
+from shared.models.context import EngineContext, ModelBook
 
 log = get_logger("engine")
 RELOAD_CHECK_S = 1.0  # how often (at most) an engine polls for new model versions
@@ -317,10 +319,11 @@ class EngineWorker(StreamWorker):
 
     # Compute (what each engine writes) ----------------------------------------------------
     @abstractmethod
-    def compute(self, ctx: EngineContext) -> dict[str, Any]:
-        """The engine's section of the document for one snapshot (pure given ``ctx``)."""
+    def compute(self, ctx: EngineContext) -> BlockData:
+        """The engine's section of the document for one snapshot (pure given ``ctx``): the
+        engine's data struct of the contract (shared.contract.document)."""
 
-    def compute_batch(self, contexts: list[EngineContext]) -> list[dict[str, Any]]:
+    def compute_batch(self, contexts: list[EngineContext]) -> Sequence[BlockData]:
         """The sections of a batch of snapshots; an engine overrides it to call its models
         once for the whole batch (``shared.models.context.run_batched``). Same result as ``compute``
         one snapshot at a time."""
@@ -342,10 +345,10 @@ class EngineWorker(StreamWorker):
             snapshots.append(message)
         self.refresh_inputs()
         contexts = [self.context(snapshot) for snapshot in snapshots]
+        sections: list[BlockData] = []
         if self.dated is None:
-            sections = self.compute_batch(contexts)
+            sections += self.compute_batch(contexts)
         else:  # one batched model call per run of snapshots served by the same versions
-            sections = []
             for _, run in groupby(contexts, key=lambda ctx: id(ctx.models)):
                 sections += self.compute_batch(list(run))
         blocks: list[list[Message]] = []
@@ -380,11 +383,14 @@ class EngineWorker(StreamWorker):
                 self._daily_outputs.popitem(last=False)
         return EngineContext(self.settings, snapshot, self.models, self._sequence(snapshot), cache)
 
-    def stamp(self, ctx: EngineContext, data: dict[str, Any]) -> SignalBlock:
-        """The block for ``data``: stamps, models used, degraded reasons, digest of data.
-        Data beyond the block limits (a NaN, too large) is refused here, before it is
-        published: the snapshot is dead-lettered with the reason."""
-        problem = data_limit_problem(data, self.settings.block_max_bytes, self.engine)
+    def stamp(self, ctx: EngineContext, data: BlockData) -> SignalBlock:
+        """The block for ``data``: packed once, stamps, models used, degraded reasons, digest
+        of data. Data beyond the block limits (a NaN, too large) is refused here, before it
+        is published: the snapshot is dead-lettered with the reason."""
+        packed = pack_data(data)
+        problem = packed_limit_problem(
+            packed, self.settings.block_max_bytes, self.engine, lambda: msgspec.json.encode(data)
+        )
         if problem is not None:
             raise Rejected(f"refused at the producer: {problem}")
         used, degraded = provenance_summary(data)
@@ -393,6 +399,7 @@ class EngineWorker(StreamWorker):
             self.engine,
             ctx.snapshot,
             data,
+            packed,
             clock=self.clock,
             settings=self.settings,
             models=refs,

@@ -67,26 +67,26 @@ def digest(payload: bytes) -> str:
 
 
 # Blocks: the data is packed once --------------------------------------------------------------
-# A block's digest covers pack([data, models, degraded]) and its payload holds pack(data) again:
-# ``block_digest`` packs the data once and keeps the bytes under the digest until ``encode``
-# of that block takes them. Equal digests mean equal content, hence equal bytes; a block
-# encoded without them (decoded, rebuilt, evicted) is packed from its data, to the same bytes.
+# A block's digest covers pack([data, models, degraded]) and its payload holds the data's bytes
+# again: ``block_digest`` takes the data's bytes (the engine packed its struct once) and keeps
+# them under the digest until ``encode`` of that block takes them. Equal digests mean equal
+# content, hence equal bytes; a block encoded without them (decoded, rebuilt, evicted) is
+# packed from its data, to a map of the same keys and values.
 _PACKED_DATA: dict[str, bytes] = {}
 PACKED_DATA_KEPT = 4096  # a read batch's blocks, with room to spare
 _BLOCK_FIELDS = tuple(SignalBlock.model_fields)
 _DATA_AT = _BLOCK_FIELDS.index("data")
 
 
-def block_digest(data: dict[str, Any], models: Sequence[ModelRef], degraded: Sequence[str]) -> str:
-    """The digest of a block's content, the same as ``digest(pack([data, models dumped,
-    degraded]))``; remembers pack(data) for the block's ``encode``."""
-    data_bytes = pack(data)
+def block_digest(data: bytes, models: Sequence[ModelRef], degraded: Sequence[str]) -> str:
+    """The digest of a block's content: ``digest(pack([data, models, degraded]))`` with the
+    data's msgpack ``data`` in place; remembers ``data`` for the block's ``encode``."""
     content = pack([None, [asdict(m) for m in models], list(degraded)])
     # a 3-array is its header then its items: put the data's bytes where the None (0xc0) is
-    value = digest(content[:1] + data_bytes + content[2:])
+    value = digest(content[:1] + data + content[2:])
     if len(_PACKED_DATA) >= PACKED_DATA_KEPT:
         del _PACKED_DATA[next(iter(_PACKED_DATA))]
-    _PACKED_DATA[value] = data_bytes
+    _PACKED_DATA[value] = data
     return value
 
 
@@ -299,12 +299,12 @@ _BLOCK_HEAD = _FastDecoder(
 _MSGPACK_MAP_FIRST_BYTES = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))
 
 
-def decode_block_head(fields: Mapping[Any, Any]) -> SignalBlock | None:
-    """A signal-block entry read for everything but its data: the block's fields with
-    ``data`` left empty (the data's msgpack is parsed to its end and must be a map, nothing
-    is built). For a block the reader will not show (a later one of the same engine in the
-    same read batch supersedes it); ``decode`` gives the whole block. None when the entry is
-    no well-formed block header: ``decode`` then gives the error."""
+def decode_block_parts(fields: Mapping[Any, Any]) -> tuple[SignalBlock, bytes] | None:
+    """A signal-block entry in two parts: the block's fields with ``data`` left empty, and
+    the data's msgpack (parsed to its end, a map; nothing built). A reader builds the data
+    only for a block it shows (the gateway: straight into the engine's contract struct), not
+    for one a later block of the same engine in the read batch supersedes. None when the
+    entry is no well-formed block: ``decode`` then gives the error."""
     norm = {_text(k): v for k, v in fields.items()}
     raw = norm.get("d")
     if (
@@ -316,8 +316,8 @@ def decode_block_head(fields: Mapping[Any, Any]) -> SignalBlock | None:
     head = cast(SignalBlock | None, _BLOCK_HEAD.decode(raw))
     if head is None:
         return None
-    first = memoryview(cast(msgspec.Raw, head.data))[:1].tobytes()
-    if not first or first[0] not in _MSGPACK_MAP_FIRST_BYTES:
+    data = bytes(cast(msgspec.Raw, head.data))
+    if not data or data[0] not in _MSGPACK_MAP_FIRST_BYTES:
         return None
-    object.__setattr__(head, "data", {})  # not read: the block is shown by a later one
-    return head
+    object.__setattr__(head, "data", {})  # not built here
+    return head, data

@@ -322,8 +322,11 @@ def _model_ref_of(value: Any) -> ModelRef:
 class SignalBlock(Message):
     """One engine's section of the output document, for one as_of bar.
 
-    ``data`` holds the section's fields as documented in docs/DOCUMENT.md; every signal in it
-    carries a ``provenance`` object. ``digest`` is a hash of ``data`` so receivers can tell a
+    An engine builds ``data`` as its struct of the document contract
+    (``shared.contract.document``) and it travels as that struct's msgpack
+    (``shared.contract.blocks.build_block``); ``data`` here is its map, as every reader decodes
+    it (the gateway decodes it into the struct again, which checks it). Every signal group in it
+    carries a ``provenance``. ``digest`` is a hash of the content so receivers can tell a
     redelivered duplicate (same as_of, same digest) from an update.
     """
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from shared.contract.document.seller import VixRegime
 from shared.contract.schemas import ModelRef
 
 HORIZONS: dict[str, int] = {"t1": 1, "t3": 3, "t5": 5, "t10": 10, "t20": 20, "t40": 40}
@@ -118,7 +119,7 @@ class MeasuredStats(LoadedModel, Protocol):
         ...
 
 
-def vix_regime(vix: float | None) -> str:
+def vix_regime(vix: float | None) -> VixRegime:
     """LOW / NORMAL / HIGH India VIX, the regime key the measured stats are split by."""
     if vix is None:
         return "UNKNOWN"

@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from shared.config import Settings
-from shared.contract.schemas import FeatureSnapshot
+from shared.contract.document.base import Rate
+from shared.contract.schemas import FeatureSnapshot, Provenance
 from shared.market.calendar import SESSION_MINUTES
 from shared.signals import provenance
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Rate)
 
 
 @dataclass
@@ -40,15 +42,20 @@ class ModelBook:
 # What compute functions see -----------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelOutput:
-    """A model's answer with its provenance, or the problem that prevented it."""
+    """A model's answer with its provenance, or the problem that prevented it (its
+    provenance then a heuristic saying so: callers write their own fallback's)."""
 
     value: Any
-    provenance: dict[str, Any]  # empty when the model gave no answer
+    provenance: Provenance
     problem: str | None
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @classmethod
+    def failed(cls, problem: str) -> ModelOutput:
+        return cls(None, provenance.heuristic(problem), problem)
 
 
 @dataclass
@@ -67,7 +74,7 @@ class EngineContext:
     def model(self, name: str) -> Any | None:
         return self.models.get(name)
 
-    def model_provenance(self, name: str, **extra: str | None) -> dict[str, Any]:
+    def model_provenance(self, name: str, **extra: str | None) -> Provenance:
         model = self.models.loaded[name]
         return provenance.from_model(
             name, model.ref.version, bool(model.in_sample(self.snapshot.daily_as_of)), **extra
@@ -80,7 +87,7 @@ class EngineContext:
         """``call(model)`` with its provenance, or why there is no model output."""
         model = self.models.get(name)
         if model is None:
-            return ModelOutput(None, {}, self.unavailable(name))
+            return ModelOutput.failed(self.unavailable(name))
         try:
             output = ModelOutput(call(model), self.model_provenance(name), None)
             self.succeeded.add(name)
@@ -88,7 +95,7 @@ class EngineContext:
         except Exception as exc:  # a model bug is a fallback
             problem = f"model {name} failed: {type(exc).__name__}: {exc}"
             self.failures[name] = problem
-            return ModelOutput(None, {}, problem)
+            return ModelOutput.failed(problem)
 
     def batch_output(
         self, key: str, name: str, call: Callable[[Any, list[EngineContext]], Sequence[Any]]
@@ -99,28 +106,29 @@ class EngineContext:
             run_batched([self], key, name, call)
         return self.batched[key]
 
-    def measured_rate(self, statistic: str, regime: str) -> dict[str, Any]:
+    def measured_rate(self, statistic: str, regime: str, kind: type[R]) -> R:
         """A rate the ``stats`` model measured from data (``hit_rate``, ``spike_rate``) with
-        its window and sample count; without that model, no rate at all (none invented).
-        Once per daily_as_of and regime (the snapshots of a session share it)."""
+        its window and sample count, as ``kind`` (the fields it names); without that model,
+        no rate at all (none invented). Once per daily_as_of and regime (the snapshots of a
+        session share it)."""
         return self.once(
-            ("measured_rate", statistic, regime), lambda: self._measured_rate(statistic, regime)
+            ("measured_rate", statistic, regime),
+            lambda: self._measured_rate(statistic, regime, kind),
         )
 
-    def _measured_rate(self, statistic: str, regime: str) -> dict[str, Any]:
+    def _measured_rate(self, statistic: str, regime: str, kind: type[R]) -> R:
         out = self.run_model("stats", lambda m: getattr(m, statistic)(regime))
         if out.ok:
-            return {
-                **out.value,
-                "provenance": {**out.provenance, "window": out.value.get("window")},
-            }
-        return {
-            "value": None,
-            "window": None,
-            "regime": regime,
-            "samples": 0,
-            "provenance": provenance.heuristic(f"{out.problem}; no measured rate, none invented"),
-        }
+            fields = {k: v for k, v in out.value.items() if k in kind.__struct_fields__}
+            window = out.value.get("window")
+            return kind(**fields, provenance=provenance.amended(out.provenance, window=window))
+        return kind(
+            value=None,
+            window=None,
+            regime=regime,
+            samples=0,
+            provenance=provenance.heuristic(f"{out.problem}; no measured rate, none invented"),
+        )
 
     def once(self, key: Hashable, compute: Callable[[], T]) -> T:
         """A value of the session's daily data and the models (a daily model's output, a model's
@@ -142,71 +150,6 @@ class EngineContext:
         return max(snap.days_to_expiry + left_today, 1 / SESSION_MINUTES)
 
 
-def walk_provenance(data: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
-    """Every (dotted path, provenance) pair inside a block's data, in document order."""
-    found: list[tuple[Any, dict[str, Any]]] = []
-    _walk(data, None, found)
-    return [(_dotted(trail, path), prov) for trail, prov in found]
-
-
-def provenance_summary(data: Any) -> tuple[set[str], list[str]]:
-    """What a block's stamps need of its provenances: the models its values came from
-    (``model`` and ``climatology`` sources: a base rate is a model's too) and, in document
-    order, ``path: note`` of every heuristic value (only those paths are spelled out)."""
-    found: list[tuple[Any, dict[str, Any]]] = []
-    _walk(data, None, found)
-    used: set[str] = set()
-    degraded: list[str] = []
-    for trail, prov in found:
-        source = prov.get("source")
-        if source == "model" or source == "climatology":
-            used.add(prov["model"])
-        elif source == "heuristic":
-            degraded.append(f"{_dotted(trail, '')}: {prov.get('note')}")
-    return used, degraded
-
-
-# Values that hold no provenance: skipped without an isinstance call (most values are these).
-_SCALARS = frozenset({float, int, str, bool, type(None)})
-
-
-def _walk(data: Any, trail: Any, found: list[tuple[Any, dict[str, Any]]]) -> None:
-    # One plain recursion into a list (no generator chain): stamping every block walks it. The
-    # way down is a linked (parent, key, is_index) trail; only found paths become text.
-    if isinstance(data, dict):
-        prov = data.get("provenance")
-        if isinstance(prov, dict):
-            found.append((trail, prov))
-        for key, value in data.items():
-            if value.__class__ not in _SCALARS and key != "provenance":
-                if isinstance(value, dict):
-                    _walk(value, (trail, key, False), found)
-                elif isinstance(value, list):
-                    _walk_list(value, (trail, key, False), found)
-    elif isinstance(data, list):
-        _walk_list(data, trail, found)
-
-
-def _walk_list(items: list[Any], trail: Any, found: list[tuple[Any, dict[str, Any]]]) -> None:
-    for i, value in enumerate(items):
-        if value.__class__ not in _SCALARS and isinstance(value, dict | list):
-            _walk(value, (trail, i, True), found)
-
-
-def _dotted(trail: Any, root: str) -> str:
-    steps = []
-    while trail is not None:
-        trail, key, is_index = trail
-        steps.append((key, is_index))
-    path = root
-    for key, is_index in reversed(steps):
-        if is_index:
-            path = f"{path}[{key}]"
-        else:
-            path = f"{path}.{key}" if path else str(key)
-    return path
-
-
 def run_batched(
     contexts: Sequence[EngineContext],
     key: str,
@@ -223,7 +166,7 @@ def run_batched(
     model = todo[0].models.get(name)
     if model is None:
         for ctx in todo:
-            ctx.batched[key] = ModelOutput(None, {}, ctx.unavailable(name))
+            ctx.batched[key] = ModelOutput.failed(ctx.unavailable(name))
         return
     try:
         values = list(call(model, todo))
@@ -236,7 +179,7 @@ def run_batched(
             return
         problem = f"model {name} failed: {type(exc).__name__}: {exc}"
         todo[0].failures[name] = problem
-        todo[0].batched[key] = ModelOutput(None, {}, problem)
+        todo[0].batched[key] = ModelOutput.failed(problem)
         return
     for ctx, value in zip(todo, values, strict=True):
         ctx.batched[key] = ModelOutput(value, ctx.model_provenance(name), None)

@@ -4,15 +4,30 @@ that feeds them comes from a model or data."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
-from shared.contract.document.seller import SellerFlagLabel
+from shared.contract.document.buyer import BreakoutLabel, EnvironmentLabel, ThetaLabel
+from shared.contract.document.direction import DirectionCall
+from shared.contract.document.seller import SellerFlagLabel, StressLabel, TrapLabel
 from shared.models.api import DailyFeatures
 
-TRAP_CUTS = ((0.35, "LOW"), (0.6, "ELEVATED"), (math.inf, "HIGH"))
-STRESS_CUTS = ((0.4, "CALM"), (0.7, "CAUTION"), (math.inf, "STRESS"))
-BREAKOUT_CUTS = ((0.3, "LOW"), (0.6, "MODERATE"), (math.inf, "HIGH"))
-THETA_CUTS = (
+Label = TypeVar("Label", bound=str)
+TRAP_CUTS: tuple[tuple[float, TrapLabel], ...] = (
+    (0.35, "LOW"),
+    (0.6, "ELEVATED"),
+    (math.inf, "HIGH"),
+)
+STRESS_CUTS: tuple[tuple[float, StressLabel], ...] = (
+    (0.4, "CALM"),
+    (0.7, "CAUTION"),
+    (math.inf, "STRESS"),
+)
+BREAKOUT_CUTS: tuple[tuple[float, BreakoutLabel], ...] = (
+    (0.3, "LOW"),
+    (0.6, "MODERATE"),
+    (math.inf, "HIGH"),
+)
+THETA_CUTS: tuple[tuple[float, ThetaLabel], ...] = (
     (0.45, "don't waste premium"),
     (0.55, "neutral"),
     (math.inf, "edge justifies premium"),
@@ -30,11 +45,11 @@ RISK_FORMULA = (
 )
 
 
-def _cut(score: float, cuts: tuple[tuple[float, str], ...]) -> str:
+def _cut(score: float, cuts: tuple[tuple[float, Label], ...]) -> Label:
     return next(label for limit, label in cuts if score < limit)
 
 
-def trap_label(score: float) -> str:
+def trap_label(score: float) -> TrapLabel:
     return _cut(score, TRAP_CUTS)
 
 
@@ -42,15 +57,15 @@ def stress_score(probabilities: dict[str, float]) -> float:
     return 0.5 * probabilities["medium"] + 1.0 * probabilities["high"]
 
 
-def stress_label(score: float) -> str:
+def stress_label(score: float) -> StressLabel:
     return _cut(score, STRESS_CUTS)
 
 
-def breakout_label(score: float) -> str:
+def breakout_label(score: float) -> BreakoutLabel:
     return _cut(score, BREAKOUT_CUTS)
 
 
-def direction_call(probabilities: dict[str, float]) -> tuple[str, float]:
+def direction_call(probabilities: dict[str, float]) -> tuple[DirectionCall, float]:
     """(UP | DOWN | NEUTRAL, conviction = the predicted class's probability); an exact
     up/down tie is NEUTRAL."""
     up, neutral, down = probabilities["up"], probabilities["neutral"], probabilities["down"]
@@ -61,7 +76,9 @@ def direction_call(probabilities: dict[str, float]) -> tuple[str, float]:
     return "NEUTRAL", max(up, neutral, down)
 
 
-def theta_edge(predicted_move_points: float, implied_move_points: float) -> tuple[float, str]:
+def theta_edge(
+    predicted_move_points: float, implied_move_points: float
+) -> tuple[float, ThetaLabel]:
     """(score in [0, 1], label); 0.5 = the predicted move matches what premium implies."""
     expected_implied = implied_move_points * math.sqrt(2 / math.pi)
     if expected_implied <= 0:
@@ -99,7 +116,7 @@ def seller_flag(
 
 def environment(
     theta_label: str, breakout_score: float, vix_percentile: float | None
-) -> tuple[str, str]:
+) -> tuple[EnvironmentLabel, str]:
     """(premium-friendly | cautious | avoid full risk, a sentence of context). Describes
     conditions only; it never tells anyone to trade."""
     vix_text = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.contract.document.buyer import BuyerRegimeName
+from shared.contract.document.market import MarketRegime
 from shared.models.api import DailyFeatures
 
 EFFICIENCY_TREND = 1 / 3  # |20d return| / sum |daily returns| at or above this = trending
@@ -17,7 +19,7 @@ BUYER_REGIME_FORMULA = (
 )
 
 
-def market_regime(daily: DailyFeatures) -> str | None:
+def market_regime(daily: DailyFeatures) -> MarketRegime | None:
     """TRENDING_UP | TRENDING_DOWN | RANGE_BOUND | HIGH_VOLATILITY, None without enough history."""
     vix_pct, eff = daily.get("vix_pct_252"), daily.get("trend_strength_20")
     ret_20, sma_50 = daily.get("ret_20"), daily.get("sma_ratio_50")
@@ -32,7 +34,7 @@ def market_regime(daily: DailyFeatures) -> str | None:
     return "RANGE_BOUND"
 
 
-def buyer_regime(daily: DailyFeatures) -> str | None:
+def buyer_regime(daily: DailyFeatures) -> BuyerRegimeName | None:
     """TREND_FOLLOWING | MEAN_REVERTING | CHOPPY, None without enough history."""
     eff, band = daily.get("trend_strength_20"), daily.get("bollinger_b_20")
     if eff is None or band is None:

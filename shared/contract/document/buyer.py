@@ -25,12 +25,17 @@ from shared.contract.document.base import (
 )
 from shared.contract.document.chain import ChainUnavailable
 
+BreakoutLabel = Literal["LOW", "MODERATE", "HIGH"]
+ThetaLabel = Literal["don't waste premium", "neutral", "edge justifies premium"]
+BuyerRegimeName = Literal["TREND_FOLLOWING", "MEAN_REVERTING", "CHOPPY"]
+EnvironmentLabel = Literal["premium-friendly", "cautious", "avoid full risk"]
+
 
 class BreakoutToday(Group, frozen=True):
     """P(the session breaks the prior high or low by 0.25*ATR14); 1 once it has."""
 
     score: Probability
-    label: Literal["LOW", "MODERATE", "HIGH"]
+    label: BreakoutLabel
     broken: Annotated[Literal["up", "down"] | None, doc("the side already broken")]
     basis: (
         Annotated[str | None, doc("the span the score covers; absent once broken")] | UnsetType
@@ -68,7 +73,7 @@ class GammaWindows(Group, frozen=True):
 
 class ThetaEdge(Group, frozen=True):
     score: Annotated[Probability, doc("predicted / (predicted + expected implied) move")]
-    label: Literal["don't waste premium", "neutral", "edge justifies premium"]
+    label: ThetaLabel
     predicted_move_points: Annotated[Points, doc("expected absolute move to expiry")]
     implied_move_points: Annotated[NonNegative, doc("the market's one-sd move to expiry, points")]
     implied_formula: str
@@ -77,10 +82,7 @@ class ThetaEdge(Group, frozen=True):
 
 
 class BuyerRegime(Group, frozen=True):
-    label: Annotated[
-        Literal["TREND_FOLLOWING", "MEAN_REVERTING", "CHOPPY"] | None,
-        doc("null while the history is too short"),
-    ]
+    label: Annotated[BuyerRegimeName | None, doc("null while the history is too short")]
 
 
 class BreakoutLevels(Group, frozen=True):
@@ -96,7 +98,7 @@ class BreakoutLevels(Group, frozen=True):
 class Environment(Group, frozen=True):
     """Context, never advice."""
 
-    label: Literal["premium-friendly", "cautious", "avoid full risk"]
+    label: EnvironmentLabel
     text: str
 
 

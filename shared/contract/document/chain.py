@@ -33,6 +33,7 @@ from shared.contract.document.base import (
     ordered,
 )
 
+OtmSide = Literal["put", "call"]
 Buildup = Literal["long_buildup", "short_buildup", "short_covering", "long_unwinding", "neutral"]
 
 
@@ -70,7 +71,7 @@ class Walls(Group, frozen=True):
 class SmilePoint(Contract, frozen=True):
     strike: Level
     iv: Vol
-    side: Annotated[Literal["put", "call"], doc("the out-of-the-money option used")]
+    side: Annotated[OtmSide, doc("the out-of-the-money option used")]
     published: Annotated[bool, doc("the exchange's IV (else implied here from the LTP)")]
 
 
@@ -195,8 +196,12 @@ class BuildupRow(Contract, frozen=True):
     strike: Level
     call: Buildup | None
     put: Buildup | None
-    call_oi_change_units: Units
-    put_oi_change_units: Units
+    call_oi_change_units: Annotated[
+        Units | None, doc("null: the strike is not in the snapshot compared against")
+    ]
+    put_oi_change_units: Annotated[
+        Units | None, doc("null: the strike is not in the snapshot compared against")
+    ]
     call_price_change_points: Points | None
     put_price_change_points: Points | None
 

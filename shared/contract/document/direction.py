@@ -10,6 +10,8 @@ from msgspec import Meta
 from shared.contract.document.base import Contract, Group, Points, Probability, Share, doc
 from shared.contract.document.market import MarketRegimeLabel
 
+DirectionCall = Literal["UP", "DOWN", "NEUTRAL"]
+
 
 class Probabilities(Contract, frozen=True):
     up: Probability
@@ -19,8 +21,7 @@ class Probabilities(Contract, frozen=True):
 
 class Call(Group, frozen=True):
     direction: Annotated[
-        Literal["UP", "DOWN", "NEUTRAL"],
-        doc("the most probable class; NEUTRAL also on an exact up/down tie"),
+        DirectionCall, doc("the most probable class; NEUTRAL also on an exact up/down tie")
     ]
     conviction: Annotated[Probability, doc("probability of the called class, 0-1")]
     probabilities: Probabilities

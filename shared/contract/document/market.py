@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from msgspec import Meta
+from msgspec import Meta, Struct
 
 from shared.contract.document.base import (
     UNSET,
@@ -27,10 +27,11 @@ class MarketRegimeLabel(Group, frozen=True):
     label: Annotated[MarketRegime | None, doc("null while the history is too short")]
 
 
-SparkPoint = Annotated[
-    tuple[int, Annotated[float, Meta(gt=0)]],
-    doc("[epoch seconds of the bar's open, close in points]"),
-]
+class SparkPoint(Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
+    """One bar of the sparkline."""
+
+    open_time: Annotated[int, doc("epoch seconds of the bar's open")]
+    close: Level
 
 
 class MarketData(Group, frozen=True):

@@ -146,6 +146,8 @@ def _table(struct: type[msgspec.Struct], shown: list[type[msgspec.Struct]]) -> l
         ]
     if issubclass(struct, Group):
         about += " A group: it carries `provenance` ([Provenance](#provenance))."
+    if struct.__struct_config__.array_like:
+        about += " Written as an array of its fields' values, in this order."
     if _is_section(struct):
         about += " Plus the [Stamps](#stamps)."
     if about:

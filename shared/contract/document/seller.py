@@ -35,7 +35,10 @@ from shared.contract.document.base import (
 from shared.contract.document.chain import Buildup, SellerChain
 
 Side = Literal["above", "below"]
+TrapLabel = Literal["LOW", "ELEVATED", "HIGH"]
+StressLabel = Literal["CALM", "CAUTION", "STRESS"]
 SellerFlagLabel = Literal["FAVOURABLE", "NEUTRAL", "RISKY"]
+VixRegime = Literal["LOW", "NORMAL", "HIGH", "UNKNOWN"]
 
 
 class SafeRange(Group, frozen=True):
@@ -81,7 +84,7 @@ class Trap(Group, frozen=True):
     """Volatility trap: the chance realised volatility to expiry exceeds the implied."""
 
     score: Probability | None
-    label: Literal["LOW", "ELEVATED", "HIGH"] | None
+    label: TrapLabel | None
     iv_percentile: Annotated[Percentile | None, doc("India VIX, 252 sessions")]
     rv_percentile: Annotated[Percentile | None, doc("realised volatility, 252 sessions")]
     selection: Selection | None
@@ -113,7 +116,7 @@ class ExpiryStress(Group, frozen=True):
     """Realised volatility to expiry in terciles; all null without an answer."""
 
     score: Annotated[Probability | None, doc("0.5*P(medium) + P(high)")]
-    label: Literal["CALM", "CAUTION", "STRESS"] | None
+    label: StressLabel | None
     probabilities: StressProbabilities | None
     selection: Selection | UnsetType | None = UNSET
 
@@ -144,9 +147,7 @@ class HitRate(Rate, frozen=True):
 
 
 class VixRegimeLabel(Group, frozen=True):
-    label: Annotated[
-        Literal["LOW", "NORMAL", "HIGH", "UNKNOWN"], doc("India VIX below 13, below 20, else HIGH")
-    ]
+    label: Annotated[VixRegime, doc("India VIX below 13, below 20, else HIGH")]
 
 
 class NetSeries(Contract, frozen=True):
