@@ -64,14 +64,16 @@ def provenance_summary(data: Contract) -> tuple[set[str], list[str]]:
     """What a block's stamps need of its provenances: the models its values came from
     (``model`` and ``climatology`` sources: a base rate is a model's too) and, in document
     order, ``path: note`` of every heuristic value."""
+    found: list[tuple[Any, Provenance]] = []
+    _walk(data, None, found)
     used: set[str] = set()
     degraded: list[str] = []
-    for path, prov in walk_provenance(data):
+    for trail, prov in found:  # only a heuristic's path is spelled out
         if prov.source == "model" or prov.source == "climatology":
             if prov.model:
                 used.add(prov.model)
         elif prov.source == "heuristic":
-            degraded.append(f"{path}: {prov.note}")
+            degraded.append(f"{_dotted(trail)}: {prov.note}")
     return used, degraded
 
 
@@ -83,11 +85,12 @@ def walk_provenance(data: Contract) -> list[tuple[str, Provenance]]:
     return [(_dotted(trail), prov) for trail, prov in found]
 
 
-def _walk(obj: msgspec.Struct, trail: Any, found: list[tuple[Any, Provenance]]) -> None:
+def _walk(obj: Any, trail: Any, found: list[tuple[Any, Provenance]]) -> None:
     # the way down is a linked (parent, key, is_index) trail; only paths found become text
-    if isinstance(obj, Group):
+    plan = _PLANS.get(obj.__class__) or _plan(obj.__class__)
+    if plan[0]:
         found.append((trail, obj.provenance))
-    for name in _group_fields(type(obj)):
+    for name in plan[1]:
         value = getattr(obj, name)
         if isinstance(value, msgspec.Struct):
             _walk(value, (trail, name, False), found)
@@ -98,19 +101,21 @@ def _walk(obj: msgspec.Struct, trail: Any, found: list[tuple[Any, Provenance]]) 
                     _walk(item, (here, i, True), found)
 
 
-_GROUP_FIELDS: dict[type, tuple[str, ...]] = {}
+_PLANS: dict[type, tuple[bool, tuple[str, ...]]] = {}
 
 
-def _group_fields(struct: type[msgspec.Struct]) -> tuple[str, ...]:
-    """The fields of ``struct`` (but a group's own provenance) whose type can hold a group."""
-    names = _GROUP_FIELDS.get(struct)
-    if names is None:
-        names = _GROUP_FIELDS[struct] = tuple(
+def _plan(struct: type[msgspec.Struct]) -> tuple[bool, tuple[str, ...]]:
+    """Whether ``struct`` is a group, and its fields (but a group's own provenance) whose type
+    can hold a group; worked out once per struct type."""
+    plan = _PLANS[struct] = (
+        issubclass(struct, Group),
+        tuple(
             f.name
             for f in msgspec.structs.fields(struct)
             if f.name != "provenance" and _holds_group(f.type, frozenset())
-        )
-    return names
+        ),
+    )
+    return plan
 
 
 def _holds_group(annotation: Any, seen: frozenset[type]) -> bool:
