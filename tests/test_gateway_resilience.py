@@ -31,7 +31,8 @@ def metric(gw: RunningGateway, line_start: str) -> str | None:
 
 
 def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(settings: Settings) -> None:
-    # Schema-valid, but JSON cannot hold integer keys or bytes (msgpack can): on_block raises.
+    # Valid messages whose data JSON cannot hold (integer keys, bytes: msgpack can): had they
+    # reached on_block, every later document would fail; the contract refuses them first.
     int_keys = make_block("buyer", extra={"by_strike": {25_000: 0.4}})
     publish(
         settings, make_block("market"), make_block("direction"), make_block("seller"), int_keys
@@ -50,7 +51,7 @@ def test_a_block_that_makes_on_block_raise_does_not_stop_later_blocks(settings: 
         assert doc["market"]["as_of"] == utc_iso_ms((AS_OF + 120) * 1000)
         assert doc["market"]["stale"] is False  # the odd block did not move the event clock
         assert doc["buyer"] is None and doc["direction"] is not None
-        # both odd blocks break the contract (not JSON): refused and counted, not errors
+        # both odd blocks break the contract (unknown fields): refused and counted, not errors
         refused = 'aegis_gateway_rejected_blocks_total{engine="%s",reason="contract"} 1.0'
         assert metric(gw, refused.split("}")[0] % "buyer") == refused % "buyer"
         assert metric(gw, refused.split("}")[0] % "market") == refused % "market"

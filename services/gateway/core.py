@@ -71,19 +71,8 @@ class Gateway:
         self.metrics.epoch.set(self.state.epoch)
 
     def on_block(self, block: SignalBlock, received_at: float) -> str:
-        """Apply one block (see ``check_json`` and ``on_blocks``)."""
-        self.check_json(block)
+        """Apply one block (see ``on_blocks``)."""
         return self.on_blocks([block], received_at)[0]
-
-    @staticmethod
-    def check_json(block: SignalBlock) -> None:
-        """Raises ValueError for data the JSON document cannot hold (msgpack allows bytes,
-        integer keys, 128-bit integers): committed, such a section would make every later
-        document, update and file write fail. Call it before ``on_blocks``."""
-        try:
-            orjson.dumps(block.data)
-        except orjson.JSONEncodeError as exc:
-            raise ValueError(f"{block.engine} block data is not JSON-serialisable: {exc}") from exc
 
     def on_blocks(self, blocks: list[SignalBlock], received_at: float) -> list[str]:
         """Apply a read batch of valid blocks as one change (one update, one document

@@ -71,7 +71,7 @@ def digest(payload: bytes) -> str:
 # again: ``block_digest`` takes the data's bytes (the engine packed its struct once) and keeps
 # them under the digest until ``encode`` of that block takes them. Equal digests mean equal
 # content, hence equal bytes; a block encoded without them (decoded, rebuilt, evicted) is
-# packed from its data, to a map of the same keys and values.
+# packed from its data, to the same bytes (the map keeps the struct's field order).
 _PACKED_DATA: dict[str, bytes] = {}
 PACKED_DATA_KEPT = 4096  # a read batch's blocks, with room to spare
 _BLOCK_FIELDS = tuple(SignalBlock.model_fields)
