@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -30,7 +31,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgpack
 import redis
@@ -123,6 +124,38 @@ def block_spans(client: redis.Redis) -> dict[str, tuple[int, float, float]]:
             row[2] = t
         last = entries[-1][0].decode()
     return {e: (int(n), a, b) for e, (n, a, b) in spans.items()}
+
+
+def redis_usage(client: redis.Redis, pid: int) -> dict[str, Any]:
+    """The Redis server's CPU seconds (its process), bytes sent to clients and, per command,
+    calls and microseconds so far (INFO commandstats)."""
+    stats = client.info("commandstats")
+    return {
+        "cpu_s": cpu_seconds(pid),
+        "net_output_bytes": client.info("stats")["total_net_output_bytes"],
+        "commands": {
+            name.removeprefix("cmdstat_"): (int(row["calls"]), int(row["usec"]))
+            for name, row in stats.items()
+        },
+    }
+
+
+def redis_spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What the server did between two ``redis_usage`` readings: CPU s, MB sent, and the
+    commands that took most of its time (calls, CPU s)."""
+    spent = {
+        name: (
+            calls - before["commands"].get(name, (0, 0))[0],
+            usec - before["commands"].get(name, (0, 0))[1],
+        )
+        for name, (calls, usec) in after["commands"].items()
+    }
+    top = sorted(spent.items(), key=lambda kv: -kv[1][1])[:8]
+    return {
+        "cpu_s": round(after["cpu_s"] - before["cpu_s"], 1),
+        "sent_mb": round((after["net_output_bytes"] - before["net_output_bytes"]) / 1e6),
+        "commands": {name: {"calls": c, "cpu_s": round(u / 1e6, 2)} for name, (c, u) in top},
+    }
 
 
 def stream_span(client: redis.Redis, stream: str) -> tuple[int, float, float]:
@@ -288,6 +321,8 @@ def replay(
             timeout_s=300,
         )
         wait(lambda: _gateway_up(port), "the gateway", timeout_s=120)
+        assert server.process is not None
+        redis_before = redis_usage(client, server.process.pid)
         procs["ingest"] = subprocess.Popen(
             [sys.executable, "-m", "services.ingest"], env=env, cwd=ROOT
         )
@@ -314,15 +349,18 @@ def replay(
             all_blocks_in, "the gateway to hold the last block of every engine", every_s=0.5
         )
         end_s = max(gauges[e]["received_seconds"] for e in ENGINES)
-        if args.history:  # its own finish: every block written and acknowledged
-
-            def history_done() -> float | None:
-                groups = {g["name"]: g for g in client.xinfo_groups(streams.BLOCKS)}
-                group = groups.get(b"history")
-                done = group is not None and group["pending"] == 0 and group.get("lag") == 0
-                return time.time() if done else None
-
-            history_end_s = wait(history_done, "the history service to catch up", every_s=0.5)
+        redis_replay = redis_spent(redis_before, redis_usage(client, server.process.pid))
+        behind = {  # how many blocks each group on aegis:blocks had still to read at the end
+            g["name"].decode(): g.get("lag") for g in client.xinfo_groups(streams.BLOCKS)
+        }
+        # the services off the document's path finish on their own: every block read and
+        # acknowledged by their group (wall time)
+        caught_up = {
+            name: wait(
+                functools.partial(_group_done, client, name), f"{name} to catch up", every_s=0.5
+            )
+            for name in extras
+        }
         document = gateway_document(port)
         cpu = {name: cpu_seconds(p.pid) for name, p in procs.items() if name != "ingest"}
         spans = block_spans(client)
@@ -343,11 +381,17 @@ def replay(
         services["features"]["market_blocks"] = spans["market"][0]
         if args.history:  # it writes every block the gateway received
             services["history"] = _rate(
-                sum(n for n, _, _ in spans.values()), first_bar_s, history_end_s, cpu["history"]
+                sum(n for n, _, _ in spans.values()),
+                first_bar_s,
+                caught_up["history"],
+                cpu["history"],
             )
         if args.alerts:  # its rules read every block the gateway received
             services["alerts"] = _rate(
-                sum(n for n, _, _ in spans.values()), first_bar_s, end_s, cpu["alerts"]
+                sum(n for n, _, _ in spans.values()),
+                first_bar_s,
+                caught_up["alerts"],
+                cpu["alerts"],
             )
     finally:
         for p in procs.values():
@@ -355,7 +399,10 @@ def replay(
                 p.terminate()
         for p in procs.values():
             p.wait(timeout=30)
-    print(json.dumps({"seconds": round(total, 2), "services": services}), flush=True)
+    print(
+        json.dumps({"seconds": round(total, 2), "services": services, "redis": redis_replay}),
+        flush=True,
+    )
     alone = seller_alone(client, {**env, "AEGIS_LOG_LEVEL": "ERROR"})
     return {
         "bars": bars,
@@ -365,8 +412,18 @@ def replay(
         "bars_per_s_end_to_end": round(bars / total),
         "document_as_of": {e: (document.get(e) or {}).get("as_of") for e in ENGINES},
         "services": services,
+        "redis_during_replay": redis_replay,
+        "block_groups_behind_at_end": behind,
         "seller_alone": alone,
     }
+
+
+def _group_done(client: redis.Redis, group: str) -> float | None:
+    """The time at which ``group`` has read and acknowledged every block, else None."""
+    groups = {g["name"].decode(): g for g in client.xinfo_groups(streams.BLOCKS)}
+    found = groups.get(group)
+    done = found is not None and found["pending"] == 0 and found.get("lag") == 0
+    return time.time() if done else None
 
 
 def _gateway_up(port: int) -> bool:
