@@ -224,6 +224,11 @@ class Settings(BaseSettings):
         description="in a replay (source file or stream), run the alerts on idle CPU only "
         "(Linux SCHED_IDLE): they catch up after the flood; live, the niceness alone",
     )
+    alerts_wait_for_replay: bool = Field(
+        True,
+        description="while a replay run as fast as possible pours blocks in, read none; catch "
+        "up once they stop (the same alerts, after the flood); live or paced, read as they come",
+    )
     alerts_nice: int = Field(
         19, ge=0, le=19, description="CPU niceness added to the alerts service (below the engines)"
     )

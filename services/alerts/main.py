@@ -49,6 +49,7 @@ from services.alerts.evaluate import (
     ist,
     stale_at,
 )
+from services.alerts.flood import ReplayFlood
 from services.alerts.rules import RulesError, load_rules
 from shared.bus import streams
 from shared.bus.lifecycle import check_credentials, idle_cpu, prepare, stop_on_signals
@@ -144,8 +145,11 @@ class AlertsWorker(StreamWorker):
         self._leader = False
         self._last_watch = 0.0
         self.run_clock = RunClock()
+        self.flood = ReplayFlood(self.client) if settings.alerts_wait_for_replay else None
+        self._waiting = False  # for an unpaced replay's flood to end
         self.stats.update(
             role="standby",
+            replay_waits=0,
             alerts=0,
             quiet=0,
             sent=0,
@@ -182,7 +186,22 @@ class AlertsWorker(StreamWorker):
             self._write_health()
             self.stop_event.wait(self.settings.block_ms / 1000)
             return None
+        if self.flood is not None and self._wait_for_replay(self.flood):
+            self._write_health()
+            self.stop_event.wait(self.flood.every_s)
+            return None
         return super()._step()
+
+    def _wait_for_replay(self, flood: ReplayFlood) -> bool:
+        """While an unpaced replay floods the blocks, read none (services.alerts.flood)."""
+        waiting = flood.on()
+        if waiting != self._waiting:
+            self._waiting = waiting
+            self.stats["replay_waits"] += waiting
+            self.log.info(
+                "alerts_wait_for_replay", waiting=waiting, processed=self.stats["processed"]
+            )
+        return waiting
 
     def run(self, max_idle_reads: int | None = None) -> None:
         try:
@@ -376,7 +395,11 @@ class AlertsWorker(StreamWorker):
 
     # Health -------------------------------------------------------------------------------
     def health_details(self) -> dict[str, Any]:
-        return {"rules": len(self.rules), "targets": [t.scheme for t in self.targets]}
+        return {
+            "rules": len(self.rules),
+            "targets": [t.scheme for t in self.targets],
+            "waiting_for_replay": self._waiting,
+        }
 
 
 def main(settings: Settings | None = None) -> int:

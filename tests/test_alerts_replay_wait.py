@@ -1,0 +1,128 @@
+"""While a replay run as fast as possible pours blocks in, the alerts service reads none and
+catches up once they stop, with exactly the alerts it gives when reading as they come; live
+or paced it reads at once (services.alerts.flood). A real Redis, the worker in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from services.alerts.flood import ReplayFlood, unpaced_replay
+from services.alerts.main import AlertsWorker
+from shared.bus import replies, streams
+from shared.bus.publish import Bus
+from shared.bus.worker import read_health
+from shared.config import Settings
+from shared.contract.schemas import SignalBlock
+from shared.market.clock import RunInfo
+from tests.alerts_support import RULES, scenario
+
+
+def run_record(mode: str = "replay", paced: bool = False, finished: bool = False) -> bytes:
+    info = RunInfo(
+        mode="live" if mode == "live" else "replay",
+        source="yfinance" if mode == "live" else "file",
+        speed=60.0 if paced else 0.0,
+        paced=paced,
+        stream_time_s=1_751_261_460,
+        stream_at_ms=1_796_000_000_000,
+        finished=finished,
+    )
+    return orjson.dumps(info.to_json())
+
+
+def publish(client: redis.Redis, settings: Settings, blocks: list[SignalBlock]) -> None:
+    bus = Bus(client, settings)
+    pipe = client.pipeline(transaction=True)
+    for block in blocks:
+        bus.stage(pipe, block)
+    pipe.execute()
+
+
+def entries_read(client: redis.Redis) -> int:
+    """Blocks delivered to the alerts' group (none before the group exists)."""
+    groups = [g for g in client.xinfo_groups(streams.BLOCKS) if g["name"] == b"alerts"]
+    return int(groups[0]["entries-read"] or 0) if groups else 0
+
+
+def alert_records(client: redis.Redis) -> list[tuple[str, str, str, int]]:
+    records = [orjson.loads(f[b"d"]) for _, f in replies.xrange(client, streams.ALERTS)]
+    return [(r["rule"], r["from"], r["to"], r["as_of"]) for r in records]
+
+
+def worker_for(settings: Settings, tmp_path: Path) -> AlertsWorker:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    worker = AlertsWorker(settings.model_copy(update={"alerts_rules": rules}), "alerts-wait")
+    assert worker.flood is not None  # on by default
+    worker.flood.every_s = 0.0  # look at every step
+    return worker
+
+
+def test_an_unpaced_replay_is_waited_out_and_gives_the_same_alerts(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    blocks, expected = scenario()
+    redis_client.set(streams.RUN, run_record(finished=True))
+    publish(redis_client, settings, blocks[:6])
+    worker = worker_for(settings, tmp_path)
+
+    assert worker._step() is None  # blocks arrived since it last looked: it waits
+    assert entries_read(redis_client) == 0
+    (health,) = [h for h in read_health(redis_client) if h["service"] == "alerts"]
+    assert health["waiting_for_replay"] is True
+    publish(redis_client, settings, blocks[6:])
+    assert worker._step() is None  # still arriving
+    assert entries_read(redis_client) == 0
+
+    worker.run(max_idle_reads=2)  # nothing new since the last look: it reads everything
+    assert worker.stats["processed"] == len(blocks) and worker.stats["replay_waits"] == 1
+    assert alert_records(redis_client) == expected
+    assert worker.health_details()["waiting_for_replay"] is False
+
+
+@pytest.mark.parametrize("mode", ["live", "paced"])
+def test_live_or_paced_blocks_are_read_as_they_come(
+    mode: str, settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    blocks, expected = scenario()
+    redis_client.set(streams.RUN, run_record(mode, paced=mode == "paced"))
+    publish(redis_client, settings, blocks)
+    worker = worker_for(settings, tmp_path)
+    assert worker._step() is True  # read at once
+    worker.run(max_idle_reads=2)
+    assert worker.stats["replay_waits"] == 0
+    assert alert_records(redis_client) == expected
+
+
+def test_the_flood_is_a_replay_run_as_fast_as_possible_with_blocks_arriving(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    blocks, _ = scenario()
+    now = [0.0]
+    flood = ReplayFlood(redis_client, every_s=0.5, monotonic=lambda: now[0])
+    redis_client.set(streams.RUN, run_record())
+    assert flood.on() is False  # no block yet
+    publish(redis_client, settings, blocks[:1])
+    assert flood.on() is False  # looked less than every_s ago: the last answer
+    now[0] = 0.5
+    assert flood.on() is True
+    now[0] = 1.0
+    assert flood.on() is False  # none since
+    publish(redis_client, settings, blocks[1:2])
+    redis_client.delete(streams.RUN)
+    now[0] = 1.5
+    assert flood.on() is False  # no run record: not a replay it knows of
+
+
+def test_only_a_replay_record_not_paced_counts_as_unpaced() -> None:
+    assert unpaced_replay(run_record()) is True
+    assert unpaced_replay(run_record(finished=True)) is True  # the engines still draining
+    assert unpaced_replay(run_record(paced=True)) is False
+    assert unpaced_replay(run_record("live")) is False
+    assert unpaced_replay(None) is False
+    assert unpaced_replay(b"{not json") is False
+    assert unpaced_replay(b'{"mode": "replay"}') is False  # malformed: read, do not wait
