@@ -38,7 +38,7 @@ def test_rounded_equals_round_on_random_and_tie_values(ndigits: int) -> None:
     assert _same(rounded(values, ndigits), expected)
 
 
-def test_nan_and_bad_ndigits() -> None:
-    assert math.isnan(rounded([math.nan], 2)[0])  # type: ignore[arg-type]
+def test_nan_is_no_value_and_bad_ndigits() -> None:
+    assert rounded(np.array([math.nan, 1.005]), 2) == [None, round(1.005, 2)]
     with pytest.raises(ValueError, match="ndigits"):
         rounded([1.0], 23)

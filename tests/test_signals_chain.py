@@ -141,7 +141,7 @@ def test_delta_skew_picks_the_25_delta_wings() -> None:
     for k in range(23500, 26550, 50):
         iv = 0.14 + 0.4 * max(0.0, math.log(f / k))  # a put-side skew
         points.append(SmilePoint(k, math.log(k / f), iv, "call" if k >= f else "put", True))
-    skew = delta_skew(Smile(f, True, tuple(points)), years)
+    skew = delta_skew(Smile.from_points(f, True, points), years)
     assert skew is not None and skew.atm_iv == 0.14
     # 25-delta call: N(d1) = 0.25 -> d1 = -0.674; with iv 0.14 over 7 days sd = 0.01939,
     # ln(F/K) = -0.674*0.01939 - sd^2/2 -> K = 25000*exp(0.013265) = 25333.8 -> strike 25350

@@ -8,7 +8,10 @@ minutes between two snapshots cost a dictionary look-up."""
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from dataclasses import dataclass
 from typing import Any, cast
+
+import numpy as np
 
 from shared.contract.document.chain import (
     Buildup,
@@ -29,8 +32,8 @@ from shared.contract.schemas import OptionChain
 from shared.market.calendar import ist_iso
 from shared.market.chain_view import ChainView, years_to_expiry
 from shared.signals import provenance
-from shared.signals.buildup import BUILDUP_FORMULA, ChainBuildup, buildup_between
-from shared.signals.buildup import Buildup as BuildupClass
+from shared.signals.buildup import BUILDUP_FORMULA, ChainBuildup, SideBuildup, buildup_between
+from shared.signals.chain_arrays import as_arrays
 from shared.signals.exposure import (
     GEX_FORMULA,
     ZERO_GAMMA_FORMULA,
@@ -40,7 +43,7 @@ from shared.signals.exposure import (
     zero_gamma_level,
 )
 from shared.signals.greeks import GREEKS_FORMULA, ChainGreeks, chain_greeks
-from shared.signals.rounding import rounded
+from shared.signals.rounding import as_optional, rounded
 from shared.signals.term_structure import (
     BASIS_FORMULA,
     SYNTHETIC_FORWARD_FORMULA,
@@ -57,11 +60,31 @@ def _when(chain: OptionChain | None) -> int | None:
     return None if chain is None else chain.snapshot_time
 
 
-def _in_band(strikes: tuple[float, ...], spot: float, band: float) -> list[int]:
-    return [i for i, k in enumerate(strikes) if abs(k / spot - 1) <= band]
+def _in_band(strikes: np.ndarray, spot: float, band: float) -> np.ndarray:
+    return np.flatnonzero(np.abs(strikes / spot - 1) <= band)
 
 
-def greeks_group(g: ChainGreeks, rows: list[int], window: str) -> Greeks:
+@dataclass(frozen=True)
+class Rows:
+    """The strikes the per-strike rows show: their positions in the chain's columns and
+    their values."""
+
+    at: np.ndarray
+    strikes: list[float]
+
+
+def greeks_group(g: ChainGreeks, rows: Rows, window: str) -> Greeks:
+    call, put, at = g.call, g.put, rows.at
+    columns = (
+        as_optional(call.ivs[at]),
+        call.used_published[at].tolist(),
+        as_optional(call.deltas[at]),
+        as_optional(put.deltas[at]),
+        as_optional(call.gammas[at]),
+        as_optional(call.vegas[at]),
+        as_optional(call.thetas[at]),
+        [call.reason[i] for i in at.tolist()],
+    )
     return Greeks(
         forward=round(g.forward, 2),
         forward_from_parity=g.forward_from_parity,
@@ -69,34 +92,29 @@ def greeks_group(g: ChainGreeks, rows: list[int], window: str) -> Greeks:
         reason=g.reason,
         strikes=[
             GreeksRow(
-                strike=g.strikes[i],
-                iv=g.call.iv[i],
-                iv_published=g.call.iv_published[i],
-                call_delta=g.call.delta[i],
-                put_delta=g.put.delta[i],
-                gamma_per_point=g.call.gamma_per_point[i],
-                vega_points_per_vol_point=g.call.vega_points_per_vol_point[i],
-                theta_points_per_day=g.call.theta_points_per_day[i],
-                reason=g.call.reason[i],
+                strike=strike,
+                iv=iv,
+                iv_published=published,
+                call_delta=call_delta,
+                put_delta=put_delta,
+                gamma_per_point=gamma,
+                vega_points_per_vol_point=vega,
+                theta_points_per_day=theta,
+                reason=reason,
             )
-            for i in rows
+            for strike, iv, published, call_delta, put_delta, gamma, vega, theta, reason in zip(
+                rows.strikes, *columns, strict=True
+            )
         ],
         provenance=provenance.from_formula(GREEKS_FORMULA, window=window),
     )
 
 
-def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str) -> GammaExposure:
+def gamma_group(g: ChainGreeks, chain: OptionChain, rows: Rows, window: str) -> GammaExposure:
     gex = gamma_exposure(g, chain.quotes)
     zero = zero_gamma_level([(g, chain.quotes)])
     total = gex.total_gex_rupees_per_1pct
-    call, put, net = (
-        rounded([values[i] for i in rows], 0)
-        for values in (
-            gex.call_gex_rupees_per_1pct,
-            gex.put_gex_rupees_per_1pct,
-            gex.net_gex_rupees_per_1pct,
-        )
-    )
+    call, put, net = (rounded(values[rows.at], 0) for values in (gex.call, gex.put, gex.net))
     return GammaExposure(
         total_rupees_per_1pct=round(total, 0),
         regime="positive" if total > 0 else "negative" if total < 0 else None,
@@ -107,12 +125,12 @@ def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str
         put_oi_without_gamma_units=gex.put_oi_without_gamma_units,
         by_strike=[
             GammaRow(
-                strike=gex.strikes[i],
+                strike=strike,
                 call_rupees_per_1pct=c,
                 put_rupees_per_1pct=p,
                 net_rupees_per_1pct=n,
             )
-            for i, c, p, n in zip(rows, call, put, net, strict=True)
+            for strike, c, p, n in zip(rows.strikes, call, put, net, strict=True)
         ],
         sign_convention="dealers assumed long calls (+) and short puts (-)",
         provenance=provenance.from_formula(
@@ -124,47 +142,50 @@ def gamma_group(g: ChainGreeks, chain: OptionChain, rows: list[int], window: str
     )
 
 
-def _label(buildup: BuildupClass | None) -> Buildup | None:
-    return None if buildup is None else cast(Buildup, str(buildup))
+def _labels(side: SideBuildup, rows: np.ndarray | None = None) -> list[Buildup | None]:
+    """The build-up of strikes ``rows`` (all by default) as the document's labels."""
+    return cast(list[Buildup | None], side.labels(rows))
 
 
-def buildup_side(b: ChainBuildup, rows: list[int], since: OptionChain) -> BuildupSpan:
+def buildup_side(b: ChainBuildup, rows: Rows, since: OptionChain) -> BuildupSpan:
     counts = BuildupSideCounts(
         **{
-            side: BuildupCounts(
-                **{
-                    str(label): n
-                    for label, n in Counter(getattr(b, side).buildup).items()
-                    if label is not None
-                }
+            name: BuildupCounts(
+                **{label: n for label, n in Counter(_labels(side)).items() if label is not None}
             )
-            for side in ("call", "put")
+            for name, side in (("call", b.call), ("put", b.put))
         }
     )
-    call_price, put_price = (
-        rounded([side.price_change_points[i] for i in rows], 2) for side in (b.call, b.put)
+    at = rows.at
+    columns = (
+        _labels(b.call, at),
+        _labels(b.put, at),
+        as_optional(b.call.oi_change[at]),
+        as_optional(b.put.oi_change[at]),
+        rounded(b.call.price_change[at], 2),
+        rounded(b.put.price_change[at], 2),
     )
     return BuildupSpan(
         since=ist_iso(since.snapshot_time),
         counts=counts,
         by_strike=[
             BuildupRow(
-                strike=b.strikes[i],
-                call=_label(b.call.buildup[i]),
-                put=_label(b.put.buildup[i]),
-                call_oi_change_units=b.call.oi_change_units[i],
-                put_oi_change_units=b.put.oi_change_units[i],
-                call_price_change_points=call_price_change,
-                put_price_change_points=put_price_change,
+                strike=strike,
+                call=call,
+                put=put,
+                call_oi_change_units=call_oi,
+                put_oi_change_units=put_oi,
+                call_price_change_points=call_price,
+                put_price_change_points=put_price,
             )
-            for i, call_price_change, put_price_change in zip(
-                rows, call_price, put_price, strict=True
+            for strike, call, put, call_oi, put_oi, call_price, put_price in zip(
+                rows.strikes, *columns, strict=True
             )
         ],
     )
 
 
-def buildup_group(view: ChainView, rows: list[int], window: str) -> BuildupGroup:
+def buildup_group(view: ChainView, rows: Rows, window: str) -> BuildupGroup:
     chain = view.chain
     assert chain is not None
     since_close = view.previous_close
@@ -242,7 +263,9 @@ def depth_groups(view: ChainView, band: float) -> dict[str, Any]:
         _memo.move_to_end(key)
         return hit["groups"]
     g = chain_greeks(chain.quotes, chain.spot, years_to_expiry(chain))
-    rows = _in_band(g.strikes, chain.spot, band)
+    strikes = as_arrays(chain.quotes).strike
+    at = _in_band(strikes, chain.spot, band)
+    rows = Rows(at, strikes[at].tolist())
     window = f"chain {ist_iso(chain.snapshot_time)} ({chain.source}), expiry {chain.expiry}"
     groups = {
         "greeks": greeks_group(g, rows, window),

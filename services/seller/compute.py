@@ -20,7 +20,6 @@ from shared.contract.document.chain import (
     ChainUnavailable,
     DeltaSkew,
     OiRow,
-    OtmSide,
     Pcr,
     SellerChain,
     Smile,
@@ -65,10 +64,11 @@ from shared.signals.breach import (
     breach_strikes,
     lognormal_breach_probability,
 )
-from shared.signals.chain_arrays import quote_columns
+from shared.signals.chain_arrays import as_arrays, quote_columns
 from shared.signals.greeks import ATM_IV_FORMULA
 from shared.signals.max_pain import MAX_PAIN_FORMULA, compute_max_pain
 from shared.signals.provenance import amended
+from shared.signals.rounding import as_optional
 from shared.signals.safe_range import (
     SAFE_RANGE_FORMULA,
     implied_move_points,
@@ -428,31 +428,38 @@ def oi_by_strike(chain: OptionChain, previous: Sequence[OptionQuote] | None) -> 
     since the ``previous`` snapshot (None for a strike it lacks); read from the columns."""
     now = quote_columns(chain.quotes)
     near = np.abs(now["strike"] / chain.spot - 1) <= CHART_BAND
-    before: dict[float, tuple[float, float]] = {}
-    if previous is not None:
-        then = quote_columns(previous)
-        before = dict(
-            zip(
-                then["strike"].tolist(),
-                zip(then["ce_oi"].tolist(), then["pe_oi"].tolist(), strict=True),
-                strict=True,
-            )
+    strike, ce_oi, pe_oi = (now[name][near] for name in ("strike", "ce_oi", "pe_oi"))
+    ce_change: list[float | None] = [None] * strike.size
+    pe_change = ce_change
+    before = as_arrays(previous) if previous else None
+    if before is not None:  # each strike's row there (of equal strikes the last), if any
+        at = np.searchsorted(before.strike, strike, side="right") - 1
+        found = (at >= 0) & (before.strike[np.maximum(at, 0)] == strike)
+        ce_change, pe_change = (
+            as_optional(np.where(found, oi - then[at], np.nan))
+            for oi, then in ((ce_oi, before.ce_oi), (pe_oi, before.pe_oi))
         )
-    rows = []
-    for strike, ce_oi, pe_oi in zip(
-        *(now[name][near].tolist() for name in ("strike", "ce_oi", "pe_oi")), strict=True
-    ):
-        old = before.get(strike)
-        rows.append(
-            OiRow(
-                strike=strike,
-                ce_oi=ce_oi,
-                pe_oi=pe_oi,
-                ce_change=None if old is None else ce_oi - old[0],
-                pe_change=None if old is None else pe_oi - old[1],
-            )
+    return [
+        OiRow(strike=k, ce_oi=ce, pe_oi=pe, ce_change=dce, pe_change=dpe)
+        for k, ce, pe, dce, dpe in zip(
+            strike.tolist(), ce_oi.tolist(), pe_oi.tolist(), ce_change, pe_change, strict=True
         )
-    return rows
+    ]
+
+
+def chart_points(smile: chain_signals.Smile | None) -> list[SmilePoint]:
+    """The smile's points within ``CHART_BAND`` in log-moneyness, read from its columns."""
+    if smile is None:
+        return []
+    near = np.abs(smile.log_moneyness) <= CHART_BAND
+    return [
+        SmilePoint(strike=k, iv=iv, side="put" if put else "call", published=published)
+        for k, iv, put, published in zip(
+            *(column[near].tolist() for column in (smile.strikes, smile.ivs, smile.is_put)),
+            smile.published[near].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def chain_group(ctx: EngineContext, view: ChainView | None) -> SellerChain:
@@ -507,13 +514,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> SellerChain:
         smile=Smile(
             forward=smile.forward if smile else None,
             forward_from_parity=smile.forward_from_parity if smile else None,
-            points=[
-                SmilePoint(
-                    strike=p.strike, iv=p.iv, side=cast(OtmSide, p.side), published=p.published
-                )
-                for p in (smile.points if smile else ())
-                if abs(p.log_moneyness) <= CHART_BAND
-            ],
+            points=chart_points(smile),
             provenance=amended(data, formula=chain_signals.SMILE_FORMULA),
         ),
         delta_skew=DeltaSkew(

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 
 from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
+from shared.signals.rounding import as_optional
 
 BUILDUP_FORMULA = (
     "price up & OI up = long build-up; price down & OI up = short build-up; price up & OI down "
@@ -67,15 +69,45 @@ def future_buildup(
     )
 
 
-@dataclass(frozen=True)
-class SideBuildup:
-    """One side of a chain per strike (``ChainBuildup.strikes`` order); ``buildup`` is None
-    with a ``reason`` when a price or OI change is not known."""
+_LABELS = np.array([label for row in _TABLE for label in row] + [None], dtype=object)
+_UNKNOWN = len(_LABELS) - 1  # the None at the end
+_LABEL_TEXT = np.array([None if label is None else str(label) for label in _LABELS], dtype=object)
 
-    buildup: tuple[Buildup | None, ...]
-    price_change_points: tuple[float | None, ...]
-    oi_change_units: tuple[float | None, ...]
-    reason: tuple[str | None, ...]
+
+@dataclass(frozen=True, eq=False)
+class SideBuildup:
+    """One side of a chain per strike (``ChainBuildup.strikes`` order), as columns: a strike
+    whose price or OI change is not known has no build-up, and a reason. The per-strike
+    tuples (None where not known) are built on first use."""
+
+    codes: np.ndarray  # index into the label table, ``_UNKNOWN`` where not labelled
+    price_change: np.ndarray  # points, NaN where not known
+    oi_change: np.ndarray  # units, NaN where not known
+    why_no_price: str
+    why_no_oi: str
+
+    @cached_property
+    def buildup(self) -> tuple[Buildup | None, ...]:
+        return tuple(_LABELS[self.codes].tolist())
+
+    @cached_property
+    def price_change_points(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.price_change))
+
+    @cached_property
+    def oi_change_units(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.oi_change))
+
+    @cached_property
+    def reason(self) -> tuple[str | None, ...]:
+        reasons = np.full(self.codes.size, self.why_no_price, dtype=object)
+        reasons[np.isfinite(self.price_change)] = self.why_no_oi
+        reasons[self.codes != _UNKNOWN] = None
+        return tuple(reasons.tolist())
+
+    def labels(self, rows: np.ndarray | None = None) -> list[str | None]:
+        """The build-up of strikes ``rows`` (all by default) as text (None: not labelled)."""
+        return list(_LABEL_TEXT[self.codes if rows is None else self.codes[rows]].tolist())
 
 
 @dataclass(frozen=True)
@@ -84,16 +116,6 @@ class ChainBuildup:
     basis: Literal["snapshots", "previous_close"]
     call: SideBuildup
     put: SideBuildup
-
-
-_LABELS = np.array([label for row in _TABLE for label in row] + [None], dtype=object)
-_UNKNOWN = len(_LABELS) - 1  # the None at the end
-
-
-def _optional(values: np.ndarray, known: np.ndarray) -> tuple[float | None, ...]:
-    out = values.astype(object)
-    out[~known] = None
-    return tuple(out.tolist())
 
 
 def _side(
@@ -111,15 +133,12 @@ def _side(
     dp, doi = np.where(known_p, price_change, 0.0), np.where(known_oi, oi_change, 0.0)
     sp = np.where(np.abs(dp) <= min_price_change, 0, np.sign(dp)).astype(int)
     so = np.where(np.abs(doi) <= min_oi_change, 0, np.sign(doi)).astype(int)
-    labels = _LABELS[np.where(known, (sp + 1) * 3 + so + 1, _UNKNOWN)]
-    reasons = np.full(known.size, f"{name}: {why_price}", dtype=object)
-    reasons[known_p] = f"{name}: {why_oi}"
-    reasons[known] = None
     return SideBuildup(
-        buildup=tuple(labels.tolist()),
-        price_change_points=_optional(dp, known_p),
-        oi_change_units=_optional(doi, known_oi),
-        reason=tuple(reasons.tolist()),
+        codes=np.where(known, (sp + 1) * 3 + so + 1, _UNKNOWN),
+        price_change=np.where(known_p, price_change, np.nan),
+        oi_change=np.where(known_oi, oi_change, np.nan),
+        why_no_price=f"{name}: {why_price}",
+        why_no_oi=f"{name}: {why_oi}",
     )
 
 

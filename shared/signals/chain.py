@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import ndtr
@@ -136,28 +136,61 @@ class SmilePoint(NamedTuple):
     published: bool  # True: the exchange's IV; False: implied here from the LTP
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Smile:
+    """A chain's out-of-the-money IVs by strike (ascending), as columns: the ATM IV, delta
+    skew, chain skew and the chart read these; ``points`` (the same strikes as named tuples)
+    are built on first use."""
+
     forward: float
     forward_from_parity: bool
-    points: tuple[SmilePoint, ...]
+    strikes: np.ndarray
+    log_moneyness: np.ndarray  # ln(K/F)
+    ivs: np.ndarray  # annualised fraction
+    published: np.ndarray  # True: the exchange's IV; False: implied here from the LTP
+    is_put: np.ndarray  # the out-of-the-money option used is the put (strike below F)
+
+    @classmethod
+    def from_points(
+        cls, forward: float, forward_from_parity: bool, points: Sequence[SmilePoint]
+    ) -> Smile:
+        n = len(points)
+
+        def column(values: Any, dtype: type) -> np.ndarray:
+            return np.fromiter(values, dtype, n)
+
+        return cls(
+            forward,
+            forward_from_parity,
+            column((p.strike for p in points), float),
+            column((p.log_moneyness for p in points), float),
+            column((p.iv for p in points), float),
+            column((p.published for p in points), bool),
+            column((p.side == "put" for p in points), bool),
+        )
 
     @cached_property
-    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(strikes, IVs, is-put) of the points, built once per smile: its ATM IV, delta
-        skew and chain skew (asked for by several groups of a block) read these."""
-        n = len(self.points)
-        return (
-            np.fromiter((p.strike for p in self.points), float, n),
-            np.fromiter((p.iv for p in self.points), float, n),
-            np.fromiter((p.side == "put" for p in self.points), bool, n),
+    def points(self) -> tuple[SmilePoint, ...]:
+        return tuple(
+            map(
+                SmilePoint,
+                self.strikes.tolist(),
+                self.log_moneyness.tolist(),
+                self.ivs.tolist(),
+                np.where(self.is_put, "put", "call").tolist(),
+                self.published.tolist(),
+            )
         )
 
     @cached_property
     def atm_iv(self) -> float | None:
-        """``smile_atm_iv``, computed once per smile."""
-        strikes, ivs, _ = self.columns
-        iv = _interpolated_atm_iv(strikes.tolist(), ivs.tolist(), self.forward)
+        """``smile_atm_iv``, computed once per smile: ``interpolated_atm_iv`` on the smile
+        strikes either side of F (the ones it reads), or on all when F is outside them."""
+        i = int(np.searchsorted(self.strikes, self.forward))  # strikes below F come first
+        lo, hi = (i - 1, i + 1) if 0 < i < self.strikes.size else (0, self.strikes.size)
+        iv = _interpolated_atm_iv(
+            self.strikes[lo:hi].tolist(), self.ivs[lo:hi].tolist(), self.forward
+        )
         return None if iv is None else round(iv, 6)
 
 
@@ -176,18 +209,15 @@ def chain_smile(quotes: Sequence[OptionQuote], spot: float, years: float) -> Smi
     forward, ivs = solved.forward, solved.iv
     keep = np.isfinite(ivs)
     strikes = solved.strikes[keep]
-    published = solved.used_published[keep]
-    points = tuple(  # rounded as arrays: one pass, not two round() calls per strike
-        SmilePoint(k, m, v, "call" if k >= forward else "put", p)
-        for k, m, v, p in zip(
-            strikes.tolist(),
-            np.round(np.log(strikes / forward), 6).tolist(),
-            np.round(ivs[keep], 6).tolist(),
-            published.tolist(),
-            strict=True,
-        )
+    smile = Smile(
+        forward=round(forward, 2),
+        forward_from_parity=solved.from_parity,
+        strikes=strikes,
+        log_moneyness=np.round(np.log(strikes / forward), 6),
+        ivs=np.round(ivs[keep], 6),
+        published=solved.used_published[keep],
+        is_put=strikes < forward,
     )
-    smile = Smile(forward=round(forward, 2), forward_from_parity=solved.from_parity, points=points)
     a.memo[key] = smile
     return smile
 
@@ -212,25 +242,24 @@ class DeltaSkew:
 def delta_skew(smile: Smile, years: float, delta: float = 0.25) -> DeltaSkew | None:
     """The 25-delta risk reversal from the smile; None without an OTM put and call. The
     smile's points at once (numpy): Black-76 call delta N(d1) at each point's own IV."""
-    if years <= 0 or len(smile.points) < 3:
-        return None
-    strikes, ivs, is_put = smile.columns
-    if is_put.all() or not is_put.any():
+    strikes, ivs, is_put = smile.strikes, smile.ivs, smile.is_put
+    if years <= 0 or strikes.size < 3 or is_put.all() or not is_put.any():
         return None
     sd = ivs * math.sqrt(years)
     call_delta = ndtr((np.log(smile.forward / strikes) + 0.5 * sd * sd) / sd)
     puts, calls = np.flatnonzero(is_put), np.flatnonzero(~is_put)
-    put = smile.points[puts[np.argmin(np.abs(call_delta[puts] - 1 + delta))]]
-    call = smile.points[calls[np.argmin(np.abs(call_delta[calls] - delta))]]
+    put = int(puts[np.argmin(np.abs(call_delta[puts] - 1 + delta))])
+    call = int(calls[np.argmin(np.abs(call_delta[calls] - delta))])
+    put_iv, call_iv = float(ivs[put]), float(ivs[call])
     atm = smile_atm_iv(smile)
     assert atm is not None  # the smile has points
     return DeltaSkew(
         atm_iv=atm,
-        put_strike=put.strike,
-        put_iv=put.iv,
-        call_strike=call.strike,
-        call_iv=call.iv,
-        risk_reversal=round(put.iv - call.iv, 6),
+        put_strike=float(strikes[put]),
+        put_iv=put_iv,
+        call_strike=float(strikes[call]),
+        call_iv=call_iv,
+        risk_reversal=round(put_iv - call_iv, 6),
     )
 
 

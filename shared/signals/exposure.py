@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.greeks import ChainGreeks, black76_gamma
+from shared.signals.rounding import as_optional
 
 GEX_FORMULA = (
     "GEX = sign x gamma x OI x spot^2 x 0.01, in rupees of dealer delta change per 1% move of "
@@ -28,19 +30,35 @@ ZERO_GAMMA_RANGE = 0.05
 ZERO_GAMMA_STEP = 0.001
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GammaExposure:
-    """One expiry's GEX per strike (``strikes`` order) and in total. A side's value is None
-    where its gamma is None; ``net`` is None where either side is."""
+    """One expiry's GEX per strike (``strikes`` order) as columns, NaN where that side's gamma
+    is None (``net`` where either side's is), and in total; the per-strike tuples (None where
+    none) are built on first use."""
 
     spot: float
     strikes: tuple[float, ...]
-    call_gex_rupees_per_1pct: tuple[float | None, ...]  # >= 0 (dealers assumed long calls)
-    put_gex_rupees_per_1pct: tuple[float | None, ...]  # <= 0 (dealers assumed short puts)
-    net_gex_rupees_per_1pct: tuple[float | None, ...]
+    call: np.ndarray  # >= 0 (dealers assumed long calls), rupees per 1% move
+    put: np.ndarray  # <= 0 (dealers assumed short puts)
     total_gex_rupees_per_1pct: float  # over the valued sides
     call_oi_without_gamma_units: float  # OI of strikes left out (no IV / expiry day)
     put_oi_without_gamma_units: float
+
+    @cached_property
+    def net(self) -> np.ndarray:
+        return self.call + self.put
+
+    @cached_property
+    def call_gex_rupees_per_1pct(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.call))
+
+    @cached_property
+    def put_gex_rupees_per_1pct(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.put))
+
+    @cached_property
+    def net_gex_rupees_per_1pct(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.net))
 
 
 @dataclass(frozen=True)
@@ -58,30 +76,18 @@ def _oi(greeks: ChainGreeks, quotes: Sequence[OptionQuote]) -> tuple[np.ndarray,
     return a.ce_oi, a.pe_oi
 
 
-def _values(column: tuple[float | None, ...]) -> np.ndarray:
-    return np.array(column, dtype=float)  # None -> NaN
-
-
-def _optional(values: np.ndarray) -> tuple[float | None, ...]:
-    """NaN -> None (an object array's ``tolist`` is a C loop, unlike a generator)."""
-    out = values.astype(object)
-    out[np.isnan(values)] = None
-    return tuple(out.tolist())
-
-
 def gamma_exposure(greeks: ChainGreeks, quotes: Sequence[OptionQuote]) -> GammaExposure:
     """``GEX_FORMULA`` per strike of one expiry at the chain's spot. ``greeks`` must be of
     ``quotes`` (``chain_greeks(quotes, spot, years)``)."""
     ce_oi, pe_oi = _oi(greeks, quotes)
     scale = greeks.spot * greeks.spot * 0.01
-    call = _values(greeks.call.gamma_per_point) * ce_oi * scale
-    put = -_values(greeks.put.gamma_per_point) * pe_oi * scale
+    call = greeks.call.gammas * ce_oi * scale
+    put = -greeks.put.gammas * pe_oi * scale
     return GammaExposure(
         spot=greeks.spot,
         strikes=greeks.strikes,
-        call_gex_rupees_per_1pct=_optional(call),
-        put_gex_rupees_per_1pct=_optional(put),
-        net_gex_rupees_per_1pct=_optional(call + put),
+        call=call,
+        put=put,
         total_gex_rupees_per_1pct=float(np.nansum(call) + np.nansum(put)),
         call_oi_without_gamma_units=float(ce_oi[np.isnan(call)].sum()),
         put_oi_without_gamma_units=float(pe_oi[np.isnan(put)].sum()),
@@ -100,8 +106,8 @@ def total_gex_at(
         ce_oi, pe_oi = _oi(greeks, quotes)
         strikes = np.asarray(greeks.strikes, dtype=float)
         forwards = greeks.forward * grid[:, None] / greeks.spot
-        call_iv = _values(greeks.call.iv)
-        put_iv = call_iv if greeks.iv_from == "otm" else _values(greeks.put.iv)
+        call_iv = greeks.call.ivs
+        put_iv = call_iv if greeks.iv_from == "otm" else greeks.put.ivs
         sides = ((call_iv, ce_oi, 1.0), (put_iv, pe_oi, -1.0))
         keeps = [np.isfinite(iv) & (oi > 0) for iv, oi, _ in sides]
         gammas: list[np.ndarray | None]

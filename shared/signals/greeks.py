@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -14,6 +15,7 @@ from scipy.special import ndtr
 from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import ChainArrays, as_arrays
 from shared.signals.forward import parity_forward_of
+from shared.signals.rounding import as_optional
 from shared.signals.skew import SECONDS_PER_YEAR, implied_vol
 
 IvFrom = Literal["otm", "own"]
@@ -45,18 +47,43 @@ ATM_IV_FORMULA = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SideGreeks:
-    """One side (calls or puts) of a chain, per strike in ``ChainGreeks.strikes`` order.
-    A strike's values are all None together, with ``reason`` saying why."""
+    """One side (calls or puts) of a chain, per strike in ``ChainGreeks.strikes`` order, as
+    columns (NaN where none); the per-strike tuples (None where none) are built on first
+    use. A strike's values are all None together, with ``reason`` saying why."""
 
-    iv: tuple[float | None, ...]  # annualised fraction
-    iv_published: tuple[bool, ...]  # True: the exchange's IV was used; False: solved / none
-    delta: tuple[float | None, ...]  # per index point of F, call in [0, 1], put in [-1, 0]
-    gamma_per_point: tuple[float | None, ...]  # d(delta)/dF, per index point
-    vega_points_per_vol_point: tuple[float | None, ...]  # price change for +0.01 IV
-    theta_points_per_day: tuple[float | None, ...]  # price change per calendar day (< 0)
+    ivs: np.ndarray  # annualised fraction
+    used_published: np.ndarray  # True: the exchange's IV was used; False: solved / none
+    deltas: np.ndarray  # per index point of F, call in [0, 1], put in [-1, 0]
+    gammas: np.ndarray  # d(delta)/dF, per index point
+    vegas: np.ndarray  # price change for +0.01 IV, in index points
+    thetas: np.ndarray  # price change per calendar day (< 0), in index points
     reason: tuple[str | None, ...]
+
+    @cached_property
+    def iv(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.ivs))
+
+    @cached_property
+    def iv_published(self) -> tuple[bool, ...]:
+        return tuple(self.used_published.tolist())
+
+    @cached_property
+    def delta(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.deltas))
+
+    @cached_property
+    def gamma_per_point(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.gammas))
+
+    @cached_property
+    def vega_points_per_vol_point(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.vegas))
+
+    @cached_property
+    def theta_points_per_day(self) -> tuple[float | None, ...]:
+        return tuple(as_optional(self.thetas))
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,15 @@ def black76_gamma(
     return np.exp(-0.5 * d1 * d1) / (_ROOT_2PI * forward * sd)
 
 
+def _d1(
+    forward: np.ndarray | float, strike: np.ndarray, years: np.ndarray | float, iv: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sqrt T, iv sqrt T, d1) of Black-76."""
+    root = np.sqrt(years)
+    sd = iv * root
+    return root, sd, (np.log(forward / strike) + 0.5 * sd * sd) / sd
+
+
 def black76_greeks(
     forward: np.ndarray | float,
     strike: np.ndarray,
@@ -92,9 +128,7 @@ def black76_greeks(
 ) -> dict[str, np.ndarray]:
     """``GREEKS_FORMULA`` for positive ``iv`` and ``years`` (arrays broadcast together):
     call_delta, put_delta, gamma_per_point, vega_points_per_vol_point, theta_points_per_day."""
-    root = np.sqrt(years)
-    sd = iv * root
-    d1 = (np.log(forward / strike) + 0.5 * sd * sd) / sd
+    root, sd, d1 = _d1(forward, strike, years, iv)
     density = np.exp(-0.5 * d1 * d1) / _ROOT_2PI
     call_delta = ndtr(d1)
     return {
@@ -106,20 +140,17 @@ def black76_greeks(
     }
 
 
-def black76_prices(
-    forward: np.ndarray | float,
-    strike: np.ndarray,
-    years: np.ndarray | float,
-    iv: np.ndarray,
-    is_call: np.ndarray,
-) -> np.ndarray:
-    """Undiscounted Black-76 prices; each side from its own formula (no parity cancellation)."""
-    sd = iv * np.sqrt(years)
-    d1 = (np.log(forward / strike) + 0.5 * sd * sd) / sd
+def black76_prices_and_vega(
+    forward: np.ndarray, strike: np.ndarray, years: np.ndarray, iv: np.ndarray, is_call: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Undiscounted Black-76 prices, each side from its own formula (no parity cancellation),
+    and vega per vol point (``black76_greeks``'s), from one d1."""
+    root, sd, d1 = _d1(forward, strike, years, iv)
     d2 = d1 - sd
     call = forward * ndtr(d1) - strike * ndtr(d2)
     put = strike * ndtr(-d2) - forward * ndtr(-d1)
-    return np.where(is_call, call, put)
+    vega = forward * (np.exp(-0.5 * d1 * d1) / _ROOT_2PI) * root * 0.01
+    return np.where(is_call, call, put), vega
 
 
 def _side(is_call: bool) -> str:
@@ -168,28 +199,24 @@ def _leg_ivs(legs: _Legs) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
         ok = np.isfinite(solved[i])
         if ok.any():
             j = i[ok]
-            repriced = black76_prices(
+            # vega is per 0.01 of vol: the price error of a 1e-6 vol error is vega * 1e-4
+            repriced, vega = black76_prices_and_vega(
                 legs.forward[j], legs.strike[j], legs.years[j], solved[j], legs.is_call[j]
             )
             interior = (solved[j] > IV_LOW * 1.001) & (solved[j] < IV_HIGH * 0.999)
-            vega = black76_greeks(legs.forward[j], legs.strike[j], legs.years[j], solved[j])[
-                "vega_points_per_vol_point"
-            ]  # per 0.01 of vol: the price error of a 1e-6 vol error is vega * 1e-4
             tolerance = np.maximum(REPRICE_TOLERANCE_POINTS, vega * 1e-4)
             good = interior & (np.abs(repriced - legs.price[j]) <= tolerance)
             solved[j[~good]] = np.nan
     close = np.abs(legs.published - solved) <= PUBLISHED_IV_TOLERANCE  # False for NaN
     use_pub = has_pub & (~np.isfinite(legs.price) | close)
     iv = np.where(use_pub, legs.published, solved)
-    reasons: list[str | None] = [None] * n
-    unpriced = ~np.isfinite(legs.price)
-    for k in np.flatnonzero(~np.isfinite(iv) & ~unpriced).tolist():
+    reasons = np.full(n, None, dtype=object)
+    missing, unpriced = ~np.isfinite(iv), ~np.isfinite(legs.price)
+    reasons[missing & unpriced & legs.is_call] = _NO_PRICE["call"]
+    reasons[missing & unpriced & ~legs.is_call] = _NO_PRICE["put"]
+    for k in np.flatnonzero(missing & ~unpriced).tolist():
         reasons[k] = _why_no_iv(legs, k)
-    for k in np.flatnonzero(~np.isfinite(iv) & unpriced & legs.is_call).tolist():
-        reasons[k] = _NO_PRICE["call"]
-    for k in np.flatnonzero(~np.isfinite(iv) & unpriced & ~legs.is_call).tolist():
-        reasons[k] = _NO_PRICE["put"]
-    return iv, use_pub, reasons
+    return iv, use_pub, reasons.tolist()
 
 
 _NO_PRICE = {
@@ -218,16 +245,9 @@ def _why_no_iv(legs: _Legs, k: int) -> str:
     )
 
 
-def _optional(values: np.ndarray) -> tuple[float | None, ...]:
-    """NaN -> None (an object array's ``tolist`` is a C loop, unlike a generator)."""
-    out = values.astype(object)
-    out[np.isnan(values)] = None
-    return tuple(out.tolist())
-
-
 def _none_side(m: int, reason: str) -> SideGreeks:
-    nothing: tuple[float | None, ...] = (None,) * m
-    return SideGreeks(nothing, (False,) * m, nothing, nothing, nothing, nothing, (reason,) * m)
+    nothing = np.full(m, np.nan)
+    return SideGreeks(nothing, np.zeros(m, bool), nothing, nothing, nothing, nothing, (reason,) * m)
 
 
 def _expired(years: float) -> str:
@@ -383,19 +403,19 @@ def _greeks(ivs: ChainIVs, spot: float, iv_from: IvFrom) -> ChainGreeks:
 
     def side(rows: slice, delta: str) -> SideGreeks:
         return SideGreeks(
-            iv=_optional(ivs.iv[rows]),
-            iv_published=tuple(ivs.used_published[rows].tolist()),
-            delta=_optional(greeks[delta][rows]),
-            gamma_per_point=_optional(greeks["gamma_per_point"][rows]),
-            vega_points_per_vol_point=_optional(greeks["vega_points_per_vol_point"][rows]),
-            theta_points_per_day=_optional(greeks["theta_points_per_day"][rows]),
+            ivs=ivs.iv[rows],
+            used_published=ivs.used_published[rows],
+            deltas=greeks[delta][rows],
+            gammas=greeks["gamma_per_point"][rows],
+            vegas=greeks["vega_points_per_vol_point"][rows],
+            thetas=greeks["theta_points_per_day"][rows],
             reason=tuple(ivs.reasons[rows]),
         )
 
     calls = slice(0, m)
     call = side(calls, "call_delta")
     if iv_from == "otm":  # one IV per strike: only the put's delta differs from the call's
-        put = replace(call, delta=_optional(greeks["put_delta"][calls]))
+        put = replace(call, deltas=greeks["put_delta"][calls])
     else:
         put = side(slice(m, 2 * m), "put_delta")
     return ChainGreeks(
@@ -505,5 +525,5 @@ def atm_windows(
         decisive = bool((valued & below).any() or low_end) and bool(
             (valued & above).any() or high_end
         )
-        out[n] = AtmWindow(forward, tuple(strikes.tolist()), _optional(ivs), decisive)
+        out[n] = AtmWindow(forward, tuple(strikes.tolist()), tuple(as_optional(ivs)), decisive)
     return out

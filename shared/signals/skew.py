@@ -114,10 +114,10 @@ def chain_skew(
     if years_to_expiry <= 0:
         return None
     smile = chain_smile(quotes, spot, years_to_expiry)
-    if smile is None or not smile.forward_from_parity or len(smile.points) < 3:
+    if smile is None or not smile.forward_from_parity or smile.strikes.size < 3:
         return None
     forward = smile.forward
-    k_ok, iv_ok, _ = smile.columns
+    k_ok, iv_ok = smile.strikes, smile.ivs
 
     def iv_near(target: float) -> float:
         return float(iv_ok[int(np.argmin(np.abs(k_ok - target)))])
