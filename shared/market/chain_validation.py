@@ -13,9 +13,9 @@ from datetime import date
 
 import numpy as np
 
-from shared.contract.schemas import OptionChain
+from shared.contract.schemas import QUOTE_FIELDS, OptionChain
 from shared.market.calendar import ist_date
-from shared.signals.chain_arrays import quote_columns
+from shared.signals.chain_arrays import quote_table
 
 MAX_NAMED = 3  # strikes named per problem
 
@@ -52,13 +52,23 @@ def _at(strikes: np.ndarray, mask: np.ndarray) -> list[float]:
     return strikes[mask].tolist()
 
 
+def _rows(*names: str) -> list[int]:
+    return [QUOTE_FIELDS.index(name) for name in names]
+
+
+_NON_NEGATIVE = _rows("ce_oi", "pe_oi", "ce_ltp", "pe_ltp", "ce_volume", "pe_volume")
+_OI, _IV = _rows("ce_oi", "pe_oi"), _rows("ce_iv", "pe_iv")
+_BID, _ASK = _rows("ce_bid", "pe_bid"), _rows("ce_ask", "pe_ask")
+
+
 def _quote_problems(chain: OptionChain, limits: ChainLimits) -> list[str]:
-    """Every check is a column comparison (NaN, a missing value, compares False)."""
+    """Every check is a comparison of the quotes table's rows (NaN, a missing value, compares
+    False); a check's strikes are found only when it fails."""
     quotes = chain.quotes
     if not quotes:
         return ["the chain has no strikes"]
-    c = quote_columns(quotes)
-    strikes = c["strike"]
+    table = quote_table(quotes)
+    strikes = table[QUOTE_FIELDS.index("strike")]
     problems = []
     if (strikes <= 0).any():
         problems.append(f"non-positive strike(s) {_named(_at(strikes, strikes <= 0))}")
@@ -74,27 +84,23 @@ def _quote_problems(chain: OptionChain, limits: ChainLimits) -> list[str]:
     far = (strikes > 0) & ((moneyness < low) | (moneyness > high))
     if far.any():
         problems.append(f"strike(s) {_named(_at(strikes, far))} outside {low:g}-{high:g} x spot")
-    negative = np.zeros(strikes.size, dtype=bool)
-    for name in ("ce_oi", "pe_oi", "ce_ltp", "pe_ltp", "ce_volume", "pe_volume"):
-        negative |= c[name] < 0
-    if negative.any():
-        problems.append(f"negative OI, price or volume at {_named(_at(strikes, negative))}")
-    huge = (c["ce_oi"] > limits.max_oi_units) | (c["pe_oi"] > limits.max_oi_units)
-    if huge.any():
-        problems.append(f"OI above {limits.max_oi_units:.0e} units at {_named(_at(strikes, huge))}")
-    wild = np.zeros(strikes.size, dtype=bool)
-    for name in ("ce_iv", "pe_iv"):
-        wild |= (c[name] < 0) | (c[name] > limits.max_iv)
-    if wild.any():
-        problems.append(
-            f"IV outside 0-{limits.max_iv:g} (annualised fraction) at {_named(_at(strikes, wild))}"
-        )
-    crossed = np.zeros(strikes.size, dtype=bool)
-    for side in ("ce", "pe"):
-        bid, ask = c[f"{side}_bid"], c[f"{side}_ask"]
-        crossed |= (bid > 0) & (ask > 0) & (bid > ask)
-    if crossed.any():
-        problems.append(f"crossed quotes (bid > ask) at {_named(_at(strikes, crossed))}")
+    bad = table[_NON_NEGATIVE] < 0
+    if bad.any():
+        at = _named(_at(strikes, bad.any(axis=0)))
+        problems.append(f"negative OI, price or volume at {at}")
+    bad = table[_OI] > limits.max_oi_units
+    if bad.any():
+        at = _named(_at(strikes, bad.any(axis=0)))
+        problems.append(f"OI above {limits.max_oi_units:.0e} units at {at}")
+    iv = table[_IV]
+    bad = (iv < 0) | (iv > limits.max_iv)
+    if bad.any():
+        at = _named(_at(strikes, bad.any(axis=0)))
+        problems.append(f"IV outside 0-{limits.max_iv:g} (annualised fraction) at {at}")
+    bid, ask = table[_BID], table[_ASK]
+    bad = (bid > 0) & (ask > 0) & (bid > ask)
+    if bad.any():
+        problems.append(f"crossed quotes (bid > ask) at {_named(_at(strikes, bad.any(axis=0)))}")
     return problems
 
 

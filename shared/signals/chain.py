@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -70,14 +70,21 @@ def put_call_ratio(quotes: Sequence[OptionQuote], spot: float, near: float = 0.0
     A ratio is None when its denominator is zero (no call OI, or volume not published)."""
     a = as_arrays(quotes)
     close = np.abs(a.strike / spot - 1) <= near
+    # an unpublished volume counts as none: the values np.nansum adds
+    columns = [
+        a.pe_oi,
+        a.ce_oi,
+        *(np.where(np.isnan(v), 0.0, v) for v in (a.pe_volume, a.ce_volume)),
+    ]
 
-    def ratios(mask: np.ndarray) -> tuple[float | None, float | None]:
-        oi = _ratio(float(a.pe_oi[mask].sum()), float(a.ce_oi[mask].sum()))
-        volume = _ratio(float(np.nansum(a.pe_volume[mask])), float(np.nansum(a.ce_volume[mask])))
-        return oi, volume
+    def ratios(
+        pe_oi: np.ndarray, ce_oi: np.ndarray, pe_volume: np.ndarray, ce_volume: np.ndarray
+    ) -> tuple[float | None, float | None]:
+        oi = _ratio(float(pe_oi.sum()), float(ce_oi.sum()))
+        return oi, _ratio(float(pe_volume.sum()), float(ce_volume.sum()))
 
-    oi, volume = ratios(np.ones(a.strike.shape, dtype=bool))
-    oi_near, volume_near = ratios(close)
+    oi, volume = ratios(*columns)
+    oi_near, volume_near = ratios(*(column[close] for column in columns))
     return PutCallRatio(oi, volume, oi_near, volume_near, int(close.sum()))
 
 
@@ -239,9 +246,12 @@ class DeltaSkew:
     risk_reversal: float  # put IV - call IV: > 0 means downside protection costs more
 
 
+@lru_cache(maxsize=64)
 def delta_skew(smile: Smile, years: float, delta: float = 0.25) -> DeltaSkew | None:
     """The 25-delta risk reversal from the smile; None without an OTM put and call. The
-    smile's points at once (numpy): Black-76 call delta N(d1) at each point's own IV."""
+    smile's points at once (numpy): Black-76 call delta N(d1) at each point's own IV.
+    Remembered per smile (by identity) and ``years``: the chain group and the term structure
+    ask for the target expiry's."""
     strikes, ivs, is_put = smile.strikes, smile.ivs, smile.is_put
     if years <= 0 or strikes.size < 3 or is_put.all() or not is_put.any():
         return None
@@ -335,9 +345,9 @@ def atm_ivs(chains: Sequence[tuple[Sequence[OptionQuote], float, float]]) -> lis
     return out
 
 
-def percentile_rank(history: Sequence[float], value: float) -> float | None:
+def percentile_rank(history: Sequence[float] | np.ndarray, value: float) -> float | None:
     """Share of ``history`` at or below ``value``; None for an empty history."""
-    if not history:
+    if not len(history):
         return None
-    at_or_below = np.count_nonzero(np.fromiter(history, float, len(history)) <= value)
+    at_or_below = np.count_nonzero(np.asarray(history, dtype=float) <= value)
     return round(int(at_or_below) / len(history), 4)

@@ -75,9 +75,14 @@ def _held(quotes: Sequence[OptionQuote]) -> _Held:
     return held
 
 
+def quote_table(quotes: Sequence[OptionQuote]) -> np.ndarray:
+    """The quotes' table: a row per ``QUOTE_FIELDS`` column, in the quotes' own order, values
+    as given (None -> NaN): what a validator checks. Read-only."""
+    return _held(quotes).table
+
+
 def quote_columns(quotes: Sequence[OptionQuote]) -> dict[str, np.ndarray]:
-    """Every ``QUOTE_FIELDS`` column in the quotes' own order, values as given (None -> NaN):
-    what a validator checks. Read-only views of the table."""
+    """Every ``QUOTE_FIELDS`` column of ``quote_table``: read-only views of it."""
     table = _held(quotes).table
     return {name: table[i] for i, name in enumerate(QUOTE_FIELDS)}
 

@@ -28,9 +28,13 @@ class MaxPain:
 def writers_payout(
     strikes: np.ndarray, ce_oi: np.ndarray, pe_oi: np.ndarray, settle: np.ndarray
 ) -> np.ndarray:
-    """Total intrinsic value owed to option holders for each settlement price in ``settle``."""
+    """Total intrinsic value owed to option holders for each settlement price in ``settle``
+    (the put side's matrix reuses the differences' buffer: two settle x strikes arrays, not
+    four, each new one a fresh mapping of memory at a chain's 150 x 150)."""
     diff = settle[:, None] - strikes[None, :]
-    return np.maximum(diff, 0.0) @ ce_oi + np.maximum(-diff, 0.0) @ pe_oi
+    calls = np.maximum(diff, 0.0)
+    puts = np.maximum(np.negative(diff, out=diff), 0.0, out=diff)
+    return calls @ ce_oi + puts @ pe_oi
 
 
 def compute_max_pain(quotes: Sequence[OptionQuote], tolerance: float = 0.02) -> MaxPain | None:

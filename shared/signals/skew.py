@@ -75,7 +75,10 @@ def implied_vol(
     vol = np.clip(price[where] / (0.4 * fwd * root), 0.05, 2.0)
     log_fk = np.log(fwd / strike)
     vega_scale = fwd * root / math.sqrt(2 * math.pi)
-    # a step without vega (its exp underflows) divides by zero: it bisects instead
+    left = where.size
+    # a step without vega (its exp underflows) divides by zero: it bisects instead. Each
+    # step is a few dozen numpy calls on a few hundred options: their count, not the
+    # options, is the cost, so the loop keeps it low (one count, no generators)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(iterations):
             sd = vol * root
@@ -86,18 +89,18 @@ def implied_vol(
             lo = np.where(above, lo, vol)
             step = vol - diff / (vega_scale * np.exp(-0.5 * d1 * d1))
             new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-            moving = np.abs(new - vol) >= 1e-8
-            if not moving.all():
-                out[where[~moving]] = new[~moving]  # these are done
-                if not moving.any():
+            moving = abs(new - vol) >= 1e-8
+            still = np.count_nonzero(moving)
+            if still < left:
+                done = ~moving
+                out[where[done]] = new[done]  # these are done
+                if not still:
                     return out
-                keep = np.flatnonzero(moving)
-                where, strike, fwd, root, target = (
-                    a[keep] for a in (where, strike, fwd, root, target)
-                )
-                lo, hi, log_fk, vega_scale, new = (
-                    a[keep] for a in (lo, hi, log_fk, vega_scale, new)
-                )
+                keep = moving.nonzero()[0]
+                where, strike, fwd, root = where[keep], strike[keep], fwd[keep], root[keep]
+                target, lo, hi, new = target[keep], lo[keep], hi[keep], new[keep]
+                log_fk, vega_scale = log_fk[keep], vega_scale[keep]
+                left = still
             vol = new
     out[where] = vol  # still moving after ``iterations``: the last step
     return out

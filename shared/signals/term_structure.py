@@ -126,17 +126,17 @@ def synthetic_forward(
 SYNTHETIC_FORWARD_FORMULA = FORWARD_FORMULA
 
 
-def iv_percentile(history: Sequence[float], iv: float) -> float | None:
+def iv_percentile(history: Sequence[float] | np.ndarray, iv: float) -> float | None:
     """Share of ``history`` at or below ``iv`` (``chain.percentile_rank``); None if empty."""
     return percentile_rank(history, iv)
 
 
-def iv_rank(history: Sequence[float], iv: float) -> float | None:
+def iv_rank(history: Sequence[float] | np.ndarray, iv: float) -> float | None:
     """``IV_RANK_FORMULA``: where ``iv`` sits between the lowest and highest IV of the history
     (and itself); None for an empty history or one where every IV equals ``iv``."""
-    if not history:
+    if not len(history):
         return None
-    values = np.fromiter(history, float, len(history))
+    values = np.asarray(history, dtype=float)
     low, high = min(float(values.min()), iv), max(float(values.max()), iv)
     if high == low:
         return None
