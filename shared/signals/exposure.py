@@ -114,10 +114,13 @@ def total_gex_at(
         if greeks.iv_from == "otm" and (keeps[0] | keeps[1]).any():
             # one IV per strike: the grid of every strike either side needs, once; a side's
             # columns are the values computing them alone gives (copied to C order, so that
-            # its row sums add in the same order)
+            # its row sums add in the same order; all of them: the grid itself)
             either = keeps[0] | keeps[1]
             both = black76_gamma(forwards, strikes[either], greeks.years, call_iv[either])
-            gammas = [np.ascontiguousarray(both[:, keep[either]]) for keep in keeps]
+            gammas = [
+                both if keep[either].all() else np.ascontiguousarray(both[:, keep[either]])
+                for keep in keeps
+            ]
         else:
             gammas = [
                 black76_gamma(forwards, strikes[keep], greeks.years, iv[keep])
