@@ -48,7 +48,7 @@ def _expiry_problems(chain: OptionChain, limits: ChainLimits) -> list[str]:
     return []
 
 
-def _at(strikes: np.ndarray, mask: np.ndarray) -> list[float]:
+def _at(strikes: np.ndarray, mask: np.ndarray | np.bool_) -> list[float]:
     return strikes[mask].tolist()
 
 

@@ -90,7 +90,7 @@ def implied_vol(
             step = vol - diff / (vega_scale * np.exp(-0.5 * d1 * d1))
             new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
             moving = abs(new - vol) >= 1e-8
-            still = np.count_nonzero(moving)
+            still = int(np.count_nonzero(moving))
             if still < left:
                 done = ~moving
                 out[where[done]] = new[done]  # these are done
