@@ -71,8 +71,9 @@ def implied_vol(
     strike, fwd, root = strike[where], fwd[where], np.sqrt(yrs[where])
     target = np.where(is_call[where], price[where], price[where] + fwd - strike)  # as a call
     lo, hi = np.full(where.size, low), np.full(where.size, high)
-    # start near the ATM approximation price ~ 0.4*F*vol*sqrt(T)
-    vol = np.clip(price[where] / (0.4 * fwd * root), 0.05, 2.0)
+    # start near the ATM approximation price ~ 0.4*F*vol*sqrt(T), within [0.05, 2] (np.clip's
+    # values, without its wrapper's cost)
+    vol = np.minimum(np.maximum(price[where] / (0.4 * fwd * root), 0.05), 2.0)
     log_fk = np.log(fwd / strike)
     vega_scale = fwd * root / math.sqrt(2 * math.pi)
     left = where.size
