@@ -120,6 +120,16 @@ def _d1(
     return root, sd, (np.log(forward / strike) + 0.5 * sd * sd) / sd
 
 
+def _density(d1: np.ndarray) -> np.ndarray:
+    """The standard normal density n(d1)."""
+    return np.exp(-0.5 * d1 * d1) / _ROOT_2PI
+
+
+def _vega(forward: np.ndarray | float, density: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """Vega per vol point (0.01 of IV) in index points, from the density n(d1)."""
+    return forward * density * root * 0.01
+
+
 def black76_greeks(
     forward: np.ndarray | float,
     strike: np.ndarray,
@@ -129,13 +139,13 @@ def black76_greeks(
     """``GREEKS_FORMULA`` for positive ``iv`` and ``years`` (arrays broadcast together):
     call_delta, put_delta, gamma_per_point, vega_points_per_vol_point, theta_points_per_day."""
     root, sd, d1 = _d1(forward, strike, years, iv)
-    density = np.exp(-0.5 * d1 * d1) / _ROOT_2PI
+    density = _density(d1)
     call_delta = ndtr(d1)
     return {
         "call_delta": call_delta,
         "put_delta": call_delta - 1.0,
         "gamma_per_point": density / (forward * sd),
-        "vega_points_per_vol_point": forward * density * root * 0.01,
+        "vega_points_per_vol_point": _vega(forward, density, root),
         "theta_points_per_day": -forward * density * iv / (2 * root) / 365.0,
     }
 
@@ -149,8 +159,7 @@ def black76_prices_and_vega(
     d2 = d1 - sd
     call = forward * ndtr(d1) - strike * ndtr(d2)
     put = strike * ndtr(-d2) - forward * ndtr(-d1)
-    vega = forward * (np.exp(-0.5 * d1 * d1) / _ROOT_2PI) * root * 0.01
-    return np.where(is_call, call, put), vega
+    return np.where(is_call, call, put), _vega(forward, _density(d1), root)
 
 
 def _side(is_call: bool) -> str:
