@@ -479,7 +479,7 @@ def chain_group(ctx: EngineContext, view: ChainView | None) -> SellerChain:
     smile = chain_signals.chain_smile(chain.quotes, chain.spot, years)
     skew = chain_signals.delta_skew(smile, years) if smile is not None else None
     straddle = chain_signals.straddle_move(chain.quotes, chain.spot)
-    atm, history = view.atm_iv, view.atm_iv_history
+    atm, history = view.atm_iv, chain_signals.as_column(view.atm_iv_history)
     start = ist_iso(view.history_from) if view.history_from else "-"
     enough = len(history) >= MIN_IV_HISTORY and atm is not None
     has_vix = ctx.snapshot.vix is not None or ctx.snapshot.daily.get("vix") is not None

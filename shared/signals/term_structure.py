@@ -11,7 +11,13 @@ import numpy as np
 
 from shared.contract.schemas import OptionChain, OptionQuote
 from shared.market.calendar import daily_close_time, to_date
-from shared.signals.chain import chain_smile, delta_skew, percentile_rank, smile_atm_iv
+from shared.signals.chain import (
+    as_column,
+    chain_smile,
+    delta_skew,
+    percentile_rank,
+    smile_atm_iv,
+)
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.forward import FORWARD_FORMULA, PARITY_STRIKES, parity_pairs_of
 from shared.signals.greeks import chain_ivs, chains_ivs
@@ -136,7 +142,7 @@ def iv_rank(history: Sequence[float] | np.ndarray, iv: float) -> float | None:
     (and itself); None for an empty history or one where every IV equals ``iv``."""
     if not len(history):
         return None
-    values = np.asarray(history, dtype=float)
+    values = as_column(history)
     low, high = min(float(values.min()), iv), max(float(values.max()), iv)
     if high == low:
         return None
