@@ -379,9 +379,9 @@ def chains_greeks(
     chains: Sequence[tuple[Sequence[OptionQuote], float, float]], iv_from: IvFrom = "otm"
 ) -> list[ChainGreeks]:
     """``GREEKS_FORMULA`` for many (quotes, spot, years) at once: the IVs of ``chains_ivs``
-    (one vectorised solve), then the Greeks of each chain (bench/bench_greeks.py: 3 expiries
-    x 150 strikes, about 1.2 ms with building the columns).
-    Remembered per chain (quotes object), spot, years and ``iv_from``."""
+    (one vectorised solve), then the Greeks of each chain as columns (bench/bench_greeks.py:
+    3 expiries x 150 strikes, figures in docs/BENCHMARKS.md). Remembered per chain (quotes
+    object), spot, years and ``iv_from``."""
     out: list[ChainGreeks] = []
     for (quotes, spot, years), ivs in zip(chains, chains_ivs(chains, iv_from), strict=True):
         if ivs is None:
