@@ -9,11 +9,18 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.ingest.sources.chain_file import ChainFileSource
+from services.seller.compute import compute_seller
 from shared.bus.engine import ChainCache
+from shared.config import Settings
+from shared.contract.document.chain import ChainUnavailable
 from shared.contract.schemas import FeatureSnapshot, OptionChain
+from shared.market.calendar import ist_iso
 from shared.market.chain_view import ChainViews, years_to_expiry
+from shared.models.context import EngineContext, ModelBook
 from shared.signals.chain import atm_iv
 from tests.engines_support import daily_snapshot
+from tests.test_chain_file import CHAIN_FILE
 from tests.test_engines_chain import real_chains
 
 MAX_PER_EXPIRY, MAX_EXPIRIES = 40, 3  # small bounds: the timeline drops its oldest rows
@@ -124,3 +131,42 @@ def test_a_new_expiry_is_not_in_its_own_history(arrivals: list[OptionChain]) -> 
     view = views.view(snapshot_at(first_of_new.snapshot_time, weekly[0].expiry))
     assert view.chain is weekly[-1]
     assert len(view.atm_iv_history) == len(priced) and view.history_expiries == 2
+
+
+def test_a_chain_taken_after_its_expiry_close_is_no_target() -> None:
+    """The real 2026-02-03 snapshot taken at 15:33, after the expiring contract's 15:30
+    close: the view says so and the seller's chain group is unavailable with that reason (it
+    raised a math domain error on the negative time to expiry). The snapshot before it, taken
+    while the contract still traded, is the target as usual."""
+    chains = [
+        e
+        for e in ChainFileSource(CHAIN_FILE).events()
+        if isinstance(e, OptionChain) and e.expiry == "2026-02-03"
+    ]
+    expired = next(c for c in chains if years_to_expiry(c) <= 0)
+    before = chains[chains.index(expired) - 1]
+    assert years_to_expiry(before) > 0 and ist_iso(expired.snapshot_time).startswith(
+        "2026-02-03T15:3"
+    )
+    cache = ChainCache(None)  # type: ignore[arg-type]  # filled directly, no Redis
+    views = ChainViews(cache, max_age_s=3600)
+
+    def snapshot_after(chain: OptionChain) -> FeatureSnapshot:
+        update = {
+            "as_of": chain.snapshot_time + 30,
+            "session_date": "2026-02-03",
+            "next_expiry": "2026-02-03",
+            "spot": chain.spot,
+        }
+        return daily_snapshot("2025-06-27").model_copy(update=update)
+
+    cache.add(before)
+    assert views.view(snapshot_after(before)).chain is before
+    cache.add(expired)
+    snapshot = snapshot_after(expired)
+    view = views.view(snapshot)
+    assert view.chain is None and view.reason is not None
+    assert "2026-02-03 contract expired at its 15:30 IST close" in view.reason
+    ctx = EngineContext(Settings(), snapshot, ModelBook(), None, {})
+    group = compute_seller(ctx, view).chain
+    assert isinstance(group, ChainUnavailable) and group.reason == view.reason

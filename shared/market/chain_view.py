@@ -119,6 +119,12 @@ class ChainViews:
                 f"{self.max_age_s})"
             )
             return ChainView(None, None, reason, age, None, (), None, 0)
+        if years_to_expiry(chain) <= 0:
+            reason = (
+                f"the {expiry} contract expired at its 15:30 IST close; the newest chain held "
+                f"({ist_iso(chain.snapshot_time)}) is from after it"
+            )
+            return ChainView(None, None, reason, age, None, (), None, 0)
         gap = chain.spot / snapshot.spot - 1
         if abs(gap) > self.spot_band:
             reason = (
