@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis
 
-from services.alerts.flood import ReplayFlood, unpaced_replay
+from services.alerts.flood import ReplayFlood, group_lag, unpaced_replay
 from services.alerts.main import AlertsWorker
 from shared.bus import replies, streams
 from shared.bus.publish import Bus
@@ -59,6 +59,7 @@ def worker_for(settings: Settings, tmp_path: Path) -> AlertsWorker:
     worker = AlertsWorker(settings.model_copy(update={"alerts_rules": rules}), "alerts-wait")
     assert worker.flood is not None  # on by default
     worker.flood.every_s = 0.0  # look at every step
+    worker._ensure_group()  # as run() does first
     return worker
 
 
@@ -103,8 +104,9 @@ def test_the_flood_is_a_replay_run_as_fast_as_possible_with_blocks_arriving(
 ) -> None:
     blocks, _ = scenario()
     now = [0.0]
-    flood = ReplayFlood(redis_client, every_s=0.5, monotonic=lambda: now[0])
+    flood = ReplayFlood(redis_client, max_backlog=100, every_s=0.5, monotonic=lambda: now[0])
     redis_client.set(streams.RUN, run_record())
+    redis_client.xgroup_create(streams.BLOCKS, "alerts", id="0", mkstream=True)
     assert flood.on() is False  # no block yet
     publish(redis_client, settings, blocks[:1])
     assert flood.on() is False  # looked less than every_s ago: the last answer
@@ -116,6 +118,40 @@ def test_the_flood_is_a_replay_run_as_fast_as_possible_with_blocks_arriving(
     redis_client.delete(streams.RUN)
     now[0] = 1.5
     assert flood.on() is False  # no run record: not a replay it knows of
+
+
+def test_a_backlog_at_half_the_stream_cap_is_read_through_the_flood(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """The block stream is trimmed at AEGIS_BLOCKS_MAXLEN whether read or not: a wait that
+    outlasted it would lose the oldest unread blocks. Half the cap unread, the service reads
+    on through the flood, with the same alerts."""
+    blocks, expected = scenario()
+    capped = settings.model_copy(update={"blocks_maxlen": 20})  # wait below 10 unread
+    redis_client.set(streams.RUN, run_record())
+    publish(redis_client, capped, blocks[:3])
+    worker = worker_for(capped, tmp_path)
+    assert worker.flood is not None and worker.flood.max_backlog == 10
+
+    assert worker._step() is None  # 3 unread: it waits
+    assert worker.flood.backlog == 3 and entries_read(redis_client) == 0
+    publish(redis_client, capped, blocks[3:])
+    assert worker._step() is True  # 12 unread, the replay still pouring in: it reads
+    assert worker.flood.backlog == len(blocks) and entries_read(redis_client) > 0
+    worker.run(max_idle_reads=2)
+    assert alert_records(redis_client) == expected
+
+
+def test_an_unknown_backlog_is_not_waited_on(redis_client: redis.Redis) -> None:
+    """No group lag to be had (no group yet; Redis before 7; entries deleted in between):
+    read, as without the wait."""
+    flood = ReplayFlood(redis_client, max_backlog=100, every_s=0.0)
+    redis_client.set(streams.RUN, run_record())
+    redis_client.xadd(streams.BLOCKS, {"x": "1"})
+    assert flood.on() is False and flood.backlog is None
+    assert group_lag([{"name": b"alerts", "lag": None}], "alerts") is None
+    assert group_lag([{"name": b"alerts", "lag": 7}], "alerts") == 7
+    assert group_lag(redis.ResponseError("no such key"), "alerts") is None
 
 
 def test_only_a_replay_record_not_paced_counts_as_unpaced() -> None:

@@ -6,6 +6,11 @@ engine waits on, and the box's memory bandwidth, even on idle CPU. The service t
 nothing and catches up once blocks stop arriving: the same blocks in the same order give the
 same alerts (services.alerts.evaluate), only later. Live, and in a paced replay, it reads as
 they come.
+
+The stream is capped where it is written (``AEGIS_BLOCKS_MAXLEN``, trimmed whether read or
+not), so the wait is bounded: once the group's unread backlog reaches half the cap, or cannot
+be told (Redis before 7 gives no group lag), the service reads through the flood rather than
+let the oldest unread blocks be trimmed.
 """
 
 from __future__ import annotations
@@ -34,24 +39,44 @@ def unpaced_replay(raw: bytes | None) -> bool:
     return run.mode == "replay" and not run.paced
 
 
+def group_lag(groups: object, group: str) -> int | None:
+    """Entries on the stream ``group`` has not been delivered yet, from an XINFO GROUPS
+    reply; None when Redis cannot tell (before Redis 7, entries deleted in between) or the
+    group does not exist."""
+    if not isinstance(groups, list):  # the error of a stream that does not exist
+        return None
+    for info in groups:
+        if info.get("name") in (group, group.encode()):
+            lag = info.get("lag")
+            return lag if isinstance(lag, int) else None
+    return None
+
+
 class ReplayFlood:
-    """``on()``: the run record says an unpaced replay and a block arrived on ``stream``
-    since the previous look (at least ``every_s`` ago). One GET and one XREVRANGE a look."""
+    """``on()``: the run record says an unpaced replay, a block arrived on ``stream`` since
+    the previous look (at least ``every_s`` ago), and ``group`` has fewer than
+    ``max_backlog`` entries still to read. One GET, one XREVRANGE and one XINFO GROUPS a
+    look."""
 
     def __init__(
         self,
         client: redis.Redis,
+        max_backlog: int,
         stream: str = streams.BLOCKS,
+        group: str = "alerts",
         every_s: float = CHECK_EVERY_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.max_backlog = max_backlog
         self.stream = stream
+        self.group = group
         self.every_s = every_s
         self._monotonic = monotonic
         self._looked_at: float | None = None
         self._newest: bytes | None = None
         self._on = False
+        self.backlog: int | None = None  # the group's lag at the last look
 
     def on(self) -> bool:
         now = self._monotonic()
@@ -61,9 +86,12 @@ class ReplayFlood:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(streams.RUN)
         pipe.xrevrange(self.stream, count=1)
-        raw, newest = pipe.execute()
-        newest_id = newest[0][0] if newest else None
+        pipe.xinfo_groups(self.stream)
+        raw, newest, groups = pipe.execute(raise_on_error=False)
+        newest_id = newest[0][0] if isinstance(newest, list) and newest else None
         arriving = newest_id is not None and newest_id != self._newest
         self._newest = newest_id
-        self._on = arriving and unpaced_replay(raw)
+        self.backlog = group_lag(groups, self.group)
+        room = self.backlog is not None and self.backlog < self.max_backlog
+        self._on = arriving and room and unpaced_replay(raw)
         return self._on

@@ -145,7 +145,11 @@ class AlertsWorker(StreamWorker):
         self._leader = False
         self._last_watch = 0.0
         self.run_clock = RunClock()
-        self.flood = ReplayFlood(self.client) if settings.alerts_wait_for_replay else None
+        self.flood = (
+            ReplayFlood(self.client, max_backlog=settings.blocks_maxlen // 2, group=self.group)
+            if settings.alerts_wait_for_replay
+            else None
+        )
         self._waiting = False  # for an unpaced replay's flood to end
         self.stats.update(
             role="standby",
@@ -193,13 +197,18 @@ class AlertsWorker(StreamWorker):
         return super()._step()
 
     def _wait_for_replay(self, flood: ReplayFlood) -> bool:
-        """While an unpaced replay floods the blocks, read none (services.alerts.flood)."""
+        """While an unpaced replay floods the blocks, read none until the backlog reaches
+        half the stream's cap (services.alerts.flood)."""
         waiting = flood.on()
         if waiting != self._waiting:
             self._waiting = waiting
             self.stats["replay_waits"] += waiting
             self.log.info(
-                "alerts_wait_for_replay", waiting=waiting, processed=self.stats["processed"]
+                "alerts_wait_for_replay",
+                waiting=waiting,
+                processed=self.stats["processed"],
+                backlog=flood.backlog,
+                max_backlog=flood.max_backlog,
             )
         return waiting
 
