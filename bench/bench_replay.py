@@ -316,7 +316,7 @@ def replay(
     }
     try:
         wait(
-            lambda: {r["service"] for r in read_health(client)} >= set(WORKERS),
+            lambda: {r["service"] for r in read_health(client)} >= {*WORKERS, *extras},
             "every worker to report health",
             timeout_s=300,
         )
@@ -350,6 +350,7 @@ def replay(
         )
         end_s = max(gauges[e]["received_seconds"] for e in ENGINES)
         redis_replay = redis_spent(redis_before, redis_usage(client, server.process.pid))
+        extras_cpu_in_replay = {name: round(cpu_seconds(procs[name].pid), 1) for name in extras}
         behind = {  # how many blocks each group on aegis:blocks had still to read at the end
             g["name"].decode(): g.get("lag") for g in client.xinfo_groups(streams.BLOCKS)
         }
@@ -386,6 +387,7 @@ def replay(
                 caught_up["history"],
                 cpu["history"],
             )
+            services["history"]["cpu_s_in_replay"] = extras_cpu_in_replay["history"]
         if args.alerts:  # its rules read every block the gateway received
             services["alerts"] = _rate(
                 sum(n for n, _, _ in spans.values()),
@@ -393,6 +395,7 @@ def replay(
                 caught_up["alerts"],
                 cpu["alerts"],
             )
+            services["alerts"]["cpu_s_in_replay"] = extras_cpu_in_replay["alerts"]
     finally:
         for p in procs.values():
             if p.poll() is None:
