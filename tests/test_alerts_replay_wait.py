@@ -142,6 +142,32 @@ def test_a_backlog_at_half_the_stream_cap_is_read_through_the_flood(
     assert alert_records(redis_client) == expected
 
 
+def test_blocks_trimmed_before_they_were_read_are_reported(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Live (no wait), a reader held up past the block stream's cap: the blocks it never read
+    are gone, and its health says so (any group reader of a capped stream)."""
+    blocks, _ = scenario()
+    capped = settings.model_copy(update={"blocks_maxlen": 20})
+    redis_client.set(streams.RUN, run_record("live"))
+    worker = worker_for(capped, tmp_path)
+    publish(redis_client, capped, blocks)
+    assert worker._step() is True  # read all 12
+    worker._write_health(force=True)
+    assert "trimmed_unread" not in worker.stats
+    publish(redis_client, capped, blocks * 25)  # 300 more: approximate trimming drops nodes
+    kept = redis_client.xlen(streams.BLOCKS)
+    assert kept < 300
+    worker._write_health(force=True)
+    assert worker.stats["trimmed_unread"] == 300 - kept
+    (health,) = [h for h in read_health(redis_client) if h["service"] == "alerts"]
+    assert health["status"] == "degraded"
+    assert any(
+        f"at least {300 - kept} entries of aegis:blocks were trimmed" in r
+        for r in health["degraded_reasons"]
+    )
+
+
 def test_an_unknown_backlog_is_not_waited_on(redis_client: redis.Redis) -> None:
     """No group lag to be had (no group yet; Redis before 7; entries deleted in between):
     read, as without the wait."""

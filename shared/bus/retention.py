@@ -66,6 +66,14 @@ def trim_acknowledged(client: redis.Redis, stream: str, maxlen: int) -> TrimResu
     return TrimResult(int(trimmed), length - int(trimmed), safe_id)
 
 
+def trimmed_unread(lag: object, length: object) -> int:
+    """Entries a group never read that are gone: its lag (entries added since those it
+    read, Redis 7's XINFO GROUPS) beyond the stream's length. 0 when either is unknown."""
+    if not isinstance(lag, int) or not isinstance(length, int):
+        return 0
+    return max(0, lag - length)
+
+
 @dataclass
 class OwnStreamTrim:
     """A group-read stream trimmed by the service that writes it, never by a reader (whose

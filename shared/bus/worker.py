@@ -37,7 +37,7 @@ from redis.typing import StreamIdT
 from shared.bus import held, replies, streams
 from shared.bus.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped
 from shared.bus.publish import Bus, connect, make_durable
-from shared.bus.retention import OwnStreamTrim
+from shared.bus.retention import OwnStreamTrim, trimmed_unread
 from shared.bus.run_epoch import EpochWatch
 from shared.config import Settings
 from shared.contract.codec import DecodeError, decode
@@ -48,6 +48,7 @@ from shared.market.validation import Rejected
 
 Entry = replies.Entry
 Fields = replies.Fields
+UNREAD_TRIMMED_REASON_S = 600.0  # how long health says entries were trimmed unread
 
 
 class StreamWorker(ABC):
@@ -92,6 +93,7 @@ class StreamWorker(ABC):
         self.epoch = EpochWatch(self.service)
         self._rejects = RejectWindow(settings)  # processed vs dead-lettered + errors
         self._pending_first = True  # resume this consumer's own pending entries first
+        self._unread_trimmed_at: float | None = None  # monotonic, when last seen
         self._lease = _Lease(self)
         self._trims = [OwnStreamTrim(stream, settings.stream_maxlen) for stream in self.trims]
 
@@ -437,11 +439,16 @@ class StreamWorker(ABC):
         )
         lag = pending = None
         try:
-            for group in self.client.xinfo_groups(self.input_stream):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xinfo_groups(self.input_stream)
+            pipe.xlen(self.input_stream)
+            groups, length = pipe.execute()
+            for group in groups:
                 if group["name"] in (self.group, self.group.encode()):
                     lag, pending = group.get("lag"), group.get("pending")
         except redis.ResponseError:
-            pass
+            length = None
+        reasons += self._unread_trimmed(lag, length)
         self.health.write(
             reasons,
             {
@@ -452,6 +459,24 @@ class StreamWorker(ABC):
                 **self.health_details(),
             },
         )
+
+    def _unread_trimmed(self, lag: object, length: object) -> list[str]:
+        """A stream capped where it is written (``aegis:blocks``) drops its oldest entries
+        whether this group read them or not: more entries unread (the group's lag, Redis 7)
+        than the stream holds means some were trimmed unread. Logged and reported degraded
+        for ``UNREAD_TRIMMED_REASON_S`` after it was last seen."""
+        lost = trimmed_unread(lag, length)
+        if lost:
+            self.stats["trimmed_unread"] = max(self.stats.get("trimmed_unread", 0), lost)
+            self._unread_trimmed_at = time.monotonic()
+            self.log.warning("entries_trimmed_unread", stream=self.input_stream, at_least=lost)
+        at = self._unread_trimmed_at
+        if at is None or time.monotonic() - at > UNREAD_TRIMMED_REASON_S:
+            return []
+        return [
+            f"at least {self.stats['trimmed_unread']} entries of {self.input_stream} were "
+            "trimmed (the stream's length cap) before this service read them"
+        ]
 
     def _bus_degraded_reasons(self) -> list[str]:
         """Too many rejections or errors lately; an output backlog no trim may remove."""
