@@ -4,6 +4,8 @@ or paced it reads at once (services.alerts.flood). A real Redis, the worker in-p
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import orjson
@@ -166,6 +168,37 @@ def test_blocks_trimmed_before_they_were_read_are_reported(
         f"at least {300 - kept} entries of aegis:blocks were trimmed" in r
         for r in health["degraded_reasons"]
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_a_reader_on_idle_cpu_a_quarter_of_the_cap_behind_leaves_idle_cpu(
+    settings: Settings, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """On idle CPU (a replay's alerts and history), a block reader starved by the flood would
+    lose blocks to the cap: a quarter of it behind, its thread goes back to normal scheduling
+    (below that, it stays idle). In a thread of its own: the policy is per thread."""
+    blocks, _ = scenario()
+    capped = settings.model_copy(update={"blocks_maxlen": 40})  # a quarter: 10 unread
+    redis_client.set(streams.RUN, run_record())
+    worker = worker_for(capped, tmp_path)
+    policies: list[int] = []
+
+    def report_after(count: int) -> None:
+        publish(redis_client, capped, blocks[:count])
+        worker._write_health(force=True)
+        policies.append(os.sched_getscheduler(0))
+
+    def reader() -> None:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        report_after(6)  # 6 unread
+        report_after(6)  # 12 unread
+        report_after(0)  # stays out
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    thread.join(timeout=30)
+    assert policies == [os.SCHED_IDLE, os.SCHED_OTHER, os.SCHED_OTHER]
+    assert worker.stats["left_idle_cpu"] is True
 
 
 def test_an_unknown_backlog_is_not_waited_on(redis_client: redis.Redis) -> None:

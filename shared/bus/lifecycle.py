@@ -133,6 +133,18 @@ def idle_cpu() -> bool:
     return True
 
 
+def leave_idle_cpu() -> bool:
+    """The calling thread back from idle CPU only to normal scheduling (its niceness kept);
+    True when it was on idle CPU and now is not."""
+    try:
+        if os.sched_getscheduler(0) != os.SCHED_IDLE:
+            return False
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def serve(factory: Callable[..., Service], settings: Settings | None = None, **kwargs: Any) -> None:
     """Run a service process: ``factory(settings, **kwargs)`` builds it, a signal stops it.
     Started by hand beside ``make run``, it connects as its own Redis user (``service``)."""

@@ -35,7 +35,14 @@ import redis
 from redis.typing import StreamIdT
 
 from shared.bus import held, replies, streams
-from shared.bus.lifecycle import Backoff, HealthReporter, Reconnect, RejectWindow, Stopped
+from shared.bus.lifecycle import (
+    Backoff,
+    HealthReporter,
+    Reconnect,
+    RejectWindow,
+    Stopped,
+    leave_idle_cpu,
+)
 from shared.bus.publish import Bus, connect, make_durable
 from shared.bus.retention import OwnStreamTrim, trimmed_unread
 from shared.bus.run_epoch import EpochWatch
@@ -449,6 +456,7 @@ class StreamWorker(ABC):
         except redis.ResponseError:
             length = None
         reasons += self._unread_trimmed(lag, length)
+        self._keep_up(lag)
         self.health.write(
             reasons,
             {
@@ -477,6 +485,16 @@ class StreamWorker(ABC):
             f"at least {self.stats['trimmed_unread']} entries of {self.input_stream} were "
             "trimmed (the stream's length cap) before this service read them"
         ]
+
+    def _keep_up(self, lag: object) -> None:
+        """A reader of the capped block stream on idle CPU (the alerts and history in a
+        replay) a quarter of the cap behind leaves idle CPU for good: starved by a flood, it
+        would lose the oldest blocks it has not read to the cap."""
+        if self.input_stream != streams.BLOCKS or not isinstance(lag, int):
+            return
+        if lag >= self.settings.blocks_maxlen // 4 and leave_idle_cpu():
+            self.stats["left_idle_cpu"] = True
+            self.log.warning("idle_cpu_left", lag=lag, blocks_maxlen=self.settings.blocks_maxlen)
 
     def _bus_degraded_reasons(self) -> list[str]:
         """Too many rejections or errors lately; an output backlog no trim may remove."""
