@@ -12,10 +12,11 @@ import orjson
 import pytest
 import redis
 
-from services.alerts.flood import ReplayFlood, group_lag, unpaced_replay
+from services.alerts.flood import ReplayFlood, unpaced_replay
 from services.alerts.main import AlertsWorker
 from shared.bus import replies, streams
 from shared.bus.publish import Bus
+from shared.bus.retention import group_lag
 from shared.bus.worker import read_health
 from shared.config import Settings
 from shared.contract.schemas import SignalBlock

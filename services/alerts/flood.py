@@ -22,6 +22,7 @@ import orjson
 import redis
 
 from shared.bus import streams
+from shared.bus.retention import group_lag
 from shared.market.clock import RunInfo
 
 CHECK_EVERY_S = 0.5
@@ -37,19 +38,6 @@ def unpaced_replay(raw: bytes | None) -> bool:
     except ValueError:  # orjson's error is one too; the watchdog logs a malformed record
         return False
     return run.mode == "replay" and not run.paced
-
-
-def group_lag(groups: object, group: str) -> int | None:
-    """Entries on the stream ``group`` has not been delivered yet, from an XINFO GROUPS
-    reply; None when Redis cannot tell (before Redis 7, entries deleted in between) or the
-    group does not exist."""
-    if not isinstance(groups, list):  # the error of a stream that does not exist
-        return None
-    for info in groups:
-        if info.get("name") in (group, group.encode()):
-            lag = info.get("lag")
-            return lag if isinstance(lag, int) else None
-    return None
 
 
 class ReplayFlood:

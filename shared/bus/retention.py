@@ -9,6 +9,7 @@ length limit, nothing is dropped: the caller raises an alarm (health degraded) i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -64,6 +65,22 @@ def trim_acknowledged(client: redis.Redis, stream: str, maxlen: int) -> TrimResu
         return TrimResult(0, length, None)
     trimmed = client.xtrim(stream, minid=safe_id, approximate=False)
     return TrimResult(int(trimmed), length - int(trimmed), safe_id)
+
+
+def group_info(groups: object, group: str) -> dict[str, Any] | None:
+    """``group``'s entry in an XINFO GROUPS reply; None when it has none (or the reply is
+    the error of a stream that does not exist)."""
+    if not isinstance(groups, list):
+        return None
+    return next((g for g in groups if g.get("name") in (group, group.encode())), None)
+
+
+def group_lag(groups: object, group: str) -> int | None:
+    """Entries on the stream ``group`` has not been delivered yet, from an XINFO GROUPS
+    reply; None when Redis cannot tell (before Redis 7, entries deleted in between) or the
+    group does not exist."""
+    lag = (group_info(groups, group) or {}).get("lag")
+    return lag if isinstance(lag, int) else None
 
 
 def trimmed_unread(lag: object, length: object) -> int:

@@ -44,7 +44,7 @@ from shared.bus.lifecycle import (
     leave_idle_cpu,
 )
 from shared.bus.publish import Bus, connect, make_durable
-from shared.bus.retention import OwnStreamTrim, trimmed_unread
+from shared.bus.retention import OwnStreamTrim, group_info, trimmed_unread
 from shared.bus.run_epoch import EpochWatch
 from shared.config import Settings
 from shared.contract.codec import DecodeError, decode
@@ -450,9 +450,8 @@ class StreamWorker(ABC):
             pipe.xinfo_groups(self.input_stream)
             pipe.xlen(self.input_stream)
             groups, length = pipe.execute()
-            for group in groups:
-                if group["name"] in (self.group, self.group.encode()):
-                    lag, pending = group.get("lag"), group.get("pending")
+            info = group_info(groups, self.group) or {}
+            lag, pending = info.get("lag"), info.get("pending")
         except redis.ResponseError:
             length = None
         reasons += self._unread_trimmed(lag, length)

@@ -14,7 +14,7 @@ import numpy as np
 
 from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
-from shared.signals.rounding import as_optional
+from shared.signals.rounding import optional_floats
 
 BUILDUP_FORMULA = (
     "price up & OI up = long build-up; price down & OI up = short build-up; price up & OI down "
@@ -90,13 +90,8 @@ class SideBuildup:
     def buildup(self) -> tuple[Buildup | None, ...]:
         return tuple(_LABELS[self.codes].tolist())
 
-    @cached_property
-    def price_change_points(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.price_change))
-
-    @cached_property
-    def oi_change_units(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.oi_change))
+    price_change_points = optional_floats("price_change")
+    oi_change_units = optional_floats("oi_change")
 
     @cached_property
     def reason(self) -> tuple[str | None, ...]:

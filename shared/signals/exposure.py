@@ -12,7 +12,7 @@ import numpy as np
 from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import as_arrays
 from shared.signals.greeks import ChainGreeks, black76_gamma
-from shared.signals.rounding import as_optional
+from shared.signals.rounding import optional_floats
 
 GEX_FORMULA = (
     "GEX = sign x gamma x OI x spot^2 x 0.01, in rupees of dealer delta change per 1% move of "
@@ -48,17 +48,9 @@ class GammaExposure:
     def net(self) -> np.ndarray:
         return self.call + self.put
 
-    @cached_property
-    def call_gex_rupees_per_1pct(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.call))
-
-    @cached_property
-    def put_gex_rupees_per_1pct(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.put))
-
-    @cached_property
-    def net_gex_rupees_per_1pct(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.net))
+    call_gex_rupees_per_1pct = optional_floats("call")
+    put_gex_rupees_per_1pct = optional_floats("put")
+    net_gex_rupees_per_1pct = optional_floats("net")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from scipy.special import ndtr
 from shared.contract.schemas import OptionQuote
 from shared.signals.chain_arrays import ChainArrays, as_arrays
 from shared.signals.forward import parity_forward_of
-from shared.signals.rounding import as_optional
+from shared.signals.rounding import as_optional, optional_floats
 from shared.signals.skew import SECONDS_PER_YEAR, implied_vol
 
 IvFrom = Literal["otm", "own"]
@@ -61,29 +61,15 @@ class SideGreeks:
     thetas: np.ndarray  # price change per calendar day (< 0), in index points
     reason: tuple[str | None, ...]
 
-    @cached_property
-    def iv(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.ivs))
+    iv = optional_floats("ivs")
+    delta = optional_floats("deltas")
+    gamma_per_point = optional_floats("gammas")
+    vega_points_per_vol_point = optional_floats("vegas")
+    theta_points_per_day = optional_floats("thetas")
 
     @cached_property
     def iv_published(self) -> tuple[bool, ...]:
         return tuple(self.used_published.tolist())
-
-    @cached_property
-    def delta(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.deltas))
-
-    @cached_property
-    def gamma_per_point(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.gammas))
-
-    @cached_property
-    def vega_points_per_vol_point(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.vegas))
-
-    @cached_property
-    def theta_points_per_day(self) -> tuple[float | None, ...]:
-        return tuple(as_optional(self.thetas))
 
 
 @dataclass(frozen=True)

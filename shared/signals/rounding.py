@@ -4,6 +4,8 @@ values at once, giving exactly the floats it gives."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +19,16 @@ def as_optional(values: np.ndarray) -> list[float | None]:
     out = values.astype(object)
     out[np.isnan(values)] = None
     return list(out.tolist())
+
+
+def optional_floats(column: str) -> cached_property[tuple[float | None, ...]]:
+    """A cached property of a class holding numpy columns: the column ``column`` as Python
+    floats, None where NaN, built on first use (the per-strike tuples the block reads)."""
+
+    def floats(self: Any) -> tuple[float | None, ...]:
+        return tuple(as_optional(getattr(self, column)))
+
+    return cached_property(floats)
 
 
 def rounded(values: Sequence[float | None] | np.ndarray, ndigits: int) -> list[float | None]:
